@@ -1,0 +1,16 @@
+# The same steps as the README's build (./x build), in a Rust image; served read-only by default
+# later (hosting issue). Multi-stage: the runtime image holds only the binary and the site.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN ./x build
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 carbon
+COPY --from=build /src/target/debug/carbon-dash /usr/local/bin/carbon-dash
+COPY --from=build /src/site /srv/site
+ENV CARBON_DASH_SITE_ROOT=/srv/site
+USER carbon
+VOLUME /logs
+EXPOSE 3000
+CMD ["carbon-dash", "serve", "/logs", "--addr", "0.0.0.0:3000"]

@@ -1,0 +1,55 @@
+//! Small display helpers shared by the pages.
+
+use carbon_core::units;
+
+pub fn energy(x: Option<f64>) -> String {
+    units::or_dash(x, units::energy_kwh)
+}
+
+pub fn co2(x: Option<f64>) -> String {
+    units::or_dash(x, units::co2_kg)
+}
+
+pub fn duration(x: Option<f64>) -> String {
+    units::or_dash(x, units::duration_s)
+}
+
+pub fn power(x: Option<f64>) -> String {
+    units::or_dash(x, units::power_w)
+}
+
+pub fn text(x: &Option<String>) -> String {
+    x.clone().unwrap_or_else(|| "–".into())
+}
+
+/// `2024-05-18T12:04:08` → `2024-05-18 12:04`.
+pub fn when(x: &Option<String>) -> String {
+    match x {
+        Some(t) if t.len() >= 16 => t[..16].replace('T', " "),
+        Some(t) => t.clone(),
+        None => "–".into(),
+    }
+}
+
+/// First 8 characters of an id, enough to tell runs apart.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// URL path of a run page.
+pub fn run_href(id: &str) -> String {
+    format!("/runs/{}", encode(id))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

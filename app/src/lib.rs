@@ -1,0 +1,70 @@
+//! The carbon-dash web app: pages rendered on the server and hydrated in the browser. Components
+//! stay thin: data comes from [`api`] server functions, figures are formatted by
+//! `carbon_core::units`.
+
+pub mod api;
+mod format;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+/// Name of the wasm-bindgen output and of the stylesheet under `/pkg`.
+pub const OUTPUT_NAME: &str = "carbon-dash";
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Effects run only in the browser: this marks the page as hydrated (end-to-end tests wait for it).
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
+        <Title formatter=|t: String| if t.is_empty() { "carbon-dash".to_string() } else { format!("{t} · carbon-dash") }/>
+        <Router>
+            <header class="top">
+                <a class="brand" href="/">"carbon-dash"</a>
+                <nav>
+                    <A href="/">"Overview"</A>
+                    <A href="/runs">"Runs"</A>
+                    <A href="/files">"Files"</A>
+                </nav>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
+                    <Route path=path!("/") view=pages::Overview ssr=SsrMode::Async/>
+                    <Route path=path!("/runs") view=pages::Runs ssr=SsrMode::Async/>
+                    <Route path=path!("/runs/:id") view=pages::RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/files") view=pages::Files ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+            <footer>
+                "Energy as measured by CodeCarbon (kWh, PUE included); CO₂ as reported in the CSV files."
+            </footer>
+        </Router>
+    }
+}

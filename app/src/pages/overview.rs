@@ -1,0 +1,104 @@
+use super::{LoadError, Stat};
+use crate::api::get_summary;
+use crate::format::{co2, duration, energy, run_href, short_id, when};
+use carbon_core::model::{ProjectNode, Summary};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn Overview() -> impl IntoView {
+    let summary = Resource::new(|| (), |_| get_summary());
+    view! {
+        <Title text="Overview"/>
+        <h1>"Overview"</h1>
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match summary.await {
+                    Ok(s) => view! { <SummaryView s/> }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn SummaryView(s: Summary) -> impl IntoView {
+    let t = &s.totals;
+    let period = match (&s.first_run, &s.last_run) {
+        (Some(a), Some(b)) => format!("{} → {}", when(&Some(a.clone())), when(&Some(b.clone()))),
+        _ => "no dated runs".into(),
+    };
+    let no_energy = if t.runs_without_energy > 0 {
+        format!("{} runs carry no energy figure", t.runs_without_energy)
+    } else {
+        "measured by CodeCarbon, PUE included".to_string()
+    };
+    let projects = s.projects.clone();
+    view! {
+        <section class="stats" aria-label="Totals">
+            <Stat label="Runs" value=t.runs.to_string() note=period/>
+            <Stat label="Energy" value=energy(Some(t.energy_kwh)) note=no_energy/>
+            <Stat label="CO₂ (as reported)" value=co2(Some(t.co2_kg_reported)) note="the CSV's emissions column"/>
+            <Stat label="Compute time" value=duration(Some(t.duration_s)) note="sum of run durations"/>
+            <Stat
+                label="Files"
+                value=s.files.to_string()
+                note=format!("{} rows read, {} rejected", s.rows_read, s.rows_rejected)
+            />
+        </section>
+        <h2>"Projects"</h2>
+        <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
+        <div class="tree">
+            {projects.into_iter().map(|p| view! { <ProjectTree p/> }).collect_view()}
+        </div>
+        <p><a href="/files">"Ingest diagnostics for every file →"</a></p>
+    }
+}
+
+#[component]
+fn ProjectTree(p: ProjectNode) -> impl IntoView {
+    let n_exp = p.experiments.len();
+    view! {
+        <details class="project" open=n_exp <= 3>
+            <summary>
+                <span class="name">{p.project_name.clone()}</span>
+                <span class="figures">
+                    {format!("{} runs · {} · {}", p.totals.runs, energy(Some(p.totals.energy_kwh)), co2(Some(p.totals.co2_kg_reported)))}
+                </span>
+            </summary>
+            {p
+                .experiments
+                .into_iter()
+                .map(|e| {
+                    view! {
+                        <details class="experiment">
+                            <summary>
+                                <span class="name">"experiment " {short_id(&e.experiment_id)}</span>
+                                <span class="figures">
+                                    {format!("{} runs · {} · {}", e.totals.runs, energy(Some(e.totals.energy_kwh)), co2(Some(e.totals.co2_kg_reported)))}
+                                </span>
+                            </summary>
+                            <ul class="runs">
+                                {e
+                                    .runs
+                                    .into_iter()
+                                    .map(|r| {
+                                        view! {
+                                            <li>
+                                                <a href=run_href(&r.run_id)>{short_id(&r.run_id)}</a>
+                                                <span class="figures">
+                                                    {format!("{} · {} · {}", when(&r.started_at), energy(r.energy_kwh), co2(r.co2_kg_reported))}
+                                                </span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        </details>
+                    }
+                })
+                .collect_view()}
+        </details>
+    }
+}

@@ -1,0 +1,223 @@
+use super::{LoadError, Stat};
+use crate::api::get_run;
+use crate::format::{co2, duration, energy, power, text, when};
+use carbon_core::model::{Checkpoint, Run, RunDetail};
+use carbon_core::units;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// Checkpoint tables longer than this are thinned to evenly spaced rows (the last always kept).
+const MAX_CHECKPOINT_ROWS: usize = 400;
+
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").unwrap_or_default();
+    let detail = Resource::new(id, get_run);
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(Some(d)) => view! { <RunView d/> }.into_any(),
+                    Ok(None) => view! {
+                        <Title text="Run not found"/>
+                        <h1>"Run not found"</h1>
+                        <p>"No run with this id in the loaded files. " <a href="/runs">"All runs"</a></p>
+                    }
+                        .into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn field(label: &'static str, value: String) -> impl IntoView {
+    view! {
+        <dt>{label}</dt>
+        <dd>{value}</dd>
+    }
+}
+
+fn opt_num(x: Option<f64>) -> String {
+    x.map(units::sig3).unwrap_or_else(|| "–".into())
+}
+
+#[component]
+fn RunView(d: RunDetail) -> impl IntoView {
+    let r = d.run;
+    let avg_power = match (r.energy_kwh, r.duration_s) {
+        (Some(e), Some(s)) if s > 0.0 => Some(e * 3.6e6 / s),
+        _ => None,
+    };
+    let title = format!("Run {}", r.run_id);
+    let heading = format!("{} / {}", text(&r.project_name), r.run_id);
+    let split = EnergySplit(&r);
+    let tags = r.tags.clone();
+    let rows_label = if r.tasks.is_empty() {
+        "Checkpoints"
+    } else {
+        "Tasks"
+    };
+    let n = d.checkpoints.len();
+    let shown = thin(d.checkpoints);
+    let note = if shown.len() < n {
+        format!(
+            "{n} rows; {} evenly spaced rows shown, the last one included.",
+            shown.len()
+        )
+    } else {
+        format!("{n} rows.")
+    };
+    let cumulative = r.tasks.is_empty();
+    view! {
+        <Title text=title/>
+        <p class="crumbs"><a href="/runs">"Runs"</a> " / " {short(&r)}</p>
+        <h1 class="run-id">{heading}</h1>
+        <section class="stats">
+            <Stat label="Energy" value=energy(r.energy_kwh) note="CodeCarbon, PUE included"/>
+            <Stat label="CO₂ (as reported)" value=co2(r.co2_kg_reported) note="the CSV's emissions column"/>
+            <Stat label="Duration" value=duration(r.duration_s) note=format!("{} → {}", when(&r.started_at), when(&r.ended_at))/>
+            <Stat label="Average power" value=power(avg_power) note="energy ÷ duration"/>
+        </section>
+        {split}
+        <h2>"Every field"</h2>
+        <dl class="fields">
+            {field("Run id", r.run_id.clone())}
+            {field("Project", text(&r.project_name))}
+            {field("Experiment", text(&r.experiment_id))}
+            {field("Started (local time)", text(&r.started_at))}
+            {field("Ended (local time)", text(&r.ended_at))}
+            {field("Duration", duration(r.duration_s))}
+            {field("Energy", energy(r.energy_kwh))}
+            {field("CPU energy", energy(r.cpu_energy_kwh))}
+            {field("GPU energy", energy(r.gpu_energy_kwh))}
+            {field("RAM energy", energy(r.ram_energy_kwh))}
+            {field("CO₂ reported", co2(r.co2_kg_reported))}
+            {field("Emission rate", r.emissions_rate_kg_per_s.map(|x| format!("{}/s", units::co2_kg(x))).unwrap_or_else(|| "–".into()))}
+            {field("CPU power", power(r.cpu_power_w))}
+            {field("GPU power", power(r.gpu_power_w))}
+            {field("RAM power", power(r.ram_power_w))}
+            {field("Water", r.water_l.map(|w| format!("{} L", units::sig3(w))).unwrap_or_else(|| "–".into()))}
+            {field("Country", format!("{} ({})", text(&r.country_name), text(&r.country_iso_code)))}
+            {field("Region", text(&r.region))}
+            {field("Cloud", format!("{} {} (on_cloud: {})", text(&r.cloud_provider), text(&r.cloud_region), text(&r.on_cloud)))}
+            {field("PUE", opt_num(r.pue))}
+            {field("CPU", format!("{} × {}", opt_num(r.cpu_count), text(&r.cpu_model)))}
+            {field("GPU", format!("{} × {}", opt_num(r.gpu_count), text(&r.gpu_model)))}
+            {field("RAM", r.ram_total_size_gb.map(|g| format!("{} GB", units::sig3(g))).unwrap_or_else(|| "–".into()))}
+            {field("Utilisation CPU / GPU / RAM", format!("{} % / {} % / {} %", opt_num(r.cpu_utilization_percent), opt_num(r.gpu_utilization_percent), opt_num(r.ram_utilization_percent)))}
+            {field("Location", format!("{}, {}", opt_num(r.latitude), opt_num(r.longitude)))}
+            {field("OS", text(&r.os))}
+            {field("Python", text(&r.python_version))}
+            {field("CodeCarbon", format!("{} ({} file layout)", text(&r.codecarbon_version), r.schema))}
+            {field("Tracking mode", text(&r.tracking_mode))}
+            {field("Source files", r.source_files.join(", "))}
+            {(r.run_id_synthetic).then(|| field("Note", "the CSV has no run id for this row: the id is made from the row's content".into()))}
+        </dl>
+        {(!tags.is_empty()).then(|| view! {
+            <h2>"Tags (your extra columns)"</h2>
+            <dl class="fields">{tags.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}</dl>
+        })}
+        <h2>{rows_label}</h2>
+        <p class="hint">
+            {if cumulative { "Each checkpoint holds the run's totals so far; the run's totals are the last one's. " } else { "Each row is one task's own energy; the run is their sum. " }}
+            {note}
+        </p>
+        <table class="checkpoints">
+            <thead>
+                <tr>
+                    <th>"Time"</th>
+                    {(!cumulative).then(|| view! { <th>"Task"</th> })}
+                    <th class="num">"Duration"</th>
+                    <th class="num">"Energy"</th>
+                    <th class="num">"CPU"</th>
+                    <th class="num">"GPU"</th>
+                    <th class="num">"RAM"</th>
+                    <th class="num">"CO₂ reported"</th>
+                    <th>"Source"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {shown
+                    .into_iter()
+                    .map(|c| view! {
+                        <tr>
+                            <td>{text(&c.timestamp).replace('T', " ")}</td>
+                            {(!cumulative).then(|| view! { <td>{text(&c.task_name)}</td> })}
+                            <td class="num">{duration(c.duration_s)}</td>
+                            <td class="num">{energy(c.energy_kwh)}</td>
+                            <td class="num">{energy(c.cpu_energy_kwh)}</td>
+                            <td class="num">{energy(c.gpu_energy_kwh)}</td>
+                            <td class="num">{energy(c.ram_energy_kwh)}</td>
+                            <td class="num">{co2(c.co2_kg_reported)}</td>
+                            <td class="src">{format!("{}:{}", c.file, c.line)}</td>
+                        </tr>
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+fn short(r: &Run) -> String {
+    crate::format::short_id(&r.run_id)
+}
+
+fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
+    let n = rows.len();
+    if n <= MAX_CHECKPOINT_ROWS {
+        return rows;
+    }
+    let step = n as f64 / (MAX_CHECKPOINT_ROWS - 1) as f64;
+    let keep: std::collections::BTreeSet<usize> = (0..MAX_CHECKPOINT_ROWS - 1)
+        .map(|i| (i as f64 * step) as usize)
+        .chain([n - 1])
+        .collect();
+    rows.into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// CPU / GPU / RAM shares of the energy as a bar, with values and percentages.
+#[allow(non_snake_case)]
+fn EnergySplit(r: &Run) -> impl IntoView {
+    let parts = [
+        ("CPU", r.cpu_energy_kwh, "cpu"),
+        ("GPU", r.gpu_energy_kwh, "gpu"),
+        ("RAM", r.ram_energy_kwh, "ram"),
+    ];
+    let sum: f64 = parts.iter().filter_map(|p| p.1).sum();
+    if sum <= 0.0 {
+        return view! { <p class="hint">"No CPU/GPU/RAM energy split in this file layout."</p> }
+            .into_any();
+    }
+    view! {
+        <h2>"Energy split"</h2>
+        <div class="split" role="img" aria-label="Energy split between CPU, GPU and RAM">
+            {parts
+                .iter()
+                .filter(|p| p.1.unwrap_or(0.0) > 0.0)
+                .map(|(label, v, class)| {
+                    let pct = v.unwrap_or(0.0) / sum * 100.0;
+                    view! {
+                        <div class=format!("part {class}") style=format!("width: {pct:.2}%") title=format!("{label}: {} ({pct:.1} %)", energy(*v))></div>
+                    }
+                })
+                .collect_view()}
+        </div>
+        <ul class="legend">
+            {parts
+                .iter()
+                .map(|(label, v, class)| {
+                    let pct = v.unwrap_or(0.0) / sum * 100.0;
+                    view! { <li><span class=format!("swatch {class}")></span>{format!("{label}: {} ({pct:.1} %)", energy(*v))}</li> }
+                })
+                .collect_view()}
+        </ul>
+    }
+    .into_any()
+}

@@ -1,0 +1,17 @@
+//! carbon-dash's domain: CodeCarbon log ingest and the run model. No web dependency.
+//!
+//! Data flows one way: files → [`ingest`] (one typed frame and report per file) → [`catalog`]
+//! (runs across files) → [`model`] types that the views render, with [`units`] for display.
+
+pub mod model;
+pub mod query;
+pub mod units;
+
+#[cfg(feature = "ingest")]
+pub mod catalog;
+#[cfg(feature = "ingest")]
+pub mod columns;
+#[cfg(feature = "ingest")]
+pub mod ingest;
+#[cfg(feature = "ingest")]
+pub mod records;

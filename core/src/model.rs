@@ -1,0 +1,281 @@
+//! The run model shared by the server and the browser: plain serde types and pure functions over
+//! them (no parsing, no formatting for display).
+
+use serde::{Deserialize, Serialize};
+
+/// One training run: the totals of its last checkpoint (or, for task files, the sum of its tasks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Run {
+    pub run_id: String,
+    /// `run_id` was missing and this id was made up from the row (see the file's problems).
+    pub run_id_synthetic: bool,
+    pub project_name: Option<String>,
+    pub experiment_id: Option<String>,
+    /// Naive local time, `YYYY-MM-DDTHH:MM:SS`, as CodeCarbon wrote it: end minus duration.
+    pub started_at: Option<String>,
+    /// Timestamp of the last checkpoint.
+    pub ended_at: Option<String>,
+    pub duration_s: Option<f64>,
+    /// Total energy, kWh, PUE already included by CodeCarbon.
+    pub energy_kwh: Option<f64>,
+    pub cpu_energy_kwh: Option<f64>,
+    pub gpu_energy_kwh: Option<f64>,
+    pub ram_energy_kwh: Option<f64>,
+    /// The CSV's `emissions` column, kg CO2eq.
+    pub co2_kg_reported: Option<f64>,
+    /// Normalised to kg/s whatever the version wrote (v2.0–2.1 wrote g/s).
+    pub emissions_rate_kg_per_s: Option<f64>,
+    pub cpu_power_w: Option<f64>,
+    pub gpu_power_w: Option<f64>,
+    pub ram_power_w: Option<f64>,
+    pub water_l: Option<f64>,
+    pub country_name: Option<String>,
+    pub country_iso_code: Option<String>,
+    pub region: Option<String>,
+    pub cloud_provider: Option<String>,
+    pub cloud_region: Option<String>,
+    pub on_cloud: Option<String>,
+    pub os: Option<String>,
+    pub python_version: Option<String>,
+    pub codecarbon_version: Option<String>,
+    pub cpu_count: Option<f64>,
+    pub cpu_model: Option<String>,
+    pub gpu_count: Option<f64>,
+    pub gpu_model: Option<String>,
+    pub longitude: Option<f64>,
+    pub latitude: Option<f64>,
+    pub ram_total_size_gb: Option<f64>,
+    pub tracking_mode: Option<String>,
+    pub cpu_utilization_percent: Option<f64>,
+    pub gpu_utilization_percent: Option<f64>,
+    pub ram_utilization_percent: Option<f64>,
+    pub ram_used_gb: Option<f64>,
+    pub pue: Option<f64>,
+    /// Rows read for this run (checkpoints, or tasks for task files), duplicates across files counted once.
+    pub checkpoints: usize,
+    /// Task names, for runs written by `start_task`/`stop_task`.
+    pub tasks: Vec<String>,
+    /// Header generation of the file the totals come from, e.g. "v3.2".
+    pub schema: String,
+    pub source_files: Vec<String>,
+    /// Columns CodeCarbon does not write, kept as the user's tags (name, value).
+    pub tags: Vec<(String, String)>,
+}
+
+/// One row of a run as written: a cumulative checkpoint, or one task's own delta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Checkpoint {
+    pub file: String,
+    pub line: usize,
+    pub timestamp: Option<String>,
+    pub task_name: Option<String>,
+    pub duration_s: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub cpu_energy_kwh: Option<f64>,
+    pub gpu_energy_kwh: Option<f64>,
+    pub ram_energy_kwh: Option<f64>,
+    pub co2_kg_reported: Option<f64>,
+    pub cpu_power_w: Option<f64>,
+    pub gpu_power_w: Option<f64>,
+    pub ram_power_w: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    pub run: Run,
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// Something wrong with a row or the file: rejected rows are not counted, warnings are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// 1-based line in the file (0: the file as a whole).
+    pub line: usize,
+    /// 1-based column of the field concerned, when one is.
+    pub column: Option<usize>,
+    pub column_name: Option<String>,
+    pub reason: String,
+    pub rejected: bool,
+}
+
+/// What the ingest made of one file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FileReport {
+    pub path: String,
+    /// Header generation label, e.g. "v3.2", with "task" for task files.
+    pub schema: String,
+    /// Human description: "38 columns — CodeCarbon 3.2.x and later".
+    pub schema_detail: String,
+    pub columns: usize,
+    pub encoding: String,
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    pub runs: usize,
+    pub extra_columns: Vec<String>,
+    pub missing_columns: Vec<String>,
+    pub reordered: bool,
+    pub problems: Vec<Problem>,
+}
+
+/// Totals of a set of runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Totals {
+    pub runs: usize,
+    pub energy_kwh: f64,
+    pub co2_kg_reported: f64,
+    pub duration_s: f64,
+    /// Runs that carry no energy figure (counted in `runs`, not in `energy_kwh`).
+    pub runs_without_energy: usize,
+}
+
+impl Totals {
+    pub fn add(&mut self, run: &Run) {
+        self.runs += 1;
+        match run.energy_kwh {
+            Some(e) => self.energy_kwh += e,
+            None => self.runs_without_energy += 1,
+        }
+        self.co2_kg_reported += run.co2_kg_reported.unwrap_or(0.0);
+        self.duration_s += run.duration_s.unwrap_or(0.0);
+    }
+
+    pub fn of<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Totals {
+        let mut t = Totals::default();
+        for r in runs {
+            t.add(r);
+        }
+        t
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunLeaf {
+    pub run_id: String,
+    pub started_at: Option<String>,
+    pub energy_kwh: Option<f64>,
+    pub co2_kg_reported: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentNode {
+    pub experiment_id: String,
+    pub totals: Totals,
+    pub runs: Vec<RunLeaf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectNode {
+    pub project_name: String,
+    pub totals: Totals,
+    pub experiments: Vec<ExperimentNode>,
+}
+
+/// The overview: totals, the project → experiment → run tree, and the ingest counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Summary {
+    pub totals: Totals,
+    pub files: usize,
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    pub first_run: Option<String>,
+    pub last_run: Option<String>,
+    pub projects: Vec<ProjectNode>,
+}
+
+/// Label used in the tree for runs without a project or experiment.
+pub const UNNAMED: &str = "(none)";
+
+impl Summary {
+    /// Builds the overview from runs (any order) and file reports. Projects and experiments are
+    /// sorted by name, runs by start time.
+    pub fn build(runs: &[Run], files: &[FileReport]) -> Summary {
+        use std::collections::BTreeMap;
+        let mut tree: BTreeMap<&str, BTreeMap<&str, Vec<&Run>>> = BTreeMap::new();
+        for r in runs {
+            tree.entry(r.project_name.as_deref().unwrap_or(UNNAMED))
+                .or_default()
+                .entry(r.experiment_id.as_deref().unwrap_or(UNNAMED))
+                .or_default()
+                .push(r);
+        }
+        let projects = tree
+            .into_iter()
+            .map(|(project, exps)| {
+                let experiments: Vec<ExperimentNode> = exps
+                    .into_iter()
+                    .map(|(exp, mut rs)| {
+                        rs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+                        ExperimentNode {
+                            experiment_id: exp.to_string(),
+                            totals: Totals::of(rs.iter().copied()),
+                            runs: rs
+                                .iter()
+                                .map(|r| RunLeaf {
+                                    run_id: r.run_id.clone(),
+                                    started_at: r.started_at.clone(),
+                                    energy_kwh: r.energy_kwh,
+                                    co2_kg_reported: r.co2_kg_reported,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect();
+                let mut totals = Totals::default();
+                for e in &experiments {
+                    totals.runs += e.totals.runs;
+                    totals.energy_kwh += e.totals.energy_kwh;
+                    totals.co2_kg_reported += e.totals.co2_kg_reported;
+                    totals.duration_s += e.totals.duration_s;
+                    totals.runs_without_energy += e.totals.runs_without_energy;
+                }
+                ProjectNode {
+                    project_name: project.to_string(),
+                    totals,
+                    experiments,
+                }
+            })
+            .collect();
+        Summary {
+            totals: Totals::of(runs),
+            files: files.len(),
+            rows_read: files.iter().map(|f| f.rows_read).sum(),
+            rows_rejected: files.iter().map(|f| f.rows_rejected).sum(),
+            first_run: runs.iter().filter_map(|r| r.started_at.clone()).min(),
+            last_run: runs.iter().filter_map(|r| r.ended_at.clone()).max(),
+            projects,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, project: Option<&str>, kwh: Option<f64>) -> Run {
+        Run {
+            run_id: id.into(),
+            project_name: project.map(Into::into),
+            experiment_id: Some("e".into()),
+            energy_kwh: kwh,
+            co2_kg_reported: kwh.map(|k| k * 0.5),
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn summary_tree_totals_add_up_and_unnamed_runs_are_grouped() {
+        let runs = vec![
+            run("a", Some("p"), Some(1.0)),
+            run("b", Some("p"), Some(2.0)),
+            run("c", None, None),
+        ];
+        let s = Summary::build(&runs, &[]);
+        assert_eq!(s.totals.runs, 3);
+        assert_eq!(s.totals.energy_kwh, 3.0);
+        assert_eq!(s.totals.runs_without_energy, 1);
+        assert_eq!(s.projects.len(), 2);
+        assert_eq!(s.projects[0].project_name, UNNAMED);
+        assert_eq!(s.projects[1].totals.energy_kwh, 3.0);
+        assert_eq!(s.projects[1].experiments[0].runs.len(), 2);
+    }
+}

@@ -1,0 +1,252 @@
+//! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
+
+use crate::model::Run;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+
+/// Columns runs can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    Started,
+    Project,
+    Experiment,
+    Country,
+    Duration,
+    Energy,
+    Co2,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 7] = [
+        SortKey::Started,
+        SortKey::Project,
+        SortKey::Experiment,
+        SortKey::Country,
+        SortKey::Duration,
+        SortKey::Energy,
+        SortKey::Co2,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Started => "started",
+            SortKey::Project => "project",
+            SortKey::Experiment => "experiment",
+            SortKey::Country => "country",
+            SortKey::Duration => "duration",
+            SortKey::Energy => "energy",
+            SortKey::Co2 => "co2",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SortKey> {
+        SortKey::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Figures and dates read best largest/newest first, names A→Z.
+    pub fn default_descending(self) -> bool {
+        !matches!(
+            self,
+            SortKey::Project | SortKey::Experiment | SortKey::Country
+        )
+    }
+}
+
+/// What to show: every field optional; dates are `YYYY-MM-DD`, inclusive, on the start date.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunQuery {
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    pub country: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub sort: Option<SortKey>,
+    pub descending: Option<bool>,
+}
+
+impl RunQuery {
+    /// Reads the query from URL parameters (`project`, `experiment`, `country`, `from`, `to`,
+    /// `sort`, `dir=asc|desc`); empty values mean "any".
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> RunQuery {
+        let field = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        RunQuery {
+            project: field("project"),
+            experiment: field("experiment"),
+            country: field("country"),
+            from: field("from"),
+            to: field("to"),
+            sort: get("sort").as_deref().and_then(SortKey::parse),
+            descending: get("dir").and_then(|d| match d.as_str() {
+                "asc" => Some(false),
+                "desc" => Some(true),
+                _ => None,
+            }),
+        }
+    }
+
+    /// The URL parameters of this query, empty ones left out.
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (k, v) in [
+            ("project", &self.project),
+            ("experiment", &self.experiment),
+            ("country", &self.country),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if let Some(v) = v {
+                out.push((k, v.clone()));
+            }
+        }
+        if let Some(s) = self.sort {
+            out.push(("sort", s.as_str().to_string()));
+        }
+        if let Some(d) = self.descending {
+            out.push(("dir", if d { "desc" } else { "asc" }.to_string()));
+        }
+        out
+    }
+
+    pub fn sort_key(&self) -> SortKey {
+        self.sort.unwrap_or(SortKey::Started)
+    }
+
+    pub fn is_descending(&self) -> bool {
+        self.descending
+            .unwrap_or_else(|| self.sort_key().default_descending())
+    }
+
+    /// The query sorted by `key`: the same key flips direction, a new key starts at its default.
+    pub fn toggled(&self, key: SortKey) -> RunQuery {
+        let descending = if self.sort_key() == key {
+            !self.is_descending()
+        } else {
+            key.default_descending()
+        };
+        RunQuery {
+            sort: Some(key),
+            descending: Some(descending),
+            ..self.clone()
+        }
+    }
+
+    pub fn matches(&self, r: &Run) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| match want {
+            None => true,
+            Some(w) => have.as_deref().unwrap_or(crate::model::UNNAMED) == w,
+        };
+        let day = r.started_at.as_deref().map(|s| &s[..s.len().min(10)]);
+        eq(&self.project, &r.project_name)
+            && eq(&self.experiment, &r.experiment_id)
+            && eq(&self.country, &r.country_name)
+            && self
+                .from
+                .as_deref()
+                .is_none_or(|f| day.is_some_and(|d| d >= f))
+            && self
+                .to
+                .as_deref()
+                .is_none_or(|t| day.is_some_and(|d| d <= t))
+    }
+
+    /// The matching runs, sorted; missing values always last.
+    pub fn apply<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
+        let mut out: Vec<&Run> = runs.iter().filter(|r| self.matches(r)).collect();
+        let key = self.sort_key();
+        let desc = self.is_descending();
+        out.sort_by(|a, b| {
+            let ord = match key {
+                SortKey::Started => cmp_opt(&a.started_at, &b.started_at, desc),
+                SortKey::Project => cmp_opt(&a.project_name, &b.project_name, desc),
+                SortKey::Experiment => cmp_opt(&a.experiment_id, &b.experiment_id, desc),
+                SortKey::Country => cmp_opt(&a.country_name, &b.country_name, desc),
+                SortKey::Duration => cmp_f(a.duration_s, b.duration_s, desc),
+                SortKey::Energy => cmp_f(a.energy_kwh, b.energy_kwh, desc),
+                SortKey::Co2 => cmp_f(a.co2_kg_reported, b.co2_kg_reported, desc),
+            };
+            ord.then_with(|| a.run_id.cmp(&b.run_id))
+        });
+        out
+    }
+}
+
+fn cmp_opt<T: Ord>(a: &Option<T>, b: &Option<T>, desc: bool) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if desc => y.cmp(x),
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+fn cmp_f(a: Option<f64>, b: Option<f64>, desc: bool) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if desc => y.total_cmp(&x),
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, project: &str, day: &str, kwh: Option<f64>) -> Run {
+        Run {
+            run_id: id.into(),
+            project_name: Some(project.into()),
+            started_at: Some(format!("{day}T10:00:00")),
+            energy_kwh: kwh,
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn sorting_by_energy_puts_missing_values_last_in_both_directions() {
+        let runs = vec![
+            run("a", "p", "2024-01-01", Some(1.0)),
+            run("b", "p", "2024-01-02", None),
+            run("c", "q", "2024-01-03", Some(3.0)),
+        ];
+        let q = RunQuery {
+            sort: Some(SortKey::Energy),
+            ..RunQuery::default()
+        };
+        let ids: Vec<&str> = q.apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+        let ids: Vec<&str> = q
+            .toggled(SortKey::Energy)
+            .apply(&runs)
+            .iter()
+            .map(|r| r.run_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "c", "b"]);
+    }
+
+    #[test]
+    fn filters_combine_project_and_inclusive_date_range() {
+        let runs = vec![
+            run("a", "p", "2024-01-01", Some(1.0)),
+            run("b", "p", "2024-01-02", None),
+            run("c", "q", "2024-01-02", Some(3.0)),
+        ];
+        let q = RunQuery::from_params(|k| match k {
+            "project" => Some("p".to_string()),
+            "from" => Some("2024-01-02".to_string()),
+            "to" => Some("2024-01-02".to_string()),
+            "sort" => Some("bogus".to_string()),
+            _ => None,
+        });
+        let ids: Vec<&str> = q.apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, ["b"]);
+        assert_eq!(q.to_params().len(), 3);
+    }
+}

@@ -1,0 +1,308 @@
+//! Ingest cases, one fixture file each (written by fixtures/make_fixtures.py).
+#![allow(clippy::unwrap_used)]
+
+use carbon_core::catalog::Catalog;
+use carbon_core::ingest::{ingest_path, ParsedFile};
+use carbon_core::model::Run;
+use std::path::Path;
+
+fn parse(name: &str) -> ParsedFile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    ingest_path(&path, name).unwrap()
+}
+
+fn catalog(names: &[&str]) -> Catalog {
+    Catalog::from_files(names.iter().map(|n| parse(n)).collect()).unwrap()
+}
+
+fn only_run(name: &str) -> Run {
+    let cat = catalog(&[name]);
+    assert_eq!(cat.runs().len(), 1, "{name}: {:?}", cat.files()[0].problems);
+    cat.runs()[0].clone()
+}
+
+fn close(a: Option<f64>, b: f64) -> bool {
+    a.is_some_and(|a| (a - b).abs() <= 1e-12 * b.abs().max(1.0))
+}
+
+#[test]
+fn every_header_generation_is_recognised_and_read() {
+    for (file, schema, columns) in [
+        ("v1_12_columns.csv", "v1", 12),
+        ("v2_0_29_columns.csv", "v2.0", 29),
+        ("v2_2_30_columns.csv", "v2.2", 30),
+        ("v2_2_3_31_columns.csv", "v2.2.3", 31),
+        ("v2_7_32_columns.csv", "v2.7", 32),
+        ("v3_0_8_34_columns.csv", "v3.0.8", 34),
+        ("v3_2_38_columns.csv", "v3.2", 38),
+    ] {
+        let f = parse(file);
+        assert_eq!(f.report.schema, schema, "{file}");
+        assert_eq!(f.report.columns, columns, "{file}");
+        assert!(
+            f.report.missing_columns.is_empty(),
+            "{file}: {:?}",
+            f.report.missing_columns
+        );
+        assert!(!f.report.reordered, "{file}");
+        assert_eq!(f.report.rows_rejected, 0, "{file}: {:?}", f.report.problems);
+        let cat = Catalog::from_files(vec![f]).unwrap();
+        let r = &cat.runs()[0];
+        assert!(
+            r.energy_kwh.is_some() && r.co2_kg_reported.is_some(),
+            "{file}"
+        );
+        assert_eq!(r.country_iso_code.as_deref(), Some("FRA"), "{file}");
+    }
+}
+
+#[test]
+fn v1_experiment_id_is_the_run_id() {
+    let cat = catalog(&["v1_12_columns.csv"]);
+    let ids: Vec<&str> = cat.runs().iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(cat.runs().len(), 2);
+    assert!(ids.contains(&"a1") && ids.contains(&"a2"));
+    assert!(cat.runs().iter().all(|r| r.experiment_id.is_none()));
+}
+
+#[test]
+fn v2_0_emission_rates_in_grams_per_second_become_kg_per_second() {
+    let r = only_run("v2_0_29_columns.csv");
+    // 0.3 kWh × 0.5 kg/kWh over 300 s.
+    assert!(
+        close(r.emissions_rate_kg_per_s, 0.15 / 300.0),
+        "{:?}",
+        r.emissions_rate_kg_per_s
+    );
+    let r = only_run("v3_2_38_columns.csv");
+    assert!(close(r.emissions_rate_kg_per_s, 0.05 / 100.0));
+}
+
+#[test]
+fn a_run_is_its_last_checkpoint_never_the_sum_and_a_copy_counts_once() {
+    let cat = catalog(&["checkpoints.csv", "checkpoints.csv_1.bak"]);
+    assert_eq!(cat.runs().len(), 2);
+    let r1 = cat.run("r1").unwrap();
+    assert!(close(r1.energy_kwh, 0.3));
+    assert!(close(r1.duration_s, 300.0));
+    assert_eq!(r1.checkpoints, 3);
+    assert_eq!(r1.ended_at.as_deref(), Some("2024-05-18T12:05:00"));
+    assert_eq!(r1.started_at.as_deref(), Some("2024-05-18T12:00:00"));
+    assert_eq!(
+        r1.source_files,
+        vec!["checkpoints.csv", "checkpoints.csv_1.bak"]
+    );
+    let d = cat.run_detail("r1").unwrap().unwrap();
+    let durations: Vec<f64> = d.checkpoints.iter().filter_map(|c| c.duration_s).collect();
+    assert_eq!(durations, [100.0, 200.0, 300.0]);
+    assert!((cat.summary().totals.energy_kwh - 0.35).abs() < 1e-12);
+}
+
+#[test]
+fn task_files_sum_their_tasks_into_one_run() {
+    let cat = catalog(&["task_file.csv"]);
+    let f = &cat.files()[0];
+    assert!(f.schema.ends_with("task"), "{}", f.schema);
+    assert_eq!(cat.runs().len(), 1);
+    let r = &cat.runs()[0];
+    assert!(close(r.energy_kwh, 0.4));
+    assert!(close(r.duration_s, 400.0));
+    assert_eq!(r.tasks, vec!["load", "train"]);
+    assert_eq!(r.checkpoints, 2);
+}
+
+#[test]
+fn missing_moved_and_reordered_columns_are_bound_by_name() {
+    let f = parse("missing_and_moved_columns.csv");
+    assert_eq!(f.report.missing_columns, vec!["gpu_count", "gpu_model"]);
+    assert!(f.report.reordered);
+    let r = only_run("missing_and_moved_columns.csv");
+    assert!(close(r.energy_kwh, 0.1));
+    assert_eq!(r.gpu_model, None);
+    let r = only_run("reordered_columns.csv");
+    assert!(close(r.energy_kwh, 0.1));
+    assert!(close(r.duration_s, 100.0));
+    assert_eq!(r.project_name.as_deref(), Some("proj"));
+    assert_eq!(r.codecarbon_version.as_deref(), Some("3.2.6"));
+}
+
+#[test]
+fn extra_user_columns_are_kept_as_tags() {
+    let f = parse("extra_user_columns.csv");
+    assert_eq!(f.report.extra_columns, vec!["team", "seed"]);
+    let r = only_run("extra_user_columns.csv");
+    assert_eq!(
+        r.tags,
+        vec![
+            ("team".to_string(), "nlp".to_string()),
+            ("seed".to_string(), "42".to_string())
+        ]
+    );
+}
+
+#[test]
+fn padded_names_and_values_are_trimmed() {
+    let r = only_run("padded_spaces.csv");
+    assert_eq!(r.run_id, "r1");
+    assert_eq!(r.country_name.as_deref(), Some("France"));
+    assert!(close(r.energy_kwh, 0.1));
+}
+
+#[test]
+fn quoted_fields_keep_their_commas() {
+    let r = only_run("quoted_commas.csv");
+    assert_eq!(
+        r.cpu_model.as_deref(),
+        Some("Intel Core Processor (Broadwell, no TSX, IBRS)")
+    );
+}
+
+#[test]
+fn crlf_mixed_endings_blank_lines_and_no_final_newline() {
+    let cat = catalog(&["line_endings.csv"]);
+    assert_eq!(cat.runs().len(), 3);
+    assert_eq!(cat.files()[0].rows_read, 3);
+    assert!(cat.files()[0].problems.is_empty());
+}
+
+#[test]
+fn a_bom_is_skipped_and_latin1_is_decoded_and_said() {
+    let f = parse("bom.csv");
+    assert_eq!(f.report.encoding, "UTF-8 with BOM");
+    assert_eq!(f.report.schema, "v3.2");
+    let f = parse("latin1.csv");
+    assert!(f.report.encoding.starts_with("Latin-1"));
+    assert!(f
+        .report
+        .problems
+        .iter()
+        .any(|p| p.line == 0 && p.reason.contains("Latin-1")));
+    let r = only_run("latin1.csv");
+    assert_eq!(r.region.as_deref(), Some("île-de-france"));
+}
+
+#[test]
+fn none_empty_and_space_only_values_are_missing() {
+    let r = only_run("none_empty_values.csv");
+    assert_eq!(r.gpu_model, None);
+    assert_eq!(r.gpu_energy_kwh, None);
+    assert_eq!(r.gpu_power_w, None);
+    assert_eq!(r.region, None);
+    assert_eq!(r.cpu_count, None);
+    assert!(parse("none_empty_values.csv").report.problems.is_empty());
+}
+
+#[test]
+fn float_counts_and_e_notation_are_numbers() {
+    let r = only_run("float_counts_e_notation.csv");
+    assert_eq!(r.cpu_count, Some(40.0));
+    assert_eq!(r.gpu_count, Some(8.0));
+    assert!(close(r.energy_kwh, 0.1));
+    assert!(close(r.co2_kg_reported, 0.05));
+    assert!(close(r.duration_s, 100.0));
+}
+
+#[test]
+fn rows_shorter_or_longer_than_the_header_are_reported_not_shifted() {
+    let cat = catalog(&["short_and_long_rows.csv"]);
+    let f = &cat.files()[0];
+    assert_eq!(f.rows_read, 3);
+    assert_eq!(f.rows_rejected, 2);
+    let lines: Vec<usize> = f
+        .problems
+        .iter()
+        .filter(|p| p.rejected)
+        .map(|p| p.line)
+        .collect();
+    assert_eq!(lines, [3, 4]);
+    assert!(f.problems[0]
+        .reason
+        .contains("36 fields where the header has 38"));
+    assert_eq!(cat.runs().len(), 1);
+    assert_eq!(cat.runs()[0].run_id, "r1");
+}
+
+#[test]
+fn fragment_rows_are_rejected_with_their_line() {
+    let cat = catalog(&["fragment_rows.csv"]);
+    let f = &cat.files()[0];
+    assert_eq!(f.rows_rejected, 2);
+    assert_eq!(
+        f.problems.iter().map(|p| p.line).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    assert!(f.problems[0]
+        .reason
+        .contains("fragment row (starts with 'ne')"));
+    assert!(close(cat.run("r1").unwrap().energy_kwh, 0.2));
+}
+
+#[test]
+fn a_truncated_timestamp_keeps_the_row_and_names_line_and_column() {
+    let cat = catalog(&["truncated_timestamp.csv"]);
+    let f = &cat.files()[0];
+    assert_eq!(f.rows_rejected, 0);
+    let p = &f.problems[0];
+    assert_eq!((p.line, p.column, p.rejected), (3, Some(1), false));
+    assert!(p.reason.contains("2-05-18T12:04:08"));
+    let r = cat.run("r1").unwrap();
+    assert!(close(r.energy_kwh, 0.2));
+    assert_eq!(r.ended_at, None, "the last checkpoint has no readable time");
+}
+
+#[test]
+fn rows_without_a_run_id_become_runs_of_their_own_and_are_reported() {
+    let cat = catalog(&["missing_run_id.csv"]);
+    assert_eq!(cat.runs().len(), 2);
+    assert!(cat
+        .runs()
+        .iter()
+        .all(|r| r.run_id_synthetic && r.run_id.starts_with("row-")));
+    assert_eq!(cat.files()[0].problems.len(), 2);
+    // The same row in a copy gets the same id, so it is still one run.
+    let twice = catalog(&["missing_run_id.csv", "missing_run_id.csv"]);
+    assert_eq!(twice.runs().len(), 2);
+}
+
+#[test]
+fn a_file_that_is_not_codecarbon_output_says_so() {
+    let cat = catalog(&["not_codecarbon.csv"]);
+    assert!(cat.runs().is_empty());
+    let f = &cat.files()[0];
+    assert_eq!(f.rows_rejected, 1);
+    assert!(f.problems[0].reason.contains("not a CodeCarbon file"));
+}
+
+#[test]
+fn one_changed_file_is_replaced_alone() {
+    let mut cat = catalog(&["v1_12_columns.csv", "checkpoints.csv"]);
+    assert_eq!(cat.runs().len(), 4);
+    cat.remove("v1_12_columns.csv").unwrap();
+    assert_eq!(cat.runs().len(), 2);
+    cat.upsert(parse("v1_12_columns.csv")).unwrap();
+    assert_eq!(cat.runs().len(), 4);
+    assert_eq!(cat.files().len(), 2);
+}
+
+#[test]
+fn log_file_names_follow_codecarbon() {
+    use carbon_core::catalog::is_log_file;
+    for yes in [
+        "emissions.csv",
+        "a/EMISSIONS.CSV",
+        "emissions.csv.bak",
+        "emissions.csv_3.bak",
+    ] {
+        assert!(is_log_file(yes), "{yes}");
+    }
+    for no in [
+        "emissions.json",
+        "emissions.csv_x.bak",
+        "notes.bak",
+        "emissions.csv_.bak",
+    ] {
+        assert!(!is_log_file(no), "{no}");
+    }
+}

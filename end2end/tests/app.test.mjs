@@ -1,0 +1,84 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, startBrowser, hydrated } from './helpers.mjs';
+
+let server, browser, page;
+const shots = process.env.SCREENSHOTS; // folder to save screenshots into, when set
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+test('the overview lists the demo projects and their runs', async () => {
+  await page.goto(server.url + '/');
+  await hydrated(page);
+  const projects = await page.locator('details.project > summary .name').allTextContents();
+  for (const p of ['resnet50-imagenet', 'llama-3-8b-lora', 'whisper-distill']) {
+    assert.ok(projects.includes(p), `project ${p} in ${projects}`);
+  }
+  const runs = Number(await page.locator('.stat-value').first().textContent());
+  const links = await page.locator('.tree ul.runs a').count();
+  assert.equal(links, runs, 'every run appears once in the tree');
+  if (shots) await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+});
+
+test('clicking a run opens its page with its checkpoints', async () => {
+  await page.goto(server.url + '/runs');
+  await hydrated(page);
+  const first = page.locator('table.runs-table tbody tr').first().locator('td a');
+  const id = await first.getAttribute('title');
+  await first.click();
+  await page.waitForURL(`**/runs/${id}`);
+  await page.waitForSelector('h1.run-id');
+  assert.match(await page.locator('h1.run-id').textContent(), new RegExp(id));
+  assert.ok(await page.locator('table.checkpoints tbody tr').count() >= 1);
+  if (shots) await page.screenshot({ path: `${shots}/run.png`, fullPage: true });
+});
+
+test('sorting the runs table reorders it without a page load', async () => {
+  await page.goto(server.url + '/runs');
+  await hydrated(page);
+  await page.evaluate(() => { window.__noReload = true; });
+  const energies = async () => page.locator('table.runs-table tbody tr td:nth-child(6)').allTextContents();
+  const before = await energies();
+  await page.click('th a[data-sort="energy"]');
+  await page.waitForURL(/sort=energy/);
+  await page.waitForFunction(() => document.querySelector('th[aria-sort="descending"] a[data-sort="energy"]'));
+  const desc = await energies();
+  assert.notDeepEqual(desc, before);
+  await page.click('th a[data-sort="energy"]');
+  await page.waitForFunction(() => document.querySelector('th[aria-sort="ascending"] a[data-sort="energy"]'));
+  const asc = await energies();
+  assert.deepEqual(asc, [...desc].reverse());
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'no full page load happened');
+  if (shots) await page.screenshot({ path: `${shots}/runs.png`, fullPage: true });
+});
+
+test('filtering by project narrows the table without a page load', async () => {
+  await page.goto(server.url + '/runs');
+  await hydrated(page);
+  await page.evaluate(() => { window.__noReload = true; });
+  const all = await page.locator('table.runs-table tbody tr').count();
+  await page.selectOption('select[name="project"]', 'whisper-distill');
+  await page.waitForURL(/project=whisper-distill/);
+  await page.waitForFunction((n) => document.querySelectorAll('table.runs-table tbody tr').length < n, all);
+  const projects = await page.locator('table.runs-table tbody tr td:nth-child(2)').allTextContents();
+  assert.ok(projects.length > 0 && projects.every((p) => p === 'whisper-distill'), projects.join());
+  assert.equal(await page.evaluate(() => window.__noReload), true);
+});
+
+test('the files page shows the rejected short row with its line', async () => {
+  await page.goto(server.url + '/files');
+  await hydrated(page);
+  const speech = page.locator('section.file', { hasText: 'demo/speech/emissions.csv' });
+  assert.match(await speech.locator('table.problems').textContent(), /fields where the header has 38/);
+  if (shots) await page.screenshot({ path: `${shots}/files.png`, fullPage: true });
+});

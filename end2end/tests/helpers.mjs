@@ -1,0 +1,41 @@
+// Starts the real server on a free port and a fresh headless Chromium for each test file.
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.CARBON_DASH_BIN ?? '../target/debug/carbon-dash';
+const SITE = process.env.CARBON_DASH_SITE ?? '../site';
+
+export async function startServer(args = []) {
+  const proc = spawn(BIN, ['serve', ...args, '--addr', '127.0.0.1:0', '--site-root', SITE], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/Serving on (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return { url, stop: () => proc.kill() };
+}
+
+export async function startBrowser() {
+  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'carbon-dash-e2e-')), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  return context;
+}
+
+/// Waits until the wasm bundle has hydrated the page (the app sets this attribute in an effect).
+export async function hydrated(page) {
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+}

@@ -1,0 +1,44 @@
+use anyhow::Context;
+use carbon_dash::cli::{Cli, Command, ServeSettings, Source};
+use carbon_dash::{demo, router, AppState};
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli {
+        command:
+            Command::Serve {
+                dir,
+                addr,
+                site_root,
+            },
+    } = Cli::parse();
+    let settings = ServeSettings::from_args(dir, addr, site_root)?;
+    let catalog = match &settings.source {
+        Source::Demo => demo::catalog()?,
+        Source::Dir(d) => carbon_core::catalog::load_dir(d)?,
+    };
+    let s = catalog.summary();
+    let from = match &settings.source {
+        Source::Demo => "built-in demo logs".to_string(),
+        Source::Dir(d) => d.display().to_string(),
+    };
+    println!(
+        "carbon-dash: {from}: {} files, {} runs, {} of {} rows rejected (details on /files)",
+        s.files, s.totals.runs, s.rows_rejected, s.rows_read
+    );
+    if !settings.hydration_assets {
+        eprintln!(
+            "note: no browser assets under {}/pkg: pages work, but without interactivity (build them with ./x build)",
+            settings.site_root.display()
+        );
+    }
+    let site_root = settings.site_root.to_string_lossy().to_string();
+    let state = AppState::new(catalog, &site_root, settings.addr);
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.addr))?;
+    println!("Serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, router(state)).await?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! The router driven with `oneshot`: pages render on the server, the JSON API answers.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use carbon_dash::{demo, router, AppState};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn app() -> axum::Router {
+    let cat = demo::catalog().unwrap();
+    router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()))
+}
+
+async fn get(uri: &str) -> (StatusCode, String) {
+    let res = app()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn json(uri: &str) -> Value {
+    let (status, body) = get(uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn api_runs_lists_every_demo_run_with_the_documented_fields() {
+    let runs = json("/api/v1/runs").await;
+    let runs = runs.as_array().unwrap();
+    let summary = json("/api/v1/summary").await;
+    assert_eq!(
+        runs.len() as u64,
+        summary["totals"]["runs"].as_u64().unwrap()
+    );
+    assert!(runs.len() > 20);
+    for key in [
+        "run_id",
+        "project_name",
+        "experiment_id",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "energy_kwh",
+        "cpu_energy_kwh",
+        "gpu_energy_kwh",
+        "ram_energy_kwh",
+        "co2_kg_reported",
+        "country_iso_code",
+        "region",
+        "cloud_provider",
+        "cloud_region",
+        "codecarbon_version",
+        "checkpoints",
+        "source_files",
+    ] {
+        assert!(runs[0].get(key).is_some(), "missing {key}");
+    }
+    let energy: f64 = runs.iter().filter_map(|r| r["energy_kwh"].as_f64()).sum();
+    let total = summary["totals"]["energy_kwh"].as_f64().unwrap();
+    assert!((energy - total).abs() < 1e-9 * total);
+    assert!(runs
+        .iter()
+        .any(|r| r["cloud_provider"] == "gcp" && r["cloud_region"] == "us-central1"));
+}
+
+#[tokio::test]
+async fn api_runs_filters_and_sorts_like_the_page() {
+    let runs = json("/api/v1/runs?project=whisper-distill&sort=energy&dir=asc").await;
+    let runs = runs.as_array().unwrap();
+    assert!(!runs.is_empty());
+    assert!(runs.iter().all(|r| r["project_name"] == "whisper-distill"));
+    let e: Vec<f64> = runs
+        .iter()
+        .map(|r| r["energy_kwh"].as_f64().unwrap())
+        .collect();
+    assert!(e.windows(2).all(|w| w[0] <= w[1]), "{e:?}");
+}
+
+#[tokio::test]
+async fn api_run_detail_has_checkpoints_and_unknown_ids_are_404() {
+    let runs = json("/api/v1/runs?sort=duration").await;
+    let id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let detail = json(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(detail["run"]["run_id"], id.as_str());
+    assert_eq!(
+        detail["checkpoints"].as_array().unwrap().len() as u64,
+        detail["run"]["checkpoints"].as_u64().unwrap()
+    );
+    let (status, body) = get("/api/v1/runs/no-such-run").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no-such-run"));
+    let (status, _) = get("/api/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn api_files_reports_the_short_row_with_its_line() {
+    let files = json("/api/v1/files").await;
+    let speech = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "demo/speech/emissions.csv")
+        .unwrap();
+    assert_eq!(speech["rows_rejected"], 1);
+    assert_eq!(speech["schema"], "v3.2");
+    let p = &speech["problems"][0];
+    assert!(p["line"].as_u64().unwrap() > 1);
+    assert!(p["reason"]
+        .as_str()
+        .unwrap()
+        .contains("fields where the header has 38"));
+}
+
+#[tokio::test]
+async fn pages_render_on_the_server_without_javascript() {
+    let (status, html) = get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "resnet50-imagenet",
+        "llama-3-8b-lora",
+        "whisper-distill",
+        "Compute time",
+    ] {
+        assert!(html.contains(text), "overview lacks {text}");
+    }
+    let (_, html) = get("/runs?project=whisper-distill").await;
+    assert!(html.contains("runs-table") && html.contains("whisper-distill"));
+    assert!(
+        !html.contains("llama-3-8b-lora</td>"),
+        "the filter applies on the server too"
+    );
+    let runs = json("/api/v1/runs").await;
+    let id = runs[0]["run_id"].as_str().unwrap();
+    let (status, html) = get(&format!("/runs/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(id) && html.contains("Checkpoints"));
+    let (_, html) = get("/files").await;
+    assert!(html.contains("demo/speech/emissions.csv") && html.contains("not counted"));
+}
+
+#[tokio::test]
+async fn an_unknown_page_is_a_404() {
+    let (status, _) = get("/no/such/page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
