@@ -11,6 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// All files and the runs across them.
+///
+/// Building and changing it ([`Catalog::from_files`], [`Catalog::upsert`], [`Catalog::remove`])
+/// runs polars' lazy engine: call these outside an async runtime or in a blocking task
+/// (`spawn_blocking`). Reading it is cheap and safe anywhere.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     files: BTreeMap<String, ParsedFile>,
@@ -153,21 +157,16 @@ impl Catalog {
         let Some(run) = self.run(run_id) else {
             return Ok(None);
         };
-        let rows = self
-            .rows
-            .clone()
-            .lazy()
-            .filter(col(frame::RUN_ID).eq(lit(run_id)))
-            .sort_by_exprs(
-                [col(c::DURATION), col(frame::FILE), col(frame::LINE)],
-                SortMultipleOptions::default(),
-            )
-            .collect()?;
-        let rows = if run.tasks.is_empty() {
-            rows
+        // Eager operations only: this runs inside request handlers, where polars' lazy engine
+        // would need a blocking context.
+        let mask = self.rows.column(frame::RUN_ID)?.str()?.equal(run_id);
+        let rows = self.rows.filter(&mask)?;
+        let by: &[&str] = if run.tasks.is_empty() {
+            &[c::DURATION, frame::FILE, frame::LINE]
         } else {
-            rows.sort([frame::FILE, frame::LINE], SortMultipleOptions::default())?
+            &[frame::FILE, frame::LINE]
         };
+        let rows = rows.sort(by.iter().copied(), SortMultipleOptions::default())?;
         let file = strs(&rows, frame::FILE)?;
         let line = f64s(&rows, frame::LINE)?;
         let ts = f64s(&rows, frame::TIMESTAMP_MS)?;
@@ -405,7 +404,7 @@ fn to_runs(
             run_id_synthetic: synthetic[i].unwrap_or(false),
             project_name: project[i].clone(),
             experiment_id: experiment[i].clone(),
-            started_at: start[i].and_then(ingest_ms),
+            started_at: start[i].and_then(format_ms),
             ended_at: ts[i].and_then(format_ms),
             duration_s: dur[i],
             energy_kwh: energy[i],
@@ -453,9 +452,4 @@ fn to_runs(
         });
     }
     Ok(runs)
-}
-
-/// Start times are only meaningful when the timestamp was read.
-fn ingest_ms(ms: f64) -> Option<String> {
-    format_ms(ms)
 }

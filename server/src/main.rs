@@ -14,10 +14,13 @@ async fn main() -> anyhow::Result<()> {
             },
     } = Cli::parse();
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
-    let catalog = match &settings.source {
-        Source::Demo => demo::catalog()?,
-        Source::Dir(d) => carbon_core::catalog::load_dir(d)?,
-    };
+    // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
+    let source = settings.source.clone();
+    let catalog = tokio::task::spawn_blocking(move || match source {
+        Source::Demo => demo::catalog(),
+        Source::Dir(d) => carbon_core::catalog::load_dir(&d),
+    })
+    .await??;
     let s = catalog.summary();
     let from = match &settings.source {
         Source::Demo => "built-in demo logs".to_string(),

@@ -3,14 +3,31 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use carbon_core::catalog::Catalog;
 use carbon_dash::{demo, router, AppState};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use std::sync::OnceLock;
 use tower::ServiceExt;
 
+/// The demo catalog, built once, outside the async runtime (as `main` does).
+fn catalog() -> Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG
+        .get_or_init(|| {
+            std::thread::spawn(|| demo::catalog().unwrap())
+                .join()
+                .unwrap()
+        })
+        .clone()
+}
+
 fn app() -> axum::Router {
-    let cat = demo::catalog().unwrap();
-    router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()))
+    router(AppState::new(
+        catalog(),
+        "site",
+        "127.0.0.1:0".parse().unwrap(),
+    ))
 }
 
 async fn get(uri: &str) -> (StatusCode, String) {

@@ -72,8 +72,9 @@ fn RunsTable(all: Arc<Vec<Run>>) -> impl IntoView {
         }
         navigate(&href(&q), Default::default());
     };
+    let set_for_select = set_param.clone();
     let select = move |key: &'static str, label: &'static str, options: Vec<String>| {
-        let set_param = set_param.clone();
+        let set_param = set_for_select.clone();
         view! {
             <label>
                 {label}
