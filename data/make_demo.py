@@ -38,7 +38,7 @@ def rows_for_run(start, minutes, every, site, project, experiment, version, gpus
     elapsed = 0.0
     e_cpu = e_gpu = e_ram = 0.0
     total = minutes * 60.0
-    while elapsed < total:
+    while total - elapsed > 30:
         step = min(every * 60.0, total - elapsed) + rng.uniform(-2, 2)
         elapsed += step
         cpu_w = site["cpu_w"] * rng.uniform(0.85, 1.1)

@@ -1,6 +1,7 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
-use carbon_core::model::{FileReport, Run, RunDetail, Summary};
+use carbon_core::model::{FileReport, RunDetail, RunsPage, Summary};
+use carbon_core::query::RunQuery;
 use leptos::prelude::*;
 
 /// The catalog shared by every request on the server.
@@ -24,9 +25,13 @@ pub async fn get_summary() -> Result<Summary, ServerFnError> {
     with_catalog(|c| c.summary().clone())
 }
 
-#[server]
-pub async fn get_runs() -> Result<Vec<Run>, ServerFnError> {
-    with_catalog(|c| c.runs().to_vec())
+/// Problems sent per file to the Files page (the JSON API has them all).
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
+
+/// One page of runs, filtered and sorted on the server so that only the rows shown travel.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, ServerFnError> {
+    with_catalog(|c| query.page_of(c.runs()))
 }
 
 #[server]
@@ -36,5 +41,14 @@ pub async fn get_run(run_id: String) -> Result<Option<RunDetail>, ServerFnError>
 
 #[server]
 pub async fn get_files() -> Result<Vec<FileReport>, ServerFnError> {
-    with_catalog(|c| c.files().to_vec())
+    with_catalog(|c| {
+        c.files()
+            .iter()
+            .map(|f| {
+                let mut f = f.clone();
+                f.problems.truncate(MAX_PROBLEMS_SHOWN);
+                f
+            })
+            .collect()
+    })
 }

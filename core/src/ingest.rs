@@ -279,6 +279,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
         });
         report.rows_read = recs.count();
         report.rows_rejected = report.rows_read;
+        report.problem_count = report.problems.len();
         let frame = cols.into_frame()?;
         return Ok(ParsedFile { report, frame });
     }
@@ -471,6 +472,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
         cols.tags
             .push((!tags.is_empty()).then(|| tags.join(&TAG_RECORD.to_string())));
     }
+    report.problem_count = report.problems.len();
     let frame = cols.into_frame()?;
     Ok(ParsedFile { report, frame })
 }

@@ -114,6 +114,8 @@ pub struct FileReport {
     pub extra_columns: Vec<String>,
     pub missing_columns: Vec<String>,
     pub reordered: bool,
+    /// All problems found; `problems` may hold only the first ones (pages cap it).
+    pub problem_count: usize,
     pub problems: Vec<Problem>,
 }
 
@@ -160,8 +162,12 @@ pub struct RunLeaf {
 pub struct ExperimentNode {
     pub experiment_id: String,
     pub totals: Totals,
+    /// The most recent runs, at most [`MAX_LEAVES`]; `totals.runs` counts them all.
     pub runs: Vec<RunLeaf>,
 }
+
+/// Runs listed per experiment in the overview tree (the Runs page lists them all).
+pub const MAX_LEAVES: usize = 25;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectNode {
@@ -180,6 +186,22 @@ pub struct Summary {
     pub first_run: Option<String>,
     pub last_run: Option<String>,
     pub projects: Vec<ProjectNode>,
+}
+
+/// One page of the Runs table with what its filters offer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunsPage {
+    pub rows: Vec<Run>,
+    /// Runs matching the filters (all pages).
+    pub matched: usize,
+    /// Runs loaded.
+    pub total: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+    pub projects: Vec<String>,
+    pub experiments: Vec<String>,
+    pub countries: Vec<String>,
 }
 
 /// Label used in the tree for runs without a project or experiment.
@@ -204,12 +226,13 @@ impl Summary {
                 let experiments: Vec<ExperimentNode> = exps
                     .into_iter()
                     .map(|(exp, mut rs)| {
-                        rs.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+                        rs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
                         ExperimentNode {
                             experiment_id: exp.to_string(),
                             totals: Totals::of(rs.iter().copied()),
                             runs: rs
                                 .iter()
+                                .take(MAX_LEAVES)
                                 .map(|r| RunLeaf {
                                     run_id: r.run_id.clone(),
                                     started_at: r.started_at.clone(),

@@ -1,6 +1,6 @@
 //! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
 
-use crate::model::Run;
+use crate::model::{Run, RunsPage};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -63,7 +63,12 @@ pub struct RunQuery {
     pub to: Option<String>,
     pub sort: Option<SortKey>,
     pub descending: Option<bool>,
+    /// 1-based page of [`PAGE_SIZE`] rows.
+    pub page: Option<usize>,
 }
+
+/// Rows per page of the Runs table.
+pub const PAGE_SIZE: usize = 100;
 
 impl RunQuery {
     /// Reads the query from URL parameters (`project`, `experiment`, `country`, `from`, `to`,
@@ -86,6 +91,9 @@ impl RunQuery {
                 "desc" => Some(true),
                 _ => None,
             }),
+            page: get("page")
+                .and_then(|p| p.trim().parse().ok())
+                .filter(|&p| p > 1),
         }
     }
 
@@ -109,6 +117,9 @@ impl RunQuery {
         if let Some(d) = self.descending {
             out.push(("dir", if d { "desc" } else { "asc" }.to_string()));
         }
+        if let Some(p) = self.page {
+            out.push(("page", p.to_string()));
+        }
         out
     }
 
@@ -131,7 +142,48 @@ impl RunQuery {
         RunQuery {
             sort: Some(key),
             descending: Some(descending),
+            page: None,
             ..self.clone()
+        }
+    }
+
+    /// The same filters and order on another page.
+    pub fn on_page(&self, page: usize) -> RunQuery {
+        RunQuery {
+            page: (page > 1).then_some(page),
+            ..self.clone()
+        }
+    }
+
+    /// One page of the matching runs, with the values the filters offer.
+    pub fn page_of(&self, runs: &[Run]) -> RunsPage {
+        let matched = self.apply(runs);
+        let pages = matched.len().div_ceil(PAGE_SIZE).max(1);
+        let page = self.page.unwrap_or(1).clamp(1, pages);
+        let distinct = |f: fn(&Run) -> Option<&String>| -> Vec<String> {
+            let set: std::collections::BTreeSet<String> = runs
+                .iter()
+                .map(|r| {
+                    f(r).cloned()
+                        .unwrap_or_else(|| crate::model::UNNAMED.to_string())
+                })
+                .collect();
+            set.into_iter().collect()
+        };
+        RunsPage {
+            rows: matched
+                .iter()
+                .skip((page - 1) * PAGE_SIZE)
+                .take(PAGE_SIZE)
+                .map(|r| (*r).clone())
+                .collect(),
+            matched: matched.len(),
+            total: runs.len(),
+            page,
+            pages,
+            projects: distinct(|r| r.project_name.as_ref()),
+            experiments: distinct(|r| r.experiment_id.as_ref()),
+            countries: distinct(|r| r.country_name.as_ref()),
         }
     }
 
@@ -248,5 +300,32 @@ mod tests {
         let ids: Vec<&str> = q.apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["b"]);
         assert_eq!(q.to_params().len(), 3);
+    }
+
+    #[test]
+    fn pages_hold_page_size_rows_and_a_page_past_the_end_shows_the_last() {
+        let runs: Vec<Run> = (0..250)
+            .map(|i| run(&format!("r{i:03}"), "p", "2024-01-01", Some(i as f64)))
+            .collect();
+        let q = RunQuery {
+            sort: Some(SortKey::Energy),
+            descending: Some(false),
+            ..RunQuery::default()
+        };
+        let p1 = q.page_of(&runs);
+        assert_eq!(
+            (p1.rows.len(), p1.matched, p1.pages, p1.page),
+            (100, 250, 3, 1)
+        );
+        assert_eq!(p1.rows[0].run_id, "r000");
+        let p3 = q.on_page(9).page_of(&runs);
+        assert_eq!((p3.rows.len(), p3.page), (50, 3));
+        assert_eq!(p3.rows[0].run_id, "r200");
+        assert_eq!(p3.projects, vec!["p"]);
+        assert_eq!(
+            q.on_page(2).toggled(SortKey::Co2).page,
+            None,
+            "a new order starts on page 1"
+        );
     }
 }

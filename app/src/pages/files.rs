@@ -4,9 +4,6 @@ use carbon_core::model::FileReport;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// Problems listed per file before "… and N more" (all of them are in `GET /api/v1/files`).
-const MAX_PROBLEMS_SHOWN: usize = 50;
-
 #[component]
 pub fn Files() -> impl IntoView {
     let files = Resource::new(|| (), |_| get_files());
@@ -20,7 +17,7 @@ pub fn Files() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match files.await {
-                    Ok(fs) => fs.into_iter().map(|f| view! { <FileCard f/> }).collect_view().into_any(),
+                    Ok(fs) => view! { <FileList fs/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -28,9 +25,52 @@ pub fn Files() -> impl IntoView {
     }
 }
 
+fn anchor(i: usize) -> String {
+    format!("file-{i}")
+}
+
+fn warnings(f: &FileReport) -> usize {
+    f.problem_count.saturating_sub(f.rows_rejected)
+}
+
 #[component]
-fn FileCard(f: FileReport) -> impl IntoView {
-    let warnings = f.problems.iter().filter(|p| !p.rejected).count();
+fn FileList(fs: Vec<FileReport>) -> impl IntoView {
+    view! {
+        <table class="files-table">
+            <thead>
+                <tr>
+                    <th>"File"</th>
+                    <th>"Layout"</th>
+                    <th class="num">"Rows read"</th>
+                    <th class="num">"Rejected"</th>
+                    <th class="num">"Warnings"</th>
+                    <th class="num">"Runs"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {fs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| view! {
+                        <tr>
+                            <td><a href=format!("#{}", anchor(i))>{f.path.clone()}</a></td>
+                            <td>{f.schema.clone()}</td>
+                            <td class="num">{f.rows_read}</td>
+                            <td class={if f.rows_rejected > 0 { "num bad" } else { "num" }}>{f.rows_rejected}</td>
+                            <td class="num">{warnings(f)}</td>
+                            <td class="num">{f.runs}</td>
+                        </tr>
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+        {fs.into_iter().enumerate().map(|(i, f)| view! { <FileCard f id=anchor(i)/> }).collect_view()}
+    }
+}
+
+#[component]
+fn FileCard(f: FileReport, id: String) -> impl IntoView {
+    let warnings = warnings(&f);
     let status = if f.rows_rejected > 0 {
         "bad"
     } else if warnings > 0 {
@@ -38,7 +78,7 @@ fn FileCard(f: FileReport) -> impl IntoView {
     } else {
         "ok"
     };
-    let more = f.problems.len().saturating_sub(MAX_PROBLEMS_SHOWN);
+    let more = f.problem_count.saturating_sub(f.problems.len());
     let layout = {
         let mut notes = Vec::new();
         if f.reordered {
@@ -55,8 +95,9 @@ fn FileCard(f: FileReport) -> impl IntoView {
         }
         notes.join("; ")
     };
+    let open = f.problem_count <= 10;
     view! {
-        <section class=format!("file {status}")>
+        <section class=format!("file {status}") id=id>
             <h2 class="path">{f.path.clone()}</h2>
             <p class="meta">
                 {format!(
@@ -66,25 +107,28 @@ fn FileCard(f: FileReport) -> impl IntoView {
             </p>
             {(!layout.is_empty()).then(|| view! { <p class="meta">{layout}</p> })}
             {(!f.problems.is_empty()).then(|| view! {
-                <table class="problems">
-                    <thead><tr><th class="num">"Line"</th><th>"Column"</th><th>"Status"</th><th>"Reason"</th></tr></thead>
-                    <tbody>
-                        {f.problems.iter().take(MAX_PROBLEMS_SHOWN).map(|p| view! {
-                            <tr class:rejected=p.rejected>
-                                <td class="num">{if p.line == 0 { "file".to_string() } else { p.line.to_string() }}</td>
-                                <td>{match (&p.column, &p.column_name) {
-                                    (Some(c), Some(n)) => format!("{c} ({n})"),
-                                    (None, Some(n)) => n.clone(),
-                                    _ => "–".into(),
-                                }}</td>
-                                <td>{if p.rejected { "not counted" } else { "kept" }}</td>
-                                <td>{p.reason.clone()}</td>
-                            </tr>
-                        }).collect_view()}
-                    </tbody>
-                </table>
+                <details open=open>
+                    <summary>{format!("{} problems", f.problem_count)}</summary>
+                    <table class="problems">
+                        <thead><tr><th class="num">"Line"</th><th>"Column"</th><th>"Status"</th><th>"Reason"</th></tr></thead>
+                        <tbody>
+                            {f.problems.iter().map(|p| view! {
+                                <tr class:rejected=p.rejected>
+                                    <td class="num">{if p.line == 0 { "file".to_string() } else { p.line.to_string() }}</td>
+                                    <td>{match (&p.column, &p.column_name) {
+                                        (Some(c), Some(n)) => format!("{c} ({n})"),
+                                        (None, Some(n)) => n.clone(),
+                                        _ => "–".into(),
+                                    }}</td>
+                                    <td>{if p.rejected { "not counted" } else { "kept" }}</td>
+                                    <td>{p.reason.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    {(more > 0).then(|| view! { <p class="hint">{format!("… and {more} more: GET /api/v1/files lists them all")}</p> })}
+                </details>
             })}
-            {(more > 0).then(|| view! { <p class="hint">{format!("… and {more} more (see /api/v1/files)")}</p> })}
         </section>
     }
 }

@@ -1,6 +1,6 @@
 use super::{LoadError, Stat};
 use crate::api::get_summary;
-use crate::format::{co2, duration, energy, run_href, short_id, when};
+use crate::format::{co2, duration, encode, energy, run_href, short_id, when};
 use carbon_core::model::{ProjectNode, Summary};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -59,24 +59,31 @@ fn SummaryView(s: Summary) -> impl IntoView {
 #[component]
 fn ProjectTree(p: ProjectNode) -> impl IntoView {
     let n_exp = p.experiments.len();
+    let project = p.project_name.clone();
     view! {
         <details class="project" open=n_exp <= 3>
             <summary>
                 <span class="name">{p.project_name.clone()}</span>
                 <span class="figures">
-                    {format!("{} runs · {} · {}", p.totals.runs, energy(Some(p.totals.energy_kwh)), co2(Some(p.totals.co2_kg_reported)))}
+                    {format!("{} · {} · {}", runs_label(p.totals.runs), energy(Some(p.totals.energy_kwh)), co2(Some(p.totals.co2_kg_reported)))}
                 </span>
             </summary>
             {p
                 .experiments
                 .into_iter()
                 .map(|e| {
+                    let hidden = e.totals.runs - e.runs.len();
+                    let all = format!(
+                        "/runs?project={}&experiment={}",
+                        encode(&project),
+                        encode(&e.experiment_id)
+                    );
                     view! {
                         <details class="experiment">
                             <summary>
                                 <span class="name">"experiment " {short_id(&e.experiment_id)}</span>
                                 <span class="figures">
-                                    {format!("{} runs · {} · {}", e.totals.runs, energy(Some(e.totals.energy_kwh)), co2(Some(e.totals.co2_kg_reported)))}
+                                    {format!("{} · {} · {}", runs_label(e.totals.runs), energy(Some(e.totals.energy_kwh)), co2(Some(e.totals.co2_kg_reported)))}
                                 </span>
                             </summary>
                             <ul class="runs">
@@ -94,11 +101,22 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                                         }
                                     })
                                     .collect_view()}
+                                {(hidden > 0).then(|| view! {
+                                    <li><a href=all.clone()>{format!("all {} runs →", e.totals.runs)}</a></li>
+                                })}
                             </ul>
                         </details>
                     }
                 })
                 .collect_view()}
         </details>
+    }
+}
+
+fn runs_label(n: usize) -> String {
+    if n == 1 {
+        "1 run".into()
+    } else {
+        format!("{n} runs")
     }
 }

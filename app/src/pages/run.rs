@@ -102,10 +102,13 @@ fn RunView(d: RunDetail) -> impl IntoView {
             {field("Water", r.water_l.map(|w| format!("{} L", units::sig3(w))).unwrap_or_else(|| "–".into()))}
             {field("Country", format!("{} ({})", text(&r.country_name), text(&r.country_iso_code)))}
             {field("Region", text(&r.region))}
-            {field("Cloud", format!("{} {} (on_cloud: {})", text(&r.cloud_provider), text(&r.cloud_region), text(&r.on_cloud)))}
+            {field("Cloud", match (&r.cloud_provider, &r.cloud_region) {
+                (Some(p), Some(g)) => format!("{p} {g}"),
+                _ => format!("not on a cloud (on_cloud: {})", text(&r.on_cloud)),
+            })}
             {field("PUE", opt_num(r.pue))}
-            {field("CPU", format!("{} × {}", opt_num(r.cpu_count), text(&r.cpu_model)))}
-            {field("GPU", format!("{} × {}", opt_num(r.gpu_count), text(&r.gpu_model)))}
+            {field("CPU", format!("{} (cpu_count: {})", text(&r.cpu_model), opt_num(r.cpu_count)))}
+            {field("GPU", format!("{} (gpu_count: {})", text(&r.gpu_model), opt_num(r.gpu_count)))}
             {field("RAM", r.ram_total_size_gb.map(|g| format!("{} GB", units::sig3(g))).unwrap_or_else(|| "–".into()))}
             {field("Utilisation CPU / GPU / RAM", format!("{} % / {} % / {} %", opt_num(r.cpu_utilization_percent), opt_num(r.gpu_utilization_percent), opt_num(r.ram_utilization_percent)))}
             {field("Location", format!("{}, {}", opt_num(r.latitude), opt_num(r.longitude)))}

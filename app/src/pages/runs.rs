@@ -1,30 +1,11 @@
 use super::LoadError;
-use crate::api::get_runs;
+use crate::api::get_runs_page;
 use crate::format::{co2, duration, encode, energy, run_href, short_id, text, when};
-use carbon_core::model::{Run, UNNAMED};
+use carbon_core::model::{RunsPage, UNNAMED};
 use carbon_core::query::{RunQuery, SortKey};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-#[component]
-pub fn Runs() -> impl IntoView {
-    let runs = Resource::new(|| (), |_| get_runs());
-    view! {
-        <Title text="Runs"/>
-        <h1>"Runs"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match runs.await {
-                    Ok(all) => view! { <RunsTable all=Arc::new(all)/> }.into_any(),
-                    Err(e) => view! { <LoadError error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
 
 fn href(q: &RunQuery) -> String {
     let params: Vec<String> = q
@@ -39,28 +20,36 @@ fn href(q: &RunQuery) -> String {
     }
 }
 
-fn distinct(all: &[Run], f: impl Fn(&Run) -> Option<&String>) -> Vec<String> {
-    all.iter()
-        .map(|r| f(r).cloned().unwrap_or_else(|| UNNAMED.to_string()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
-}
-
-/// The filterable, sortable table. The URL holds the state, so every view works without
-/// JavaScript (links and a GET form) and, once hydrated, changes without a page load.
+/// The filterable, sortable, paged table. The URL holds the state, so every view works without
+/// JavaScript (links and a GET form) and, once hydrated, changes without a page load: the
+/// router navigates and only the new page of rows is fetched.
 #[component]
-fn RunsTable(all: Arc<Vec<Run>>) -> impl IntoView {
+pub fn Runs() -> impl IntoView {
     let query_map = use_query_map();
     let query = Memo::new(move |_| {
         let m = query_map.read();
         RunQuery::from_params(|k| m.get(k))
     });
-    let projects = distinct(&all, |r| r.project_name.as_ref());
-    let experiments = distinct(&all, |r| r.experiment_id.as_ref());
-    let countries = distinct(&all, |r| r.country_name.as_ref());
+    let page = Resource::new(move || query.get(), get_runs_page);
+    view! {
+        <Title text="Runs"/>
+        <h1>"Runs"</h1>
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! { <RunsTable p query/> }.into_any(),
+                    Err(e) => view! { <LoadError error=e/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
+    let q = query.get_untracked();
     let navigate = use_navigate();
-    let set_param = move |key: &'static str, value: String| {
+    let set_param = move |key: &str, value: String| {
         let mut q = query.get_untracked();
         let v = (!value.is_empty()).then_some(value);
         match key {
@@ -70,40 +59,31 @@ fn RunsTable(all: Arc<Vec<Run>>) -> impl IntoView {
             "from" => q.from = v,
             _ => q.to = v,
         }
-        navigate(&href(&q), Default::default());
+        navigate(&href(&q.on_page(1)), Default::default());
     };
-    let set_for_select = set_param.clone();
-    let select = move |key: &'static str, label: &'static str, options: Vec<String>| {
-        let set_param = set_for_select.clone();
+    let select = |key: &'static str,
+                  label: &'static str,
+                  options: Vec<String>,
+                  current: Option<String>| {
+        let set_param = set_param.clone();
+        let current = current.unwrap_or_default();
         view! {
             <label>
                 {label}
-                <select
-                    name=key
-                    on:change=move |ev| set_param(key, event_target_value(&ev))
-                    prop:value=move || {
-                        let q = query.get();
-                        match key {
-                            "project" => q.project,
-                            "experiment" => q.experiment,
-                            _ => q.country,
-                        }
-                            .unwrap_or_default()
-                    }
-                >
-                    <option value="">"all"</option>
+                <select name=key on:change=move |ev| set_param(key, event_target_value(&ev))>
+                    <option value="" selected=current.is_empty()>"all"</option>
                     {options
                         .into_iter()
                         .map(|o| {
                             let label = if key == "experiment" && o != UNNAMED { short_id(&o) } else { o.clone() };
-                            view! { <option value=o.clone()>{label}</option> }
+                            view! { <option value=o.clone() selected=o == current>{label}</option> }
                         })
                         .collect_view()}
                 </select>
             </label>
         }
     };
-    let date = move |key: &'static str, label: &'static str| {
+    let date = |key: &'static str, label: &'static str, current: Option<String>| {
         let set_param = set_param.clone();
         view! {
             <label>
@@ -111,59 +91,52 @@ fn RunsTable(all: Arc<Vec<Run>>) -> impl IntoView {
                 <input
                     type="date"
                     name=key
-                    prop:value=move || { if key == "from" { query.get().from } else { query.get().to }.unwrap_or_default() }
+                    value=current.unwrap_or_default()
                     on:change=move |ev| set_param(key, event_target_value(&ev))
                 />
             </label>
         }
     };
-    let header = move |key: SortKey, label: &'static str, numeric: bool| {
+    let header = |key: SortKey, label: &'static str, numeric: bool| {
+        let sorted = q.sort_key() == key;
+        let desc = q.is_descending();
         view! {
             <th
                 class:num=numeric
-                aria-sort=move || {
-                    let q = query.get();
-                    if q.sort_key() != key {
-                        "none"
-                    } else if q.is_descending() {
-                        "descending"
-                    } else {
-                        "ascending"
-                    }
-                }
+                aria-sort=if !sorted { "none" } else if desc { "descending" } else { "ascending" }
             >
-                <a href=move || href(&query.get().toggled(key)) data-sort=key.as_str()>
+                <a href=href(&q.toggled(key)) data-sort=key.as_str()>
                     {label}
-                    {move || {
-                        let q = query.get();
-                        if q.sort_key() != key { "" } else if q.is_descending() { " ▼" } else { " ▲" }
-                    }}
+                    {if !sorted { "" } else if desc { " ▼" } else { " ▲" }}
                 </a>
             </th>
         }
     };
-    let all_rows = all.clone();
-    let rows = Memo::new(move |_| {
-        let q = query.get();
-        q.apply(&all_rows)
-            .into_iter()
-            .cloned()
-            .collect::<Vec<Run>>()
-    });
-    let total = all.len();
+    let first = (p.page - 1) * carbon_core::query::PAGE_SIZE + 1;
+    let count = if p.matched == 0 {
+        format!("0 of {} runs", p.total)
+    } else {
+        format!(
+            "{}–{} of {} runs ({} loaded)",
+            first,
+            first + p.rows.len() - 1,
+            p.matched,
+            p.total
+        )
+    };
     view! {
         <form class="filters" method="get" action="/runs">
-            {select("project", "Project", projects)}
-            {select("experiment", "Experiment", experiments)}
-            {select("country", "Country", countries)}
-            {date("from", "Started from")}
-            {date("to", "to")}
-            <button type="submit">"Apply"</button>
+            {select("project", "Project", p.projects, q.project.clone())}
+            {select("experiment", "Experiment", p.experiments, q.experiment.clone())}
+            {select("country", "Country", p.countries, q.country.clone())}
+            {date("from", "Started from", q.from.clone())}
+            {date("to", "to", q.to.clone())}
+            <noscript>
+                <button type="submit">"Apply"</button>
+            </noscript>
             <a href="/runs">"Clear"</a>
         </form>
-        <p class="hint" id="runs-count">
-            {move || format!("{} of {} runs", rows.read().len(), total)}
-        </p>
+        <p class="hint" id="runs-count">{count}</p>
         <table class="runs-table">
             <thead>
                 <tr>
@@ -179,25 +152,38 @@ fn RunsTable(all: Arc<Vec<Run>>) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                <For each=move || rows.get() key=|r| r.run_id.clone() let:r>
-                    <tr>
-                        <td><a href=run_href(&r.run_id) title=r.run_id.clone()>{short_id(&r.run_id)}</a></td>
-                        <td>{text(&r.project_name)}</td>
-                        <td title=text(&r.experiment_id)>{r.experiment_id.as_deref().map(short_id).unwrap_or_else(|| "–".into())}</td>
-                        <td>{when(&r.started_at)}</td>
-                        <td class="num">{duration(r.duration_s)}</td>
-                        <td class="num">{energy(r.energy_kwh)}</td>
-                        <td class="num">{co2(r.co2_kg_reported)}</td>
-                        <td>{text(&r.country_name)} {r.region.clone().map(|g| format!(" · {g}"))}</td>
-                        <td>
-                            {match (&r.cloud_provider, &r.cloud_region) {
-                                (Some(p), Some(g)) => format!("{p} {g}"),
-                                _ => "–".into(),
-                            }}
-                        </td>
-                    </tr>
-                </For>
+                {p
+                    .rows
+                    .into_iter()
+                    .map(|r| {
+                        view! {
+                            <tr>
+                                <td><a href=run_href(&r.run_id) title=r.run_id.clone()>{short_id(&r.run_id)}</a></td>
+                                <td>{text(&r.project_name)}</td>
+                                <td title=text(&r.experiment_id)>{r.experiment_id.as_deref().map(short_id).unwrap_or_else(|| "–".into())}</td>
+                                <td>{when(&r.started_at)}</td>
+                                <td class="num">{duration(r.duration_s)}</td>
+                                <td class="num">{energy(r.energy_kwh)}</td>
+                                <td class="num">{co2(r.co2_kg_reported)}</td>
+                                <td>{text(&r.country_name)} {r.region.clone().map(|g| format!(" · {g}"))}</td>
+                                <td>
+                                    {match (&r.cloud_provider, &r.cloud_region) {
+                                        (Some(p), Some(g)) => format!("{p} {g}"),
+                                        _ => "–".into(),
+                                    }}
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
             </tbody>
         </table>
+        {(p.pages > 1).then(|| view! {
+            <nav class="pager" aria-label="Pages">
+                {(p.page > 1).then(|| view! { <a rel="prev" href=href(&q.on_page(p.page - 1))>"← previous"</a> })}
+                <span>{format!("page {} of {}", p.page, p.pages)}</span>
+                {(p.page < p.pages).then(|| view! { <a rel="next" href=href(&q.on_page(p.page + 1))>"next →"</a> })}
+            </nav>
+        })}
     }
 }
