@@ -167,3 +167,54 @@ async fn an_unknown_page_is_a_404() {
     let (status, _) = get("/no/such/page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_logs_folder_is_read_recursively_with_paths_relative_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures");
+    let nested = dir.path().join("team-a/project-x");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(
+        fixtures.join("checkpoints.csv"),
+        nested.join("emissions.csv"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("checkpoints.csv"),
+        nested.join("emissions.csv_1.bak"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("short_and_long_rows.csv"),
+        dir.path().join("other.csv"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
+    let root = dir.path().to_path_buf();
+    let cat = tokio::task::spawn_blocking(move || carbon_core::catalog::load_dir(&root))
+        .await
+        .unwrap()
+        .unwrap();
+    let app = router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()));
+    let res = app
+        .oneshot(Request::get("/api/v1/files").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let files: Value = serde_json::from_slice(&body).unwrap();
+    let paths: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "other.csv",
+            "team-a/project-x/emissions.csv",
+            "team-a/project-x/emissions.csv_1.bak"
+        ]
+    );
+    assert_eq!(files[0]["rows_rejected"], 2);
+}
