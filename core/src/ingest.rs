@@ -309,13 +309,15 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
     for rec in recs {
         report.rows_read += 1;
         let line = rec.line;
+        // A rejected row is quoted in its report, so nothing the file holds is lost from view.
+        let excerpt = excerpt(&rec.fields);
         let reject = |report: &mut FileReport, reason: String| {
             report.rows_rejected += 1;
             report.problems.push(Problem {
                 line,
                 column: None,
                 column_name: None,
-                reason,
+                reason: format!("{reason} — row: {excerpt}"),
                 rejected: true,
             });
         };
@@ -324,14 +326,6 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             continue;
         }
         if rec.fields.len() != header.len() {
-            if rec
-                .fields
-                .iter()
-                .map(|f| f.trim().to_ascii_lowercase())
-                .eq(header.iter().cloned())
-            {
-                continue;
-            }
             reject(
                 &mut report,
                 format!(
@@ -475,6 +469,15 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
     report.problem_count = report.problems.len();
     let frame = cols.into_frame()?;
     Ok(ParsedFile { report, frame })
+}
+
+/// The row as written, shortened to 120 characters.
+fn excerpt(fields: &[String]) -> String {
+    let row = fields.join(",");
+    match row.char_indices().nth(120) {
+        Some((i, _)) => format!("{}…", &row[..i]),
+        None => row,
+    }
 }
 
 /// Decodes the `tags` cell of a row.

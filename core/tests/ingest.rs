@@ -306,3 +306,13 @@ fn log_file_names_follow_codecarbon() {
         assert!(!is_log_file(no), "{no}");
     }
 }
+
+#[test]
+fn a_header_repeated_inside_a_file_is_skipped_and_said() {
+    let cat = catalog(&["repeated_header.csv"]);
+    let f = &cat.files()[0];
+    assert_eq!((f.rows_read, f.rows_rejected), (2, 0));
+    assert_eq!(f.problems[0].line, 3);
+    assert!(f.problems[0].reason.contains("header repeated"));
+    assert_eq!(cat.runs().len(), 2);
+}

@@ -16,6 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
     let source = settings.source.clone();
+    let started = std::time::Instant::now();
     let catalog = tokio::task::spawn_blocking(move || match source {
         Source::Demo => demo::catalog(),
         Source::Dir(d) => carbon_core::catalog::load_dir(&d),
@@ -27,8 +28,12 @@ async fn main() -> anyhow::Result<()> {
         Source::Dir(d) => d.display().to_string(),
     };
     println!(
-        "carbon-dash: {from}: {} files, {} runs, {} of {} rows rejected (details on /files)",
-        s.files, s.totals.runs, s.rows_rejected, s.rows_read
+        "carbon-dash: {from}: {} files, {} runs, {} of {} rows rejected (details on /files), read in {:.2} s",
+        s.files,
+        s.totals.runs,
+        s.rows_rejected,
+        s.rows_read,
+        started.elapsed().as_secs_f64()
     );
     if !settings.hydration_assets {
         eprintln!(
