@@ -9,14 +9,9 @@ use leptos::prelude::*;
 pub type Shared = std::sync::Arc<std::sync::RwLock<carbon_core::catalog::Catalog>>;
 
 #[cfg(feature = "ssr")]
-fn with_catalog<T>(
-    f: impl FnOnce(&carbon_core::catalog::Catalog) -> T,
-) -> Result<T, ServerFnError> {
-    let shared =
-        use_context::<Shared>().ok_or_else(|| ServerFnError::new("no catalog in context"))?;
-    let cat = shared
-        .read()
-        .map_err(|_| ServerFnError::new("catalog lock poisoned"))?;
+fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Result<T, ServerFnError> {
+    let shared = use_context::<Shared>().ok_or_else(|| ServerFnError::new("no catalog in context"))?;
+    let cat = shared.read().map_err(|_| ServerFnError::new("catalog lock poisoned"))?;
     Ok(f(&cat))
 }
 

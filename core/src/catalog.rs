@@ -2,8 +2,9 @@
 //! changed file is re-read alone and the runs are rebuilt from the frames (cheap: no parsing).
 
 use crate::columns as c;
+use crate::grid::Grid;
 use crate::ingest::{self, decode_tags, frame, IngestError, ParsedFile};
-use crate::model::{Checkpoint, FileReport, Run, RunDetail, Summary};
+use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, Summary};
 use chrono::DateTime;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -18,12 +19,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     files: BTreeMap<String, ParsedFile>,
-    runs: Vec<Run>,
+    /// The runs assessed in each dataset mode, same order: `[latest, codecarbon]`.
+    runs: [Vec<Run>; 2],
     index: HashMap<String, usize>,
+    /// Apply the provider's PUE to cloud runs that carry none (a user setting; off by default).
+    apply_provider_pue: bool,
     /// Accepted rows of every file, identical rows (a run copied into a `.bak`) kept once.
     rows: DataFrame,
     reports: Vec<FileReport>,
-    summary: Summary,
+    summary: [Summary; 2],
+}
+
+fn slot(mode: DatasetMode) -> usize {
+    match mode {
+        DatasetMode::Latest => 0,
+        DatasetMode::Codecarbon => 1,
+    }
 }
 
 /// The names CodeCarbon gives its logs: `*.csv`, `*.csv.bak` and `*.csv_N.bak` (its rotations).
@@ -42,20 +53,11 @@ pub fn find_log_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| IngestError::Io {
-            path: d.clone(),
-            source,
-        })?;
+        let entries = std::fs::read_dir(&d).map_err(|source| IngestError::Io { path: d.clone(), source })?;
         for entry in entries {
-            let entry = entry.map_err(|source| IngestError::Io {
-                path: d.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(|source| IngestError::Io { path: d.clone(), source })?;
             let path = entry.path();
-            let kind = entry.file_type().map_err(|source| IngestError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let kind = entry.file_type().map_err(|source| IngestError::Io { path: path.clone(), source })?;
             if kind.is_dir() {
                 stack.push(path);
             } else if is_log_file(&entry.file_name().to_string_lossy()) {
@@ -73,11 +75,7 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
     let parsed: Result<Vec<ParsedFile>, IngestError> = paths
         .par_iter()
         .map(|p| {
-            let display = p
-                .strip_prefix(dir)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let display = p.strip_prefix(dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
             ingest::ingest_path(p, &display)
         })
         .collect();
@@ -85,27 +83,16 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(df
-        .column(name)?
-        .str()?
-        .iter()
-        .map(|o| o.map(str::to_string))
-        .collect())
+    Ok(df.column(name)?.str()?.iter().map(|o| o.map(str::to_string)).collect())
 }
 
 fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    Ok(df
-        .column(name)?
-        .cast(&DataType::Float64)?
-        .f64()?
-        .iter()
-        .collect())
+    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.iter().collect())
 }
 
 /// Naive local time as CodeCarbon wrote it (stored as milliseconds of a UTC clock).
 pub fn format_ms(ms: f64) -> Option<String> {
-    DateTime::from_timestamp_millis(ms.round() as i64)
-        .map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+    DateTime::from_timestamp_millis(ms.round() as i64).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
 }
 
 const START_MS: &str = "start_ms";
@@ -113,13 +100,8 @@ const COUNT: &str = "row_count";
 
 impl Catalog {
     pub fn from_files(files: Vec<ParsedFile>) -> Result<Catalog, IngestError> {
-        let mut cat = Catalog {
-            files: files
-                .into_iter()
-                .map(|f| (f.report.path.clone(), f))
-                .collect(),
-            ..Catalog::default()
-        };
+        let mut cat =
+            Catalog { files: files.into_iter().map(|f| (f.report.path.clone(), f)).collect(), ..Catalog::default() };
         cat.rebuild()?;
         Ok(cat)
     }
@@ -136,36 +118,44 @@ impl Catalog {
         self.rebuild()
     }
 
-    pub fn runs(&self) -> &[Run] {
-        &self.runs
+    /// Turns the provider-PUE setting on or off and reassesses the runs.
+    pub fn set_apply_provider_pue(&mut self, on: bool) {
+        self.apply_provider_pue = on;
+        self.assess();
+    }
+
+    pub fn applies_provider_pue(&self) -> bool {
+        self.apply_provider_pue
+    }
+
+    /// Runs assessed in `mode`, newest first.
+    pub fn runs(&self, mode: DatasetMode) -> &[Run] {
+        &self.runs[slot(mode)]
     }
 
     pub fn files(&self) -> &[FileReport] {
         &self.reports
     }
 
-    pub fn summary(&self) -> &Summary {
-        &self.summary
+    pub fn summary(&self, mode: DatasetMode) -> &Summary {
+        &self.summary[slot(mode)]
     }
 
-    pub fn run(&self, run_id: &str) -> Option<&Run> {
-        self.index.get(run_id).map(|&i| &self.runs[i])
+    pub fn run(&self, run_id: &str, mode: DatasetMode) -> Option<&Run> {
+        self.index.get(run_id).map(|&i| &self.runs[slot(mode)][i])
     }
 
     /// A run with its rows: checkpoints by duration, tasks in file order.
-    pub fn run_detail(&self, run_id: &str) -> Result<Option<RunDetail>, IngestError> {
-        let Some(run) = self.run(run_id) else {
+    pub fn run_detail(&self, run_id: &str, mode: DatasetMode) -> Result<Option<RunDetail>, IngestError> {
+        let Some(run) = self.run(run_id, mode) else {
             return Ok(None);
         };
         // Eager operations only: this runs inside request handlers, where polars' lazy engine
         // would need a blocking context.
         let mask = self.rows.column(frame::RUN_ID)?.str()?.equal(run_id);
         let rows = self.rows.filter(&mask)?;
-        let by: &[&str] = if run.tasks.is_empty() {
-            &[c::DURATION, frame::FILE, frame::LINE]
-        } else {
-            &[frame::FILE, frame::LINE]
-        };
+        let by: &[&str] =
+            if run.tasks.is_empty() { &[c::DURATION, frame::FILE, frame::LINE] } else { &[frame::FILE, frame::LINE] };
         let rows = rows.sort(by.iter().copied(), SortMultipleOptions::default())?;
         let file = strs(&rows, frame::FILE)?;
         let line = f64s(&rows, frame::LINE)?;
@@ -198,10 +188,7 @@ impl Catalog {
                 ram_power_w: ram_p[i],
             })
             .collect();
-        Ok(Some(RunDetail {
-            run: run.clone(),
-            checkpoints,
-        }))
+        Ok(Some(RunDetail { run: run.clone(), checkpoints }))
     }
 
     fn rebuild(&mut self) -> Result<(), IngestError> {
@@ -215,23 +202,16 @@ impl Catalog {
         }
         all.rechunk_mut();
         // The same rows in a copy or a `.bak` are one checkpoint, not two.
-        let key: Vec<String> = [
-            frame::RUN_ID,
-            c::TASK_NAME,
-            frame::TIMESTAMP_MS,
-            c::DURATION,
-            frame::ENERGY_KWH,
-            c::EMISSIONS,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let key: Vec<String> =
+            [frame::RUN_ID, c::TASK_NAME, frame::TIMESTAMP_MS, c::DURATION, frame::ENERGY_KWH, c::EMISSIONS]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         let rows = all.unique_stable(Some(&key), UniqueKeepStrategy::First, None)?;
 
         let with_start = rows.clone().lazy().with_column(
-            (col(frame::TIMESTAMP_MS).cast(DataType::Float64)
-                - col(c::DURATION).fill_null(lit(0.0)) * lit(1000.0))
-            .alias(START_MS),
+            (col(frame::TIMESTAMP_MS).cast(DataType::Float64) - col(c::DURATION).fill_null(lit(0.0)) * lit(1000.0))
+                .alias(START_MS),
         );
         let value_cols: Vec<String> = rows
             .get_column_names()
@@ -243,11 +223,7 @@ impl Catalog {
         // Checkpoint runs: every value from the row with the largest duration.
         let mut aggs: Vec<Expr> = value_cols
             .iter()
-            .map(|n| {
-                col(n.as_str())
-                    .sort_by([col(c::DURATION)], SortMultipleOptions::default())
-                    .last()
-            })
+            .map(|n| col(n.as_str()).sort_by([col(c::DURATION)], SortMultipleOptions::default()).last())
             .collect();
         aggs.push(len().alias(COUNT));
         let checkpoint_runs = with_start
@@ -277,17 +253,13 @@ impl Catalog {
                 } else if n == frame::TIMESTAMP_MS {
                     e.max()
                 } else {
-                    e.sort_by([col(frame::LINE)], SortMultipleOptions::default())
-                        .last()
+                    e.sort_by([col(frame::LINE)], SortMultipleOptions::default()).last()
                 }
             })
             .collect();
         aggs.push(len().alias(COUNT));
-        let task_runs = with_start
-            .filter(col(c::TASK_NAME).is_not_null())
-            .group_by([col(frame::RUN_ID)])
-            .agg(aggs)
-            .collect()?;
+        let task_runs =
+            with_start.filter(col(c::TASK_NAME).is_not_null()).group_by([col(frame::RUN_ID)]).agg(aggs).collect()?;
 
         let mut tasks: HashMap<String, Vec<String>> = HashMap::new();
         if task_runs.height() > 0 {
@@ -304,10 +276,7 @@ impl Catalog {
         for (path, f) in &self.files {
             let ids: HashSet<Option<&str>> = f.frame.column(frame::RUN_ID)?.str()?.iter().collect();
             for id in ids.iter().flatten() {
-                sources
-                    .entry(id.to_string())
-                    .or_default()
-                    .push(path.clone());
+                sources.entry(id.to_string()).or_default().push(path.clone());
             }
             let mut report = f.report.clone();
             report.runs = ids.len();
@@ -318,22 +287,70 @@ impl Catalog {
         for (df, is_task) in [(&checkpoint_runs, false), (&task_runs, true)] {
             runs.extend(to_runs(df, is_task, &mut tasks, &sources)?);
         }
-        runs.sort_by(|a, b| {
-            b.ended_at
-                .cmp(&a.ended_at)
-                .then_with(|| a.run_id.cmp(&b.run_id))
-        });
+        runs.sort_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
         runs.dedup_by(|a, b| a.run_id == b.run_id);
-        self.index = runs
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.run_id.clone(), i))
-            .collect();
-        self.summary = Summary::build(&runs, &reports);
-        self.runs = runs;
+        self.index = runs.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect();
+        self.runs = [runs.clone(), runs];
         self.reports = reports;
         self.rows = rows;
+        self.assess();
         Ok(())
+    }
+
+    /// Recomputes every run's CO2 in both dataset modes, then the summaries.
+    fn assess(&mut self) {
+        let grid = Grid::embedded();
+        for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
+            let runs = &mut self.runs[slot(mode)];
+            for r in runs.iter_mut() {
+                r.assessment = grid.assess(r, mode, self.apply_provider_pue);
+            }
+            explain_constant_gaps(runs);
+            self.summary[slot(mode)] = Summary::build(runs, &self.reports);
+        }
+    }
+}
+
+/// A gap no embedded figure explains, but that is the same for every run of one CodeCarbon
+/// version at one place, is a static figure of that release (its data files changed since);
+/// a gap that varies between such runs is a live value (Electricity Maps) and stays unexplained.
+fn explain_constant_gaps(runs: &mut [Run]) {
+    use crate::model::{DeltaKind, DeltaReason};
+    let group = |r: &Run| {
+        let v = r.codecarbon_version.clone().unwrap_or_else(|| format!("{} layout", r.schema));
+        let place = [&r.cloud_provider, &r.cloud_region, &r.country_iso_code, &r.region]
+            .map(|x| x.as_deref().unwrap_or("").to_lowercase())
+            .join("/");
+        (v, place)
+    };
+    let mut spans: HashMap<(String, String), (f64, f64, usize)> = HashMap::new();
+    for r in runs.iter() {
+        if let (Some(d), Some(imp)) = (&r.assessment.delta_reason, r.assessment.implied_intensity_g_per_kwh) {
+            if d.kind == DeltaKind::LiveOrUnknown {
+                let e = spans.entry(group(r)).or_insert((f64::INFINITY, f64::NEG_INFINITY, 0));
+                *e = (e.0.min(imp), e.1.max(imp), e.2 + 1);
+            }
+        }
+    }
+    for r in runs.iter_mut() {
+        let is_unknown = r.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::LiveOrUnknown);
+        if !is_unknown {
+            continue;
+        }
+        let (v, _) = group(r);
+        if let Some(&(lo, hi, n)) = spans.get(&group(r)) {
+            if n >= 2 && hi <= lo * (1.0 + crate::grid::AGREEMENT) {
+                r.assessment.delta_reason = Some(DeltaReason {
+                    kind: DeltaKind::OlderCodecarbonData,
+                    detail: format!(
+                        "CodeCarbon {v} used {:.1} g/kWh for this place in all {n} such runs: a figure of that \
+                         release's data, since updated (recomputed with {:.1})",
+                        r.assessment.implied_intensity_g_per_kwh.unwrap_or(f64::NAN),
+                        r.assessment.intensity_g_per_kwh
+                    ),
+                });
+            }
+        }
     }
 }
 
@@ -440,14 +457,11 @@ fn to_runs(
             ram_used_gb: ram_used[i],
             pue: pue[i],
             checkpoints: count[i].unwrap_or(0.0) as usize,
-            tasks: if is_task {
-                tasks.remove(&id).unwrap_or_default()
-            } else {
-                Vec::new()
-            },
+            tasks: if is_task { tasks.remove(&id).unwrap_or_default() } else { Vec::new() },
             schema: schema[i].clone().unwrap_or_default(),
             source_files: sources.get(&id).cloned().unwrap_or_default(),
             tags: tags[i].as_deref().map(decode_tags).unwrap_or_default(),
+            assessment: Default::default(),
             run_id: id,
         });
     }

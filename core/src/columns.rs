@@ -327,48 +327,13 @@ pub struct Generation {
 
 /// Oldest first. Detection picks the newest generation whose marker columns are all present.
 pub const GENERATIONS: &[Generation] = &[
-    Generation {
-        label: "v1",
-        versions: "1.x",
-        columns: V1,
-        rate_in_grams: false,
-    },
-    Generation {
-        label: "v2.0",
-        versions: "2.0–2.1",
-        columns: V2_0,
-        rate_in_grams: true,
-    },
-    Generation {
-        label: "v2.2",
-        versions: "2.2.0–2.2.2",
-        columns: V2_2,
-        rate_in_grams: false,
-    },
-    Generation {
-        label: "v2.2.3",
-        versions: "2.2.3–2.6",
-        columns: V2_2_3,
-        rate_in_grams: false,
-    },
-    Generation {
-        label: "v2.7",
-        versions: "2.7–3.0.7",
-        columns: V2_7,
-        rate_in_grams: false,
-    },
-    Generation {
-        label: "v3.0.8",
-        versions: "3.0.8–3.1.x",
-        columns: V3_0_8,
-        rate_in_grams: false,
-    },
-    Generation {
-        label: "v3.2",
-        versions: "3.2.x and later",
-        columns: V3_2,
-        rate_in_grams: false,
-    },
+    Generation { label: "v1", versions: "1.x", columns: V1, rate_in_grams: false },
+    Generation { label: "v2.0", versions: "2.0–2.1", columns: V2_0, rate_in_grams: true },
+    Generation { label: "v2.2", versions: "2.2.0–2.2.2", columns: V2_2, rate_in_grams: false },
+    Generation { label: "v2.2.3", versions: "2.2.3–2.6", columns: V2_2_3, rate_in_grams: false },
+    Generation { label: "v2.7", versions: "2.7–3.0.7", columns: V2_7, rate_in_grams: false },
+    Generation { label: "v3.0.8", versions: "3.0.8–3.1.x", columns: V3_0_8, rate_in_grams: false },
+    Generation { label: "v3.2", versions: "3.2.x and later", columns: V3_2, rate_in_grams: false },
 ];
 
 /// Picks the header generation from the columns present, whatever their order.

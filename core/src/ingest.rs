@@ -32,10 +32,7 @@ pub const TAG_RECORD: char = '\u{1e}';
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("internal frame error: {0}")]
     Frame(#[from] PolarsError),
 }
@@ -50,26 +47,17 @@ pub struct ParsedFile {
 
 /// Text columns of the frame (CodeCarbon's, less the ones stored otherwise).
 pub fn text_columns() -> impl Iterator<Item = &'static str> {
-    c::KNOWN
-        .iter()
-        .filter(|(n, k)| *k == Kind::Text && *n != c::RUN_ID)
-        .map(|(n, _)| *n)
+    c::KNOWN.iter().filter(|(n, k)| *k == Kind::Text && *n != c::RUN_ID).map(|(n, _)| *n)
 }
 
 /// Number columns of the frame, as CodeCarbon names them.
 pub fn number_columns() -> impl Iterator<Item = &'static str> {
-    c::KNOWN
-        .iter()
-        .filter(|(_, k)| *k == Kind::Number)
-        .map(|(n, _)| *n)
+    c::KNOWN.iter().filter(|(_, k)| *k == Kind::Number).map(|(n, _)| *n)
 }
 
 /// Reads `path` from disk, naming it `display` in reports.
 pub fn ingest_path(path: &Path, display: &str) -> Result<ParsedFile, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
     ingest_bytes(display, &bytes)
 }
 
@@ -82,10 +70,7 @@ fn decode(bytes: &[u8]) -> (String, &'static str) {
     match std::str::from_utf8(bytes) {
         Ok(s) if bom => (s.to_string(), "UTF-8 with BOM"),
         Ok(s) => (s.to_string(), "UTF-8"),
-        Err(_) => (
-            bytes.iter().map(|&b| b as char).collect(),
-            "Latin-1 (not valid UTF-8, decoded byte by byte)",
-        ),
+        Err(_) => (bytes.iter().map(|&b| b as char).collect(), "Latin-1 (not valid UTF-8, decoded byte by byte)"),
     }
 }
 
@@ -94,12 +79,7 @@ fn value(raw: &str) -> Option<&str> {
     let v = raw.trim();
     match v {
         "" => None,
-        _ if v.eq_ignore_ascii_case("none")
-            || v.eq_ignore_ascii_case("nan")
-            || v.eq_ignore_ascii_case("null") =>
-        {
-            None
-        }
+        _ if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("nan") || v.eq_ignore_ascii_case("null") => None,
         _ => Some(v),
     }
 }
@@ -107,25 +87,15 @@ fn value(raw: &str) -> Option<&str> {
 /// CodeCarbon writes naive local time, `2024-05-18T12:04:08` with optional fraction; spreadsheets
 /// may re-save it with a space.
 pub fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
-    const FORMATS: &[&str] = &[
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ];
+    const FORMATS: &[&str] = &["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
     let v = v.trim();
     // A UTC offset (rare, hand-edited) is dropped: the naive wall-clock time is what CodeCarbon means.
     let v = v.strip_suffix('Z').unwrap_or(v);
     // chrono's %Y takes any digit count: a truncated "2-05-18T…" would become year 2.
-    if !(v.len() >= 16
-        && v.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-        && v.as_bytes()[4] == b'-')
-    {
+    if !(v.len() >= 16 && v.as_bytes()[..4].iter().all(u8::is_ascii_digit) && v.as_bytes()[4] == b'-') {
         return None;
     }
-    FORMATS
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+    FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
 }
 
 fn fnv(parts: &[&str]) -> u64 {
@@ -181,70 +151,41 @@ impl Columns {
 /// Parses one file's bytes. Never fails on content: what cannot be read is reported.
 pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
     let (text, encoding) = decode(bytes);
-    let mut report = FileReport {
-        path: display.to_string(),
-        encoding: encoding.to_string(),
-        ..FileReport::default()
-    };
+    let mut report = FileReport { path: display.to_string(), encoding: encoding.to_string(), ..FileReport::default() };
     if encoding.starts_with("Latin-1") {
         report.problems.push(Problem {
             line: 0,
             column: None,
             column_name: None,
-            reason:
-                "file is not valid UTF-8: decoded as Latin-1, so accented text may look different"
-                    .into(),
+            reason: "file is not valid UTF-8: decoded as Latin-1, so accented text may look different".into(),
             rejected: false,
         });
     }
     let mut recs = records(&text).filter(|r| !r.is_blank());
     let header_rec = recs.next();
     // Names as written (trimmed) for user columns; lower-cased for binding CodeCarbon's.
-    let header_raw: Vec<String> = header_rec
-        .as_ref()
-        .map(|r| r.fields.iter().map(|h| h.trim().to_string()).collect())
-        .unwrap_or_default();
+    let header_raw: Vec<String> =
+        header_rec.as_ref().map(|r| r.fields.iter().map(|h| h.trim().to_string()).collect()).unwrap_or_default();
     let header: Vec<String> = header_raw.iter().map(|h| h.to_ascii_lowercase()).collect();
     let generation = c::detect_generation(&header);
     let is_task = header.first().map(String::as_str) == Some(c::TASK_NAME);
     report.columns = header.len();
-    report.schema = if is_task {
-        format!("{} task", generation.label)
-    } else {
-        generation.label.to_string()
-    };
+    report.schema = if is_task { format!("{} task", generation.label) } else { generation.label.to_string() };
     report.schema_detail = format!(
         "{} columns — CodeCarbon {}{}",
         header.len(),
         generation.versions,
-        if is_task {
-            ", task file (start_task/stop_task: one row per task)"
-        } else {
-            ""
-        }
+        if is_task { ", task file (start_task/stop_task: one row per task)" } else { "" }
     );
     let known_pos = |name: &str| header.iter().position(|h| h == name);
-    report.extra_columns = (0..header.len())
-        .filter(|&i| c::kind_of(&header[i]).is_none())
-        .map(|i| header_raw[i].clone())
-        .collect();
-    report.missing_columns = generation
-        .columns
-        .iter()
-        .filter(|col| known_pos(col).is_none())
-        .map(|s| s.to_string())
-        .collect();
-    let present_order: Vec<&str> = header
-        .iter()
-        .map(String::as_str)
-        .filter(|h| generation.columns.contains(h))
-        .collect();
-    let canonical_order: Vec<&str> = generation
-        .columns
-        .iter()
-        .copied()
-        .filter(|col| present_order.contains(col))
-        .collect();
+    report.extra_columns =
+        (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).map(|i| header_raw[i].clone()).collect();
+    report.missing_columns =
+        generation.columns.iter().filter(|col| known_pos(col).is_none()).map(|s| s.to_string()).collect();
+    let present_order: Vec<&str> =
+        header.iter().map(String::as_str).filter(|h| generation.columns.contains(h)).collect();
+    let canonical_order: Vec<&str> =
+        generation.columns.iter().copied().filter(|col| present_order.contains(col)).collect();
     report.reordered = present_order != canonical_order;
 
     let mut cols = Columns {
@@ -272,8 +213,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             reason: if header_rec.is_none() {
                 "empty file: no header".into()
             } else {
-                "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions"
-                    .into()
+                "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions".into()
             },
             rejected: true,
         });
@@ -286,24 +226,15 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
 
     let text_pos: Vec<Option<usize>> = cols.text.iter().map(|(n, _)| known_pos(n)).collect();
     let num_pos: Vec<Option<usize>> = cols.numbers.iter().map(|(n, _)| known_pos(n)).collect();
-    let extra_pos: Vec<usize> = (0..header.len())
-        .filter(|&i| c::kind_of(&header[i]).is_none())
-        .collect();
+    let extra_pos: Vec<usize> = (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).collect();
     let p_run = known_pos(c::RUN_ID);
     let p_exp = known_pos(c::EXPERIMENT_ID);
     let p_ts = known_pos(c::TIMESTAMP);
     let p_version = known_pos(c::CODECARBON_VERSION);
     let idx_of = |name: &str| cols.numbers.iter().position(|(n, _)| *n == name);
-    let (i_duration, i_energy, i_emissions, i_rate) = (
-        idx_of(c::DURATION),
-        idx_of(c::ENERGY_CONSUMED),
-        idx_of(c::EMISSIONS),
-        idx_of(c::EMISSIONS_RATE),
-    );
-    let i_parts: Vec<Option<usize>> = [c::CPU_ENERGY, c::GPU_ENERGY, c::RAM_ENERGY]
-        .iter()
-        .map(|n| idx_of(n))
-        .collect();
+    let (i_duration, i_energy, i_emissions, i_rate) =
+        (idx_of(c::DURATION), idx_of(c::ENERGY_CONSUMED), idx_of(c::EMISSIONS), idx_of(c::EMISSIONS_RATE));
+    let i_parts: Vec<Option<usize>> = [c::CPU_ENERGY, c::GPU_ENERGY, c::RAM_ENERGY].iter().map(|n| idx_of(n)).collect();
 
     let mut nums: Vec<Option<f64>> = vec![None; cols.numbers.len()];
     for rec in recs {
@@ -322,7 +253,10 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             });
         };
         if rec.unterminated_quote {
-            reject(&mut report, "a quote opened on this line is never closed: the rest of the file is one broken row".into());
+            reject(
+                &mut report,
+                "a quote opened on this line is never closed: the rest of the file is one broken row".into(),
+            );
             continue;
         }
         if rec.fields.len() != header.len() {
@@ -337,12 +271,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             );
             continue;
         }
-        if rec
-            .fields
-            .iter()
-            .map(|f| f.trim().to_ascii_lowercase())
-            .eq(header.iter().cloned())
-        {
+        if rec.fields.iter().map(|f| f.trim().to_ascii_lowercase()).eq(header.iter().cloned()) {
             report.problems.push(Problem {
                 line,
                 column: None,
@@ -392,21 +321,19 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
 
         let timestamp = p_ts.and_then(|p| value(&rec.fields[p]).map(|v| (p, v)));
         let ts_ms = match timestamp {
-            Some((p, v)) => {
-                match parse_timestamp(v) {
-                    Some(t) => Some(t.and_utc().timestamp_millis()),
-                    None => {
-                        report.problems.push(Problem {
+            Some((p, v)) => match parse_timestamp(v) {
+                Some(t) => Some(t.and_utc().timestamp_millis()),
+                None => {
+                    report.problems.push(Problem {
                         line,
                         column: Some(p + 1),
                         column_name: Some(c::TIMESTAMP.into()),
                         reason: format!("timestamp '{v}' is not a date (truncated?): row kept without a time"),
                         rejected: false,
                     });
-                        None
-                    }
+                    None
                 }
-            }
+            },
             None => None,
         };
 
@@ -436,11 +363,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
         for ((name, out), pos) in cols.text.iter_mut().zip(&text_pos) {
             let v = pos.and_then(|p| value(&rec.fields[p]));
             // In v1 files experiment_id is the run id, not an experiment.
-            let v = if v1 && *name == c::EXPERIMENT_ID {
-                None
-            } else {
-                v
-            };
+            let v = if v1 && *name == c::EXPERIMENT_ID { None } else { v };
             out.push(v.map(str::to_string));
         }
         for ((_, out), v) in cols.numbers.iter_mut().zip(&nums) {
@@ -450,8 +373,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             .and_then(|p| value(&rec.fields[p]))
             .and_then(c::version_rate_in_grams)
             .unwrap_or(generation.rate_in_grams);
-        cols.rate
-            .push(get(i_rate).map(|r| if rate_in_grams { r / 1000.0 } else { r }));
+        cols.rate.push(get(i_rate).map(|r| if rate_in_grams { r / 1000.0 } else { r }));
         cols.energy_kwh.push(energy);
         cols.timestamp_ms.push(ts_ms);
         cols.line.push(line as u64);
@@ -459,12 +381,9 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
         cols.run_id_synthetic.push(synthetic);
         let tags: Vec<String> = extra_pos
             .iter()
-            .filter_map(|&p| {
-                value(&rec.fields[p]).map(|v| format!("{}{TAG_UNIT}{v}", header_raw[p]))
-            })
+            .filter_map(|&p| value(&rec.fields[p]).map(|v| format!("{}{TAG_UNIT}{v}", header_raw[p])))
             .collect();
-        cols.tags
-            .push((!tags.is_empty()).then(|| tags.join(&TAG_RECORD.to_string())));
+        cols.tags.push((!tags.is_empty()).then(|| tags.join(&TAG_RECORD.to_string())));
     }
     report.problem_count = report.problems.len();
     let frame = cols.into_frame()?;
@@ -483,9 +402,6 @@ fn excerpt(fields: &[String]) -> String {
 /// Decodes the `tags` cell of a row.
 pub fn decode_tags(cell: &str) -> Vec<(String, String)> {
     cell.split(TAG_RECORD)
-        .filter_map(|kv| {
-            kv.split_once(TAG_UNIT)
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
+        .filter_map(|kv| kv.split_once(TAG_UNIT).map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()
 }

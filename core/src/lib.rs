@@ -12,6 +12,8 @@ pub mod catalog;
 #[cfg(feature = "ingest")]
 pub mod columns;
 #[cfg(feature = "ingest")]
+pub mod grid;
+#[cfg(feature = "ingest")]
 pub mod ingest;
 #[cfg(feature = "ingest")]
 pub mod records;

@@ -60,6 +60,142 @@ pub struct Run {
     pub source_files: Vec<String>,
     /// Columns CodeCarbon does not write, kept as the user's tags (name, value).
     pub tags: Vec<(String, String)>,
+    /// CO2 recomputed from the energy with the embedded dataset (see [`Assessment`]).
+    #[serde(flatten)]
+    pub assessment: Assessment,
+}
+
+/// Which embedded figures CO2 is recomputed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetMode {
+    /// The newest figure per place (Ember, Google 2024, eGRID2023, …).
+    #[default]
+    Latest,
+    /// Exactly CodeCarbon 3.3.2's figures and lookup order.
+    Codecarbon,
+}
+
+impl DatasetMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetMode::Latest => "latest",
+            DatasetMode::Codecarbon => "codecarbon",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DatasetMode> {
+        match s {
+            "latest" => Some(DatasetMode::Latest),
+            "codecarbon" => Some(DatasetMode::Codecarbon),
+            _ => None,
+        }
+    }
+}
+
+/// How precisely the run's location was matched to a grid figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationResolution {
+    CloudRegion,
+    Subnational,
+    National,
+    /// Nothing matched: the world average, flagged.
+    #[default]
+    World,
+}
+
+/// A run's CO2 recomputed from its energy: value, range, and where each figure comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Assessment {
+    pub dataset: DatasetMode,
+    /// energy × intensity, kg CO2e; `None` when the run has no energy.
+    pub co2_kg: Option<f64>,
+    pub co2_kg_low: Option<f64>,
+    pub co2_kg_high: Option<f64>,
+    pub energy_kwh_low: Option<f64>,
+    pub energy_kwh_high: Option<f64>,
+    /// Why the energy range is what it is ("GPU: NVML reading ±5 %; CPU: …").
+    pub energy_method: String,
+    pub intensity_g_per_kwh: f64,
+    pub intensity_low_g_per_kwh: f64,
+    pub intensity_high_g_per_kwh: f64,
+    /// Source id (see `GET /api/v1/datasets`) and data year of the intensity.
+    pub intensity_source: String,
+    pub intensity_year: u16,
+    pub location_resolution: LocationResolution,
+    /// "grid of Virginia, US — US EPA, 2023".
+    pub location_label: String,
+    /// What the CSV implies: emissions ÷ energy, g/kWh.
+    pub implied_intensity_g_per_kwh: Option<f64>,
+    /// Set when the CSV's CO2 and the recomputed one differ by more than 0.5 %.
+    pub delta_reason: Option<DeltaReason>,
+    /// Provider PUE applied by carbon-dash (only on request, only to rows without a `pue`).
+    pub pue_applied: Option<f64>,
+}
+
+/// Why the CSV's emissions differ from the recomputation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeltaReason {
+    pub kind: DeltaKind,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaKind {
+    /// The CSV used CodeCarbon's own current figure; this dataset has a newer one.
+    NewerData,
+    /// The CSV used figures of an older CodeCarbon release.
+    OlderCodecarbonData,
+    /// CodeCarbon fell back to its 475 g/kWh world average.
+    WorldAverageFallback,
+    /// One side used the national figure, the other a sub-national one.
+    NationalVsSubnational,
+    /// The difference is the PUE factor.
+    Pue,
+    /// No embedded figure explains it: a live Electricity Maps value or a forced intensity.
+    LiveOrUnknown,
+}
+
+impl DeltaKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DeltaKind::NewerData => "newer data than CodeCarbon's",
+            DeltaKind::OlderCodecarbonData => "older CodeCarbon data",
+            DeltaKind::WorldAverageFallback => "CodeCarbon's world-average fallback",
+            DeltaKind::NationalVsSubnational => "national vs sub-national figure",
+            DeltaKind::Pue => "PUE",
+            DeltaKind::LiveOrUnknown => "live Electricity Maps value or unknown figure",
+        }
+    }
+}
+
+/// One source of the embedded data, shown with attribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub id: String,
+    pub title: String,
+    pub publisher: String,
+    pub url: String,
+    pub licence: String,
+    pub year: u16,
+}
+
+/// An everyday equivalent of a run's CO2 or energy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Equivalent {
+    pub id: String,
+    pub label: String,
+    /// How many (e.g. 12.3 km).
+    pub amount: f64,
+    pub amount_low: f64,
+    pub amount_high: f64,
+    /// The factor: value and unit ("106.6 g CO2 per km").
+    pub factor: f64,
+    pub factor_unit: String,
+    pub source: Source,
+    pub note: String,
 }
 
 /// One row of a run as written: a cumulative checkpoint, or one task's own delta.
@@ -125,6 +261,11 @@ pub struct Totals {
     pub runs: usize,
     pub energy_kwh: f64,
     pub co2_kg_reported: f64,
+    /// Recomputed CO2 and its range: sums of the runs' values, lows and highs (a sound bound
+    /// whatever the correlation between runs).
+    pub co2_kg: f64,
+    pub co2_kg_low: f64,
+    pub co2_kg_high: f64,
     pub duration_s: f64,
     /// Runs that carry no energy figure (counted in `runs`, not in `energy_kwh`).
     pub runs_without_energy: usize,
@@ -139,6 +280,22 @@ impl Totals {
         }
         self.co2_kg_reported += run.co2_kg_reported.unwrap_or(0.0);
         self.duration_s += run.duration_s.unwrap_or(0.0);
+        let a = &run.assessment;
+        self.co2_kg += a.co2_kg.unwrap_or(0.0);
+        self.co2_kg_low += a.co2_kg_low.unwrap_or(0.0);
+        self.co2_kg_high += a.co2_kg_high.unwrap_or(0.0);
+    }
+
+    /// Adds up totals (of experiments into a project, say).
+    pub fn merge(&mut self, o: &Totals) {
+        self.runs += o.runs;
+        self.energy_kwh += o.energy_kwh;
+        self.co2_kg_reported += o.co2_kg_reported;
+        self.co2_kg += o.co2_kg;
+        self.co2_kg_low += o.co2_kg_low;
+        self.co2_kg_high += o.co2_kg_high;
+        self.duration_s += o.duration_s;
+        self.runs_without_energy += o.runs_without_energy;
     }
 
     pub fn of<'a>(runs: impl IntoIterator<Item = &'a Run>) -> Totals {
@@ -156,6 +313,7 @@ pub struct RunLeaf {
     pub started_at: Option<String>,
     pub energy_kwh: Option<f64>,
     pub co2_kg_reported: Option<f64>,
+    pub co2_kg: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,6 +337,7 @@ pub struct ProjectNode {
 /// The overview: totals, the project → experiment → run tree, and the ingest counts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Summary {
+    pub dataset: DatasetMode,
     pub totals: Totals,
     pub files: usize,
     pub rows_read: usize,
@@ -238,6 +397,7 @@ impl Summary {
                                     started_at: r.started_at.clone(),
                                     energy_kwh: r.energy_kwh,
                                     co2_kg_reported: r.co2_kg_reported,
+                                    co2_kg: r.assessment.co2_kg,
                                 })
                                 .collect(),
                         }
@@ -245,20 +405,13 @@ impl Summary {
                     .collect();
                 let mut totals = Totals::default();
                 for e in &experiments {
-                    totals.runs += e.totals.runs;
-                    totals.energy_kwh += e.totals.energy_kwh;
-                    totals.co2_kg_reported += e.totals.co2_kg_reported;
-                    totals.duration_s += e.totals.duration_s;
-                    totals.runs_without_energy += e.totals.runs_without_energy;
+                    totals.merge(&e.totals);
                 }
-                ProjectNode {
-                    project_name: project.to_string(),
-                    totals,
-                    experiments,
-                }
+                ProjectNode { project_name: project.to_string(), totals, experiments }
             })
             .collect();
         Summary {
+            dataset: runs.first().map(|r| r.assessment.dataset).unwrap_or_default(),
             totals: Totals::of(runs),
             files: files.len(),
             rows_read: files.iter().map(|f| f.rows_read).sum(),
@@ -287,11 +440,7 @@ mod tests {
 
     #[test]
     fn summary_tree_totals_add_up_and_unnamed_runs_are_grouped() {
-        let runs = vec![
-            run("a", Some("p"), Some(1.0)),
-            run("b", Some("p"), Some(2.0)),
-            run("c", None, None),
-        ];
+        let runs = vec![run("a", Some("p"), Some(1.0)), run("b", Some("p"), Some(2.0)), run("c", None, None)];
         let s = Summary::build(&runs, &[]);
         assert_eq!(s.totals.runs, 3);
         assert_eq!(s.totals.energy_kwh, 3.0);

@@ -46,10 +46,7 @@ impl SortKey {
 
     /// Figures and dates read best largest/newest first, names A→Z.
     pub fn default_descending(self) -> bool {
-        !matches!(
-            self,
-            SortKey::Project | SortKey::Experiment | SortKey::Country
-        )
+        !matches!(self, SortKey::Project | SortKey::Experiment | SortKey::Country)
     }
 }
 
@@ -74,11 +71,7 @@ impl RunQuery {
     /// Reads the query from URL parameters (`project`, `experiment`, `country`, `from`, `to`,
     /// `sort`, `dir=asc|desc`); empty values mean "any".
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> RunQuery {
-        let field = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let field = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         RunQuery {
             project: field("project"),
             experiment: field("experiment"),
@@ -91,9 +84,7 @@ impl RunQuery {
                 "desc" => Some(true),
                 _ => None,
             }),
-            page: get("page")
-                .and_then(|p| p.trim().parse().ok())
-                .filter(|&p| p > 1),
+            page: get("page").and_then(|p| p.trim().parse().ok()).filter(|&p| p > 1),
         }
     }
 
@@ -128,31 +119,18 @@ impl RunQuery {
     }
 
     pub fn is_descending(&self) -> bool {
-        self.descending
-            .unwrap_or_else(|| self.sort_key().default_descending())
+        self.descending.unwrap_or_else(|| self.sort_key().default_descending())
     }
 
     /// The query sorted by `key`: the same key flips direction, a new key starts at its default.
     pub fn toggled(&self, key: SortKey) -> RunQuery {
-        let descending = if self.sort_key() == key {
-            !self.is_descending()
-        } else {
-            key.default_descending()
-        };
-        RunQuery {
-            sort: Some(key),
-            descending: Some(descending),
-            page: None,
-            ..self.clone()
-        }
+        let descending = if self.sort_key() == key { !self.is_descending() } else { key.default_descending() };
+        RunQuery { sort: Some(key), descending: Some(descending), page: None, ..self.clone() }
     }
 
     /// The same filters and order on another page.
     pub fn on_page(&self, page: usize) -> RunQuery {
-        RunQuery {
-            page: (page > 1).then_some(page),
-            ..self.clone()
-        }
+        RunQuery { page: (page > 1).then_some(page), ..self.clone() }
     }
 
     /// One page of the matching runs, with the values the filters offer.
@@ -161,22 +139,12 @@ impl RunQuery {
         let pages = matched.len().div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
         let distinct = |f: fn(&Run) -> Option<&String>| -> Vec<String> {
-            let set: std::collections::BTreeSet<String> = runs
-                .iter()
-                .map(|r| {
-                    f(r).cloned()
-                        .unwrap_or_else(|| crate::model::UNNAMED.to_string())
-                })
-                .collect();
+            let set: std::collections::BTreeSet<String> =
+                runs.iter().map(|r| f(r).cloned().unwrap_or_else(|| crate::model::UNNAMED.to_string())).collect();
             set.into_iter().collect()
         };
         RunsPage {
-            rows: matched
-                .iter()
-                .skip((page - 1) * PAGE_SIZE)
-                .take(PAGE_SIZE)
-                .map(|r| (*r).clone())
-                .collect(),
+            rows: matched.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).map(|r| (*r).clone()).collect(),
             matched: matched.len(),
             total: runs.len(),
             page,
@@ -196,14 +164,8 @@ impl RunQuery {
         eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
             && eq(&self.country, &r.country_name)
-            && self
-                .from
-                .as_deref()
-                .is_none_or(|f| day.is_some_and(|d| d >= f))
-            && self
-                .to
-                .as_deref()
-                .is_none_or(|t| day.is_some_and(|d| d <= t))
+            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
+            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
     }
 
     /// The matching runs, sorted; missing values always last.
@@ -268,18 +230,10 @@ mod tests {
             run("b", "p", "2024-01-02", None),
             run("c", "q", "2024-01-03", Some(3.0)),
         ];
-        let q = RunQuery {
-            sort: Some(SortKey::Energy),
-            ..RunQuery::default()
-        };
+        let q = RunQuery { sort: Some(SortKey::Energy), ..RunQuery::default() };
         let ids: Vec<&str> = q.apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["c", "a", "b"]);
-        let ids: Vec<&str> = q
-            .toggled(SortKey::Energy)
-            .apply(&runs)
-            .iter()
-            .map(|r| r.run_id.as_str())
-            .collect();
+        let ids: Vec<&str> = q.toggled(SortKey::Energy).apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["a", "c", "b"]);
     }
 
@@ -304,28 +258,15 @@ mod tests {
 
     #[test]
     fn pages_hold_page_size_rows_and_a_page_past_the_end_shows_the_last() {
-        let runs: Vec<Run> = (0..250)
-            .map(|i| run(&format!("r{i:03}"), "p", "2024-01-01", Some(i as f64)))
-            .collect();
-        let q = RunQuery {
-            sort: Some(SortKey::Energy),
-            descending: Some(false),
-            ..RunQuery::default()
-        };
+        let runs: Vec<Run> = (0..250).map(|i| run(&format!("r{i:03}"), "p", "2024-01-01", Some(i as f64))).collect();
+        let q = RunQuery { sort: Some(SortKey::Energy), descending: Some(false), ..RunQuery::default() };
         let p1 = q.page_of(&runs);
-        assert_eq!(
-            (p1.rows.len(), p1.matched, p1.pages, p1.page),
-            (100, 250, 3, 1)
-        );
+        assert_eq!((p1.rows.len(), p1.matched, p1.pages, p1.page), (100, 250, 3, 1));
         assert_eq!(p1.rows[0].run_id, "r000");
         let p3 = q.on_page(9).page_of(&runs);
         assert_eq!((p3.rows.len(), p3.page), (50, 3));
         assert_eq!(p3.rows[0].run_id, "r200");
         assert_eq!(p3.projects, vec!["p"]);
-        assert_eq!(
-            q.on_page(2).toggled(SortKey::Co2).page,
-            None,
-            "a new order starts on page 1"
-        );
+        assert_eq!(q.on_page(2).toggled(SortKey::Co2).page, None, "a new order starts on page 1");
     }
 }

@@ -27,12 +27,7 @@ pub struct Records<'a> {
 }
 
 pub fn records(text: &str) -> Records<'_> {
-    Records {
-        bytes: text.as_bytes(),
-        text,
-        pos: 0,
-        line: 1,
-    }
+    Records { bytes: text.as_bytes(), text, pos: 0, line: 1 }
 }
 
 impl Iterator for Records<'_> {
@@ -97,18 +92,10 @@ impl Iterator for Records<'_> {
                 b'\r' | b'\n' => {
                     flush!();
                     fields.push(field);
-                    i += if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
-                        2
-                    } else {
-                        1
-                    };
+                    i += if c == b'\r' && b.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
                     self.line += 1;
                     self.pos = i;
-                    return Some(Record {
-                        line: start_line,
-                        fields,
-                        unterminated_quote: false,
-                    });
+                    return Some(Record { line: start_line, fields, unterminated_quote: false });
                 }
                 _ => i += 1,
             }
@@ -116,11 +103,7 @@ impl Iterator for Records<'_> {
         flush!();
         fields.push(field);
         self.pos = b.len();
-        Some(Record {
-            line: start_line,
-            fields,
-            unterminated_quote: in_quotes,
-        })
+        Some(Record { line: start_line, fields, unterminated_quote: in_quotes })
     }
 }
 
@@ -135,10 +118,7 @@ mod tests {
     #[test]
     fn quoted_fields_keep_commas_quotes_and_newlines() {
         let got = all("a,\"b, c\",\"say \"\"hi\"\"\"\n\"x\ny\",2\n");
-        assert_eq!(
-            got[0],
-            (1, vec!["a".into(), "b, c".into(), "say \"hi\"".into()])
-        );
+        assert_eq!(got[0], (1, vec!["a".into(), "b, c".into(), "say \"hi\"".into()]));
         assert_eq!(got[1], (2, vec!["x\ny".into(), "2".into()]));
         assert_eq!(got.len(), 2);
     }

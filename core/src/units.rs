@@ -4,11 +4,7 @@
 /// Three significant digits, no exponent, trailing zeros dropped ("13.4", "0.512", "1,234" kept as "1234").
 pub fn sig3(x: f64) -> String {
     if x == 0.0 || !x.is_finite() {
-        return if x.is_finite() {
-            "0".into()
-        } else {
-            "–".into()
-        };
+        return if x.is_finite() { "0".into() } else { "–".into() };
     }
     let mag = x.abs().log10().floor() as i32;
     let decimals = (2 - mag).clamp(0, 12) as usize;
@@ -33,29 +29,12 @@ fn scaled(x: f64, units: &[(f64, &str)]) -> String {
 
 /// Energy given in kWh: mWh, Wh, kWh, MWh, GWh.
 pub fn energy_kwh(kwh: f64) -> String {
-    scaled(
-        kwh,
-        &[
-            (1e6, "GWh"),
-            (1e3, "MWh"),
-            (1.0, "kWh"),
-            (1e-3, "Wh"),
-            (1e-6, "mWh"),
-        ],
-    )
+    scaled(kwh, &[(1e6, "GWh"), (1e3, "MWh"), (1.0, "kWh"), (1e-3, "Wh"), (1e-6, "mWh")])
 }
 
 /// Mass of CO2eq given in kg: mg, g, kg, t.
 pub fn co2_kg(kg: f64) -> String {
-    scaled(
-        kg,
-        &[
-            (1e3, "t CO₂e"),
-            (1.0, "kg CO₂e"),
-            (1e-3, "g CO₂e"),
-            (1e-6, "mg CO₂e"),
-        ],
-    )
+    scaled(kg, &[(1e3, "t CO₂e"), (1.0, "kg CO₂e"), (1e-3, "g CO₂e"), (1e-6, "mg CO₂e")])
 }
 
 /// Power in watts: mW, W, kW.
@@ -75,12 +54,7 @@ pub fn duration_s(s: f64) -> String {
         return format!("{} s", sig3(s));
     }
     let total = s.round() as u64;
-    let (d, h, m, sec) = (
-        total / 86_400,
-        total / 3600 % 24,
-        total / 60 % 60,
-        total % 60,
-    );
+    let (d, h, m, sec) = (total / 86_400, total / 3600 % 24, total / 60 % 60, total % 60);
     if d > 0 {
         format!("{d} d {h} h")
     } else if h > 0 {

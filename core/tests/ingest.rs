@@ -1,15 +1,15 @@
 //! Ingest cases, one fixture file each (written by fixtures/make_fixtures.py).
 #![allow(clippy::unwrap_used)]
 
+use carbon_core::model::DatasetMode;
+const L: DatasetMode = DatasetMode::Latest;
 use carbon_core::catalog::Catalog;
 use carbon_core::ingest::{ingest_path, ParsedFile};
 use carbon_core::model::Run;
 use std::path::Path;
 
 fn parse(name: &str) -> ParsedFile {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     ingest_path(&path, name).unwrap()
 }
 
@@ -19,8 +19,8 @@ fn catalog(names: &[&str]) -> Catalog {
 
 fn only_run(name: &str) -> Run {
     let cat = catalog(&[name]);
-    assert_eq!(cat.runs().len(), 1, "{name}: {:?}", cat.files()[0].problems);
-    cat.runs()[0].clone()
+    assert_eq!(cat.runs(L).len(), 1, "{name}: {:?}", cat.files()[0].problems);
+    cat.runs(L)[0].clone()
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {
@@ -41,19 +41,12 @@ fn every_header_generation_is_recognised_and_read() {
         let f = parse(file);
         assert_eq!(f.report.schema, schema, "{file}");
         assert_eq!(f.report.columns, columns, "{file}");
-        assert!(
-            f.report.missing_columns.is_empty(),
-            "{file}: {:?}",
-            f.report.missing_columns
-        );
+        assert!(f.report.missing_columns.is_empty(), "{file}: {:?}", f.report.missing_columns);
         assert!(!f.report.reordered, "{file}");
         assert_eq!(f.report.rows_rejected, 0, "{file}: {:?}", f.report.problems);
         let cat = Catalog::from_files(vec![f]).unwrap();
-        let r = &cat.runs()[0];
-        assert!(
-            r.energy_kwh.is_some() && r.co2_kg_reported.is_some(),
-            "{file}"
-        );
+        let r = &cat.runs(L)[0];
+        assert!(r.energy_kwh.is_some() && r.co2_kg_reported.is_some(), "{file}");
         assert_eq!(r.country_iso_code.as_deref(), Some("FRA"), "{file}");
     }
 }
@@ -61,21 +54,17 @@ fn every_header_generation_is_recognised_and_read() {
 #[test]
 fn v1_experiment_id_is_the_run_id() {
     let cat = catalog(&["v1_12_columns.csv"]);
-    let ids: Vec<&str> = cat.runs().iter().map(|r| r.run_id.as_str()).collect();
-    assert_eq!(cat.runs().len(), 2);
+    let ids: Vec<&str> = cat.runs(L).iter().map(|r| r.run_id.as_str()).collect();
+    assert_eq!(cat.runs(L).len(), 2);
     assert!(ids.contains(&"a1") && ids.contains(&"a2"));
-    assert!(cat.runs().iter().all(|r| r.experiment_id.is_none()));
+    assert!(cat.runs(L).iter().all(|r| r.experiment_id.is_none()));
 }
 
 #[test]
 fn v2_0_emission_rates_in_grams_per_second_become_kg_per_second() {
     let r = only_run("v2_0_29_columns.csv");
     // 0.3 kWh × 0.5 kg/kWh over 300 s.
-    assert!(
-        close(r.emissions_rate_kg_per_s, 0.15 / 300.0),
-        "{:?}",
-        r.emissions_rate_kg_per_s
-    );
+    assert!(close(r.emissions_rate_kg_per_s, 0.15 / 300.0), "{:?}", r.emissions_rate_kg_per_s);
     let r = only_run("v3_2_38_columns.csv");
     assert!(close(r.emissions_rate_kg_per_s, 0.05 / 100.0));
 }
@@ -83,21 +72,18 @@ fn v2_0_emission_rates_in_grams_per_second_become_kg_per_second() {
 #[test]
 fn a_run_is_its_last_checkpoint_never_the_sum_and_a_copy_counts_once() {
     let cat = catalog(&["checkpoints.csv", "checkpoints.csv_1.bak"]);
-    assert_eq!(cat.runs().len(), 2);
-    let r1 = cat.run("r1").unwrap();
+    assert_eq!(cat.runs(L).len(), 2);
+    let r1 = cat.run("r1", L).unwrap();
     assert!(close(r1.energy_kwh, 0.3));
     assert!(close(r1.duration_s, 300.0));
     assert_eq!(r1.checkpoints, 3);
     assert_eq!(r1.ended_at.as_deref(), Some("2024-05-18T12:05:00"));
     assert_eq!(r1.started_at.as_deref(), Some("2024-05-18T12:00:00"));
-    assert_eq!(
-        r1.source_files,
-        vec!["checkpoints.csv", "checkpoints.csv_1.bak"]
-    );
-    let d = cat.run_detail("r1").unwrap().unwrap();
+    assert_eq!(r1.source_files, vec!["checkpoints.csv", "checkpoints.csv_1.bak"]);
+    let d = cat.run_detail("r1", L).unwrap().unwrap();
     let durations: Vec<f64> = d.checkpoints.iter().filter_map(|c| c.duration_s).collect();
     assert_eq!(durations, [100.0, 200.0, 300.0]);
-    assert!((cat.summary().totals.energy_kwh - 0.35).abs() < 1e-12);
+    assert!((cat.summary(L).totals.energy_kwh - 0.35).abs() < 1e-12);
 }
 
 #[test]
@@ -105,8 +91,8 @@ fn task_files_sum_their_tasks_into_one_run() {
     let cat = catalog(&["task_file.csv"]);
     let f = &cat.files()[0];
     assert!(f.schema.ends_with("task"), "{}", f.schema);
-    assert_eq!(cat.runs().len(), 1);
-    let r = &cat.runs()[0];
+    assert_eq!(cat.runs(L).len(), 1);
+    let r = &cat.runs(L)[0];
     assert!(close(r.energy_kwh, 0.4));
     assert!(close(r.duration_s, 400.0));
     assert_eq!(r.tasks, vec!["load", "train"]);
@@ -133,13 +119,7 @@ fn extra_user_columns_are_kept_as_tags() {
     let f = parse("extra_user_columns.csv");
     assert_eq!(f.report.extra_columns, vec!["team", "seed"]);
     let r = only_run("extra_user_columns.csv");
-    assert_eq!(
-        r.tags,
-        vec![
-            ("team".to_string(), "nlp".to_string()),
-            ("seed".to_string(), "42".to_string())
-        ]
-    );
+    assert_eq!(r.tags, vec![("team".to_string(), "nlp".to_string()), ("seed".to_string(), "42".to_string())]);
 }
 
 #[test]
@@ -153,16 +133,13 @@ fn padded_names_and_values_are_trimmed() {
 #[test]
 fn quoted_fields_keep_their_commas() {
     let r = only_run("quoted_commas.csv");
-    assert_eq!(
-        r.cpu_model.as_deref(),
-        Some("Intel Core Processor (Broadwell, no TSX, IBRS)")
-    );
+    assert_eq!(r.cpu_model.as_deref(), Some("Intel Core Processor (Broadwell, no TSX, IBRS)"));
 }
 
 #[test]
 fn crlf_mixed_endings_blank_lines_and_no_final_newline() {
     let cat = catalog(&["line_endings.csv"]);
-    assert_eq!(cat.runs().len(), 3);
+    assert_eq!(cat.runs(L).len(), 3);
     assert_eq!(cat.files()[0].rows_read, 3);
     assert!(cat.files()[0].problems.is_empty());
 }
@@ -174,11 +151,7 @@ fn a_bom_is_skipped_and_latin1_is_decoded_and_said() {
     assert_eq!(f.report.schema, "v3.2");
     let f = parse("latin1.csv");
     assert!(f.report.encoding.starts_with("Latin-1"));
-    assert!(f
-        .report
-        .problems
-        .iter()
-        .any(|p| p.line == 0 && p.reason.contains("Latin-1")));
+    assert!(f.report.problems.iter().any(|p| p.line == 0 && p.reason.contains("Latin-1")));
     let r = only_run("latin1.csv");
     assert_eq!(r.region.as_deref(), Some("île-de-france"));
 }
@@ -210,18 +183,11 @@ fn rows_shorter_or_longer_than_the_header_are_reported_not_shifted() {
     let f = &cat.files()[0];
     assert_eq!(f.rows_read, 3);
     assert_eq!(f.rows_rejected, 2);
-    let lines: Vec<usize> = f
-        .problems
-        .iter()
-        .filter(|p| p.rejected)
-        .map(|p| p.line)
-        .collect();
+    let lines: Vec<usize> = f.problems.iter().filter(|p| p.rejected).map(|p| p.line).collect();
     assert_eq!(lines, [3, 4]);
-    assert!(f.problems[0]
-        .reason
-        .contains("36 fields where the header has 38"));
-    assert_eq!(cat.runs().len(), 1);
-    assert_eq!(cat.runs()[0].run_id, "r1");
+    assert!(f.problems[0].reason.contains("36 fields where the header has 38"));
+    assert_eq!(cat.runs(L).len(), 1);
+    assert_eq!(cat.runs(L)[0].run_id, "r1");
 }
 
 #[test]
@@ -229,14 +195,9 @@ fn fragment_rows_are_rejected_with_their_line() {
     let cat = catalog(&["fragment_rows.csv"]);
     let f = &cat.files()[0];
     assert_eq!(f.rows_rejected, 2);
-    assert_eq!(
-        f.problems.iter().map(|p| p.line).collect::<Vec<_>>(),
-        [3, 4]
-    );
-    assert!(f.problems[0]
-        .reason
-        .contains("fragment row (starts with 'ne')"));
-    assert!(close(cat.run("r1").unwrap().energy_kwh, 0.2));
+    assert_eq!(f.problems.iter().map(|p| p.line).collect::<Vec<_>>(), [3, 4]);
+    assert!(f.problems[0].reason.contains("fragment row (starts with 'ne')"));
+    assert!(close(cat.run("r1", L).unwrap().energy_kwh, 0.2));
 }
 
 #[test]
@@ -247,7 +208,7 @@ fn a_truncated_timestamp_keeps_the_row_and_names_line_and_column() {
     let p = &f.problems[0];
     assert_eq!((p.line, p.column, p.rejected), (3, Some(1), false));
     assert!(p.reason.contains("2-05-18T12:04:08"));
-    let r = cat.run("r1").unwrap();
+    let r = cat.run("r1", L).unwrap();
     assert!(close(r.energy_kwh, 0.2));
     assert_eq!(r.ended_at, None, "the last checkpoint has no readable time");
 }
@@ -255,21 +216,18 @@ fn a_truncated_timestamp_keeps_the_row_and_names_line_and_column() {
 #[test]
 fn rows_without_a_run_id_become_runs_of_their_own_and_are_reported() {
     let cat = catalog(&["missing_run_id.csv"]);
-    assert_eq!(cat.runs().len(), 2);
-    assert!(cat
-        .runs()
-        .iter()
-        .all(|r| r.run_id_synthetic && r.run_id.starts_with("row-")));
+    assert_eq!(cat.runs(L).len(), 2);
+    assert!(cat.runs(L).iter().all(|r| r.run_id_synthetic && r.run_id.starts_with("row-")));
     assert_eq!(cat.files()[0].problems.len(), 2);
     // The same row in a copy gets the same id, so it is still one run.
     let twice = catalog(&["missing_run_id.csv", "missing_run_id.csv"]);
-    assert_eq!(twice.runs().len(), 2);
+    assert_eq!(twice.runs(L).len(), 2);
 }
 
 #[test]
 fn a_file_that_is_not_codecarbon_output_says_so() {
     let cat = catalog(&["not_codecarbon.csv"]);
-    assert!(cat.runs().is_empty());
+    assert!(cat.runs(L).is_empty());
     let f = &cat.files()[0];
     assert_eq!(f.rows_rejected, 1);
     assert!(f.problems[0].reason.contains("not a CodeCarbon file"));
@@ -278,31 +236,21 @@ fn a_file_that_is_not_codecarbon_output_says_so() {
 #[test]
 fn one_changed_file_is_replaced_alone() {
     let mut cat = catalog(&["v1_12_columns.csv", "checkpoints.csv"]);
-    assert_eq!(cat.runs().len(), 4);
+    assert_eq!(cat.runs(L).len(), 4);
     cat.remove("v1_12_columns.csv").unwrap();
-    assert_eq!(cat.runs().len(), 2);
+    assert_eq!(cat.runs(L).len(), 2);
     cat.upsert(parse("v1_12_columns.csv")).unwrap();
-    assert_eq!(cat.runs().len(), 4);
+    assert_eq!(cat.runs(L).len(), 4);
     assert_eq!(cat.files().len(), 2);
 }
 
 #[test]
 fn log_file_names_follow_codecarbon() {
     use carbon_core::catalog::is_log_file;
-    for yes in [
-        "emissions.csv",
-        "a/EMISSIONS.CSV",
-        "emissions.csv.bak",
-        "emissions.csv_3.bak",
-    ] {
+    for yes in ["emissions.csv", "a/EMISSIONS.CSV", "emissions.csv.bak", "emissions.csv_3.bak"] {
         assert!(is_log_file(yes), "{yes}");
     }
-    for no in [
-        "emissions.json",
-        "emissions.csv_x.bak",
-        "notes.bak",
-        "emissions.csv_.bak",
-    ] {
+    for no in ["emissions.json", "emissions.csv_x.bak", "notes.bak", "emissions.csv_.bak"] {
         assert!(!is_log_file(no), "{no}");
     }
 }
@@ -314,5 +262,5 @@ fn a_header_repeated_inside_a_file_is_skipped_and_said() {
     assert_eq!((f.rows_read, f.rows_rejected), (2, 0));
     assert_eq!(f.problems[0].line, 3);
     assert!(f.problems[0].reason.contains("header repeated"));
-    assert_eq!(cat.runs().len(), 2);
+    assert_eq!(cat.runs(L).len(), 2);
 }

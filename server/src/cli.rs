@@ -5,11 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "carbon-dash",
-    version,
-    about = "Dashboard for the carbon footprint of ML runs logged by CodeCarbon"
-)]
+#[command(name = "carbon-dash", version, about = "Dashboard for the carbon footprint of ML runs logged by CodeCarbon")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -48,30 +44,17 @@ pub struct ServeSettings {
 }
 
 impl ServeSettings {
-    pub fn from_args(
-        dir: Option<PathBuf>,
-        addr: SocketAddr,
-        site_root: PathBuf,
-    ) -> anyhow::Result<ServeSettings> {
+    pub fn from_args(dir: Option<PathBuf>, addr: SocketAddr, site_root: PathBuf) -> anyhow::Result<ServeSettings> {
         let source = match dir {
             None => Source::Demo,
             Some(d) if d.is_dir() => Source::Dir(d),
-            Some(d) if d.exists() => anyhow::bail!(
-                "{} is not a folder: give the folder that holds the CSV logs",
-                d.display()
-            ),
+            Some(d) if d.exists() => {
+                anyhow::bail!("{} is not a folder: give the folder that holds the CSV logs", d.display())
+            }
             Some(d) => anyhow::bail!("{}: no such folder", d.display()),
         };
-        let hydration_assets = site_root
-            .join("pkg")
-            .join(format!("{}.js", app::OUTPUT_NAME))
-            .is_file();
-        Ok(ServeSettings {
-            source,
-            addr,
-            site_root,
-            hydration_assets,
-        })
+        let hydration_assets = site_root.join("pkg").join(format!("{}.js", app::OUTPUT_NAME)).is_file();
+        Ok(ServeSettings { source, addr, site_root, hydration_assets })
     }
 }
 

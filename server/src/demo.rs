@@ -6,32 +6,14 @@ use carbon_core::ingest::{ingest_bytes, IngestError};
 
 /// (path shown in the app, contents)
 pub const FILES: &[(&str, &[u8])] = &[
-    (
-        "demo/vision-lab/emissions.csv",
-        include_bytes!("../../data/demo/vision-lab/emissions.csv"),
-    ),
-    (
-        "demo/llm-finetune/emissions.csv",
-        include_bytes!("../../data/demo/llm-finetune/emissions.csv"),
-    ),
-    (
-        "demo/llm-finetune/emissions.csv_1.bak",
-        include_bytes!("../../data/demo/llm-finetune/emissions.csv_1.bak"),
-    ),
-    (
-        "demo/speech/emissions.csv",
-        include_bytes!("../../data/demo/speech/emissions.csv"),
-    ),
-    (
-        "demo/speech/tasks_emissions.csv",
-        include_bytes!("../../data/demo/speech/tasks_emissions.csv"),
-    ),
+    ("demo/vision-lab/emissions.csv", include_bytes!("../../data/demo/vision-lab/emissions.csv")),
+    ("demo/llm-finetune/emissions.csv", include_bytes!("../../data/demo/llm-finetune/emissions.csv")),
+    ("demo/llm-finetune/emissions.csv_1.bak", include_bytes!("../../data/demo/llm-finetune/emissions.csv_1.bak")),
+    ("demo/speech/emissions.csv", include_bytes!("../../data/demo/speech/emissions.csv")),
+    ("demo/speech/tasks_emissions.csv", include_bytes!("../../data/demo/speech/tasks_emissions.csv")),
 ];
 
 pub fn catalog() -> Result<Catalog, IngestError> {
-    let files = FILES
-        .iter()
-        .map(|(path, bytes)| ingest_bytes(path, bytes))
-        .collect::<Result<Vec<_>, _>>()?;
+    let files = FILES.iter().map(|(path, bytes)| ingest_bytes(path, bytes)).collect::<Result<Vec<_>, _>>()?;
     Catalog::from_files(files)
 }

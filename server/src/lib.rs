@@ -38,10 +38,7 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        AppState {
-            leptos,
-            catalog: Arc::new(RwLock::new(catalog)),
-        }
+        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)) }
     }
 }
 
@@ -56,12 +53,8 @@ impl IntoResponse for AppError {
 }
 
 fn read<T>(s: &AppState, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
-    let cat = s.catalog.read().map_err(|_| {
-        AppError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "catalog unavailable".into(),
-        )
-    })?;
+    let cat =
+        s.catalog.read().map_err(|_| AppError(StatusCode::INTERNAL_SERVER_ERROR, "catalog unavailable".into()))?;
     Ok(f(&cat))
 }
 
@@ -75,21 +68,13 @@ async fn api_runs(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Vec<Run>>, AppError> {
     let q = RunQuery::from_params(|k| params.get(k).cloned());
-    read(&s, |c| {
-        Json(q.apply(c.runs()).into_iter().cloned().collect())
-    })
+    read(&s, |c| Json(q.apply(c.runs()).into_iter().cloned().collect()))
 }
 
-async fn api_run(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<RunDetail>, AppError> {
+async fn api_run(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<RunDetail>, AppError> {
     match read(&s, |c| c.run_detail(&id))? {
         Ok(Some(d)) => Ok(Json(d)),
-        Ok(None) => Err(AppError(
-            StatusCode::NOT_FOUND,
-            format!("no run with id '{id}'"),
-        )),
+        Ok(None) => Err(AppError(StatusCode::NOT_FOUND, format!("no run with id '{id}'"))),
         Err(e) => Err(AppError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
@@ -99,10 +84,7 @@ async fn api_files(State(s): State<AppState>) -> Result<Json<Vec<FileReport>>, A
 }
 
 async fn api_not_found() -> AppError {
-    AppError(
-        StatusCode::NOT_FOUND,
-        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files".into(),
-    )
+    AppError(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files".into())
 }
 
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets.
@@ -119,8 +101,6 @@ pub fn router(state: AppState) -> Router {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
         .with_state(state)
 }

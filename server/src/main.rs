@@ -5,14 +5,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli {
-        command:
-            Command::Serve {
-                dir,
-                addr,
-                site_root,
-            },
-    } = Cli::parse();
+    let Cli { command: Command::Serve { dir, addr, site_root } } = Cli::parse();
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
     let source = settings.source.clone();

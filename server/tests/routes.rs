@@ -13,28 +13,15 @@ use tower::ServiceExt;
 /// The demo catalog, built once, outside the async runtime (as `main` does).
 fn catalog() -> Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG
-        .get_or_init(|| {
-            std::thread::spawn(|| demo::catalog().unwrap())
-                .join()
-                .unwrap()
-        })
-        .clone()
+    CATALOG.get_or_init(|| std::thread::spawn(|| demo::catalog().unwrap()).join().unwrap()).clone()
 }
 
 fn app() -> axum::Router {
-    router(AppState::new(
-        catalog(),
-        "site",
-        "127.0.0.1:0".parse().unwrap(),
-    ))
+    router(AppState::new(catalog(), "site", "127.0.0.1:0".parse().unwrap()))
 }
 
 async fn get(uri: &str) -> (StatusCode, String) {
-    let res = app()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = app().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
@@ -51,10 +38,7 @@ async fn api_runs_lists_every_demo_run_with_the_documented_fields() {
     let runs = json("/api/v1/runs").await;
     let runs = runs.as_array().unwrap();
     let summary = json("/api/v1/summary").await;
-    assert_eq!(
-        runs.len() as u64,
-        summary["totals"]["runs"].as_u64().unwrap()
-    );
+    assert_eq!(runs.len() as u64, summary["totals"]["runs"].as_u64().unwrap());
     assert!(runs.len() > 20);
     for key in [
         "run_id",
@@ -81,9 +65,7 @@ async fn api_runs_lists_every_demo_run_with_the_documented_fields() {
     let energy: f64 = runs.iter().filter_map(|r| r["energy_kwh"].as_f64()).sum();
     let total = summary["totals"]["energy_kwh"].as_f64().unwrap();
     assert!((energy - total).abs() < 1e-9 * total);
-    assert!(runs
-        .iter()
-        .any(|r| r["cloud_provider"] == "gcp" && r["cloud_region"] == "us-central1"));
+    assert!(runs.iter().any(|r| r["cloud_provider"] == "gcp" && r["cloud_region"] == "us-central1"));
 }
 
 #[tokio::test]
@@ -92,10 +74,7 @@ async fn api_runs_filters_and_sorts_like_the_page() {
     let runs = runs.as_array().unwrap();
     assert!(!runs.is_empty());
     assert!(runs.iter().all(|r| r["project_name"] == "whisper-distill"));
-    let e: Vec<f64> = runs
-        .iter()
-        .map(|r| r["energy_kwh"].as_f64().unwrap())
-        .collect();
+    let e: Vec<f64> = runs.iter().map(|r| r["energy_kwh"].as_f64().unwrap()).collect();
     assert!(e.windows(2).all(|w| w[0] <= w[1]), "{e:?}");
 }
 
@@ -105,10 +84,7 @@ async fn api_run_detail_has_checkpoints_and_unknown_ids_are_404() {
     let id = runs[0]["run_id"].as_str().unwrap().to_string();
     let detail = json(&format!("/api/v1/runs/{id}")).await;
     assert_eq!(detail["run"]["run_id"], id.as_str());
-    assert_eq!(
-        detail["checkpoints"].as_array().unwrap().len() as u64,
-        detail["run"]["checkpoints"].as_u64().unwrap()
-    );
+    assert_eq!(detail["checkpoints"].as_array().unwrap().len() as u64, detail["run"]["checkpoints"].as_u64().unwrap());
     let (status, body) = get("/api/v1/runs/no-such-run").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("no-such-run"));
@@ -119,40 +95,24 @@ async fn api_run_detail_has_checkpoints_and_unknown_ids_are_404() {
 #[tokio::test]
 async fn api_files_reports_the_short_row_with_its_line() {
     let files = json("/api/v1/files").await;
-    let speech = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["path"] == "demo/speech/emissions.csv")
-        .unwrap();
+    let speech = files.as_array().unwrap().iter().find(|f| f["path"] == "demo/speech/emissions.csv").unwrap();
     assert_eq!(speech["rows_rejected"], 1);
     assert_eq!(speech["schema"], "v3.2");
     let p = &speech["problems"][0];
     assert!(p["line"].as_u64().unwrap() > 1);
-    assert!(p["reason"]
-        .as_str()
-        .unwrap()
-        .contains("fields where the header has 38"));
+    assert!(p["reason"].as_str().unwrap().contains("fields where the header has 38"));
 }
 
 #[tokio::test]
 async fn pages_render_on_the_server_without_javascript() {
     let (status, html) = get("/").await;
     assert_eq!(status, StatusCode::OK);
-    for text in [
-        "resnet50-imagenet",
-        "llama-3-8b-lora",
-        "whisper-distill",
-        "Compute time",
-    ] {
+    for text in ["resnet50-imagenet", "llama-3-8b-lora", "whisper-distill", "Compute time"] {
         assert!(html.contains(text), "overview lacks {text}");
     }
     let (_, html) = get("/runs?project=whisper-distill").await;
     assert!(html.contains("runs-table") && html.contains("whisper-distill"));
-    assert!(
-        !html.contains("llama-3-8b-lora</td>"),
-        "the filter applies on the server too"
-    );
+    assert!(!html.contains("llama-3-8b-lora</td>"), "the filter applies on the server too");
     let runs = json("/api/v1/runs").await;
     let id = runs[0]["run_id"].as_str().unwrap();
     let (status, html) = get(&format!("/runs/{id}")).await;
@@ -174,47 +134,17 @@ async fn a_logs_folder_is_read_recursively_with_paths_relative_to_it() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures");
     let nested = dir.path().join("team-a/project-x");
     std::fs::create_dir_all(&nested).unwrap();
-    std::fs::copy(
-        fixtures.join("checkpoints.csv"),
-        nested.join("emissions.csv"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixtures.join("checkpoints.csv"),
-        nested.join("emissions.csv_1.bak"),
-    )
-    .unwrap();
-    std::fs::copy(
-        fixtures.join("short_and_long_rows.csv"),
-        dir.path().join("other.csv"),
-    )
-    .unwrap();
+    std::fs::copy(fixtures.join("checkpoints.csv"), nested.join("emissions.csv")).unwrap();
+    std::fs::copy(fixtures.join("checkpoints.csv"), nested.join("emissions.csv_1.bak")).unwrap();
+    std::fs::copy(fixtures.join("short_and_long_rows.csv"), dir.path().join("other.csv")).unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
     let root = dir.path().to_path_buf();
-    let cat = tokio::task::spawn_blocking(move || carbon_core::catalog::load_dir(&root))
-        .await
-        .unwrap()
-        .unwrap();
+    let cat = tokio::task::spawn_blocking(move || carbon_core::catalog::load_dir(&root)).await.unwrap().unwrap();
     let app = router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()));
-    let res = app
-        .oneshot(Request::get("/api/v1/files").body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let res = app.oneshot(Request::get("/api/v1/files").body(Body::empty()).unwrap()).await.unwrap();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let files: Value = serde_json::from_slice(&body).unwrap();
-    let paths: Vec<&str> = files
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            "other.csv",
-            "team-a/project-x/emissions.csv",
-            "team-a/project-x/emissions.csv_1.bak"
-        ]
-    );
+    let paths: Vec<&str> = files.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["other.csv", "team-a/project-x/emissions.csv", "team-a/project-x/emissions.csv_1.bak"]);
     assert_eq!(files[0]["rows_rejected"], 2);
 }

@@ -88,10 +88,7 @@ fn FileCard(f: FileReport, id: String) -> impl IntoView {
             notes.push(format!("missing: {}", f.missing_columns.join(", ")));
         }
         if !f.extra_columns.is_empty() {
-            notes.push(format!(
-                "extra columns kept as tags: {}",
-                f.extra_columns.join(", ")
-            ));
+            notes.push(format!("extra columns kept as tags: {}", f.extra_columns.join(", ")));
         }
         notes.join("; ")
     };

@@ -55,18 +55,11 @@ fn RunView(d: RunDetail) -> impl IntoView {
     let heading = format!("{} / {}", text(&r.project_name), r.run_id);
     let split = EnergySplit(&r);
     let tags = r.tags.clone();
-    let rows_label = if r.tasks.is_empty() {
-        "Checkpoints"
-    } else {
-        "Tasks"
-    };
+    let rows_label = if r.tasks.is_empty() { "Checkpoints" } else { "Tasks" };
     let n = d.checkpoints.len();
     let shown = thin(d.checkpoints);
     let note = if shown.len() < n {
-        format!(
-            "{n} rows; {} evenly spaced rows shown, the last one included.",
-            shown.len()
-        )
+        format!("{n} rows; {} evenly spaced rows shown, the last one included.", shown.len())
     } else {
         format!("{n} rows.")
     };
@@ -174,29 +167,18 @@ fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
         return rows;
     }
     let step = n as f64 / (MAX_CHECKPOINT_ROWS - 1) as f64;
-    let keep: std::collections::BTreeSet<usize> = (0..MAX_CHECKPOINT_ROWS - 1)
-        .map(|i| (i as f64 * step) as usize)
-        .chain([n - 1])
-        .collect();
-    rows.into_iter()
-        .enumerate()
-        .filter(|(i, _)| keep.contains(i))
-        .map(|(_, c)| c)
-        .collect()
+    let keep: std::collections::BTreeSet<usize> =
+        (0..MAX_CHECKPOINT_ROWS - 1).map(|i| (i as f64 * step) as usize).chain([n - 1]).collect();
+    rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, c)| c).collect()
 }
 
 /// CPU / GPU / RAM shares of the energy as a bar, with values and percentages.
 #[allow(non_snake_case)]
 fn EnergySplit(r: &Run) -> impl IntoView {
-    let parts = [
-        ("CPU", r.cpu_energy_kwh, "cpu"),
-        ("GPU", r.gpu_energy_kwh, "gpu"),
-        ("RAM", r.ram_energy_kwh, "ram"),
-    ];
+    let parts = [("CPU", r.cpu_energy_kwh, "cpu"), ("GPU", r.gpu_energy_kwh, "gpu"), ("RAM", r.ram_energy_kwh, "ram")];
     let sum: f64 = parts.iter().filter_map(|p| p.1).sum();
     if sum <= 0.0 {
-        return view! { <p class="hint">"No CPU/GPU/RAM energy split in this file layout."</p> }
-            .into_any();
+        return view! { <p class="hint">"No CPU/GPU/RAM energy split in this file layout."</p> }.into_any();
     }
     view! {
         <h2>"Energy split"</h2>

@@ -8,11 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 fn href(q: &RunQuery) -> String {
-    let params: Vec<String> = q
-        .to_params()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={}", encode(&v)))
-        .collect();
+    let params: Vec<String> = q.to_params().into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
     if params.is_empty() {
         "/runs".into()
     } else {
@@ -61,10 +57,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
         }
         navigate(&href(&q.on_page(1)), Default::default());
     };
-    let select = |key: &'static str,
-                  label: &'static str,
-                  options: Vec<String>,
-                  current: Option<String>| {
+    let select = |key: &'static str, label: &'static str, options: Vec<String>, current: Option<String>| {
         let set_param = set_param.clone();
         let current = current.unwrap_or_default();
         view! {
@@ -116,13 +109,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
     let count = if p.matched == 0 {
         format!("0 of {} runs", p.total)
     } else {
-        format!(
-            "{}–{} of {} runs ({} loaded)",
-            first,
-            first + p.rows.len() - 1,
-            p.matched,
-            p.total
-        )
+        format!("{}–{} of {} runs ({} loaded)", first, first + p.rows.len() - 1, p.matched, p.total)
     };
     view! {
         <form class="filters" method="get" action="/runs">
