@@ -1,8 +1,9 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
-use carbon_core::model::{FileReport, RunDetail, RunsPage, Summary};
+use carbon_core::model::{DatasetInfo, DatasetMode, Equivalent, FileReport, RunDetail, RunsPage, Summary};
 use carbon_core::query::RunQuery;
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 /// The catalog shared by every request on the server.
 #[cfg(feature = "ssr")]
@@ -15,23 +16,23 @@ fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Resul
     Ok(f(&cat))
 }
 
-#[server]
-pub async fn get_summary() -> Result<Summary, ServerFnError> {
-    with_catalog(|c| c.summary().clone())
+#[server(input = Json)]
+pub async fn get_summary(dataset: DatasetMode) -> Result<Summary, ServerFnError> {
+    with_catalog(|c| c.summary(dataset).clone())
 }
 
 /// Problems sent per file to the Files page (the JSON API has them all).
 pub const MAX_PROBLEMS_SHOWN: usize = 50;
 
 /// One page of runs, filtered and sorted on the server so that only the rows shown travel.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = Json)]
 pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, ServerFnError> {
-    with_catalog(|c| query.page_of(c.runs()))
+    with_catalog(|c| query.page_of(c.runs(query.mode())))
 }
 
-#[server]
-pub async fn get_run(run_id: String) -> Result<Option<RunDetail>, ServerFnError> {
-    with_catalog(|c| c.run_detail(&run_id))?.map_err(|e| ServerFnError::new(e.to_string()))
+#[server(input = Json)]
+pub async fn get_run(run_id: String, dataset: DatasetMode) -> Result<Option<RunDetail>, ServerFnError> {
+    with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(|e| ServerFnError::new(e.to_string()))
 }
 
 #[server]
@@ -46,4 +47,20 @@ pub async fn get_files() -> Result<Vec<FileReport>, ServerFnError> {
             })
             .collect()
     })
+}
+
+/// Everyday equivalents of a CO2 figure (with its range) and an energy.
+#[server(input = Json)]
+pub async fn get_equivalents(
+    co2_kg: f64,
+    co2_kg_low: f64,
+    co2_kg_high: f64,
+    kwh: f64,
+) -> Result<Vec<Equivalent>, ServerFnError> {
+    Ok(carbon_core::grid::Grid::embedded().equivalents(co2_kg, co2_kg_low, co2_kg_high, kwh))
+}
+
+#[server]
+pub async fn get_datasets() -> Result<DatasetInfo, ServerFnError> {
+    with_catalog(|c| carbon_core::grid::Grid::embedded().info(c.applies_provider_pue()))
 }

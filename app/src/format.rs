@@ -53,3 +53,17 @@ pub fn encode(s: &str) -> String {
     }
     out
 }
+
+/// "4.2 kg CO₂e (3.1 kg CO₂e – 5.6 kg CO₂e)": a CO2 figure with its range.
+pub fn co2_range(v: Option<f64>, low: Option<f64>, high: Option<f64>) -> String {
+    match (v, low, high) {
+        (Some(v), Some(l), Some(h)) => format!("{} ({} – {})", units::co2_kg(v), units::co2_kg(l), units::co2_kg(h)),
+        (Some(v), _, _) => units::co2_kg(v),
+        _ => "–".into(),
+    }
+}
+
+/// "37.5 g/kWh".
+pub fn intensity(g: f64) -> String {
+    format!("{} g/kWh", units::sig3(g))
+}

@@ -52,7 +52,9 @@ pub fn App() -> impl IntoView {
                     <A href="/">"Overview"</A>
                     <A href="/runs">"Runs"</A>
                     <A href="/files">"Files"</A>
+                    <A href="/data">"Data"</A>
                 </nav>
+                <DatasetSwitch/>
             </header>
             <main>
                 <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
@@ -60,11 +62,60 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runs") view=pages::Runs ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=pages::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/files") view=pages::Files ssr=SsrMode::Async/>
+                    <Route path=path!("/data") view=pages::Data ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer>
-                "Energy as measured by CodeCarbon (kWh, PUE included); CO₂ as reported in the CSV files."
+                "Energy as measured by CodeCarbon (kWh, PUE included). CO₂ recomputed with carbon-dash's embedded grid data "
+                <a href="/data">"(sources and method)"</a>
+                "; the CSV's own figure is shown as “reported”."
             </footer>
         </Router>
+    }
+}
+
+/// The dataset chosen in the URL (`?dataset=codecarbon`), `latest` otherwise.
+pub fn use_dataset() -> Memo<carbon_core::model::DatasetMode> {
+    let q = leptos_router::hooks::use_query_map();
+    Memo::new(move |_| {
+        q.read().get("dataset").as_deref().and_then(carbon_core::model::DatasetMode::parse).unwrap_or_default()
+    })
+}
+
+/// Chooses the dataset CO2 is recomputed with; the choice lives in the URL.
+#[component]
+fn DatasetSwitch() -> impl IntoView {
+    use carbon_core::model::DatasetMode;
+    let location = leptos_router::hooks::use_location();
+    let dataset = use_dataset();
+    let link = move |mode: DatasetMode| {
+        let path = location.pathname.get();
+        let mut params: Vec<String> = location
+            .query
+            .get()
+            .into_iter()
+            .filter(|(k, _)| k != "dataset" && k != "page")
+            .map(|(k, v)| format!("{k}={}", format::encode(&v)))
+            .collect();
+        if mode != DatasetMode::Latest {
+            params.push(format!("dataset={}", mode.as_str()));
+        }
+        if params.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", params.join("&"))
+        }
+    };
+    view! {
+        <div class="dataset-switch" title="Grid data CO₂ is recomputed with">
+            "CO₂ data: "
+            <a href=move || link(DatasetMode::Latest) class:active=move || dataset.get() == DatasetMode::Latest data-dataset="latest">
+                "latest"
+            </a>
+            " · "
+            <a href=move || link(DatasetMode::Codecarbon) class:active=move || dataset.get() == DatasetMode::Codecarbon data-dataset="codecarbon">
+                "CodeCarbon 3.3.2"
+            </a>
+        </div>
     }
 }

@@ -439,6 +439,34 @@ impl Grid {
         self.world(set)
     }
 
+    /// A description of the embedded data for the Data page and the API.
+    pub fn info(&self, applies_provider_pue: bool) -> crate::model::DatasetInfo {
+        let (latest, codecarbon) = self.counts();
+        let mut pue: Vec<(String, f64, String)> =
+            self.pue.iter().map(|(p, (v, s))| (p.clone(), *v, s.clone())).collect();
+        pue.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::model::DatasetInfo {
+            version: DATASET_VERSION.into(),
+            modes: vec!["latest".into(), "codecarbon".into()],
+            figures_latest: latest,
+            figures_codecarbon: codecarbon,
+            cloud_regions: self.regions.len(),
+            sources: self.sources.clone(),
+            provider_pue: pue,
+            energy_errors: vec![
+                ("GPU, NVML power reading".into(), GPU_NVML),
+                ("CPU, RAPL reading (Linux, measured)".into(), CPU_RAPL),
+                ("CPU or GPU, Apple powermetrics reading".into(), APPLE_POWERMETRICS),
+                ("CPU, CodeCarbon's TDP/constant or load-model estimate".into(), CPU_ESTIMATE),
+                ("RAM, CodeCarbon's W-per-GB model".into(), RAM_MODEL),
+                ("total only, no CPU/GPU/RAM split (v1 files)".into(), NO_SPLIT),
+            ],
+            intensity_min_spread: INTENSITY_MIN_SPREAD,
+            world_range_g_per_kwh: self.world_range,
+            applies_provider_pue,
+        }
+    }
+
     /// Other figures that may explain a reported intensity: (value, kind, description).
     fn explanations(&self, loc: &Location, pue: Option<f64>) -> Vec<(f64, DeltaKind, String)> {
         let mut out = Vec::new();

@@ -451,3 +451,21 @@ mod tests {
         assert_eq!(s.projects[1].experiments[0].runs.len(), 2);
     }
 }
+
+/// What `GET /api/v1/datasets` and the Data page show about the embedded data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DatasetInfo {
+    pub version: String,
+    pub modes: Vec<String>,
+    pub figures_latest: usize,
+    pub figures_codecarbon: usize,
+    pub cloud_regions: usize,
+    pub sources: Vec<Source>,
+    /// (provider, PUE, source id)
+    pub provider_pue: Vec<(String, f64, String)>,
+    /// (how the energy was obtained, relative error)
+    pub energy_errors: Vec<(String, f64)>,
+    pub intensity_min_spread: f64,
+    pub world_range_g_per_kwh: (f64, f64),
+    pub applies_provider_pue: bool,
+}

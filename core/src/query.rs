@@ -1,6 +1,6 @@
 //! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
 
-use crate::model::{Run, RunsPage};
+use crate::model::{DatasetMode, Run, RunsPage};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -14,11 +14,13 @@ pub enum SortKey {
     Country,
     Duration,
     Energy,
+    /// Recomputed CO2.
     Co2,
+    Co2Reported,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 7] = [
+    pub const ALL: [SortKey; 8] = [
         SortKey::Started,
         SortKey::Project,
         SortKey::Experiment,
@@ -26,6 +28,7 @@ impl SortKey {
         SortKey::Duration,
         SortKey::Energy,
         SortKey::Co2,
+        SortKey::Co2Reported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl SortKey {
             SortKey::Duration => "duration",
             SortKey::Energy => "energy",
             SortKey::Co2 => "co2",
+            SortKey::Co2Reported => "co2_reported",
         }
     }
 
@@ -62,6 +66,8 @@ pub struct RunQuery {
     pub descending: Option<bool>,
     /// 1-based page of [`PAGE_SIZE`] rows.
     pub page: Option<usize>,
+    /// Dataset the CO2 is recomputed with (`latest` when absent).
+    pub dataset: Option<DatasetMode>,
 }
 
 /// Rows per page of the Runs table.
@@ -85,6 +91,7 @@ impl RunQuery {
                 _ => None,
             }),
             page: get("page").and_then(|p| p.trim().parse().ok()).filter(|&p| p > 1),
+            dataset: get("dataset").as_deref().and_then(DatasetMode::parse).filter(|d| *d != DatasetMode::Latest),
         }
     }
 
@@ -111,7 +118,14 @@ impl RunQuery {
         if let Some(p) = self.page {
             out.push(("page", p.to_string()));
         }
+        if let Some(d) = self.dataset {
+            out.push(("dataset", d.as_str().to_string()));
+        }
         out
+    }
+
+    pub fn mode(&self) -> DatasetMode {
+        self.dataset.unwrap_or_default()
     }
 
     pub fn sort_key(&self) -> SortKey {
@@ -181,7 +195,8 @@ impl RunQuery {
                 SortKey::Country => cmp_opt(&a.country_name, &b.country_name, desc),
                 SortKey::Duration => cmp_f(a.duration_s, b.duration_s, desc),
                 SortKey::Energy => cmp_f(a.energy_kwh, b.energy_kwh, desc),
-                SortKey::Co2 => cmp_f(a.co2_kg_reported, b.co2_kg_reported, desc),
+                SortKey::Co2 => cmp_f(a.assessment.co2_kg, b.assessment.co2_kg, desc),
+                SortKey::Co2Reported => cmp_f(a.co2_kg_reported, b.co2_kg_reported, desc),
             };
             ord.then_with(|| a.run_id.cmp(&b.run_id))
         });

@@ -23,6 +23,9 @@ pub enum Command {
         /// Folder with the built browser assets (pkg/ with the wasm, JS and CSS).
         #[arg(long, env = "CARBON_DASH_SITE_ROOT", default_value = "site")]
         site_root: PathBuf,
+        /// Multiply the energy of cloud runs that carry no `pue` column by the provider's published PUE.
+        #[arg(long)]
+        apply_provider_pue: bool,
     },
 }
 
@@ -71,7 +74,8 @@ mod tests {
     #[test]
     fn serve_parses_dir_and_addr_and_rejects_a_missing_folder() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--addr", "0.0.0.0:8080"]);
-        let Command::Serve { dir, addr, .. } = cli.command;
+        let Command::Serve { dir, addr, apply_provider_pue, .. } = cli.command;
+        assert!(!apply_provider_pue);
         assert_eq!(dir, Some(PathBuf::from("logs")));
         assert_eq!(addr.port(), 8080);
         let err = ServeSettings::from_args(Some("/no/such/dir".into()), addr, "site".into());

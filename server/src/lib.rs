@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use carbon_core::catalog::Catalog;
-use carbon_core::model::{FileReport, Run, RunDetail, Summary};
+use carbon_core::grid::Grid;
+use carbon_core::model::{DatasetInfo, DatasetMode, Equivalent, FileReport, Run, RunDetail, Summary};
 use carbon_core::query::RunQuery;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -58,21 +59,37 @@ fn read<T>(s: &AppState, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
     Ok(f(&cat))
 }
 
-async fn api_summary(State(s): State<AppState>) -> Result<Json<Summary>, AppError> {
-    read(&s, |c| Json(c.summary().clone()))
+type Params = Query<HashMap<String, String>>;
+
+/// `?dataset=latest|codecarbon` (default latest); anything else is a 400 the client can fix.
+fn dataset(params: &HashMap<String, String>) -> Result<DatasetMode, AppError> {
+    match params.get("dataset") {
+        None => Ok(DatasetMode::Latest),
+        Some(d) => DatasetMode::parse(d).ok_or_else(|| {
+            AppError(StatusCode::BAD_REQUEST, format!("unknown dataset '{d}': use latest or codecarbon"))
+        }),
+    }
+}
+
+async fn api_summary(State(s): State<AppState>, Query(params): Params) -> Result<Json<Summary>, AppError> {
+    let mode = dataset(&params)?;
+    read(&s, |c| Json(c.summary(mode).clone()))
 }
 
 /// Runs, filtered and sorted by the same parameters as the Runs page.
-async fn api_runs(
-    State(s): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Vec<Run>>, AppError> {
+async fn api_runs(State(s): State<AppState>, Query(params): Params) -> Result<Json<Vec<Run>>, AppError> {
+    let mode = dataset(&params)?;
     let q = RunQuery::from_params(|k| params.get(k).cloned());
-    read(&s, |c| Json(q.apply(c.runs()).into_iter().cloned().collect()))
+    read(&s, |c| Json(q.apply(c.runs(mode)).into_iter().cloned().collect()))
 }
 
-async fn api_run(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<RunDetail>, AppError> {
-    match read(&s, |c| c.run_detail(&id))? {
+async fn api_run(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Json<RunDetail>, AppError> {
+    let mode = dataset(&params)?;
+    match read(&s, |c| c.run_detail(&id, mode))? {
         Ok(Some(d)) => Ok(Json(d)),
         Ok(None) => Err(AppError(StatusCode::NOT_FOUND, format!("no run with id '{id}'"))),
         Err(e) => Err(AppError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
@@ -83,8 +100,43 @@ async fn api_files(State(s): State<AppState>) -> Result<Json<Vec<FileReport>>, A
     read(&s, |c| Json(c.files().to_vec()))
 }
 
+/// Everyday equivalents of `co2_kg` (optional range `co2_kg_low`, `co2_kg_high`) and `kwh`.
+async fn api_equivalents(Query(params): Params) -> Result<Json<Vec<Equivalent>>, AppError> {
+    let num = |k: &str| -> Result<Option<f64>, AppError> {
+        params
+            .get(k)
+            .map(|v| {
+                v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| {
+                    AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a non-negative number"))
+                })
+            })
+            .transpose()
+    };
+    let (co2, kwh) = (num("co2_kg")?, num("kwh")?);
+    if co2.is_none() && kwh.is_none() {
+        return Err(AppError(StatusCode::BAD_REQUEST, "give co2_kg and/or kwh".into()));
+    }
+    let c = co2.unwrap_or(0.0);
+    let (lo, hi) = (num("co2_kg_low")?.unwrap_or(c), num("co2_kg_high")?.unwrap_or(c));
+    let all = Grid::embedded().equivalents(c, lo.min(c), hi.max(c), kwh.unwrap_or(0.0));
+    // Only the equivalents of what was given.
+    Ok(Json(
+        all.into_iter()
+            .filter(|e| if e.factor_unit.starts_with("kWh") { kwh.is_some() } else { co2.is_some() })
+            .collect(),
+    ))
+}
+
+async fn api_datasets(State(s): State<AppState>) -> Result<Json<DatasetInfo>, AppError> {
+    read(&s, |c| Json(Grid::embedded().info(c.applies_provider_pue())))
+}
+
 async fn api_not_found() -> AppError {
-    AppError(StatusCode::NOT_FOUND, "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files".into())
+    AppError(
+        StatusCode::NOT_FOUND,
+        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets"
+            .into(),
+    )
 }
 
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets.
@@ -96,6 +148,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/runs", get(api_runs))
         .route("/api/v1/runs/{run_id}", get(api_run))
         .route("/api/v1/files", get(api_files))
+        .route("/api/v1/equivalents", get(api_equivalents))
+        .route("/api/v1/datasets", get(api_datasets))
         .route("/api/v1/{*rest}", get(api_not_found))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();

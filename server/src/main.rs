@@ -5,21 +5,25 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { command: Command::Serve { dir, addr, site_root } } = Cli::parse();
+    let Cli { command: Command::Serve { dir, addr, site_root, apply_provider_pue } } = Cli::parse();
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
     let source = settings.source.clone();
     let started = std::time::Instant::now();
-    let catalog = tokio::task::spawn_blocking(move || match source {
+    let mut catalog = tokio::task::spawn_blocking(move || match source {
         Source::Demo => demo::catalog(),
         Source::Dir(d) => carbon_core::catalog::load_dir(&d),
     })
     .await??;
-    let s = catalog.summary();
+    if apply_provider_pue {
+        catalog.set_apply_provider_pue(true);
+        println!("provider PUE applied to cloud runs without a pue column (shown on each run)");
+    }
     let from = match &settings.source {
         Source::Demo => "built-in demo logs".to_string(),
         Source::Dir(d) => d.display().to_string(),
     };
+    let s = catalog.summary(carbon_core::model::DatasetMode::Latest);
     println!(
         "carbon-dash: {from}: {} files, {} runs, {} of {} rows rejected (details on /files), read in {:.2} s",
         s.files,

@@ -148,3 +148,40 @@ async fn a_logs_folder_is_read_recursively_with_paths_relative_to_it() {
     assert_eq!(paths, ["other.csv", "team-a/project-x/emissions.csv", "team-a/project-x/emissions.csv_1.bak"]);
     assert_eq!(files[0]["rows_rejected"], 2);
 }
+
+#[tokio::test]
+async fn the_dataset_parameter_switches_the_figures_and_rejects_unknown_names() {
+    let latest = json("/api/v1/runs?project=llama-3-8b-lora&sort=started").await;
+    let cc = json("/api/v1/runs?project=llama-3-8b-lora&sort=started&dataset=codecarbon").await;
+    // gcp us-central1: Google 2024 (412.72 g/kWh) vs CodeCarbon 3.3.2's impact.csv (430).
+    assert_eq!(latest[0]["intensity_g_per_kwh"], 412.72);
+    assert_eq!(cc[0]["intensity_g_per_kwh"], 430.0);
+    assert_eq!(latest[0]["location_resolution"], "cloud_region");
+    let e = latest[0]["energy_kwh"].as_f64().unwrap();
+    assert!((latest[0]["co2_kg"].as_f64().unwrap() - e * 0.41272).abs() < 1e-9);
+    let s = json("/api/v1/summary?dataset=codecarbon").await;
+    assert_eq!(s["dataset"], "codecarbon");
+    let t = &s["totals"];
+    assert!(t["co2_kg_low"].as_f64().unwrap() <= t["co2_kg"].as_f64().unwrap());
+    assert!(t["co2_kg"].as_f64().unwrap() <= t["co2_kg_high"].as_f64().unwrap());
+    let (status, body) = get("/api/v1/runs?dataset=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("bogus"));
+}
+
+#[tokio::test]
+async fn equivalents_and_datasets_endpoints_answer_with_sources() {
+    let eq = json("/api/v1/equivalents?co2_kg=1.066&kwh=19.8").await;
+    let car = eq.as_array().unwrap().iter().find(|e| e["id"] == "car_km_eu").unwrap();
+    assert!((car["amount"].as_f64().unwrap() - 10.0).abs() < 1e-9);
+    assert!(car["source"]["url"].as_str().unwrap().starts_with("https://"));
+    let only_energy = json("/api/v1/equivalents?kwh=9.9").await;
+    assert_eq!(only_energy.as_array().unwrap().len(), 1);
+    let (status, _) = get("/api/v1/equivalents?co2_kg=abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let d = json("/api/v1/datasets").await;
+    assert!(d["sources"].as_array().unwrap().iter().any(|s| s["licence"] == "CC BY 4.0"));
+    assert_eq!(d["modes"][1], "codecarbon");
+    let (_, html) = get("/data").await;
+    assert!(html.contains("Ember") && html.contains("CC BY 4.0") && html.contains("Uncertainty"));
+}

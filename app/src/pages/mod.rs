@@ -1,10 +1,12 @@
 //! One component per page.
 
+mod data;
 mod files;
 mod overview;
 mod run;
 mod runs;
 
+pub use data::Data;
 pub use files::Files;
 pub use overview::Overview;
 pub use run::RunPage;
@@ -27,5 +29,59 @@ fn Stat(label: &'static str, value: String, #[prop(into)] note: String) -> impl 
             <div class="stat-value">{value}</div>
             <div class="stat-note">{note}</div>
         </div>
+    }
+}
+
+/// Everyday equivalents of a CO2 figure and its energy, each with its factor and source on hover.
+#[component]
+fn Equivalents(co2_kg: f64, co2_kg_low: f64, co2_kg_high: f64, kwh: f64) -> impl IntoView {
+    use carbon_core::units::sig3;
+    let eq = Resource::new(move || (), move |_| crate::api::get_equivalents(co2_kg, co2_kg_low, co2_kg_high, kwh));
+    view! {
+        <section class="equivalents" aria-label="Everyday equivalents">
+            <h2>"In everyday terms"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    eq.await
+                        .map(|list| {
+                            view! {
+                                <ul>
+                                    {list
+                                        .into_iter()
+                                        .map(|e| {
+                                            let range = if (e.amount_high - e.amount_low).abs() > f64::EPSILON {
+                                                format!(" ({}–{})", sig3(e.amount_low), sig3(e.amount_high))
+                                            } else {
+                                                String::new()
+                                            };
+                                            let hover = format!(
+                                                "{} {} — {}, {} ({}){}",
+                                                e.factor,
+                                                e.factor_unit,
+                                                e.source.publisher,
+                                                e.source.year,
+                                                e.source.url,
+                                                if e.note.is_empty() { String::new() } else { format!("; {}", e.note) }
+                                            );
+                                            view! {
+                                                <li title=hover data-equivalent=e.id.clone()>
+                                                    <strong>{sig3(e.amount)}</strong>
+                                                    {range}
+                                                    " "
+                                                    {e.label.clone()}
+                                                    <a class="src" href=e.source.url.clone() title=e.source.title.clone()>
+                                                        {format!("[{}]", e.source.publisher)}
+                                                    </a>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                        })
+                        .ok()
+                })}
+            </Suspense>
+        </section>
     }
 }

@@ -1,13 +1,14 @@
-use super::{LoadError, Stat};
+use super::{Equivalents, LoadError, Stat};
 use crate::api::get_summary;
-use crate::format::{co2, duration, encode, energy, run_href, short_id, when};
+use crate::format::{co2, co2_range, duration, encode, energy, run_href, short_id, when};
 use carbon_core::model::{ProjectNode, Summary};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn Overview() -> impl IntoView {
-    let summary = Resource::new(|| (), |_| get_summary());
+    let dataset = crate::use_dataset();
+    let summary = Resource::new(move || dataset.get(), get_summary);
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
@@ -39,7 +40,17 @@ fn SummaryView(s: Summary) -> impl IntoView {
         <section class="stats" aria-label="Totals">
             <Stat label="Runs" value=t.runs.to_string() note=period/>
             <Stat label="Energy" value=energy(Some(t.energy_kwh)) note=no_energy/>
-            <Stat label="CO₂ (as reported)" value=co2(Some(t.co2_kg_reported)) note="the CSV's emissions column"/>
+            <Stat
+                label="CO₂ (recomputed)"
+                value=co2(Some(t.co2_kg))
+                note=format!(
+                    "range {} – {}; {} grid data",
+                    co2(Some(t.co2_kg_low)),
+                    co2(Some(t.co2_kg_high)),
+                    s.dataset.as_str()
+                )
+            />
+            <Stat label="CO₂ (as reported)" value=co2(Some(t.co2_kg_reported)) note="the CSVs' emissions column"/>
             <Stat label="Compute time" value=duration(Some(t.duration_s)) note="sum of run durations"/>
             <Stat
                 label="Files"
@@ -47,6 +58,7 @@ fn SummaryView(s: Summary) -> impl IntoView {
                 note=format!("{} rows read, {} rejected", s.rows_read, s.rows_rejected)
             />
         </section>
+        <Equivalents co2_kg=t.co2_kg co2_kg_low=t.co2_kg_low co2_kg_high=t.co2_kg_high kwh=t.energy_kwh/>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
         <div class="tree">
@@ -65,7 +77,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
             <summary>
                 <span class="name">{p.project_name.clone()}</span>
                 <span class="figures">
-                    {format!("{} · {} · {}", runs_label(p.totals.runs), energy(Some(p.totals.energy_kwh)), co2(Some(p.totals.co2_kg_reported)))}
+                    {format!("{} · {} · {}", runs_label(p.totals.runs), energy(Some(p.totals.energy_kwh)), co2_range(Some(p.totals.co2_kg), Some(p.totals.co2_kg_low), Some(p.totals.co2_kg_high)))}
                 </span>
             </summary>
             {p
@@ -83,7 +95,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                             <summary>
                                 <span class="name">"experiment " {short_id(&e.experiment_id)}</span>
                                 <span class="figures">
-                                    {format!("{} · {} · {}", runs_label(e.totals.runs), energy(Some(e.totals.energy_kwh)), co2(Some(e.totals.co2_kg_reported)))}
+                                    {format!("{} · {} · {}", runs_label(e.totals.runs), energy(Some(e.totals.energy_kwh)), co2_range(Some(e.totals.co2_kg), Some(e.totals.co2_kg_low), Some(e.totals.co2_kg_high)))}
                                 </span>
                             </summary>
                             <ul class="runs">
@@ -95,7 +107,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                                             <li>
                                                 <a href=run_href(&r.run_id)>{short_id(&r.run_id)}</a>
                                                 <span class="figures">
-                                                    {format!("{} · {} · {}", when(&r.started_at), energy(r.energy_kwh), co2(r.co2_kg_reported))}
+                                                    {format!("{} · {} · {}", when(&r.started_at), energy(r.energy_kwh), co2(r.co2_kg))}
                                                 </span>
                                             </li>
                                         }

@@ -1,6 +1,6 @@
-use super::{LoadError, Stat};
+use super::{Equivalents, LoadError, Stat};
 use crate::api::get_run;
-use crate::format::{co2, duration, energy, power, text, when};
+use crate::format::{co2, co2_range, duration, energy, intensity, power, text, when};
 use carbon_core::model::{Checkpoint, Run, RunDetail};
 use carbon_core::units;
 use leptos::prelude::*;
@@ -13,8 +13,9 @@ const MAX_CHECKPOINT_ROWS: usize = 400;
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
-    let detail = Resource::new(id, get_run);
+    let dataset = crate::use_dataset();
+    let key = move || (params.read().get("id").unwrap_or_default(), dataset.get());
+    let detail = Resource::new(key, |(id, d)| get_run(id, d));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -70,10 +71,24 @@ fn RunView(d: RunDetail) -> impl IntoView {
         <h1 class="run-id">{heading}</h1>
         <section class="stats">
             <Stat label="Energy" value=energy(r.energy_kwh) note="CodeCarbon, PUE included"/>
+            <Stat
+                label="CO₂ (recomputed)"
+                value=co2(r.assessment.co2_kg)
+                note=format!("range {} – {}", co2(r.assessment.co2_kg_low), co2(r.assessment.co2_kg_high))
+            />
             <Stat label="CO₂ (as reported)" value=co2(r.co2_kg_reported) note="the CSV's emissions column"/>
             <Stat label="Duration" value=duration(r.duration_s) note=format!("{} → {}", when(&r.started_at), when(&r.ended_at))/>
             <Stat label="Average power" value=power(avg_power) note="energy ÷ duration"/>
         </section>
+        <HowComputed r=r.clone()/>
+        {r.assessment.co2_kg.map(|c| view! {
+            <Equivalents
+                co2_kg=c
+                co2_kg_low=r.assessment.co2_kg_low.unwrap_or(c)
+                co2_kg_high=r.assessment.co2_kg_high.unwrap_or(c)
+                kwh=r.energy_kwh.unwrap_or(0.0)
+            />
+        })}
         {split}
         <h2>"Every field"</h2>
         <dl class="fields">
@@ -205,4 +220,58 @@ fn EnergySplit(r: &Run) -> impl IntoView {
         </ul>
     }
     .into_any()
+}
+
+/// energy × intensity = CO2, each with its range and source, and the gap to the CSV.
+#[component]
+fn HowComputed(r: Run) -> impl IntoView {
+    let a = r.assessment;
+    let flagged = a.location_resolution == carbon_core::model::LocationResolution::World;
+    view! {
+        <section class="how" aria-label="How this was computed">
+            <h2>"How this was computed"</h2>
+            <table class="how">
+                <tbody>
+                    <tr>
+                        <th>"Energy"</th>
+                        <td class="num">{energy(r.energy_kwh)}</td>
+                        <td>{format!("range {} – {}: {}", energy(a.energy_kwh_low), energy(a.energy_kwh_high), a.energy_method)}</td>
+                    </tr>
+                    <tr>
+                        <th>"× grid intensity"</th>
+                        <td class="num">{intensity(a.intensity_g_per_kwh)}</td>
+                        <td class:flag=flagged>
+                            {format!(
+                                "{} (range {} – {}; {} data, source id {})",
+                                a.location_label,
+                                intensity(a.intensity_low_g_per_kwh),
+                                intensity(a.intensity_high_g_per_kwh),
+                                a.dataset.as_str(),
+                                a.intensity_source
+                            )}
+                        </td>
+                    </tr>
+                    {a.pue_applied.map(|p| view! {
+                        <tr><th>"× provider PUE"</th><td class="num">{p.to_string()}</td><td>"applied by carbon-dash on request: this CSV has no pue column"</td></tr>
+                    })}
+                    <tr class="result">
+                        <th>"= CO₂"</th>
+                        <td class="num">{co2(a.co2_kg)}</td>
+                        <td>{format!("range {}", co2_range(a.co2_kg, a.co2_kg_low, a.co2_kg_high))}</td>
+                    </tr>
+                    <tr>
+                        <th>"CSV reported"</th>
+                        <td class="num">{co2(r.co2_kg_reported)}</td>
+                        <td>
+                            {match (&a.delta_reason, a.implied_intensity_g_per_kwh) {
+                                (Some(d), _) => format!("{}: {}", d.kind.label(), d.detail),
+                                (None, Some(i)) => format!("implies {}: agrees within 0.5 %", intensity(i)),
+                                (None, None) => "nothing to compare".into(),
+                            }}
+                        </td>
+                    </tr>
+                </tbody>
+            </table>
+        </section>
+    }
 }

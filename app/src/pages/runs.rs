@@ -133,7 +133,9 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                     {header(SortKey::Started, "Started", false)}
                     {header(SortKey::Duration, "Duration", true)}
                     {header(SortKey::Energy, "Energy", true)}
-                    {header(SortKey::Co2, "CO₂ reported", true)}
+                    {header(SortKey::Co2, "CO₂", true)}
+                    {header(SortKey::Co2Reported, "Reported", true)}
+                    <th>"Gap to CSV"</th>
                     {header(SortKey::Country, "Country", false)}
                     <th>"Cloud"</th>
                 </tr>
@@ -151,7 +153,22 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                                 <td>{when(&r.started_at)}</td>
                                 <td class="num">{duration(r.duration_s)}</td>
                                 <td class="num">{energy(r.energy_kwh)}</td>
+                                <td
+                                    class="num"
+                                    title=format!(
+                                        "range {} – {}; {} × {}",
+                                        co2(r.assessment.co2_kg_low),
+                                        co2(r.assessment.co2_kg_high),
+                                        energy(r.energy_kwh),
+                                        r.assessment.location_label
+                                    )
+                                >
+                                    {co2(r.assessment.co2_kg)}
+                                </td>
                                 <td class="num">{co2(r.co2_kg_reported)}</td>
+                                <td class="gap" title=r.assessment.delta_reason.as_ref().map(|d| d.detail.clone()).unwrap_or_default()>
+                                    {r.assessment.delta_reason.as_ref().map(|d| d.kind.label()).unwrap_or("")}
+                                </td>
                                 <td>{text(&r.country_name)} {r.region.clone().map(|g| format!(" · {g}"))}</td>
                                 <td>
                                     {match (&r.cloud_provider, &r.cloud_region) {
