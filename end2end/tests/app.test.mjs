@@ -82,3 +82,29 @@ test('the files page shows the rejected short row with its line', async () => {
   assert.match(await speech.locator('table.problems').textContent(), /fields where the header has 38/);
   if (shots) await page.screenshot({ path: `${shots}/files.png`, fullPage: true });
 });
+
+test('switching the dataset recomputes a run without a page load, equivalents show their source', async () => {
+  await page.goto(server.url + '/runs?project=llama-3-8b-lora');
+  await hydrated(page);
+  await page.locator('table.runs-table tbody tr td a').first().click();
+  await page.waitForSelector('table.how');
+  await page.evaluate(() => { window.__noReload = true; });
+  const intensity = () => page.locator('table.how tr:nth-child(2) td.num').textContent();
+  assert.equal(await intensity(), '413 g/kWh', 'Google 2024 figure for gcp us-central1');
+  await page.click('a[data-dataset="codecarbon"]');
+  await page.waitForURL(/dataset=codecarbon/);
+  await page.waitForFunction(() => document.querySelector('table.how tr:nth-child(2) td.num')?.textContent === '430 g/kWh');
+  assert.equal(await page.evaluate(() => window.__noReload), true);
+  const car = page.locator('li[data-equivalent="car_km_eu"]');
+  assert.match(await car.getAttribute('title'), /106\.6 g CO2 per km — European Environment Agency, 2023/);
+  if (shots) await page.screenshot({ path: `${shots}/run-codecarbon.png`, fullPage: true });
+});
+
+test('the data page lists every source with its licence', async () => {
+  await page.goto(server.url + '/data');
+  await hydrated(page);
+  const rows = await page.locator('table.sources tbody tr').count();
+  assert.ok(rows >= 20, `${rows} sources`);
+  assert.match(await page.locator('#source-ember-2024').textContent(), /CC BY 4\.0/);
+  if (shots) await page.screenshot({ path: `${shots}/data.png`, fullPage: true });
+});

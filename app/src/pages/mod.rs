@@ -43,7 +43,11 @@ fn Equivalents(co2_kg: f64, co2_kg_low: f64, co2_kg_high: f64, kwh: f64) -> impl
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     eq.await
-                        .map(|list| {
+                        .map(|mut list| {
+                            // Amounts far below one say little: keep the meaningful ones (at least three).
+                            list.sort_by(|a, b| b.amount.total_cmp(&a.amount));
+                            let meaningful = list.iter().filter(|e| e.amount >= 0.1).count().max(3);
+                            list.truncate(meaningful);
                             view! {
                                 <ul>
                                     {list
