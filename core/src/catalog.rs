@@ -311,45 +311,39 @@ impl Catalog {
     }
 }
 
-/// A gap no embedded figure explains, but that is the same for every run of one CodeCarbon
-/// version at one place, is a static figure of that release (its data files changed since);
-/// a gap that varies between such runs is a live value (Electricity Maps) and stays unexplained.
+/// A gap no embedded figure explains, but whose implied intensity recurs in several runs at one
+/// place, is a static figure of an older CodeCarbon release (its data files changed since); live
+/// values (Electricity Maps) vary from run to run, so a one-off stays unexplained.
 fn explain_constant_gaps(runs: &mut [Run]) {
     use crate::model::{DeltaKind, DeltaReason};
-    let group = |r: &Run| {
-        let v = r.codecarbon_version.clone().unwrap_or_else(|| format!("{} layout", r.schema));
-        let place = [&r.cloud_provider, &r.cloud_region, &r.country_iso_code, &r.region]
+    fn key(r: &Run) -> Option<(String, String)> {
+        let imp = r.assessment.implied_intensity_g_per_kwh?;
+        let place = [&r.cloud_provider, &r.cloud_region, &r.country_iso_code]
             .map(|x| x.as_deref().unwrap_or("").to_lowercase())
             .join("/");
-        (v, place)
-    };
-    let mut spans: HashMap<(String, String), (f64, f64, usize)> = HashMap::new();
-    for r in runs.iter() {
-        if let (Some(d), Some(imp)) = (&r.assessment.delta_reason, r.assessment.implied_intensity_g_per_kwh) {
-            if d.kind == DeltaKind::LiveOrUnknown {
-                let e = spans.entry(group(r)).or_insert((f64::INFINITY, f64::NEG_INFINITY, 0));
-                *e = (e.0.min(imp), e.1.max(imp), e.2 + 1);
-            }
+        Some((place, format!("{imp:.3e}")))
+    }
+    let unknown = |r: &Run| r.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::LiveOrUnknown);
+    let mut counts: HashMap<(String, String), usize> = HashMap::new();
+    for r in runs.iter().filter(|r| unknown(r)) {
+        if let Some(k) = key(r) {
+            *counts.entry(k).or_default() += 1;
         }
     }
-    for r in runs.iter_mut() {
-        let is_unknown = r.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::LiveOrUnknown);
-        if !is_unknown {
-            continue;
-        }
-        let (v, _) = group(r);
-        if let Some(&(lo, hi, n)) = spans.get(&group(r)) {
-            if n >= 2 && hi <= lo * (1.0 + crate::grid::AGREEMENT) {
-                r.assessment.delta_reason = Some(DeltaReason {
-                    kind: DeltaKind::OlderCodecarbonData,
-                    detail: format!(
-                        "CodeCarbon {v} used {:.1} g/kWh for this place in all {n} such runs: a figure of that \
-                         release's data, since updated (recomputed with {:.1})",
-                        r.assessment.implied_intensity_g_per_kwh.unwrap_or(f64::NAN),
-                        r.assessment.intensity_g_per_kwh
-                    ),
-                });
-            }
+    for r in runs.iter_mut().filter(|r| unknown(r)) {
+        let n = key(r).and_then(|k| counts.get(&k).copied()).unwrap_or(0);
+        if n >= 2 {
+            let version = r.codecarbon_version.clone().unwrap_or_else(|| format!("({} layout)", r.schema));
+            r.assessment.delta_reason = Some(DeltaReason {
+                kind: DeltaKind::OlderCodecarbonData,
+                detail: format!(
+                    "the CSV implies {:.1} g/kWh, as do {} runs at this place: a static figure of CodeCarbon {version}'s \
+                     data, since updated (recomputed with {:.1})",
+                    r.assessment.implied_intensity_g_per_kwh.unwrap_or(f64::NAN),
+                    n - 1,
+                    r.assessment.intensity_g_per_kwh
+                ),
+            });
         }
     }
 }

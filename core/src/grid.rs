@@ -468,14 +468,20 @@ impl Grid {
     }
 
     /// Other figures that may explain a reported intensity: (value, kind, description).
-    fn explanations(&self, loc: &Location, pue: Option<f64>) -> Vec<(f64, DeltaKind, String)> {
+    fn explanations(
+        &self,
+        loc: &Location,
+        pue: Option<f64>,
+        used: LocationResolution,
+    ) -> Vec<(f64, DeltaKind, String)> {
         let mut out = Vec::new();
         let cc = self.resolve_codecarbon(loc);
-        out.push((
-            cc.g_per_kwh,
-            DeltaKind::NewerData,
-            format!("CodeCarbon 3.3.2's figure for this place: {}", cc.label),
-        ));
+        let kind = match cc.resolution {
+            LocationResolution::World => DeltaKind::WorldAverageFallback,
+            r if r != used && used != LocationResolution::CloudRegion => DeltaKind::NationalVsSubnational,
+            _ => DeltaKind::NewerData,
+        };
+        out.push((cc.g_per_kwh, kind, format!("CodeCarbon 3.3.2's figure for this place: {}", cc.label)));
         if let Some(w) = self.get(Set::Codecarbon, "world", "WORLD") {
             out.push((
                 w.g_per_kwh,
@@ -555,7 +561,7 @@ impl Grid {
                 return None;
             }
             let detail_of = |d: String| format!("the CSV implies {:.1} g/kWh, recomputed with {:.1}: {d}", imp, res.g_per_kwh);
-            let found = self.explanations(&loc, run.pue).into_iter().find(|(v, _, _)| !differs(imp, *v));
+            let found = self.explanations(&loc, run.pue, res.resolution).into_iter().find(|(v, _, _)| !differs(imp, *v));
             Some(match found {
                 Some((_, DeltaKind::NewerData, d)) if mode == DatasetMode::Codecarbon => {
                     DeltaReason { kind: DeltaKind::NationalVsSubnational, detail: detail_of(d) }
@@ -828,6 +834,11 @@ mod tests {
         assert!((days - 2.0).abs() < 1e-9, "19.8 kWh / 9.9 kWh a day");
         let phone = eq.iter().find(|e| e.id == "smartphone_charges");
         assert!(phone.is_some_and(|p| (p.amount - 1066.0 / 12.4).abs() < 1e-9 && p.source.publisher == "US EPA"));
+        let amount = |id: &str| eq.iter().find(|e| e.id == id).map(|e| e.amount).unwrap_or(f64::NAN);
+        assert!((amount("car_km_us") - 1066.0 / 244.0).abs() < 1e-12, "393 g/mile = 244 g/km");
+        assert!((amount("flight_pkm") - 1066.0 / 171.0).abs() < 1e-12);
+        assert!((amount("flight_paris_london") - 1066.0 / 50_000.0).abs() < 1e-12);
+        assert!((amount("flight_ny_sf") - 1066.0 / 570_000.0).abs() < 1e-12);
         let tree = eq.iter().find(|e| e.id == "tree_months").map(|e| e.amount).unwrap_or(0.0);
         assert!((tree - 1066.0 / 5000.0).abs() < 1e-12);
         assert!(eq.iter().all(|e| e.amount_low <= e.amount && e.amount <= e.amount_high && !e.source.url.is_empty()));
