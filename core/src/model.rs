@@ -266,6 +266,9 @@ pub struct Totals {
     pub co2_kg: f64,
     pub co2_kg_low: f64,
     pub co2_kg_high: f64,
+    /// Energy range: sums of the runs' lows and highs.
+    pub energy_kwh_low: f64,
+    pub energy_kwh_high: f64,
     pub duration_s: f64,
     /// Runs that carry no energy figure (counted in `runs`, not in `energy_kwh`).
     pub runs_without_energy: usize,
@@ -284,6 +287,8 @@ impl Totals {
         self.co2_kg += a.co2_kg.unwrap_or(0.0);
         self.co2_kg_low += a.co2_kg_low.unwrap_or(0.0);
         self.co2_kg_high += a.co2_kg_high.unwrap_or(0.0);
+        self.energy_kwh_low += a.energy_kwh_low.unwrap_or(0.0);
+        self.energy_kwh_high += a.energy_kwh_high.unwrap_or(0.0);
     }
 
     /// Adds up totals (of experiments into a project, say).
@@ -294,6 +299,8 @@ impl Totals {
         self.co2_kg += o.co2_kg;
         self.co2_kg_low += o.co2_kg_low;
         self.co2_kg_high += o.co2_kg_high;
+        self.energy_kwh_low += o.energy_kwh_low;
+        self.energy_kwh_high += o.energy_kwh_high;
         self.duration_s += o.duration_s;
         self.runs_without_energy += o.runs_without_energy;
     }

@@ -30,11 +30,16 @@ fn SummaryView(s: Summary) -> impl IntoView {
         (Some(a), Some(b)) => format!("{} → {}", when(&Some(a.clone())), when(&Some(b.clone()))),
         _ => "no dated runs".into(),
     };
-    let no_energy = if t.runs_without_energy > 0 {
-        format!("{} runs carry no energy figure", t.runs_without_energy)
-    } else {
-        "measured by CodeCarbon, PUE included".to_string()
-    };
+    let no_energy = format!(
+        "range {} – {}; {}",
+        energy(Some(t.energy_kwh_low)),
+        energy(Some(t.energy_kwh_high)),
+        if t.runs_without_energy > 0 {
+            format!("{} runs carry no energy figure", t.runs_without_energy)
+        } else {
+            "CodeCarbon, PUE included".to_string()
+        }
+    );
     let projects = s.projects.clone();
     view! {
         <section class="stats" aria-label="Totals">

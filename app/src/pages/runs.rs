@@ -164,6 +164,12 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                                     )
                                 >
                                     {co2(r.assessment.co2_kg)}
+                                    <div class="range">
+                                        {match (r.assessment.co2_kg_low, r.assessment.co2_kg_high) {
+                                            (Some(l), Some(h)) => format!("{}–{}", co2(Some(l)), co2(Some(h))),
+                                            _ => String::new(),
+                                        }}
+                                    </div>
                                 </td>
                                 <td class="num">{co2(r.co2_kg_reported)}</td>
                                 <td class="gap" title=r.assessment.delta_reason.as_ref().map(|d| d.detail.clone()).unwrap_or_default()>
