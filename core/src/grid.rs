@@ -284,14 +284,7 @@ impl Grid {
         format!("{what} — {publisher}, {}", fig.year)
     }
 
-    fn resolved(
-        &self,
-        set: Set,
-        fig: &Figure,
-        resolution: LocationResolution,
-        what: String,
-        spread: &[f64],
-    ) -> Resolved {
+    fn resolved(&self, fig: &Figure, resolution: LocationResolution, what: String, spread: &[f64]) -> Resolved {
         let v = fig.g_per_kwh;
         let (low, high) = if resolution == LocationResolution::World {
             (self.world_range.0.min(v), self.world_range.1.max(v))
@@ -300,7 +293,6 @@ impl Grid {
             let hi = spread.iter().copied().fold(v, f64::max);
             (lo.min(v * (1.0 - INTENSITY_MIN_SPREAD)), hi.max(v * (1.0 + INTENSITY_MIN_SPREAD)))
         };
-        let _ = set;
         Resolved {
             g_per_kwh: v,
             low,
@@ -337,7 +329,6 @@ impl Grid {
             let key = format!("{p}/{r}");
             if let Some(f) = self.get(set, "cloud", &key) {
                 return self.resolved(
-                    set,
                     f,
                     LocationResolution::CloudRegion,
                     format!("{p} {r}"),
@@ -360,20 +351,20 @@ impl Grid {
             if let Some(f) = key.as_deref().and_then(|k| self.get(set, "subnational", k)) {
                 let key = key.unwrap_or_default();
                 let what = format!("grid of {}, {}", f.name, self.country_label(iso));
-                return self.resolved(set, f, LocationResolution::Subnational, what, &self.spread("subnational", &key));
+                return self.resolved(f, LocationResolution::Subnational, what, &self.spread("subnational", &key));
             }
         }
         if let Some(f) = iso.as_deref().and_then(|i| self.get(set, "country", i)) {
             let iso = iso.unwrap_or_default();
             let what = format!("grid of {}", f.name);
-            return self.resolved(set, f, LocationResolution::National, what, &self.spread("country", &iso));
+            return self.resolved(f, LocationResolution::National, what, &self.spread("country", &iso));
         }
         self.world(set)
     }
 
     fn world(&self, set: Set) -> Resolved {
         match self.get(set, "world", "WORLD") {
-            Some(f) => self.resolved(set, f, LocationResolution::World, "world average (location unknown)".into(), &[]),
+            Some(f) => self.resolved(f, LocationResolution::World, "world average (location unknown)".into(), &[]),
             None => Resolved {
                 g_per_kwh: f64::NAN,
                 low: f64::NAN,
@@ -401,7 +392,6 @@ impl Grid {
             let key = format!("{p}/{r}");
             if let Some(f) = self.get(set, "cloud", &key) {
                 return self.resolved(
-                    set,
                     f,
                     LocationResolution::CloudRegion,
                     format!("{p} {r}"),
@@ -420,7 +410,7 @@ impl Grid {
                 let what = format!("grid of {}, {}", f.name, self.country_label(iso));
                 let mut spread = self.spread("subnational", &key);
                 spread.extend(self.spread("country", iso));
-                return self.resolved(set, f, LocationResolution::Subnational, what, &spread);
+                return self.resolved(f, LocationResolution::Subnational, what, &spread);
             }
         }
         if let Some(iso) = iso3.as_deref() {
@@ -428,7 +418,6 @@ impl Grid {
             if let Some(f) = f {
                 let name = self.country_names.get(iso).cloned().unwrap_or_else(|| f.name.clone());
                 return self.resolved(
-                    set,
                     f,
                     LocationResolution::National,
                     format!("grid of {name}"),
