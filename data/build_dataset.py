@@ -40,6 +40,7 @@ SOURCES = [
     ("ember-2024", "Yearly electricity data: grid carbon intensity per country (latest year)", "Ember, via The Green Web Foundation co2.js", "https://ember-energy.org/data/yearly-electricity-data/", "CC BY 4.0", 2024),
     ("iea-2019-world", "World average carbon intensity used by CodeCarbon (475 g/kWh)", "IEA Global Energy & CO2 Status Report 2019, via CodeCarbon", "https://www.iea.org/reports/global-energy-co2-status-report-2019/emissions", "IEA terms", 2019),
     ("cloud-regions", "Cloud region ids, cities and coordinates", "tal66/cloud-regions", "https://github.com/tal66/cloud-regions", "MIT", 2024),
+    ("natural-earth", "Admin-0 countries 1:110m (via the world-atlas npm package, ISC)", "Natural Earth", "https://www.naturalearthdata.com/", "Public domain", 2019),
     ("iso3166", "ISO 3166 country codes", "Debian iso-codes, via pycountry", "https://salsa.debian.org/iso-codes-team/iso-codes", "LGPL-2.1 (codes are facts)", 2024),
     ("google-pue", "Google data centre fleet PUE (trailing twelve months)", "Google", "https://www.google.com/about/datacenters/efficiency/", "Google terms", 2023),
     ("aws-pue", "AWS global data centre PUE", "Amazon Web Services sustainability report", "https://sustainability.aboutamazon.com/products-services/aws-cloud", "Amazon terms", 2023),
@@ -94,6 +95,16 @@ CLOUD_LOCATION = {
     "gcp/us-east4": ("USA", "virginia"), "gcp/us-east5": ("USA", "ohio"), "gcp/us-south1": ("USA", "texas"),
     "gcp/us-west1": ("USA", "oregon"), "gcp/us-west2": ("USA", "california"), "gcp/us-west3": ("USA", "utah"),
     "gcp/us-west4": ("USA", "nevada"),
+}
+
+# Continent of each country that hosts a cloud region (data-residency filter of the what-if).
+CONTINENT = {
+    **dict.fromkeys(["ZAF"], "Africa"),
+    **dict.fromkeys(["HKG", "JPN", "KOR", "IND", "SGP", "IDN", "TWN", "ISR", "ARE", "BHR", "QAT", "SAU", "CHN"], "Asia"),
+    **dict.fromkeys(["AUS", "NZL"], "Oceania"),
+    **dict.fromkeys(["CAN", "USA", "MEX"], "North America"),
+    **dict.fromkeys(["BRA", "CHL"], "South America"),
+    **dict.fromkeys(["DEU", "CHE", "SWE", "ITA", "ESP", "IRL", "GBR", "FRA", "NOR", "POL", "NLD", "FIN", "BEL"], "Europe"),
 }
 
 PUE = [("gcp", 1.10, "google-pue", 2023), ("aws", 1.15, "aws-pue", 2023), ("azure", 1.18, "azure-pue", 2023)]
@@ -223,11 +234,12 @@ def main():
         regions.append(("gcp", p[0], p[2], p[2].split(",")[0], p[4], p[5]))
     with open(os.path.join(OUT, "cloud_regions.csv"), "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["provider", "region", "name", "city", "lat", "lon", "country_iso3", "subdivision", "google_cfe_pct"])
+        w.writerow(["provider", "region", "name", "city", "lat", "lon", "country_iso3", "subdivision", "continent", "google_cfe_pct"])
         for prov, region, name, city, lat, lon in sorted(regions):
             iso, sub = CLOUD_LOCATION[f"{prov}/{region}"]
             cfe = google.get(region, {}).get("Google CFE", "") if prov == "gcp" else ""
-            w.writerow([prov, region, name, city, r3(lat), r3(lon), iso, sub, round(float(cfe) * 100) if cfe else ""])
+            w.writerow([prov, region, name, city, round(float(lat), 3), round(float(lon), 3), iso, sub, CONTINENT[iso],
+                        round(float(cfe) * 100) if cfe else ""])
 
     # Countries: ISO3, ISO2 and the names and variants CodeCarbon and users write.
     names = {}

@@ -51,6 +51,7 @@ pub struct CloudRegion {
     pub lon: f64,
     pub country_iso3: String,
     pub subdivision: String,
+    pub continent: String,
     pub google_cfe_pct: Option<f64>,
 }
 
@@ -203,6 +204,7 @@ impl Grid {
                 lon: num(&r, "lon"),
                 country_iso3: text(&r, "country_iso3"),
                 subdivision: text(&r, "subdivision"),
+                continent: text(&r, "continent"),
                 google_cfe_pct: r.get("google_cfe_pct").and_then(|v| v.parse().ok()),
             })
             .collect();

@@ -16,4 +16,8 @@ pub mod grid;
 #[cfg(feature = "ingest")]
 pub mod ingest;
 #[cfg(feature = "ingest")]
+pub mod map;
+#[cfg(feature = "ingest")]
 pub mod records;
+#[cfg(feature = "ingest")]
+pub mod whatif;

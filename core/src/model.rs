@@ -476,3 +476,63 @@ pub struct DatasetInfo {
     pub world_range_g_per_kwh: (f64, f64),
     pub applies_provider_pue: bool,
 }
+
+/// A cloud region with the grid intensity it runs on (latest dataset).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionRow {
+    pub provider: String,
+    pub region: String,
+    pub name: String,
+    pub city: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub country_iso_code: String,
+    pub continent: String,
+    pub intensity_g_per_kwh: f64,
+    pub intensity_low_g_per_kwh: f64,
+    pub intensity_high_g_per_kwh: f64,
+    pub source: String,
+    pub year: u16,
+    /// "gcp us-central1 — Google Cloud, 2024" or "grid of Virginia, US — US EPA, 2023".
+    pub label: String,
+    /// Google's carbon-free energy share, beside (not instead of) the grid intensity.
+    pub google_cfe_pct: Option<f64>,
+}
+
+/// One region of a what-if ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIfOption {
+    pub provider: String,
+    pub region: String,
+    pub name: String,
+    pub country_iso_code: String,
+    pub continent: String,
+    pub intensity_g_per_kwh: f64,
+    /// The selection's energy × this region's intensity.
+    pub co2_kg: f64,
+    pub co2_kg_low: f64,
+    pub co2_kg_high: f64,
+    /// Current CO2 minus this region's (negative: worse).
+    pub saving_kg: f64,
+    pub saving_pct: f64,
+    pub distance_km: Option<f64>,
+}
+
+/// "How much lower would this have been elsewhere?" for a selection of runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct WhatIf {
+    /// "run 2c7f0b79", "project resnet50-imagenet", "all runs".
+    pub selection: String,
+    pub runs: usize,
+    pub energy_kwh: f64,
+    /// The selection's recomputed CO2 where it ran (latest dataset).
+    pub current_co2_kg: f64,
+    /// Where it ran: one place's label, or "N places".
+    pub ran_in: String,
+    /// The regions that pass the filters, lowest CO2 first.
+    pub options: Vec<WhatIfOption>,
+    pub recommendation: String,
+    pub already_cleanest: bool,
+    /// Filters applied, in words.
+    pub filters: Vec<String>,
+}
