@@ -1,7 +1,9 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
-use carbon_core::model::{DatasetInfo, DatasetMode, Equivalent, FileReport, RunDetail, RunsPage, Summary};
-use carbon_core::query::RunQuery;
+use carbon_core::model::{
+    DatasetInfo, DatasetMode, Equivalent, FileReport, MapPage, RegionRow, RunDetail, RunsPage, Summary,
+};
+use carbon_core::query::{RunQuery, WhatIfQuery};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -63,4 +65,15 @@ pub async fn get_equivalents(
 #[server]
 pub async fn get_datasets() -> Result<DatasetInfo, ServerFnError> {
     with_catalog(|c| carbon_core::grid::Grid::embedded().info(c.applies_provider_pue()))
+}
+
+/// The map and the what-if ranking for a selection.
+#[server(input = Json)]
+pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, ServerFnError> {
+    with_catalog(|c| c.map_page(&query))
+}
+
+#[server]
+pub async fn get_regions() -> Result<Vec<RegionRow>, ServerFnError> {
+    Ok(carbon_core::whatif::regions(carbon_core::grid::Grid::embedded()))
 }

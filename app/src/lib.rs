@@ -51,6 +51,8 @@ pub fn App() -> impl IntoView {
                 <nav>
                     <A href="/">"Overview"</A>
                     <A href="/runs">"Runs"</A>
+                    <A href="/map">"Map"</A>
+                    <A href="/regions">"Regions"</A>
                     <A href="/files">"Files"</A>
                     <A href="/data">"Data"</A>
                 </nav>
@@ -63,6 +65,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runs/:id") view=pages::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/files") view=pages::Files ssr=SsrMode::Async/>
                     <Route path=path!("/data") view=pages::Data ssr=SsrMode::Async/>
+                    <Route path=path!("/map") view=pages::Map ssr=SsrMode::Async/>
+                    <Route path=path!("/regions") view=pages::Regions ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer>

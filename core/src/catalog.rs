@@ -118,6 +118,38 @@ impl Catalog {
         self.rebuild()
     }
 
+    /// The map page for a what-if query: the selection's ranking over the regions that pass the
+    /// filters, and the world map with those regions (latest dataset).
+    pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::model::MapPage {
+        let grid = Grid::embedded();
+        let all = crate::whatif::regions(grid);
+        let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().filter(|r| q.selects(r)).collect();
+        let whatif = crate::whatif::what_if(&q.label(), &runs, &all, &q.filters);
+        let shown: Vec<crate::model::RegionRow> = all
+            .iter()
+            .filter(|r| whatif.options.iter().any(|o| o.provider == r.provider && o.region == r.region))
+            .cloned()
+            .collect();
+        let sel = crate::map::Selection { energy_kwh: whatif.energy_kwh, current_co2_kg: whatif.current_co2_kg };
+        let svg = crate::map::world_svg(grid, &shown, sel, q.region.as_deref());
+        let mut providers: Vec<String> = all.iter().map(|r| r.provider.clone()).collect();
+        providers.sort();
+        providers.dedup();
+        let mut continents: Vec<String> = all.iter().map(|r| r.continent.clone()).collect();
+        continents.sort();
+        continents.dedup();
+        let selected = q
+            .region
+            .as_deref()
+            .and_then(|id| all.iter().find(|r| format!("{}/{}", r.provider, r.region) == id))
+            .cloned();
+        let mut projects: Vec<String> =
+            self.runs(DatasetMode::Latest).iter().filter_map(|r| r.project_name.clone()).collect();
+        projects.sort();
+        projects.dedup();
+        crate::model::MapPage { whatif, svg, providers, continents, selected, projects }
+    }
+
     /// Turns the provider-PUE setting on or off and reassesses the runs.
     pub fn set_apply_provider_pue(&mut self, on: bool) {
         self.apply_provider_pue = on;

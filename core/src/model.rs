@@ -536,3 +536,16 @@ pub struct WhatIf {
     /// Filters applied, in words.
     pub filters: Vec<String>,
 }
+
+/// Everything the map page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MapPage {
+    pub whatif: WhatIf,
+    /// The world map, server-rendered SVG.
+    pub svg: String,
+    pub providers: Vec<String>,
+    pub continents: Vec<String>,
+    pub selected: Option<RegionRow>,
+    /// Projects and their experiments, to choose a selection from.
+    pub projects: Vec<String>,
+}

@@ -224,6 +224,91 @@ fn cmp_f(a: Option<f64>, b: Option<f64>, desc: bool) -> Ordering {
     }
 }
 
+/// Filters of a what-if; all optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WhatIfFilters {
+    pub provider: Option<String>,
+    pub continent: Option<String>,
+    /// Only regions within this many km of where the selection ran.
+    pub within_km: Option<f64>,
+}
+
+/// The map page's state: what is selected (a run, an experiment, a project, or everything),
+/// the filters, and the region clicked. Lives in the URL like [`RunQuery`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct WhatIfQuery {
+    pub run_id: Option<String>,
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    pub filters: WhatIfFilters,
+    /// "provider/region" clicked on the map.
+    pub region: Option<String>,
+}
+
+impl WhatIfQuery {
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> WhatIfQuery {
+        let field = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        WhatIfQuery {
+            run_id: field("run_id"),
+            project: field("project"),
+            experiment: field("experiment"),
+            filters: WhatIfFilters {
+                provider: field("provider"),
+                continent: field("continent"),
+                within_km: field("within_km").and_then(|v| v.parse().ok()).filter(|k: &f64| k.is_finite() && *k > 0.0),
+            },
+            region: field("region"),
+        }
+    }
+
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (k, v) in [
+            ("run_id", &self.run_id),
+            ("project", &self.project),
+            ("experiment", &self.experiment),
+            ("provider", &self.filters.provider),
+            ("continent", &self.filters.continent),
+            ("region", &self.region),
+        ] {
+            if let Some(v) = v {
+                out.push((k, v.clone()));
+            }
+        }
+        if let Some(km) = self.filters.within_km {
+            out.push(("within_km", km.to_string()));
+        }
+        out
+    }
+
+    /// Whether a run belongs to the selection (everything when nothing is selected).
+    pub fn selects(&self, r: &Run) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| want.as_ref().is_none_or(|w| have.as_ref() == Some(w));
+        self.run_id.as_ref().is_none_or(|id| &r.run_id == id)
+            && eq(&self.project, &r.project_name)
+            && eq(&self.experiment, &r.experiment_id)
+    }
+
+    /// "run 2c7f0b79", "project p / experiment e", "all runs".
+    pub fn label(&self) -> String {
+        if let Some(id) = &self.run_id {
+            return format!("run {}", id.chars().take(8).collect::<String>());
+        }
+        let mut parts = Vec::new();
+        if let Some(p) = &self.project {
+            parts.push(format!("project {p}"));
+        }
+        if let Some(e) = &self.experiment {
+            parts.push(format!("experiment {}", e.chars().take(8).collect::<String>()));
+        }
+        if parts.is_empty() {
+            "all runs".into()
+        } else {
+            parts.join(" / ")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +354,23 @@ mod tests {
         let ids: Vec<&str> = q.apply(&runs).iter().map(|r| r.run_id.as_str()).collect();
         assert_eq!(ids, ["b"]);
         assert_eq!(q.to_params().len(), 3);
+    }
+
+    #[test]
+    fn what_if_queries_round_trip_through_the_url_and_select_runs() {
+        let q = WhatIfQuery::from_params(|k| match k {
+            "project" => Some("p".to_string()),
+            "provider" => Some("gcp".to_string()),
+            "within_km" => Some("500".to_string()),
+            _ => None,
+        });
+        assert_eq!(q.filters.within_km, Some(500.0));
+        let again = WhatIfQuery::from_params(|k| q.to_params().into_iter().find(|(n, _)| *n == k).map(|(_, v)| v));
+        assert_eq!(again, q);
+        assert!(q.selects(&run("a", "p", "2024-01-01", None)));
+        assert!(!q.selects(&run("b", "q", "2024-01-01", None)));
+        assert_eq!(q.label(), "project p");
+        assert_eq!(WhatIfQuery::default().label(), "all runs");
     }
 
     #[test]

@@ -3,17 +3,8 @@
 
 use crate::grid::{Grid, Location};
 use crate::model::{DatasetMode, RegionRow, Run, WhatIf, WhatIfOption};
+pub use crate::query::WhatIfFilters;
 use crate::units;
-use serde::{Deserialize, Serialize};
-
-/// Filters of a what-if; all optional.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct WhatIfFilters {
-    pub provider: Option<String>,
-    pub continent: Option<String>,
-    /// Only regions within this many km of where the selection ran.
-    pub within_km: Option<f64>,
-}
 
 /// Every cloud region with the intensity it runs on (latest dataset).
 pub fn regions(grid: &Grid) -> Vec<RegionRow> {

@@ -11,8 +11,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use carbon_core::catalog::Catalog;
 use carbon_core::grid::Grid;
-use carbon_core::model::{DatasetInfo, DatasetMode, Equivalent, FileReport, Run, RunDetail, Summary};
-use carbon_core::query::RunQuery;
+use carbon_core::model::{
+    DatasetInfo, DatasetMode, Equivalent, FileReport, RegionRow, Run, RunDetail, Summary, WhatIf,
+};
+use carbon_core::query::{RunQuery, WhatIfQuery};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::collections::HashMap;
@@ -131,10 +133,29 @@ async fn api_datasets(State(s): State<AppState>) -> Result<Json<DatasetInfo>, Ap
     read(&s, |c| Json(Grid::embedded().info(c.applies_provider_pue())))
 }
 
+/// Every cloud region with its grid intensity (latest dataset), source and year.
+async fn api_regions() -> Json<Vec<RegionRow>> {
+    Json(carbon_core::whatif::regions(Grid::embedded()))
+}
+
+/// The selection (`run_id`, `project`, `experiment`; everything without them) in every region
+/// passing `provider`, `continent` and `within_km`, lowest CO2 first.
+async fn api_whatif(State(s): State<AppState>, Query(params): Params) -> Result<Json<WhatIf>, AppError> {
+    let q = WhatIfQuery::from_params(|k| params.get(k).cloned());
+    let page = read(&s, |c| {
+        let known = q.run_id.as_ref().is_none_or(|id| c.run(id, DatasetMode::Latest).is_some());
+        known.then(|| c.map_page(&q))
+    })?;
+    match page {
+        Some(p) if p.whatif.runs > 0 => Ok(Json(p.whatif)),
+        _ => Err(AppError(StatusCode::NOT_FOUND, format!("no runs match the selection {}", q.label()))),
+    }
+}
+
 async fn api_not_found() -> AppError {
     AppError(
         StatusCode::NOT_FOUND,
-        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets"
+        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets, /api/v1/regions, /api/v1/whatif"
             .into(),
     )
 }
@@ -150,6 +171,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/files", get(api_files))
         .route("/api/v1/equivalents", get(api_equivalents))
         .route("/api/v1/datasets", get(api_datasets))
+        .route("/api/v1/regions", get(api_regions))
+        .route("/api/v1/whatif", get(api_whatif))
         .route("/api/v1/{*rest}", get(api_not_found))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();

@@ -16,15 +16,42 @@ fn catalog() -> Catalog {
     CATALOG.get_or_init(|| std::thread::spawn(|| demo::catalog().unwrap()).join().unwrap()).clone()
 }
 
+/// Builds a router as `main` does: once, then shared. Route-list generation renders the app, so
+/// builds are serialised rather than run from parallel tests at once.
+fn build(cat: Catalog) -> axum::Router {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let _rt = server_runtime().enter();
+    router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()))
+}
+
 fn app() -> axum::Router {
-    router(AppState::new(catalog(), "site", "127.0.0.1:0".parse().unwrap()))
+    static APP: OnceLock<axum::Router> = OnceLock::new();
+    APP.get_or_init(|| build(catalog())).clone()
+}
+
+/// One long-lived runtime serves every request: the tests' own runtimes come and go in
+/// parallel, and a page render must not be woken on a runtime that has already ended.
+fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+async fn send(app: axum::Router, uri: &str) -> (StatusCode, String) {
+    let req = Request::get(uri).body(Body::empty()).unwrap();
+    server_runtime()
+        .spawn(async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        })
+        .await
+        .unwrap()
 }
 
 async fn get(uri: &str) -> (StatusCode, String) {
-    let res = app().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
-    let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    send(app(), uri).await
 }
 
 async fn json(uri: &str) -> Value {
@@ -140,10 +167,8 @@ async fn a_logs_folder_is_read_recursively_with_paths_relative_to_it() {
     std::fs::write(dir.path().join("notes.txt"), "not a log").unwrap();
     let root = dir.path().to_path_buf();
     let cat = tokio::task::spawn_blocking(move || carbon_core::catalog::load_dir(&root)).await.unwrap().unwrap();
-    let app = router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()));
-    let res = app.oneshot(Request::get("/api/v1/files").body(Body::empty()).unwrap()).await.unwrap();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    let files: Value = serde_json::from_slice(&body).unwrap();
+    let (_, body) = send(build(cat), "/api/v1/files").await;
+    let files: Value = serde_json::from_str(&body).unwrap();
     let paths: Vec<&str> = files.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
     assert_eq!(paths, ["other.csv", "team-a/project-x/emissions.csv", "team-a/project-x/emissions.csv_1.bak"]);
     assert_eq!(files[0]["rows_rejected"], 2);
@@ -184,4 +209,45 @@ async fn equivalents_and_datasets_endpoints_answer_with_sources() {
     assert_eq!(d["modes"][1], "codecarbon");
     let (_, html) = get("/data").await;
     assert!(html.contains("Ember") && html.contains("CC BY 4.0") && html.contains("Uncertainty"));
+}
+
+#[tokio::test]
+async fn regions_and_whatif_api_rank_the_selection() {
+    let regions = json("/api/v1/regions").await;
+    let regions = regions.as_array().unwrap();
+    assert_eq!(regions.len(), 117);
+    for key in ["provider", "region", "name", "lat", "lon", "country_iso_code", "intensity_g_per_kwh", "source", "year"]
+    {
+        assert!(regions[0].get(key).is_some(), "missing {key}");
+    }
+    let w = json("/api/v1/whatif?project=llama-3-8b-lora&provider=gcp").await;
+    let options = w["options"].as_array().unwrap();
+    assert!(!options.is_empty() && options.iter().all(|o| o["provider"] == "gcp"));
+    let co2: Vec<f64> = options.iter().map(|o| o["co2_kg"].as_f64().unwrap()).collect();
+    assert!(co2.windows(2).all(|p| p[0] <= p[1]), "ranked");
+    let energy = w["energy_kwh"].as_f64().unwrap();
+    let first = &options[0];
+    let expected = energy * first["intensity_g_per_kwh"].as_f64().unwrap() / 1000.0;
+    assert!((first["co2_kg"].as_f64().unwrap() - expected).abs() < 1e-12);
+    let saving = w["current_co2_kg"].as_f64().unwrap() - expected;
+    assert!((first["saving_kg"].as_f64().unwrap() - saving).abs() < 1e-12);
+    assert!(w["recommendation"].as_str().unwrap().contains("gcp"));
+    let europe = json("/api/v1/whatif?continent=Europe").await;
+    assert!(europe["options"].as_array().unwrap().iter().all(|o| o["continent"] == "Europe"));
+    let (status, _) = get("/api/v1/whatif?run_id=no-such-run").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_map_page_holds_every_country_path_and_region_marker_without_javascript() {
+    let (status, html) = get("/map").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("class=\"country\"").count(), 177);
+    assert_eq!(html.matches("class=\"marker ").count(), 117);
+    assert!(html.contains("data-region=\"aws/us-east-1\"") && html.contains("id=\"recommendation\""));
+    let (_, html) = get("/map?provider=azure&region=azure/swedencentral").await;
+    assert_eq!(html.matches("class=\"marker ").count(), html.matches("data-provider=\"azure\"").count());
+    assert!(html.contains("Selected: azure swedencentral"));
+    let (_, html) = get("/regions?sort=intensity").await;
+    assert!(html.contains("europe-north1") && html.contains("Google CFE"));
 }

@@ -2,13 +2,17 @@
 
 mod data;
 mod files;
+mod map;
 mod overview;
+mod regions;
 mod run;
 mod runs;
 
 pub use data::Data;
 pub use files::Files;
+pub use map::Map;
 pub use overview::Overview;
+pub use regions::Regions;
 pub use run::RunPage;
 pub use runs::Runs;
 

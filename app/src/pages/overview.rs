@@ -64,6 +64,7 @@ fn SummaryView(s: Summary) -> impl IntoView {
             />
         </section>
         <Equivalents co2_kg=t.co2_kg co2_kg_low=t.co2_kg_low co2_kg_high=t.co2_kg_high kwh=t.energy_kwh/>
+        <p><a href="/map">"Where would all of this have been lower? The map and the what-if →"</a></p>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
         <div class="tree">

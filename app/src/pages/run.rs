@@ -81,6 +81,11 @@ fn RunView(d: RunDetail) -> impl IntoView {
             <Stat label="Average power" value=power(avg_power) note="energy ÷ duration"/>
         </section>
         <HowComputed r=r.clone()/>
+        <p>
+            <a class="whatif-link" href=format!("/map?run_id={}", crate::format::encode(&r.run_id))>
+                "How much lower would this run have been elsewhere? →"
+            </a>
+        </p>
         {r.assessment.co2_kg.map(|c| view! {
             <Equivalents
                 co2_kg=c
