@@ -95,16 +95,56 @@ fn countries() -> &'static [Country] {
                 };
                 let mut path = String::new();
                 for ring in polygons.iter().flatten() {
-                    for (i, pt) in ring.iter().enumerate() {
-                        let (x, y) = frame.xy(pt[0], pt[1]);
-                        let _ = write!(path, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+                    let ring: Vec<(f64, f64)> = ring.iter().map(|p| (p[0], p[1])).collect();
+                    for piece in split_at_antimeridian(&ring) {
+                        for (i, (lon, lat)) in piece.iter().enumerate() {
+                            let (x, y) = frame.xy(*lon, *lat);
+                            let _ = write!(path, "{}{x:.1},{y:.1}", if i == 0 { "M" } else { "L" });
+                        }
+                        path.push('Z');
                     }
-                    path.push('Z');
                 }
                 Some(Country { name, iso3, path })
             })
             .collect()
     })
+}
+
+/// Splits a ring that crosses the ±180° meridian (Russia, Fiji) into pieces that each stay on
+/// one side, cutting at the meridian, so no shape is drawn across the whole map.
+pub fn split_at_antimeridian(ring: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut pieces: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for w in 0..ring.len() {
+        let (lon, lat) = ring[w];
+        if let Some(&(plon, plat)) = w.checked_sub(1).and_then(|i| ring.get(i)) {
+            if (lon - plon).abs() > 180.0 && (plon.abs() == 180.0 || lon.abs() == 180.0) {
+                // Already cut at the meridian (Natural Earth does): only start a new piece.
+                pieces.push(Vec::new());
+            } else if (lon - plon).abs() > 180.0 {
+                // Crossing: unwrap the longitude, interpolate the latitude at the meridian.
+                let edge = if plon > 0.0 { 180.0 } else { -180.0 };
+                let unwrapped = if plon > 0.0 { lon + 360.0 } else { lon - 360.0 };
+                let t = (edge - plon) / (unwrapped - plon);
+                let cross = plat + t * (lat - plat);
+                if let Some(p) = pieces.last_mut() {
+                    p.push((edge, cross));
+                }
+                pieces.push(vec![(-edge, cross)]);
+            }
+        }
+        if let Some(p) = pieces.last_mut() {
+            p.push((lon, lat));
+        }
+    }
+    // A closed ring that crossed: its last piece continues its first.
+    if pieces.len() > 1 {
+        if let Some(last) = pieces.pop() {
+            let first = std::mem::take(&mut pieces[0]);
+            pieces[0] = last.into_iter().chain(first).collect();
+        }
+    }
+    pieces.retain(|p| p.len() > 2);
+    pieces
 }
 
 /// Number of country shapes in the map.
@@ -152,11 +192,10 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {h:.0}" role="img" aria-label="World map of grid carbon intensity with cloud regions" class="world">"#
     );
-    let (ox, oy) = frame.xy(-180.0, 0.0);
-    let _ = write!(svg, r#"<path class="sphere" d="M{ox:.1},{oy:.1}"#);
+    svg.push_str(r#"<path class="sphere" d=""#);
     for lat in (-90..=90).step_by(5) {
         let (x, y) = frame.xy(-180.0, f64::from(lat));
-        let _ = write!(svg, "L{x:.1},{y:.1}");
+        let _ = write!(svg, "{}{x:.1},{y:.1}", if lat == -90 { "M" } else { "L" });
     }
     for lat in (-90..=90).rev().step_by(5) {
         let (x, y) = frame.xy(180.0, f64::from(lat));
@@ -248,6 +287,26 @@ mod tests {
     }
 
     #[test]
+    fn rings_crossing_the_antimeridian_are_cut_there() {
+        // A square straddling 180°: from 170°E to 170°W.
+        let ring = [(170.0, 60.0), (-170.0, 60.0), (-170.0, 70.0), (170.0, 70.0), (170.0, 60.0)];
+        let pieces = split_at_antimeridian(&ring);
+        assert_eq!(pieces.len(), 2);
+        for p in &pieces {
+            let east = p[0].0 > 0.0;
+            assert!(p.iter().all(|(lon, _)| (*lon > 0.0) == east || lon.abs() == 180.0), "{p:?}");
+        }
+        assert!(pieces.iter().flatten().any(|&(lon, lat)| lon == 180.0 && lat == 60.0));
+        // Natural Earth's own cut: points on ±180° joined by a seam jump.
+        let cut = [(-180.0, -84.7), (0.0, -70.0), (180.0, -84.7), (-180.0, -84.7)];
+        let pieces = split_at_antimeridian(&cut);
+        assert_eq!(pieces.len(), 1);
+        assert!(pieces[0].iter().all(|(lon, lat)| lon.is_finite() && lat.is_finite()));
+        let plain = [(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 0.0)];
+        assert_eq!(split_at_antimeridian(&plain), vec![plain.to_vec()]);
+    }
+
+    #[test]
     fn the_svg_holds_every_country_and_every_region_marker() {
         let grid = Grid::embedded();
         let rows = regions(grid);
@@ -260,5 +319,6 @@ mod tests {
         assert_eq!(svg.matches(" selected\"").count(), 1);
         assert!(svg.contains("France: 44 g CO₂e/kWh"), "France shaded by Ember 2024");
         assert!(svg.contains("the selection: "), "tooltips say what the selection would emit");
+        assert!(!svg.contains("NaN"), "every coordinate is a number");
     }
 }

@@ -28,7 +28,15 @@ pub fn regions(grid: &Grid) -> Vec<RegionRow> {
                 intensity_high_g_per_kwh: r.high,
                 source: r.source,
                 year: r.year,
-                label: r.label,
+                label: if r.resolution == crate::model::LocationResolution::CloudRegion {
+                    // "gcp europe-north1 — Google Cloud, 2024": the region is named beside it already.
+                    format!(
+                        "the provider's own figure — {}",
+                        r.label.split_once(" — ").map(|x| x.1).unwrap_or(&r.label)
+                    )
+                } else {
+                    r.label
+                },
                 google_cfe_pct: c.google_cfe_pct,
             }
         })

@@ -108,3 +108,29 @@ test('the data page lists every source with its licence', async () => {
   assert.match(await page.locator('#source-ember-2024').textContent(), /CC BY 4\.0/);
   if (shots) await page.screenshot({ path: `${shots}/data.png`, fullPage: true });
 });
+
+test('the map shows a tooltip on hover and clicking a region selects it and updates the ranking', async () => {
+  await page.goto(server.url + '/map?project=whisper-distill');
+  await hydrated(page);
+  await page.evaluate(() => { window.__noReload = true; });
+  const marker = page.locator('circle[data-region="gcp/europe-north1"]');
+  await marker.hover({ force: true });
+  const tip = page.locator('.tooltip');
+  await tip.waitFor();
+  assert.match(await tip.textContent(), /gcp europe-north1 .*g CO₂e\/kWh.*the selection: .* here \([−+]\d+ %\)/);
+  if (shots) await page.screenshot({ path: `${shots}/map-hover.png` });
+  await marker.click({ force: true });
+  await page.waitForURL(/region=gcp%2Feurope-north1|region=gcp\/europe-north1/);
+  await page.waitForSelector('#selected-region');
+  assert.match(await page.locator('#selected-region h2').textContent(), /gcp europe-north1/);
+  assert.equal(await page.locator('table.whatif tr.selected').getAttribute('data-region'), 'gcp/europe-north1');
+  assert.equal(await page.locator('circle.marker.selected').getAttribute('data-region'), 'gcp/europe-north1');
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'no full page load');
+  // The provider filter narrows the ranking and the markers.
+  await page.selectOption('select[name="provider"]', 'aws');
+  await page.waitForURL(/provider=aws/);
+  await page.waitForFunction(() => [...document.querySelectorAll('table.whatif tbody tr')].every((r) => r.dataset.region.startsWith('aws/')));
+  assert.ok(await page.locator('circle.marker').count() > 0);
+  assert.equal(await page.locator('circle.marker.gcp').count(), 0);
+  if (shots) await page.screenshot({ path: `${shots}/map.png`, fullPage: true });
+});
