@@ -122,6 +122,11 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                                 {(hidden > 0).then(|| view! {
                                     <li><a href=all.clone()>{format!("all {} runs →", e.totals.runs)}</a></li>
                                 })}
+                                <li>
+                                    <a class="whatif-link" href=format!("/map?project={}&experiment={}", encode(&project), encode(&e.experiment_id))>
+                                        "where would this experiment have been lower? →"
+                                    </a>
+                                </li>
                             </ul>
                         </details>
                     }
