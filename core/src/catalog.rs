@@ -24,6 +24,8 @@ pub struct Catalog {
     index: HashMap<String, usize>,
     /// Apply the provider's PUE to cloud runs that carry none (a user setting; off by default).
     apply_provider_pue: bool,
+    /// `path_prefix → team` from `teams.csv`; the folder layout otherwise.
+    team_mapping: Vec<(String, String)>,
     /// Accepted rows of every file, identical rows (a run copied into a `.bak`) kept once.
     rows: DataFrame,
     reports: Vec<FileReport>,
@@ -69,9 +71,38 @@ pub fn find_log_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     Ok(out)
 }
 
+/// Optional team mapping at the root of a logs folder: `path_prefix,team` rows.
+pub const TEAMS_FILE: &str = "teams.csv";
+
+/// The team a file belongs to: the longest matching prefix of the mapping, else the first folder
+/// of its path (`<team>/<project>/…`), else none (a file at the root).
+pub fn team_of(path: &str, mapping: &[(String, String)]) -> Option<String> {
+    let mapped = mapping.iter().filter(|(prefix, _)| path.starts_with(prefix.as_str())).max_by_key(|(p, _)| p.len());
+    if let Some((_, team)) = mapped {
+        return Some(team.clone());
+    }
+    path.split_once('/').map(|(first, _)| first.to_string()).filter(|t| !t.is_empty())
+}
+
+/// Reads `teams.csv` (`path_prefix,team`, a header line first).
+pub fn read_team_mapping(text: &str) -> Vec<(String, String)> {
+    crate::records::records(text)
+        .skip(1)
+        .filter(|r| r.fields.len() == 2)
+        .map(|r| (r.fields[0].trim().to_string(), r.fields[1].trim().to_string()))
+        .filter(|(p, t)| !p.is_empty() && !t.is_empty())
+        .collect()
+}
+
 /// Reads every log file under `dir` in parallel; paths in reports are relative to `dir`.
 pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
     let paths = find_log_files(dir)?;
+    let mapping_path = dir.join(TEAMS_FILE);
+    let mapping = match std::fs::read_to_string(&mapping_path) {
+        Ok(text) => read_team_mapping(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => return Err(IngestError::Io { path: mapping_path, source }),
+    };
     let parsed: Result<Vec<ParsedFile>, IngestError> = paths
         .par_iter()
         .map(|p| {
@@ -79,7 +110,12 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
             ingest::ingest_path(p, &display)
         })
         .collect();
-    Catalog::from_files(parsed?)
+    let mut cat = Catalog { team_mapping: mapping, ..Catalog::default() };
+    for f in parsed? {
+        cat.files.insert(f.report.path.clone(), f);
+    }
+    cat.rebuild()?;
+    Ok(cat)
 }
 
 fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -321,6 +357,9 @@ impl Catalog {
         }
         runs.sort_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
         runs.dedup_by(|a, b| a.run_id == b.run_id);
+        for r in runs.iter_mut() {
+            r.team = r.source_files.first().and_then(|f| team_of(f, &self.team_mapping));
+        }
         self.index = runs.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect();
         self.runs = [runs.clone(), runs];
         self.reports = reports;
@@ -486,6 +525,7 @@ fn to_runs(
             tasks: if is_task { tasks.remove(&id).unwrap_or_default() } else { Vec::new() },
             schema: schema[i].clone().unwrap_or_default(),
             source_files: sources.get(&id).cloned().unwrap_or_default(),
+            team: None,
             tags: tags[i].as_deref().map(decode_tags).unwrap_or_default(),
             assessment: Default::default(),
             run_id: id,

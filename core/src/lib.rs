@@ -20,4 +20,6 @@ pub mod map;
 #[cfg(feature = "ingest")]
 pub mod records;
 #[cfg(feature = "ingest")]
+pub mod timeseries;
+#[cfg(feature = "ingest")]
 pub mod whatif;

@@ -11,6 +11,8 @@ pub struct Run {
     pub run_id_synthetic: bool,
     pub project_name: Option<String>,
     pub experiment_id: Option<String>,
+    /// From the folder layout under the logs directory (`<team>/…/emissions.csv`) or `teams.csv`.
+    pub team: Option<String>,
     /// Naive local time, `YYYY-MM-DDTHH:MM:SS`, as CodeCarbon wrote it: end minus duration.
     pub started_at: Option<String>,
     /// Timestamp of the last checkpoint.
@@ -548,4 +550,15 @@ pub struct MapPage {
     pub selected: Option<RegionRow>,
     /// Projects and their experiments, to choose a selection from.
     pub projects: Vec<String>,
+}
+
+/// A chart as the pages show it: SVG drawn on the server, its data as CSV, and a text
+/// alternative. Points carry `data-tip` for hover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Chart {
+    pub id: String,
+    pub title: String,
+    pub alt: String,
+    pub svg: String,
+    pub csv: String,
 }

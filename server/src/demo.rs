@@ -6,11 +6,11 @@ use carbon_core::ingest::{ingest_bytes, IngestError};
 
 /// (path shown in the app, contents)
 pub const FILES: &[(&str, &[u8])] = &[
-    ("demo/vision-lab/emissions.csv", include_bytes!("../../data/demo/vision-lab/emissions.csv")),
-    ("demo/llm-finetune/emissions.csv", include_bytes!("../../data/demo/llm-finetune/emissions.csv")),
-    ("demo/llm-finetune/emissions.csv_1.bak", include_bytes!("../../data/demo/llm-finetune/emissions.csv_1.bak")),
-    ("demo/speech/emissions.csv", include_bytes!("../../data/demo/speech/emissions.csv")),
-    ("demo/speech/tasks_emissions.csv", include_bytes!("../../data/demo/speech/tasks_emissions.csv")),
+    ("vision-lab/emissions.csv", include_bytes!("../../data/demo/vision-lab/emissions.csv")),
+    ("llm-finetune/emissions.csv", include_bytes!("../../data/demo/llm-finetune/emissions.csv")),
+    ("llm-finetune/emissions.csv_1.bak", include_bytes!("../../data/demo/llm-finetune/emissions.csv_1.bak")),
+    ("speech/emissions.csv", include_bytes!("../../data/demo/speech/emissions.csv")),
+    ("speech/tasks_emissions.csv", include_bytes!("../../data/demo/speech/tasks_emissions.csv")),
 ];
 
 pub fn catalog() -> Result<Catalog, IngestError> {

@@ -122,7 +122,7 @@ async fn api_run_detail_has_checkpoints_and_unknown_ids_are_404() {
 #[tokio::test]
 async fn api_files_reports_the_short_row_with_its_line() {
     let files = json("/api/v1/files").await;
-    let speech = files.as_array().unwrap().iter().find(|f| f["path"] == "demo/speech/emissions.csv").unwrap();
+    let speech = files.as_array().unwrap().iter().find(|f| f["path"] == "speech/emissions.csv").unwrap();
     assert_eq!(speech["rows_rejected"], 1);
     assert_eq!(speech["schema"], "v3.2");
     let p = &speech["problems"][0];
@@ -146,7 +146,7 @@ async fn pages_render_on_the_server_without_javascript() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(id) && html.contains("Checkpoints"));
     let (_, html) = get("/files").await;
-    assert!(html.contains("demo/speech/emissions.csv") && html.contains("not counted"));
+    assert!(html.contains("speech/emissions.csv") && html.contains("not counted"));
 }
 
 #[tokio::test]

@@ -1,0 +1,468 @@
+//! Charts over the model, drawn with plotters on an SVG backend. Data preparation stays in
+//! `carbon-core` (timeseries, run details); these functions only draw. Every chart has a title,
+//! axis labels with units, a text alternative and its data as CSV; each data point gets an
+//! invisible hover target carrying its value (`data-tip`).
+
+use carbon_core::model::{Chart, Run, RunDetail};
+use carbon_core::timeseries::TimeSeries;
+use carbon_core::units;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::fmt::Write;
+
+pub const W: u32 = 760;
+pub const H: u32 = 340;
+
+/// Series colours, in order.
+const PALETTE: &[RGBColor] = &[
+    RGBColor(31, 122, 77),
+    RGBColor(59, 125, 216),
+    RGBColor(224, 138, 30),
+    RGBColor(138, 92, 199),
+    RGBColor(201, 62, 62),
+    RGBColor(90, 160, 170),
+    RGBColor(150, 150, 60),
+    RGBColor(120, 120, 120),
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Hover targets appended to a plotters SVG: (x, y, text).
+fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
+    let mut extra = String::from(r#"<g class="hover-targets">"#);
+    for (x, y, t) in targets {
+        let t = escape(t);
+        let _ = write!(
+            extra,
+            r#"<circle cx="{x}" cy="{y}" r="7" fill="transparent" data-tip="{t}"><title>{t}</title></circle>"#
+        );
+    }
+    extra.push_str("</g></svg>");
+    match svg.rfind("</svg>") {
+        Some(i) => format!("{}{extra}", &svg[..i]),
+        None => svg,
+    }
+}
+
+fn csv_line(fields: &[String]) -> String {
+    let quote = |f: &String| {
+        // Spreadsheets run cells starting with = + - @ as formulas: prefix them.
+        let f = if f.starts_with(['=', '+', '@']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
+            format!("'{f}")
+        } else {
+            f.clone()
+        };
+        if f.contains([',', '"', '\n']) {
+            format!("\"{}\"", f.replace('"', "\"\""))
+        } else {
+            f
+        }
+    };
+    fields.iter().map(quote).collect::<Vec<_>>().join(",") + "\n"
+}
+
+fn draw<F>(f: F) -> (String, Vec<(i32, i32, String)>)
+where
+    F: FnOnce(&DrawingArea<SVGBackend, Shift>, &mut Vec<(i32, i32, String)>) -> Result<(), Box<dyn std::error::Error>>,
+{
+    let mut svg = String::new();
+    let mut targets = Vec::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        if let Err(e) = f(&root, &mut targets) {
+            let _ = root.draw(&Text::new(format!("chart unavailable: {e}"), (20, 20), ("sans-serif", 14)));
+        }
+        let _ = root.present();
+    }
+    (svg, targets)
+}
+
+/// CO2 per period, stacked by series (team, project, …).
+pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
+    let n = ts.periods.len();
+    let totals: Vec<f64> = (0..n).map(|i| ts.series.iter().map(|s| s.co2_kg[i]).sum()).collect();
+    let ymax = totals.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.1;
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..n.max(1) as f64, 0f64..ymax)?;
+        let periods = ts.periods.clone();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n.clamp(1, 12))
+            .x_label_formatter(&|x| periods.get(x.floor() as usize).cloned().unwrap_or_default())
+            .y_desc("CO₂e (kg)")
+            .x_desc(format!("{:?} the runs ended", ts.period))
+            .draw()?;
+        for i in 0..n {
+            let mut base = 0.0;
+            for (si, s) in ts.series.iter().enumerate() {
+                let v = s.co2_kg[i];
+                if v <= 0.0 {
+                    continue;
+                }
+                let (x0, x1) = (i as f64 + 0.15, i as f64 + 0.85);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, base + v)], colour(si).filled())))?;
+                let (px, py) = chart.backend_coord(&(i as f64 + 0.5, base + v / 2.0));
+                targets.push((
+                    px,
+                    py,
+                    format!("{} · {}: {} ({} runs)", ts.periods[i], s.key, units::co2_kg(v), s.runs[i]),
+                ));
+                base += v;
+            }
+        }
+        for (si, s) in ts.series.iter().enumerate().take(PALETTE.len()) {
+            let c = colour(si);
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+                .label(s.key.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    });
+    let mut csv = csv_line(&[
+        "period".into(),
+        "series".into(),
+        "co2_kg".into(),
+        "co2_kg_low".into(),
+        "co2_kg_high".into(),
+        "energy_kwh".into(),
+        "runs".into(),
+    ]);
+    for s in &ts.series {
+        for (i, p) in ts.periods.iter().enumerate() {
+            csv.push_str(&csv_line(&[
+                p.clone(),
+                s.key.clone(),
+                s.co2_kg[i].to_string(),
+                s.co2_kg_low[i].to_string(),
+                s.co2_kg_high[i].to_string(),
+                s.energy_kwh[i].to_string(),
+                s.runs[i].to_string(),
+            ]));
+        }
+    }
+    let peak = totals.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1));
+    let alt = format!(
+        "Stacked bars of CO₂e per {:?} over {} periods, by {:?}; total {}{}.",
+        ts.period,
+        n,
+        ts.by,
+        units::co2_kg(totals.iter().sum()),
+        peak.map(|(i, v)| format!(", highest in {} at {}", ts.periods[i], units::co2_kg(v))).unwrap_or_default()
+    );
+    Chart { id: id.into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+/// Running total of CO2 over the periods (all series together).
+pub fn cumulative_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
+    let n = ts.periods.len();
+    let mut run = 0.0;
+    let cum: Vec<f64> = (0..n)
+        .map(|i| {
+            run += ts.series.iter().map(|s| s.co2_kg[i]).sum::<f64>();
+            run
+        })
+        .collect();
+    let ymax = cum.last().copied().unwrap_or(0.0).max(1e-9) * 1.1;
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..(n.max(2) - 1) as f64, 0f64..ymax)?;
+        let periods = ts.periods.clone();
+        chart
+            .configure_mesh()
+            .x_labels(n.clamp(2, 12))
+            .x_label_formatter(&|x| periods.get(x.round() as usize).cloned().unwrap_or_default())
+            .y_desc("cumulative CO₂e (kg)")
+            .x_desc(format!("{:?}", ts.period))
+            .draw()?;
+        let pts: Vec<(f64, f64)> = cum.iter().enumerate().map(|(i, v)| (i as f64, *v)).collect();
+        chart.draw_series(LineSeries::new(pts.clone(), colour(0).stroke_width(2)))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, colour(0).filled())))?;
+        for (i, p) in pts.iter().enumerate() {
+            let (x, y) = chart.backend_coord(p);
+            targets.push((x, y, format!("{}: {} so far", ts.periods[i], units::co2_kg(p.1))));
+        }
+        Ok(())
+    });
+    let mut csv = csv_line(&["period".into(), "cumulative_co2_kg".into()]);
+    for (p, v) in ts.periods.iter().zip(&cum) {
+        csv.push_str(&csv_line(&[p.clone(), v.to_string()]));
+    }
+    let alt = format!(
+        "Line of cumulative CO₂e over {n} periods, reaching {}.",
+        units::co2_kg(cum.last().copied().unwrap_or(0.0))
+    );
+    Chart { id: id.into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+/// Hours since the run started, for each checkpoint (duration is the elapsed time).
+fn hours(c: &carbon_core::model::Checkpoint) -> Option<f64> {
+    c.duration_s.map(|s| s / 3600.0)
+}
+
+/// Cumulative energy and CO2 over the run, from its checkpoints (CO2 at the run's intensity).
+pub fn run_progress(d: &RunDetail) -> Chart {
+    let g = d.run.assessment.intensity_g_per_kwh;
+    let pts: Vec<(f64, f64)> = d.checkpoints.iter().filter_map(|c| Some((hours(c)?, c.energy_kwh?))).collect();
+    let xmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-6);
+    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-12) * 1.1;
+    let title = "Cumulative energy and CO₂ over the run";
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .right_y_label_area_size(70)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?
+            .set_secondary_coord(0f64..xmax, 0f64..ymax * g);
+        chart.configure_mesh().y_desc("energy (kWh)").x_desc("time since start (h)").draw()?;
+        chart.configure_secondary_axes().y_desc("CO₂e (g)").draw()?;
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour(1).stroke_width(2)))?
+            .label("energy (kWh)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour(1)));
+        chart
+            .draw_secondary_series(LineSeries::new(pts.iter().map(|(x, e)| (*x, e * g)), colour(0).stroke_width(1)))?
+            .label("CO₂e (g, recomputed)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour(0)));
+        chart.draw_series(pts.iter().map(|p| Circle::new(*p, 2, colour(1).filled())))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        for p in &pts {
+            let (x, y) = chart.backend_coord(p);
+            targets.push((
+                x,
+                y,
+                format!("{} h: {}, {}", units::sig3(p.0), units::energy_kwh(p.1), units::co2_kg(p.1 * g / 1000.0)),
+            ));
+        }
+        Ok(())
+    });
+    let mut csv = csv_line(&["hours".into(), "energy_kwh".into(), "co2_kg".into()]);
+    for (h, e) in &pts {
+        csv.push_str(&csv_line(&[h.to_string(), e.to_string(), (e * g / 1000.0).to_string()]));
+    }
+    let alt = format!(
+        "Cumulative energy over {} checkpoints, reaching {} after {} h ({}).",
+        pts.len(),
+        units::energy_kwh(pts.last().map(|p| p.1).unwrap_or(0.0)),
+        units::sig3(xmax),
+        units::co2_kg(pts.last().map(|p| p.1).unwrap_or(0.0) * g / 1000.0)
+    );
+    Chart { id: "progress".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+/// Average power between consecutive checkpoints, W (energy difference ÷ time difference).
+pub fn power_between(d: &RunDetail) -> Chart {
+    let pts: Vec<(f64, f64)> = d.checkpoints.iter().filter_map(|c| Some((c.duration_s?, c.energy_kwh?))).collect();
+    let power: Vec<(f64, f64)> = pts
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| ((w[1].0 / 3600.0), (w[1].1 - w[0].1) * 3.6e6 / (w[1].0 - w[0].0)))
+        .collect();
+    let xmax = power.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-6);
+    let ymax = power.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.15;
+    let title = "Power between checkpoints";
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+        chart.configure_mesh().y_desc("power (W)").x_desc("time since start (h)").draw()?;
+        chart.draw_series(LineSeries::new(power.clone(), colour(2).stroke_width(2)))?;
+        chart.draw_series(power.iter().map(|p| Circle::new(*p, 2, colour(2).filled())))?;
+        for p in &power {
+            let (x, y) = chart.backend_coord(p);
+            targets.push((x, y, format!("{} h: {}", units::sig3(p.0), units::power_w(p.1))));
+        }
+        Ok(())
+    });
+    let mut csv = csv_line(&["hours".into(), "power_w".into()]);
+    for (h, w) in &power {
+        csv.push_str(&csv_line(&[h.to_string(), w.to_string()]));
+    }
+    let alt = if power.is_empty() {
+        "Not enough checkpoints to compute power.".to_string()
+    } else {
+        let avg = power.iter().map(|p| p.1).sum::<f64>() / power.len() as f64;
+        format!(
+            "Power over {} intervals, mean {}, peak {}.",
+            power.len(),
+            units::power_w(avg),
+            units::power_w(ymax / 1.15)
+        )
+    };
+    Chart { id: "power".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+/// Runs of an experiment: duration against recomputed CO2, with each run's range as a bar.
+pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
+    let pts: Vec<(f64, f64, f64, f64, String)> = runs
+        .iter()
+        .filter_map(|r| {
+            let a = &r.assessment;
+            Some((
+                r.duration_s? / 3600.0,
+                a.co2_kg? * 1000.0,
+                a.co2_kg_low? * 1000.0,
+                a.co2_kg_high? * 1000.0,
+                r.run_id.clone(),
+            ))
+        })
+        .collect();
+    let xmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-6) * 1.1;
+    let ymax = pts.iter().map(|p| p.3).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+        chart.configure_mesh().y_desc("CO₂e (g)").x_desc("duration (h)").draw()?;
+        for p in &pts {
+            chart.draw_series(std::iter::once(PathElement::new(vec![(p.0, p.2), (p.0, p.3)], colour(7))))?;
+        }
+        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 4, colour(0).filled())))?;
+        for p in &pts {
+            let (x, y) = chart.backend_coord(&(p.0, p.1));
+            let short: String = p.4.chars().take(8).collect();
+            targets.push((
+                x,
+                y,
+                format!(
+                    "run {short}: {} h, {} ({}–{})",
+                    units::sig3(p.0),
+                    units::co2_kg(p.1 / 1000.0),
+                    units::co2_kg(p.2 / 1000.0),
+                    units::co2_kg(p.3 / 1000.0)
+                ),
+            ));
+        }
+        Ok(())
+    });
+    let mut csv =
+        csv_line(&["run_id".into(), "duration_h".into(), "co2_kg".into(), "co2_kg_low".into(), "co2_kg_high".into()]);
+    for p in &pts {
+        csv.push_str(&csv_line(&[
+            p.4.clone(),
+            p.0.to_string(),
+            (p.1 / 1000.0).to_string(),
+            (p.2 / 1000.0).to_string(),
+            (p.3 / 1000.0).to_string(),
+        ]));
+    }
+    let alt = format!("Scatter of {} runs: duration against CO₂e, with each run's range as a vertical bar.", pts.len());
+    Chart { id: id.into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carbon_core::model::{Assessment, Checkpoint};
+    use carbon_core::timeseries::{timeseries, Dimension, Period};
+
+    fn run(id: &str, project: &str, ended: &str, co2: f64) -> Run {
+        Run {
+            run_id: id.into(),
+            project_name: Some(project.into()),
+            ended_at: Some(ended.into()),
+            duration_s: Some(3600.0 * co2),
+            energy_kwh: Some(co2 * 2.0),
+            assessment: Assessment {
+                co2_kg: Some(co2),
+                co2_kg_low: Some(co2 * 0.8),
+                co2_kg_high: Some(co2 * 1.2),
+                intensity_g_per_kwh: 500.0,
+                ..Assessment::default()
+            },
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn stacked_bars_hold_one_bar_per_nonzero_cell_and_the_csv_every_cell() {
+        let runs = [
+            run("a", "p", "2026-01-10T00:00:00", 1.0),
+            run("b", "q", "2026-01-11T00:00:00", 2.0),
+            run("c", "p", "2026-03-01T00:00:00", 4.0),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let ts = timeseries(&refs, Period::Month, Dimension::Project);
+        let c = stacked_co2(&ts, "monthly", "CO₂e per month");
+        assert_eq!(c.svg.matches("data-tip=").count(), 3, "p in Jan and Mar, q in Jan");
+        assert!(c.svg.contains("CO₂e (kg)") && c.svg.contains("CO₂e per month"));
+        assert_eq!(c.csv.lines().count(), 1 + 2 * 3, "header + 2 series × 3 months");
+        assert!(c.alt.contains("total 7 kg CO₂e"), "{}", c.alt);
+        let cum = cumulative_co2(&ts, "cumulative", "Cumulative");
+        assert_eq!(cum.svg.matches("data-tip=").count(), 3);
+        assert!(cum.csv.ends_with("2026-03,7\n"), "{}", cum.csv);
+    }
+
+    #[test]
+    fn run_charts_have_a_point_per_checkpoint_and_power_per_interval() {
+        let mut r = run("a", "p", "2026-01-10T00:00:00", 1.0);
+        r.assessment.intensity_g_per_kwh = 400.0;
+        let checkpoints = (1..=4)
+            .map(|i| Checkpoint {
+                duration_s: Some(900.0 * i as f64),
+                energy_kwh: Some(0.1 * i as f64),
+                ..Checkpoint::default()
+            })
+            .collect();
+        let d = RunDetail { run: r, checkpoints };
+        let p = run_progress(&d);
+        assert_eq!(p.svg.matches("data-tip=").count(), 4);
+        assert!(p.svg.contains("energy (kWh)") && p.svg.contains("CO₂e (g)") && p.svg.contains("time since start (h)"));
+        let w = power_between(&d);
+        assert_eq!(w.svg.matches("data-tip=").count(), 3);
+        // 0.1 kWh every 15 minutes = 400 W.
+        let watts: Vec<f64> = w.csv.lines().skip(1).filter_map(|l| l.split(',').nth(1)?.parse().ok()).collect();
+        assert_eq!(watts.len(), 3);
+        assert!(watts.iter().all(|w| (w - 400.0).abs() < 1e-9), "{watts:?}");
+        assert!(w.alt.contains("400 W"), "{}", w.alt);
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        assert_eq!(
+            csv_line(&["=HYPERLINK(1)".into(), "-5".into(), "-x".into(), "a,b".into()]),
+            "'=HYPERLINK(1),-5,'-x,\"a,b\"\n"
+        );
+    }
+
+    #[test]
+    fn experiment_scatter_has_a_point_per_run() {
+        let runs = [run("a", "p", "2026-01-10T00:00:00", 1.0), run("b", "p", "2026-01-11T00:00:00", 2.0)];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let c = duration_vs_co2(&refs, "scatter", "Duration against CO₂");
+        assert_eq!(c.svg.matches("data-tip=").count(), 2);
+        assert!(c.svg.contains("duration (h)"));
+    }
+}

@@ -1,0 +1,275 @@
+//! Totals over time: runs grouped by the period they ended in and by a dimension (team,
+//! project, …), with the filters every team view shares.
+
+use crate::model::{Run, UNNAMED};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    #[default]
+    Month,
+    Week,
+    Day,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Option<Period> {
+        match s {
+            "month" => Some(Period::Month),
+            "week" => Some(Period::Week),
+            "day" => Some(Period::Day),
+            _ => None,
+        }
+    }
+
+    /// "2026-10", "2026-W43", "2026-10-27" for a run's end time.
+    pub fn key(self, ended_at: &str) -> Option<String> {
+        let day = NaiveDate::parse_from_str(ended_at.get(..10)?, "%Y-%m-%d").ok()?;
+        Some(match self {
+            Period::Month => day.format("%Y-%m").to_string(),
+            Period::Week => {
+                let w = day.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            }
+            Period::Day => day.format("%Y-%m-%d").to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Team,
+    #[default]
+    Project,
+    Experiment,
+    Country,
+    Provider,
+}
+
+impl Dimension {
+    pub fn parse(s: &str) -> Option<Dimension> {
+        match s {
+            "team" => Some(Dimension::Team),
+            "project" => Some(Dimension::Project),
+            "experiment" => Some(Dimension::Experiment),
+            "country" => Some(Dimension::Country),
+            "provider" => Some(Dimension::Provider),
+            _ => None,
+        }
+    }
+
+    pub fn of(self, r: &Run) -> String {
+        let v = match self {
+            Dimension::Team => &r.team,
+            Dimension::Project => &r.project_name,
+            Dimension::Experiment => &r.experiment_id,
+            Dimension::Country => &r.country_name,
+            Dimension::Provider => &r.cloud_provider,
+        };
+        v.clone().unwrap_or_else(|| UNNAMED.to_string())
+    }
+}
+
+/// The filters shared by every view: dates (`YYYY-MM-DD`, inclusive, on the end date), team,
+/// project, experiment, country or region, cloud provider.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ViewFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub team: Option<String>,
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    /// Matches the country name, ISO code or region.
+    pub place: Option<String>,
+    pub provider: Option<String>,
+}
+
+impl ViewFilter {
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> ViewFilter {
+        let f = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        ViewFilter {
+            from: f("from"),
+            to: f("to"),
+            team: f("team"),
+            project: f("project"),
+            experiment: f("experiment"),
+            place: f("place"),
+            provider: f("provider"),
+        }
+    }
+
+    pub fn matches(&self, r: &Run) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_deref().unwrap_or(UNNAMED) == w)
+        };
+        let day = r.ended_at.as_deref().map(|s| &s[..s.len().min(10)]);
+        eq(&self.team, &r.team)
+            && eq(&self.project, &r.project_name)
+            && eq(&self.experiment, &r.experiment_id)
+            && eq(&self.provider, &r.cloud_provider)
+            && self.place.as_ref().is_none_or(|p| {
+                [&r.country_name, &r.country_iso_code, &r.region]
+                    .iter()
+                    .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(p)))
+            })
+            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
+            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
+    }
+}
+
+/// One series: a value of the dimension, its figures per period (aligned with `periods`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub key: String,
+    pub co2_kg: Vec<f64>,
+    pub co2_kg_low: Vec<f64>,
+    pub co2_kg_high: Vec<f64>,
+    pub energy_kwh: Vec<f64>,
+    pub runs: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TimeSeries {
+    pub period: Period,
+    pub by: Dimension,
+    /// Every period from the first to the last, gaps included, oldest first.
+    pub periods: Vec<String>,
+    /// Largest total first.
+    pub series: Vec<Series>,
+    /// Runs left out because they carry no end time.
+    pub undated_runs: usize,
+}
+
+/// Every period key between two (inclusive), so charts show empty months as zero.
+fn span(period: Period, first: &str, last: &str) -> Vec<String> {
+    let parse = |k: &str| -> Option<NaiveDate> {
+        match period {
+            Period::Month => NaiveDate::parse_from_str(&format!("{k}-01"), "%Y-%m-%d").ok(),
+            Period::Day => NaiveDate::parse_from_str(k, "%Y-%m-%d").ok(),
+            Period::Week => {
+                let (y, w) = k.split_once("-W")?;
+                NaiveDate::from_isoywd_opt(y.parse().ok()?, w.parse().ok()?, chrono::Weekday::Mon)
+            }
+        }
+    };
+    let (Some(mut d), Some(end)) = (parse(first), parse(last)) else { return vec![first.to_string()] };
+    let mut out = Vec::new();
+    while d <= end && out.len() < 5000 {
+        if let Some(k) = period.key(&d.format("%Y-%m-%d").to_string()) {
+            if out.last() != Some(&k) {
+                out.push(k);
+            }
+        }
+        d = match period {
+            Period::Month => d.checked_add_months(chrono::Months::new(1)).unwrap_or(end.succ_opt().unwrap_or(end)),
+            Period::Week => d + chrono::Duration::days(7),
+            Period::Day => d + chrono::Duration::days(1),
+        };
+    }
+    out
+}
+
+/// Runs (already filtered) grouped by period of their end time and by `by`.
+pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
+    let mut cells: BTreeMap<(String, String), (f64, f64, f64, f64, usize)> = BTreeMap::new();
+    let mut periods = BTreeSet::new();
+    let mut undated = 0;
+    for r in runs {
+        let Some(p) = r.ended_at.as_deref().and_then(|e| period.key(e)) else {
+            undated += 1;
+            continue;
+        };
+        periods.insert(p.clone());
+        let a = &r.assessment;
+        let c = cells.entry((by.of(r), p)).or_default();
+        c.0 += a.co2_kg.unwrap_or(0.0);
+        c.1 += a.co2_kg_low.unwrap_or(0.0);
+        c.2 += a.co2_kg_high.unwrap_or(0.0);
+        c.3 += r.energy_kwh.unwrap_or(0.0);
+        c.4 += 1;
+    }
+    let periods = match (periods.first(), periods.last()) {
+        (Some(a), Some(b)) => span(period, a, b),
+        _ => Vec::new(),
+    };
+    let keys: BTreeSet<String> = cells.keys().map(|(k, _)| k.clone()).collect();
+    let mut series: Vec<Series> = keys
+        .into_iter()
+        .map(|key| {
+            let get = |p: &String| cells.get(&(key.clone(), p.clone())).copied().unwrap_or_default();
+            Series {
+                co2_kg: periods.iter().map(|p| get(p).0).collect(),
+                co2_kg_low: periods.iter().map(|p| get(p).1).collect(),
+                co2_kg_high: periods.iter().map(|p| get(p).2).collect(),
+                energy_kwh: periods.iter().map(|p| get(p).3).collect(),
+                runs: periods.iter().map(|p| get(p).4).collect(),
+                key,
+            }
+        })
+        .collect();
+    series.sort_by(|a, b| b.co2_kg.iter().sum::<f64>().total_cmp(&a.co2_kg.iter().sum::<f64>()));
+    TimeSeries { period, by, periods, series, undated_runs: undated }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Assessment;
+
+    fn run(id: &str, team: &str, project: &str, ended: &str, co2: f64) -> Run {
+        Run {
+            run_id: id.into(),
+            team: Some(team.into()),
+            project_name: Some(project.into()),
+            ended_at: Some(ended.into()),
+            energy_kwh: Some(co2 * 2.0),
+            assessment: Assessment {
+                co2_kg: Some(co2),
+                co2_kg_low: Some(co2 * 0.8),
+                co2_kg_high: Some(co2 * 1.2),
+                ..Assessment::default()
+            },
+            ..Run::default()
+        }
+    }
+
+    #[test]
+    fn monthly_totals_equal_the_runs_ending_in_each_month_with_gaps_as_zero() {
+        let runs = [
+            run("a", "t1", "p", "2026-01-31T23:59:00", 1.0),
+            run("b", "t1", "q", "2026-01-02T00:00:00", 2.0),
+            run("c", "t2", "p", "2026-03-01T00:00:00", 4.0),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let ts = timeseries(&refs, Period::Month, Dimension::Project);
+        assert_eq!(ts.periods, ["2026-01", "2026-02", "2026-03"]);
+        let p = ts.series.iter().find(|s| s.key == "p").map(|s| s.co2_kg.clone());
+        assert_eq!(p, Some(vec![1.0, 0.0, 4.0]));
+        let total_jan: f64 = ts.series.iter().map(|s| s.co2_kg[0]).sum();
+        assert_eq!(total_jan, 3.0);
+        assert_eq!(ts.series[0].key, "p", "largest first");
+        let by_team = timeseries(&refs, Period::Month, Dimension::Team);
+        assert_eq!(by_team.series.iter().map(|s| s.runs.iter().sum::<usize>()).sum::<usize>(), 3);
+    }
+
+    #[test]
+    fn weeks_and_days_are_iso() {
+        assert_eq!(Period::Week.key("2026-01-01T10:00:00").as_deref(), Some("2026-W01"));
+        assert_eq!(Period::Week.key("2025-12-29T10:00:00").as_deref(), Some("2026-W01"));
+        assert_eq!(Period::Day.key("2026-01-01T10:00:00").as_deref(), Some("2026-01-01"));
+        assert_eq!(span(Period::Week, "2025-W52", "2026-W02"), ["2025-W52", "2026-W01", "2026-W02"]);
+    }
+
+    #[test]
+    fn view_filters_combine() {
+        let r = run("a", "t1", "p", "2026-01-31T23:59:00", 1.0);
+        let f = |k: &str, v: &str| ViewFilter::from_params(|q| (q == k).then(|| v.to_string())).matches(&r);
+        assert!(f("team", "t1") && !f("team", "t2"));
+        assert!(f("from", "2026-01-31") && !f("from", "2026-02-01"));
+        assert!(!f("provider", "gcp") && f("provider", UNNAMED));
+    }
+}
