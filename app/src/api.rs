@@ -1,9 +1,10 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
 use carbon_core::model::{
-    DatasetInfo, DatasetMode, Equivalent, FileReport, MapPage, RegionRow, RunDetail, RunsPage, Summary,
+    Chart, DatasetInfo, DatasetMode, Equivalent, ExperimentPage, FileReport, MapPage, RegionRow, RunDetail, RunsPage,
+    Summary, TeamPage, TeamSummary,
 };
-use carbon_core::query::{RunQuery, WhatIfQuery};
+use carbon_core::query::{RunQuery, ViewFilter, WhatIfQuery};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -76,4 +77,70 @@ pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, ServerFnError> {
 #[server]
 pub async fn get_regions() -> Result<Vec<RegionRow>, ServerFnError> {
     Ok(carbon_core::whatif::regions(carbon_core::grid::Grid::embedded()))
+}
+
+#[server]
+pub async fn get_teams() -> Result<Vec<TeamSummary>, ServerFnError> {
+    with_catalog(|c| carbon_core::timeseries::teams(c.runs(DatasetMode::Latest)))
+}
+
+/// The organisation page (no team in the filter) or a team's: monthly CO2 stacked by project,
+/// the cumulative curve, the trend, the top runs and projects.
+#[server(input = Json)]
+pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError> {
+    use carbon_core::timeseries::{team_page, timeseries, Dimension, Period};
+    with_catalog(|c| {
+        let all = c.runs(DatasetMode::Latest);
+        let runs: Vec<&carbon_core::model::Run> = all.iter().filter(|r| filter.matches(r)).collect();
+        let title = filter.team.clone().unwrap_or_else(|| "Organisation".into());
+        let mut page = team_page(&title, &runs, all);
+        let by_project = timeseries(&runs, Period::Month, Dimension::Project);
+        page.charts.push(charts::stacked_co2(&by_project, "monthly-by-project", "CO₂e per month, by project"));
+        if filter.team.is_none() {
+            let by_team = timeseries(&runs, Period::Month, Dimension::Team);
+            page.charts.push(charts::stacked_co2(&by_team, "monthly-by-team", "CO₂e per month, by team"));
+        }
+        page.charts.push(charts::cumulative_co2(&by_project, "cumulative", "Cumulative CO₂e"));
+        page
+    })
+}
+
+/// A run's charts: cumulative energy and CO2, power between checkpoints.
+#[server(input = Json)]
+pub async fn get_run_charts(run_id: String) -> Result<Vec<Chart>, ServerFnError> {
+    let detail =
+        with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok(match detail {
+        Some(d) if d.checkpoints.len() > 1 && d.run.tasks.is_empty() => {
+            vec![charts::run_progress(&d), charts::power_between(&d)]
+        }
+        _ => Vec::new(),
+    })
+}
+
+#[server(input = Json)]
+pub async fn get_experiment(
+    experiment_id: String,
+    dataset: DatasetMode,
+) -> Result<Option<ExperimentPage>, ServerFnError> {
+    with_catalog(|c| {
+        let runs: Vec<&carbon_core::model::Run> =
+            c.runs(dataset).iter().filter(|r| r.experiment_id.as_deref() == Some(experiment_id.as_str())).collect();
+        if runs.is_empty() {
+            return None;
+        }
+        let by_co2 = |r: &&carbon_core::model::Run| r.assessment.co2_kg.unwrap_or(f64::NAN);
+        let best = runs.iter().filter(|r| r.assessment.co2_kg.is_some()).min_by(|a, b| by_co2(a).total_cmp(&by_co2(b)));
+        let worst =
+            runs.iter().filter(|r| r.assessment.co2_kg.is_some()).max_by(|a, b| by_co2(a).total_cmp(&by_co2(b)));
+        Some(ExperimentPage {
+            project_name: runs[0].project_name.clone(),
+            totals: carbon_core::model::Totals::of(runs.iter().copied()),
+            best_run: best.map(|r| r.run_id.clone()),
+            worst_run: worst.map(|r| r.run_id.clone()),
+            charts: vec![charts::duration_vs_co2(&runs, "duration-co2", "Duration against CO₂e, per run")],
+            runs: runs.iter().map(|r| (*r).clone()).collect(),
+            experiment_id,
+        })
+    })
 }

@@ -51,6 +51,7 @@ pub fn App() -> impl IntoView {
                 <nav>
                     <A href="/">"Overview"</A>
                     <A href="/runs">"Runs"</A>
+                    <A href="/teams">"Teams"</A>
                     <A href="/map">"Map"</A>
                     <A href="/regions">"Regions"</A>
                     <A href="/files">"Files"</A>
@@ -66,6 +67,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/files") view=pages::Files ssr=SsrMode::Async/>
                     <Route path=path!("/data") view=pages::Data ssr=SsrMode::Async/>
                     <Route path=path!("/map") view=pages::Map ssr=SsrMode::Async/>
+                    <Route path=path!("/teams") view=pages::Teams ssr=SsrMode::Async/>
+                    <Route path=path!("/teams/:team") view=|| view! { <pages::TeamView/> } ssr=SsrMode::Async/>
+                    <Route path=path!("/experiments/:id") view=pages::ExperimentView ssr=SsrMode::Async/>
                     <Route path=path!("/regions") view=pages::Regions ssr=SsrMode::Async/>
                 </Routes>
             </main>

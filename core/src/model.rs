@@ -562,3 +562,49 @@ pub struct Chart {
     pub svg: String,
     pub csv: String,
 }
+
+/// A team (or the whole organisation when `team` is `None`) with its totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TeamSummary {
+    pub team: String,
+    pub totals: Totals,
+    pub projects: Vec<String>,
+    pub last_run: Option<String>,
+}
+
+/// A project's totals within a view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProjectTotal {
+    pub project_name: String,
+    pub totals: Totals,
+}
+
+/// Everything a team page (or the organisation page) shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TeamPage {
+    /// "organisation" or the team's name.
+    pub title: String,
+    pub totals: Totals,
+    /// The last month with runs, its totals, and the month before (the trend).
+    pub this_period: String,
+    pub this_period_totals: Totals,
+    pub previous_period: String,
+    pub previous_period_totals: Totals,
+    pub charts: Vec<Chart>,
+    pub top_runs: Vec<Run>,
+    pub top_projects: Vec<ProjectTotal>,
+    pub teams: Vec<String>,
+    pub projects: Vec<String>,
+}
+
+/// An experiment's runs compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ExperimentPage {
+    pub experiment_id: String,
+    pub project_name: Option<String>,
+    pub totals: Totals,
+    pub runs: Vec<Run>,
+    pub best_run: Option<String>,
+    pub worst_run: Option<String>,
+    pub charts: Vec<Chart>,
+}

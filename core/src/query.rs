@@ -1,6 +1,6 @@
 //! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
 
-use crate::model::{DatasetMode, Run, RunsPage};
+use crate::model::{DatasetMode, Run, RunsPage, UNNAMED};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -306,6 +306,53 @@ impl WhatIfQuery {
         } else {
             parts.join(" / ")
         }
+    }
+}
+
+/// The filters shared by every view: dates (`YYYY-MM-DD`, inclusive, on the end date), team,
+/// project, experiment, country or region, cloud provider.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ViewFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub team: Option<String>,
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    /// Matches the country name, ISO code or region.
+    pub place: Option<String>,
+    pub provider: Option<String>,
+}
+
+impl ViewFilter {
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> ViewFilter {
+        let f = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        ViewFilter {
+            from: f("from"),
+            to: f("to"),
+            team: f("team"),
+            project: f("project"),
+            experiment: f("experiment"),
+            place: f("place"),
+            provider: f("provider"),
+        }
+    }
+
+    pub fn matches(&self, r: &Run) -> bool {
+        let eq = |want: &Option<String>, have: &Option<String>| {
+            want.as_ref().is_none_or(|w| have.as_deref().unwrap_or(UNNAMED) == w)
+        };
+        let day = r.ended_at.as_deref().map(|s| &s[..s.len().min(10)]);
+        eq(&self.team, &r.team)
+            && eq(&self.project, &r.project_name)
+            && eq(&self.experiment, &r.experiment_id)
+            && eq(&self.provider, &r.cloud_provider)
+            && self.place.as_ref().is_none_or(|p| {
+                [&r.country_name, &r.country_iso_code, &r.region]
+                    .iter()
+                    .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(p)))
+            })
+            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
+            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
     }
 }
 

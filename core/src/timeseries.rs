@@ -2,6 +2,7 @@
 //! project, …), with the filters every team view shares.
 
 use crate::model::{Run, UNNAMED};
+pub use crate::query::ViewFilter;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -71,53 +72,6 @@ impl Dimension {
             Dimension::Provider => &r.cloud_provider,
         };
         v.clone().unwrap_or_else(|| UNNAMED.to_string())
-    }
-}
-
-/// The filters shared by every view: dates (`YYYY-MM-DD`, inclusive, on the end date), team,
-/// project, experiment, country or region, cloud provider.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ViewFilter {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub team: Option<String>,
-    pub project: Option<String>,
-    pub experiment: Option<String>,
-    /// Matches the country name, ISO code or region.
-    pub place: Option<String>,
-    pub provider: Option<String>,
-}
-
-impl ViewFilter {
-    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> ViewFilter {
-        let f = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        ViewFilter {
-            from: f("from"),
-            to: f("to"),
-            team: f("team"),
-            project: f("project"),
-            experiment: f("experiment"),
-            place: f("place"),
-            provider: f("provider"),
-        }
-    }
-
-    pub fn matches(&self, r: &Run) -> bool {
-        let eq = |want: &Option<String>, have: &Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_deref().unwrap_or(UNNAMED) == w)
-        };
-        let day = r.ended_at.as_deref().map(|s| &s[..s.len().min(10)]);
-        eq(&self.team, &r.team)
-            && eq(&self.project, &r.project_name)
-            && eq(&self.experiment, &r.experiment_id)
-            && eq(&self.provider, &r.cloud_provider)
-            && self.place.as_ref().is_none_or(|p| {
-                [&r.country_name, &r.country_iso_code, &r.region]
-                    .iter()
-                    .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(p)))
-            })
-            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
-            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
     }
 }
 
@@ -215,6 +169,75 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
     TimeSeries { period, by, periods, series, undated_runs: undated }
 }
 
+/// Teams with their totals, largest CO2 first.
+pub fn teams(runs: &[Run]) -> Vec<crate::model::TeamSummary> {
+    let mut by: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
+    for r in runs {
+        by.entry(Dimension::Team.of(r)).or_default().push(r);
+    }
+    let mut out: Vec<crate::model::TeamSummary> = by
+        .into_iter()
+        .map(|(team, rs)| {
+            let projects: BTreeSet<String> = rs.iter().map(|r| Dimension::Project.of(r)).collect();
+            crate::model::TeamSummary {
+                team,
+                totals: crate::model::Totals::of(rs.iter().copied()),
+                projects: projects.into_iter().collect(),
+                last_run: rs.iter().filter_map(|r| r.ended_at.clone()).max(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.totals.co2_kg.total_cmp(&a.totals.co2_kg));
+    out
+}
+
+/// The team page's figures (charts are drawn by the caller from [`timeseries`]): totals, the
+/// last month with runs against the month before, top runs and projects.
+pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamPage {
+    use crate::model::{ProjectTotal, TeamPage, Totals};
+    let months: BTreeSet<String> =
+        runs.iter().filter_map(|r| r.ended_at.as_deref().and_then(|e| Period::Month.key(e))).collect();
+    let this = months.last().cloned().unwrap_or_default();
+    let previous = NaiveDate::parse_from_str(&format!("{this}-01"), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.checked_sub_months(chrono::Months::new(1)))
+        .map(|d| d.format("%Y-%m").to_string())
+        .unwrap_or_default();
+    let in_month = |m: &str| {
+        Totals::of(
+            runs.iter()
+                .copied()
+                .filter(|r| r.ended_at.as_deref().and_then(|e| Period::Month.key(e)).as_deref() == Some(m)),
+        )
+    };
+    let mut top_runs: Vec<Run> = runs.iter().map(|r| (*r).clone()).collect();
+    top_runs.sort_by(|a, b| b.assessment.co2_kg.unwrap_or(0.0).total_cmp(&a.assessment.co2_kg.unwrap_or(0.0)));
+    top_runs.truncate(10);
+    let mut by_project: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
+    for r in runs {
+        by_project.entry(Dimension::Project.of(r)).or_default().push(r);
+    }
+    let mut top_projects: Vec<ProjectTotal> = by_project
+        .into_iter()
+        .map(|(p, rs)| ProjectTotal { project_name: p, totals: Totals::of(rs.iter().copied()) })
+        .collect();
+    top_projects.sort_by(|a, b| b.totals.co2_kg.total_cmp(&a.totals.co2_kg));
+    let distinct = |d: Dimension| all.iter().map(|r| d.of(r)).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
+    TeamPage {
+        title: title.to_string(),
+        totals: Totals::of(runs.iter().copied()),
+        this_period_totals: in_month(&this),
+        previous_period_totals: in_month(&previous),
+        this_period: this,
+        previous_period: previous,
+        charts: Vec::new(),
+        top_runs,
+        top_projects,
+        teams: distinct(Dimension::Team),
+        projects: distinct(Dimension::Project),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,6 +285,26 @@ mod tests {
         assert_eq!(Period::Week.key("2025-12-29T10:00:00").as_deref(), Some("2026-W01"));
         assert_eq!(Period::Day.key("2026-01-01T10:00:00").as_deref(), Some("2026-01-01"));
         assert_eq!(span(Period::Week, "2025-W52", "2026-W02"), ["2025-W52", "2026-W01", "2026-W02"]);
+    }
+
+    #[test]
+    fn team_pages_compare_the_last_month_with_the_one_before() {
+        let runs = vec![
+            run("a", "t1", "p", "2026-01-31T23:59:00", 1.0),
+            run("b", "t1", "q", "2026-02-02T00:00:00", 2.0),
+            run("c", "t2", "p", "2026-02-10T00:00:00", 4.0),
+        ];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let page = team_page("organisation", &refs, &runs);
+        assert_eq!((page.this_period.as_str(), page.previous_period.as_str()), ("2026-02", "2026-01"));
+        assert_eq!(page.this_period_totals.co2_kg, 6.0);
+        assert_eq!(page.previous_period_totals.co2_kg, 1.0);
+        assert_eq!(page.top_runs[0].run_id, "c");
+        assert_eq!(page.top_projects[0].project_name, "p");
+        assert_eq!(page.top_projects[0].totals.co2_kg, 5.0);
+        let t = teams(&runs);
+        assert_eq!(t[0].team, "t2");
+        assert_eq!(t[1].projects, ["p", "q"]);
     }
 
     #[test]

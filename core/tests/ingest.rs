@@ -264,3 +264,24 @@ fn a_header_repeated_inside_a_file_is_skipped_and_said() {
     assert!(f.problems[0].reason.contains("header repeated"));
     assert_eq!(cat.runs(L).len(), 2);
 }
+
+#[test]
+fn teams_come_from_the_folder_layout_or_a_mapping_file() {
+    use carbon_core::catalog::load_dir;
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("vision/resnet")).unwrap();
+    std::fs::create_dir_all(dir.path().join("nlp")).unwrap();
+    std::fs::copy(fixtures.join("checkpoints.csv"), dir.path().join("vision/resnet/emissions.csv")).unwrap();
+    std::fs::copy(fixtures.join("v1_12_columns.csv"), dir.path().join("nlp/emissions.csv")).unwrap();
+    std::fs::copy(fixtures.join("task_file.csv"), dir.path().join("emissions.csv")).unwrap();
+    let team = |cat: &Catalog, id: &str| cat.run(id, L).unwrap().team.clone();
+    let cat = load_dir(dir.path()).unwrap();
+    assert_eq!(team(&cat, "r2").as_deref(), Some("vision"));
+    assert_eq!(team(&cat, "a1").as_deref(), Some("nlp"));
+    assert_eq!(team(&cat, "r1"), None, "a file at the root has no team (r1 is in both: the task file sorts first)");
+    std::fs::write(dir.path().join("teams.csv"), "path_prefix,team\nvision/resnet,imaging\nnlp/,language\n").unwrap();
+    let cat = load_dir(dir.path()).unwrap();
+    assert_eq!(team(&cat, "r2").as_deref(), Some("imaging"));
+    assert_eq!(team(&cat, "a1").as_deref(), Some("language"));
+}

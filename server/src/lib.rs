@@ -152,10 +152,43 @@ async fn api_whatif(State(s): State<AppState>, Query(params): Params) -> Result<
     }
 }
 
+/// `group_by=month|week|day` (month), `by=team|project|experiment|country|provider` (project),
+/// the shared view filters (`from`, `to`, `team`, `project`, `experiment`, `place`, `provider`)
+/// and `dataset`.
+async fn api_timeseries(
+    State(s): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<carbon_core::timeseries::TimeSeries>, AppError> {
+    use carbon_core::timeseries::{timeseries, Dimension, Period};
+    let mode = dataset(&params)?;
+    let bad = |k: &str, v: &str, ok: &str| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not one of {ok}"));
+    let period = match params.get("group_by") {
+        None => Period::Month,
+        Some(v) => Period::parse(v).ok_or_else(|| bad("group_by", v, "month, week, day"))?,
+    };
+    let by = match params.get("by") {
+        None => Dimension::Project,
+        Some(v) => Dimension::parse(v).ok_or_else(|| bad("by", v, "team, project, experiment, country, provider"))?,
+    };
+    let filter = carbon_core::query::ViewFilter::from_params(|k| params.get(k).cloned());
+    read(&s, |c| {
+        let runs: Vec<&Run> = c.runs(mode).iter().filter(|r| filter.matches(r)).collect();
+        Json(timeseries(&runs, period, by))
+    })
+}
+
+async fn api_teams(
+    State(s): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<Vec<carbon_core::model::TeamSummary>>, AppError> {
+    let mode = dataset(&params)?;
+    read(&s, |c| Json(carbon_core::timeseries::teams(c.runs(mode))))
+}
+
 async fn api_not_found() -> AppError {
     AppError(
         StatusCode::NOT_FOUND,
-        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets, /api/v1/regions, /api/v1/whatif"
+        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets, /api/v1/regions, /api/v1/whatif, /api/v1/timeseries, /api/v1/teams"
             .into(),
     )
 }
@@ -173,6 +206,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/datasets", get(api_datasets))
         .route("/api/v1/regions", get(api_regions))
         .route("/api/v1/whatif", get(api_whatif))
+        .route("/api/v1/timeseries", get(api_timeseries))
+        .route("/api/v1/teams", get(api_teams))
         .route("/api/v1/{*rest}", get(api_not_found))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();

@@ -251,3 +251,47 @@ async fn the_map_page_holds_every_country_path_and_region_marker_without_javascr
     let (_, html) = get("/regions?sort=intensity").await;
     assert!(html.contains("europe-north1") && html.contains("Google CFE"));
 }
+
+#[tokio::test]
+async fn timeseries_and_teams_follow_the_folder_layout_and_add_up() {
+    let teams = json("/api/v1/teams").await;
+    let names: Vec<&str> = teams.as_array().unwrap().iter().map(|t| t["team"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["llm-finetune", "speech", "vision-lab"]);
+    let ts = json("/api/v1/timeseries?group_by=month&by=team").await;
+    let total: f64 = ts["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["co2_kg"].as_array().unwrap())
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    let summary = json("/api/v1/summary").await;
+    let expected = summary["totals"]["co2_kg"].as_f64().unwrap();
+    assert!((total - expected).abs() < 1e-9 * expected, "{total} vs {expected}");
+    // Monthly totals equal the runs that end in each month.
+    let runs = json("/api/v1/runs").await;
+    let periods = ts["periods"].as_array().unwrap();
+    for (i, p) in periods.iter().enumerate() {
+        let month = p.as_str().unwrap();
+        let want: f64 = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["ended_at"].as_str().is_some_and(|e| e.starts_with(month)))
+            .map(|r| r["co2_kg"].as_f64().unwrap_or(0.0))
+            .sum();
+        let got: f64 = ts["series"].as_array().unwrap().iter().map(|s| s["co2_kg"][i].as_f64().unwrap()).sum();
+        assert!((got - want).abs() < 1e-9, "{month}: {got} vs {want}");
+    }
+    let speech = json("/api/v1/timeseries?group_by=week&team=speech").await;
+    assert!(speech["series"].as_array().unwrap().iter().all(|s| s["key"] == "whisper-distill"));
+    let (status, _) = get("/api/v1/timeseries?group_by=year").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, html) = get("/teams/speech").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Team speech") && html.contains("CO₂e per month, by project") && html.contains("data (CSV)"));
+    let (_, html) = get("/teams").await;
+    assert!(html.contains("CO₂e per month, by team") && html.contains("vision-lab"));
+}

@@ -1,20 +1,24 @@
 //! One component per page.
 
 mod data;
+mod experiment;
 mod files;
 mod map;
 mod overview;
 mod regions;
 mod run;
 mod runs;
+mod teams;
 
 pub use data::Data;
+pub use experiment::ExperimentView;
 pub use files::Files;
 pub use map::Map;
 pub use overview::Overview;
 pub use regions::Regions;
 pub use run::RunPage;
 pub use runs::Runs;
+pub use teams::{TeamView, Teams};
 
 use leptos::prelude::*;
 
@@ -91,5 +95,41 @@ fn Equivalents(co2_kg: f64, co2_kg_low: f64, co2_kg_high: f64, kwh: f64) -> impl
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// A server-drawn chart: title, the SVG with hover values, its text alternative, and its data
+/// as CSV and itself as SVG to download.
+#[component]
+fn ChartView(chart: carbon_core::model::Chart) -> impl IntoView {
+    let (tip, set_tip) = signal(None::<(String, i32, i32)>);
+    let on_move = move |ev: web_sys::MouseEvent| {
+        use wasm_bindgen::JsCast;
+        let shape = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("[data-tip]").ok().flatten());
+        set_tip.set(shape.and_then(|s| s.get_attribute("data-tip")).map(|t| (t, ev.client_x(), ev.client_y())));
+    };
+    let enc = crate::format::encode;
+    view! {
+        <figure class="chart" id=format!("chart-{}", chart.id)>
+            <div
+                class="chart-svg"
+                role="img"
+                aria-label=chart.alt.clone()
+                on:mousemove=on_move
+                on:mouseleave=move |_| set_tip.set(None)
+                inner_html=chart.svg.clone()
+            ></div>
+            {move || tip.get().map(|(t, x, y)| view! { <div class="tooltip" role="tooltip" style=format!("left: {}px; top: {}px", x + 14, y + 14)>{t}</div> })}
+            <figcaption>
+                {chart.alt.clone()}
+                " "
+                <a download=format!("{}.csv", chart.id) href=format!("data:text/csv;charset=utf-8,{}", enc(&chart.csv))>"data (CSV)"</a>
+                " · "
+                <a download=format!("{}.svg", chart.id) href=format!("data:image/svg+xml;charset=utf-8,{}", enc(&chart.svg))>"chart (SVG)"</a>
+            </figcaption>
+        </figure>
     }
 }

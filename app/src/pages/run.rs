@@ -95,11 +95,19 @@ fn RunView(d: RunDetail) -> impl IntoView {
             />
         })}
         {split}
+        <RunCharts run_id=r.run_id.clone()/>
         <h2>"Every field"</h2>
         <dl class="fields">
             {field("Run id", r.run_id.clone())}
             {field("Project", text(&r.project_name))}
-            {field("Experiment", text(&r.experiment_id))}
+            <dt>"Experiment"</dt>
+            <dd>
+                {match &r.experiment_id {
+                    Some(e) => view! { <a href=format!("/experiments/{}", crate::format::encode(e))>{e.clone()}</a> }.into_any(),
+                    None => "–".into_any(),
+                }}
+            </dd>
+            {field("Team", text(&r.team))}
             {field("Started (local time)", text(&r.started_at))}
             {field("Ended (local time)", text(&r.ended_at))}
             {field("Duration", duration(r.duration_s))}
@@ -278,5 +286,18 @@ fn HowComputed(r: Run) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// The run's charts (drawn on the server), when it has several checkpoints.
+#[component]
+fn RunCharts(run_id: String) -> impl IntoView {
+    let charts = Resource::new(move || run_id.clone(), crate::api::get_run_charts);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                charts.await.ok().map(|cs| cs.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view())
+            })}
+        </Suspense>
     }
 }
