@@ -50,6 +50,14 @@ fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
     }
 }
 
+/// The period at an axis position, only on whole positions (between bars: no label).
+fn label_at(periods: &[String], x: f64) -> String {
+    if (x - x.round()).abs() > 0.01 || x < -0.01 {
+        return String::new();
+    }
+    periods.get(x.round() as usize).cloned().unwrap_or_default()
+}
+
 fn csv_line(fields: &[String]) -> String {
     let quote = |f: &String| {
         // Spreadsheets run cells starting with = + - @ as formulas: prefix them.
@@ -93,15 +101,17 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
-            .build_cartesian_2d(0f64..n.max(1) as f64, 0f64..ymax)?;
+            .build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0f64..ymax)?;
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(n.clamp(1, 12))
-            .x_label_formatter(&|x| periods.get(x.floor() as usize).cloned().unwrap_or_default())
+            .light_line_style(RGBColor(238, 238, 238))
+            .x_labels(n.clamp(1, 12) + 1)
+            .x_label_formatter(&|x| label_at(&periods, *x))
             .y_desc("CO₂e (kg)")
             .x_desc(format!("{:?} the runs ended", ts.period))
             .draw()?;
@@ -112,10 +122,10 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
                 if v <= 0.0 {
                     continue;
                 }
-                let (x0, x1) = (i as f64 + 0.15, i as f64 + 0.85);
+                let (x0, x1) = (i as f64 - 0.35, i as f64 + 0.35);
                 chart
                     .draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, base + v)], colour(si).filled())))?;
-                let (px, py) = chart.backend_coord(&(i as f64 + 0.5, base + v / 2.0));
+                let (px, py) = chart.backend_coord(&(i as f64, base + v / 2.0));
                 targets.push((
                     px,
                     py,
@@ -183,14 +193,16 @@ pub fn cumulative_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..(n.max(2) - 1) as f64, 0f64..ymax)?;
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
             .x_labels(n.clamp(2, 12))
-            .x_label_formatter(&|x| periods.get(x.round() as usize).cloned().unwrap_or_default())
+            .x_label_formatter(&|x| label_at(&periods, *x))
             .y_desc("cumulative CO₂e (kg)")
             .x_desc(format!("{:?}", ts.period))
             .draw()?;
@@ -230,12 +242,18 @@ pub fn run_progress(d: &RunDetail) -> Chart {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .right_y_label_area_size(70)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax)?
             .set_secondary_coord(0f64..xmax, 0f64..ymax * g);
-        chart.configure_mesh().y_desc("energy (kWh)").x_desc("time since start (h)").draw()?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .y_desc("energy (kWh)")
+            .x_desc("time since start (h)")
+            .draw()?;
         chart.configure_secondary_axes().y_desc("CO₂e (g)").draw()?;
         chart
             .draw_series(LineSeries::new(pts.clone(), colour(1).stroke_width(2)))?
@@ -291,10 +309,16 @@ pub fn power_between(d: &RunDetail) -> Chart {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
-        chart.configure_mesh().y_desc("power (W)").x_desc("time since start (h)").draw()?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .y_desc("power (W)")
+            .x_desc("time since start (h)")
+            .draw()?;
         chart.draw_series(LineSeries::new(power.clone(), colour(2).stroke_width(2)))?;
         chart.draw_series(power.iter().map(|p| Circle::new(*p, 2, colour(2).filled())))?;
         for p in &power {
@@ -342,10 +366,16 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
         let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            .margin_right(30)
             .x_label_area_size(36)
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
-        chart.configure_mesh().y_desc("CO₂e (g)").x_desc("duration (h)").draw()?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .y_desc("CO₂e (g)")
+            .x_desc("duration (h)")
+            .draw()?;
         for p in &pts {
             chart.draw_series(std::iter::once(PathElement::new(vec![(p.0, p.2), (p.0, p.3)], colour(7))))?;
         }

@@ -134,3 +134,23 @@ test('the map shows a tooltip on hover and clicking a region selects it and upda
   assert.equal(await page.locator('circle.marker.gcp').count(), 0);
   if (shots) await page.screenshot({ path: `${shots}/map.png`, fullPage: true });
 });
+
+test('a team page and a run page render their charts, and hovering a point shows its value', async () => {
+  await page.goto(server.url + '/teams/vision-lab');
+  await hydrated(page);
+  assert.match(await page.locator('h1').textContent(), /Team vision-lab/);
+  const bars = page.locator('#chart-monthly-by-project [data-tip]');
+  assert.ok(await bars.count() >= 2, 'one hover target per bar segment');
+  await bars.first().hover({ force: true });
+  const tip = page.locator('.tooltip');
+  await tip.waitFor();
+  assert.match(await tip.textContent(), /^\d{4}-\d{2} · .+: .+ CO₂e \(\d+ runs?\)$/);
+  assert.ok((await page.locator('#chart-monthly-by-project a[download$=".csv"]').getAttribute('href')).startsWith('data:text/csv'));
+  if (shots) await page.screenshot({ path: `${shots}/team.png`, fullPage: true });
+  await page.locator('table.top a[href^="/runs/"]').first().click();
+  await page.waitForSelector('#chart-progress');
+  assert.ok(await page.locator('#chart-progress [data-tip]').count() >= 2);
+  assert.ok(await page.locator('#chart-power [data-tip]').count() >= 1);
+  assert.match(await page.locator('#chart-progress figcaption').textContent(), /Cumulative energy over \d+ checkpoints/);
+  if (shots) await page.screenshot({ path: `${shots}/run-charts.png`, fullPage: true });
+});
