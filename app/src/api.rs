@@ -112,7 +112,9 @@ pub async fn get_run_charts(run_id: String) -> Result<Vec<Chart>, ServerFnError>
         with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(|e| ServerFnError::new(e.to_string()))?;
     Ok(match detail {
         Some(d) if d.checkpoints.len() > 1 && d.run.tasks.is_empty() => {
-            vec![charts::run_progress(&d), charts::power_between(&d)]
+            let mut out = vec![charts::run_progress(&d), charts::power_between(&d)];
+            out.extend(charts::utilisation(&d));
+            out
         }
         _ => Vec::new(),
     })

@@ -345,6 +345,72 @@ pub fn power_between(d: &RunDetail) -> Chart {
     Chart { id: "power".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
 }
 
+/// CPU, GPU and RAM utilisation over the run (CodeCarbon 3.2+ rows), or `None` without any.
+pub fn utilisation(d: &RunDetail) -> Option<Chart> {
+    type Get = fn(&carbon_core::model::Checkpoint) -> Option<f64>;
+    let parts: [(&str, Get); 3] = [
+        ("CPU", |c| c.cpu_utilization_percent),
+        ("GPU", |c| c.gpu_utilization_percent),
+        ("RAM", |c| c.ram_utilization_percent),
+    ];
+    let series: Vec<(&str, Vec<(f64, f64)>)> = parts
+        .iter()
+        .map(|(name, get)| (*name, d.checkpoints.iter().filter_map(|c| Some((hours(c)?, get(c)?))).collect::<Vec<_>>()))
+        .filter(|(_, pts)| !pts.is_empty())
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    let xmax = series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).fold(0.0, f64::max).max(1e-6);
+    let title = "Utilisation";
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .margin_right(30)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..xmax, 0f64..100f64)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .y_desc("utilisation (%)")
+            .x_desc("time since start (h)")
+            .draw()?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let c = colour(i + 1);
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c));
+            for p in pts {
+                let (x, y) = chart.backend_coord(p);
+                targets.push((x, y, format!("{name} at {} h: {:.0} %", units::sig3(p.0), p.1)));
+            }
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        Ok(())
+    });
+    let mut csv = csv_line(&["series".into(), "hours".into(), "percent".into()]);
+    for (name, pts) in &series {
+        for (h, v) in pts {
+            csv.push_str(&csv_line(&[name.to_string(), h.to_string(), v.to_string()]));
+        }
+    }
+    let alt = series
+        .iter()
+        .map(|(n, p)| format!("{n} mean {:.0} %", p.iter().map(|x| x.1).sum::<f64>() / p.len() as f64))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Chart {
+        id: "utilisation".into(),
+        title: title.into(),
+        alt: format!("Utilisation over the run: {alt}."),
+        svg: with_targets(svg, &targets),
+        csv,
+    })
+}
+
 /// Runs of an experiment: duration against recomputed CO2, with each run's range as a bar.
 pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
     let pts: Vec<(f64, f64, f64, f64, String)> = runs
@@ -467,6 +533,7 @@ mod tests {
             })
             .collect();
         let d = RunDetail { run: r, checkpoints };
+        assert!(utilisation(&d).is_none(), "no utilisation columns, no chart");
         let p = run_progress(&d);
         assert_eq!(p.svg.matches("data-tip=").count(), 4);
         assert!(p.svg.contains("energy (kWh)") && p.svg.contains("CO₂e (g)") && p.svg.contains("time since start (h)"));

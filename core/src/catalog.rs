@@ -239,6 +239,8 @@ impl Catalog {
             num(c::EMISSIONS)?,
         );
         let (cpu_p, gpu_p, ram_p) = (num(c::CPU_POWER)?, num(c::GPU_POWER)?, num(c::RAM_POWER)?);
+        let (cpu_u, gpu_u, ram_u) =
+            (num(c::CPU_UTILIZATION_PERCENT)?, num(c::GPU_UTILIZATION_PERCENT)?, num(c::RAM_UTILIZATION_PERCENT)?);
         let checkpoints = (0..rows.height())
             .map(|i| Checkpoint {
                 file: file[i].clone().unwrap_or_default(),
@@ -254,6 +256,9 @@ impl Catalog {
                 cpu_power_w: cpu_p[i],
                 gpu_power_w: gpu_p[i],
                 ram_power_w: ram_p[i],
+                cpu_utilization_percent: cpu_u[i],
+                gpu_utilization_percent: gpu_u[i],
+                ram_utilization_percent: ram_u[i],
             })
             .collect();
         Ok(Some(RunDetail { run: run.clone(), checkpoints }))

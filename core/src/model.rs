@@ -216,6 +216,10 @@ pub struct Checkpoint {
     pub cpu_power_w: Option<f64>,
     pub gpu_power_w: Option<f64>,
     pub ram_power_w: Option<f64>,
+    /// CodeCarbon 3.2+ writes utilisation, %.
+    pub cpu_utilization_percent: Option<f64>,
+    pub gpu_utilization_percent: Option<f64>,
+    pub ram_utilization_percent: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -370,6 +374,8 @@ pub struct RunsPage {
     pub projects: Vec<String>,
     pub experiments: Vec<String>,
     pub countries: Vec<String>,
+    pub teams: Vec<String>,
+    pub providers: Vec<String>,
 }
 
 /// Label used in the tree for runs without a project or experiment.

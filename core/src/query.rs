@@ -60,6 +60,8 @@ pub struct RunQuery {
     pub project: Option<String>,
     pub experiment: Option<String>,
     pub country: Option<String>,
+    pub team: Option<String>,
+    pub provider: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub sort: Option<SortKey>,
@@ -82,6 +84,8 @@ impl RunQuery {
             project: field("project"),
             experiment: field("experiment"),
             country: field("country"),
+            team: field("team"),
+            provider: field("provider"),
             from: field("from"),
             to: field("to"),
             sort: get("sort").as_deref().and_then(SortKey::parse),
@@ -102,6 +106,8 @@ impl RunQuery {
             ("project", &self.project),
             ("experiment", &self.experiment),
             ("country", &self.country),
+            ("team", &self.team),
+            ("provider", &self.provider),
             ("from", &self.from),
             ("to", &self.to),
         ] {
@@ -166,6 +172,8 @@ impl RunQuery {
             projects: distinct(|r| r.project_name.as_ref()),
             experiments: distinct(|r| r.experiment_id.as_ref()),
             countries: distinct(|r| r.country_name.as_ref()),
+            teams: distinct(|r| r.team.as_ref()),
+            providers: distinct(|r| r.cloud_provider.as_ref()),
         }
     }
 
@@ -178,6 +186,8 @@ impl RunQuery {
         eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
             && eq(&self.country, &r.country_name)
+            && eq(&self.team, &r.team)
+            && eq(&self.provider, &r.cloud_provider)
             && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
             && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
     }

@@ -52,6 +52,8 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             "project" => q.project = v,
             "experiment" => q.experiment = v,
             "country" => q.country = v,
+            "team" => q.team = v,
+            "provider" => q.provider = v,
             "from" => q.from = v,
             _ => q.to = v,
         }
@@ -116,6 +118,8 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             {select("project", "Project", p.projects, q.project.clone())}
             {select("experiment", "Experiment", p.experiments, q.experiment.clone())}
             {select("country", "Country", p.countries, q.country.clone())}
+            {select("team", "Team", p.teams, q.team.clone())}
+            {select("provider", "Cloud", p.providers, q.provider.clone())}
             {date("from", "Started from", q.from.clone())}
             {date("to", "to", q.to.clone())}
             <noscript>
