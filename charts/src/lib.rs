@@ -547,6 +547,22 @@ mod tests {
     }
 
     #[test]
+    fn utilisation_draws_a_line_per_measured_part() {
+        let checkpoints = (1..=3)
+            .map(|i| Checkpoint {
+                duration_s: Some(600.0 * i as f64),
+                cpu_utilization_percent: Some(20.0 * i as f64),
+                gpu_utilization_percent: Some(90.0),
+                ..Checkpoint::default()
+            })
+            .collect();
+        let d = RunDetail { run: run("a", "p", "2026-01-10T00:00:00", 1.0), checkpoints };
+        let c = utilisation(&d).expect("CPU and GPU utilisation present");
+        assert_eq!(c.svg.matches("data-tip=").count(), 6, "3 CPU + 3 GPU points, no RAM");
+        assert!(c.alt.contains("CPU mean 40 %") && c.alt.contains("GPU mean 90 %"), "{}", c.alt);
+    }
+
+    #[test]
     fn csv_cells_cannot_become_formulas() {
         assert_eq!(
             csv_line(&["=HYPERLINK(1)".into(), "-5".into(), "-x".into(), "a,b".into()]),
