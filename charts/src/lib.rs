@@ -563,6 +563,15 @@ mod tests {
     }
 
     #[test]
+    fn text_from_the_csvs_is_escaped_in_the_svg() {
+        let runs = [run("a", "<script>alert(1)</script>", "2026-01-10T00:00:00", 1.0)];
+        let refs: Vec<&Run> = runs.iter().collect();
+        let c = stacked_co2(&timeseries(&refs, Period::Month, Dimension::Project), "x", "t");
+        assert!(!c.svg.contains("<script>"));
+        assert!(c.svg.contains("&lt;script&gt;"));
+    }
+
+    #[test]
     fn csv_cells_cannot_become_formulas() {
         assert_eq!(
             csv_line(&["=HYPERLINK(1)".into(), "-5".into(), "-x".into(), "a,b".into()]),

@@ -129,7 +129,16 @@ fn span(period: Period, first: &str, last: &str) -> Vec<String> {
 
 /// Runs (already filtered) grouped by period of their end time and by `by`.
 pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
-    let mut cells: BTreeMap<(String, String), (f64, f64, f64, f64, usize)> = BTreeMap::new();
+    /// One (series, period) cell.
+    #[derive(Default, Clone, Copy)]
+    struct Cell {
+        co2: f64,
+        low: f64,
+        high: f64,
+        energy: f64,
+        runs: usize,
+    }
+    let mut cells: BTreeMap<(String, String), Cell> = BTreeMap::new();
     let mut periods = BTreeSet::new();
     let mut undated = 0;
     for r in runs {
@@ -140,11 +149,11 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
         periods.insert(p.clone());
         let a = &r.assessment;
         let c = cells.entry((by.of(r), p)).or_default();
-        c.0 += a.co2_kg.unwrap_or(0.0);
-        c.1 += a.co2_kg_low.unwrap_or(0.0);
-        c.2 += a.co2_kg_high.unwrap_or(0.0);
-        c.3 += r.energy_kwh.unwrap_or(0.0);
-        c.4 += 1;
+        c.co2 += a.co2_kg.unwrap_or(0.0);
+        c.low += a.co2_kg_low.unwrap_or(0.0);
+        c.high += a.co2_kg_high.unwrap_or(0.0);
+        c.energy += r.energy_kwh.unwrap_or(0.0);
+        c.runs += 1;
     }
     let periods = match (periods.first(), periods.last()) {
         (Some(a), Some(b)) => span(period, a, b),
@@ -156,11 +165,11 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
         .map(|key| {
             let get = |p: &String| cells.get(&(key.clone(), p.clone())).copied().unwrap_or_default();
             Series {
-                co2_kg: periods.iter().map(|p| get(p).0).collect(),
-                co2_kg_low: periods.iter().map(|p| get(p).1).collect(),
-                co2_kg_high: periods.iter().map(|p| get(p).2).collect(),
-                energy_kwh: periods.iter().map(|p| get(p).3).collect(),
-                runs: periods.iter().map(|p| get(p).4).collect(),
+                co2_kg: periods.iter().map(|p| get(p).co2).collect(),
+                co2_kg_low: periods.iter().map(|p| get(p).low).collect(),
+                co2_kg_high: periods.iter().map(|p| get(p).high).collect(),
+                energy_kwh: periods.iter().map(|p| get(p).energy).collect(),
+                runs: periods.iter().map(|p| get(p).runs).collect(),
                 key,
             }
         })
