@@ -1,5 +1,5 @@
-# The same steps as the README's build (./x build), in a Rust image; served read-only by default
-# later (hosting issue). Multi-stage: the runtime image holds only the binary and the site.
+# The same steps as the README's build (./x build), in a Rust image. Multi-stage: the runtime image
+# holds only the binary and the site, runs as a non-root user, reads /logs and serves read-only.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -13,4 +13,5 @@ ENV CARBON_DASH_SITE_ROOT=/srv/site
 USER carbon
 VOLUME /logs
 EXPOSE 3000
-CMD ["carbon-dash", "serve", "/logs", "--addr", "0.0.0.0:3000"]
+HEALTHCHECK CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3000 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
+CMD ["carbon-dash", "serve", "/logs", "--addr", "0.0.0.0:3000", "--read-only"]

@@ -26,6 +26,9 @@ pub enum Command {
         /// Multiply the energy of cloud runs that carry no `pue` column by the provider's published PUE.
         #[arg(long)]
         apply_provider_pue: bool,
+        /// Hosted mode: no route writes anything (the default of the container image).
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
@@ -74,8 +77,8 @@ mod tests {
     #[test]
     fn serve_parses_dir_and_addr_and_rejects_a_missing_folder() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--addr", "0.0.0.0:8080"]);
-        let Command::Serve { dir, addr, apply_provider_pue, .. } = cli.command;
-        assert!(!apply_provider_pue);
+        let Command::Serve { dir, addr, apply_provider_pue, read_only, .. } = cli.command;
+        assert!(!apply_provider_pue && !read_only);
         assert_eq!(dir, Some(PathBuf::from("logs")));
         assert_eq!(addr.port(), 8080);
         let err = ServeSettings::from_args(Some("/no/such/dir".into()), addr, "site".into());

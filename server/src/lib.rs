@@ -25,6 +25,8 @@ use std::sync::{Arc, RwLock};
 pub struct AppState {
     pub leptos: LeptosOptions,
     pub catalog: Shared,
+    /// Hosted mode: nothing may be written (there is no writing route yet; uploads will check it).
+    pub read_only: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -41,7 +43,7 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)) }
+        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)), read_only: false }
     }
 }
 
@@ -185,6 +187,12 @@ async fn api_teams(
     read(&s, |c| Json(carbon_core::timeseries::teams(c.runs(mode))))
 }
 
+/// Liveness and a glance at what is loaded, for container health checks.
+async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let (files, runs) = read(&s, |c| (c.files().len(), c.runs(DatasetMode::Latest).len()))?;
+    Ok(Json(serde_json::json!({ "status": "ok", "files": files, "runs": runs, "read_only": s.read_only })))
+}
+
 async fn api_not_found() -> AppError {
     AppError(
         StatusCode::NOT_FOUND,
@@ -209,10 +217,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/timeseries", get(api_timeseries))
         .route("/api/v1/teams", get(api_teams))
         .route("/api/v1/{*rest}", get(api_not_found))
+        .route("/healthz", get(healthz))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("request", method = %req.method(), uri = %req.uri())
+                })
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
 }

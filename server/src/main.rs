@@ -5,7 +5,11 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { command: Command::Serve { dir, addr, site_root, apply_provider_pue } } = Cli::parse();
+    let Cli { command: Command::Serve { dir, addr, site_root, apply_provider_pue, read_only } } = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
     let source = settings.source.clone();
@@ -39,11 +43,12 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let site_root = settings.site_root.to_string_lossy().to_string();
-    let state = AppState::new(catalog, &site_root, settings.addr);
+    let mut state = AppState::new(catalog, &site_root, settings.addr);
+    state.read_only = read_only;
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
-    println!("Serving on http://{}", listener.local_addr()?);
+    println!("Serving on http://{}{}", listener.local_addr()?, if read_only { " (read-only)" } else { "" });
     axum::serve(listener, router(state)).await?;
     Ok(())
 }

@@ -295,3 +295,62 @@ async fn timeseries_and_teams_follow_the_folder_layout_and_add_up() {
     let (_, html) = get("/teams").await;
     assert!(html.contains("CO₂e per month, by team") && html.contains("vision-lab"));
 }
+
+async fn send_method(method: &str, uri: &str) -> StatusCode {
+    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let app = app();
+    server_runtime().spawn(async move { app.oneshot(req).await.unwrap().status() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn no_route_writes_and_health_answers() {
+    let h = json("/healthz").await;
+    assert_eq!(h["status"], "ok");
+    assert!(h["runs"].as_u64().unwrap() > 20);
+    let uris = [
+        "/",
+        "/runs",
+        "/files",
+        "/data",
+        "/map",
+        "/regions",
+        "/teams",
+        "/healthz",
+        "/api/v1/summary",
+        "/api/v1/runs",
+        "/api/v1/files",
+        "/api/v1/regions",
+        "/api/v1/whatif",
+        "/api/v1/teams",
+        "/api/v1/timeseries",
+        "/api/v1/datasets",
+        "/api/v1/equivalents",
+    ];
+    for uri in uris {
+        for method in ["PUT", "DELETE", "PATCH"] {
+            let status = send_method(method, uri).await;
+            assert!(
+                status == StatusCode::METHOD_NOT_ALLOWED || status == StatusCode::NOT_FOUND,
+                "{method} {uri}: {status}"
+            );
+        }
+        if uri.starts_with("/api/v1") || uri == "/healthz" {
+            assert_eq!(send_method("POST", uri).await, StatusCode::METHOD_NOT_ALLOWED, "POST {uri}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_route_serves_a_file_outside_the_assets() {
+    for uri in [
+        "/pkg/../../Cargo.toml",
+        "/pkg/%2e%2e/%2e%2e/Cargo.toml",
+        "/..%2f..%2fCargo.toml",
+        "/pkg/..%5c..%5cCargo.toml",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/pkg//etc/passwd",
+    ] {
+        let (status, body) = get(uri).await;
+        assert!(!body.contains("[workspace]") && !body.contains("root:x:0:0"), "{uri} leaked a file ({status})");
+    }
+}
