@@ -4,6 +4,7 @@
 
 pub mod api;
 mod format;
+mod live;
 mod pages;
 
 use leptos::prelude::*;
@@ -36,6 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    live::provide_live();
     // Effects run only in the browser: this marks the page as hydrated (end-to-end tests wait for it).
     Effect::new(move |_| {
         if let Some(body) = document().body() {

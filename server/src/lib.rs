@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod demo;
+pub mod watch;
 
 use app::api::Shared;
 use axum::extract::{FromRef, Path, Query, State};
@@ -27,6 +28,8 @@ pub struct AppState {
     pub catalog: Shared,
     /// Hosted mode: nothing may be written (there is no writing route yet; uploads will check it).
     pub read_only: bool,
+    /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
+    pub changes: tokio::sync::broadcast::Sender<u64>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -43,7 +46,8 @@ impl AppState {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)), read_only: false }
+        let (changes, _) = tokio::sync::broadcast::channel(64);
+        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)), read_only: false, changes }
     }
 }
 
@@ -187,6 +191,26 @@ async fn api_teams(
     read(&s, |c| Json(carbon_core::timeseries::teams(c.runs(mode))))
 }
 
+/// Server-sent events: `event: catalog` with a version number each time the logs change.
+async fn events(
+    State(s): State<AppState>,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    let stream = futures_util::stream::unfold(s.changes.subscribe(), |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(v) => return Some((Ok(Event::default().event("catalog").data(v.to_string())), rx)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
 /// Liveness and a glance at what is loaded, for container health checks.
 async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     let (files, runs) = read(&s, |c| (c.files().len(), c.runs(DatasetMode::Latest).len()))?;
@@ -218,6 +242,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/teams", get(api_teams))
         .route("/api/v1/{*rest}", get(api_not_found))
         .route("/healthz", get(healthz))
+        .route("/api/v1/events", get(events))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();
             move || app::shell(options.clone())

@@ -45,6 +45,20 @@ async fn main() -> anyhow::Result<()> {
     let site_root = settings.site_root.to_string_lossy().to_string();
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
+    // Live serve: a changed log file is re-read alone and open pages are told.
+    let _watcher = match &settings.source {
+        Source::Dir(d) => match carbon_dash::watch::watch(d.clone(), state.catalog.clone(), state.changes.clone()) {
+            Ok(w) => {
+                println!("watching {} for changes", d.display());
+                Some(w)
+            }
+            Err(e) => {
+                eprintln!("note: not watching {} ({e}): restart to see new runs", d.display());
+                None
+            }
+        },
+        Source::Demo => None,
+    };
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;

@@ -6,7 +6,8 @@ use leptos_meta::Title;
 
 #[component]
 pub fn Files() -> impl IntoView {
-    let files = Resource::new(|| (), |_| get_files());
+    let live = crate::live::live_version();
+    let files = Resource::new(live, |_| get_files());
     view! {
         <Title text="Files"/>
         <h1>"Files"</h1>

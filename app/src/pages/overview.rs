@@ -8,7 +8,8 @@ use leptos_meta::Title;
 #[component]
 pub fn Overview() -> impl IntoView {
     let dataset = crate::use_dataset();
-    let summary = Resource::new(move || dataset.get(), get_summary);
+    let live = crate::live::live_version();
+    let summary = Resource::new(move || (dataset.get(), live()), |(d, _)| get_summary(d));
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>

@@ -14,8 +14,9 @@ const MAX_CHECKPOINT_ROWS: usize = 400;
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
     let dataset = crate::use_dataset();
+    let live = crate::live::live_version();
     let key = move || (params.read().get("id").unwrap_or_default(), dataset.get());
-    let detail = Resource::new(key, |(id, d)| get_run(id, d));
+    let detail = Resource::new(move || (key(), live()), |((id, d), _)| get_run(id, d));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

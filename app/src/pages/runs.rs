@@ -26,7 +26,8 @@ pub fn Runs() -> impl IntoView {
         let m = query_map.read();
         RunQuery::from_params(|k| m.get(k))
     });
-    let page = Resource::new(move || query.get(), get_runs_page);
+    let live = crate::live::live_version();
+    let page = Resource::new(move || (query.get(), live()), |(q, _)| get_runs_page(q));
     view! {
         <Title text="Runs"/>
         <h1>"Runs"</h1>

@@ -69,7 +69,8 @@ pub fn TeamView(#[prop(optional)] org: bool) -> impl IntoView {
         }
         f
     });
-    let page = Resource::new(move || filter.get(), get_team_page);
+    let live = crate::live::live_version();
+    let page = Resource::new(move || (filter.get(), live()), |(f, _)| get_team_page(f));
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

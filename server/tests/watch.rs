@@ -1,0 +1,89 @@
+//! Live watching on a temp folder: append, partial line, truncation, rotation, deletion.
+#![allow(clippy::unwrap_used)]
+
+use carbon_core::catalog::{load_dir, Catalog};
+use carbon_core::model::DatasetMode;
+use carbon_dash::watch::watch;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+const HEADER: &str = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n";
+
+fn row(run: &str, secs: u32) -> String {
+    format!(
+        "2026-10-01T10:{:02}:{:02},p,{run},{secs},{},{},FRA\n",
+        secs / 60,
+        secs % 60,
+        secs as f64 * 1e-5,
+        secs as f64 * 2e-4
+    )
+}
+
+/// Waits (up to 10 s) until the catalog satisfies `cond`.
+fn eventually(cat: &Arc<RwLock<Catalog>>, what: &str, cond: impl Fn(&Catalog) -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if cond(&cat.read().unwrap()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("not seen within 10 s: {what}");
+}
+
+fn energy(cat: &Catalog, run: &str) -> Option<f64> {
+    cat.run(run, DatasetMode::Latest).and_then(|r| r.energy_kwh)
+}
+
+#[test]
+fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let team = dir.path().join("team");
+    std::fs::create_dir_all(&team).unwrap();
+    let file = team.join("emissions.csv");
+    std::fs::write(&file, format!("{HEADER}{}", row("r1", 10))).unwrap();
+    let cat = Arc::new(RwLock::new(load_dir(dir.path()).unwrap()));
+    let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), tx).unwrap();
+    let append =
+        |p: &Path, s: &str| std::fs::OpenOptions::new().append(true).open(p).unwrap().write_all(s.as_bytes()).unwrap();
+
+    // A checkpoint appended by a running tracker.
+    append(&file, &row("r1", 20));
+    eventually(&cat, "the new checkpoint", |c| energy(c, "r1") == Some(20.0 * 2e-4));
+    assert!(rx.try_recv().is_ok(), "pages are told");
+
+    // Half a line: held back until its newline arrives.
+    let next = row("r1", 30);
+    let (head, tail) = next.split_at(20);
+    append(&file, head);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(energy(&cat.read().unwrap(), "r1"), Some(20.0 * 2e-4), "partial line not read");
+    assert_eq!(cat.read().unwrap().files()[0].rows_rejected, 0);
+    append(&file, tail);
+    eventually(&cat, "the completed line", |c| energy(c, "r1") == Some(30.0 * 2e-4));
+
+    // A new file appears; the first is truncated and rewritten.
+    std::fs::write(team.join("other.csv"), format!("{HEADER}{}", row("r2", 5))).unwrap();
+    eventually(&cat, "a new file", |c| c.run("r2", DatasetMode::Latest).is_some());
+    std::fs::write(&file, format!("{HEADER}{}", row("r3", 7))).unwrap();
+    eventually(&cat, "truncation", |c| {
+        c.run("r1", DatasetMode::Latest).is_none() && c.run("r3", DatasetMode::Latest).is_some()
+    });
+
+    // Rotation: CodeCarbon renames the file to .bak; the runs stay, under the new name.
+    let bak = team.join("emissions.csv_1.bak");
+    std::fs::rename(&file, &bak).unwrap();
+    eventually(&cat, "rotation", |c| {
+        c.files().iter().any(|f| f.path == "team/emissions.csv_1.bak")
+            && !c.files().iter().any(|f| f.path == "team/emissions.csv")
+    });
+    assert!(cat.read().unwrap().run("r3", DatasetMode::Latest).is_some());
+
+    // Deletion.
+    std::fs::remove_file(&bak).unwrap();
+    eventually(&cat, "deletion", |c| c.run("r3", DatasetMode::Latest).is_none());
+    assert_eq!(cat.read().unwrap().files().len(), 1);
+}
