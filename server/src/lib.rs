@@ -88,7 +88,14 @@ async fn api_summary(State(s): State<AppState>, Query(params): Params) -> Result
 async fn api_runs(State(s): State<AppState>, Query(params): Params) -> Result<Json<Vec<Run>>, AppError> {
     let mode = dataset(&params)?;
     let q = RunQuery::from_params(|k| params.get(k).cloned());
-    read(&s, |c| Json(q.apply(c.runs(mode)).into_iter().cloned().collect()))
+    let number = |k: &str| -> Result<Option<usize>, AppError> {
+        params
+            .get(k)
+            .map(|v| v.parse().map_err(|_| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a count"))))
+            .transpose()
+    };
+    let (offset, limit) = (number("offset")?.unwrap_or(0), number("limit")?.unwrap_or(usize::MAX));
+    read(&s, |c| Json(q.apply(c.runs(mode)).into_iter().skip(offset).take(limit).cloned().collect()))
 }
 
 async fn api_run(

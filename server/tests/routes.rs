@@ -103,6 +103,11 @@ async fn api_runs_filters_and_sorts_like_the_page() {
     assert!(runs.iter().all(|r| r["project_name"] == "whisper-distill"));
     let e: Vec<f64> = runs.iter().map(|r| r["energy_kwh"].as_f64().unwrap()).collect();
     assert!(e.windows(2).all(|w| w[0] <= w[1]), "{e:?}");
+    let page = json("/api/v1/runs?project=whisper-distill&sort=energy&dir=asc&offset=1&limit=2").await;
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    assert_eq!(page[0]["run_id"], runs[1]["run_id"]);
+    let (status, _) = get("/api/v1/runs?limit=lots").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
