@@ -110,14 +110,14 @@ pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError
 pub async fn get_run_charts(run_id: String) -> Result<Vec<Chart>, ServerFnError> {
     let detail =
         with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(|e| ServerFnError::new(e.to_string()))?;
-    Ok(match detail {
-        Some(d) if d.checkpoints.len() > 1 && d.run.tasks.is_empty() => {
-            let mut out = vec![charts::run_progress(&d), charts::power_between(&d)];
-            out.extend(charts::utilisation(&d));
-            out
-        }
-        _ => Vec::new(),
-    })
+    let Some(d) = detail else { return Ok(Vec::new()) };
+    let mut out: Vec<Chart> = charts::energy_split(&d.run).into_iter().collect();
+    if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
+        out.push(charts::run_progress(&d));
+        out.push(charts::power_between(&d));
+        out.extend(charts::utilisation(&d));
+    }
+    Ok(out)
 }
 
 #[server(input = Json)]

@@ -345,6 +345,65 @@ pub fn power_between(d: &RunDetail) -> Chart {
     Chart { id: "power".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
 }
 
+/// CPU, GPU and RAM energy of a run as bars, with each part's share; `None` without a split.
+pub fn energy_split(r: &Run) -> Option<Chart> {
+    let parts: Vec<(&str, f64)> = [("CPU", r.cpu_energy_kwh), ("GPU", r.gpu_energy_kwh), ("RAM", r.ram_energy_kwh)]
+        .into_iter()
+        .filter_map(|(n, e)| Some((n, e?)))
+        .collect();
+    let sum: f64 = parts.iter().map(|p| p.1).sum();
+    if sum <= 0.0 {
+        return None;
+    }
+    let ymax = parts.iter().map(|p| p.1).fold(0.0, f64::max) * 1.15;
+    let title = "Energy by component";
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .margin_right(30)
+            .x_label_area_size(36)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(parts.len() as f64 - 0.5), 0f64..ymax)?;
+        let names: Vec<String> = parts.iter().map(|p| p.0.to_string()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .x_labels(parts.len() + 1)
+            .x_label_formatter(&|x| label_at(&names, *x))
+            .y_desc("energy (kWh)")
+            .x_desc("component")
+            .draw()?;
+        for (i, (name, e)) in parts.iter().enumerate() {
+            let x = i as f64;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x - 0.3, 0.0), (x + 0.3, *e)],
+                colour(i + 1).filled(),
+            )))?;
+            let (px, py) = chart.backend_coord(&(x, e / 2.0));
+            targets.push((px, py, format!("{name}: {} ({:.1} %)", units::energy_kwh(*e), e / sum * 100.0)));
+        }
+        Ok(())
+    });
+    let mut csv = csv_line(&["component".into(), "energy_kwh".into(), "share_percent".into()]);
+    for (n, e) in &parts {
+        csv.push_str(&csv_line(&[n.to_string(), e.to_string(), (e / sum * 100.0).to_string()]));
+    }
+    let alt = parts
+        .iter()
+        .map(|(n, e)| format!("{n} {} ({:.1} %)", units::energy_kwh(*e), e / sum * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(Chart {
+        id: "split".into(),
+        title: title.into(),
+        alt: format!("Energy by component: {alt}."),
+        svg: with_targets(svg, &targets),
+        csv,
+    })
+}
+
 /// CPU, GPU and RAM utilisation over the run (CodeCarbon 3.2+ rows), or `None` without any.
 pub fn utilisation(d: &RunDetail) -> Option<Chart> {
     type Get = fn(&carbon_core::model::Checkpoint) -> Option<f64>;
@@ -544,6 +603,17 @@ mod tests {
         assert_eq!(watts.len(), 3);
         assert!(watts.iter().all(|w| (w - 400.0).abs() < 1e-9), "{watts:?}");
         assert!(w.alt.contains("400 W"), "{}", w.alt);
+    }
+
+    #[test]
+    fn the_energy_split_has_a_bar_per_measured_component() {
+        let mut r = run("a", "p", "2026-01-10T00:00:00", 1.0);
+        assert!(energy_split(&r).is_none(), "no split, no chart");
+        r.cpu_energy_kwh = Some(0.5);
+        r.gpu_energy_kwh = Some(1.5);
+        let c = energy_split(&r).expect("a split");
+        assert_eq!(c.svg.matches("data-tip=").count(), 2);
+        assert!(c.alt.contains("GPU 1.5 kWh (75.0 %)"), "{}", c.alt);
     }
 
     #[test]

@@ -151,6 +151,7 @@ test('a team page and a run page render their charts, and hovering a point shows
   await page.waitForSelector('#chart-progress');
   assert.ok(await page.locator('#chart-progress [data-tip]').count() >= 2);
   assert.ok(await page.locator('#chart-power [data-tip]').count() >= 1);
+  assert.equal(await page.locator("#chart-split [data-tip]").count(), 3, "CPU, GPU and RAM bars");
   assert.match(await page.locator('#chart-progress figcaption').textContent(), /Cumulative energy over \d+ checkpoints/);
   if (shots) await page.screenshot({ path: `${shots}/run-charts.png`, fullPage: true });
 });

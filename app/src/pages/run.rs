@@ -55,7 +55,6 @@ fn RunView(d: RunDetail) -> impl IntoView {
     };
     let title = format!("Run {}", r.run_id);
     let heading = format!("{} / {}", text(&r.project_name), r.run_id);
-    let split = EnergySplit(&r);
     let tags = r.tags.clone();
     let rows_label = if r.tasks.is_empty() { "Checkpoints" } else { "Tasks" };
     let n = d.checkpoints.len();
@@ -95,7 +94,6 @@ fn RunView(d: RunDetail) -> impl IntoView {
                 kwh=r.energy_kwh.unwrap_or(0.0)
             />
         })}
-        {split}
         <RunCharts run_id=r.run_id.clone()/>
         <h2>"Every field"</h2>
         <dl class="fields">
@@ -199,41 +197,6 @@ fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
     let keep: std::collections::BTreeSet<usize> =
         (0..MAX_CHECKPOINT_ROWS - 1).map(|i| (i as f64 * step) as usize).chain([n - 1]).collect();
     rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, c)| c).collect()
-}
-
-/// CPU / GPU / RAM shares of the energy as a bar, with values and percentages.
-#[allow(non_snake_case)]
-fn EnergySplit(r: &Run) -> impl IntoView {
-    let parts = [("CPU", r.cpu_energy_kwh, "cpu"), ("GPU", r.gpu_energy_kwh, "gpu"), ("RAM", r.ram_energy_kwh, "ram")];
-    let sum: f64 = parts.iter().filter_map(|p| p.1).sum();
-    if sum <= 0.0 {
-        return view! { <p class="hint">"No CPU/GPU/RAM energy split in this file layout."</p> }.into_any();
-    }
-    view! {
-        <h2>"Energy split"</h2>
-        <div class="split" role="img" aria-label="Energy split between CPU, GPU and RAM">
-            {parts
-                .iter()
-                .filter(|p| p.1.unwrap_or(0.0) > 0.0)
-                .map(|(label, v, class)| {
-                    let pct = v.unwrap_or(0.0) / sum * 100.0;
-                    view! {
-                        <div class=format!("part {class}") style=format!("width: {pct:.2}%") title=format!("{label}: {} ({pct:.1} %)", energy(*v))></div>
-                    }
-                })
-                .collect_view()}
-        </div>
-        <ul class="legend">
-            {parts
-                .iter()
-                .map(|(label, v, class)| {
-                    let pct = v.unwrap_or(0.0) / sum * 100.0;
-                    view! { <li><span class=format!("swatch {class}")></span>{format!("{label}: {} ({pct:.1} %)", energy(*v))}</li> }
-                })
-                .collect_view()}
-        </ul>
-    }
-    .into_any()
 }
 
 /// energy × intensity = CO2, each with its range and source, and the gap to the CSV.
