@@ -64,21 +64,9 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             navigate(&href(&q), Default::default());
         }
     };
-    let on_move = move |ev: web_sys::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let shape = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|e| e.closest("[data-tip]").ok().flatten());
-        set_tip.set(shape.and_then(|s| s.get_attribute("data-tip")).map(|t| (t, ev.client_x(), ev.client_y())));
-    };
+    let on_move = move |ev: web_sys::MouseEvent| set_tip.set(super::tip_at(&ev));
     let on_click = move |ev: web_sys::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let marker = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|e| e.closest("[data-region]").ok().flatten())
-            .and_then(|m| m.get_attribute("data-region"));
+        let marker = super::attribute_at(&ev, "data-region");
         if let Some(id) = marker {
             let mut q = query.get_untracked();
             q.region = Some(id);

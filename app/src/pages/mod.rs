@@ -98,19 +98,26 @@ fn Equivalents(co2_kg: f64, co2_kg_low: f64, co2_kg_high: f64, kwh: f64) -> impl
     }
 }
 
+/// The value of the nearest element (under the pointer) carrying a `data-attr` attribute.
+pub(crate) fn attribute_at(ev: &web_sys::MouseEvent, attr: &str) -> Option<String> {
+    use wasm_bindgen::JsCast;
+    ev.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .and_then(|e| e.closest(&format!("[{attr}]")).ok().flatten())
+        .and_then(|e| e.get_attribute(attr))
+}
+
+/// The hover text under the pointer (`data-tip`, written by the server) and where to show it.
+pub(crate) fn tip_at(ev: &web_sys::MouseEvent) -> Option<(String, i32, i32)> {
+    attribute_at(ev, "data-tip").map(|t| (t, ev.client_x(), ev.client_y()))
+}
+
 /// A server-drawn chart: title, the SVG with hover values, its text alternative, and its data
 /// as CSV and itself as SVG to download.
 #[component]
 fn ChartView(chart: carbon_core::model::Chart) -> impl IntoView {
     let (tip, set_tip) = signal(None::<(String, i32, i32)>);
-    let on_move = move |ev: web_sys::MouseEvent| {
-        use wasm_bindgen::JsCast;
-        let shape = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|e| e.closest("[data-tip]").ok().flatten());
-        set_tip.set(shape.and_then(|s| s.get_attribute("data-tip")).map(|t| (t, ev.client_x(), ev.client_y())));
-    };
+    let on_move = move |ev: web_sys::MouseEvent| set_tip.set(tip_at(&ev));
     let enc = crate::format::encode;
     view! {
         <figure class="chart" id=format!("chart-{}", chart.id)>
