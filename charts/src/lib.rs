@@ -29,15 +29,11 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Hover targets appended to a plotters SVG: (x, y, text).
 fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
     let mut extra = String::from(r#"<g class="hover-targets">"#);
     for (x, y, t) in targets {
-        let t = escape(t);
+        let t = carbon_core::map::escape_xml(t);
         let _ = write!(
             extra,
             r#"<circle cx="{x}" cy="{y}" r="7" fill="transparent" data-tip="{t}"><title>{t}</title></circle>"#

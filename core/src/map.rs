@@ -152,7 +152,8 @@ pub fn country_count() -> usize {
     countries().len()
 }
 
-fn escape(s: &str) -> String {
+/// Text made safe inside SVG/HTML markup and attributes (CSV text is the user's, never markup).
+pub fn escape_xml(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -211,13 +212,13 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
         } else {
             format!("{}: no grid data", c.name)
         };
-        let tip = escape(&tip);
+        let tip = escape_xml(&tip);
         let _ = write!(
             svg,
             r#"<path class="country" d="{}" fill="{}" data-iso3="{}" data-tip="{tip}"><title>{tip}</title></path>"#,
             c.path,
             if known { colour(r.g_per_kwh) } else { NO_DATA },
-            escape(&c.iso3)
+            escape_xml(&c.iso3)
         );
     }
     svg.push_str(r#"</g><g class="markers">"#);
@@ -226,7 +227,7 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
         let id = format!("{}/{}", r.provider, r.region);
         let is_sel = selected == Some(id.as_str());
         let cfe = r.google_cfe_pct.map(|c| format!(", Google CFE {c:.0} %")).unwrap_or_default();
-        let tip = escape(&format!(
+        let tip = escape_xml(&format!(
             "{} {} ({}): {:.0} g CO₂e/kWh — {}{cfe}{}",
             r.provider,
             r.region,
@@ -238,11 +239,11 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
         let _ = write!(
             svg,
             r#"<circle class="marker {p}{s}" cx="{x:.1}" cy="{y:.1}" r="{rad}" fill="{fill}" data-region="{id}" data-provider="{p}" data-tip="{tip}"><title>{tip}</title></circle>"#,
-            p = escape(&r.provider),
+            p = escape_xml(&r.provider),
             s = if is_sel { " selected" } else { "" },
             rad = if is_sel { 7 } else { 4 },
             fill = colour(r.intensity_g_per_kwh),
-            id = escape(&id),
+            id = escape_xml(&id),
         );
     }
     svg.push_str("</g>");

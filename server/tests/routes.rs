@@ -359,3 +359,16 @@ async fn no_route_serves_a_file_outside_the_assets() {
         assert!(!body.contains("[workspace]") && !body.contains("root:x:0:0"), "{uri} leaked a file ({status})");
     }
 }
+
+#[tokio::test]
+async fn an_oversized_body_gets_a_clear_413() {
+    let big = vec![b'x'; carbon_dash::MAX_BODY_BYTES + 1];
+    let req = Request::post("/api/v1/summary")
+        .header("content-type", "application/json")
+        .header("content-length", big.len().to_string())
+        .body(Body::from(big))
+        .unwrap();
+    let app = app();
+    let status = server_runtime().spawn(async move { app.oneshot(req).await.unwrap().status() }).await.unwrap();
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
