@@ -71,6 +71,16 @@ fn csv_line(fields: &[String]) -> String {
     fields.iter().map(quote).collect::<Vec<_>>().join(",") + "\n"
 }
 
+/// The house layout of every chart: caption, margins, room for axis labels.
+fn builder<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'static, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 18)).margin(10).margin_right(30).x_label_area_size(36).y_label_area_size(70);
+    b
+}
+
 fn draw<F>(f: F) -> (String, Vec<(i32, i32, String)>)
 where
     F: FnOnce(&DrawingArea<SVGBackend, Shift>, &mut Vec<(i32, i32, String)>) -> Result<(), Box<dyn std::error::Error>>,
@@ -94,13 +104,7 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
     let totals: Vec<f64> = (0..n).map(|i| ts.series.iter().map(|s| s.co2_kg[i]).sum()).collect();
     let ymax = totals.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.1;
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0f64..ymax)?;
+        let mut chart = builder(root, title).build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0f64..ymax)?;
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
@@ -186,13 +190,7 @@ pub fn cumulative_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
         .collect();
     let ymax = cum.last().copied().unwrap_or(0.0).max(1e-9) * 1.1;
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..(n.max(2) - 1) as f64, 0f64..ymax)?;
+        let mut chart = builder(root, title).build_cartesian_2d(0f64..(n.max(2) - 1) as f64, 0f64..ymax)?;
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
@@ -235,12 +233,7 @@ pub fn run_progress(d: &RunDetail) -> Chart {
     let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-12) * 1.1;
     let title = "Cumulative energy and CO₂ over the run";
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
+        let mut chart = builder(root, title)
             .right_y_label_area_size(70)
             .build_cartesian_2d(0f64..xmax, 0f64..ymax)?
             .set_secondary_coord(0f64..xmax, 0f64..ymax * g);
@@ -302,13 +295,7 @@ pub fn power_between(d: &RunDetail) -> Chart {
     let ymax = power.iter().map(|p| p.1).fold(0.0, f64::max).max(1e-6) * 1.15;
     let title = "Power between checkpoints";
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+        let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
@@ -354,13 +341,7 @@ pub fn energy_split(r: &Run) -> Option<Chart> {
     let ymax = parts.iter().map(|p| p.1).fold(0.0, f64::max) * 1.15;
     let title = "Energy by component";
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(-0.5f64..(parts.len() as f64 - 0.5), 0f64..ymax)?;
+        let mut chart = builder(root, title).build_cartesian_2d(-0.5f64..(parts.len() as f64 - 0.5), 0f64..ymax)?;
         let names: Vec<String> = parts.iter().map(|p| p.0.to_string()).collect();
         chart
             .configure_mesh()
@@ -419,13 +400,7 @@ pub fn utilisation(d: &RunDetail) -> Option<Chart> {
     let xmax = series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).fold(0.0, f64::max).max(1e-6);
     let title = "Utilisation";
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..xmax, 0f64..100f64)?;
+        let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..100f64)?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
@@ -484,13 +459,7 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
     let xmax = pts.iter().map(|p| p.0).fold(0.0, f64::max).max(1e-6) * 1.1;
     let ymax = pts.iter().map(|p| p.3).fold(0.0, f64::max).max(1e-9) * 1.1;
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .margin_right(30)
-            .x_label_area_size(36)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
+        let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
         chart
             .configure_mesh()
             .light_line_style(RGBColor(238, 238, 238))
