@@ -25,6 +25,9 @@ pub mod frame {
     pub const TAGS: &str = "tags";
 }
 
+/// Widest header read: CodeCarbon's ~40 columns plus room for the user's own.
+pub const MAX_COLUMNS: usize = 1000;
+
 /// Separators of the `tags` column: name US value RS name US value …
 pub const TAG_UNIT: char = '\u{1f}';
 pub const TAG_RECORD: char = '\u{1e}';
@@ -205,13 +208,20 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
     let countable = known_pos(c::DURATION).is_some()
         || known_pos(c::ENERGY_CONSUMED).is_some()
         || known_pos(c::EMISSIONS).is_some();
-    if header_rec.is_none() || !countable {
+    let too_wide = header.len() > MAX_COLUMNS;
+    if header_rec.is_none() || !countable || too_wide {
         report.problems.push(Problem {
             line: if header_rec.is_none() { 0 } else { 1 },
             column: None,
             column_name: None,
             reason: if header_rec.is_none() {
                 "empty file: no header".into()
+            } else if too_wide {
+                format!(
+                    "the header has {} columns: CodeCarbon writes at most about 40, so the file is not read \
+                     (more than {MAX_COLUMNS} user columns are not kept as tags)",
+                    header.len()
+                )
             } else {
                 "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions".into()
             },

@@ -285,3 +285,15 @@ fn teams_come_from_the_folder_layout_or_a_mapping_file() {
     assert_eq!(team(&cat, "r2").as_deref(), Some("imaging"));
     assert_eq!(team(&cat, "a1").as_deref(), Some("language"));
 }
+
+#[test]
+fn a_csv_with_ten_thousand_columns_gets_a_clear_answer() {
+    use carbon_core::ingest::ingest_bytes;
+    let header: Vec<String> =
+        (0..10_000).map(|i| if i == 0 { "duration".to_string() } else { format!("c{i}") }).collect();
+    let row = vec!["1"; 10_000].join(",");
+    let text = format!("{}\n{row}\n", header.join(","));
+    let f = ingest_bytes("wide.csv", text.as_bytes()).unwrap();
+    assert_eq!((f.report.rows_read, f.report.rows_rejected, f.frame.height()), (1, 1, 0));
+    assert!(f.report.problems[0].reason.contains("10000 columns"), "{}", f.report.problems[0].reason);
+}
