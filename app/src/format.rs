@@ -41,6 +41,16 @@ pub fn run_href(id: &str) -> String {
     format!("/runs/{}", encode(id))
 }
 
+/// `path?k=v&…` with the values percent-encoded; just `path` without parameters.
+pub fn url<K: AsRef<str>, V: AsRef<str>>(path: &str, params: impl IntoIterator<Item = (K, V)>) -> String {
+    let q: Vec<String> = params.into_iter().map(|(k, v)| format!("{}={}", k.as_ref(), encode(v.as_ref()))).collect();
+    if q.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", q.join("&"))
+    }
+}
+
 /// Percent-encodes everything but unreserved characters (RFC 3986).
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

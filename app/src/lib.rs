@@ -99,22 +99,17 @@ fn DatasetSwitch() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
     let dataset = use_dataset();
     let link = move |mode: DatasetMode| {
-        let path = location.pathname.get();
-        let mut params: Vec<String> = location
+        let mut params: Vec<(String, String)> = location
             .query
             .get()
             .into_iter()
             .filter(|(k, _)| k != "dataset" && k != "page")
-            .map(|(k, v)| format!("{k}={}", format::encode(&v)))
+            .map(|(k, v)| (k.to_string(), v))
             .collect();
         if mode != DatasetMode::Latest {
-            params.push(format!("dataset={}", mode.as_str()));
+            params.push(("dataset".into(), mode.as_str().into()));
         }
-        if params.is_empty() {
-            path
-        } else {
-            format!("{path}?{}", params.join("&"))
-        }
+        format::url(&location.pathname.get(), params)
     };
     view! {
         <div class="dataset-switch" title="Grid data CO₂ is recomputed with">

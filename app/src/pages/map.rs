@@ -1,6 +1,6 @@
 use super::LoadError;
 use crate::api::get_map;
-use crate::format::{co2, encode, energy, intensity};
+use crate::format::{co2, energy, intensity};
 use carbon_core::model::MapPage;
 use carbon_core::query::WhatIfQuery;
 use leptos::prelude::*;
@@ -8,12 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 fn href(q: &WhatIfQuery) -> String {
-    let p: Vec<String> = q.to_params().into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
-    if p.is_empty() {
-        "/map".into()
-    } else {
-        format!("/map?{}", p.join("&"))
-    }
+    crate::format::url("/map", q.to_params())
 }
 
 /// "How much lower would this have been elsewhere?": the world map with every cloud region,

@@ -1,6 +1,6 @@
 use super::LoadError;
 use crate::api::get_runs_page;
-use crate::format::{co2, duration, encode, energy, run_href, short_id, text, when};
+use crate::format::{co2, duration, energy, run_href, short_id, text, when};
 use carbon_core::model::{RunsPage, UNNAMED};
 use carbon_core::query::{RunQuery, SortKey};
 use leptos::prelude::*;
@@ -8,12 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 fn href(q: &RunQuery) -> String {
-    let params: Vec<String> = q.to_params().into_iter().map(|(k, v)| format!("{k}={}", encode(&v))).collect();
-    if params.is_empty() {
-        "/runs".into()
-    } else {
-        format!("/runs?{}", params.join("&"))
-    }
+    crate::format::url("/runs", q.to_params())
 }
 
 /// The filterable, sortable, paged table. The URL holds the state, so every view works without

@@ -100,7 +100,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 "from" => f.from = v,
                 _ => f.to = v,
             }
-            let params: Vec<String> = [
+            let params = [
                 ("project", &f.project),
                 ("place", &f.place),
                 ("provider", &f.provider),
@@ -108,12 +108,8 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 ("to", &f.to),
             ]
             .into_iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
-            .collect();
-            navigate(
-                &if params.is_empty() { base.clone() } else { format!("{base}?{}", params.join("&")) },
-                Default::default(),
-            );
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+            navigate(&crate::format::url(&base, params), Default::default());
         }
     };
     let input = |key: &'static str, label: &'static str, kind: &'static str, current: Option<String>| {
