@@ -2,7 +2,7 @@
 
 use carbon_core::model::{
     Chart, DatasetInfo, DatasetMode, Equivalent, ExperimentPage, FileReport, MapPage, RegionRow, RunDetail, RunsPage,
-    Summary, TeamPage, TeamSummary,
+    Summary, TeamPage, TeamSummary, UploadState,
 };
 use carbon_core::query::{RunQuery, ViewFilter, WhatIfQuery};
 use leptos::prelude::*;
@@ -12,11 +12,34 @@ use leptos::server_fn::codec::Json;
 #[cfg(feature = "ssr")]
 pub type Shared = std::sync::Arc<std::sync::RwLock<carbon_core::catalog::Catalog>>;
 
+/// What one request reads, put in its extensions by the server: the visitor's private upload
+/// session when it has one, the logs otherwise; and what it may do with uploads.
+#[cfg(feature = "ssr")]
+#[derive(Clone)]
+pub struct Active {
+    pub catalog: Shared,
+    pub upload: UploadState,
+}
+
+#[cfg(feature = "ssr")]
+fn active() -> Option<Active> {
+    use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<Active>().cloned())
+}
+
 #[cfg(feature = "ssr")]
 fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Result<T, ServerFnError> {
-    let shared = use_context::<Shared>().ok_or_else(|| ServerFnError::new("no catalog in context"))?;
+    let shared = active()
+        .map(|a| a.catalog)
+        .or_else(use_context::<Shared>)
+        .ok_or_else(|| ServerFnError::new("no catalog in context"))?;
     let cat = shared.read().map_err(|_| ServerFnError::new("catalog lock poisoned"))?;
     Ok(f(&cat))
+}
+
+/// Whether this visitor may upload (and save), the limits, and its session's files.
+#[server]
+pub async fn get_upload_state() -> Result<UploadState, ServerFnError> {
+    Ok(active().map(|a| a.upload).unwrap_or_default())
 }
 
 #[server(input = Json)]

@@ -38,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     live::provide_live();
+    provide_context(pages::UploadVersion(RwSignal::new(0)));
     // Effects run only in the browser: this marks the page as hydrated (end-to-end tests wait for it).
     Effect::new(move |_| {
         if let Some(body) = document().body() {
@@ -58,9 +59,11 @@ pub fn App() -> impl IntoView {
                     <A href="/regions">"Regions"</A>
                     <A href="/files">"Files"</A>
                     <A href="/data">"Data"</A>
+                    <A href="/upload">"Upload"</A>
                 </nav>
                 <DatasetSwitch/>
             </header>
+            <pages::SessionBanner/>
             <main>
                 <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
                     <Route path=path!("/") view=pages::Overview ssr=SsrMode::Async/>
@@ -73,6 +76,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/teams/:team") view=|| view! { <pages::TeamView/> } ssr=SsrMode::Async/>
                     <Route path=path!("/experiments/:id") view=pages::ExperimentView ssr=SsrMode::Async/>
                     <Route path=path!("/regions") view=pages::Regions ssr=SsrMode::Async/>
+                    <Route path=path!("/upload") view=pages::Upload ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer>

@@ -144,7 +144,14 @@ impl Catalog {
 
     /// Adds or replaces one file, then rebuilds the runs.
     pub fn upsert(&mut self, file: ParsedFile) -> Result<(), IngestError> {
-        self.files.insert(file.report.path.clone(), file);
+        self.upsert_all([file])
+    }
+
+    /// Adds or replaces several files, then rebuilds the runs once.
+    pub fn upsert_all(&mut self, files: impl IntoIterator<Item = ParsedFile>) -> Result<(), IngestError> {
+        for file in files {
+            self.files.insert(file.report.path.clone(), file);
+        }
         self.rebuild()
     }
 

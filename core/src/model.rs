@@ -614,3 +614,46 @@ pub struct ExperimentPage {
     pub worst_run: Option<String>,
     pub charts: Vec<Chart>,
 }
+
+/// What this server lets a visitor do with uploads, and the visitor's private session if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadState {
+    /// Files may be uploaded for a private, in-memory session.
+    pub enabled: bool,
+    /// Why upload is off, shown instead of the form.
+    pub disabled_reason: Option<String>,
+    /// Where "save to logs" writes (`DIR/uploads`); `None` when saving is off (read-only, demo).
+    pub save_dir: Option<String>,
+    pub max_file_bytes: u64,
+    pub max_request_bytes: u64,
+    /// How long a session lives after its last upload.
+    pub ttl_s: u64,
+    pub session: Option<UploadSession>,
+}
+
+/// A visitor's private session: the files given and what became of each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadSession {
+    /// Unguessable: who knows it sees the session (`/sessions/{id}` opens it in another browser).
+    pub id: String,
+    pub expires_in_s: u64,
+    pub bytes: u64,
+    pub files: Vec<UploadedFile>,
+}
+
+/// One uploaded file and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadedFile {
+    /// The name it has in the session (the browser's file name, made unique).
+    pub name: String,
+    pub bytes: u64,
+    /// Read into the session (possibly with some rows rejected): false when refused as a whole.
+    pub accepted: bool,
+    /// One sentence: what was read, or why the file was refused.
+    pub message: String,
+    pub runs: usize,
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    /// Where "save to logs" wrote it, relative to the logs folder.
+    pub saved_as: Option<String>,
+}

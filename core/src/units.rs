@@ -37,6 +37,11 @@ pub fn co2_kg(kg: f64) -> String {
     scaled(kg, &[(1e3, "t CO₂e"), (1.0, "kg CO₂e"), (1e-3, "g CO₂e"), (1e-6, "mg CO₂e")])
 }
 
+/// A size in bytes, decimal units: "812 bytes", "4.2 kB", "50 MB", "1 GB".
+pub fn human_bytes(n: u64) -> String {
+    scaled(n as f64, &[(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "bytes")])
+}
+
 /// Power in watts: mW, W, kW.
 pub fn power_w(w: f64) -> String {
     scaled(w, &[(1e3, "kW"), (1.0, "W"), (1e-3, "mW")])
@@ -72,6 +77,13 @@ pub fn or_dash(x: Option<f64>, f: fn(f64) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_use_decimal_units() {
+        assert_eq!(human_bytes(50_000_000), "50 MB");
+        assert_eq!(human_bytes(1_000_000_000), "1 GB");
+        assert_eq!(human_bytes(812), "812 bytes");
+    }
 
     #[test]
     fn energies_pick_a_readable_unit() {

@@ -26,10 +26,57 @@ pub enum Command {
         /// Multiply the energy of cloud runs that carry no `pue` column by the provider's published PUE.
         #[arg(long)]
         apply_provider_pue: bool,
-        /// Hosted mode: no route writes anything (the default of the container image).
+        /// Hosted mode: no route writes anything (the default of the container image). Upload is
+        /// off unless --allow-upload-preview.
         #[arg(long)]
         read_only: bool,
+        /// With --read-only: visitors may still upload files for a private, in-memory preview
+        /// (never saved).
+        #[arg(long, requires = "read_only")]
+        allow_upload_preview: bool,
+        #[command(flatten)]
+        upload: UploadArgs,
     },
+}
+
+/// Limits of browser uploads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UploadArgs {
+    /// Minutes an upload session lives after its last upload.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub session_minutes: u64,
+    /// Largest uploaded file, in MB (10^6 bytes).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub max_file_mb: u64,
+    /// Largest upload request, and most one session holds, in MB.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_request_mb: u64,
+    /// Upload sessions held at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_sessions: u64,
+}
+
+impl UploadArgs {
+    /// The policy for a server with these flags, logs from `source`.
+    pub fn policy(&self, source: &Source, read_only: bool, allow_preview: bool) -> crate::upload::UploadPolicy {
+        let disabled_reason = (read_only && !allow_preview).then(|| {
+            "This server is read-only: upload is off. Run carbon-dash serve on your own machine to look at your files, \
+             or ask for --allow-upload-preview."
+                .to_string()
+        });
+        let save_root = match source {
+            Source::Dir(d) if !read_only => Some(d.clone()),
+            _ => None,
+        };
+        crate::upload::UploadPolicy {
+            disabled_reason,
+            save_root,
+            max_file_bytes: (self.max_file_mb * 1_000_000) as usize,
+            max_request_bytes: (self.max_request_mb * 1_000_000) as usize,
+            ttl: std::time::Duration::from_secs(self.session_minutes * 60),
+            max_sessions: self.max_sessions as usize,
+        }
+    }
 }
 
 /// Where the logs come from.
@@ -70,6 +117,18 @@ mod tests {
     use clap::CommandFactory;
 
     #[test]
+    fn read_only_turns_upload_off_unless_previews_are_allowed_and_never_saves() {
+        let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--read-only", "--session-minutes", "5"]);
+        let Command::Serve { read_only, allow_upload_preview, upload, .. } = cli.command;
+        let off = upload.policy(&Source::Dir("logs".into()), read_only, allow_upload_preview);
+        assert!(off.disabled_reason.is_some_and(|r| r.contains("read-only")));
+        assert_eq!((off.save_root, off.ttl.as_secs()), (None, 300));
+        let preview = upload.policy(&Source::Dir("logs".into()), true, true);
+        assert!(preview.disabled_reason.is_none() && preview.save_root.is_none());
+        assert!(Cli::try_parse_from(["carbon-dash", "serve", "--allow-upload-preview"]).is_err(), "needs --read-only");
+    }
+
+    #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
     }
@@ -77,8 +136,12 @@ mod tests {
     #[test]
     fn serve_parses_dir_and_addr_and_rejects_a_missing_folder() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--addr", "0.0.0.0:8080"]);
-        let Command::Serve { dir, addr, apply_provider_pue, read_only, .. } = cli.command;
-        assert!(!apply_provider_pue && !read_only);
+        let Command::Serve { dir, addr, apply_provider_pue, read_only, allow_upload_preview, upload, .. } = cli.command;
+        assert!(!apply_provider_pue && !read_only && !allow_upload_preview);
+        let policy = upload.policy(&Source::Dir("logs".into()), false, false);
+        assert_eq!((policy.max_file_bytes, policy.max_request_bytes), (50_000_000, 200_000_000));
+        assert_eq!(policy.save_root, Some(PathBuf::from("logs")));
+        assert!(policy.disabled_reason.is_none());
         assert_eq!(dir, Some(PathBuf::from("logs")));
         assert_eq!(addr.port(), 8080);
         let err = ServeSettings::from_args(Some("/no/such/dir".into()), addr, "site".into());

@@ -2,14 +2,15 @@
 
 pub mod cli;
 pub mod demo;
+pub mod upload;
 pub mod watch;
 
-use app::api::Shared;
-use axum::extract::{FromRef, Path, Query, State};
+use app::api::{Active, Shared};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use carbon_core::catalog::Catalog;
 use carbon_core::grid::Grid;
 use carbon_core::model::{
@@ -32,8 +33,10 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub struct AppState {
     pub leptos: LeptosOptions,
     pub catalog: Shared,
-    /// Hosted mode: nothing may be written (there is no writing route yet; uploads will check it).
+    /// Hosted mode: nothing is written (no saving of uploads; upload itself per `upload`).
     pub read_only: bool,
+    pub upload: upload::UploadPolicy,
+    pub sessions: upload::Sessions,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
 }
@@ -53,7 +56,14 @@ impl AppState {
             .site_addr(addr)
             .build();
         let (changes, _) = tokio::sync::broadcast::channel(64);
-        AppState { leptos, catalog: Arc::new(RwLock::new(catalog)), read_only: false, changes }
+        AppState {
+            leptos,
+            catalog: Arc::new(RwLock::new(catalog)),
+            read_only: false,
+            upload: upload::UploadPolicy::default(),
+            sessions: upload::Sessions::default(),
+            changes,
+        }
     }
 }
 
@@ -67,9 +77,8 @@ impl IntoResponse for AppError {
     }
 }
 
-fn read<T>(s: &AppState, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
-    let cat =
-        s.catalog.read().map_err(|_| AppError(StatusCode::INTERNAL_SERVER_ERROR, "catalog unavailable".into()))?;
+fn read<T>(s: &Shared, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
+    let cat = s.read().map_err(|_| AppError(StatusCode::INTERNAL_SERVER_ERROR, "catalog unavailable".into()))?;
     Ok(f(&cat))
 }
 
@@ -85,13 +94,19 @@ fn dataset(params: &HashMap<String, String>) -> Result<DatasetMode, AppError> {
     }
 }
 
-async fn api_summary(State(s): State<AppState>, Query(params): Params) -> Result<Json<Summary>, AppError> {
+async fn api_summary(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Json<Summary>, AppError> {
     let mode = dataset(&params)?;
     read(&s, |c| Json(c.summary(mode).clone()))
 }
 
 /// Runs, filtered and sorted by the same parameters as the Runs page.
-async fn api_runs(State(s): State<AppState>, Query(params): Params) -> Result<Json<Vec<Run>>, AppError> {
+async fn api_runs(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Json<Vec<Run>>, AppError> {
     let mode = dataset(&params)?;
     let q = RunQuery::from_params(|k| params.get(k).cloned());
     let number = |k: &str| -> Result<Option<usize>, AppError> {
@@ -105,7 +120,7 @@ async fn api_runs(State(s): State<AppState>, Query(params): Params) -> Result<Js
 }
 
 async fn api_run(
-    State(s): State<AppState>,
+    Extension(Active { catalog: s, .. }): Extension<Active>,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<RunDetail>, AppError> {
@@ -117,7 +132,7 @@ async fn api_run(
     }
 }
 
-async fn api_files(State(s): State<AppState>) -> Result<Json<Vec<FileReport>>, AppError> {
+async fn api_files(Extension(Active { catalog: s, .. }): Extension<Active>) -> Result<Json<Vec<FileReport>>, AppError> {
     read(&s, |c| Json(c.files().to_vec()))
 }
 
@@ -148,7 +163,7 @@ async fn api_equivalents(Query(params): Params) -> Result<Json<Vec<Equivalent>>,
     ))
 }
 
-async fn api_datasets(State(s): State<AppState>) -> Result<Json<DatasetInfo>, AppError> {
+async fn api_datasets(Extension(Active { catalog: s, .. }): Extension<Active>) -> Result<Json<DatasetInfo>, AppError> {
     read(&s, |c| Json(Grid::embedded().info(c.applies_provider_pue())))
 }
 
@@ -159,7 +174,10 @@ async fn api_regions() -> Json<Vec<RegionRow>> {
 
 /// The selection (`run_id`, `project`, `experiment`; everything without them) in every region
 /// passing `provider`, `continent` and `within_km`, lowest CO2 first.
-async fn api_whatif(State(s): State<AppState>, Query(params): Params) -> Result<Json<WhatIf>, AppError> {
+async fn api_whatif(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Json<WhatIf>, AppError> {
     let q = WhatIfQuery::from_params(|k| params.get(k).cloned());
     let page = read(&s, |c| {
         let known = q.run_id.as_ref().is_none_or(|id| c.run(id, DatasetMode::Latest).is_some());
@@ -175,7 +193,7 @@ async fn api_whatif(State(s): State<AppState>, Query(params): Params) -> Result<
 /// the shared view filters (`from`, `to`, `team`, `project`, `experiment`, `place`, `provider`)
 /// and `dataset`.
 async fn api_timeseries(
-    State(s): State<AppState>,
+    Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
 ) -> Result<Json<carbon_core::timeseries::TimeSeries>, AppError> {
     use carbon_core::timeseries::{timeseries, Dimension, Period};
@@ -197,7 +215,7 @@ async fn api_timeseries(
 }
 
 async fn api_teams(
-    State(s): State<AppState>,
+    Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
 ) -> Result<Json<Vec<carbon_core::model::TeamSummary>>, AppError> {
     let mode = dataset(&params)?;
@@ -226,7 +244,7 @@ async fn events(
 
 /// Liveness and a glance at what is loaded, for container health checks.
 async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let (files, runs) = read(&s, |c| (c.files().len(), c.runs(DatasetMode::Latest).len()))?;
+    let (files, runs) = read(&s.catalog, |c| (c.files().len(), c.runs(DatasetMode::Latest).len()))?;
     Ok(Json(serde_json::json!({ "status": "ok", "files": files, "runs": runs, "read_only": s.read_only })))
 }
 
@@ -238,10 +256,21 @@ async fn api_not_found() -> AppError {
     )
 }
 
-/// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets.
+/// A request (body included) that takes longer is answered 408 (uploads get longer: they are big).
+pub const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets,
+/// and the upload routes.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let catalog = state.catalog.clone();
+    // Uploads count their own bytes against the upload limits (per file, per request).
+    let uploads = Router::new()
+        .route("/upload", post(upload::upload))
+        .route("/upload/save", post(upload::save))
+        .route("/upload/leave", post(upload::leave))
+        .layer(DefaultBodyLimit::disable())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT));
     Router::new()
         .route("/api/v1/summary", get(api_summary))
         .route("/api/v1/runs", get(api_runs))
@@ -256,15 +285,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{*rest}", get(api_not_found))
         .route("/healthz", get(healthz))
         .route("/api/v1/events", get(events))
+        .route("/sessions/{id}", get(upload::open))
         .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
             let options = state.leptos.clone();
             move || app::shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
-        // No route takes a body larger than a server function's arguments; a client too slow to
-        // finish its request in time gets 408 instead of holding a worker.
+        // No other route takes a body larger than a server function's arguments; a client too
+        // slow to finish its request in time gets 408 instead of holding a worker.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .merge(uploads)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
@@ -273,4 +305,33 @@ pub fn router(state: AppState) -> Router {
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Largest request head (request line and headers): beyond it the answer is 431.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// Serves `app` on `listener`. A client that has not sent its request head within
+/// `header_timeout` is disconnected, so slow clients cannot pile up connections.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: std::time::Duration) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
+            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
 }

@@ -3,9 +3,14 @@ use carbon_dash::cli::{Cli, Command, ServeSettings, Source};
 use carbon_dash::{demo, router, AppState};
 use clap::Parser;
 
+/// A client must send its request head within this time.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli { command: Command::Serve { dir, addr, site_root, apply_provider_pue, read_only } } = Cli::parse();
+    let Cli {
+        command: Command::Serve { dir, addr, site_root, apply_provider_pue, read_only, allow_upload_preview, upload },
+    } = Cli::parse();
     tracing_subscriber::fmt()
         .with_target(false)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
@@ -45,6 +50,16 @@ async fn main() -> anyhow::Result<()> {
     let site_root = settings.site_root.to_string_lossy().to_string();
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
+    state.upload = upload.policy(&settings.source, read_only, allow_upload_preview);
+    // Expired upload sessions give their memory back.
+    let sessions = state.sessions.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            sessions.purge();
+        }
+    });
     // Live serve: a changed log file is re-read alone and open pages are told.
     let _watcher = match &settings.source {
         Source::Dir(d) => match carbon_dash::watch::watch(d.clone(), state.catalog.clone(), state.changes.clone()) {
@@ -63,6 +78,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     println!("Serving on http://{}{}", listener.local_addr()?, if read_only { " (read-only)" } else { "" });
-    axum::serve(listener, router(state)).await?;
+    carbon_dash::serve(listener, router(state), HEADER_TIMEOUT).await;
     Ok(())
 }

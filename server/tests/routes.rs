@@ -4,25 +4,16 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use carbon_core::catalog::Catalog;
-use carbon_dash::{demo, router, AppState};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::OnceLock;
 use tower::ServiceExt;
 
-/// The demo catalog, built once, outside the async runtime (as `main` does).
-fn catalog() -> Catalog {
-    static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| std::thread::spawn(|| demo::catalog().unwrap()).join().unwrap()).clone()
-}
+mod common;
 
-/// Builds a router as `main` does: once, then shared. Route-list generation renders the app, so
-/// builds are serialised rather than run from parallel tests at once.
+use common::{call, catalog, server_runtime};
+
 fn build(cat: Catalog) -> axum::Router {
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    let _rt = server_runtime().enter();
-    router(AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap()))
+    common::build(common::state(cat))
 }
 
 fn app() -> axum::Router {
@@ -30,24 +21,9 @@ fn app() -> axum::Router {
     APP.get_or_init(|| build(catalog())).clone()
 }
 
-/// One long-lived runtime serves every request: the tests' own runtimes come and go in
-/// parallel, and a page render must not be woken on a runtime that has already ended.
-fn server_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
-
 async fn send(app: axum::Router, uri: &str) -> (StatusCode, String) {
-    let req = Request::get(uri).body(Body::empty()).unwrap();
-    server_runtime()
-        .spawn(async move {
-            let res = app.oneshot(req).await.unwrap();
-            let status = res.status();
-            let body = res.into_body().collect().await.unwrap().to_bytes();
-            (status, String::from_utf8(body.to_vec()).unwrap())
-        })
-        .await
-        .unwrap()
+    let (status, _, body) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+    (status, body)
 }
 
 async fn get(uri: &str) -> (StatusCode, String) {

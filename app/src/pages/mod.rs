@@ -9,6 +9,7 @@ mod regions;
 mod run;
 mod runs;
 mod teams;
+mod upload;
 
 pub use data::Data;
 pub use experiment::ExperimentView;
@@ -19,6 +20,7 @@ pub use regions::Regions;
 pub use run::RunPage;
 pub use runs::Runs;
 pub use teams::{TeamView, Teams};
+pub use upload::{SessionBanner, Upload, UploadVersion};
 
 use leptos::prelude::*;
 

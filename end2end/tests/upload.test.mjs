@@ -1,0 +1,106 @@
+// Browser upload: picked and dropped files go up one by one with progress and a result each, the
+// pages then show the private session, "save to logs" writes the files as given.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, startBrowser, hydrated } from './helpers.mjs';
+
+const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
+const csv = (project, run) => HEADER + `2026-10-01T10:00:00,${project},${run},3600,0.01,0.2,FRA\n`;
+
+let server, browser, page, logs;
+
+before(async () => {
+  logs = mkdtempSync(join(tmpdir(), 'carbon-dash-upload-'));
+  writeFileSync(join(logs, 'emissions.csv'), csv('server-logs', 'logs-run'));
+  server = await startServer([logs, '--max-file-mb', '1']);
+  browser = await startBrowser();
+  page = await browser.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+test('picked and dropped files are uploaded with a result each, shown privately, then saved', async () => {
+  await page.goto(server.url + '/upload');
+  await hydrated(page);
+  const mine = csv('uploaded-project', 'up-1');
+  await page.setInputFiles('input[type=file]', [
+    { name: 'emissions.csv', mimeType: 'text/csv', buffer: Buffer.from(mine) },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') },
+    { name: 'huge.csv', mimeType: 'text/csv', buffer: Buffer.alloc(1_200_000, 'a') },
+  ]);
+  await page.waitForSelector('#sending li:nth-child(3)');
+  // Every row ends with a result; the oversized file is refused without being sent.
+  await page.waitForFunction(() => [...document.querySelectorAll('#sending li')].every((li) => !li.classList.contains('sending-now')), null, { timeout: 15000 });
+  const rows = await page.locator('#sending li').allTextContents();
+  assert.match(rows[0], /emissions\.csv.*1 run — 1 row read/);
+  assert.match(rows[1], /notes\.txt.*not a CSV file/);
+  assert.match(rows[2], /huge\.csv.*larger than the 1 MB limit.*not sent/);
+  assert.equal(await page.locator('#sending li progress').count(), 3);
+  // The session table and the header banner appear without a reload.
+  await page.waitForSelector('#session table.upload-results');
+  await page.waitForSelector('#session-banner');
+
+  // Drag and drop adds to the same session.
+  const drop = await page.evaluateHandle((text) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([text], 'dropped.csv', { type: 'text/csv' }));
+    return dt;
+  }, csv('dropped-project', 'drop-1'));
+  await page.dispatchEvent('#upload-form', 'drop', { dataTransfer: drop });
+  await page.waitForFunction(() => document.querySelector('#sending li:nth-child(4)')?.classList.contains('ok'), null, { timeout: 15000 });
+  await page.waitForFunction(() => document.querySelector('#session')?.textContent.includes('dropped.csv'));
+  await page.screenshot({ path: join(tmpdir(), 'carbon-dash-upload.png'), fullPage: true });
+
+  // The pages show the upload only.
+  await page.goto(server.url + '/runs');
+  await hydrated(page);
+  const runs = await page.locator('main').textContent();
+  assert.ok(runs.includes('uploaded-project') && runs.includes('dropped-project'), runs);
+  assert.ok(!runs.includes('server-logs'));
+
+  // Save to logs: under uploads/, beside the existing emissions.csv, byte for byte.
+  await page.goto(server.url + '/upload');
+  await hydrated(page);
+  await page.click('button:has-text("Save 2 files to")');
+  await page.waitForSelector('text=uploads/emissions.csv');
+  assert.deepEqual(readdirSync(join(logs, 'uploads')).sort(), ['dropped.csv', 'emissions.csv']);
+  assert.equal(readFileSync(join(logs, 'uploads', 'emissions.csv'), 'utf8'), mine);
+  assert.equal(readFileSync(join(logs, 'emissions.csv'), 'utf8'), csv('server-logs', 'logs-run'));
+
+  // Leaving the session: the server's logs again, now with the saved files (the folder is watched).
+  await page.click('text=Show the server\'s logs again');
+  await hydrated(page);
+  await page.goto(server.url + '/runs');
+  await page.waitForFunction(() => document.querySelector('main')?.textContent.includes('uploaded-project'), null, { timeout: 5000 });
+  const after = await page.locator('main').textContent();
+  assert.ok(after.includes('server-logs'), after);
+  assert.equal(await page.locator('#session-banner').count(), 0);
+});
+
+test('a read-only server has upload off, and previews only with --allow-upload-preview', async () => {
+  const ro = await startServer([logs, '--read-only']);
+  try {
+    await page.goto(ro.url + '/upload');
+    assert.match(await page.locator('#upload-off').textContent(), /read-only: upload is off/);
+    const res = await fetch(ro.url + '/upload', { method: 'POST', body: new FormData() });
+    assert.equal(res.status, 403);
+  } finally {
+    ro.stop();
+  }
+  const preview = await startServer([logs, '--read-only', '--allow-upload-preview']);
+  try {
+    await page.goto(preview.url + '/upload');
+    await hydrated(page);
+    await page.setInputFiles('input[type=file]', [{ name: 'p.csv', mimeType: 'text/csv', buffer: Buffer.from(csv('preview-project', 'p-1')) }]);
+    await page.waitForSelector('#session table.upload-results');
+    assert.equal(await page.locator('button:has-text("Save")').count(), 0, 'no saving on a read-only server');
+  } finally {
+    preview.stop();
+  }
+});

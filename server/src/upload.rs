@@ -1,0 +1,622 @@
+//! Browser upload: files are read in memory into a private session (an unguessable id in a cookie,
+//! expiring after a set time) and shown in the same views as the logs; in local `serve` mode the
+//! visitor may then save them under `DIR/uploads/`, atomically and never over an existing file.
+
+use crate::AppState;
+use app::api::{Active, Shared};
+use axum::extract::{Multipart, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use carbon_core::catalog::{is_log_file, Catalog};
+use carbon_core::ingest::{ingest_bytes, ParsedFile};
+use carbon_core::model::{UploadSession, UploadState, UploadedFile};
+use carbon_core::units::human_bytes;
+use std::collections::HashMap;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// The cookie holding the session id.
+pub const COOKIE: &str = "carbon_dash_session";
+
+/// What uploads may do on this server.
+#[derive(Debug, Clone)]
+pub struct UploadPolicy {
+    /// `None`: upload is on; otherwise why it is off.
+    pub disabled_reason: Option<String>,
+    /// The logs folder: "save to logs" writes under its `uploads/`; `None` when saving is off.
+    pub save_root: Option<PathBuf>,
+    pub max_file_bytes: usize,
+    /// Largest request, and most a session holds.
+    pub max_request_bytes: usize,
+    pub ttl: Duration,
+    pub max_sessions: usize,
+}
+
+impl Default for UploadPolicy {
+    fn default() -> Self {
+        UploadPolicy {
+            disabled_reason: None,
+            save_root: None,
+            max_file_bytes: 50_000_000,
+            max_request_bytes: 200_000_000,
+            ttl: Duration::from_secs(3600),
+            max_sessions: 64,
+        }
+    }
+}
+
+struct Session {
+    catalog: Shared,
+    /// Accepted files as given, byte for byte, by session name (for "save to logs").
+    originals: HashMap<String, axum::body::Bytes>,
+    files: Vec<UploadedFile>,
+    bytes: usize,
+    expires: Instant,
+}
+
+/// Live sessions by id.
+#[derive(Clone, Default)]
+pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
+
+impl Sessions {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets expired sessions (their memory goes with them).
+    pub fn purge(&self) {
+        let now = Instant::now();
+        self.lock().retain(|_, s| s.expires > now);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn alive(&self, id: &str) -> bool {
+        self.lock().get(id).is_some_and(|s| s.expires > Instant::now())
+    }
+
+    fn view(&self, id: &str) -> Option<(Shared, UploadSession)> {
+        let map = self.lock();
+        let s = map.get(id).filter(|s| s.expires > Instant::now())?;
+        let info = UploadSession {
+            id: id.to_string(),
+            expires_in_s: s.expires.saturating_duration_since(Instant::now()).as_secs(),
+            bytes: s.bytes as u64,
+            files: s.files.clone(),
+        };
+        Some((s.catalog.clone(), info))
+    }
+}
+
+/// 128 random bits, hex: the session id.
+fn new_id() -> Result<String, getrandom::Error> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn cookie_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn set_cookie(id: &str, max_age: Duration) -> HeaderValue {
+    let v = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", max_age.as_secs());
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// What the pages and the API of this request read: the visitor's session, or the logs.
+pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let session = cookie_id(req.headers()).and_then(|id| s.sessions.view(&id));
+    let mut upload = s.upload_state();
+    let catalog = match session {
+        Some((catalog, info)) => {
+            upload.session = Some(info);
+            catalog
+        }
+        None => s.catalog.clone(),
+    };
+    req.extensions_mut().insert(Active { catalog, upload });
+    next.run(req).await
+}
+
+/// An answer a script (JSON) or a plain form post (a short page with a way back) can read.
+fn answer(json: bool, status: StatusCode, message: String) -> Response {
+    if json {
+        return (status, Json(serde_json::json!({ "error": message }))).into_response();
+    }
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload · carbon-dash</title></head>\
+         <body><h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"/upload\">Back to upload</a></p></body></html>",
+        carbon_core::map::escape_xml(&message)
+    );
+    (status, Html(page)).into_response()
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
+}
+
+/// Writes come from this site's own pages only: a browser sends `Origin` with a cross-site POST.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
+}
+
+/// The last component of the browser's file name, limited to safe characters.
+pub fn safe_name(given: &str) -> String {
+    let base = given.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' })
+        .take(120)
+        .collect();
+    let clean = clean.trim_start_matches('.').to_string();
+    if clean.is_empty() {
+        "upload.csv".into()
+    } else {
+        clean
+    }
+}
+
+/// `name` with `-N` before its `.csv…` ending: `emissions.csv` → `emissions-2.csv`.
+fn numbered(name: &str, n: usize) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.find(".csv") {
+        Some(i) => format!("{}-{n}{}", &name[..i], &name[i..]),
+        None => format!("{name}-{n}"),
+    }
+}
+
+/// Why a file is refused before it is read, if it is.
+fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big: bool) -> Option<String> {
+    if too_big {
+        return Some(format!("{given}: larger than the {} limit for one file: not read", human_bytes(max_file as u64)));
+    }
+    if !is_log_file(name) {
+        return Some(format!(
+            "{given}: not a CSV file: the name must end in .csv (CodeCarbon's .csv.bak and .csv_N.bak are read too)"
+        ));
+    }
+    if let Some(at) = bytes.iter().take(64 * 1024).position(|&b| b == 0) {
+        return Some(format!("{given}: not a CSV file: binary content (a zero byte at offset {at})"));
+    }
+    None
+}
+
+/// The result line of a file that was read.
+fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
+    let r = &parsed.report;
+    let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.frame.height() == 0);
+    let accepted = whole.is_none();
+    let rows = |n: usize| format!("{n} row{}", if n == 1 { "" } else { "s" });
+    let message = match whole {
+        Some(p) => format!("{name}: {}", p.reason),
+        None if r.rows_rejected > 0 => format!(
+            "{} read, {} rejected (lines and reasons on the Files page); {} columns — {}",
+            rows(r.rows_read),
+            r.rows_rejected,
+            r.columns,
+            r.schema
+        ),
+        None => format!("{} read; {} columns — {}", rows(r.rows_read), r.columns, r.schema),
+    };
+    UploadedFile {
+        name: name.to_string(),
+        bytes: size as u64,
+        accepted,
+        message,
+        runs: 0,
+        rows_read: r.rows_read,
+        rows_rejected: r.rows_rejected,
+        saved_as: None,
+    }
+}
+
+/// One file part as received.
+struct Given {
+    /// As the browser named it.
+    given_name: String,
+    /// Its safe name in the session, before being made unique.
+    name: String,
+    /// Empty when over the file limit.
+    data: Vec<u8>,
+    size: usize,
+    too_big: bool,
+}
+
+/// `POST /upload`: multipart, one or more `file` fields. Answers JSON (`Accept: application/json`)
+/// with the result of each file, or sends a plain form post to `/upload`, which lists them.
+pub async fn upload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let json = wants_json(&headers);
+    let p = &s.upload;
+    if let Some(why) = &p.disabled_reason {
+        return answer(json, StatusCode::FORBIDDEN, why.clone());
+    }
+    if !same_origin(&headers) {
+        return answer(json, StatusCode::FORBIDDEN, "uploads are accepted from this site's own pages only".into());
+    }
+    let limit = human_bytes(p.max_request_bytes as u64);
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > p.max_request_bytes as u64) {
+        return answer(
+            json,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the upload is {}: the limit is {limit} a request; send fewer files at a time",
+                human_bytes(declared.unwrap_or(0))
+            ),
+        );
+    }
+    let mut multipart = match multipart {
+        Ok(m) => m,
+        Err(e) => {
+            return answer(json, StatusCode::BAD_REQUEST, format!("not a file upload (multipart/form-data): {e}"))
+        }
+    };
+    let existing = cookie_id(&headers).filter(|id| s.sessions.alive(id));
+    let held = existing.as_ref().and_then(|id| s.sessions.lock().get(id).map(|x| x.bytes)).unwrap_or(0);
+
+    // Read every part, counting bytes as they come: a request over the limit is refused as a whole.
+    let mut received = 0usize;
+    let mut given: Vec<Given> = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return answer(json, StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}"))
+            }
+        };
+        let Some(file_name) = field.file_name().map(str::to_string) else { continue };
+        let mut field = field;
+        let (mut data, mut size, mut too_big) = (Vec::new(), 0usize, false);
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    received += chunk.len();
+                    if received + held > p.max_request_bytes {
+                        let why = if held > 0 {
+                            format!(
+                                "this session already holds {}; a session holds at most {limit}",
+                                human_bytes(held as u64)
+                            )
+                        } else {
+                            format!("the upload passed the {limit} limit a request while sending {file_name}; send fewer files at a time")
+                        };
+                        return answer(json, StatusCode::PAYLOAD_TOO_LARGE, why);
+                    }
+                    size += chunk.len();
+                    if size > p.max_file_bytes {
+                        too_big = true;
+                        data = Vec::new();
+                    }
+                    if !too_big {
+                        data.extend_from_slice(&chunk);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return answer(
+                        json,
+                        StatusCode::BAD_REQUEST,
+                        format!("the upload of {file_name} was cut short: {e}"),
+                    )
+                }
+            }
+        }
+        given.push(Given { given_name: file_name.clone(), name: safe_name(&file_name), data, size, too_big });
+    }
+    if given.is_empty() {
+        return answer(
+            json,
+            StatusCode::BAD_REQUEST,
+            "no file in the upload: choose one or more CodeCarbon CSV files".into(),
+        );
+    }
+
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            s.sessions.purge();
+            if s.sessions.len() >= p.max_sessions {
+                return answer(
+                    json,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many upload sessions open on this server: try again later".into(),
+                );
+            }
+            match new_id() {
+                Ok(id) => id,
+                Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
+            }
+        }
+    };
+    let taken: Vec<String> =
+        s.sessions.lock().get(&id).map(|x| x.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
+    let max_file = p.max_file_bytes;
+    let work = tokio::task::spawn_blocking(move || {
+        let mut taken = taken;
+        let mut results = Vec::new();
+        let mut parsed = Vec::new();
+        for Given { given_name, name, data, size, too_big } in given {
+            let name = (1..)
+                .map(|n| if n == 1 { name.clone() } else { numbered(&name, n) })
+                .find(|n| !taken.contains(n))
+                .unwrap_or(name);
+            taken.push(name.clone());
+            if let Some(why) = refuse_reason(&name, &given_name, &data, max_file, too_big) {
+                results.push(UploadedFile {
+                    name,
+                    bytes: size as u64,
+                    accepted: false,
+                    message: why,
+                    ..Default::default()
+                });
+                continue;
+            }
+            match ingest_bytes(&name, &data) {
+                Ok(file) => {
+                    let result = read_result(&name, data.len(), &file);
+                    if result.accepted {
+                        parsed.push((file, axum::body::Bytes::from(data)));
+                    }
+                    results.push(result);
+                }
+                Err(e) => {
+                    results.push(UploadedFile { name, accepted: false, message: e.to_string(), ..Default::default() })
+                }
+            }
+        }
+        (results, parsed)
+    });
+    let (mut results, parsed) = match work.await {
+        Ok(x) => x,
+        Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("reading the upload failed: {e}")),
+    };
+
+    // Into the session's catalog (a new session starts from nothing: only the visitor's files).
+    let catalog = s.sessions.lock().get(&id).map(|x| x.catalog.clone());
+    let catalog = catalog.unwrap_or_else(|| {
+        let mut c = Catalog::default();
+        c.set_apply_provider_pue(s.catalog.read().map(|m| m.applies_provider_pue()).unwrap_or(false));
+        Arc::new(RwLock::new(c))
+    });
+    let originals: Vec<(String, axum::body::Bytes)> =
+        parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
+    let files: Vec<ParsedFile> = parsed.into_iter().map(|(f, _)| f).collect();
+    let names: Vec<String> = files.iter().map(|f| f.report.path.clone()).collect();
+    let cat = catalog.clone();
+    let merged = tokio::task::spawn_blocking(move || {
+        let mut c = cat.write().map_err(|_| "session catalog unavailable".to_string())?;
+        c.upsert_all(files).map_err(|e| e.to_string())?;
+        Ok::<_, String>(
+            c.files().iter().filter(|f| names.contains(&f.path)).map(|f| (f.path.clone(), f.runs)).collect::<Vec<_>>(),
+        )
+    })
+    .await;
+    let runs = match merged {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    for r in results.iter_mut() {
+        if let Some((_, n)) = runs.iter().find(|(p, _)| *p == r.name) {
+            r.runs = *n;
+            r.message = format!("{n} run{} — {}", if *n == 1 { "" } else { "s" }, r.message);
+        }
+    }
+    {
+        let mut map = s.sessions.lock();
+        let session = map.entry(id.clone()).or_insert_with(|| Session {
+            catalog,
+            originals: HashMap::new(),
+            files: Vec::new(),
+            bytes: 0,
+            expires: Instant::now(),
+        });
+        session.bytes += originals.iter().map(|(_, b)| b.len()).sum::<usize>();
+        session.originals.extend(originals);
+        session.files.extend(results.iter().cloned());
+        session.expires = Instant::now() + p.ttl;
+    }
+    let cookie = set_cookie(&id, p.ttl);
+    if json {
+        let body = serde_json::json!({ "session": id, "expires_in_s": p.ttl.as_secs(), "files": results });
+        ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
+    } else {
+        ([(header::SET_COOKIE, cookie)], Redirect::to("/upload")).into_response()
+    }
+}
+
+/// Writes `data` as a new file in `dir` named `name` (or `name-2`, `name-3`, …): written to a
+/// hidden temporary file first, then linked into place, which fails rather than replace a file.
+pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{name}.{}.part", new_id().map_err(std::io::Error::other)?));
+    {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    let result = (1..10_000)
+        .map(|n| if n == 1 { name.to_string() } else { numbered(name, n) })
+        .find_map(|candidate| match std::fs::hard_link(&tmp, dir.join(&candidate)) {
+            Ok(()) => Some(Ok(candidate)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+            Err(e) => Some(Err(e)),
+        })
+        .unwrap_or_else(|| Err(std::io::Error::other(format!("no free name for {name}"))));
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+/// `POST /upload/save`: the session's accepted files into `DIR/uploads/` (local serve mode only).
+pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let json = wants_json(&headers);
+    let Some(root) = s.upload.save_root.clone() else {
+        let why = if s.read_only {
+            "this server is read-only: nothing is saved (uploads stay in your private session)"
+        } else {
+            "there is no logs folder to save to (the demo runs from built-in logs): start carbon-dash serve DIR"
+        };
+        return answer(json, StatusCode::FORBIDDEN, why.into());
+    };
+    if !same_origin(&headers) {
+        return answer(json, StatusCode::FORBIDDEN, "saving is accepted from this site's own pages only".into());
+    }
+    let Some(id) = cookie_id(&headers).filter(|id| s.sessions.alive(id)) else {
+        return answer(
+            json,
+            StatusCode::NOT_FOUND,
+            "no upload session (it may have expired): upload the files again".into(),
+        );
+    };
+    let todo: Vec<(String, axum::body::Bytes)> = {
+        let map = s.sessions.lock();
+        let Some(session) = map.get(&id) else {
+            return answer(json, StatusCode::NOT_FOUND, "the upload session has expired".into());
+        };
+        session
+            .files
+            .iter()
+            .filter(|f| f.accepted && f.saved_as.is_none())
+            .filter_map(|f| session.originals.get(&f.name).map(|b| (f.name.clone(), b.clone())))
+            .collect()
+    };
+    let dir = root.join("uploads");
+    let written = tokio::task::spawn_blocking(move || {
+        todo.into_iter()
+            .map(|(name, data)| (name.clone(), save_new(&dir, &name, &data).map(|n| format!("uploads/{n}"))))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    let mut failures = Vec::new();
+    {
+        let mut map = s.sessions.lock();
+        if let Some(session) = map.get_mut(&id) {
+            for (name, result) in &written {
+                match result {
+                    Ok(path) => {
+                        if let Some(f) = session.files.iter_mut().find(|f| &f.name == name) {
+                            f.saved_as = Some(path.clone());
+                        }
+                    }
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                }
+            }
+        }
+    }
+    if !failures.is_empty() {
+        return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("not saved: {}", failures.join("; ")));
+    }
+    if json {
+        let saved: Vec<_> = written
+            .iter()
+            .filter_map(|(n, r)| r.as_ref().ok().map(|p| serde_json::json!({ "name": n, "saved_as": p })))
+            .collect();
+        Json(serde_json::json!({ "saved": saved })).into_response()
+    } else {
+        Redirect::to("/upload").into_response()
+    }
+}
+
+/// `POST /upload/leave`: forgets the session; the pages show the logs again.
+pub async fn leave(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = cookie_id(&headers) {
+        s.sessions.lock().remove(&id);
+    }
+    ([(header::SET_COOKIE, set_cookie("", Duration::ZERO))], Redirect::to("/")).into_response()
+}
+
+/// `GET /sessions/{id}`: opens a session in this browser (the link the upload page shows).
+pub async fn open(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let remaining = s.sessions.view(&id).filter(|_| valid).map(|(_, info)| info.expires_in_s);
+    match remaining {
+        Some(secs) => {
+            ([(header::SET_COOKIE, set_cookie(&id, Duration::from_secs(secs)))], Redirect::to("/")).into_response()
+        }
+        None => answer(
+            false,
+            StatusCode::NOT_FOUND,
+            "this upload session has expired or never existed: upload the files again".into(),
+        ),
+    }
+}
+
+impl AppState {
+    /// The upload settings shown to a visitor without a session.
+    pub fn upload_state(&self) -> UploadState {
+        let p = &self.upload;
+        UploadState {
+            enabled: p.disabled_reason.is_none(),
+            disabled_reason: p.disabled_reason.clone(),
+            save_dir: p.save_root.as_ref().map(|r| r.join("uploads").display().to_string()),
+            max_file_bytes: p.max_file_bytes as u64,
+            max_request_bytes: p.max_request_bytes as u64,
+            ttl_s: p.ttl.as_secs(),
+            session: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn browser_names_lose_their_folders_and_unsafe_characters() {
+        assert_eq!(safe_name("../../etc/passwd"), "passwd");
+        assert_eq!(safe_name("C:\\runs\\my run.csv"), "my_run.csv");
+        assert_eq!(safe_name("..."), "upload.csv");
+        assert_eq!(safe_name("émissions.csv"), "_missions.csv");
+        assert_eq!(numbered("emissions.csv_1.bak", 3), "emissions-3.csv_1.bak");
+    }
+
+    #[test]
+    fn saving_never_replaces_a_file_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = save_new(dir.path(), "emissions.csv", b"one").unwrap_or_else(|e| panic!("{e}"));
+        let second = save_new(dir.path(), "emissions.csv", b"two").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((first.as_str(), second.as_str()), ("emissions.csv", "emissions-2.csv"));
+        let read = |n: &str| std::fs::read(dir.path().join(n)).unwrap_or_default();
+        assert_eq!((read("emissions.csv"), read("emissions-2.csv")), (b"one".to_vec(), b"two".to_vec()));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).into_iter().flatten().flatten().collect();
+        assert_eq!(names.len(), 2, "only the two saved files remain");
+    }
+
+    #[test]
+    fn session_cookie_is_read_only_when_well_formed() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=b; carbon_dash_session=0123456789abcdef0123456789abcdef"));
+        assert_eq!(cookie_id(&h).as_deref(), Some("0123456789abcdef0123456789abcdef"));
+        h.insert(header::COOKIE, HeaderValue::from_static("carbon_dash_session=../../x"));
+        assert_eq!(cookie_id(&h), None);
+        assert_eq!(new_id().map(|i| i.len()).ok(), Some(32));
+    }
+}

@@ -1,0 +1,51 @@
+//! What the route tests share: the demo catalog, router builds and the one runtime serving them.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use carbon_core::catalog::Catalog;
+use carbon_dash::{demo, router, AppState};
+use http_body_util::BodyExt;
+use std::sync::OnceLock;
+use tower::ServiceExt;
+
+/// The demo catalog, built once, outside the async runtime (as `main` does).
+pub fn catalog() -> Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| std::thread::spawn(|| demo::catalog().unwrap()).join().unwrap()).clone()
+}
+
+/// The state `main` builds for a catalog, before its flags are applied.
+pub fn state(cat: Catalog) -> AppState {
+    AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap())
+}
+
+/// Builds a router as `main` does: once, then shared. Route-list generation renders the app, so
+/// builds are serialised rather than run from parallel tests at once.
+pub fn build(state: AppState) -> axum::Router {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let _rt = server_runtime().enter();
+    router(state)
+}
+
+/// One long-lived runtime serves every request: the tests' own runtimes come and go in
+/// parallel, and a page render must not be woken on a runtime that has already ended.
+pub fn server_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// Sends one request through `app` on the server runtime: status, headers, body as text.
+pub async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, String) {
+    let app = app.clone();
+    server_runtime()
+        .spawn(async move {
+            let res = app.oneshot(req).await.unwrap();
+            let (status, headers) = (res.status(), res.headers().clone());
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (status, headers, String::from_utf8_lossy(&body).to_string())
+        })
+        .await
+        .unwrap()
+}

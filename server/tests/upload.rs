@@ -1,0 +1,330 @@
+//! Browser upload through the whole router: multipart in, a private session out, "save to logs",
+//! and read-only servers refusing every write.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use carbon_dash::upload::UploadPolicy;
+use common::{build, call, catalog, state};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const GOOD: &[u8] = include_bytes!("../../core/tests/fixtures/checkpoints.csv");
+const GOOD_38: &[u8] = include_bytes!("../../core/tests/fixtures/v3_2_38_columns.csv");
+const NOT_CODECARBON: &[u8] = include_bytes!("../../core/tests/fixtures/not_codecarbon.csv");
+const SHORT_ROW: &[u8] = include_bytes!("../../core/tests/fixtures/short_and_long_rows.csv");
+
+/// A router over the demo logs with these upload rules (and a logs folder to save to, if any).
+fn app_with(policy: UploadPolicy, read_only: bool) -> axum::Router {
+    let mut s = state(catalog());
+    s.read_only = read_only;
+    s.upload = policy;
+    build(s)
+}
+
+fn multipart(files: &[(&str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "carbon-dash-test-boundary-7d41";
+    let mut body = Vec::new();
+    for (name, data) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn upload_request(files: &[(&str, &[u8])], cookie: Option<&str>, json: bool) -> Request<Body> {
+    let (content_type, body) = multipart(files);
+    let mut req = Request::post("/upload").header(header::CONTENT_TYPE, content_type);
+    if json {
+        req = req.header(header::ACCEPT, "application/json");
+    }
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
+fn with_cookie(method: &str, uri: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(uri).header(header::ACCEPT, "application/json");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, c);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+/// `name=value` of the response's session cookie.
+fn session_cookie(headers: &axum::http::HeaderMap) -> String {
+    let set = headers.get(header::SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    set.split(';').next().unwrap().to_string()
+}
+
+async fn json_of(app: &axum::Router, uri: &str, cookie: Option<&str>) -> Value {
+    let (status, _, body) = call(app, with_cookie("GET", uri, cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn files_under(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = walk(dir)
+        .into_iter()
+        .map(|p| (p.strip_prefix(dir).unwrap().display().to_string(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_upload_becomes_a_private_session_with_a_result_per_file() {
+    let policy = UploadPolicy { max_file_bytes: 1300, ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    let binary = [b"timestamp,duration\n".as_slice(), &[0, 159, 146, 150]].concat();
+    let files: &[(&str, &[u8])] = &[
+        ("runs/emissions.csv", GOOD_38),
+        ("short.csv", SHORT_ROW),
+        ("notes.csv", NOT_CODECARBON),
+        ("photo.png", b"\x89PNG\r\n"),
+        ("binary.csv", &binary),
+        ("big.csv", GOOD), // 1,431 bytes: over this server's 1,300-byte limit
+        ("emissions.csv", GOOD_38),
+    ];
+    let (status, headers, body) = call(&app, upload_request(files, None, true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = session_cookie(&headers);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let results = v["files"].as_array().unwrap();
+    let by = |name: &str| results.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name}: {body}"));
+    assert_eq!(results.len(), 7);
+    // Folders in the browser's name are dropped; a second file of the same name is kept, renamed.
+    assert_eq!(by("emissions.csv")["accepted"], true);
+    assert_eq!(by("emissions.csv")["runs"], 1);
+    assert_eq!(by("emissions-2.csv")["accepted"], true);
+    assert_eq!(by("short.csv")["accepted"], true, "{body}");
+    assert!(by("short.csv")["rows_rejected"].as_u64().unwrap() > 0);
+    assert!(by("notes.csv")["message"].as_str().unwrap().contains("not a CodeCarbon file"));
+    assert!(by("photo.png")["message"].as_str().unwrap().contains("not a CSV file"));
+    assert!(by("binary.csv")["message"].as_str().unwrap().contains("binary content"));
+    assert_eq!(by("big.csv")["bytes"], 1431);
+    assert!(by("big.csv")["message"].as_str().unwrap().contains("larger than the 1.3 kB limit"));
+    for refused in ["notes.csv", "photo.png", "binary.csv", "big.csv"] {
+        assert_eq!(by(refused)["accepted"], false, "{refused}");
+    }
+
+    // The session sees only the uploaded files; everyone else still sees the logs.
+    let mine = json_of(&app, "/api/v1/files", Some(&cookie)).await;
+    let mut names: Vec<&str> = mine.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["emissions-2.csv", "emissions.csv", "short.csv"]);
+    let logs = json_of(&app, "/api/v1/summary", None).await;
+    assert!(logs["totals"]["runs"].as_u64().unwrap() > 20);
+    let (_, _, page) = call(&app, with_cookie("GET", "/runs", Some(&cookie))).await;
+    assert!(page.contains("Your upload") && !page.contains("resnet50-imagenet"), "the page shows the session");
+    let (_, _, page) = call(&app, with_cookie("GET", "/upload", Some(&cookie))).await;
+    assert!(page.contains("binary content") && page.contains("emissions-2.csv"), "the upload page lists results");
+
+    // A second upload adds to the same session; the session link opens it; leaving forgets it.
+    let (status, _, _) = call(&app, upload_request(&[("more.csv", GOOD)], Some(&cookie), true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mine = json_of(&app, "/api/v1/files", Some(&cookie)).await;
+    assert_eq!(mine.as_array().unwrap().len(), 3, "more.csv is over this server's file limit");
+    let id = cookie.split_once('=').unwrap().1;
+    let (status, headers, _) = call(&app, with_cookie("GET", &format!("/sessions/{id}"), None)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(session_cookie(&headers), cookie);
+    let (status, _, _) = call(&app, with_cookie("POST", "/upload/leave", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let after = json_of(&app, "/api/v1/summary", Some(&cookie)).await;
+    assert_eq!(after["totals"]["runs"], logs["totals"]["runs"], "after leaving, the logs again");
+    let (status, _, body) = call(&app, with_cookie("GET", &format!("/sessions/{id}"), None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("expired"));
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_requests_get_a_clear_answer() {
+    let policy = UploadPolicy { max_request_bytes: 2000, ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    // Declared too large: refused before the body is read.
+    let req = Request::post("/upload")
+        .header(header::CONTENT_TYPE, "multipart/form-data; boundary=x")
+        .header(header::CONTENT_LENGTH, "1000000000")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::from(vec![0u8; 10]))
+        .unwrap();
+    let (status, _, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("the limit is 2 kB a request"), "{body}");
+    // Not declared (streamed): refused when the count passes the limit, naming the file.
+    let (content_type, data) = multipart(&[("a.csv", GOOD), ("b.csv", GOOD)]);
+    let stream =
+        futures_util::stream::iter(data.chunks(256).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let req =
+        Request::post("/upload").header(header::CONTENT_TYPE, content_type).body(Body::from_stream(stream)).unwrap();
+    let (status, _, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        body.contains("2 kB limit a request while sending b.csv") && body.contains("<a href=\"/upload\">"),
+        "{body}"
+    );
+    // Not multipart, and multipart without a file.
+    let req = Request::post("/upload").header(header::ACCEPT, "application/json").body(Body::from("x=1")).unwrap();
+    let (status, _, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("multipart/form-data"));
+    let (status, _, body) = call(&app, upload_request(&[], None, true)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("no file"));
+    // A page from another site cannot post into the server.
+    let mut req = upload_request(&[("a.csv", GOOD)], None, true);
+    req.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    req.headers_mut().insert(header::HOST, "127.0.0.1:3000".parse().unwrap());
+    let (status, _, _) = call(&app, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn save_to_logs_writes_the_files_as_given_under_uploads_and_never_overwrites() {
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(logs.path().join("uploads")).unwrap();
+    std::fs::write(logs.path().join("uploads/emissions.csv"), b"already here").unwrap();
+    let policy = UploadPolicy { save_root: Some(logs.path().to_path_buf()), ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    let (status, headers, _) =
+        call(&app, upload_request(&[("emissions.csv", GOOD), ("notes.csv", NOT_CODECARBON)], None, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = session_cookie(&headers);
+    let (status, _, body) = call(&app, with_cookie("POST", "/upload/save", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["saved"][0]["saved_as"], "uploads/emissions-2.csv");
+    assert_eq!(v["saved"].as_array().unwrap().len(), 1, "a refused file is not saved");
+    assert_eq!(
+        files_under(logs.path()),
+        [
+            ("uploads/emissions-2.csv".to_string(), GOOD.to_vec()),
+            ("uploads/emissions.csv".to_string(), b"already here".to_vec())
+        ],
+        "byte for byte, beside the file that was there"
+    );
+    // Saving again writes nothing more; without a session there is nothing to save.
+    let (status, _, _) = call(&app, with_cookie("POST", "/upload/save", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(files_under(logs.path()).len(), 2);
+    let (status, _, body) = call(&app, with_cookie("POST", "/upload/save", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no upload session"));
+    let (_, _, page) = call(&app, with_cookie("GET", "/upload", Some(&cookie))).await;
+    assert!(page.contains("uploads/emissions-2.csv"), "the upload page says where each file went");
+}
+
+#[tokio::test]
+async fn a_session_expires() {
+    let policy = UploadPolicy { ttl: Duration::from_millis(300), ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    let (_, headers, _) = call(&app, upload_request(&[("emissions.csv", GOOD)], None, true)).await;
+    let cookie = session_cookie(&headers);
+    let mine = json_of(&app, "/api/v1/summary", Some(&cookie)).await;
+    assert_eq!(mine["files"], 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = json_of(&app, "/api/v1/summary", Some(&cookie)).await;
+    assert!(later["files"].as_u64().unwrap() > 1, "expired: the logs again");
+}
+
+/// Every route and method a client could try to write with.
+async fn try_every_write(app: &axum::Router, cookie: Option<&str>) -> Vec<(String, StatusCode)> {
+    let uris = [
+        "/",
+        "/runs",
+        "/files",
+        "/data",
+        "/map",
+        "/regions",
+        "/teams",
+        "/upload",
+        "/upload/save",
+        "/upload/leave",
+        "/healthz",
+        "/api/v1/summary",
+        "/api/v1/runs",
+        "/api/v1/files",
+        "/api/v1/regions",
+        "/api/v1/whatif",
+        "/api/v1/teams",
+        "/api/v1/timeseries",
+        "/api/v1/datasets",
+        "/api/v1/equivalents",
+        "/api/v1/events",
+        "/pkg/carbon-dash.css",
+        "/sessions/0123456789abcdef0123456789abcdef",
+    ];
+    let mut out = Vec::new();
+    for uri in uris {
+        for method in ["POST", "PUT", "DELETE", "PATCH"] {
+            let req = if uri == "/upload" && method == "POST" {
+                upload_request(&[("emissions.csv", GOOD)], cookie, true)
+            } else {
+                with_cookie(method, uri, cookie)
+            };
+            let (status, _, _) = call(app, req).await;
+            out.push((format!("{method} {uri}"), status));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_read_only_server_refuses_every_write() {
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(logs.path().join("emissions.csv"), GOOD).unwrap();
+    let before = files_under(logs.path());
+    let off =
+        UploadPolicy { disabled_reason: Some("This server is read-only: upload is off.".into()), ..Default::default() };
+    let app = app_with(off, true);
+    for (what, status) in try_every_write(&app, None).await {
+        // Leaving a session only clears the visitor's cookie: it writes nothing.
+        if what == "POST /upload/leave" {
+            assert_eq!(status, StatusCode::SEE_OTHER);
+            continue;
+        }
+        assert!(status.is_client_error(), "{what}: {status}");
+    }
+    let (_, _, page) = call(&app, with_cookie("GET", "/upload", None)).await;
+    assert!(page.contains("upload is off"));
+
+    // With --allow-upload-preview: a private session, still nothing saved.
+    let app = app_with(UploadPolicy::default(), true);
+    let (status, headers, _) = call(&app, upload_request(&[("emissions.csv", GOOD)], None, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = session_cookie(&headers);
+    for (what, status) in try_every_write(&app, Some(&cookie)).await {
+        if what == "POST /upload" || what == "POST /upload/leave" {
+            continue;
+        }
+        assert!(status.is_client_error(), "{what}: {status}");
+    }
+    assert_eq!(files_under(logs.path()), before, "the logs folder is untouched");
+}
