@@ -36,6 +36,13 @@ pub enum Command {
         allow_upload_preview: bool,
         #[command(flatten)]
         upload: UploadArgs,
+        /// Seconds a request may take, body included, before it is answered 408 (uploads: 20 times
+        /// as long).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        request_timeout: u64,
+        /// Seconds a client has to send its request line and headers before it is disconnected.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_timeout: u64,
     },
 }
 

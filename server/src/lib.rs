@@ -25,8 +25,10 @@ use std::sync::{Arc, RwLock};
 /// Largest request body accepted (server-function arguments are a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A request (body included) must be answered within this time.
+/// A request (body included) must be answered within this time by default; uploads get
+/// [`UPLOAD_TIME_FACTOR`] times as long.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const UPLOAD_TIME_FACTOR: u32 = 20;
 
 /// Everything a request handler can reach.
 #[derive(Clone)]
@@ -37,6 +39,8 @@ pub struct AppState {
     pub read_only: bool,
     pub upload: upload::UploadPolicy,
     pub sessions: upload::Sessions,
+    /// Longest a request may take, body included (a slow client gets 408).
+    pub request_timeout: std::time::Duration,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
 }
@@ -62,6 +66,7 @@ impl AppState {
             read_only: false,
             upload: upload::UploadPolicy::default(),
             sessions: upload::Sessions::default(),
+            request_timeout: REQUEST_TIMEOUT,
             changes,
         }
     }
@@ -256,21 +261,36 @@ async fn api_not_found() -> AppError {
     )
 }
 
-/// A request (body included) that takes longer is answered 408 (uploads get longer: they are big).
-pub const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+/// Answers 408 with a reason when the request (its body included) is not done within `limit`:
+/// a slow client holds only its own connection, never a worker.
+async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => AppError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request was not complete after {} s: send it again on a faster connection",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
 
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets,
 /// and the upload routes.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let catalog = state.catalog.clone();
+    let timeout = state.request_timeout;
+    let upload_timeout = timeout * UPLOAD_TIME_FACTOR;
     // Uploads count their own bytes against the upload limits (per file, per request).
     let uploads = Router::new()
         .route("/upload", post(upload::upload))
         .route("/upload/save", post(upload::save))
         .route("/upload/leave", post(upload::leave))
         .layer(DefaultBodyLimit::disable())
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, UPLOAD_TIMEOUT));
+        .layer(axum::middleware::from_fn(move |req, next| deadline(upload_timeout, req, next)));
     Router::new()
         .route("/api/v1/summary", get(api_summary))
         .route("/api/v1/runs", get(api_runs))
@@ -294,7 +314,7 @@ pub fn router(state: AppState) -> Router {
         // No other route takes a body larger than a server function's arguments; a client too
         // slow to finish its request in time gets 408 instead of holding a worker.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)))
         .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
         .layer(

@@ -3,13 +3,21 @@ use carbon_dash::cli::{Cli, Command, ServeSettings, Source};
 use carbon_dash::{demo, router, AppState};
 use clap::Parser;
 
-/// A client must send its request head within this time.
-const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Cli {
-        command: Command::Serve { dir, addr, site_root, apply_provider_pue, read_only, allow_upload_preview, upload },
+        command:
+            Command::Serve {
+                dir,
+                addr,
+                site_root,
+                apply_provider_pue,
+                read_only,
+                allow_upload_preview,
+                upload,
+                request_timeout,
+                header_timeout,
+            },
     } = Cli::parse();
     tracing_subscriber::fmt()
         .with_target(false)
@@ -50,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
     let site_root = settings.site_root.to_string_lossy().to_string();
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
+    state.request_timeout = std::time::Duration::from_secs(request_timeout);
     state.upload = upload.policy(&settings.source, read_only, allow_upload_preview);
     // Expired upload sessions give their memory back.
     let sessions = state.sessions.clone();
@@ -78,6 +87,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
     println!("Serving on http://{}{}", listener.local_addr()?, if read_only { " (read-only)" } else { "" });
-    carbon_dash::serve(listener, router(state), HEADER_TIMEOUT).await;
+    carbon_dash::serve(listener, router(state), std::time::Duration::from_secs(header_timeout)).await;
     Ok(())
 }

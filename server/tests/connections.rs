@@ -1,0 +1,155 @@
+//! The real server on a socket: slow clients, oversized heads and a 1 GB upload each get a clear
+//! answer while other clients are served as usual.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{build, catalog, server_runtime, state};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Serves the demo with these timeouts on a free port of the shared runtime.
+fn start(request_timeout: Duration, header_timeout: Duration) -> SocketAddr {
+    let mut s = state(catalog());
+    s.request_timeout = request_timeout;
+    let app = build(s);
+    let listener = server_runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    server_runtime().spawn(carbon_dash::serve(listener, app, header_timeout));
+    addr
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// Reads until the server closes the connection (or resets it); what it sent.
+fn read_all(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// A plain `GET` on its own connection: status line and how long it took.
+fn quick_get(addr: SocketAddr, path: &str) -> (String, Duration) {
+    let start = Instant::now();
+    let mut s = connect(addr);
+    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let answer = read_all(s);
+    (answer.lines().next().unwrap_or("").to_string(), start.elapsed())
+}
+
+#[test]
+fn a_client_that_never_finishes_its_headers_is_disconnected_and_others_are_served() {
+    let addr = start(Duration::from_secs(30), Duration::from_secs(1));
+    let mut slow: Vec<TcpStream> = (0..50).map(|_| connect(addr)).collect();
+    for s in &mut slow {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ").unwrap();
+    }
+    let (status, took) = quick_get(addr, "/healthz");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(took < Duration::from_secs(5), "served beside 50 stalled clients in {took:?}");
+    let start = Instant::now();
+    let answer = read_all(slow.pop().unwrap());
+    assert!(start.elapsed() < Duration::from_secs(5), "disconnected after the header timeout");
+    // There is no request to answer yet: the connection is closed.
+    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[test]
+fn a_body_that_stops_coming_gets_408_with_a_reason() {
+    // Uploads get 20 times the request timeout: 0.1 s → 2 s.
+    let addr = start(Duration::from_millis(100), Duration::from_secs(10));
+    let mut s = connect(addr);
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: 100000\r\nAccept: application/json\r\n\r\n--b\r\n"
+    )
+    .unwrap();
+    let start = Instant::now();
+    let answer = read_all(s);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("not complete after 2 s"), "{answer}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn an_oversized_request_head_gets_431() {
+    let addr = start(Duration::from_secs(30), Duration::from_secs(10));
+    let mut s = connect(addr);
+    let big = "a".repeat(carbon_dash::MAX_HEADER_BYTES * 2);
+    // The server may answer and close before the whole head is written.
+    let _ = write!(s, "GET / HTTP/1.1\r\nHost: test\r\nX-Big: {big}\r\n\r\n");
+    let answer = read_all(s);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..answer.len().min(200)]);
+}
+
+#[test]
+fn a_1_gb_upload_is_refused_early_without_hurting_other_clients() {
+    let addr = start(Duration::from_secs(30), Duration::from_secs(10));
+    // Declared: refused before a byte of the body is read.
+    let mut s = connect(addr);
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Content-Length: 1000000000\r\nAccept: application/json\r\n\r\n"
+    )
+    .unwrap();
+    let answer = read_all(s);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("the upload is 1 GB: the limit is 200 MB a request"), "{answer}");
+
+    // Streamed (chunked, no length): refused once 200 MB have come, long before 1 GB.
+    let mut s = connect(addr);
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         Transfer-Encoding: chunked\r\nAccept: application/json\r\n\r\n"
+    )
+    .unwrap();
+    let reader = s.try_clone().unwrap();
+    let answer = std::thread::spawn(move || read_all(reader));
+    let part = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.csv\"\r\n\r\n";
+    write!(s, "{:x}\r\n", part.len()).unwrap();
+    s.write_all(part).unwrap();
+    s.write_all(b"\r\n").unwrap();
+    let chunk = vec![b'1'; 1 << 20];
+    let mut sent = 0usize;
+    let mut others = Vec::new();
+    while sent < 1_000_000_000 {
+        let ok =
+            write!(s, "{:x}\r\n", chunk.len()).is_ok() && s.write_all(&chunk).is_ok() && s.write_all(b"\r\n").is_ok();
+        if !ok {
+            break;
+        }
+        sent += chunk.len();
+        if sent % (50 << 20) == 0 {
+            others.push(quick_get(addr, "/healthz"));
+        }
+    }
+    let answer = answer.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("passed the 200 MB limit a request while sending huge.csv"), "{answer}");
+    assert!(sent < 400_000_000, "stopped reading at the limit ({sent} bytes sent)");
+    for (status, took) in &others {
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert!(*took < Duration::from_secs(5), "{took:?}");
+    }
+    eprintln!(
+        "1 GB upload: refused after {} MB were sent; {} other requests served meanwhile",
+        sent >> 20,
+        others.len()
+    );
+}
