@@ -36,9 +36,20 @@ pub fn short_id(id: &str) -> String {
     id.chars().take(8).collect()
 }
 
-/// URL path of a run page.
+/// A link to one of the app's paths: under the base path when served behind a reverse proxy.
+/// (`use_navigate` adds the base itself: give it the bare path.)
+pub fn href(path: &str) -> String {
+    let base = crate::base_path();
+    if path == "/" && !base.is_empty() {
+        base
+    } else {
+        format!("{base}{path}")
+    }
+}
+
+/// Link to a run page.
 pub fn run_href(id: &str) -> String {
-    format!("/runs/{}", encode(id))
+    href(&format!("/runs/{}", encode(id)))
 }
 
 /// `path?k=v&…` with the values percent-encoded; just `path` without parameters.

@@ -15,16 +15,30 @@ use leptos_router::{path, SsrMode};
 /// Name of the wasm-bindgen output and of the stylesheet under `/pkg`.
 pub const OUTPUT_NAME: &str = "carbon-dash";
 
+/// The path the app is served under behind a reverse proxy (`/carbon`), empty at the root. The
+/// server provides it; in the browser it is read from the page (`<meta name="carbon-dash-base">`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BasePath(pub String);
+
+/// Name of the `<meta>` carrying the base path to the browser.
+pub const BASE_META: &str = "carbon-dash-base";
+
+pub fn base_path() -> String {
+    use_context::<BasePath>().map(|b| b.0).unwrap_or_default()
+}
+
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let base = base_path();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HydrationScripts options/>
+                <link rel="icon" href=format!("{base}/favicon.svg") type="image/svg+xml"/>
+                <meta name=BASE_META content=base.clone()/>
+                <HydrationScripts options root=base/>
                 <MetaTags/>
             </head>
             <body>
@@ -46,20 +60,20 @@ pub fn App() -> impl IntoView {
         }
     });
     view! {
-        <Stylesheet id="leptos" href=format!("/pkg/{OUTPUT_NAME}.css")/>
+        <Stylesheet id="leptos" href=format::href(&format!("/pkg/{OUTPUT_NAME}.css"))/>
         <Title formatter=|t: String| if t.is_empty() { "carbon-dash".to_string() } else { format!("{t} · carbon-dash") }/>
-        <Router>
+        <Router base=base_path()>
             <header class="top">
-                <a class="brand" href="/">"carbon-dash"</a>
+                <a class="brand" href=format::href("/")>"carbon-dash"</a>
                 <nav>
-                    <A href="/">"Overview"</A>
-                    <A href="/runs">"Runs"</A>
-                    <A href="/teams">"Teams"</A>
-                    <A href="/map">"Map"</A>
-                    <A href="/regions">"Regions"</A>
-                    <A href="/files">"Files"</A>
-                    <A href="/data">"Data"</A>
-                    <A href="/upload">"Upload"</A>
+                    <A href=format::href("/")>"Overview"</A>
+                    <A href=format::href("/runs")>"Runs"</A>
+                    <A href=format::href("/teams")>"Teams"</A>
+                    <A href=format::href("/map")>"Map"</A>
+                    <A href=format::href("/regions")>"Regions"</A>
+                    <A href=format::href("/files")>"Files"</A>
+                    <A href=format::href("/data")>"Data"</A>
+                    <A href=format::href("/upload")>"Upload"</A>
                 </nav>
                 <DatasetSwitch/>
             </header>
@@ -81,7 +95,7 @@ pub fn App() -> impl IntoView {
             </main>
             <footer>
                 "Energy as measured by CodeCarbon (kWh, PUE included). CO₂ recomputed with carbon-dash's embedded grid data "
-                <a href="/data">"(sources and method)"</a>
+                <a href=format::href("/data")>"(sources and method)"</a>
                 "; the CSV's own figure is shown as “reported”."
             </footer>
         </Router>

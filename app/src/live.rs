@@ -14,7 +14,7 @@ pub fn provide_live() {
         #[cfg(feature = "hydrate")]
         {
             use wasm_bindgen::{closure::Closure, JsCast};
-            if let Ok(source) = web_sys::EventSource::new("/api/v1/events") {
+            if let Ok(source) = web_sys::EventSource::new(&crate::format::href("/api/v1/events")) {
                 let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
                     version.update(|v| *v += 1);
                 });

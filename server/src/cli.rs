@@ -40,6 +40,9 @@ pub enum Command {
         /// as long).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
         request_timeout: u64,
+        /// Serve everything under this path, for a reverse proxy that forwards e.g. /carbon/… as is.
+        #[arg(long, default_value = "", value_parser = parse_base_path)]
+        base_path: String,
         /// Seconds a client has to send its request line and headers before it is disconnected.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_timeout: u64,
@@ -83,6 +86,23 @@ impl UploadArgs {
             ttl: std::time::Duration::from_secs(self.session_minutes * 60),
             max_sessions: self.max_sessions as usize,
         }
+    }
+}
+
+/// `/carbon/` → `/carbon`; `/` → empty. Letters, digits, `-`, `_`, `.` and `/` only.
+pub fn parse_base_path(s: &str) -> Result<String, String> {
+    let trimmed = s.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = trimmed.starts_with('/')
+        && !trimmed.contains("//")
+        && !trimmed.split('/').any(|seg| seg == "." || seg == "..")
+        && trimmed.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(format!("'{s}' is not a base path: give one like /carbon (letters, digits, - _ . and /)"))
     }
 }
 
@@ -133,6 +153,16 @@ mod tests {
         let preview = upload.policy(&Source::Dir("logs".into()), true, true);
         assert!(preview.disabled_reason.is_none() && preview.save_root.is_none());
         assert!(Cli::try_parse_from(["carbon-dash", "serve", "--allow-upload-preview"]).is_err(), "needs --read-only");
+    }
+
+    #[test]
+    fn base_paths_are_normalised_or_refused() {
+        assert_eq!(parse_base_path("/carbon/"), Ok("/carbon".into()));
+        assert_eq!(parse_base_path("/"), Ok(String::new()));
+        assert_eq!(parse_base_path("/a/b-c"), Ok("/a/b-c".into()));
+        for bad in ["carbon", "/a b", "/../x", "/a//b", "/x\"<"] {
+            assert!(parse_base_path(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

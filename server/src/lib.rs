@@ -8,7 +8,7 @@ pub mod watch;
 use app::api::{Active, Shared};
 use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use carbon_core::catalog::Catalog;
@@ -41,6 +41,8 @@ pub struct AppState {
     pub sessions: upload::Sessions,
     /// Longest a request may take, body included (a slow client gets 408).
     pub request_timeout: std::time::Duration,
+    /// The path everything is served under behind a reverse proxy (`/carbon`); empty at the root.
+    pub base_path: String,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
 }
@@ -67,6 +69,7 @@ impl AppState {
             upload: upload::UploadPolicy::default(),
             sessions: upload::Sessions::default(),
             request_timeout: REQUEST_TIMEOUT,
+            base_path: String::new(),
             changes,
         }
     }
@@ -282,6 +285,11 @@ async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next:
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let catalog = state.catalog.clone();
+    let base = app::BasePath(state.base_path.clone());
+    let context = move || {
+        provide_context(catalog.clone());
+        provide_context(base.clone());
+    };
     let timeout = state.request_timeout;
     let upload_timeout = timeout * UPLOAD_TIME_FACTOR;
     // Uploads count their own bytes against the upload limits (per file, per request).
@@ -291,7 +299,7 @@ pub fn router(state: AppState) -> Router {
         .route("/upload/leave", post(upload::leave))
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(move |req, next| deadline(upload_timeout, req, next)));
-    Router::new()
+    let app = Router::new()
         .route("/api/v1/summary", get(api_summary))
         .route("/api/v1/runs", get(api_runs))
         .route("/api/v1/runs/{run_id}", get(api_run))
@@ -306,11 +314,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/events", get(events))
         .route("/sessions/{id}", get(upload::open))
-        .leptos_routes_with_context(&state, routes, move || provide_context(catalog.clone()), {
-            let options = state.leptos.clone();
-            move || app::shell(options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .merge(
+            Router::new()
+                .leptos_routes_with_context(&state, routes, context.clone(), {
+                    let options = state.leptos.clone();
+                    move || app::shell(options.clone())
+                })
+                .layer(axum::middleware::from_fn(full_page_path)),
+        )
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
         // No other route takes a body larger than a server function's arguments; a client too
         // slow to finish its request in time gets 408 instead of holding a worker.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -324,7 +336,30 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .with_state(state)
+        .with_state(state.clone());
+    if state.base_path.is_empty() {
+        app
+    } else {
+        // Behind a reverse proxy: everything under the base path; `/` and `{base}/` lead to it.
+        let base = state.base_path.clone();
+        let to_base = get(move || async move { Redirect::to(&base) });
+        Router::new()
+            .nest(&state.base_path, app)
+            .route("/", to_base.clone())
+            .route(&format!("{}/", state.base_path), to_base)
+    }
+}
+
+/// Pages are matched by the app's router under the base path, so it gets the path as requested
+/// (`nest` strips the base for routing); server functions keep the stripped path they are
+/// registered under.
+async fn full_page_path(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        if let Some(original) = req.extensions().get::<axum::extract::OriginalUri>() {
+            *req.uri_mut() = original.0.clone();
+        }
+    }
+    next.run(req).await
 }
 
 /// Largest request head (request line and headers): beyond it the answer is 431.

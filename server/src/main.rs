@@ -17,6 +17,7 @@ async fn main() -> anyhow::Result<()> {
                 upload,
                 request_timeout,
                 header_timeout,
+                base_path,
             },
     } = Cli::parse();
     tracing_subscriber::fmt()
@@ -58,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let site_root = settings.site_root.to_string_lossy().to_string();
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
+    state.base_path = base_path.clone();
     state.request_timeout = std::time::Duration::from_secs(request_timeout);
     state.upload = upload.policy(&settings.source, read_only, allow_upload_preview);
     // Expired upload sessions give their memory back.
@@ -86,7 +88,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;
-    println!("Serving on http://{}{}", listener.local_addr()?, if read_only { " (read-only)" } else { "" });
+    let mode = match (read_only, allow_upload_preview) {
+        (false, _) => "",
+        (true, false) => " (read-only)",
+        (true, true) => " (read-only, upload previews allowed)",
+    };
+    println!("Serving on http://{}{base_path}{mode}", listener.local_addr()?);
     carbon_dash::serve(listener, router(state), std::time::Duration::from_secs(header_timeout)).await;
     Ok(())
 }

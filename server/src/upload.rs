@@ -116,8 +116,9 @@ fn cookie_id(headers: &HeaderMap) -> Option<String> {
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn set_cookie(id: &str, max_age: Duration) -> HeaderValue {
-    let v = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", max_age.as_secs());
+fn set_cookie(id: &str, max_age: Duration, base: &str) -> HeaderValue {
+    let path = if base.is_empty() { "/" } else { base };
+    let v = format!("{COOKIE}={id}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}", max_age.as_secs());
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -136,17 +137,36 @@ pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: N
     next.run(req).await
 }
 
-/// An answer a script (JSON) or a plain form post (a short page with a way back) can read.
-fn answer(json: bool, status: StatusCode, message: String) -> Response {
-    if json {
-        return (status, Json(serde_json::json!({ "error": message }))).into_response();
+/// How to answer: JSON for scripts, pages and redirects for plain form posts, under the base path.
+struct Reply<'a> {
+    json: bool,
+    base: &'a str,
+}
+
+impl Reply<'_> {
+    fn new<'a>(s: &'a AppState, headers: &HeaderMap) -> Reply<'a> {
+        Reply { json: wants_json(headers), base: &s.base_path }
     }
-    let page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload · carbon-dash</title></head>\
-         <body><h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"/upload\">Back to upload</a></p></body></html>",
-        carbon_core::map::escape_xml(&message)
-    );
-    (status, Html(page)).into_response()
+
+    /// A refusal a script (JSON) or a person (a short page with a way back) can read.
+    fn error(&self, status: StatusCode, message: String) -> Response {
+        if self.json {
+            return (status, Json(serde_json::json!({ "error": message }))).into_response();
+        }
+        let page = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload · carbon-dash</title></head>\
+             <body><h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"{}/upload\">Back to upload</a></p></body></html>",
+            carbon_core::map::escape_xml(&message),
+            self.base
+        );
+        (status, Html(page)).into_response()
+    }
+
+    fn redirect(&self, path: &str) -> Redirect {
+        let to =
+            if path == "/" && !self.base.is_empty() { self.base.to_string() } else { format!("{}{path}", self.base) };
+        Redirect::to(&to)
+    }
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -249,20 +269,19 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
-    let json = wants_json(&headers);
+    let reply = Reply::new(&s, &headers);
     let p = &s.upload;
     if let Some(why) = &p.disabled_reason {
-        return answer(json, StatusCode::FORBIDDEN, why.clone());
+        return reply.error(StatusCode::FORBIDDEN, why.clone());
     }
     if !same_origin(&headers) {
-        return answer(json, StatusCode::FORBIDDEN, "uploads are accepted from this site's own pages only".into());
+        return reply.error(StatusCode::FORBIDDEN, "uploads are accepted from this site's own pages only".into());
     }
     let limit = human_bytes(p.max_request_bytes as u64);
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > p.max_request_bytes as u64) {
-        return answer(
-            json,
+        return reply.error(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
                 "the upload is {}: the limit is {limit} a request; send fewer files at a time",
@@ -272,9 +291,7 @@ pub async fn upload(
     }
     let mut multipart = match multipart {
         Ok(m) => m,
-        Err(e) => {
-            return answer(json, StatusCode::BAD_REQUEST, format!("not a file upload (multipart/form-data): {e}"))
-        }
+        Err(e) => return reply.error(StatusCode::BAD_REQUEST, format!("not a file upload (multipart/form-data): {e}")),
     };
     let existing = cookie_id(&headers).filter(|id| s.sessions.alive(id));
     let held = existing.as_ref().and_then(|id| s.sessions.lock().get(id).map(|x| x.bytes)).unwrap_or(0);
@@ -287,7 +304,7 @@ pub async fn upload(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                return answer(json, StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}"))
+                return reply.error(StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}"))
             }
         };
         let Some(file_name) = field.file_name().map(str::to_string) else { continue };
@@ -306,7 +323,7 @@ pub async fn upload(
                         } else {
                             format!("the upload passed the {limit} limit a request while sending {file_name}; send fewer files at a time")
                         };
-                        return answer(json, StatusCode::PAYLOAD_TOO_LARGE, why);
+                        return reply.error(StatusCode::PAYLOAD_TOO_LARGE, why);
                     }
                     size += chunk.len();
                     if size > p.max_file_bytes {
@@ -319,22 +336,16 @@ pub async fn upload(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return answer(
-                        json,
-                        StatusCode::BAD_REQUEST,
-                        format!("the upload of {file_name} was cut short: {e}"),
-                    )
+                    return reply
+                        .error(StatusCode::BAD_REQUEST, format!("the upload of {file_name} was cut short: {e}"))
                 }
             }
         }
         given.push(Given { given_name: file_name.clone(), name: safe_name(&file_name), data, size, too_big });
     }
     if given.is_empty() {
-        return answer(
-            json,
-            StatusCode::BAD_REQUEST,
-            "no file in the upload: choose one or more CodeCarbon CSV files".into(),
-        );
+        return reply
+            .error(StatusCode::BAD_REQUEST, "no file in the upload: choose one or more CodeCarbon CSV files".into());
     }
 
     let id = match existing {
@@ -342,15 +353,14 @@ pub async fn upload(
         None => {
             s.sessions.purge();
             if s.sessions.len() >= p.max_sessions {
-                return answer(
-                    json,
+                return reply.error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "too many upload sessions open on this server: try again later".into(),
                 );
             }
             match new_id() {
                 Ok(id) => id,
-                Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
+                Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
             }
         }
     };
@@ -394,7 +404,7 @@ pub async fn upload(
     });
     let (mut results, parsed) = match work.await {
         Ok(x) => x,
-        Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("reading the upload failed: {e}")),
+        Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the upload failed: {e}")),
     };
 
     // Into the session's catalog (a new session starts from nothing: only the visitor's files).
@@ -419,8 +429,8 @@ pub async fn upload(
     .await;
     let runs = match merged {
         Ok(Ok(r)) => r,
-        Ok(Err(e)) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(e) => return answer(json, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
     for r in results.iter_mut() {
         if let Some((_, n)) = runs.iter().find(|(p, _)| *p == r.name) {
@@ -442,12 +452,12 @@ pub async fn upload(
         session.files.extend(results.iter().cloned());
         session.expires = Instant::now() + p.ttl;
     }
-    let cookie = set_cookie(&id, p.ttl);
-    if json {
+    let cookie = set_cookie(&id, p.ttl, &s.base_path);
+    if reply.json {
         let body = serde_json::json!({ "session": id, "expires_in_s": p.ttl.as_secs(), "files": results });
         ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
     } else {
-        ([(header::SET_COOKIE, cookie)], Redirect::to("/upload")).into_response()
+        ([(header::SET_COOKIE, cookie)], reply.redirect("/upload")).into_response()
     }
 }
 
@@ -476,29 +486,26 @@ pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String
 
 /// `POST /upload/save`: the session's accepted files into `DIR/uploads/` (local serve mode only).
 pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let json = wants_json(&headers);
+    let reply = Reply::new(&s, &headers);
     let Some(root) = s.upload.save_root.clone() else {
         let why = if s.read_only {
             "this server is read-only: nothing is saved (uploads stay in your private session)"
         } else {
             "there is no logs folder to save to (the demo runs from built-in logs): start carbon-dash serve DIR"
         };
-        return answer(json, StatusCode::FORBIDDEN, why.into());
+        return reply.error(StatusCode::FORBIDDEN, why.into());
     };
     if !same_origin(&headers) {
-        return answer(json, StatusCode::FORBIDDEN, "saving is accepted from this site's own pages only".into());
+        return reply.error(StatusCode::FORBIDDEN, "saving is accepted from this site's own pages only".into());
     }
     let Some(id) = cookie_id(&headers).filter(|id| s.sessions.alive(id)) else {
-        return answer(
-            json,
-            StatusCode::NOT_FOUND,
-            "no upload session (it may have expired): upload the files again".into(),
-        );
+        return reply
+            .error(StatusCode::NOT_FOUND, "no upload session (it may have expired): upload the files again".into());
     };
     let todo: Vec<(String, axum::body::Bytes)> = {
         let map = s.sessions.lock();
         let Some(session) = map.get(&id) else {
-            return answer(json, StatusCode::NOT_FOUND, "the upload session has expired".into());
+            return reply.error(StatusCode::NOT_FOUND, "the upload session has expired".into());
         };
         session
             .files
@@ -532,16 +539,16 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
         }
     }
     if !failures.is_empty() {
-        return answer(json, StatusCode::INTERNAL_SERVER_ERROR, format!("not saved: {}", failures.join("; ")));
+        return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("not saved: {}", failures.join("; ")));
     }
-    if json {
+    if reply.json {
         let saved: Vec<_> = written
             .iter()
             .filter_map(|(n, r)| r.as_ref().ok().map(|p| serde_json::json!({ "name": n, "saved_as": p })))
             .collect();
         Json(serde_json::json!({ "saved": saved })).into_response()
     } else {
-        Redirect::to("/upload").into_response()
+        reply.redirect("/upload").into_response()
     }
 }
 
@@ -550,19 +557,21 @@ pub async fn leave(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = cookie_id(&headers) {
         s.sessions.lock().remove(&id);
     }
-    ([(header::SET_COOKIE, set_cookie("", Duration::ZERO))], Redirect::to("/")).into_response()
+    let reply = Reply::new(&s, &headers);
+    ([(header::SET_COOKIE, set_cookie("", Duration::ZERO, &s.base_path))], reply.redirect("/")).into_response()
 }
 
 /// `GET /sessions/{id}`: opens a session in this browser (the link the upload page shows).
 pub async fn open(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
     let remaining = s.sessions.view(&id).filter(|_| valid).map(|(_, info)| info.expires_in_s);
+    let reply = Reply { json: false, base: &s.base_path };
     match remaining {
         Some(secs) => {
-            ([(header::SET_COOKIE, set_cookie(&id, Duration::from_secs(secs)))], Redirect::to("/")).into_response()
+            let cookie = set_cookie(&id, Duration::from_secs(secs), &s.base_path);
+            ([(header::SET_COOKIE, cookie)], reply.redirect("/")).into_response()
         }
-        None => answer(
-            false,
+        None => reply.error(
             StatusCode::NOT_FOUND,
             "this upload session has expired or never existed: upload the files again".into(),
         ),

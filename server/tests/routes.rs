@@ -348,3 +348,42 @@ async fn an_oversized_body_gets_a_clear_413() {
     let status = server_runtime().spawn(async move { app.oneshot(req).await.unwrap().status() }).await.unwrap();
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn behind_a_reverse_proxy_everything_lives_under_the_base_path() {
+    static BASED: OnceLock<axum::Router> = OnceLock::new();
+    let app = BASED
+        .get_or_init(|| {
+            let mut s = common::state(catalog());
+            s.base_path = "/carbon".into();
+            common::build(s)
+        })
+        .clone();
+    let (status, html) = send(app.clone(), "/carbon").await;
+    assert_eq!(status, StatusCode::OK);
+    for link in [
+        "href=\"/carbon/runs\"",
+        "href=\"/carbon/pkg/carbon-dash.css\"",
+        "/carbon/pkg/carbon-dash.js",
+        "href=\"/carbon/map?project=",
+        "content=\"/carbon\"",
+    ] {
+        assert!(html.contains(link), "{link} missing");
+    }
+    assert!(!html.contains("href=\"/runs\"") && !html.contains("href=\"/map"), "no link escapes the base path");
+    let (status, html) = send(app.clone(), "/carbon/runs?sort=energy").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("href=\"/carbon/runs/") && html.contains("action=\"/carbon/runs\""));
+    let (status, body) = send(app.clone(), "/carbon/api/v1/summary").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for uri in ["/", "/carbon/"] {
+        let (status, headers, _) = call(&app, Request::get(uri).body(Body::empty()).unwrap()).await;
+        assert!(
+            status.is_redirection() && headers["location"] == "/carbon",
+            "{uri}: {status} {:?}",
+            headers.get("location")
+        );
+    }
+    let (status, _) = send(app.clone(), "/runs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -328,3 +328,17 @@ async fn a_read_only_server_refuses_every_write() {
     }
     assert_eq!(files_under(logs.path()), before, "the logs folder is untouched");
 }
+
+#[tokio::test]
+async fn a_csv_with_10_000_columns_is_refused_with_its_reason_and_the_session_goes_on() {
+    let app = app_with(UploadPolicy::default(), false);
+    let header: Vec<String> = (0..10_000).map(|i| format!("c{i}")).collect();
+    let wide = format!("duration,{}\n1,{}\n", header.join(","), vec!["1"; 10_000].join(","));
+    let files: &[(&str, &[u8])] = &[("wide.csv", wide.as_bytes()), ("emissions.csv", GOOD)];
+    let (status, _, body) = call(&app, upload_request(files, None, true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["files"][0]["accepted"], false);
+    assert!(v["files"][0]["message"].as_str().unwrap().contains("the header has 10001 columns"), "{body}");
+    assert_eq!(v["files"][1]["accepted"], true);
+}

@@ -41,7 +41,7 @@ fn ExperimentBody(p: ExperimentPage) -> impl IntoView {
             <Stat label="CO₂ (recomputed)" value=co2(Some(t.co2_kg)) note=format!("range {} – {}", co2(Some(t.co2_kg_low)), co2(Some(t.co2_kg_high)))/>
         </section>
         <p>
-            <a class="whatif-link" href=format!("/map?experiment={}", crate::format::encode(&p.experiment_id))>"Where would this experiment have been lower? →"</a>
+            <a class="whatif-link" href=crate::format::href(&format!("/map?experiment={}", crate::format::encode(&p.experiment_id)))>"Where would this experiment have been lower? →"</a>
         </p>
         {p.charts.into_iter().map(|chart| view! { <ChartView chart/> }).collect_view()}
         <h2>"Runs compared"</h2>

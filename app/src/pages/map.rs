@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-fn href(q: &WhatIfQuery) -> String {
+fn path_of(q: &WhatIfQuery) -> String {
     crate::format::url("/map", q.to_params())
 }
 
@@ -56,7 +56,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                 "continent" => q.filters.continent = v,
                 _ => q.filters.within_km = v.and_then(|k| k.parse().ok()),
             }
-            navigate(&href(&q), Default::default());
+            navigate(&path_of(&q), Default::default());
         }
     };
     let on_move = move |ev: web_sys::MouseEvent| set_tip.set(super::tip_at(&ev));
@@ -65,7 +65,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
         if let Some(id) = marker {
             let mut q = query.get_untracked();
             q.region = Some(id);
-            navigate(&href(&q), Default::default());
+            navigate(&path_of(&q), Default::default());
         }
     };
     let select = |key: &'static str, label: &'static str, options: Vec<String>, current: Option<String>| {
@@ -102,7 +102,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
         .as_ref()
         .and_then(|s| w.options.iter().find(|o| o.provider == s.provider && o.region == s.region).cloned());
     view! {
-        <form class="filters" method="get" action="/map">
+        <form class="filters" method="get" action=crate::format::href("/map")>
             {q.run_id.clone().map(|id| view! { <input type="hidden" name="run_id" value=id/> })}
             {q.experiment.clone().map(|e| view! { <input type="hidden" name="experiment" value=e/> })}
             {select("project", "Selection: project", p.projects, q.project.clone())}
@@ -110,7 +110,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             {select("continent", "Continent", p.continents, q.filters.continent.clone())}
             {within}
             <noscript><button type="submit">"Apply"</button></noscript>
-            <a href="/map">"All runs, no filter"</a>
+            <a href=crate::format::href("/map")>"All runs, no filter"</a>
         </form>
         <p class="recommendation" class:clean=w.already_cleanest id="recommendation">{w.recommendation.clone()}</p>
         <p class="hint">
@@ -163,7 +163,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                     view! {
                         <tr class:selected=is_sel data-region=id.clone()>
                             <td class="num">{i + 1}</td>
-                            <td><a href=href(&qq)>{format!("{} {}", o.provider, o.region)}</a> " " <span class="hint">{o.name.clone()}</span></td>
+                            <td><a href=crate::format::href(&path_of(&qq))>{format!("{} {}", o.provider, o.region)}</a> " " <span class="hint">{o.name.clone()}</span></td>
                             <td>{format!("{} · {}", o.country_iso_code, o.continent)}</td>
                             <td class="num">{intensity(o.intensity_g_per_kwh)}</td>
                             <td class="num" title=format!("range {} – {}", co2(Some(o.co2_kg_low)), co2(Some(o.co2_kg_high)))>{co2(Some(o.co2_kg))}</td>

@@ -65,13 +65,13 @@ fn SummaryView(s: Summary) -> impl IntoView {
             />
         </section>
         <Equivalents co2_kg=t.co2_kg co2_kg_low=t.co2_kg_low co2_kg_high=t.co2_kg_high kwh=t.energy_kwh/>
-        <p><a href="/map">"Where would all of this have been lower? The map and the what-if →"</a></p>
+        <p><a href=crate::format::href("/map")>"Where would all of this have been lower? The map and the what-if →"</a></p>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
         <div class="tree">
             {projects.into_iter().map(|p| view! { <ProjectTree p/> }).collect_view()}
         </div>
-        <p><a href="/files">"Ingest diagnostics for every file →"</a></p>
+        <p><a href=crate::format::href("/files")>"Ingest diagnostics for every file →"</a></p>
     }
 }
 
@@ -124,7 +124,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                                     <li><a href=all.clone()>{format!("all {} runs →", e.totals.runs)}</a></li>
                                 })}
                                 <li>
-                                    <a class="whatif-link" href=format!("/map?project={}&experiment={}", encode(&project), encode(&e.experiment_id))>
+                                    <a class="whatif-link" href=crate::format::href(&format!("/map?project={}&experiment={}", encode(&project), encode(&e.experiment_id)))>
                                         "where would this experiment have been lower? →"
                                     </a>
                                 </li>

@@ -59,7 +59,7 @@ pub fn Regions() -> impl IntoView {
                                         let here = move || key.get() == *k;
                                         view! {
                                             <th aria-sort=move || if !here() { "none" } else if desc.get() { "descending" } else { "ascending" }>
-                                                <a data-sort=*k href=move || format!("/regions?sort={k}&dir={}", if here() && !desc.get() { "desc" } else { "asc" })>
+                                                <a data-sort=*k href=move || crate::format::href(&format!("/regions?sort={k}&dir={}", if here() && !desc.get() { "desc" } else { "asc" }))>
                                                     {*label}
                                                     {move || if !here() { "" } else if desc.get() { " ▼" } else { " ▲" }}
                                                 </a>
@@ -73,7 +73,7 @@ pub fn Regions() -> impl IntoView {
                                 {move || sorted(rows.clone(), &key.get(), desc.get()).into_iter().map(|r| view! {
                                     <tr>
                                         <td>{r.provider.clone()}</td>
-                                        <td><a href=format!("/map?region={}/{}", r.provider, r.region)>{r.region.clone()}</a> " " <span class="hint">{r.name.clone()}</span></td>
+                                        <td><a href=crate::format::href(&format!("/map?region={}/{}", r.provider, r.region))>{r.region.clone()}</a> " " <span class="hint">{r.name.clone()}</span></td>
                                         <td>{format!("{} · {}", r.country_iso_code, r.continent)}</td>
                                         <td class="num" title=format!("range {} – {}", intensity(r.intensity_low_g_per_kwh), intensity(r.intensity_high_g_per_kwh))>{intensity(r.intensity_g_per_kwh)}</td>
                                         <td class="num">{r.google_cfe_pct.map(|c| format!("{c:.0} %")).unwrap_or_else(|| "–".into())}</td>

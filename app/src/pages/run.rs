@@ -25,7 +25,7 @@ pub fn RunPage() -> impl IntoView {
                     Ok(None) => view! {
                         <Title text="Run not found"/>
                         <h1>"Run not found"</h1>
-                        <p>"No run with this id in the loaded files. " <a href="/runs">"All runs"</a></p>
+                        <p>"No run with this id in the loaded files. " <a href=crate::format::href("/runs")>"All runs"</a></p>
                     }
                         .into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
@@ -67,7 +67,7 @@ fn RunView(d: RunDetail) -> impl IntoView {
     let cumulative = r.tasks.is_empty();
     view! {
         <Title text=title/>
-        <p class="crumbs"><a href="/runs">"Runs"</a> " / " {short(&r)}</p>
+        <p class="crumbs"><a href=crate::format::href("/runs")>"Runs"</a> " / " {short(&r)}</p>
         <h1 class="run-id">{heading}</h1>
         <section class="stats">
             <Stat label="Energy" value=energy(r.energy_kwh) note="CodeCarbon, PUE included"/>
@@ -82,7 +82,7 @@ fn RunView(d: RunDetail) -> impl IntoView {
         </section>
         <HowComputed r=r.clone()/>
         <p>
-            <a class="whatif-link" href=format!("/map?run_id={}", crate::format::encode(&r.run_id))>
+            <a class="whatif-link" href=crate::format::href(&format!("/map?run_id={}", crate::format::encode(&r.run_id)))>
                 "How much lower would this run have been elsewhere? →"
             </a>
         </p>
@@ -102,7 +102,7 @@ fn RunView(d: RunDetail) -> impl IntoView {
             <dt>"Experiment"</dt>
             <dd>
                 {match &r.experiment_id {
-                    Some(e) => view! { <a href=format!("/experiments/{}", crate::format::encode(e))>{e.clone()}</a> }.into_any(),
+                    Some(e) => view! { <a href=crate::format::href(&format!("/experiments/{}", crate::format::encode(e)))>{e.clone()}</a> }.into_any(),
                     None => "–".into_any(),
                 }}
             </dd>

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-fn href(q: &RunQuery) -> String {
+fn path_of(q: &RunQuery) -> String {
     crate::format::url("/runs", q.to_params())
 }
 
@@ -53,7 +53,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             "from" => q.from = v,
             _ => q.to = v,
         }
-        navigate(&href(&q.on_page(1)), Default::default());
+        navigate(&path_of(&q.on_page(1)), Default::default());
     };
     let select = |key: &'static str, label: &'static str, options: Vec<String>, current: Option<String>| {
         let set_param = set_param.clone();
@@ -96,7 +96,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                 class:num=numeric
                 aria-sort=if !sorted { "none" } else if desc { "descending" } else { "ascending" }
             >
-                <a href=href(&q.toggled(key)) data-sort=key.as_str()>
+                <a href=crate::format::href(&path_of(&q.toggled(key))) data-sort=key.as_str()>
                     {label}
                     {if !sorted { "" } else if desc { " ▼" } else { " ▲" }}
                 </a>
@@ -110,7 +110,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
         format!("{}–{} of {} runs ({} loaded)", first, first + p.rows.len() - 1, p.matched, p.total)
     };
     view! {
-        <form class="filters" method="get" action="/runs">
+        <form class="filters" method="get" action=crate::format::href("/runs")>
             {select("project", "Project", p.projects, q.project.clone())}
             {select("experiment", "Experiment", p.experiments, q.experiment.clone())}
             {select("country", "Country", p.countries, q.country.clone())}
@@ -121,7 +121,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             <noscript>
                 <button type="submit">"Apply"</button>
             </noscript>
-            <a href="/runs">"Clear"</a>
+            <a href=crate::format::href("/runs")>"Clear"</a>
         </form>
         <p class="hint" id="runs-count">{count}</p>
         <table class="runs-table">
@@ -190,9 +190,9 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
         </table>
         {(p.pages > 1).then(|| view! {
             <nav class="pager" aria-label="Pages">
-                {(p.page > 1).then(|| view! { <a rel="prev" href=href(&q.on_page(p.page - 1))>"← previous"</a> })}
+                {(p.page > 1).then(|| view! { <a rel="prev" href=crate::format::href(&path_of(&q.on_page(p.page - 1)))>"← previous"</a> })}
                 <span>{format!("page {} of {}", p.page, p.pages)}</span>
-                {(p.page < p.pages).then(|| view! { <a rel="next" href=href(&q.on_page(p.page + 1))>"next →"</a> })}
+                {(p.page < p.pages).then(|| view! { <a rel="next" href=crate::format::href(&path_of(&q.on_page(p.page + 1)))>"next →"</a> })}
             </nav>
         })}
     }

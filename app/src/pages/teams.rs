@@ -37,7 +37,7 @@ pub fn Teams() -> impl IntoView {
                             <tbody>
                                 {ts.into_iter().map(|t| view! {
                                     <tr>
-                                        <td><a href=format!("/teams/{}", encode(&t.team))>{t.team.clone()}</a></td>
+                                        <td><a href=crate::format::href(&format!("/teams/{}", encode(&t.team)))>{t.team.clone()}</a></td>
                                         <td class="num">{t.totals.runs}</td>
                                         <td class="num">{energy(Some(t.totals.energy_kwh))}</td>
                                         <td class="num">{co2_range(Some(t.totals.co2_kg), Some(t.totals.co2_kg_low), Some(t.totals.co2_kg_high))}</td>
@@ -136,14 +136,14 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
     view! {
         <Title text=p.title.clone()/>
         <h1>{if org { "Organisation".to_string() } else { format!("Team {}", p.title) }}</h1>
-        <form class="filters" method="get" action=base.clone()>
+        <form class="filters" method="get" action=crate::format::href(&base)>
             {project_select}
             {input("place", "Country or region", "text", f.place.clone())}
             {input("provider", "Cloud provider", "text", f.provider.clone())}
             {input("from", "Ended from", "date", f.from.clone())}
             {input("to", "to", "date", f.to.clone())}
             <noscript><button type="submit">"Apply"</button></noscript>
-            <a href=base.clone()>"Clear"</a>
+            <a href=crate::format::href(&base)>"Clear"</a>
         </form>
         <section class="stats">
             <Stat label="Runs" value=t.runs.to_string() note=format!("{} projects", p.top_projects.len())/>
@@ -162,7 +162,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
             <tbody>
                 {p.top_projects.into_iter().take(10).map(|x| view! {
                     <tr>
-                        <td><a href=format!("/runs?project={}", encode(&x.project_name))>{x.project_name.clone()}</a></td>
+                        <td><a href=crate::format::href(&format!("/runs?project={}", encode(&x.project_name)))>{x.project_name.clone()}</a></td>
                         <td class="num">{x.totals.runs}</td>
                         <td class="num">{energy(Some(x.totals.energy_kwh))}</td>
                         <td class="num">{co2_range(Some(x.totals.co2_kg), Some(x.totals.co2_kg_low), Some(x.totals.co2_kg_high))}</td>

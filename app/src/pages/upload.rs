@@ -52,9 +52,10 @@ pub fn Upload() -> impl IntoView {
 fn UploadForm(s: UploadState, sending: RwSignal<Vec<Sending>>) -> impl IntoView {
     let max_file = s.max_file_bytes as f64;
     let version = use_context::<UploadVersion>();
+    let target = StoredValue::new(crate::format::href("/upload"));
     let start = move |files: Option<web_sys::FileList>| {
         if let Some(files) = files {
-            send_all(files, sending, max_file, version);
+            send_all(files, sending, max_file, version, target.get_value());
         }
     };
     let on_drop = move |ev: web_sys::DragEvent| {
@@ -80,7 +81,7 @@ fn UploadForm(s: UploadState, sending: RwSignal<Vec<Sending>>) -> impl IntoView 
             id="upload-form"
             class="dropzone"
             method="post"
-            action="/upload"
+            action=crate::format::href("/upload")
             enctype="multipart/form-data"
             on:dragover=|ev: web_sys::DragEvent| ev.prevent_default()
             on:drop=on_drop
@@ -127,17 +128,17 @@ fn SendingRow(f: Sending) -> impl IntoView {
 fn SessionFiles(session: UploadSession, save_dir: Option<String>) -> impl IntoView {
     let expires = duration_s(session.expires_in_s as f64);
     let unsaved = session.files.iter().filter(|f| f.accepted && f.saved_as.is_none()).count();
-    let link = format!("/sessions/{}", session.id);
+    let link = crate::format::href(&format!("/sessions/{}", session.id));
     view! {
         <section class="session" id="session">
             <h2>"Your upload"</h2>
             <p>
                 {format!("{} files, {} held; the session ends in {expires}. ", session.files.len(), human_bytes(session.bytes))}
-                <a href="/" rel="external">"Open the dashboard of your files"</a>
+                <a href=crate::format::href("/") rel="external">"Open the dashboard of your files"</a>
                 " · "
-                <a href="/runs" rel="external">"their runs"</a>
+                <a href=crate::format::href("/runs") rel="external">"their runs"</a>
                 " · "
-                <a href="/files" rel="external">"rows not counted"</a>
+                <a href=crate::format::href("/files") rel="external">"rows not counted"</a>
             </p>
             <table class="upload-results">
                 <thead>
@@ -167,11 +168,11 @@ fn SessionFiles(session: UploadSession, save_dir: Option<String>) -> impl IntoVi
             </table>
             <div class="session-actions">
                 {save_dir.map(|dir| view! {
-                    <form method="post" action="/upload/save">
+                    <form method="post" action=crate::format::href("/upload/save")>
                         <button type="submit" disabled=unsaved == 0>{format!("Save {unsaved} files to {dir}")}</button>
                     </form>
                 })}
-                <form method="post" action="/upload/leave">
+                <form method="post" action=crate::format::href("/upload/leave")>
                     <button type="submit">"Forget this upload"</button>
                 </form>
             </div>
@@ -185,7 +186,13 @@ fn SessionFiles(session: UploadSession, save_dir: Option<String>) -> impl IntoVi
 
 /// Sends the files one after another (browser only); the server's answer is each file's result.
 #[cfg(feature = "hydrate")]
-fn send_all(files: web_sys::FileList, sending: RwSignal<Vec<Sending>>, max_file: f64, version: Option<UploadVersion>) {
+fn send_all(
+    files: web_sys::FileList,
+    sending: RwSignal<Vec<Sending>>,
+    max_file: f64,
+    version: Option<UploadVersion>,
+    target: String,
+) {
     let first = sending.with_untracked(Vec::len);
     let mut queue = std::collections::VecDeque::new();
     for i in 0..files.length() {
@@ -206,19 +213,29 @@ fn send_all(files: web_sys::FileList, sending: RwSignal<Vec<Sending>>, max_file:
             queue.push_back((first + i as usize, file));
         }
     }
-    send_next(std::rc::Rc::new(std::cell::RefCell::new(queue)), sending, version);
+    let queue = std::rc::Rc::new(std::cell::RefCell::new(queue));
+    send_next(Batch { queue, sending, version, target: target.into() });
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn send_all(_: web_sys::FileList, _: RwSignal<Vec<Sending>>, _: f64, _: Option<UploadVersion>) {}
+fn send_all(_: web_sys::FileList, _: RwSignal<Vec<Sending>>, _: f64, _: Option<UploadVersion>, _: String) {}
+
+/// Files still to send, where to, and what to update.
+#[cfg(feature = "hydrate")]
+#[derive(Clone)]
+struct Batch {
+    queue: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(usize, web_sys::File)>>>,
+    sending: RwSignal<Vec<Sending>>,
+    version: Option<UploadVersion>,
+    target: std::rc::Rc<str>,
+}
 
 #[cfg(feature = "hydrate")]
-type Queue = std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<(usize, web_sys::File)>>>;
-
-#[cfg(feature = "hydrate")]
-fn send_next(queue: Queue, sending: RwSignal<Vec<Sending>>, version: Option<UploadVersion>) {
+fn send_next(batch: Batch) {
     use wasm_bindgen::{closure::Closure, JsCast};
-    let Some((index, file)) = queue.borrow_mut().pop_front() else {
+    let (sending, version) = (batch.sending, batch.version);
+    let next = batch.queue.borrow_mut().pop_front();
+    let Some((index, file)) = next else {
         // All sent: the session's table and the header banner reload.
         if let Some(v) = version {
             v.0.update(|n| *n += 1);
@@ -231,7 +248,7 @@ fn send_next(queue: Queue, sending: RwSignal<Vec<Sending>>, version: Option<Uplo
         return;
     };
     let _ = form.append_with_blob_and_filename("file", &file, &file.name());
-    let _ = xhr.open("POST", "/upload");
+    let _ = xhr.open("POST", &batch.target);
     let _ = xhr.set_request_header("Accept", "application/json");
     if let Ok(upload) = xhr.upload() {
         let progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
@@ -258,7 +275,7 @@ fn send_next(queue: Queue, sending: RwSignal<Vec<Sending>>, version: Option<Uplo
             s[index].sent = s[index].size;
         });
         finish(result);
-        send_next(queue, sending, version);
+        send_next(batch);
     });
     xhr.set_onloadend(Some(done.as_ref().unchecked_ref()));
     done.forget();
@@ -281,8 +298,8 @@ pub fn SessionBanner() -> impl IntoView {
                         <div class="session-banner" id="session-banner">
                             <strong>"Your upload:"</strong>
                             {format!("these pages show the {n} files you uploaded (ends in {}). ", duration_s(session.expires_in_s as f64))}
-                            <a href="/upload">"Details"</a>
-                            <form method="post" action="/upload/leave">
+                            <a href=crate::format::href("/upload")>"Details"</a>
+                            <form method="post" action=crate::format::href("/upload/leave")>
                                 <button type="submit">"Show the server's logs again"</button>
                             </form>
                         </div>
