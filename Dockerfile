@@ -1,13 +1,13 @@
-# The same steps as the README's build (./x build), in a Rust image. Multi-stage: the runtime image
+# The same steps as the README's build for hosting (./x build --release), in a Rust image. Multi-stage: the runtime image
 # holds only the binary and the site, runs as a non-root user, reads /logs and serves read-only.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN ./x build
+RUN ./x build --release
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 carbon
-COPY --from=build /src/target/debug/carbon-dash /usr/local/bin/carbon-dash
+COPY --from=build /src/target/release/carbon-dash /usr/local/bin/carbon-dash
 COPY --from=build /src/site /srv/site
 ENV CARBON_DASH_SITE_ROOT=/srv/site
 USER carbon

@@ -135,7 +135,7 @@ fn a_1_gb_upload_is_refused_early_without_hurting_other_clients() {
             break;
         }
         sent += chunk.len();
-        if sent % (50 << 20) == 0 {
+        if sent.is_multiple_of(50 << 20) {
             others.push(quick_get(addr, "/healthz"));
         }
     }

@@ -36,7 +36,8 @@ pub fn Upload() -> impl IntoView {
     view! {
         <Title text="Upload"/>
         <h1>"Upload CodeCarbon logs"</h1>
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        // A transition: while the session reloads after a batch, the page stays as it is.
+        <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match state.await {
                     Ok(s) if s.enabled => view! { <UploadForm s sending/> }.into_any(),
@@ -44,7 +45,7 @@ pub fn Upload() -> impl IntoView {
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
