@@ -55,6 +55,14 @@ test('picked and dropped files are uploaded with a result each, shown privately,
   await page.dispatchEvent('#upload-form', 'drop', { dataTransfer: drop });
   await page.waitForFunction(() => document.querySelector('#sending li:nth-child(4)')?.classList.contains('ok'), null, { timeout: 15000 });
   await page.waitForFunction(() => document.querySelector('#session')?.textContent.includes('dropped.csv'));
+
+  // A file name carrying markup stays text, on the page and in the session.
+  const evil = '<img src=x onerror="window.__xss=1">.csv';
+  await page.setInputFiles('input[type=file]', [{ name: evil, mimeType: 'text/csv', buffer: Buffer.from(csv('p', 'x-1')) }]);
+  await page.waitForFunction(() => document.querySelector('#sending li:nth-child(5)')?.classList.contains('ok'), null, { timeout: 15000 });
+  assert.ok((await page.locator('#sending li:nth-child(5) .name').textContent()).includes('<img'), 'shown as text');
+  assert.equal(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
+  assert.equal(await page.locator('#sending img, #session img').count(), 0);
   await page.screenshot({ path: join(tmpdir(), 'carbon-dash-upload.png'), fullPage: true });
 
   // The pages show the upload only.
@@ -62,14 +70,15 @@ test('picked and dropped files are uploaded with a result each, shown privately,
   await hydrated(page);
   const runs = await page.locator('main').textContent();
   assert.ok(runs.includes('uploaded-project') && runs.includes('dropped-project'), runs);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
   assert.ok(!runs.includes('server-logs'));
 
   // Save to logs: under uploads/, beside the existing emissions.csv, byte for byte.
   await page.goto(server.url + '/upload');
   await hydrated(page);
-  await page.click('button:has-text("Save 2 files to")');
+  await page.click('button:has-text("Save 3 files to")');
   await page.waitForSelector('text=uploads/emissions.csv');
-  assert.deepEqual(readdirSync(join(logs, 'uploads')).sort(), ['dropped.csv', 'emissions.csv']);
+  assert.deepEqual(readdirSync(join(logs, 'uploads')).sort(), ['_img_src_x_onerror__22window.__xss_1_22_.csv', 'dropped.csv', 'emissions.csv']);
   assert.equal(readFileSync(join(logs, 'uploads', 'emissions.csv'), 'utf8'), mine);
   assert.equal(readFileSync(join(logs, 'emissions.csv'), 'utf8'), csv('server-logs', 'logs-run'));
 
