@@ -66,7 +66,7 @@ pub fn App() -> impl IntoView {
             <header class="top">
                 <a class="brand" href=format::href("/")>"carbon-dash"</a>
                 <nav>
-                    <A href=format::href("/")>"Overview"</A>
+                    <A href=format::href("/") exact=true>"Overview"</A>
                     <A href=format::href("/runs")>"Runs"</A>
                     <A href=format::href("/teams")>"Teams"</A>
                     <A href=format::href("/map")>"Map"</A>

@@ -40,5 +40,6 @@ test('the app hydrates under the base path and navigates without leaving it', as
   await page.goto(server.url + '/upload');
   await hydrated(page);
   assert.equal(await page.getAttribute('#upload-form', 'action'), '/carbon/upload');
+  assert.deepEqual(await page.locator('header nav a[aria-current="page"]').allTextContents(), ['Upload'], 'one page marked current');
   assert.deepEqual(outside, [], 'no request left the base path');
 });
