@@ -329,6 +329,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)))
         .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
+        // gzip for clients that ask (the wasm bundle shrinks to about a quarter); never for the
+        // event stream, which must flush each event.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {

@@ -387,3 +387,18 @@ async fn behind_a_reverse_proxy_everything_lives_under_the_base_path() {
     let (status, _) = send(app.clone(), "/runs").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn pages_are_gzipped_for_clients_that_ask_and_events_never_are() {
+    let req = Request::get("/").header("accept-encoding", "gzip").body(Body::empty()).unwrap();
+    let (status, headers, _) = call(&app(), req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-encoding"], "gzip");
+    let (_, headers, html) = call(&app(), Request::get("/").body(Body::empty()).unwrap()).await;
+    assert!(headers.get("content-encoding").is_none() && html.contains("Overview"));
+    let req = Request::get("/api/v1/events").header("accept-encoding", "gzip").body(Body::empty()).unwrap();
+    let app = app();
+    let headers = server_runtime().spawn(async move { app.oneshot(req).await.unwrap().headers().clone() }).await.unwrap();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert!(headers.get("content-encoding").is_none());
+}
