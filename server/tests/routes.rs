@@ -398,7 +398,8 @@ async fn pages_are_gzipped_for_clients_that_ask_and_events_never_are() {
     assert!(headers.get("content-encoding").is_none() && html.contains("Overview"));
     let req = Request::get("/api/v1/events").header("accept-encoding", "gzip").body(Body::empty()).unwrap();
     let app = app();
-    let headers = server_runtime().spawn(async move { app.oneshot(req).await.unwrap().headers().clone() }).await.unwrap();
+    let headers =
+        server_runtime().spawn(async move { app.oneshot(req).await.unwrap().headers().clone() }).await.unwrap();
     assert_eq!(headers["content-type"], "text/event-stream");
     assert!(headers.get("content-encoding").is_none());
 }
