@@ -295,6 +295,23 @@ pub async fn upload(
     };
     let existing = cookie_id(&headers).filter(|id| s.sessions.alive(id));
     let held = existing.as_ref().and_then(|id| s.sessions.lock().get(id).map(|x| x.bytes)).unwrap_or(0);
+    // A new session must have room before its files are read.
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            s.sessions.purge();
+            if s.sessions.len() >= p.max_sessions {
+                return reply.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many upload sessions open on this server: try again later".into(),
+                );
+            }
+            match new_id() {
+                Ok(id) => id,
+                Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
+            }
+        }
+    };
 
     // Read every part, counting bytes as they come: a request over the limit is refused as a whole.
     let mut received = 0usize;
@@ -348,22 +365,6 @@ pub async fn upload(
             .error(StatusCode::BAD_REQUEST, "no file in the upload: choose one or more CodeCarbon CSV files".into());
     }
 
-    let id = match existing {
-        Some(id) => id,
-        None => {
-            s.sessions.purge();
-            if s.sessions.len() >= p.max_sessions {
-                return reply.error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many upload sessions open on this server: try again later".into(),
-                );
-            }
-            match new_id() {
-                Ok(id) => id,
-                Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
-            }
-        }
-    };
     let taken: Vec<String> =
         s.sessions.lock().get(&id).map(|x| x.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
     let max_file = p.max_file_bytes;

@@ -342,3 +342,17 @@ async fn a_csv_with_10_000_columns_is_refused_with_its_reason_and_the_session_go
     assert!(v["files"][0]["message"].as_str().unwrap().contains("the header has 10001 columns"), "{body}");
     assert_eq!(v["files"][1]["accepted"], true);
 }
+
+#[tokio::test]
+async fn sessions_are_bounded_in_number() {
+    let app = app_with(UploadPolicy { max_sessions: 1, ..UploadPolicy::default() }, false);
+    let (status, headers, _) = call(&app, upload_request(&[("a.csv", GOOD)], None, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = session_cookie(&headers);
+    let (status, _, body) = call(&app, upload_request(&[("b.csv", GOOD)], None, true)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("too many upload sessions"));
+    // The open session still takes more files.
+    let (status, _, _) = call(&app, upload_request(&[("c.csv", GOOD)], Some(&cookie), true)).await;
+    assert_eq!(status, StatusCode::OK);
+}

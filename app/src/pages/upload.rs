@@ -76,7 +76,11 @@ fn UploadForm(s: UploadState, sending: RwSignal<Vec<Sending>>) -> impl IntoView 
         <p class="hint">
             "Your files are read in memory for you alone: a private session that ends " {ttl}
             " after your last upload. The pages then show your files instead of this server's logs. "
-            "Nothing is stored unless you save it."
+            {if s.save_dir.is_some() {
+                "Nothing is stored unless you save it."
+            } else {
+                "Nothing is stored: the files are forgotten when the session ends."
+            }}
         </p>
         <form
             id="upload-form"
