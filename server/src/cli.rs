@@ -43,10 +43,19 @@ pub enum Command {
         /// Serve everything under this path, for a reverse proxy that forwards e.g. /carbon/… as is.
         #[arg(long, default_value = "", value_parser = parse_base_path)]
         base_path: String,
+        /// Request logs as text lines or as one JSON object a line (RUST_LOG sets the level).
+        #[arg(long, env = "CARBON_DASH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
         /// Seconds a client has to send its request line and headers before it is disconnected.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_timeout: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Limits of browser uploads.

@@ -1,5 +1,5 @@
 use anyhow::Context;
-use carbon_dash::cli::{Cli, Command, ServeSettings, Source};
+use carbon_dash::cli::{Cli, Command, LogFormat, ServeSettings, Source};
 use carbon_dash::{demo, router, AppState};
 use clap::Parser;
 
@@ -18,12 +18,17 @@ async fn main() -> anyhow::Result<()> {
                 request_timeout,
                 header_timeout,
                 base_path,
+                log_format,
             },
     } = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+    match log_format {
+        LogFormat::Text => logs.init(),
+        // One JSON object a line, with the request span's method and URI: for log collectors.
+        LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
+    }
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
     let source = settings.source.clone();
