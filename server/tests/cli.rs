@@ -34,6 +34,7 @@ fn json_logs_carry_each_request_with_its_method_path_and_status() {
         }
     };
     child.kill().unwrap();
+    child.wait().unwrap();
     assert_eq!(finished["level"], "INFO");
     assert_eq!(finished["span"]["method"], "GET");
     assert_eq!(finished["fields"]["status"], 200);
