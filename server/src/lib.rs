@@ -1,5 +1,6 @@
 //! carbon-dash's server: the axum router (pages, JSON API, assets) over a shared catalog.
 
+pub mod cache;
 pub mod cli;
 pub mod demo;
 pub mod upload;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     /// The path everything is served under behind a reverse proxy (`/carbon`); empty at the root.
     pub base_path: String,
+    /// Rendered pages until the logs change.
+    pub pages: cache::PageCache,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
 }
@@ -70,6 +73,7 @@ impl AppState {
             sessions: upload::Sessions::default(),
             request_timeout: REQUEST_TIMEOUT,
             base_path: String::new(),
+            pages: cache::PageCache::new(&changes),
             changes,
         }
     }
@@ -328,6 +332,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)))
         .merge(uploads)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cache::cached_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
         // gzip for clients that ask (the wasm bundle shrinks to about a quarter); never for the
         // event stream, which must flush each event.

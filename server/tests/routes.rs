@@ -403,3 +403,29 @@ async fn pages_are_gzipped_for_clients_that_ask_and_events_never_are() {
     assert_eq!(headers["content-type"], "text/event-stream");
     assert!(headers.get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn pages_are_rendered_once_per_version_of_the_logs() {
+    static CACHED: OnceLock<(axum::Router, carbon_dash::AppState)> = OnceLock::new();
+    let (app, state) = CACHED
+        .get_or_init(|| {
+            let s = common::state(catalog());
+            (common::build(s.clone()), s)
+        })
+        .clone();
+    let (_, first) = send(app.clone(), "/runs").await;
+    assert!(first.contains("resnet50-imagenet"));
+    assert_eq!(state.pages.len(), 1);
+    // The catalog changes without telling: the kept page is served.
+    *state.catalog.write().unwrap() = Catalog::default();
+    let (_, again) = send(app.clone(), "/runs").await;
+    assert_eq!(again, first);
+    // The watcher tells: the page is rendered anew.
+    state.changes.send(1).unwrap();
+    let (_, fresh) = send(app.clone(), "/runs").await;
+    assert!(!fresh.contains("resnet50-imagenet"), "rendered from the new catalog");
+    // Other queries are other pages; the API is never kept.
+    let _ = send(app.clone(), "/runs?sort=energy").await;
+    let _ = send(app.clone(), "/api/v1/summary").await;
+    assert_eq!(state.pages.len(), 2);
+}
