@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use app::api::{Active, Shared};
+use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -51,7 +52,7 @@ impl Default for UploadPolicy {
 struct Session {
     catalog: Shared,
     /// Accepted files as given, byte for byte, by session name (for "save to logs").
-    originals: HashMap<String, axum::body::Bytes>,
+    originals: HashMap<String, Bytes>,
     files: Vec<UploadedFile>,
     bytes: usize,
     expires: Instant,
@@ -262,6 +263,86 @@ struct Given {
     too_big: bool,
 }
 
+/// Reads every file part, counting bytes as they come: a request (with what the session already
+/// holds) over the limit is refused as a whole; a file over the file limit is kept as a refusal.
+async fn read_parts(
+    multipart: &mut Multipart,
+    p: &UploadPolicy,
+    held: usize,
+) -> Result<Vec<Given>, (StatusCode, String)> {
+    let limit = human_bytes(p.max_request_bytes as u64);
+    let mut received = 0usize;
+    let mut given = Vec::new();
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}")))?
+    {
+        let Some(file_name) = field.file_name().map(str::to_string) else { continue };
+        let (mut data, mut size, mut too_big) = (Vec::new(), 0usize, false);
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("the upload of {file_name} was cut short: {e}")))?
+        {
+            received += chunk.len();
+            if received + held > p.max_request_bytes {
+                let why = if held > 0 {
+                    format!("this session already holds {}; a session holds at most {limit}", human_bytes(held as u64))
+                } else {
+                    format!("the upload passed the {limit} limit a request while sending {file_name}; send fewer files at a time")
+                };
+                return Err((StatusCode::PAYLOAD_TOO_LARGE, why));
+            }
+            size += chunk.len();
+            too_big |= size > p.max_file_bytes;
+            if too_big {
+                data = Vec::new();
+            } else {
+                data.extend_from_slice(&chunk);
+            }
+        }
+        given.push(Given { name: safe_name(&file_name), given_name: file_name, data, size, too_big });
+    }
+    Ok(given)
+}
+
+/// Each file's result, and the files read, under names unique in the session (`taken`).
+fn judge(given: Vec<Given>, mut taken: Vec<String>, max_file: usize) -> (Vec<UploadedFile>, Vec<(ParsedFile, Bytes)>) {
+    let mut results = Vec::new();
+    let mut parsed = Vec::new();
+    for Given { given_name, name, data, size, too_big } in given {
+        let name = (1..)
+            .map(|n| if n == 1 { name.clone() } else { numbered(&name, n) })
+            .find(|n| !taken.contains(n))
+            .unwrap_or(name);
+        taken.push(name.clone());
+        if let Some(why) = refuse_reason(&name, &given_name, &data, max_file, too_big) {
+            results.push(UploadedFile {
+                name,
+                bytes: size as u64,
+                accepted: false,
+                message: why,
+                ..Default::default()
+            });
+            continue;
+        }
+        match ingest_bytes(&name, &data) {
+            Ok(file) => {
+                let result = read_result(&name, data.len(), &file);
+                if result.accepted {
+                    parsed.push((file, Bytes::from(data)));
+                }
+                results.push(result);
+            }
+            Err(e) => {
+                results.push(UploadedFile { name, accepted: false, message: e.to_string(), ..Default::default() })
+            }
+        }
+    }
+    (results, parsed)
+}
+
 /// `POST /upload`: multipart, one or more `file` fields. Answers JSON (`Accept: application/json`)
 /// with the result of each file, or sends a plain form post to `/upload`, which lists them.
 pub async fn upload(
@@ -313,53 +394,10 @@ pub async fn upload(
         }
     };
 
-    // Read every part, counting bytes as they come: a request over the limit is refused as a whole.
-    let mut received = 0usize;
-    let mut given: Vec<Given> = Vec::new();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return reply.error(StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}"))
-            }
-        };
-        let Some(file_name) = field.file_name().map(str::to_string) else { continue };
-        let mut field = field;
-        let (mut data, mut size, mut too_big) = (Vec::new(), 0usize, false);
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    received += chunk.len();
-                    if received + held > p.max_request_bytes {
-                        let why = if held > 0 {
-                            format!(
-                                "this session already holds {}; a session holds at most {limit}",
-                                human_bytes(held as u64)
-                            )
-                        } else {
-                            format!("the upload passed the {limit} limit a request while sending {file_name}; send fewer files at a time")
-                        };
-                        return reply.error(StatusCode::PAYLOAD_TOO_LARGE, why);
-                    }
-                    size += chunk.len();
-                    if size > p.max_file_bytes {
-                        too_big = true;
-                        data = Vec::new();
-                    }
-                    if !too_big {
-                        data.extend_from_slice(&chunk);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return reply
-                        .error(StatusCode::BAD_REQUEST, format!("the upload of {file_name} was cut short: {e}"))
-                }
-            }
-        }
-        given.push(Given { given_name: file_name.clone(), name: safe_name(&file_name), data, size, too_big });
-    }
+    let given = match read_parts(&mut multipart, p, held).await {
+        Ok(given) => given,
+        Err((status, why)) => return reply.error(status, why),
+    };
     if given.is_empty() {
         return reply
             .error(StatusCode::BAD_REQUEST, "no file in the upload: choose one or more CodeCarbon CSV files".into());
@@ -368,41 +406,7 @@ pub async fn upload(
     let taken: Vec<String> =
         s.sessions.lock().get(&id).map(|x| x.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
     let max_file = p.max_file_bytes;
-    let work = tokio::task::spawn_blocking(move || {
-        let mut taken = taken;
-        let mut results = Vec::new();
-        let mut parsed = Vec::new();
-        for Given { given_name, name, data, size, too_big } in given {
-            let name = (1..)
-                .map(|n| if n == 1 { name.clone() } else { numbered(&name, n) })
-                .find(|n| !taken.contains(n))
-                .unwrap_or(name);
-            taken.push(name.clone());
-            if let Some(why) = refuse_reason(&name, &given_name, &data, max_file, too_big) {
-                results.push(UploadedFile {
-                    name,
-                    bytes: size as u64,
-                    accepted: false,
-                    message: why,
-                    ..Default::default()
-                });
-                continue;
-            }
-            match ingest_bytes(&name, &data) {
-                Ok(file) => {
-                    let result = read_result(&name, data.len(), &file);
-                    if result.accepted {
-                        parsed.push((file, axum::body::Bytes::from(data)));
-                    }
-                    results.push(result);
-                }
-                Err(e) => {
-                    results.push(UploadedFile { name, accepted: false, message: e.to_string(), ..Default::default() })
-                }
-            }
-        }
-        (results, parsed)
-    });
+    let work = tokio::task::spawn_blocking(move || judge(given, taken, max_file));
     let (mut results, parsed) = match work.await {
         Ok(x) => x,
         Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the upload failed: {e}")),
@@ -415,8 +419,7 @@ pub async fn upload(
         c.set_apply_provider_pue(s.catalog.read().map(|m| m.applies_provider_pue()).unwrap_or(false));
         Arc::new(RwLock::new(c))
     });
-    let originals: Vec<(String, axum::body::Bytes)> =
-        parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
+    let originals: Vec<(String, Bytes)> = parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
     let files: Vec<ParsedFile> = parsed.into_iter().map(|(f, _)| f).collect();
     let names: Vec<String> = files.iter().map(|f| f.report.path.clone()).collect();
     let cat = catalog.clone();
@@ -503,7 +506,7 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
         return reply
             .error(StatusCode::NOT_FOUND, "no upload session (it may have expired): upload the files again".into());
     };
-    let todo: Vec<(String, axum::body::Bytes)> = {
+    let todo: Vec<(String, Bytes)> = {
         let map = s.sessions.lock();
         let Some(session) = map.get(&id) else {
             return reply.error(StatusCode::NOT_FOUND, "the upload session has expired".into());

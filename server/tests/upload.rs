@@ -356,3 +356,15 @@ async fn sessions_are_bounded_in_number() {
     let (status, _, _) = call(&app, upload_request(&[("c.csv", GOOD)], Some(&cookie), true)).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_plain_form_post_is_sent_on_to_the_upload_page_which_lists_the_results() {
+    let app = app_with(UploadPolicy::default(), false);
+    let (status, headers, _) =
+        call(&app, upload_request(&[("emissions.csv", GOOD), ("notes.csv", NOT_CODECARBON)], None, false)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/upload");
+    let cookie = session_cookie(&headers);
+    let (_, _, page) = call(&app, with_cookie("GET", "/upload", Some(&cookie))).await;
+    assert!(page.contains("emissions.csv") && page.contains("not a CodeCarbon file"), "{page}");
+}
