@@ -41,6 +41,16 @@ fn read_all(mut s: TcpStream) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
+/// Sends the head of an upload (`POST /upload`, multipart) with one more header line.
+fn upload_head(s: &mut TcpStream, length_or_encoding: &str) {
+    write!(
+        s,
+        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
+         {length_or_encoding}\r\nAccept: application/json\r\n\r\n"
+    )
+    .unwrap();
+}
+
 /// A plain `GET` on its own connection: status line and how long it took.
 fn quick_get(addr: SocketAddr, path: &str) -> (String, Duration) {
     let start = Instant::now();
@@ -72,12 +82,8 @@ fn a_body_that_stops_coming_gets_408_with_a_reason() {
     // Uploads get 20 times the request timeout: 0.1 s → 2 s.
     let addr = start(Duration::from_millis(100), Duration::from_secs(10));
     let mut s = connect(addr);
-    write!(
-        s,
-        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
-         Content-Length: 100000\r\nAccept: application/json\r\n\r\n--b\r\n"
-    )
-    .unwrap();
+    upload_head(&mut s, "Content-Length: 100000");
+    s.write_all(b"--b\r\n").unwrap();
     let start = Instant::now();
     let answer = read_all(s);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
@@ -101,24 +107,14 @@ fn a_1_gb_upload_is_refused_early_without_hurting_other_clients() {
     let addr = start(Duration::from_secs(30), Duration::from_secs(10));
     // Declared: refused before a byte of the body is read.
     let mut s = connect(addr);
-    write!(
-        s,
-        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
-         Content-Length: 1000000000\r\nAccept: application/json\r\n\r\n"
-    )
-    .unwrap();
+    upload_head(&mut s, "Content-Length: 1000000000");
     let answer = read_all(s);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("the upload is 1 GB: the limit is 200 MB a request"), "{answer}");
 
     // Streamed (chunked, no length): refused once 200 MB have come, long before 1 GB.
     let mut s = connect(addr);
-    write!(
-        s,
-        "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Type: multipart/form-data; boundary=b\r\n\
-         Transfer-Encoding: chunked\r\nAccept: application/json\r\n\r\n"
-    )
-    .unwrap();
+    upload_head(&mut s, "Transfer-Encoding: chunked");
     let reader = s.try_clone().unwrap();
     let answer = std::thread::spawn(move || read_all(reader));
     let part = b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.csv\"\r\n\r\n";

@@ -288,26 +288,7 @@ async fn no_route_writes_and_health_answers() {
     let h = json("/healthz").await;
     assert_eq!(h["status"], "ok");
     assert!(h["runs"].as_u64().unwrap() > 20);
-    let uris = [
-        "/",
-        "/runs",
-        "/files",
-        "/data",
-        "/map",
-        "/regions",
-        "/teams",
-        "/healthz",
-        "/api/v1/summary",
-        "/api/v1/runs",
-        "/api/v1/files",
-        "/api/v1/regions",
-        "/api/v1/whatif",
-        "/api/v1/teams",
-        "/api/v1/timeseries",
-        "/api/v1/datasets",
-        "/api/v1/equivalents",
-    ];
-    for uri in uris {
+    for &uri in common::EVERY_ROUTE {
         for method in ["PUT", "DELETE", "PATCH"] {
             let status = send_method(method, uri).await;
             assert!(

@@ -256,33 +256,8 @@ async fn a_session_expires() {
 
 /// Every route and method a client could try to write with.
 async fn try_every_write(app: &axum::Router, cookie: Option<&str>) -> Vec<(String, StatusCode)> {
-    let uris = [
-        "/",
-        "/runs",
-        "/files",
-        "/data",
-        "/map",
-        "/regions",
-        "/teams",
-        "/upload",
-        "/upload/save",
-        "/upload/leave",
-        "/healthz",
-        "/api/v1/summary",
-        "/api/v1/runs",
-        "/api/v1/files",
-        "/api/v1/regions",
-        "/api/v1/whatif",
-        "/api/v1/teams",
-        "/api/v1/timeseries",
-        "/api/v1/datasets",
-        "/api/v1/equivalents",
-        "/api/v1/events",
-        "/pkg/carbon-dash.css",
-        "/sessions/0123456789abcdef0123456789abcdef",
-    ];
     let mut out = Vec::new();
-    for uri in uris {
+    for &uri in common::EVERY_ROUTE {
         for method in ["POST", "PUT", "DELETE", "PATCH"] {
             let req = if uri == "/upload" && method == "POST" {
                 upload_request(&[("emissions.csv", GOOD)], cookie, true)

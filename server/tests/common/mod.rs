@@ -9,6 +9,33 @@ use http_body_util::BodyExt;
 use std::sync::OnceLock;
 use tower::ServiceExt;
 
+/// A path of every route the server has (pages, API, events, uploads, assets, session links).
+pub const EVERY_ROUTE: &[&str] = &[
+    "/",
+    "/runs",
+    "/files",
+    "/data",
+    "/map",
+    "/regions",
+    "/teams",
+    "/upload",
+    "/upload/save",
+    "/upload/leave",
+    "/healthz",
+    "/api/v1/summary",
+    "/api/v1/runs",
+    "/api/v1/files",
+    "/api/v1/regions",
+    "/api/v1/whatif",
+    "/api/v1/teams",
+    "/api/v1/timeseries",
+    "/api/v1/datasets",
+    "/api/v1/equivalents",
+    "/api/v1/events",
+    "/pkg/carbon-dash.css",
+    "/sessions/0123456789abcdef0123456789abcdef",
+];
+
 /// The demo catalog, built once, outside the async runtime (as `main` does).
 pub fn catalog() -> Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
