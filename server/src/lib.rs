@@ -95,6 +95,7 @@ fn read<T>(s: &Shared, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
 }
 
 type Params = Query<HashMap<String, String>>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// `?dataset=latest|codecarbon` (default latest); anything else is a 400 the client can fix.
 fn dataset(params: &HashMap<String, String>) -> Result<DatasetMode, AppError> {
@@ -287,7 +288,7 @@ async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next:
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets,
 /// and the upload routes.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let catalog = state.catalog.clone();
     let base = app::BasePath(state.base_path.clone());
     let context = move || {
@@ -326,7 +327,7 @@ pub fn router(state: AppState) -> Router {
                 })
                 .layer(axum::middleware::from_fn(full_page_path)),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell))
+        .fallback(assets_or_not_found(context))
         // No other route takes a body larger than a server function's arguments; a client too
         // slow to finish its request in time gets 408 instead of holding a worker.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -356,6 +357,32 @@ pub fn router(state: AppState) -> Router {
             .route("/", to_base.clone())
             .route(&format!("{}/", state.base_path), to_base)
     }
+}
+
+/// Files under the site root, or the app's 404 page: read-only, so only GET and HEAD (the
+/// file handler would otherwise answer any method with the file).
+fn assets_or_not_found(
+    context: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl Fn(axum::http::Uri, State<AppState>, axum::extract::Request) -> BoxFuture<'static, Response> + Clone {
+    let files = leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, app::shell);
+    move |uri, state, req| {
+        if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+            files(uri, state, req)
+        } else {
+            let refused = AppError(StatusCode::METHOD_NOT_ALLOWED, format!("{} is read-only", uri.path()));
+            let mut res = refused.into_response();
+            res.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("GET, HEAD"));
+            Box::pin(std::future::ready(res))
+        }
+    }
+}
+
+/// The app's pages, listed once per process. Listing renders the app with resource loading
+/// suspended process-wide, and a resource first polled meanwhile never wakes (leptos issue
+/// 4773): a second router built while the first serves must not list them again.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
 /// Pages are matched by the app's router under the base path, so it gets the path as requested

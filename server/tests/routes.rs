@@ -304,16 +304,23 @@ async fn no_route_writes_and_health_answers() {
 
 #[tokio::test]
 async fn no_route_serves_a_file_outside_the_assets() {
+    let (status, body) = get("/pkg/carbon-dash.css").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, common::ASSET_TEXT), "the assets are served");
     for uri in [
-        "/pkg/../../Cargo.toml",
-        "/pkg/%2e%2e/%2e%2e/Cargo.toml",
-        "/..%2f..%2fCargo.toml",
-        "/pkg/..%5c..%5cCargo.toml",
-        "/%2e%2e/%2e%2e/etc/passwd",
+        "/../secret.txt",
+        "/pkg/../../secret.txt",
+        "/pkg/%2e%2e/%2e%2e/secret.txt",
+        "/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/pkg/..%2f..%2fsecret.txt",
+        "/pkg/..%5c..%5csecret.txt",
+        "/pkg/%252e%252e/%252e%252e/secret.txt",
+        "/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
         "/pkg//etc/passwd",
     ] {
         let (status, body) = get(uri).await;
-        assert!(!body.contains("[workspace]") && !body.contains("root:x:0:0"), "{uri} leaked a file ({status})");
+        assert!(!body.contains(common::OUTSIDE_TEXT) && !body.contains("root:x:0:0"), "{uri} leaked a file ({status})");
+        assert!(status.is_client_error(), "{uri}: {status}");
     }
 }
 
@@ -409,4 +416,27 @@ async fn pages_are_rendered_once_per_version_of_the_logs() {
     let _ = send(app.clone(), "/runs?sort=energy").await;
     let _ = send(app.clone(), "/api/v1/summary").await;
     assert_eq!(state.pages.len(), 2);
+}
+
+#[tokio::test]
+async fn routers_built_while_pages_render_never_stall_them() {
+    // Building a router lists the app's pages; a page whose data loads while that happens must
+    // still finish (it once waited forever: the listing paused every resource in the process).
+    let app = app();
+    let builder = std::thread::spawn(|| {
+        for _ in 0..20 {
+            drop(build(catalog()));
+        }
+    });
+    let mut n = 0;
+    while !builder.is_finished() || n < 20 {
+        // A new query each time: a page kept by the cache would not render.
+        let uri = format!("/runs?team=demo-{n}");
+        let render = tokio::time::timeout(std::time::Duration::from_secs(20), send(app.clone(), &uri));
+        let (status, body) = render.await.unwrap_or_else(|_| panic!("{uri} stalled"));
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(body.contains("</html>"), "{uri} complete");
+        n += 1;
+    }
+    builder.join().unwrap();
 }

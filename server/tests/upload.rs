@@ -288,7 +288,7 @@ async fn a_read_only_server_refuses_every_write() {
         assert!(status.is_client_error(), "{what}: {status}");
     }
     let (_, _, page) = call(&app, with_cookie("GET", "/upload", None)).await;
-    assert!(page.contains("upload is off"));
+    assert!(page.contains("upload is off"), "{page}");
 
     // With --allow-upload-preview: a private session, still nothing saved.
     let app = app_with(UploadPolicy::default(), true);

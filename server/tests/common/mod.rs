@@ -42,16 +42,33 @@ pub fn catalog() -> Catalog {
     CATALOG.get_or_init(|| std::thread::spawn(|| demo::catalog().unwrap()).join().unwrap()).clone()
 }
 
-/// The state `main` builds for a catalog, before its flags are applied.
-pub fn state(cat: Catalog) -> AppState {
-    AppState::new(cat, "site", "127.0.0.1:0".parse().unwrap())
+/// What the test site's stylesheet holds, and a file beside (outside) the site root.
+pub const ASSET_TEXT: &str = "/* carbon-dash test stylesheet */";
+pub const OUTSIDE_TEXT: &str = "outside the site root: never served";
+
+/// A site root holding one asset, `pkg/carbon-dash.css`, with `secret.txt` in the folder above.
+pub fn site_root() -> &'static str {
+    static SITE: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    &SITE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let site = dir.path().join("site");
+            std::fs::create_dir_all(site.join("pkg")).unwrap();
+            std::fs::write(site.join("pkg/carbon-dash.css"), ASSET_TEXT).unwrap();
+            std::fs::write(dir.path().join("secret.txt"), OUTSIDE_TEXT).unwrap();
+            let site = site.to_str().unwrap().to_string();
+            (dir, site)
+        })
+        .1
 }
 
-/// Builds a router as `main` does: once, then shared. Route-list generation renders the app, so
-/// builds are serialised rather than run from parallel tests at once.
+/// The state `main` builds for a catalog, before its flags are applied.
+pub fn state(cat: Catalog) -> AppState {
+    AppState::new(cat, site_root(), "127.0.0.1:0".parse().unwrap())
+}
+
+/// Builds a router as `main` does, on the runtime that serves it.
 pub fn build(state: AppState) -> axum::Router {
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let _rt = server_runtime().enter();
     router(state)
 }
