@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tempDir } from './helpers.mjs';
 
 const BIN = process.env.CARBON_DASH_BIN ?? '../target/debug/carbon-dash';
 const SITE = process.env.CARBON_DASH_SITE ?? '../site';
@@ -27,7 +27,7 @@ test("the image's command serves /logs read-only and its health check passes", a
   assert.equal(dockerfile.match(/^EXPOSE /gm).length, 1, 'one port');
   assert.match(dockerfile, /^RUN \.\/x build --release$/m, 'the README build for hosting');
 
-  const logs = mkdtempSync(join(tmpdir(), 'carbon-dash-image-'));
+  const logs = tempDir('carbon-dash-image-');
   writeFileSync(join(logs, 'emissions.csv'), 'timestamp,project_name,run_id,duration,emissions,energy_consumed\n2026-10-01T10:00:00,p,r1,60,0.001,0.01\n');
   const port = String(await freePort());
   const sub = (a) => a.replace('/logs', logs).replace('3000', port);

@@ -1,6 +1,6 @@
 // Starts the real server on a free port and a fresh headless Chromium for each test file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -25,8 +25,16 @@ export async function startServer(args = []) {
   return { url, stop: () => proc.kill() };
 }
 
+/// A fresh temporary folder, removed when the test file's process exits (after its browser and
+/// server have stopped).
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 export async function startBrowser() {
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'carbon-dash-e2e-')), {
+  const context = await chromium.launchPersistentContext(tempDir('carbon-dash-e2e-'), {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

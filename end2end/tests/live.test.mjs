@@ -1,10 +1,9 @@
 // Live serve: a checkpoint appended to a watched log shows up on an open page without a reload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated } from './helpers.mjs';
+import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
 
 const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
 const row = (run, s) => `2026-10-01T10:00:${String(s).padStart(2, '0')},live,${run},${s},${s * 1e-5},${s * 2e-4},FRA\n`;
@@ -12,7 +11,7 @@ const row = (run, s) => `2026-10-01T10:00:${String(s).padStart(2, '0')},live,${r
 let server, browser, page, file;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'carbon-dash-live-'));
+  const dir = tempDir('carbon-dash-live-');
   mkdirSync(join(dir, 'team'));
   file = join(dir, 'team', 'emissions.csv');
   writeFileSync(file, HEADER + row('r1', 10));

@@ -1,10 +1,9 @@
 // HTML, JS and SVG payloads in every text field of a CSV render as inert text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated } from './helpers.mjs';
+import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
 
 const PAYLOADS = [
   '<script>window.__pwned=1</script>',
@@ -21,7 +20,7 @@ function csvField(s) {
 let server, browser, page, dialogs = 0;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'carbon-dash-xss-'));
+  const dir = tempDir('carbon-dash-xss-');
   const team = join(dir, PAYLOADS[1].replace(/[\/\\]/g, '_'));
   mkdirSync(team, { recursive: true });
   const rows = PAYLOADS.map((p, i) => {

@@ -2,10 +2,10 @@
 // pages then show the private session, "save to logs" writes the files as given.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated } from './helpers.mjs';
+import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
 
 const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
 const csv = (project, run) => HEADER + `2026-10-01T10:00:00,${project},${run},3600,0.01,0.2,FRA\n`;
@@ -13,7 +13,7 @@ const csv = (project, run) => HEADER + `2026-10-01T10:00:00,${project},${run},36
 let server, browser, page, logs;
 
 before(async () => {
-  logs = mkdtempSync(join(tmpdir(), 'carbon-dash-upload-'));
+  logs = tempDir('carbon-dash-upload-');
   writeFileSync(join(logs, 'emissions.csv'), csv('server-logs', 'logs-run'));
   server = await startServer([logs, '--max-file-mb', '1']);
   browser = await startBrowser();
