@@ -39,12 +39,7 @@ pub fn short_id(id: &str) -> String {
 /// A link to one of the app's paths: under the base path when served behind a reverse proxy.
 /// (`use_navigate` adds the base itself: give it the bare path.)
 pub fn href(path: &str) -> String {
-    let base = crate::base_path();
-    if path == "/" && !base.is_empty() {
-        base
-    } else {
-        format!("{base}{path}")
-    }
+    crate::under(&crate::base_path(), path)
 }
 
 /// Link to a run page.

@@ -27,6 +27,15 @@ pub fn base_path() -> String {
     use_context::<BasePath>().map(|b| b.0).unwrap_or_default()
 }
 
+/// `path` under `base` (`/carbon` + `/runs`); the base itself for `/`: `/carbon`, not `/carbon/`.
+pub fn under(base: &str, path: &str) -> String {
+    if path == "/" && !base.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}{path}")
+    }
+}
+
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let base = base_path();

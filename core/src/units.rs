@@ -42,6 +42,15 @@ pub fn human_bytes(n: u64) -> String {
     scaled(n as f64, &[(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "bytes")])
 }
 
+/// A count with its noun, singular for one: "1 run", "3 files".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Power in watts: mW, W, kW.
 pub fn power_w(w: f64) -> String {
     scaled(w, &[(1e3, "kW"), (1.0, "W"), (1e-3, "mW")])
@@ -77,6 +86,14 @@ pub fn or_dash(x: Option<f64>, f: fn(f64) -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(
+            (count(1, "file"), count(0, "file"), count(3, "row")),
+            ("1 file".into(), "0 files".into(), "3 rows".into())
+        );
+    }
 
     #[test]
     fn sizes_use_decimal_units() {

@@ -4,6 +4,7 @@
 
 use crate::AppState;
 use app::api::{Active, Shared};
+use app::under;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -13,7 +14,7 @@ use axum::Json;
 use carbon_core::catalog::{is_log_file, Catalog};
 use carbon_core::ingest::{ingest_bytes, ParsedFile};
 use carbon_core::model::{UploadSession, UploadState, UploadedFile};
-use carbon_core::units::human_bytes;
+use carbon_core::units::{count, human_bytes};
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -58,6 +59,12 @@ struct Session {
     expires: Instant,
 }
 
+impl Session {
+    fn is_open(&self) -> bool {
+        self.expires > Instant::now()
+    }
+}
+
 /// Live sessions by id.
 #[derive(Clone, Default)]
 pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
@@ -69,8 +76,7 @@ impl Sessions {
 
     /// Forgets expired sessions (their memory goes with them).
     pub fn purge(&self) {
-        let now = Instant::now();
-        self.lock().retain(|_, s| s.expires > now);
+        self.lock().retain(|_, s| s.is_open());
     }
 
     pub fn len(&self) -> usize {
@@ -81,13 +87,9 @@ impl Sessions {
         self.len() == 0
     }
 
-    fn alive(&self, id: &str) -> bool {
-        self.lock().get(id).is_some_and(|s| s.expires > Instant::now())
-    }
-
     fn view(&self, id: &str) -> Option<(Shared, UploadSession)> {
         let map = self.lock();
-        let s = map.get(id).filter(|s| s.expires > Instant::now())?;
+        let s = map.get(id).filter(|s| s.is_open())?;
         let info = UploadSession {
             id: id.to_string(),
             expires_in_s: s.expires.saturating_duration_since(Instant::now()).as_secs(),
@@ -114,12 +116,17 @@ fn cookie_id(headers: &HeaderMap) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v.to_string())
-        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|v| is_session_id(v))
+}
+
+/// What `new_id` makes: 32 hex digits.
+fn is_session_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn set_cookie(id: &str, max_age: Duration, base: &str) -> HeaderValue {
-    let path = if base.is_empty() { "/" } else { base };
-    let v = format!("{COOKIE}={id}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={}", max_age.as_secs());
+    let v =
+        format!("{COOKIE}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}", under(base, "/"), max_age.as_secs());
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -164,9 +171,7 @@ impl Reply<'_> {
     }
 
     fn redirect(&self, path: &str) -> Redirect {
-        let to =
-            if path == "/" && !self.base.is_empty() { self.base.to_string() } else { format!("{}{path}", self.base) };
-        Redirect::to(&to)
+        Redirect::to(&under(self.base, path))
     }
 }
 
@@ -197,13 +202,11 @@ pub fn safe_name(given: &str) -> String {
     }
 }
 
-/// `name` with `-N` before its `.csv…` ending: `emissions.csv` → `emissions-2.csv`.
-fn numbered(name: &str, n: usize) -> String {
-    let lower = name.to_ascii_lowercase();
-    match lower.find(".csv") {
-        Some(i) => format!("{}-{n}{}", &name[..i], &name[i..]),
-        None => format!("{name}-{n}"),
-    }
+/// `name`, then `name` with `-2`, `-3`, … before its `.csv…` ending (`emissions-2.csv`): the
+/// names to try, in order, until one is free.
+fn candidates(name: &str) -> impl Iterator<Item = String> + '_ {
+    let at = name.to_ascii_lowercase().find(".csv").unwrap_or(name.len());
+    std::iter::once(name.to_string()).chain((2..).map(move |n| format!("{}-{n}{}", &name[..at], &name[at..])))
 }
 
 /// Why a file is refused before it is read, if it is.
@@ -227,17 +230,16 @@ fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
     let r = &parsed.report;
     let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.frame.height() == 0);
     let accepted = whole.is_none();
-    let rows = |n: usize| format!("{n} row{}", if n == 1 { "" } else { "s" });
     let message = match whole {
         Some(p) => format!("{name}: {}", p.reason),
         None if r.rows_rejected > 0 => format!(
             "{} read, {} rejected (lines and reasons on the Files page); {} columns — {}",
-            rows(r.rows_read),
+            count(r.rows_read, "row"),
             r.rows_rejected,
             r.columns,
             r.schema
         ),
-        None => format!("{} read; {} columns — {}", rows(r.rows_read), r.columns, r.schema),
+        None => format!("{} read; {} columns — {}", count(r.rows_read, "row"), r.columns, r.schema),
     };
     UploadedFile {
         name: name.to_string(),
@@ -312,10 +314,7 @@ fn judge(given: Vec<Given>, mut taken: Vec<String>, max_file: usize) -> (Vec<Upl
     let mut results = Vec::new();
     let mut parsed = Vec::new();
     for Given { given_name, name, data, size, too_big } in given {
-        let name = (1..)
-            .map(|n| if n == 1 { name.clone() } else { numbered(&name, n) })
-            .find(|n| !taken.contains(n))
-            .unwrap_or(name);
+        let name = candidates(&name).find(|n| !taken.contains(n)).unwrap_or_else(|| name.clone());
         taken.push(name.clone());
         if let Some(why) = refuse_reason(&name, &given_name, &data, max_file, too_big) {
             results.push(UploadedFile {
@@ -374,11 +373,15 @@ pub async fn upload(
         Ok(m) => m,
         Err(e) => return reply.error(StatusCode::BAD_REQUEST, format!("not a file upload (multipart/form-data): {e}")),
     };
-    let existing = cookie_id(&headers).filter(|id| s.sessions.alive(id));
-    let held = existing.as_ref().and_then(|id| s.sessions.lock().get(id).map(|x| x.bytes)).unwrap_or(0);
+    // The visitor's open session: its id, the bytes it holds and its file names (kept unique).
+    let existing = cookie_id(&headers).and_then(|id| {
+        let map = s.sessions.lock();
+        let x = map.get(&id).filter(|x| x.is_open())?;
+        Some((id, x.bytes, x.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()))
+    });
     // A new session must have room before its files are read.
-    let id = match existing {
-        Some(id) => id,
+    let (id, held, taken) = match existing {
+        Some(open) => open,
         None => {
             s.sessions.purge();
             if s.sessions.len() >= p.max_sessions {
@@ -388,7 +391,7 @@ pub async fn upload(
                 );
             }
             match new_id() {
-                Ok(id) => id,
+                Ok(id) => (id, 0, Vec::new()),
                 Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
             }
         }
@@ -403,8 +406,6 @@ pub async fn upload(
             .error(StatusCode::BAD_REQUEST, "no file in the upload: choose one or more CodeCarbon CSV files".into());
     }
 
-    let taken: Vec<String> =
-        s.sessions.lock().get(&id).map(|x| x.files.iter().map(|f| f.name.clone()).collect()).unwrap_or_default();
     let max_file = p.max_file_bytes;
     let work = tokio::task::spawn_blocking(move || judge(given, taken, max_file));
     let (mut results, parsed) = match work.await {
@@ -439,7 +440,7 @@ pub async fn upload(
     for r in results.iter_mut() {
         if let Some((_, n)) = runs.iter().find(|(p, _)| *p == r.name) {
             r.runs = *n;
-            r.message = format!("{n} run{} — {}", if *n == 1 { "" } else { "s" }, r.message);
+            r.message = format!("{} — {}", count(*n, "run"), r.message);
         }
     }
     {
@@ -476,8 +477,8 @@ pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String
         f.write_all(data)?;
         f.sync_all()?;
     }
-    let result = (1..10_000)
-        .map(|n| if n == 1 { name.to_string() } else { numbered(name, n) })
+    let result = candidates(name)
+        .take(10_000)
         .find_map(|candidate| match std::fs::hard_link(&tmp, dir.join(&candidate)) {
             Ok(()) => Some(Ok(candidate)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
@@ -502,14 +503,14 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if !same_origin(&headers) {
         return reply.error(StatusCode::FORBIDDEN, "saving is accepted from this site's own pages only".into());
     }
-    let Some(id) = cookie_id(&headers).filter(|id| s.sessions.alive(id)) else {
-        return reply
-            .error(StatusCode::NOT_FOUND, "no upload session (it may have expired): upload the files again".into());
-    };
+    let id = cookie_id(&headers).unwrap_or_default();
     let todo: Vec<(String, Bytes)> = {
         let map = s.sessions.lock();
-        let Some(session) = map.get(&id) else {
-            return reply.error(StatusCode::NOT_FOUND, "the upload session has expired".into());
+        let Some(session) = map.get(&id).filter(|x| x.is_open()) else {
+            return reply.error(
+                StatusCode::NOT_FOUND,
+                "no upload session (it may have expired): upload the files again".into(),
+            );
         };
         session
             .files
@@ -567,8 +568,7 @@ pub async fn leave(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 /// `GET /sessions/{id}`: opens a session in this browser (the link the upload page shows).
 pub async fn open(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    let remaining = s.sessions.view(&id).filter(|_| valid).map(|(_, info)| info.expires_in_s);
+    let remaining = s.sessions.view(&id).filter(|_| is_session_id(&id)).map(|(_, info)| info.expires_in_s);
     let reply = Reply { json: false, base: &s.base_path };
     match remaining {
         Some(secs) => {
@@ -608,7 +608,8 @@ mod tests {
         assert_eq!(safe_name("C:\\runs\\my run.csv"), "my_run.csv");
         assert_eq!(safe_name("..."), "upload.csv");
         assert_eq!(safe_name("émissions.csv"), "_missions.csv");
-        assert_eq!(numbered("emissions.csv_1.bak", 3), "emissions-3.csv_1.bak");
+        let names: Vec<String> = candidates("emissions.csv_1.bak").take(3).collect();
+        assert_eq!(names, ["emissions.csv_1.bak", "emissions-2.csv_1.bak", "emissions-3.csv_1.bak"]);
     }
 
     #[test]

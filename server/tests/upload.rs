@@ -342,4 +342,5 @@ async fn a_plain_form_post_is_sent_on_to_the_upload_page_which_lists_the_results
     let cookie = session_cookie(&headers);
     let (_, _, page) = call(&app, with_cookie("GET", "/upload", Some(&cookie))).await;
     assert!(page.contains("emissions.csv") && page.contains("not a CodeCarbon file"), "{page}");
+    assert!(page.contains("2 files, ") && page.contains("the 1 file you uploaded"), "counted in words: {page}");
 }

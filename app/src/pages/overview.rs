@@ -2,6 +2,7 @@ use super::{Equivalents, LoadError, Stat};
 use crate::api::get_summary;
 use crate::format::{co2, co2_range, duration, encode, energy, run_href, short_id, when};
 use carbon_core::model::{ProjectNode, Summary};
+use carbon_core::units::count;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -84,7 +85,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
             <summary>
                 <span class="name">{p.project_name.clone()}</span>
                 <span class="figures">
-                    {format!("{} · {} · {}", runs_label(p.totals.runs), energy(Some(p.totals.energy_kwh)), co2_range(Some(p.totals.co2_kg), Some(p.totals.co2_kg_low), Some(p.totals.co2_kg_high)))}
+                    {format!("{} · {} · {}", count(p.totals.runs, "run"), energy(Some(p.totals.energy_kwh)), co2_range(Some(p.totals.co2_kg), Some(p.totals.co2_kg_low), Some(p.totals.co2_kg_high)))}
                 </span>
             </summary>
             {p
@@ -102,7 +103,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                             <summary>
                                 <span class="name">"experiment " {short_id(&e.experiment_id)}</span>
                                 <span class="figures">
-                                    {format!("{} · {} · {}", runs_label(e.totals.runs), energy(Some(e.totals.energy_kwh)), co2_range(Some(e.totals.co2_kg), Some(e.totals.co2_kg_low), Some(e.totals.co2_kg_high)))}
+                                    {format!("{} · {} · {}", count(e.totals.runs, "run"), energy(Some(e.totals.energy_kwh)), co2_range(Some(e.totals.co2_kg), Some(e.totals.co2_kg_low), Some(e.totals.co2_kg_high)))}
                                 </span>
                             </summary>
                             <ul class="runs">
@@ -134,13 +135,5 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                 })
                 .collect_view()}
         </details>
-    }
-}
-
-fn runs_label(n: usize) -> String {
-    if n == 1 {
-        "1 run".into()
-    } else {
-        format!("{n} runs")
     }
 }

@@ -4,7 +4,7 @@
 use super::LoadError;
 use crate::api::get_upload_state;
 use carbon_core::model::{UploadSession, UploadState};
-use carbon_core::units::{duration_s, human_bytes};
+use carbon_core::units::{count, duration_s, human_bytes};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -138,7 +138,7 @@ fn SessionFiles(session: UploadSession, save_dir: Option<String>) -> impl IntoVi
         <section class="session" id="session">
             <h2>"Your upload"</h2>
             <p>
-                {format!("{} files, {} held; the session ends in {expires}. ", session.files.len(), human_bytes(session.bytes))}
+                {format!("{}, {} held; the session ends in {expires}. ", count(session.files.len(), "file"), human_bytes(session.bytes))}
                 <a href=crate::format::href("/") rel="external">"Open the dashboard of your files"</a>
                 " · "
                 <a href=crate::format::href("/runs") rel="external">"their runs"</a>
@@ -174,7 +174,7 @@ fn SessionFiles(session: UploadSession, save_dir: Option<String>) -> impl IntoVi
             <div class="session-actions">
                 {save_dir.map(|dir| view! {
                     <form method="post" action=crate::format::href("/upload/save")>
-                        <button type="submit" disabled=unsaved == 0>{format!("Save {unsaved} files to {dir}")}</button>
+                        <button type="submit" disabled=unsaved == 0>{format!("Save {} to {dir}", count(unsaved, "file"))}</button>
                     </form>
                 })}
                 <form method="post" action=crate::format::href("/upload/leave")>
@@ -302,7 +302,7 @@ pub fn SessionBanner() -> impl IntoView {
                     view! {
                         <div class="session-banner" id="session-banner">
                             <strong>"Your upload:"</strong>
-                            {format!("these pages show the {n} files you uploaded (ends in {}). ", duration_s(session.expires_in_s as f64))}
+                            {format!("these pages show the {} you uploaded (ends in {}). ", count(n, "file"), duration_s(session.expires_in_s as f64))}
                             <a href=crate::format::href("/upload")>"Details"</a>
                             <form method="post" action=crate::format::href("/upload/leave")>
                                 <button type="submit">"Show the server's logs again"</button>
