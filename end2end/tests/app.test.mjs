@@ -1,21 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, startBrowser, hydrated } from './helpers.mjs';
+import { startApp, hydrated } from './helpers.mjs';
 
-let server, browser, page;
+let server, page;
 const shots = process.env.SCREENSHOTS; // folder to save screenshots into, when set
 
 before(async () => {
-  server = await startServer();
-  browser = await startBrowser();
-  page = await browser.newPage();
+  server = await startApp();
+  page = server.page;
   page.on('pageerror', (e) => console.error('page error:', e));
 });
 
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+after(() => server?.stop());
 
 test('the overview lists the demo projects and their runs', async () => {
   await page.goto(server.url + '/');

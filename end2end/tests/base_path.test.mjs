@@ -2,25 +2,21 @@
 // event stream stay under it, and the app hydrates and navigates on the client.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, startBrowser, hydrated } from './helpers.mjs';
+import { startApp, hydrated } from './helpers.mjs';
 
-let server, browser, page;
+let server, page;
 const outside = [];
 
 before(async () => {
-  server = await startServer(['--base-path', '/carbon/']);
-  browser = await startBrowser();
-  page = await browser.newPage();
+  server = await startApp(['--base-path', '/carbon/']);
+  page = server.page;
   page.on('request', (req) => {
     const u = new URL(req.url());
     if (u.origin === new URL(server.url).origin && !u.pathname.startsWith('/carbon')) outside.push(u.pathname);
   });
 });
 
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+after(() => server?.stop());
 
 test('the app hydrates under the base path and navigates without leaving it', async () => {
   assert.ok(server.url.endsWith('/carbon'), server.url);

@@ -43,6 +43,18 @@ export async function startBrowser() {
   return context;
 }
 
+/// The server with these arguments and a browser page: `{ url, page, stop }`.
+export async function startApp(args = []) {
+  const server = await startServer(args);
+  const browser = await startBrowser();
+  const page = await browser.newPage();
+  const stop = async () => {
+    await browser.close();
+    server.stop();
+  };
+  return { url: server.url, page, stop };
+}
+
 /// Waits until the wasm bundle has hydrated the page (the app sets this attribute in an effect).
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });

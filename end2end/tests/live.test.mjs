@@ -3,27 +3,23 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
+import { startApp, hydrated, tempDir } from './helpers.mjs';
 
 const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
 const row = (run, s) => `2026-10-01T10:00:${String(s).padStart(2, '0')},live,${run},${s},${s * 1e-5},${s * 2e-4},FRA\n`;
 
-let server, browser, page, file;
+let server, page, file;
 
 before(async () => {
   const dir = tempDir('carbon-dash-live-');
   mkdirSync(join(dir, 'team'));
   file = join(dir, 'team', 'emissions.csv');
   writeFileSync(file, HEADER + row('r1', 10));
-  server = await startServer([dir]);
-  browser = await startBrowser();
-  page = await browser.newPage();
+  server = await startApp([dir]);
+  page = server.page;
 });
 
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+after(() => server?.stop());
 
 test('an appended checkpoint and a new run appear on the open page without a reload', async () => {
   await page.goto(server.url + '/runs/r1');

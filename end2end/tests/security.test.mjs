@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
+import { startApp, hydrated, tempDir } from './helpers.mjs';
 
 const PAYLOADS = [
   '<script>window.__pwned=1</script>',
@@ -17,7 +17,7 @@ function csvField(s) {
   return '"' + s.replace(/"/g, '""') + '"';
 }
 
-let server, browser, page, dialogs = 0;
+let server, page, dialogs = 0;
 
 before(async () => {
   const dir = tempDir('carbon-dash-xss-');
@@ -29,16 +29,12 @@ before(async () => {
       0.04, 0.2, 0.01, 0.25, f, 'FRA', f, '', '', f, '3.11', '2.8.3', 8, f, 1, f, 2.35, 48.85, 64, 'machine', 'N', 1.0, f].join(',');
   });
   writeFileSync(join(team, 'emissions.csv'), [HEADER, ...rows].join('\n') + '\n');
-  server = await startServer([dir]);
-  browser = await startBrowser();
-  page = await browser.newPage();
+  server = await startApp([dir]);
+  page = server.page;
   page.on('dialog', async (d) => { dialogs += 1; await d.dismiss(); });
 });
 
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+after(() => server?.stop());
 
 test('payloads in CSV text fields stay text on every page', async () => {
   const runs = await (await fetch(server.url + '/api/v1/runs')).json();

@@ -5,25 +5,21 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startBrowser, hydrated, tempDir } from './helpers.mjs';
+import { startApp, startServer, hydrated, tempDir } from './helpers.mjs';
 
 const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
 const csv = (project, run) => HEADER + `2026-10-01T10:00:00,${project},${run},3600,0.01,0.2,FRA\n`;
 
-let server, browser, page, logs;
+let server, page, logs;
 
 before(async () => {
   logs = tempDir('carbon-dash-upload-');
   writeFileSync(join(logs, 'emissions.csv'), csv('server-logs', 'logs-run'));
-  server = await startServer([logs, '--max-file-mb', '1']);
-  browser = await startBrowser();
-  page = await browser.newPage();
+  server = await startApp([logs, '--max-file-mb', '1']);
+  page = server.page;
 });
 
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+after(() => server?.stop());
 
 test('picked and dropped files are uploaded with a result each, shown privately, then saved', async () => {
   await page.goto(server.url + '/upload');
