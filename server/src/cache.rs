@@ -67,7 +67,7 @@ fn cacheable(req: &Request) -> bool {
             .get_all(header::COOKIE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
-        && !["/api/", "/pkg/", "/upload", "/sessions/", "/healthz"].iter().any(|p| path.contains(p))
+        && !["/api/", "/pkg/", "/upload", "/sessions/", "/healthz"].iter().any(|p| path.starts_with(p))
 }
 
 fn response(page: &Page) -> Response {
@@ -112,4 +112,30 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
         i.pages.insert(key, page.clone());
     });
     response(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str, cookie: Option<&str>) -> Request {
+        let mut req = Request::get(uri);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        req.body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn pages_are_kept_but_not_the_api_assets_uploads_or_a_sessions_pages() {
+        for page in ["/", "/runs?project=upload", "/teams/uploads", "/runs/api"] {
+            assert!(cacheable(&get(page, None)), "{page}");
+        }
+        for other in ["/api/v1/runs", "/pkg/carbon-dash.css", "/upload", "/sessions/0a", "/healthz"] {
+            assert!(!cacheable(&get(other, None)), "{other}");
+        }
+        assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));
+        let post = Request::post("/runs").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!cacheable(&post));
+    }
 }
