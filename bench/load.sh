@@ -17,15 +17,7 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null' EXIT
 for _ in $(seq 1 100); do curl -sf "http://$ADDR/healthz" >/dev/null && break; sleep 0.2; done
 echo "server: $BIN ($(head -1 /tmp/carbon-dash-bench.log))"
-REPORT=$(mktemp --suffix=.lua)
-cat >"$REPORT" <<'LUA'
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms  requests %d  errors %d (connect %d, read %d, write %d, timeout %d, status %d)\n",
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
-    summary.requests, e.connect + e.read + e.write + e.timeout + e.status, e.connect, e.read, e.write, e.timeout, e.status))
-end
-LUA
+REPORT=bench/p95.lua
 for path in / /runs "/api/v1/runs?limit=100"; do
   echo "== GET $path: 200 connections, $DURATION"
   wrk -t2 -c200 -d"$DURATION" --timeout 10s -s "$REPORT" "http://$ADDR$path" | grep -E "Requests/sec|^p50"

@@ -10,7 +10,7 @@ use leptos::server_fn::codec::Json;
 
 /// The catalog shared by every request on the server.
 #[cfg(feature = "ssr")]
-pub type Shared = std::sync::Arc<std::sync::RwLock<carbon_core::catalog::Catalog>>;
+pub type Shared = carbon_core::catalog::SharedCatalog;
 
 /// What one request reads, put in its extensions by the server: the visitor's private upload
 /// session when it has one, the logs otherwise; and what it may do with uploads.
@@ -32,8 +32,7 @@ fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Resul
         .map(|a| a.catalog)
         .or_else(use_context::<Shared>)
         .ok_or_else(|| ServerFnError::new("no catalog in context"))?;
-    let cat = shared.read().map_err(|_| ServerFnError::new("catalog lock poisoned"))?;
-    Ok(f(&cat))
+    Ok(f(&shared.current()))
 }
 
 /// Whether this visitor may upload (and save), the limits, and its session's files.
@@ -53,7 +52,7 @@ pub const MAX_PROBLEMS_SHOWN: usize = 50;
 /// One page of runs, filtered and sorted on the server so that only the rows shown travel.
 #[server(input = Json)]
 pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, ServerFnError> {
-    with_catalog(|c| query.page_of(c.runs(query.mode())))
+    with_catalog(|c| c.runs_page(&query))
 }
 
 #[server(input = Json)]

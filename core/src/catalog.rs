@@ -1,35 +1,80 @@
-//! The set of ingested files and the runs built from them. Results are held per file, so one
-//! changed file is re-read alone and the runs are rebuilt from the frames (cheap: no parsing).
+//! The set of ingested files and the runs built from them. Each file is held as what it tells of
+//! each run ([`RunPart`]), never as rows, so memory grows with runs; one changed file is re-read
+//! alone and only its runs are merged again. A run's rows are read from its files when asked.
+//!
+//! Readers share a [`Catalog`] through [`SharedCatalog`]: a change is built on a copy (cheap: the
+//! parts are behind `Arc`s) and swapped in whole, so a reader never waits for a rebuild and never
+//! sees half of one.
 
-use crate::columns as c;
 use crate::grid::Grid;
-use crate::ingest::{self, decode_tags, frame, IngestError, ParsedFile};
-use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, Summary};
-use chrono::DateTime;
-use polars::prelude::*;
+use crate::ingest::{self, dedup_tasks, sum_tasks, IngestError, ParsedFile, RunPart};
+use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, RunsPage, Summary};
+use crate::query::{sort_order, FilterValues, RunQuery, SortKey};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-/// All files and the runs across them.
-///
-/// Building and changing it ([`Catalog::from_files`], [`Catalog::upsert`], [`Catalog::remove`])
-/// runs polars' lazy engine: call these outside an async runtime or in a blocking task
-/// (`spawn_blocking`). Reading it is cheap and safe anywhere.
+/// All files and the runs across them. Cloning is cheap (shared parts), so changes are made on a
+/// copy: see [`SharedCatalog::update`].
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    files: BTreeMap<String, ParsedFile>,
-    /// The runs assessed in each dataset mode, same order: `[latest, codecarbon]`.
-    runs: [Vec<Run>; 2],
-    index: HashMap<String, usize>,
+    /// Every file by its display path, in path order (ties between files go to the later one).
+    files: Arc<BTreeMap<String, Arc<ParsedFile>>>,
+    /// Every run merged across its files, not yet assessed.
+    merged: Arc<HashMap<String, Arc<Run>>>,
+    /// The runs assessed in each dataset mode, same order (newest first): `[latest, codecarbon]`.
+    runs: [Arc<Vec<Run>>; 2],
+    index: Arc<HashMap<String, usize>>,
     /// Apply the provider's PUE to cloud runs that carry none (a user setting; off by default).
     apply_provider_pue: bool,
     /// `path_prefix → team` from `teams.csv`; the folder layout otherwise.
-    team_mapping: Vec<(String, String)>,
-    /// Accepted rows of every file, identical rows (a run copied into a `.bak`) kept once.
-    rows: DataFrame,
-    reports: Vec<FileReport>,
-    summary: [Summary; 2],
+    team_mapping: Arc<Vec<(String, String)>>,
+    reports: Arc<Vec<FileReport>>,
+    summary: [Arc<Summary>; 2],
+    /// Sort orders and filter values of these runs, each computed on first use.
+    derived: Arc<Derived>,
+}
+
+#[derive(Debug, Default)]
+struct Derived {
+    /// `[mode][sort key][descending]`: positions in `runs`.
+    orders: [[[OnceLock<Vec<u32>>; 2]; SortKey::ALL.len()]; 2],
+    values: OnceLock<FilterValues>,
+}
+
+/// A catalog shared by readers and replaced by one writer at a time.
+#[derive(Debug, Clone, Default)]
+pub struct SharedCatalog {
+    current: Arc<RwLock<Arc<Catalog>>>,
+    writer: Arc<Mutex<()>>,
+}
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog { current: Arc::new(RwLock::new(Arc::new(catalog))), writer: Arc::default() }
+    }
+
+    /// The catalog as it is now; it stays whole for as long as it is held.
+    pub fn current(&self) -> Arc<Catalog> {
+        // The lock guards a pointer swap only: a poisoned one still holds a whole catalog.
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies a change to a copy of the current catalog, then publishes it. Writers take turns;
+    /// readers keep the catalog they hold until they are done.
+    pub fn update<T>(&self, change: impl FnOnce(&mut Catalog) -> T) -> T {
+        let _turn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = (*self.current()).clone();
+        let out = change(&mut next);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        out
+    }
+
+    pub fn replace(&self, catalog: Catalog) {
+        let _turn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(catalog);
+    }
 }
 
 fn slot(mode: DatasetMode) -> usize {
@@ -87,15 +132,42 @@ pub fn team_of(path: &str, mapping: &[(String, String)]) -> Option<String> {
 /// Reads `teams.csv` (`path_prefix,team`, a header line first).
 pub fn read_team_mapping(text: &str) -> Vec<(String, String)> {
     crate::records::records(text)
+        .collect_owned()
+        .into_iter()
         .skip(1)
-        .filter(|r| r.fields.len() == 2)
-        .map(|r| (r.fields[0].trim().to_string(), r.fields[1].trim().to_string()))
+        .filter(|(_, f)| f.len() == 2)
+        .map(|(_, f)| (f[0].trim().to_string(), f[1].trim().to_string()))
         .filter(|(p, t)| !p.is_empty() && !t.is_empty())
         .collect()
 }
 
 /// Reads every log file under `dir` in parallel; paths in reports are relative to `dir`.
 pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
+    load_dir_cached(dir, None).map(|(cat, _)| cat)
+}
+
+/// What a load did: files taken from the parse cache and files parsed, with their stamps (to
+/// write the cache again).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub reused: usize,
+    pub parsed: usize,
+    /// Why the cache was not used, when it exists but could not be read.
+    pub cache_problem: Option<String>,
+    pub stamps: HashMap<String, crate::parse_cache::Stamp>,
+}
+
+impl Loaded {
+    /// Whether the cache should be written again (something was parsed, or it was unreadable).
+    pub fn cache_stale(&self) -> bool {
+        self.parsed > 0 || self.cache_problem.is_some()
+    }
+}
+
+/// [`load_dir`], taking from the parse cache at `cache` (when given) every file whose stamp is
+/// unchanged, parsing the others.
+pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
+    use crate::parse_cache::{self, Stamp};
     let paths = find_log_files(dir)?;
     let mapping_path = dir.join(TEAMS_FILE);
     let mapping = match std::fs::read_to_string(&mapping_path) {
@@ -103,64 +175,149 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(source) => return Err(IngestError::Io { path: mapping_path, source }),
     };
-    let parsed: Result<Vec<ParsedFile>, IngestError> = paths
+    let mut loaded = Loaded::default();
+    let cached = match cache.map(|c| parse_cache::read(c, dir)) {
+        None => HashMap::new(),
+        Some(Ok(files)) => files,
+        Some(Err(parse_cache::CacheError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            loaded.cache_problem = Some("no cache yet".into());
+            HashMap::new()
+        }
+        Some(Err(e)) => {
+            loaded.cache_problem = Some(e.to_string());
+            HashMap::new()
+        }
+    };
+    let read: Result<Vec<(Option<Stamp>, bool, ParsedFile)>, IngestError> = paths
         .par_iter()
         .map(|p| {
             let display = p.strip_prefix(dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
-            ingest::ingest_path(p, &display)
+            let stamp = cache.and_then(|_| parse_cache::stamp(p).ok());
+            if let (Some(st), Some((was, file))) = (stamp, cached.get(&display)) {
+                if st == *was {
+                    return Ok((stamp, true, file.clone()));
+                }
+            }
+            ingest::ingest_path(p, &display).map(|f| (stamp, false, f))
         })
         .collect();
-    let mut cat = Catalog { team_mapping: mapping, ..Catalog::default() };
-    for f in parsed? {
-        cat.files.insert(f.report.path.clone(), f);
+    let mut files = Vec::with_capacity(paths.len());
+    for (stamp, reused, file) in read? {
+        if reused {
+            loaded.reused += 1;
+        } else {
+            loaded.parsed += 1;
+        }
+        if let Some(st) = stamp {
+            loaded.stamps.insert(file.report.path.clone(), st);
+        }
+        files.push(file);
     }
-    cat.rebuild()?;
-    Ok(cat)
+    let mut cat = Catalog { team_mapping: Arc::new(mapping), ..Catalog::default() };
+    cat.upsert_all(files)?;
+    Ok((cat, loaded))
 }
 
-fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    Ok(df.column(name)?.str()?.iter().map(|o| o.map(str::to_string)).collect())
-}
-
-fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.iter().collect())
-}
-
-/// Naive local time as CodeCarbon wrote it (stored as milliseconds of a UTC clock).
-pub fn format_ms(ms: f64) -> Option<String> {
-    DateTime::from_timestamp_millis(ms.round() as i64).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
-}
-
-const START_MS: &str = "start_ms";
-const COUNT: &str = "row_count";
+/// Above this many changed runs, the runs are merged again from every file (cheaper than
+/// patching them one by one).
+const PATCH_LIMIT: usize = 4096;
 
 impl Catalog {
     pub fn from_files(files: Vec<ParsedFile>) -> Result<Catalog, IngestError> {
-        let mut cat =
-            Catalog { files: files.into_iter().map(|f| (f.report.path.clone(), f)).collect(), ..Catalog::default() };
-        cat.rebuild()?;
+        let mut cat = Catalog::default();
+        cat.upsert_all(files)?;
         Ok(cat)
     }
 
-    /// Adds or replaces one file, then rebuilds the runs.
+    /// Adds or replaces one file, then merges its runs again.
     pub fn upsert(&mut self, file: ParsedFile) -> Result<(), IngestError> {
         self.upsert_all([file])
     }
 
-    /// Adds or replaces several files, then rebuilds the runs once.
+    /// Adds or replaces several files, then merges their runs again, once.
     pub fn upsert_all(&mut self, files: impl IntoIterator<Item = ParsedFile>) -> Result<(), IngestError> {
-        for file in files {
-            self.files.insert(file.report.path.clone(), file);
+        let mut changed: HashSet<String> = HashSet::new();
+        let mut paths: Vec<String> = Vec::new();
+        let map = Arc::make_mut(&mut self.files);
+        for mut file in files {
+            let team = team_of(&file.report.path, &self.team_mapping);
+            for part in &mut file.runs {
+                if part.run.team != team {
+                    Arc::make_mut(&mut part.run).team = team.clone();
+                }
+            }
+            // Sorted by id, so a run's part in a file is found by binary search.
+            file.runs.sort_by(|a, b| a.run.run_id.cmp(&b.run.run_id));
+            changed.extend(file.runs.iter().map(|p| p.run.run_id.clone()));
+            let path = file.report.path.clone();
+            if let Some(old) = map.insert(path.clone(), Arc::new(file)) {
+                changed.extend(old.runs.iter().map(|p| p.run.run_id.clone()));
+            }
+            paths.push(path);
         }
-        self.rebuild()
+        self.remerge(changed, &paths);
+        Ok(())
     }
 
-    /// Forgets one file, then rebuilds the runs.
+    /// Forgets one file, then merges its runs again.
     pub fn remove(&mut self, path: &str) -> Result<(), IngestError> {
-        self.files.remove(path);
-        self.rebuild()
+        if let Some(old) = Arc::make_mut(&mut self.files).remove(path) {
+            self.remerge(old.runs.iter().map(|p| p.run.run_id.clone()).collect(), &[]);
+        }
+        Ok(())
     }
 
+    /// Merges the `changed` runs again from their files (every run when there are many), then
+    /// assesses and publishes them. A changed run can only be in the files it came from or in
+    /// the changed `paths`.
+    fn remerge(&mut self, changed: HashSet<String>, paths: &[String]) {
+        if changed.len() > PATCH_LIMIT || self.merged.is_empty() {
+            let mut by_run: HashMap<&str, Vec<&RunPart>> = HashMap::new();
+            for f in self.files.values() {
+                for p in &f.runs {
+                    by_run.entry(p.run.run_id.as_str()).or_default().push(p);
+                }
+            }
+            let merged: HashMap<String, Arc<Run>> = by_run
+                .into_iter()
+                .filter_map(|(id, parts)| merge(&parts, &self.team_mapping).map(|r| (id.to_string(), r)))
+                .collect();
+            self.merged = Arc::new(merged);
+        } else {
+            let merged = Arc::make_mut(&mut self.merged);
+            for id in changed {
+                let mut candidates: Vec<&str> = paths.iter().map(String::as_str).collect();
+                if let Some(old) = merged.get(&id) {
+                    candidates.extend(old.source_files.iter().map(String::as_str));
+                }
+                candidates.sort_unstable();
+                candidates.dedup();
+                let parts: Vec<&RunPart> = candidates
+                    .iter()
+                    .filter_map(|path| self.files.get(*path))
+                    .filter_map(|f| {
+                        f.runs.binary_search_by(|p| p.run.run_id.as_str().cmp(&id)).ok().map(|i| &f.runs[i])
+                    })
+                    .collect();
+                match merge(&parts, &self.team_mapping) {
+                    Some(run) => merged.insert(id, run),
+                    None => merged.remove(&id),
+                };
+            }
+        }
+        self.publish();
+    }
+
+    /// Assesses every merged run in both modes, sorts them newest first and rebuilds the
+    /// summaries and file reports.
+    fn publish(&mut self) {
+        let mut runs: Vec<Run> = self.merged.values().map(|r| (**r).clone()).collect();
+        runs.sort_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
+        self.index = Arc::new(runs.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
+        self.reports = Arc::new(self.files.values().map(|f| f.report.clone()).collect());
+        self.runs = [Arc::new(runs.clone()), Arc::new(runs)];
+        self.assess();
+    }
     /// The map page for a what-if query: the selection's ranking over the regions that pass the
     /// filters, and the world map with those regions (latest dataset).
     pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::model::MapPage {
@@ -212,6 +369,16 @@ impl Catalog {
         &self.reports
     }
 
+    /// Writes the parse cache of these files (those with a stamp in `stamps`) to `path`.
+    pub fn write_parse_cache(
+        &self,
+        path: &Path,
+        stamps: &HashMap<String, crate::parse_cache::Stamp>,
+    ) -> Result<(), crate::parse_cache::CacheError> {
+        let files: Vec<_> = self.files.iter().filter_map(|(p, f)| stamps.get(p).map(|st| (*st, f.clone()))).collect();
+        crate::parse_cache::write(path, &files)
+    }
+
     pub fn summary(&self, mode: DatasetMode) -> &Summary {
         &self.summary[slot(mode)]
     }
@@ -220,178 +387,113 @@ impl Catalog {
         self.index.get(run_id).map(|&i| &self.runs[slot(mode)][i])
     }
 
-    /// A run with its rows: checkpoints by duration, tasks in file order.
+    /// A run with its rows, read again from its files: checkpoints by duration, tasks in file
+    /// order. The same row in several files is shown once.
     pub fn run_detail(&self, run_id: &str, mode: DatasetMode) -> Result<Option<RunDetail>, IngestError> {
         let Some(run) = self.run(run_id, mode) else {
             return Ok(None);
         };
-        // Eager operations only: this runs inside request handlers, where polars' lazy engine
-        // would need a blocking context.
-        let mask = self.rows.column(frame::RUN_ID)?.str()?.equal(run_id);
-        let rows = self.rows.filter(&mask)?;
-        let by: &[&str] =
-            if run.tasks.is_empty() { &[c::DURATION, frame::FILE, frame::LINE] } else { &[frame::FILE, frame::LINE] };
-        let rows = rows.sort(by.iter().copied(), SortMultipleOptions::default())?;
-        let file = strs(&rows, frame::FILE)?;
-        let line = f64s(&rows, frame::LINE)?;
-        let ts = f64s(&rows, frame::TIMESTAMP_MS)?;
-        let task = strs(&rows, c::TASK_NAME)?;
-        let num = |n: &str| f64s(&rows, n);
-        let (dur, energy, cpu, gpu, ram, co2) = (
-            num(c::DURATION)?,
-            num(frame::ENERGY_KWH)?,
-            num(c::CPU_ENERGY)?,
-            num(c::GPU_ENERGY)?,
-            num(c::RAM_ENERGY)?,
-            num(c::EMISSIONS)?,
-        );
-        let (cpu_p, gpu_p, ram_p) = (num(c::CPU_POWER)?, num(c::GPU_POWER)?, num(c::RAM_POWER)?);
-        let (cpu_u, gpu_u, ram_u) =
-            (num(c::CPU_UTILIZATION_PERCENT)?, num(c::GPU_UTILIZATION_PERCENT)?, num(c::RAM_UTILIZATION_PERCENT)?);
-        let checkpoints = (0..rows.height())
-            .map(|i| Checkpoint {
-                file: file[i].clone().unwrap_or_default(),
-                line: line[i].unwrap_or(0.0) as usize,
-                timestamp: ts[i].and_then(format_ms),
-                task_name: task[i].clone(),
-                duration_s: dur[i],
-                energy_kwh: energy[i],
-                cpu_energy_kwh: cpu[i],
-                gpu_energy_kwh: gpu[i],
-                ram_energy_kwh: ram[i],
-                co2_kg_reported: co2[i],
-                cpu_power_w: cpu_p[i],
-                gpu_power_w: gpu_p[i],
-                ram_power_w: ram_p[i],
-                cpu_utilization_percent: cpu_u[i],
-                gpu_utilization_percent: gpu_u[i],
-                ram_utilization_percent: ram_u[i],
-            })
-            .collect();
+        let mut seen = HashSet::new();
+        let mut checkpoints: Vec<Checkpoint> = Vec::new();
+        for path in &run.source_files {
+            let Some(file) = self.files.get(path) else { continue };
+            let bytes = file.source.bytes()?;
+            for (key, row) in ingest::read_rows(path, &bytes, run_id) {
+                // A checkpoint run's totals come from its checkpoint rows only (task rows of the
+                // same id elsewhere are another kind of run).
+                if row.task_name.is_some() == run.tasks.is_empty() {
+                    continue;
+                }
+                if seen.insert(key) {
+                    checkpoints.push(row);
+                }
+            }
+        }
+        if run.tasks.is_empty() {
+            // Missing durations first, as the totals take the largest.
+            checkpoints.sort_by(|a, b| {
+                let d = |c: &Checkpoint| c.duration_s.map_or((0, 0.0), |d| (1, d));
+                let (da, db) = (d(a), d(b));
+                da.0.cmp(&db.0).then(da.1.total_cmp(&db.1)).then_with(|| a.file.cmp(&b.file)).then(a.line.cmp(&b.line))
+            });
+        } else {
+            checkpoints.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
+        }
         Ok(Some(RunDetail { run: run.clone(), checkpoints }))
     }
 
-    fn rebuild(&mut self) -> Result<(), IngestError> {
-        let mut frames = self.files.values().map(|f| &f.frame);
-        let mut all = match frames.next() {
-            Some(f) => f.clone(),
-            None => ingest::ingest_bytes("", b"")?.frame,
-        };
-        for f in frames {
-            all.vstack_mut(f)?;
-        }
-        all.rechunk_mut();
-        // The same rows in a copy or a `.bak` are one checkpoint, not two.
-        let key: Vec<String> =
-            [frame::RUN_ID, c::TASK_NAME, frame::TIMESTAMP_MS, c::DURATION, frame::ENERGY_KWH, c::EMISSIONS]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        let rows = all.unique_stable(Some(&key), UniqueKeepStrategy::First, None)?;
+    /// Positions of the runs of `mode` in the order `key` sorts them, computed once per version
+    /// of the runs.
+    pub fn order(&self, mode: DatasetMode, key: SortKey, desc: bool) -> &[u32] {
+        let k = SortKey::ALL.iter().position(|x| *x == key).unwrap_or(0);
+        self.derived.orders[slot(mode)][k][usize::from(desc)].get_or_init(|| sort_order(self.runs(mode), key, desc))
+    }
 
-        let with_start = rows.clone().lazy().with_column(
-            (col(frame::TIMESTAMP_MS).cast(DataType::Float64) - col(c::DURATION).fill_null(lit(0.0)) * lit(1000.0))
-                .alias(START_MS),
-        );
-        let value_cols: Vec<String> = rows
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .filter(|n| n != frame::RUN_ID)
-            .chain([START_MS.to_string()])
-            .collect();
-        // Checkpoint runs: every value from the row with the largest duration.
-        let mut aggs: Vec<Expr> = value_cols
-            .iter()
-            .map(|n| col(n.as_str()).sort_by([col(c::DURATION)], SortMultipleOptions::default()).last())
-            .collect();
-        aggs.push(len().alias(COUNT));
-        let checkpoint_runs = with_start
-            .clone()
-            .filter(col(c::TASK_NAME).is_null())
-            .group_by([col(frame::RUN_ID)])
-            .agg(aggs)
-            .collect()?;
-        // Task runs: each row is one task's own delta, so a run is their sum.
-        let summed = [
-            c::DURATION,
-            frame::ENERGY_KWH,
-            c::CPU_ENERGY,
-            c::GPU_ENERGY,
-            c::RAM_ENERGY,
-            c::EMISSIONS,
-            c::WATER_CONSUMED,
-        ];
-        let mut aggs: Vec<Expr> = value_cols
-            .iter()
-            .map(|n| {
-                let e = col(n.as_str());
-                if summed.contains(&n.as_str()) {
-                    e.sum()
-                } else if n == START_MS {
-                    e.min()
-                } else if n == frame::TIMESTAMP_MS {
-                    e.max()
-                } else {
-                    e.sort_by([col(frame::LINE)], SortMultipleOptions::default()).last()
-                }
-            })
-            .collect();
-        aggs.push(len().alias(COUNT));
-        let task_runs =
-            with_start.filter(col(c::TASK_NAME).is_not_null()).group_by([col(frame::RUN_ID)]).agg(aggs).collect()?;
+    /// What the Runs page's filters offer.
+    pub fn filter_values(&self) -> &FilterValues {
+        self.derived.values.get_or_init(|| FilterValues::of(self.runs(DatasetMode::Latest)))
+    }
 
-        let mut tasks: HashMap<String, Vec<String>> = HashMap::new();
-        if task_runs.height() > 0 {
-            let ids = strs(&rows, frame::RUN_ID)?;
-            let names = strs(&rows, c::TASK_NAME)?;
-            for (id, name) in ids.into_iter().zip(names) {
-                if let (Some(id), Some(name)) = (id, name) {
-                    tasks.entry(id).or_default().push(name);
-                }
-            }
-        }
-        let mut sources: HashMap<String, Vec<String>> = HashMap::new();
-        let mut reports = Vec::with_capacity(self.files.len());
-        for (path, f) in &self.files {
-            let ids: HashSet<Option<&str>> = f.frame.column(frame::RUN_ID)?.str()?.iter().collect();
-            for id in ids.iter().flatten() {
-                sources.entry(id.to_string()).or_default().push(path.clone());
-            }
-            let mut report = f.report.clone();
-            report.runs = ids.len();
-            reports.push(report);
-        }
+    /// One page of the Runs table.
+    pub fn runs_page(&self, q: &RunQuery) -> RunsPage {
+        let mode = q.mode();
+        q.page_in(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()), self.filter_values())
+    }
 
-        let mut runs = Vec::new();
-        for (df, is_task) in [(&checkpoint_runs, false), (&task_runs, true)] {
-            runs.extend(to_runs(df, is_task, &mut tasks, &sources)?);
-        }
-        runs.sort_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
-        runs.dedup_by(|a, b| a.run_id == b.run_id);
-        for r in runs.iter_mut() {
-            r.team = r.source_files.first().and_then(|f| team_of(f, &self.team_mapping));
-        }
-        self.index = runs.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect();
-        self.runs = [runs.clone(), runs];
-        self.reports = reports;
-        self.rows = rows;
-        self.assess();
-        Ok(())
+    /// The runs `q` selects, in its order, assessed in `mode`.
+    pub fn select<'a>(&'a self, q: &'a RunQuery, mode: DatasetMode) -> impl Iterator<Item = &'a Run> + 'a {
+        q.ordered(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()))
     }
 
     /// Recomputes every run's CO2 in both dataset modes, then the summaries.
     fn assess(&mut self) {
+        self.derived = Arc::default();
         let grid = Grid::embedded();
         for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
-            let runs = &mut self.runs[slot(mode)];
+            let runs = Arc::make_mut(&mut self.runs[slot(mode)]);
             for r in runs.iter_mut() {
                 r.assessment = grid.assess(r, mode, self.apply_provider_pue);
             }
             explain_constant_gaps(runs);
-            self.summary[slot(mode)] = Summary::build(runs, &self.reports);
+            self.summary[slot(mode)] = Arc::new(Summary::build(runs, &self.reports));
         }
     }
+}
+
+/// One run from what its files hold of it (`parts` in path order). Checkpoint rows win over task
+/// rows; the totals are the checkpoint with the largest duration across files (the later file
+/// on ties); task rows are summed once each.
+fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
+    let checkpoints: Vec<&RunPart> = parts.iter().copied().filter(|p| p.best.is_some()).collect();
+    let sources: Vec<String> = parts.iter().flat_map(|p| p.run.source_files.iter().cloned()).collect();
+    if let [only] = parts {
+        return Some(only.run.clone());
+    }
+    let mut run = if !checkpoints.is_empty() {
+        let mut best = checkpoints[0];
+        for p in &checkpoints[1..] {
+            let (Some((h1, d1, _)), Some((h2, d2, _))) = (best.best, p.best) else { continue };
+            if (h2, d2) >= (h1, d1) {
+                best = p;
+            }
+        }
+        let mut run = (*best.run).clone();
+        let mut keys: Vec<u64> = checkpoints.iter().flat_map(|p| p.keys.iter().copied()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        run.checkpoints = keys.len();
+        run
+    } else {
+        let last = parts.iter().max_by_key(|p| p.tasks.iter().map(|t| t.line).max())?;
+        let mut run = (*last.run).clone();
+        let mut tasks: Vec<ingest::TaskRow> = parts.iter().flat_map(|p| p.tasks.iter().cloned()).collect();
+        dedup_tasks(&mut tasks);
+        sum_tasks(&mut run, &tasks);
+        run
+    };
+    run.team = sources.first().and_then(|f| team_of(f, mapping));
+    run.source_files = sources;
+    Some(Arc::new(run))
 }
 
 /// A gap no embedded figure explains, but whose implied intensity recurs in several runs at one
@@ -429,119 +531,4 @@ fn explain_constant_gaps(runs: &mut [Run]) {
             });
         }
     }
-}
-
-fn to_runs(
-    df: &DataFrame,
-    is_task: bool,
-    tasks: &mut HashMap<String, Vec<String>>,
-    sources: &HashMap<String, Vec<String>>,
-) -> PolarsResult<Vec<Run>> {
-    let s = |n: &str| strs(df, n);
-    let f = |n: &str| f64s(df, n);
-    let ids = s(frame::RUN_ID)?;
-    let synthetic: Vec<Option<bool>> = df.column(frame::RUN_ID_SYNTHETIC)?.bool()?.iter().collect();
-    let (project, experiment, country, iso, region, provider, cloud_region, on_cloud) = (
-        s(c::PROJECT_NAME)?,
-        s(c::EXPERIMENT_ID)?,
-        s(c::COUNTRY_NAME)?,
-        s(c::COUNTRY_ISO_CODE)?,
-        s(c::REGION)?,
-        s(c::CLOUD_PROVIDER)?,
-        s(c::CLOUD_REGION)?,
-        s(c::ON_CLOUD)?,
-    );
-    let (os, python, version, cpu_model, gpu_model, mode, schema, tags) = (
-        s(c::OS)?,
-        s(c::PYTHON_VERSION)?,
-        s(c::CODECARBON_VERSION)?,
-        s(c::CPU_MODEL)?,
-        s(c::GPU_MODEL)?,
-        s(c::TRACKING_MODE)?,
-        s(frame::SCHEMA)?,
-        s(frame::TAGS)?,
-    );
-    let (ts, start, dur, energy, cpu_e, gpu_e, ram_e, co2, rate) = (
-        f(frame::TIMESTAMP_MS)?,
-        f(START_MS)?,
-        f(c::DURATION)?,
-        f(frame::ENERGY_KWH)?,
-        f(c::CPU_ENERGY)?,
-        f(c::GPU_ENERGY)?,
-        f(c::RAM_ENERGY)?,
-        f(c::EMISSIONS)?,
-        f(frame::RATE_KG_PER_S)?,
-    );
-    let (cpu_p, gpu_p, ram_p, water, cpu_n, gpu_n, lon, lat, ram_total) = (
-        f(c::CPU_POWER)?,
-        f(c::GPU_POWER)?,
-        f(c::RAM_POWER)?,
-        f(c::WATER_CONSUMED)?,
-        f(c::CPU_COUNT)?,
-        f(c::GPU_COUNT)?,
-        f(c::LONGITUDE)?,
-        f(c::LATITUDE)?,
-        f(c::RAM_TOTAL_SIZE)?,
-    );
-    let (cpu_u, gpu_u, ram_u, ram_used, pue, count) = (
-        f(c::CPU_UTILIZATION_PERCENT)?,
-        f(c::GPU_UTILIZATION_PERCENT)?,
-        f(c::RAM_UTILIZATION_PERCENT)?,
-        f(c::RAM_USED_GB)?,
-        f(c::PUE)?,
-        f(COUNT)?,
-    );
-    let mut runs = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let Some(id) = ids[i].clone() else { continue };
-        runs.push(Run {
-            run_id_synthetic: synthetic[i].unwrap_or(false),
-            project_name: project[i].clone(),
-            experiment_id: experiment[i].clone(),
-            started_at: start[i].and_then(format_ms),
-            ended_at: ts[i].and_then(format_ms),
-            duration_s: dur[i],
-            energy_kwh: energy[i],
-            cpu_energy_kwh: cpu_e[i],
-            gpu_energy_kwh: gpu_e[i],
-            ram_energy_kwh: ram_e[i],
-            co2_kg_reported: co2[i],
-            emissions_rate_kg_per_s: rate[i],
-            cpu_power_w: cpu_p[i],
-            gpu_power_w: gpu_p[i],
-            ram_power_w: ram_p[i],
-            water_l: water[i],
-            country_name: country[i].clone(),
-            country_iso_code: iso[i].clone(),
-            region: region[i].clone(),
-            cloud_provider: provider[i].clone(),
-            cloud_region: cloud_region[i].clone(),
-            on_cloud: on_cloud[i].clone(),
-            os: os[i].clone(),
-            python_version: python[i].clone(),
-            codecarbon_version: version[i].clone(),
-            cpu_count: cpu_n[i],
-            cpu_model: cpu_model[i].clone(),
-            gpu_count: gpu_n[i],
-            gpu_model: gpu_model[i].clone(),
-            longitude: lon[i],
-            latitude: lat[i],
-            ram_total_size_gb: ram_total[i],
-            tracking_mode: mode[i].clone(),
-            cpu_utilization_percent: cpu_u[i],
-            gpu_utilization_percent: gpu_u[i],
-            ram_utilization_percent: ram_u[i],
-            ram_used_gb: ram_used[i],
-            pue: pue[i],
-            checkpoints: count[i].unwrap_or(0.0) as usize,
-            tasks: if is_task { tasks.remove(&id).unwrap_or_default() } else { Vec::new() },
-            schema: schema[i].clone().unwrap_or_default(),
-            source_files: sources.get(&id).cloned().unwrap_or_default(),
-            team: None,
-            tags: tags[i].as_deref().map(decode_tags).unwrap_or_default(),
-            assessment: Default::default(),
-            run_id: id,
-        });
-    }
-    Ok(runs)
 }

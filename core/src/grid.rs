@@ -4,6 +4,10 @@
 
 use crate::model::{Assessment, DatasetMode, DeltaKind, DeltaReason, Equivalent, LocationResolution, Run, Source};
 use crate::records::records;
+
+fn is_blank(fields: &[String]) -> bool {
+    fields.len() == 1 && fields[0].trim().is_empty()
+}
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -116,9 +120,9 @@ pub struct Resolved {
 }
 
 fn table(text: &str) -> Vec<HashMap<String, String>> {
-    let mut recs = records(text).filter(|r| !r.is_blank());
-    let header = recs.next().map(|r| r.fields).unwrap_or_default();
-    recs.map(|r| header.iter().cloned().zip(r.fields).collect()).collect()
+    let mut recs = records(text).collect_owned().into_iter().map(|(_, f)| f).filter(|f| !is_blank(f));
+    let header = recs.next().unwrap_or_default();
+    recs.map(|r| header.iter().cloned().zip(r).collect()).collect()
 }
 
 fn num(row: &HashMap<String, String>, k: &str) -> f64 {

@@ -1,4 +1,6 @@
-//! Reads one CodeCarbon CSV into a typed polars frame plus a report of every problem found.
+//! Reads one CodeCarbon CSV into a report of every problem found and one [`RunPart`] per run:
+//! the run's values and the keys of its rows, never the rows themselves, so memory grows with
+//! runs, not rows. A run's rows are read again from the file when its page asks ([`read_rows`]).
 //!
 //! Columns are bound by (trimmed, lower-cased) header name, so any generation, order, missing or
 //! extra column works. A row is rejected only when it cannot be read faithfully (wrong field
@@ -6,83 +8,196 @@
 //! is a [`Problem`] with its line and column. The file itself is never modified.
 
 use crate::columns::{self as c, Kind};
-use crate::model::{FileReport, Problem};
-use crate::records::records;
-use chrono::NaiveDateTime;
-use polars::prelude::*;
+use crate::model::{Checkpoint, FileReport, Problem, Run};
+use crate::records::{records, Record};
+use chrono::{NaiveDate, NaiveDateTime};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// Frame column names that are not CodeCarbon's own.
-pub mod frame {
-    pub const FILE: &str = "file";
-    pub const LINE: &str = "line";
-    pub const RUN_ID: &str = "run_id";
-    pub const RUN_ID_SYNTHETIC: &str = "run_id_synthetic";
-    pub const TIMESTAMP_MS: &str = "timestamp_ms";
-    pub const ENERGY_KWH: &str = "energy_kwh";
-    pub const RATE_KG_PER_S: &str = "emissions_rate_kg_per_s";
-    pub const SCHEMA: &str = "schema";
-    pub const TAGS: &str = "tags";
-}
+use std::sync::Arc;
 
 /// Widest header read: CodeCarbon's ~40 columns plus room for the user's own.
 pub const MAX_COLUMNS: usize = 1000;
-
-/// Separators of the `tags` column: name US value RS name US value …
-pub const TAG_UNIT: char = '\u{1f}';
-pub const TAG_RECORD: char = '\u{1e}';
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{path}: cannot read: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("internal frame error: {0}")]
-    Frame(#[from] PolarsError),
 }
 
-/// One file after ingest: its report and its accepted rows.
+/// Bytes held in memory, shared with whoever else holds them (an upload session keeps the same
+/// bytes for saving).
+pub type Shared = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// Where a file's bytes can be read again (for a run's checkpoints).
+#[derive(Clone)]
+pub enum Source {
+    /// A file on disk, read again when asked.
+    Path(PathBuf),
+    /// Bytes held in memory (uploads, the built-in demo).
+    Memory(Shared),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Path(p) => write!(f, "Path({})", p.display()),
+            Source::Memory(b) => write!(f, "Memory({} bytes)", (**b).as_ref().len()),
+        }
+    }
+}
+
+impl Source {
+    pub fn bytes(&self) -> Result<Cow<'_, [u8]>, IngestError> {
+        match self {
+            Source::Path(p) => {
+                std::fs::read(p).map(Cow::Owned).map_err(|source| IngestError::Io { path: p.clone(), source })
+            }
+            Source::Memory(b) => Ok(Cow::Borrowed((**b).as_ref())),
+        }
+    }
+}
+
+/// One file after ingest: its report and what it holds of each run.
 #[derive(Debug, Clone)]
 pub struct ParsedFile {
     pub report: FileReport,
-    /// Accepted rows, one per CSV row, with the fixed columns of [`frame_schema`].
-    pub frame: DataFrame,
+    /// One entry per run id among the accepted rows, in order of first appearance.
+    pub runs: Vec<RunPart>,
+    pub source: Source,
 }
 
-/// Text columns of the frame (CodeCarbon's, less the ones stored otherwise).
-pub fn text_columns() -> impl Iterator<Item = &'static str> {
-    c::KNOWN.iter().filter(|(n, k)| *k == Kind::Text && *n != c::RUN_ID).map(|(n, _)| *n)
+impl ParsedFile {
+    /// Rows read and not rejected.
+    pub fn rows_accepted(&self) -> usize {
+        self.report.rows_read - self.report.rows_rejected
+    }
 }
 
-/// Number columns of the frame, as CodeCarbon names them.
-pub fn number_columns() -> impl Iterator<Item = &'static str> {
-    c::KNOWN.iter().filter(|(_, k)| *k == Kind::Number).map(|(n, _)| *n)
+/// What one file holds of one run.
+#[derive(Debug, Clone)]
+pub struct RunPart {
+    /// The run as this file alone tells it: the values of its last checkpoint (largest duration,
+    /// the later row on ties), or for task rows the sums of the tasks. `team`, `source_files` and
+    /// the assessment are filled in by the catalog.
+    pub run: Arc<Run>,
+    /// Checkpoint rows: (has a duration, duration, line) of the row the values come from.
+    pub best: Option<(bool, f64, usize)>,
+    /// Keys of the distinct rows (run id, task, timestamp, duration, energy, emissions), sorted:
+    /// the same row in a copy or a `.bak` counts once.
+    pub keys: Vec<u64>,
+    /// Task rows (`start_task`/`stop_task` files): each task's own delta, to sum across files
+    /// without counting a copied task twice.
+    pub tasks: Vec<TaskRow>,
+}
+
+/// One task row's figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskRow {
+    pub key: u64,
+    pub line: usize,
+    pub name: String,
+    pub duration_s: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub cpu_energy_kwh: Option<f64>,
+    pub gpu_energy_kwh: Option<f64>,
+    pub ram_energy_kwh: Option<f64>,
+    pub co2_kg: Option<f64>,
+    pub water_l: Option<f64>,
+    pub start_ms: Option<i64>,
+    pub timestamp_ms: Option<i64>,
 }
 
 /// Reads `path` from disk, naming it `display` in reports.
 pub fn ingest_path(path: &Path, display: &str) -> Result<ParsedFile, IngestError> {
     let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
-    ingest_bytes(display, &bytes)
+    Ok(ingest_source(display, &bytes, Source::Path(path.to_path_buf())))
+}
+
+/// Parses bytes held in memory (kept, so a run's rows can be shown later).
+pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
+    Ok(ingest_source(display, bytes, Source::Memory(Arc::new(bytes.to_vec()))))
+}
+
+/// Parses `bytes`, which `source` can give again. Never fails on content: what cannot be read is
+/// reported.
+pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
+    let (text, encoding) = decode(bytes);
+    let mut parts = Parts::default();
+    let (report, layout) = scan(display, &text, encoding, true, |layout, rec, row| parts.add(layout, &text, rec, row));
+    let runs = match layout {
+        Some(layout) => parts.finish(&layout, &text, display, &report.schema),
+        None => Vec::new(),
+    };
+    let mut report = report;
+    report.runs = runs.len();
+    ParsedFile { report, runs, source }
+}
+
+/// The accepted rows of `run_id` in a file (for a run's page), in file order.
+pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpoint)> {
+    let (text, encoding) = decode(bytes);
+    let mut out = Vec::new();
+    let mut nums = [None; N_NUM];
+    scan(display, &text, encoding, false, |l, rec, row| {
+        if row.run_id != run_id {
+            return;
+        }
+        l.numbers(&text, rec, &mut nums, None);
+        let n = |name: &str| nums[num_index(name)];
+        out.push((
+            row.key,
+            Checkpoint {
+                file: display.to_string(),
+                line: row.line,
+                timestamp: row.timestamp_ms.and_then(format_ms),
+                task_name: row.task.map(str::to_string),
+                duration_s: n(c::DURATION),
+                energy_kwh: n(c::ENERGY_CONSUMED),
+                cpu_energy_kwh: n(c::CPU_ENERGY),
+                gpu_energy_kwh: n(c::GPU_ENERGY),
+                ram_energy_kwh: n(c::RAM_ENERGY),
+                co2_kg_reported: n(c::EMISSIONS),
+                cpu_power_w: n(c::CPU_POWER),
+                gpu_power_w: n(c::GPU_POWER),
+                ram_power_w: n(c::RAM_POWER),
+                cpu_utilization_percent: n(c::CPU_UTILIZATION_PERCENT),
+                gpu_utilization_percent: n(c::GPU_UTILIZATION_PERCENT),
+                ram_utilization_percent: n(c::RAM_UTILIZATION_PERCENT),
+            },
+        ));
+    });
+    out
+}
+
+/// Naive local time as CodeCarbon wrote it, from milliseconds of a UTC clock.
+pub fn format_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
 }
 
 /// Decodes bytes: UTF-8 (BOM stripped) or, when not valid UTF-8, Latin-1.
-fn decode(bytes: &[u8]) -> (String, &'static str) {
+fn decode(bytes: &[u8]) -> (Cow<'_, str>, &'static str) {
     let (bytes, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
         Some(rest) => (rest, true),
         None => (bytes, false),
     };
     match std::str::from_utf8(bytes) {
-        Ok(s) if bom => (s.to_string(), "UTF-8 with BOM"),
-        Ok(s) => (s.to_string(), "UTF-8"),
-        Err(_) => (bytes.iter().map(|&b| b as char).collect(), "Latin-1 (not valid UTF-8, decoded byte by byte)"),
+        Ok(s) if bom => (Cow::Borrowed(s), "UTF-8 with BOM"),
+        Ok(s) => (Cow::Borrowed(s), "UTF-8"),
+        Err(_) => {
+            (Cow::Owned(bytes.iter().map(|&b| b as char).collect()), "Latin-1 (not valid UTF-8, decoded byte by byte)")
+        }
     }
 }
 
 /// A field's value, or `None` for empty, space-only, `None`, `nan` and `null` cells.
 fn value(raw: &str) -> Option<&str> {
     let v = raw.trim();
-    match v {
-        "" => None,
-        _ if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("nan") || v.eq_ignore_ascii_case("null") => None,
+    match v.len() {
+        0 => None,
+        3 | 4 if v.eq_ignore_ascii_case("none") || v.eq_ignore_ascii_case("nan") || v.eq_ignore_ascii_case("null") => {
+            None
+        }
         _ => Some(v),
     }
 }
@@ -98,62 +213,249 @@ pub fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
     if !(v.len() >= 16 && v.as_bytes()[..4].iter().all(u8::is_ascii_digit) && v.as_bytes()[4] == b'-') {
         return None;
     }
-    FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
+    fast_timestamp(v).or_else(|| FORMATS.iter().find_map(|f| NaiveDateTime::parse_from_str(v, f).ok()))
 }
 
-fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]`, the form CodeCarbon writes, without chrono's format
+/// interpreter (a tenth of the time). Anything else is left to the general formats.
+fn fast_timestamp(v: &str) -> Option<NaiveDateTime> {
+    let b = v.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+    };
+    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
+            let n = num(20..b.len())?;
+            n * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    if s >= 60 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_nano_opt(h, mi, s, nanos)
+}
+
+/// Number columns as CodeCarbon names them, in the order of [`c::KNOWN`].
+const NUMBER_COLUMNS: [&str; N_NUM] = {
+    let mut out = [""; N_NUM];
+    let mut i = 0;
+    let mut j = 0;
+    while i < c::KNOWN.len() {
+        if matches!(c::KNOWN[i].1, Kind::Number) {
+            out[j] = c::KNOWN[i].0;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+};
+const N_NUM: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < c::KNOWN.len() {
+        if matches!(c::KNOWN[i].1, Kind::Number) {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+fn num_index(name: &str) -> usize {
+    NUMBER_COLUMNS.iter().position(|n| *n == name).unwrap_or(usize::MAX)
+}
+
+/// Where each column CodeCarbon writes sits in this file's header.
+struct Layout {
+    header: Vec<String>,
+    header_raw: Vec<String>,
+    num_pos: [Option<usize>; N_NUM],
+    extra_pos: Vec<usize>,
+    run_pos: Option<usize>,
+    /// v1 files have no run_id: their experiment_id is the per-run id.
+    v1: bool,
+    ts_pos: Option<usize>,
+    task_pos: Option<usize>,
+    version_pos: Option<usize>,
+    rate_in_grams: bool,
+}
+
+impl Layout {
+    fn pos(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    fn text<'a>(&self, text: &'a str, rec: &'a Record, name: &str) -> Option<&'a str> {
+        // In v1 files experiment_id is the run id, not an experiment.
+        if self.v1 && name == c::EXPERIMENT_ID {
+            return None;
+        }
+        self.pos(name).and_then(|p| value(rec.get(text, p)))
+    }
+
+    /// Parses every number column into `out`; what is not a number becomes `None` and, when
+    /// `warnings` is given, a warning with its line and column.
+    fn numbers(
+        &self,
+        text: &str,
+        rec: &Record,
+        out: &mut [Option<f64>; N_NUM],
+        mut warnings: Option<&mut Vec<Problem>>,
+    ) {
+        for (slot, pos) in out.iter_mut().zip(&self.num_pos) {
+            *slot = None;
+            let Some(p) = *pos else { continue };
+            let Some(v) = value(rec.get(text, p)) else { continue };
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => *slot = Some(x),
+                _ => {
+                    if let Some(w) = warnings.as_deref_mut() {
+                        w.push(Problem {
+                            line: rec.line,
+                            column: Some(p + 1),
+                            column_name: Some(self.header[p].clone()),
+                            reason: format!("'{v}' is not a number: read as missing"),
+                            rejected: false,
+                        });
+                    }
+                }
+            }
         }
     }
-    h
-}
 
-/// Column-wise accumulator of accepted rows.
-struct Columns {
-    text: Vec<(&'static str, Vec<Option<String>>)>,
-    numbers: Vec<(&'static str, Vec<Option<f64>>)>,
-    file: String,
-    line: Vec<u64>,
-    run_id: Vec<String>,
-    run_id_synthetic: Vec<bool>,
-    timestamp_ms: Vec<Option<i64>>,
-    energy_kwh: Vec<Option<f64>>,
-    rate: Vec<Option<f64>>,
-    tags: Vec<Option<String>>,
-    schema: String,
-}
+    fn tags(&self, text: &str, rec: &Record) -> Vec<(String, String)> {
+        self.extra_pos
+            .iter()
+            .filter_map(|&p| value(rec.get(text, p)).map(|v| (self.header_raw[p].clone(), v.to_string())))
+            .collect()
+    }
 
-impl Columns {
-    fn into_frame(self) -> PolarsResult<DataFrame> {
-        let n = self.line.len();
-        let mut cols: Vec<Column> = vec![
-            Column::new(frame::FILE.into(), vec![self.file.as_str(); n]),
-            Column::new(frame::LINE.into(), self.line),
-            Column::new(frame::RUN_ID.into(), self.run_id),
-            Column::new(frame::RUN_ID_SYNTHETIC.into(), self.run_id_synthetic),
-            Column::new(frame::TIMESTAMP_MS.into(), self.timestamp_ms),
-            Column::new(frame::ENERGY_KWH.into(), self.energy_kwh),
-            Column::new(frame::RATE_KG_PER_S.into(), self.rate),
-            Column::new(frame::SCHEMA.into(), vec![self.schema.as_str(); n]),
-            Column::new(frame::TAGS.into(), self.tags),
-        ];
-        for (name, v) in self.text {
-            cols.push(Column::new(name.into(), v));
+    /// The run as this row tells it (totals of a checkpoint row).
+    fn run(&self, text: &str, rec: &Record, row: &Row, schema: &str) -> Run {
+        let mut nums = [None; N_NUM];
+        self.numbers(text, rec, &mut nums, None);
+        let n = |name: &str| nums[num_index(name)];
+        let t = |name: &str| self.text(text, rec, name).map(str::to_string);
+        let rate_in_grams = self
+            .version_pos
+            .and_then(|p| value(rec.get(text, p)))
+            .and_then(c::version_rate_in_grams)
+            .unwrap_or(self.rate_in_grams);
+        Run {
+            run_id: row.run_id.to_string(),
+            run_id_synthetic: row.synthetic,
+            project_name: t(c::PROJECT_NAME),
+            experiment_id: t(c::EXPERIMENT_ID),
+            team: None,
+            started_at: row.start_ms().and_then(format_ms),
+            ended_at: row.timestamp_ms.and_then(format_ms),
+            duration_s: n(c::DURATION),
+            energy_kwh: n(c::ENERGY_CONSUMED),
+            cpu_energy_kwh: n(c::CPU_ENERGY),
+            gpu_energy_kwh: n(c::GPU_ENERGY),
+            ram_energy_kwh: n(c::RAM_ENERGY),
+            co2_kg_reported: n(c::EMISSIONS),
+            emissions_rate_kg_per_s: n(c::EMISSIONS_RATE).map(|r| if rate_in_grams { r / 1000.0 } else { r }),
+            cpu_power_w: n(c::CPU_POWER),
+            gpu_power_w: n(c::GPU_POWER),
+            ram_power_w: n(c::RAM_POWER),
+            water_l: n(c::WATER_CONSUMED),
+            country_name: t(c::COUNTRY_NAME),
+            country_iso_code: t(c::COUNTRY_ISO_CODE),
+            region: t(c::REGION),
+            cloud_provider: t(c::CLOUD_PROVIDER),
+            cloud_region: t(c::CLOUD_REGION),
+            on_cloud: t(c::ON_CLOUD),
+            os: t(c::OS),
+            python_version: t(c::PYTHON_VERSION),
+            codecarbon_version: t(c::CODECARBON_VERSION),
+            cpu_count: n(c::CPU_COUNT),
+            cpu_model: t(c::CPU_MODEL),
+            gpu_count: n(c::GPU_COUNT),
+            gpu_model: t(c::GPU_MODEL),
+            longitude: n(c::LONGITUDE),
+            latitude: n(c::LATITUDE),
+            ram_total_size_gb: n(c::RAM_TOTAL_SIZE),
+            tracking_mode: t(c::TRACKING_MODE),
+            cpu_utilization_percent: n(c::CPU_UTILIZATION_PERCENT),
+            gpu_utilization_percent: n(c::GPU_UTILIZATION_PERCENT),
+            ram_utilization_percent: n(c::RAM_UTILIZATION_PERCENT),
+            ram_used_gb: n(c::RAM_USED_GB),
+            pue: n(c::PUE),
+            checkpoints: 0,
+            tasks: Vec::new(),
+            schema: schema.to_string(),
+            source_files: Vec::new(),
+            tags: self.tags(text, rec),
+            assessment: Default::default(),
         }
-        for (name, v) in self.numbers {
-            cols.push(Column::new(name.into(), v));
-        }
-        DataFrame::new(n, cols)
     }
 }
 
-/// Parses one file's bytes. Never fails on content: what cannot be read is reported.
-pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
-    let (text, encoding) = decode(bytes);
+/// An accepted row, as the scan hands it on.
+struct Row<'a> {
+    line: usize,
+    run_id: Cow<'a, str>,
+    synthetic: bool,
+    task: Option<&'a str>,
+    timestamp_ms: Option<i64>,
+    duration_s: Option<f64>,
+    nums: &'a [Option<f64>; N_NUM],
+    key: u64,
+}
+
+impl Row<'_> {
+    fn num(&self, name: &str) -> Option<f64> {
+        self.nums[num_index(name)]
+    }
+
+    /// End minus duration (a missing duration counts as zero).
+    fn start_ms(&self) -> Option<i64> {
+        self.timestamp_ms.map(|t| t - (self.duration_s.unwrap_or(0.0) * 1000.0).round() as i64)
+    }
+}
+
+/// FNV-1a over the parts, each ended by a zero byte: the same parts give the same key in every
+/// process (the key identifies a row across files).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(mut self, part: &[u8]) -> Fnv {
+        for &b in part.iter().chain(std::iter::once(&0)) {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+    fn num(self, v: Option<f64>) -> Fnv {
+        match v {
+            Some(x) => self.bytes(&x.to_bits().to_le_bytes()),
+            None => self.bytes(b"-"),
+        }
+    }
+}
+
+/// Reads the header and every row of `text`, handing each accepted row to `on_row`. With
+/// `report_rows`, every problem is reported (the ingest); without, only counts (a run's page).
+fn scan(
+    display: &str,
+    text: &str,
+    encoding: &str,
+    report_rows: bool,
+    mut on_row: impl FnMut(&Layout, &Record, &Row),
+) -> (FileReport, Option<Layout>) {
     let mut report = FileReport { path: display.to_string(), encoding: encoding.to_string(), ..FileReport::default() };
     if encoding.starts_with("Latin-1") {
         report.problems.push(Problem {
@@ -164,11 +466,20 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             rejected: false,
         });
     }
-    let mut recs = records(&text).filter(|r| !r.is_blank());
-    let header_rec = recs.next();
+    let mut recs = records(text);
+    let mut rec = Record::default();
+    let mut next = |rec: &mut Record| {
+        while recs.read(rec) {
+            if !rec.is_blank(text) {
+                return true;
+            }
+        }
+        false
+    };
+    let has_header = next(&mut rec);
     // Names as written (trimmed) for user columns; lower-cased for binding CodeCarbon's.
     let header_raw: Vec<String> =
-        header_rec.as_ref().map(|r| r.fields.iter().map(|h| h.trim().to_string()).collect()).unwrap_or_default();
+        if has_header { rec.iter(text).map(|h| h.trim().to_string()).collect() } else { Vec::new() };
     let header: Vec<String> = header_raw.iter().map(|h| h.to_ascii_lowercase()).collect();
     let generation = c::detect_generation(&header);
     let is_task = header.first().map(String::as_str) == Some(c::TASK_NAME);
@@ -191,30 +502,16 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
         generation.columns.iter().copied().filter(|col| present_order.contains(col)).collect();
     report.reordered = present_order != canonical_order;
 
-    let mut cols = Columns {
-        text: text_columns().map(|n| (n, Vec::new())).collect(),
-        numbers: number_columns().map(|n| (n, Vec::new())).collect(),
-        file: display.to_string(),
-        line: Vec::new(),
-        run_id: Vec::new(),
-        run_id_synthetic: Vec::new(),
-        timestamp_ms: Vec::new(),
-        energy_kwh: Vec::new(),
-        rate: Vec::new(),
-        tags: Vec::new(),
-        schema: report.schema.clone(),
-    };
-
     let countable = known_pos(c::DURATION).is_some()
         || known_pos(c::ENERGY_CONSUMED).is_some()
         || known_pos(c::EMISSIONS).is_some();
     let too_wide = header.len() > MAX_COLUMNS;
-    if header_rec.is_none() || !countable || too_wide {
+    if !has_header || !countable || too_wide {
         report.problems.push(Problem {
-            line: if header_rec.is_none() { 0 } else { 1 },
+            line: if has_header { 1 } else { 0 },
             column: None,
             column_name: None,
-            reason: if header_rec.is_none() {
+            reason: if !has_header {
                 "empty file: no header".into()
             } else if too_wide {
                 format!(
@@ -227,191 +524,339 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
             },
             rejected: true,
         });
-        report.rows_read = recs.count();
+        while next(&mut rec) {
+            report.rows_read += 1;
+        }
         report.rows_rejected = report.rows_read;
         report.problem_count = report.problems.len();
-        let frame = cols.into_frame()?;
-        return Ok(ParsedFile { report, frame });
+        return (report, None);
     }
 
-    let text_pos: Vec<Option<usize>> = cols.text.iter().map(|(n, _)| known_pos(n)).collect();
-    let num_pos: Vec<Option<usize>> = cols.numbers.iter().map(|(n, _)| known_pos(n)).collect();
-    let extra_pos: Vec<usize> = (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).collect();
-    let p_run = known_pos(c::RUN_ID);
-    let p_exp = known_pos(c::EXPERIMENT_ID);
-    let p_ts = known_pos(c::TIMESTAMP);
-    let p_version = known_pos(c::CODECARBON_VERSION);
-    let idx_of = |name: &str| cols.numbers.iter().position(|(n, _)| *n == name);
-    let (i_duration, i_energy, i_emissions, i_rate) =
-        (idx_of(c::DURATION), idx_of(c::ENERGY_CONSUMED), idx_of(c::EMISSIONS), idx_of(c::EMISSIONS_RATE));
-    let i_parts: Vec<Option<usize>> = [c::CPU_ENERGY, c::GPU_ENERGY, c::RAM_ENERGY].iter().map(|n| idx_of(n)).collect();
-
-    let mut nums: Vec<Option<f64>> = vec![None; cols.numbers.len()];
-    for rec in recs {
+    let (p_run, p_exp) = (known_pos(c::RUN_ID), known_pos(c::EXPERIMENT_ID));
+    let layout = Layout {
+        num_pos: NUMBER_COLUMNS.map(known_pos),
+        extra_pos: (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).collect(),
+        run_pos: p_run.or(p_exp),
+        v1: p_run.is_none() && p_exp.is_some(),
+        ts_pos: known_pos(c::TIMESTAMP),
+        task_pos: known_pos(c::TASK_NAME),
+        version_pos: known_pos(c::CODECARBON_VERSION),
+        rate_in_grams: generation.rate_in_grams,
+        header,
+        header_raw,
+    };
+    let parts_idx: [usize; 3] = [num_index(c::CPU_ENERGY), num_index(c::GPU_ENERGY), num_index(c::RAM_ENERGY)];
+    let (i_dur, i_energy, i_co2) = (num_index(c::DURATION), num_index(c::ENERGY_CONSUMED), num_index(c::EMISSIONS));
+    let mut nums = [None; N_NUM];
+    let mut warnings = Vec::new();
+    while next(&mut rec) {
         report.rows_read += 1;
         let line = rec.line;
         // A rejected row is quoted in its report, so nothing the file holds is lost from view.
-        let excerpt = excerpt(&rec.fields);
-        let reject = |report: &mut FileReport, reason: String| {
+        let reject = |report: &mut FileReport, rec: &Record, reason: String| {
             report.rows_rejected += 1;
-            report.problems.push(Problem {
-                line,
-                column: None,
-                column_name: None,
-                reason: format!("{reason} — row: {excerpt}"),
-                rejected: true,
-            });
+            if report_rows {
+                report.problems.push(Problem {
+                    line,
+                    column: None,
+                    column_name: None,
+                    reason: format!("{reason} — row: {}", excerpt(rec, text)),
+                    rejected: true,
+                });
+            }
         };
         if rec.unterminated_quote {
             reject(
                 &mut report,
+                &rec,
                 "a quote opened on this line is never closed: the rest of the file is one broken row".into(),
             );
             continue;
         }
-        if rec.fields.len() != header.len() {
-            reject(
-                &mut report,
-                format!(
-                    "{} fields where the header has {}: not read, because the values cannot be matched to columns \
-                     (CodeCarbon 3.2.9 drops empty fields when appending; concurrent writers leave fragments)",
-                    rec.fields.len(),
-                    header.len()
-                ),
+        if rec.len() != layout.header.len() {
+            let reason = format!(
+                "{} fields where the header has {}: not read, because the values cannot be matched to columns \
+                 (CodeCarbon 3.2.9 drops empty fields when appending; concurrent writers leave fragments)",
+                rec.len(),
+                layout.header.len()
             );
+            reject(&mut report, &rec, reason);
             continue;
         }
-        if rec.fields.iter().map(|f| f.trim().to_ascii_lowercase()).eq(header.iter().cloned()) {
-            report.problems.push(Problem {
-                line,
-                column: None,
-                column_name: None,
-                reason: "header repeated inside the file: skipped".into(),
-                rejected: false,
-            });
+        if rec.iter(text).zip(&layout.header).all(|(f, h)| f.trim().eq_ignore_ascii_case(h)) {
+            if report_rows {
+                report.problems.push(Problem {
+                    line,
+                    column: None,
+                    column_name: None,
+                    reason: "header repeated inside the file: skipped".into(),
+                    rejected: false,
+                });
+            }
             report.rows_read -= 1;
             continue;
         }
-        let mut warnings = Vec::new();
-        for (slot, pos) in nums.iter_mut().zip(&num_pos) {
-            *slot = None;
-            if let Some(p) = *pos {
-                if let Some(v) = value(&rec.fields[p]) {
-                    match v.parse::<f64>() {
-                        Ok(x) if x.is_finite() => *slot = Some(x),
-                        _ => warnings.push(Problem {
-                            line,
-                            column: Some(p + 1),
-                            column_name: Some(header[p].clone()),
-                            reason: format!("'{v}' is not a number: read as missing"),
-                            rejected: false,
-                        }),
-                    }
-                }
-            }
-        }
-        let get = |i: Option<usize>| i.and_then(|i| nums[i]);
-        let energy = get(i_energy);
-        if get(i_duration).is_none()
-            && energy.is_none()
-            && get(i_emissions).is_none()
-            && i_parts.iter().all(|&i| get(i).is_none())
+        warnings.clear();
+        layout.numbers(text, &rec, &mut nums, report_rows.then_some(&mut warnings));
+        if nums[i_dur].is_none()
+            && nums[i_energy].is_none()
+            && nums[i_co2].is_none()
+            && parts_idx.iter().all(|&i| nums[i].is_none())
         {
-            let first = rec.fields.first().map(|f| f.trim()).unwrap_or("");
-            reject(
-                &mut report,
-                format!(
-                    "fragment row (starts with '{first}'): no duration, energy or emissions — a tail left by \
-                     concurrent appends or a truncated line"
-                ),
+            let first = if rec.is_empty() { "" } else { rec.get(text, 0).trim() };
+            let reason = format!(
+                "fragment row (starts with '{first}'): no duration, energy or emissions — a tail left by \
+                 concurrent appends or a truncated line"
             );
+            reject(&mut report, &rec, reason);
             continue;
         }
-        report.problems.extend(warnings);
+        report.problems.append(&mut warnings);
 
-        let timestamp = p_ts.and_then(|p| value(&rec.fields[p]).map(|v| (p, v)));
-        let ts_ms = match timestamp {
+        let timestamp = layout.ts_pos.and_then(|p| value(rec.get(text, p)).map(|v| (p, v)));
+        let timestamp_ms = match timestamp {
             Some((p, v)) => match parse_timestamp(v) {
                 Some(t) => Some(t.and_utc().timestamp_millis()),
                 None => {
-                    report.problems.push(Problem {
-                        line,
-                        column: Some(p + 1),
-                        column_name: Some(c::TIMESTAMP.into()),
-                        reason: format!("timestamp '{v}' is not a date (truncated?): row kept without a time"),
-                        rejected: false,
-                    });
+                    if report_rows {
+                        report.problems.push(Problem {
+                            line,
+                            column: Some(p + 1),
+                            column_name: Some(c::TIMESTAMP.into()),
+                            reason: format!("timestamp '{v}' is not a date (truncated?): row kept without a time"),
+                            rejected: false,
+                        });
+                    }
                     None
                 }
             },
             None => None,
         };
-
-        // v1 files have no run_id: their experiment_id is the per-run id.
-        let (id_pos, v1) = match (p_run, p_exp) {
-            (Some(p), _) => (Some(p), false),
-            (None, Some(p)) => (Some(p), true),
-            (None, None) => (None, false),
-        };
-        let id = id_pos.and_then(|p| value(&rec.fields[p]));
+        let id = layout.run_pos.and_then(|p| value(rec.get(text, p)));
         let (run_id, synthetic) = match id {
-            Some(id) => (id.to_string(), false),
+            Some(id) => (Cow::Borrowed(id), false),
             None => {
-                let fields: Vec<&str> = rec.fields.iter().map(|f| f.trim()).collect();
-                let made = format!("row-{:016x}", fnv(&fields));
-                report.problems.push(Problem {
-                    line,
-                    column: id_pos.map(|p| p + 1),
-                    column_name: Some(if v1 { c::EXPERIMENT_ID } else { c::RUN_ID }.into()),
-                    reason: format!("no run id: the row is counted as a run of its own, '{made}'"),
-                    rejected: false,
-                });
-                (made, true)
+                let made =
+                    format!("row-{:016x}", rec.iter(text).fold(Fnv::new(), |h, f| h.bytes(f.trim().as_bytes())).0);
+                if report_rows {
+                    report.problems.push(Problem {
+                        line,
+                        column: layout.run_pos.map(|p| p + 1),
+                        column_name: Some(if layout.v1 { c::EXPERIMENT_ID } else { c::RUN_ID }.into()),
+                        reason: format!("no run id: the row is counted as a run of its own, '{made}'"),
+                        rejected: false,
+                    });
+                }
+                (Cow::Owned(made), true)
             }
         };
-
-        for ((name, out), pos) in cols.text.iter_mut().zip(&text_pos) {
-            let v = pos.and_then(|p| value(&rec.fields[p]));
-            // In v1 files experiment_id is the run id, not an experiment.
-            let v = if v1 && *name == c::EXPERIMENT_ID { None } else { v };
-            out.push(v.map(str::to_string));
-        }
-        for ((_, out), v) in cols.numbers.iter_mut().zip(&nums) {
-            out.push(*v);
-        }
-        let rate_in_grams = p_version
-            .and_then(|p| value(&rec.fields[p]))
-            .and_then(c::version_rate_in_grams)
-            .unwrap_or(generation.rate_in_grams);
-        cols.rate.push(get(i_rate).map(|r| if rate_in_grams { r / 1000.0 } else { r }));
-        cols.energy_kwh.push(energy);
-        cols.timestamp_ms.push(ts_ms);
-        cols.line.push(line as u64);
-        cols.run_id.push(run_id);
-        cols.run_id_synthetic.push(synthetic);
-        let tags: Vec<String> = extra_pos
-            .iter()
-            .filter_map(|&p| value(&rec.fields[p]).map(|v| format!("{}{TAG_UNIT}{v}", header_raw[p])))
-            .collect();
-        cols.tags.push((!tags.is_empty()).then(|| tags.join(&TAG_RECORD.to_string())));
+        let task = layout.task_pos.and_then(|p| value(rec.get(text, p)));
+        let key = Fnv::new()
+            .bytes(run_id.as_bytes())
+            .bytes(task.unwrap_or("\u{0}").as_bytes())
+            .bytes(&timestamp_ms.map_or(i64::MIN, |t| t).to_le_bytes())
+            .num(nums[i_dur])
+            .num(nums[i_energy])
+            .num(nums[i_co2])
+            .0;
+        let row = Row { line, run_id, synthetic, task, timestamp_ms, duration_s: nums[i_dur], nums: &nums, key };
+        on_row(&layout, &rec, &row);
     }
     report.problem_count = report.problems.len();
-    let frame = cols.into_frame()?;
-    Ok(ParsedFile { report, frame })
+    (report, Some(layout))
+}
+
+/// The runs of one file as its rows arrive: per run, where its best checkpoint row is, the keys
+/// of its rows, and its task rows.
+#[derive(Default)]
+struct Parts {
+    order: Vec<Building>,
+    index: HashMap<String, usize>,
+    last: Option<usize>,
+}
+
+struct Building {
+    run_id: String,
+    synthetic: bool,
+    /// (has a duration, duration, byte offset, line) of the checkpoint row with the largest duration.
+    best: Option<(bool, f64, usize, usize)>,
+    /// Byte offset and line of the last task row (its other values describe the run).
+    last_task: Option<(usize, usize)>,
+    keys: Vec<u64>,
+    tasks: Vec<TaskRow>,
+}
+
+impl Parts {
+    fn add(&mut self, _layout: &Layout, _text: &str, rec: &Record, row: &Row) {
+        // Rows of a run usually follow each other: look the last one up before hashing.
+        let i = match self.last.filter(|&i| self.order[i].run_id == row.run_id) {
+            Some(i) => i,
+            None => match self.index.get(row.run_id.as_ref()) {
+                Some(&i) => i,
+                None => {
+                    self.index.insert(row.run_id.to_string(), self.order.len());
+                    self.order.push(Building {
+                        run_id: row.run_id.to_string(),
+                        synthetic: row.synthetic,
+                        best: None,
+                        last_task: None,
+                        keys: Vec::new(),
+                        tasks: Vec::new(),
+                    });
+                    self.order.len() - 1
+                }
+            },
+        };
+        self.last = Some(i);
+        let b = &mut self.order[i];
+        b.keys.push(row.key);
+        match row.task {
+            None => {
+                let cand = (row.duration_s.is_some(), row.duration_s.unwrap_or(0.0));
+                // Ties go to the later row.
+                if b.best.is_none_or(|(has, d, _, _)| cand >= (has, d)) {
+                    b.best = Some((cand.0, cand.1, rec.start, rec.line));
+                }
+            }
+            Some(name) => {
+                if b.last_task.is_none_or(|(_, l)| rec.line >= l) {
+                    b.last_task = Some((rec.start, rec.line));
+                }
+                b.tasks.push(TaskRow {
+                    key: row.key,
+                    line: row.line,
+                    name: name.to_string(),
+                    duration_s: row.duration_s,
+                    energy_kwh: row.num(c::ENERGY_CONSUMED),
+                    cpu_energy_kwh: row.num(c::CPU_ENERGY),
+                    gpu_energy_kwh: row.num(c::GPU_ENERGY),
+                    ram_energy_kwh: row.num(c::RAM_ENERGY),
+                    co2_kg: row.num(c::EMISSIONS),
+                    water_l: row.num(c::WATER_CONSUMED),
+                    start_ms: row.start_ms(),
+                    timestamp_ms: row.timestamp_ms,
+                });
+            }
+        }
+    }
+
+    /// Reads each run's describing row again (one row per run) and builds its [`RunPart`].
+    fn finish(self, layout: &Layout, text: &str, display: &str, schema: &str) -> Vec<RunPart> {
+        let mut rec = Record::default();
+        let mut reread = |offset: usize, line: usize| -> Option<Record> {
+            let mut r = records(&text[offset..]);
+            r.read(&mut rec).then(|| {
+                let mut out = std::mem::take(&mut rec);
+                out.line = line;
+                out
+            })
+        };
+        let mut out = Vec::with_capacity(self.order.len());
+        for mut b in self.order {
+            b.keys.sort_unstable();
+            b.keys.dedup();
+            let (offset, line) = match (b.best, b.last_task) {
+                (Some((_, _, o, l)), _) => (o, l),
+                (None, Some((o, l))) => (o, l),
+                (None, None) => continue,
+            };
+            let Some(r) = reread(offset, line) else { continue };
+            // Field values come from the text at `offset`: fix the record to read them there.
+            let sub = &text[offset..];
+            let mut nums = [None; N_NUM];
+            layout.numbers(sub, &r, &mut nums, None);
+            let ts = layout.ts_pos.and_then(|p| value(r.get(sub, p))).and_then(parse_timestamp);
+            let row = Row {
+                line,
+                run_id: Cow::Borrowed(&b.run_id),
+                synthetic: b.synthetic,
+                task: None,
+                timestamp_ms: ts.map(|t| t.and_utc().timestamp_millis()),
+                duration_s: nums[num_index(c::DURATION)],
+                nums: &nums,
+                key: 0,
+            };
+            let mut run = layout.run(sub, &r, &row, schema);
+            let part = if b.best.is_some() {
+                run.checkpoints = b.keys.len();
+                run.source_files = vec![display.to_string()];
+                RunPart {
+                    run: Arc::new(run),
+                    best: b.best.map(|(h, d, _, l)| (h, d, l)),
+                    keys: b.keys,
+                    tasks: Vec::new(),
+                }
+            } else {
+                let mut tasks = b.tasks;
+                dedup_tasks(&mut tasks);
+                sum_tasks(&mut run, &tasks);
+                run.source_files = vec![display.to_string()];
+                RunPart { run: Arc::new(run), best: None, keys: b.keys, tasks }
+            };
+            out.push(part);
+        }
+        out
+    }
+}
+
+/// Keeps the first of identical task rows.
+pub fn dedup_tasks(tasks: &mut Vec<TaskRow>) {
+    let mut seen = std::collections::HashSet::new();
+    tasks.retain(|t| seen.insert(t.key));
+}
+
+/// A task run's totals: each task row is its own delta, so the run is their sum; it starts with
+/// its first task and ends with its last.
+pub fn sum_tasks(run: &mut Run, tasks: &[TaskRow]) {
+    fn sum(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+        v.flatten().fold(None, |acc, x| Some(acc.unwrap_or(0.0) + x))
+    }
+    run.duration_s = sum(tasks.iter().map(|t| t.duration_s));
+    run.energy_kwh = sum(tasks.iter().map(|t| t.energy_kwh));
+    run.cpu_energy_kwh = sum(tasks.iter().map(|t| t.cpu_energy_kwh));
+    run.gpu_energy_kwh = sum(tasks.iter().map(|t| t.gpu_energy_kwh));
+    run.ram_energy_kwh = sum(tasks.iter().map(|t| t.ram_energy_kwh));
+    run.co2_kg_reported = sum(tasks.iter().map(|t| t.co2_kg));
+    run.water_l = sum(tasks.iter().map(|t| t.water_l));
+    run.started_at = tasks.iter().filter_map(|t| t.start_ms).min().and_then(format_ms);
+    run.ended_at = tasks.iter().filter_map(|t| t.timestamp_ms).max().and_then(format_ms);
+    run.tasks = tasks.iter().map(|t| t.name.clone()).collect();
+    run.checkpoints = tasks.len();
 }
 
 /// The row as written, shortened to 120 characters.
-fn excerpt(fields: &[String]) -> String {
-    let row = fields.join(",");
+fn excerpt(rec: &Record, text: &str) -> String {
+    let mut row = String::new();
+    for (i, f) in rec.iter(text).enumerate() {
+        if i > 0 {
+            row.push(',');
+        }
+        row.push_str(f);
+        if row.len() > 480 {
+            break;
+        }
+    }
     match row.char_indices().nth(120) {
         Some((i, _)) => format!("{}…", &row[..i]),
         None => row,
     }
 }
 
-/// Decodes the `tags` cell of a row.
-pub fn decode_tags(cell: &str) -> Vec<(String, String)> {
-    cell.split(TAG_RECORD)
-        .filter_map(|kv| kv.split_once(TAG_UNIT).map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_timestamp_path_agrees_with_the_general_formats() {
+        for v in ["2024-05-18T12:04:08", "2024-05-18 12:04:08.123456", "2024-05-18T12:04:08.5", "2021-02-28T00:00:00"] {
+            let general = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok());
+            assert_eq!(fast_timestamp(v), general, "{v}");
+        }
+        for v in ["2024-02-30T12:04:08", "2024-05-18T12:04:08+02:00", "2024-05-18T12:04", "2024-05-18T12:04:60"] {
+            assert_eq!(fast_timestamp(v), None, "{v}");
+        }
+        assert!(parse_timestamp("2024-05-18T12:04").is_some());
+    }
 }

@@ -1,6 +1,6 @@
 //! carbon-dash's domain: CodeCarbon log ingest and the run model. No web dependency.
 //!
-//! Data flows one way: files → [`ingest`] (one typed frame and report per file) → [`catalog`]
+//! Data flows one way: files → [`ingest`] (a report and the runs each file tells of) → [`catalog`]
 //! (runs across files) → [`model`] types that the views render, with [`units`] for display.
 
 pub mod model;
@@ -17,6 +17,8 @@ pub mod grid;
 pub mod ingest;
 #[cfg(feature = "ingest")]
 pub mod map;
+#[cfg(feature = "ingest")]
+pub mod parse_cache;
 #[cfg(feature = "ingest")]
 pub mod records;
 #[cfg(feature = "ingest")]

@@ -155,26 +155,33 @@ impl RunQuery {
 
     /// One page of the matching runs, with the values the filters offer.
     pub fn page_of(&self, runs: &[Run]) -> RunsPage {
-        let matched = self.apply(runs);
-        let pages = matched.len().div_ceil(PAGE_SIZE).max(1);
+        let order = sort_order(runs, self.sort_key(), self.is_descending());
+        self.page_in(runs, &order, &FilterValues::of(runs))
+    }
+
+    /// One page of the matching runs, with `order` the runs' order for this query's sort (see
+    /// [`sort_order`]): no sort per request, and only the rows shown are copied.
+    pub fn page_in(&self, runs: &[Run], order: &[u32], values: &FilterValues) -> RunsPage {
+        let matched = self.ordered(runs, order).count();
+        let pages = matched.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
-        let distinct = |f: fn(&Run) -> Option<&String>| -> Vec<String> {
-            let set: std::collections::BTreeSet<String> =
-                runs.iter().map(|r| f(r).cloned().unwrap_or_else(|| crate::model::UNNAMED.to_string())).collect();
-            set.into_iter().collect()
-        };
         RunsPage {
-            rows: matched.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).map(|r| (*r).clone()).collect(),
-            matched: matched.len(),
+            rows: self.ordered(runs, order).skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).cloned().collect(),
+            matched,
             total: runs.len(),
             page,
             pages,
-            projects: distinct(|r| r.project_name.as_ref()),
-            experiments: distinct(|r| r.experiment_id.as_ref()),
-            countries: distinct(|r| r.country_name.as_ref()),
-            teams: distinct(|r| r.team.as_ref()),
-            providers: distinct(|r| r.cloud_provider.as_ref()),
+            projects: values.projects.clone(),
+            experiments: values.experiments.clone(),
+            countries: values.countries.clone(),
+            teams: values.teams.clone(),
+            providers: values.providers.clone(),
         }
+    }
+
+    /// The matching runs in `order`.
+    pub fn ordered<'a>(&'a self, runs: &'a [Run], order: &'a [u32]) -> impl Iterator<Item = &'a Run> + 'a {
+        order.iter().map(move |&i| &runs[i as usize]).filter(move |r| self.matches(r))
     }
 
     pub fn matches(&self, r: &Run) -> bool {
@@ -194,24 +201,57 @@ impl RunQuery {
 
     /// The matching runs, sorted; missing values always last.
     pub fn apply<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
-        let mut out: Vec<&Run> = runs.iter().filter(|r| self.matches(r)).collect();
-        let key = self.sort_key();
-        let desc = self.is_descending();
-        out.sort_by(|a, b| {
-            let ord = match key {
-                SortKey::Started => cmp_opt(&a.started_at, &b.started_at, desc),
-                SortKey::Project => cmp_opt(&a.project_name, &b.project_name, desc),
-                SortKey::Experiment => cmp_opt(&a.experiment_id, &b.experiment_id, desc),
-                SortKey::Country => cmp_opt(&a.country_name, &b.country_name, desc),
-                SortKey::Duration => cmp_f(a.duration_s, b.duration_s, desc),
-                SortKey::Energy => cmp_f(a.energy_kwh, b.energy_kwh, desc),
-                SortKey::Co2 => cmp_f(a.assessment.co2_kg, b.assessment.co2_kg, desc),
-                SortKey::Co2Reported => cmp_f(a.co2_kg_reported, b.co2_kg_reported, desc),
-            };
-            ord.then_with(|| a.run_id.cmp(&b.run_id))
-        });
-        out
+        let order = sort_order(runs, self.sort_key(), self.is_descending());
+        order.iter().map(|&i| &runs[i as usize]).filter(|r| self.matches(r)).collect()
     }
+}
+
+/// The values the Runs page's filters offer: every project, experiment, country, team and
+/// provider among the runs, sorted.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FilterValues {
+    pub projects: Vec<String>,
+    pub experiments: Vec<String>,
+    pub countries: Vec<String>,
+    pub teams: Vec<String>,
+    pub providers: Vec<String>,
+}
+
+impl FilterValues {
+    pub fn of(runs: &[Run]) -> FilterValues {
+        let distinct = |f: fn(&Run) -> Option<&String>| -> Vec<String> {
+            let set: std::collections::BTreeSet<&str> =
+                runs.iter().map(|r| f(r).map_or(UNNAMED, |s| s.as_str())).collect();
+            set.into_iter().map(str::to_string).collect()
+        };
+        FilterValues {
+            projects: distinct(|r| r.project_name.as_ref()),
+            experiments: distinct(|r| r.experiment_id.as_ref()),
+            countries: distinct(|r| r.country_name.as_ref()),
+            teams: distinct(|r| r.team.as_ref()),
+            providers: distinct(|r| r.cloud_provider.as_ref()),
+        }
+    }
+}
+
+/// Positions of `runs` sorted by `key` (missing values last in both directions, ties by run id).
+pub fn sort_order(runs: &[Run], key: SortKey, desc: bool) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..runs.len() as u32).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&runs[i as usize], &runs[j as usize]);
+        let ord = match key {
+            SortKey::Started => cmp_opt(&a.started_at, &b.started_at, desc),
+            SortKey::Project => cmp_opt(&a.project_name, &b.project_name, desc),
+            SortKey::Experiment => cmp_opt(&a.experiment_id, &b.experiment_id, desc),
+            SortKey::Country => cmp_opt(&a.country_name, &b.country_name, desc),
+            SortKey::Duration => cmp_f(a.duration_s, b.duration_s, desc),
+            SortKey::Energy => cmp_f(a.energy_kwh, b.energy_kwh, desc),
+            SortKey::Co2 => cmp_f(a.assessment.co2_kg, b.assessment.co2_kg, desc),
+            SortKey::Co2Reported => cmp_f(a.co2_kg_reported, b.co2_kg_reported, desc),
+        };
+        ord.then_with(|| a.run_id.cmp(&b.run_id))
+    });
+    order
 }
 
 fn cmp_opt<T: Ord>(a: &Option<T>, b: &Option<T>, desc: bool) -> Ordering {

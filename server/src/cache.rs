@@ -1,33 +1,55 @@
-//! Rendered pages, kept until the logs change: a page is the same for every visitor without an
-//! upload session, so rendering it once per catalog version is enough.
+//! Rendered pages and JSON answers, kept until the logs change: they are the same for every
+//! visitor without an upload session, so producing them once per catalog version is enough.
+//!
+//! Each is kept as sent and gzipped once, so a hit costs a copy of a pointer, never a render or a
+//! compression. When many clients ask for the same missing entry at once, one produces it and
+//! the others wait for it (no stampede).
 
 use crate::AppState;
+use axum::body::HttpBody as _;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast::{self, error::TryRecvError};
+use tokio::sync::OnceCell;
 
-/// Pages held at most (each a few hundred KB at most); the cache starts over when full.
-const MAX_PAGES: usize = 256;
+/// Entries held at most; the cache starts over when full (a query string cannot grow it
+/// without bound).
+const MAX_ENTRIES: usize = 512;
+/// Bytes held at most, bodies and their gzipped copies together.
+const MAX_BYTES: usize = 128 * 1024 * 1024;
 /// No page comes near this; a larger one is a fault, answered 500.
 const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+/// JSON answers larger than this (every run, unpaginated) are sent as they are, not kept.
+const MAX_KEPT_JSON: u64 = 8 * 1024 * 1024;
 
 struct Page {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
+    /// The body gzipped, when that makes it smaller.
+    gzip: Option<Bytes>,
 }
 
+impl Page {
+    fn size(&self) -> usize {
+        self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len)
+    }
+}
+
+/// An entry being produced or produced: `None` when the answer was not one to keep.
+type Slot = Arc<OnceCell<Option<Arc<Page>>>>;
+
 struct Inner {
-    pages: HashMap<String, Arc<Page>>,
-    /// Tells when the watched logs changed the catalog: then every page is forgotten.
+    pages: HashMap<String, Slot>,
+    bytes: usize,
+    /// Tells when the watched logs changed the catalog: then every entry is forgotten.
     changes: broadcast::Receiver<u64>,
-    /// Counts those changes: a page rendered across one is not kept.
-    generation: u64,
 }
 
 #[derive(Clone)]
@@ -35,21 +57,23 @@ pub struct PageCache(Arc<Mutex<Inner>>);
 
 impl PageCache {
     pub fn new(changes: &broadcast::Sender<u64>) -> PageCache {
-        PageCache(Arc::new(Mutex::new(Inner { pages: HashMap::new(), changes: changes.subscribe(), generation: 0 })))
+        PageCache(Arc::new(Mutex::new(Inner { pages: HashMap::new(), bytes: 0, changes: changes.subscribe() })))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        // Any change (or missed changes) since the last look: start over.
+        // Any change (or missed changes) since the last look: start over. Entries being produced
+        // meanwhile still reach the clients waiting for them, but are not kept.
         while let Ok(_) | Err(TryRecvError::Lagged(_)) = inner.changes.try_recv() {
             inner.pages.clear();
-            inner.generation += 1;
+            inner.bytes = 0;
         }
         f(&mut inner)
     }
 
+    /// Entries kept (answers that could not be kept do not count).
     pub fn len(&self) -> usize {
-        self.with(|i| i.pages.len())
+        self.with(|i| i.pages.values().filter(|s| s.get().is_some_and(Option::is_some)).count())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -57,8 +81,8 @@ impl PageCache {
     }
 }
 
-/// Only pages (not the API, assets, uploads or the event stream), only for visitors without an
-/// upload session: theirs differ.
+/// Pages and the JSON API (not assets, uploads, the event stream or health), only for visitors
+/// without an upload session: theirs differ.
 fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
     req.method() == Method::GET
@@ -67,51 +91,117 @@ fn cacheable(req: &Request) -> bool {
             .get_all(header::COOKIE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
-        && !["/api/", "/pkg/", "/upload", "/sessions/", "/healthz"].iter().any(|p| path.starts_with(p))
+        && !["/pkg/", "/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
+        && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
 }
 
-fn response(page: &Page) -> Response {
-    let mut res = Response::new(Body::from(page.body.clone()));
+/// Whether the client takes gzip (`Accept-Encoding`, a zero weight refusing it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts
+                .any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        },
+    )
+}
+
+fn response(page: &Page, gzip: bool) -> Response {
+    let (body, gzipped) = match (&page.gzip, gzip) {
+        (Some(z), true) => (z.clone(), true),
+        _ => (page.body.clone(), false),
+    };
+    let mut res = Response::new(Body::from(body));
     *res.status_mut() = page.status;
     *res.headers_mut() = page.headers.clone();
+    if gzipped {
+        res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     res
+}
+
+fn gzip(body: &[u8]) -> Option<Bytes> {
+    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+    z.write_all(body).ok()?;
+    let out = z.finish().ok()?;
+    (out.len() < body.len()).then(|| Bytes::from(out))
+}
+
+/// Produces the answer and turns it into an entry when it is one to keep (200, HTML or JSON, not
+/// too large); otherwise hands the answer back.
+async fn produce(req: Request, next: Next) -> Result<Arc<Page>, Response> {
+    let res = next.run(req).await;
+    let kind = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (html, json) = (kind.starts_with("text/html"), kind.starts_with("application/json"));
+    let too_big = json && res.body().size_hint().upper().is_none_or(|n| n > MAX_KEPT_JSON);
+    if res.status() != StatusCode::OK
+        || !(html || json)
+        || too_big
+        || res.headers().contains_key(header::CONTENT_ENCODING)
+    {
+        return Err(res);
+    }
+    let (parts, body) = res.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
+        Ok(b) => b,
+        // The render failed half-way: the client gets an error, not half a page.
+        Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("page not rendered: {e}")).into_response()),
+    };
+    let gz = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || gzip(&body)).await.ok().flatten()
+    };
+    let mut headers = parts.headers;
+    headers.remove(header::CONTENT_LENGTH);
+    Ok(Arc::new(Page { status: parts.status, headers, body, gzip: gz }))
 }
 
 pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if !cacheable(&req) {
         return next.run(req).await;
     }
+    let gz = accepts_gzip(req.headers());
     let key = req.uri().to_string();
-    let (kept, generation) = s.pages.with(|i| (i.pages.get(&key).cloned(), i.generation));
-    if let Some(page) = kept {
-        return response(&page);
-    }
-    let res = next.run(req).await;
-    let html = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if res.status() != StatusCode::OK || !html {
-        return res;
-    }
-    let (parts, body) = res.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
-        Ok(b) => b,
-        // The render failed half-way: the client gets an error, not half a page.
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("page not rendered: {e}")).into_response(),
-    };
-    let page = Arc::new(Page { status: parts.status, headers: parts.headers, body });
-    s.pages.with(|i| {
-        if i.generation != generation {
-            return; // the logs changed while it was rendered
-        }
-        if i.pages.len() >= MAX_PAGES {
+    let slot: Slot = s.pages.with(|i| {
+        if i.pages.len() >= MAX_ENTRIES || i.bytes >= MAX_BYTES {
             i.pages.clear();
+            i.bytes = 0;
         }
-        i.pages.insert(key, page.clone());
+        i.pages.entry(key.clone()).or_default().clone()
     });
-    response(&page)
+    // The first request produces the entry while the others wait for it; an answer that is not
+    // kept goes to the request that produced it, and the others produce their own.
+    let mut own = Some((req, next));
+    let mut passed: Option<Response> = None;
+    let kept = slot
+        .get_or_init(|| async {
+            let (req, next) = own.take()?;
+            match produce(req, next).await {
+                Ok(page) => {
+                    s.pages.with(|i| {
+                        if i.pages.get(&key).is_some_and(|k| Arc::ptr_eq(k, &slot)) {
+                            i.bytes += page.size();
+                        }
+                    });
+                    Some(page)
+                }
+                Err(res) => {
+                    passed = Some(res);
+                    None
+                }
+            }
+        })
+        .await
+        .clone();
+    match (kept, passed, own) {
+        (Some(page), _, _) => response(&page, gz),
+        (None, Some(res), _) => res,
+        (None, None, Some((req, next))) => next.run(req).await,
+        (None, None, None) => (StatusCode::INTERNAL_SERVER_ERROR, "page not rendered").into_response(),
+    }
 }
 
 #[cfg(test)]
@@ -127,15 +217,30 @@ mod tests {
     }
 
     #[test]
-    fn pages_are_kept_but_not_the_api_assets_uploads_or_a_sessions_pages() {
-        for page in ["/", "/runs?project=upload", "/teams/uploads", "/runs/api"] {
+    fn pages_and_the_api_are_kept_but_not_assets_uploads_events_or_a_sessions_pages() {
+        for page in ["/", "/runs?project=upload", "/teams/uploads", "/runs/api", "/api/v1/runs?limit=100"] {
             assert!(cacheable(&get(page, None)), "{page}");
         }
-        for other in ["/api/v1/runs", "/pkg/carbon-dash.css", "/upload", "/sessions/0a", "/healthz"] {
+        for other in ["/api/v1/events", "/pkg/carbon-dash.css", "/upload", "/sessions/0a", "/healthz", "/api/get_runs"]
+        {
             assert!(!cacheable(&get(other, None)), "{other}");
         }
         assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));
         let post = Request::post("/runs").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cacheable(&post));
+    }
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_take_it() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}")));
+            m
+        };
+        assert!(accepts_gzip(&h("gzip, deflate, br")));
+        assert!(accepts_gzip(&h("br;q=1.0, gzip;q=0.5")));
+        assert!(!accepts_gzip(&h("gzip;q=0")));
+        assert!(!accepts_gzip(&h("br")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

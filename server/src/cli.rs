@@ -49,6 +49,8 @@ pub enum Command {
         /// Seconds a client has to send its request line and headers before it is disconnected.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_timeout: u64,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
 }
 
@@ -95,6 +97,34 @@ impl UploadArgs {
             ttl: std::time::Duration::from_secs(self.session_minutes * 60),
             max_sessions: self.max_sessions as usize,
         }
+    }
+}
+
+/// Where parsed files are kept between starts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheArgs {
+    /// Folder for the parse cache (one file per logs folder; never inside the logs). Default:
+    /// $XDG_CACHE_HOME/carbon-dash, else ~/.cache/carbon-dash.
+    #[arg(long, env = "CARBON_DASH_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Parse every file at start, and keep no cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache file for the logs folder `dir`, unless caching is off or there is no place for it.
+    pub fn file_for(&self, dir: &std::path::Path) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let base = self
+            .cache_dir
+            .clone()
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("carbon-dash")))
+            .or_else(|| var("HOME").map(|h| h.join(".cache").join("carbon-dash")))?;
+        Some(carbon_core::parse_cache::cache_file(&base, dir))
     }
 }
 
@@ -172,6 +202,17 @@ mod tests {
         for bad in ["carbon", "/a b", "/../x", "/a//b", "/x\"<"] {
             assert!(parse_base_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_parse_cache_lives_in_the_cache_folder_and_can_be_turned_off() {
+        let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--cache-dir", "/tmp/cd-cache"]);
+        let Command::Serve { cache, .. } = cli.command;
+        let file = cache.file_for(std::path::Path::new("logs")).unwrap_or_default();
+        assert!(file.starts_with("/tmp/cd-cache") && file.to_string_lossy().ends_with(".arrow"), "{file:?}");
+        let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--no-cache"]);
+        let Command::Serve { cache, .. } = cli.command;
+        assert_eq!(cache.file_for(std::path::Path::new("logs")), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! a real-looking dashboard with no files at hand.
 
 use carbon_core::catalog::Catalog;
-use carbon_core::ingest::{ingest_bytes, IngestError};
+use carbon_core::ingest::{ingest_source, IngestError, Source};
+use std::sync::Arc;
 
 /// (path shown in the app, contents)
 pub const FILES: &[(&str, &[u8])] = &[
@@ -14,6 +15,7 @@ pub const FILES: &[(&str, &[u8])] = &[
 ];
 
 pub fn catalog() -> Result<Catalog, IngestError> {
-    let files = FILES.iter().map(|(path, bytes)| ingest_bytes(path, bytes)).collect::<Result<Vec<_>, _>>()?;
+    let files =
+        FILES.iter().map(|(path, bytes)| ingest_source(path, bytes, Source::Memory(Arc::new(*bytes)))).collect();
     Catalog::from_files(files)
 }

@@ -21,7 +21,6 @@ use carbon_core::query::{RunQuery, WhatIfQuery};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
 
 /// Largest request body accepted (server-function arguments are a few hundred bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -67,7 +66,7 @@ impl AppState {
         let (changes, _) = tokio::sync::broadcast::channel(64);
         AppState {
             leptos,
-            catalog: Arc::new(RwLock::new(catalog)),
+            catalog: Shared::new(catalog),
             read_only: false,
             upload: upload::UploadPolicy::default(),
             sessions: upload::Sessions::default(),
@@ -90,8 +89,7 @@ impl IntoResponse for AppError {
 }
 
 fn read<T>(s: &Shared, f: impl FnOnce(&Catalog) -> T) -> Result<T, AppError> {
-    let cat = s.read().map_err(|_| AppError(StatusCode::INTERNAL_SERVER_ERROR, "catalog unavailable".into()))?;
-    Ok(f(&cat))
+    Ok(f(&s.current()))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -129,7 +127,7 @@ async fn api_runs(
             .transpose()
     };
     let (offset, limit) = (number("offset")?.unwrap_or(0), number("limit")?.unwrap_or(usize::MAX));
-    read(&s, |c| Json(q.apply(c.runs(mode)).into_iter().skip(offset).take(limit).cloned().collect()))
+    read(&s, |c| Json(c.select(&q, mode).skip(offset).take(limit).cloned().collect()))
 }
 
 async fn api_run(

@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
                 header_timeout,
                 base_path,
                 log_format,
+                cache,
             },
     } = Cli::parse();
     let logs = tracing_subscriber::fmt()
@@ -30,12 +31,17 @@ async fn main() -> anyhow::Result<()> {
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
-    // Ingest runs polars' lazy engine and rayon: keep it off the async workers.
+    // Ingest reads files in parallel (rayon): keep it off the async workers.
     let source = settings.source.clone();
     let started = std::time::Instant::now();
-    let mut catalog = tokio::task::spawn_blocking(move || match source {
-        Source::Demo => demo::catalog(),
-        Source::Dir(d) => carbon_core::catalog::load_dir(&d),
+    let cache_file = match &source {
+        Source::Dir(d) => cache.file_for(d),
+        Source::Demo => None,
+    };
+    let cache_at = cache_file.clone();
+    let (mut catalog, loaded) = tokio::task::spawn_blocking(move || match source {
+        Source::Demo => demo::catalog().map(|c| (c, Default::default())),
+        Source::Dir(d) => carbon_core::catalog::load_dir_cached(&d, cache_at.as_deref()),
     })
     .await??;
     if apply_provider_pue {
@@ -55,6 +61,14 @@ async fn main() -> anyhow::Result<()> {
         s.rows_read,
         started.elapsed().as_secs_f64()
     );
+    if let Some(file) = &cache_file {
+        match &loaded.cache_problem {
+            Some(why) if loaded.reused == 0 => println!("parse cache not used ({why}): {}", file.display()),
+            _ => {
+                println!("{} files from the parse cache, {} parsed ({})", loaded.reused, loaded.parsed, file.display())
+            }
+        }
+    }
     if !settings.hydration_assets {
         eprintln!(
             "note: no browser assets under {}/pkg: pages work, but without interactivity (build them with ./x build)",
@@ -76,6 +90,14 @@ async fn main() -> anyhow::Result<()> {
             sessions.purge();
         }
     });
+    // The parse cache is written after the start, off the request path, when something changed.
+    if let (Some(file), true) = (cache_file, loaded.cache_stale()) {
+        let snapshot = state.catalog.current();
+        std::thread::spawn(move || match snapshot.write_parse_cache(&file, &loaded.stamps) {
+            Ok(()) => tracing::info!(file = %file.display(), "parse cache written"),
+            Err(e) => tracing::warn!(file = %file.display(), error = %e, "parse cache not written"),
+        });
+    }
     // Live serve: a changed log file is re-read alone and open pages are told.
     let _watcher = match &settings.source {
         Source::Dir(d) => match carbon_dash::watch::watch(d.clone(), state.catalog.clone(), state.changes.clone()) {

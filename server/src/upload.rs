@@ -12,12 +12,12 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use carbon_core::catalog::{is_log_file, Catalog};
-use carbon_core::ingest::{ingest_bytes, ParsedFile};
+use carbon_core::ingest::{ingest_source, ParsedFile, Source};
 use carbon_core::model::{UploadSession, UploadState, UploadedFile};
 use carbon_core::units::{count, human_bytes};
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The cookie holding the session id.
@@ -228,7 +228,7 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
 /// The result line of a file that was read.
 fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
     let r = &parsed.report;
-    let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.frame.height() == 0);
+    let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.rows_accepted() == 0);
     let accepted = whole.is_none();
     let message = match whole {
         Some(p) => format!("{name}: {}", p.reason),
@@ -326,18 +326,14 @@ fn judge(given: Vec<Given>, mut taken: Vec<String>, max_file: usize) -> (Vec<Upl
             });
             continue;
         }
-        match ingest_bytes(&name, &data) {
-            Ok(file) => {
-                let result = read_result(&name, data.len(), &file);
-                if result.accepted {
-                    parsed.push((file, Bytes::from(data)));
-                }
-                results.push(result);
-            }
-            Err(e) => {
-                results.push(UploadedFile { name, accepted: false, message: e.to_string(), ..Default::default() })
-            }
+        // The session keeps the bytes once: for saving, and for showing a run's rows.
+        let data = Bytes::from(data);
+        let file = ingest_source(&name, &data, Source::Memory(Arc::new(data.clone())));
+        let result = read_result(&name, data.len(), &file);
+        if result.accepted {
+            parsed.push((file, data));
         }
+        results.push(result);
     }
     (results, parsed)
 }
@@ -417,16 +413,16 @@ pub async fn upload(
     let catalog = s.sessions.lock().get(&id).map(|x| x.catalog.clone());
     let catalog = catalog.unwrap_or_else(|| {
         let mut c = Catalog::default();
-        c.set_apply_provider_pue(s.catalog.read().map(|m| m.applies_provider_pue()).unwrap_or(false));
-        Arc::new(RwLock::new(c))
+        c.set_apply_provider_pue(s.catalog.current().applies_provider_pue());
+        Shared::new(c)
     });
     let originals: Vec<(String, Bytes)> = parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
     let files: Vec<ParsedFile> = parsed.into_iter().map(|(f, _)| f).collect();
     let names: Vec<String> = files.iter().map(|f| f.report.path.clone()).collect();
     let cat = catalog.clone();
     let merged = tokio::task::spawn_blocking(move || {
-        let mut c = cat.write().map_err(|_| "session catalog unavailable".to_string())?;
-        c.upsert_all(files).map_err(|e| e.to_string())?;
+        cat.update(|c| c.upsert_all(files)).map_err(|e| e.to_string())?;
+        let c = cat.current();
         Ok::<_, String>(
             c.files().iter().filter(|f| names.contains(&f.path)).map(|f| (f.path.clone(), f.runs)).collect::<Vec<_>>(),
         )

@@ -4,7 +4,7 @@
 
 use app::api::Shared;
 use carbon_core::catalog::is_log_file;
-use carbon_core::ingest::ingest_bytes;
+use carbon_core::ingest::{ingest_source, Source};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use tokio::sync::broadcast;
@@ -22,33 +22,33 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
     path.strip_prefix(dir).ok().map(|p| p.to_string_lossy().replace('\\', "/"))
 }
 
-/// Re-reads or forgets one file; returns whether the catalog changed.
+/// Re-reads or forgets one file; returns whether the catalog changed. The file is read and
+/// parsed before the catalog is touched, and the new catalog is built on a copy: readers keep
+/// the one they hold meanwhile.
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let Some(shown) = display(dir, path).filter(|_| is_log_file(&name)) else { return false };
     let parsed = match std::fs::read(path) {
-        Ok(bytes) => match ingest_bytes(&shown, complete_lines(&bytes)) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::warn!(file = %shown, error = %e, "re-reading failed");
-                return false;
-            }
-        },
+        Ok(bytes) => Some(ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             tracing::warn!(file = %shown, error = %e, "cannot read");
             return false;
         }
     };
-    let Ok(mut cat) = catalog.write() else { return false };
-    let result = match parsed {
-        Some(p) => cat.upsert(p),
-        None if cat.files().iter().any(|f| f.path == shown) => cat.remove(&shown),
-        None => return false,
-    };
+    if parsed.is_none() && !catalog.current().files().iter().any(|f| f.path == shown) {
+        return false;
+    }
+    let result = catalog.update(|cat| {
+        match parsed {
+            Some(p) => cat.upsert(p)?,
+            None => cat.remove(&shown)?,
+        }
+        Ok::<_, carbon_core::ingest::IngestError>(cat.runs(carbon_core::model::DatasetMode::Latest).len())
+    });
     match result {
-        Ok(()) => {
-            tracing::info!(file = %shown, runs = cat.runs(carbon_core::model::DatasetMode::Latest).len(), "catalog updated");
+        Ok(runs) => {
+            tracing::info!(file = %shown, runs, "catalog updated");
             true
         }
         Err(e) => {

@@ -1,12 +1,11 @@
 //! Live watching on a temp folder: append, partial line, truncation, rotation, deletion.
 #![allow(clippy::unwrap_used)]
 
-use carbon_core::catalog::{load_dir, Catalog};
+use carbon_core::catalog::{load_dir, Catalog, SharedCatalog};
 use carbon_core::model::DatasetMode;
 use carbon_dash::watch::watch;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 const HEADER: &str = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n";
@@ -22,10 +21,10 @@ fn row(run: &str, secs: u32) -> String {
 }
 
 /// Waits (up to 10 s) until the catalog satisfies `cond`.
-fn eventually(cat: &Arc<RwLock<Catalog>>, what: &str, cond: impl Fn(&Catalog) -> bool) {
+fn eventually(cat: &SharedCatalog, what: &str, cond: impl Fn(&Catalog) -> bool) {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
-        if cond(&cat.read().unwrap()) {
+        if cond(&cat.current()) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -44,7 +43,7 @@ fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
     std::fs::create_dir_all(&team).unwrap();
     let file = team.join("emissions.csv");
     std::fs::write(&file, format!("{HEADER}{}", row("r1", 10))).unwrap();
-    let cat = Arc::new(RwLock::new(load_dir(dir.path()).unwrap()));
+    let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
     let (tx, mut rx) = tokio::sync::broadcast::channel(16);
     let _watcher = watch(dir.path().to_path_buf(), cat.clone(), tx).unwrap();
     let append =
@@ -60,8 +59,8 @@ fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
     let (head, tail) = next.split_at(20);
     append(&file, head);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(energy(&cat.read().unwrap(), "r1"), Some(20.0 * 2e-4), "partial line not read");
-    assert_eq!(cat.read().unwrap().files()[0].rows_rejected, 0);
+    assert_eq!(energy(&cat.current(), "r1"), Some(20.0 * 2e-4), "partial line not read");
+    assert_eq!(cat.current().files()[0].rows_rejected, 0);
     append(&file, tail);
     eventually(&cat, "the completed line", |c| energy(c, "r1") == Some(30.0 * 2e-4));
 
@@ -80,10 +79,10 @@ fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
         c.files().iter().any(|f| f.path == "team/emissions.csv_1.bak")
             && !c.files().iter().any(|f| f.path == "team/emissions.csv")
     });
-    assert!(cat.read().unwrap().run("r3", DatasetMode::Latest).is_some());
+    assert!(cat.current().run("r3", DatasetMode::Latest).is_some());
 
     // Deletion.
     std::fs::remove_file(&bak).unwrap();
     eventually(&cat, "deletion", |c| c.run("r3", DatasetMode::Latest).is_none());
-    assert_eq!(cat.read().unwrap().files().len(), 1);
+    assert_eq!(cat.current().files().len(), 1);
 }

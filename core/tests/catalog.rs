@@ -1,0 +1,136 @@
+//! The catalog at scale: incremental merges agree with a full build, the parse cache gives back
+//! what parsing gives, snapshots stay whole while a writer works.
+#![allow(clippy::unwrap_used)]
+
+use carbon_core::catalog::{load_dir, load_dir_cached, Catalog, SharedCatalog};
+use carbon_core::ingest::ingest_path;
+use carbon_core::model::{DatasetMode, Run};
+use std::path::{Path, PathBuf};
+
+const L: DatasetMode = DatasetMode::Latest;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// A logs folder with runs in several files: a checkpoint run copied into a `.bak`, a task
+/// file, the v1 layout, a team mapping by folder.
+fn logs() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("checkpoints.csv", "vision/emissions.csv"),
+        ("checkpoints.csv_1.bak", "vision/emissions.csv_1.bak"),
+        ("task_file.csv", "speech/tasks.csv"),
+        ("v1_12_columns.csv", "nlp/old/emissions.csv"),
+        ("missing_run_id.csv", "nlp/emissions.csv"),
+        ("extra_user_columns.csv", "nlp/tags.csv"),
+    ] {
+        let to = dir.path().join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixture(from), to).unwrap();
+    }
+    dir
+}
+
+fn runs(cat: &Catalog, mode: DatasetMode) -> Vec<Run> {
+    cat.runs(mode).to_vec()
+}
+
+#[test]
+fn files_added_one_by_one_give_the_runs_of_a_full_build() {
+    let dir = logs();
+    let full = load_dir(dir.path()).unwrap();
+    assert!(full.runs(L).len() >= 6, "{}", full.runs(L).len());
+    let mut paths: Vec<PathBuf> = carbon_core::catalog::find_log_files(dir.path()).unwrap();
+    // Reverse order: merging must not depend on the order files arrive in.
+    paths.reverse();
+    let mut one_by_one = Catalog::default();
+    for p in &paths {
+        let display = p.strip_prefix(dir.path()).unwrap().to_string_lossy().to_string();
+        one_by_one.upsert(ingest_path(p, &display).unwrap()).unwrap();
+    }
+    for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
+        assert_eq!(runs(&one_by_one, mode), runs(&full, mode), "{mode:?}");
+        assert_eq!(one_by_one.summary(mode), full.summary(mode));
+    }
+    // Removing the copy keeps the run, with one file fewer and the same checkpoints.
+    let r1 = full.run("r1", L).unwrap().clone();
+    one_by_one.remove("vision/emissions.csv_1.bak").unwrap();
+    let after = one_by_one.run("r1", L).unwrap();
+    assert_eq!(after.checkpoints, r1.checkpoints);
+    assert_eq!(after.source_files.len() + 1, r1.source_files.len());
+    assert_eq!(after.energy_kwh, r1.energy_kwh);
+    // And the run's rows are read back from its files.
+    let detail = full.run_detail("r1", L).unwrap().unwrap();
+    assert_eq!(detail.checkpoints.len(), r1.checkpoints);
+    assert!(detail.checkpoints.windows(2).all(|w| w[0].duration_s <= w[1].duration_s));
+}
+
+#[test]
+fn a_restart_takes_unchanged_files_from_the_cache_and_parses_changed_ones() {
+    let dir = logs();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = carbon_core::parse_cache::cache_file(cache_dir.path(), dir.path());
+    let (first, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!((loaded.reused, loaded.parsed), (0, 6));
+    assert_eq!(loaded.cache_problem.as_deref(), Some("no cache yet"));
+    first.write_parse_cache(&cache, &loaded.stamps).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(cache_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+
+    let (again, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!((loaded.reused, loaded.parsed), (6, 0));
+    assert!(!loaded.cache_stale());
+    for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
+        assert_eq!(runs(&again, mode), runs(&first, mode), "{mode:?}");
+    }
+    assert_eq!(again.files(), first.files(), "reports with every problem");
+    assert_eq!(again.run_detail("r1", L).unwrap(), first.run_detail("r1", L).unwrap());
+
+    // One appended checkpoint: that file alone is parsed again, and the run moves on.
+    let csv = dir.path().join("vision/emissions.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let last = text.lines().find(|l| l.contains(",r1,exp-1,300,")).unwrap().replace(",300,", ",900,");
+    std::fs::write(&csv, format!("{text}{last}\n")).unwrap();
+    let (changed, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!((loaded.reused, loaded.parsed), (5, 1));
+    assert_eq!(changed.run("r1", L).unwrap().duration_s, Some(900.0));
+    assert_eq!(changed.run("r1", L).unwrap().checkpoints, first.run("r1", L).unwrap().checkpoints + 1);
+
+    // A damaged cache is ignored, said, and everything is parsed.
+    std::fs::write(&cache, b"ARROW1\0\0 not really").unwrap();
+    let (damaged, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!((loaded.reused, loaded.parsed), (0, 6));
+    assert!(loaded.cache_problem.is_some() && loaded.cache_stale());
+    assert_eq!(runs(&damaged, L), runs(&changed, L));
+}
+
+#[test]
+fn readers_keep_a_whole_catalog_while_a_writer_replaces_it() {
+    let dir = logs();
+    let shared = SharedCatalog::new(load_dir(dir.path()).unwrap());
+    let before = shared.current();
+    let n = before.runs(L).len();
+    shared.update(|c| c.remove("nlp/old/emissions.csv").unwrap());
+    assert_eq!(before.runs(L).len(), n, "the snapshot held is unchanged");
+    assert_eq!(shared.current().runs(L).len(), n - 2, "the v1 file held two runs");
+    assert!(before.run("a1", L).is_some() && shared.current().run("a1", L).is_none());
+}
+
+#[test]
+fn sorted_orders_are_those_of_the_query_and_kept_per_version() {
+    use carbon_core::query::{RunQuery, SortKey};
+    let cat = load_dir(logs().path()).unwrap();
+    for key in SortKey::ALL {
+        for desc in [false, true] {
+            let q = RunQuery { sort: Some(key), descending: Some(desc), ..RunQuery::default() };
+            let direct: Vec<&str> = q.apply(cat.runs(L)).iter().map(|r| r.run_id.as_str()).collect();
+            let kept: Vec<&str> = cat.select(&q, L).map(|r| r.run_id.as_str()).collect();
+            assert_eq!(kept, direct, "{key:?} {desc}");
+            assert!(std::ptr::eq(cat.order(L, key, desc), cat.order(L, key, desc)), "computed once");
+        }
+    }
+    let page = cat.runs_page(&RunQuery::default());
+    assert_eq!(page.total, cat.runs(L).len());
+    assert!(page.teams.contains(&"vision".to_string()));
+}
