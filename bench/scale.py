@@ -149,7 +149,7 @@ def transfer():
     status, html, _ = get("/", gz)
     raw = get("/")[1]
     total["html"] = len(html)
-    for name, path in [("css", "/pkg/carbon-dash.css"), ("js", "/pkg/carbon-dash.js"), ("wasm", "/pkg/carbon-dash.wasm")]:
+    for name, path in [("css", "/pkg/carbon-dash.css"), ("js", "/pkg/carbon-dash.js"), ("wasm", "/pkg/carbon-dash_bg.wasm")]:
         try:
             total[name] = len(get(path, gz)[1])
         except OSError:

@@ -1,8 +1,8 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
 use carbon_core::model::{
-    Chart, DatasetInfo, DatasetMode, Equivalent, ExperimentPage, FileReport, MapPage, RegionRow, RunDetail, RunsPage,
-    Summary, TeamPage, TeamSummary, UploadState,
+    DatasetInfo, DatasetMode, ExperimentPage, FilesPage, MapPage, OverviewPage, RegionRow, RunPageData, RunsPage,
+    TeamPage, TeamSummary, UploadState,
 };
 use carbon_core::query::{RunQuery, ViewFilter, WhatIfQuery};
 use leptos::prelude::*;
@@ -41,9 +41,17 @@ pub async fn get_upload_state() -> Result<UploadState, ServerFnError> {
     Ok(active().map(|a| a.upload).unwrap_or_default())
 }
 
+/// The overview: totals and one page of the project tree (the tree is trimmed; the JSON API
+/// has all of it).
 #[server(input = Json)]
-pub async fn get_summary(dataset: DatasetMode) -> Result<Summary, ServerFnError> {
-    with_catalog(|c| c.summary(dataset).clone())
+pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewPage, ServerFnError> {
+    with_catalog(|c| {
+        let mut o = c.summary(dataset).overview_page(page);
+        let t = &o.summary.totals;
+        o.equivalents =
+            carbon_core::grid::Grid::embedded().equivalents(t.co2_kg, t.co2_kg_low, t.co2_kg_high, t.energy_kwh);
+        o
+    })
 }
 
 /// Problems sent per file to the Files page (the JSON API has them all).
@@ -55,34 +63,36 @@ pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, ServerFnError> {
     with_catalog(|c| c.runs_page(&query))
 }
 
+/// One page of the Files page.
 #[server(input = Json)]
-pub async fn get_run(run_id: String, dataset: DatasetMode) -> Result<Option<RunDetail>, ServerFnError> {
-    with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(|e| ServerFnError::new(e.to_string()))
+pub async fn get_files(page: usize) -> Result<FilesPage, ServerFnError> {
+    with_catalog(|c| FilesPage::of(c.files(), page, MAX_PROBLEMS_SHOWN))
 }
 
-#[server]
-pub async fn get_files() -> Result<Vec<FileReport>, ServerFnError> {
-    with_catalog(|c| {
-        c.files()
-            .iter()
-            .map(|f| {
-                let mut f = f.clone();
-                f.problems.truncate(MAX_PROBLEMS_SHOWN);
-                f
-            })
-            .collect()
-    })
-}
-
-/// Everyday equivalents of a CO2 figure (with its range) and an energy.
+/// A run's page: the run, its checkpoints (thinned), its everyday equivalents and its charts.
 #[server(input = Json)]
-pub async fn get_equivalents(
-    co2_kg: f64,
-    co2_kg_low: f64,
-    co2_kg_high: f64,
-    kwh: f64,
-) -> Result<Vec<Equivalent>, ServerFnError> {
-    Ok(carbon_core::grid::Grid::embedded().equivalents(co2_kg, co2_kg_low, co2_kg_high, kwh))
+pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, ServerFnError> {
+    let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(|e| ServerFnError::new(e.to_string()))?;
+    let Some(mut d) = detail else { return Ok(None) };
+    let mut charts: Vec<carbon_core::model::Chart> = charts::energy_split(&d.run).into_iter().collect();
+    if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
+        charts.push(charts::run_progress(&d));
+        charts.push(charts::power_between(&d));
+        charts.extend(charts::utilisation(&d));
+    }
+    let a = &d.run.assessment;
+    let equivalents = match a.co2_kg {
+        Some(c) => carbon_core::grid::Grid::embedded().equivalents(
+            c,
+            a.co2_kg_low.unwrap_or(c),
+            a.co2_kg_high.unwrap_or(c),
+            d.run.energy_kwh.unwrap_or(0.0),
+        ),
+        None => Vec::new(),
+    };
+    let checkpoints_total = d.checkpoints.len();
+    d.checkpoints = carbon_core::model::thin(d.checkpoints);
+    Ok(Some(RunPageData { detail: d, checkpoints_total, equivalents, charts }))
 }
 
 #[server]
@@ -116,30 +126,16 @@ pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError
         let runs: Vec<&carbon_core::model::Run> = all.iter().filter(|r| filter.matches(r)).collect();
         let title = filter.team.clone().unwrap_or_else(|| "Organisation".into());
         let mut page = team_page(&title, &runs, all);
-        let by_project = timeseries(&runs, Period::Month, Dimension::Project);
+        // The twelve largest projects (teams) and the others together: readable, and the page stays small.
+        let by_project = timeseries(&runs, Period::Month, Dimension::Project).top(12);
         page.charts.push(charts::stacked_co2(&by_project, "monthly-by-project", "CO₂e per month, by project"));
         if filter.team.is_none() {
-            let by_team = timeseries(&runs, Period::Month, Dimension::Team);
+            let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(12);
             page.charts.push(charts::stacked_co2(&by_team, "monthly-by-team", "CO₂e per month, by team"));
         }
         page.charts.push(charts::cumulative_co2(&by_project, "cumulative", "Cumulative CO₂e"));
         page
     })
-}
-
-/// A run's charts: cumulative energy and CO2, power between checkpoints.
-#[server(input = Json)]
-pub async fn get_run_charts(run_id: String) -> Result<Vec<Chart>, ServerFnError> {
-    let detail =
-        with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(|e| ServerFnError::new(e.to_string()))?;
-    let Some(d) = detail else { return Ok(Vec::new()) };
-    let mut out: Vec<Chart> = charts::energy_split(&d.run).into_iter().collect();
-    if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
-        out.push(charts::run_progress(&d));
-        out.push(charts::power_between(&d));
-        out.extend(charts::utilisation(&d));
-    }
-    Ok(out)
 }
 
 #[server(input = Json)]
@@ -163,7 +159,7 @@ pub async fn get_experiment(
             best_run: best.map(|r| r.run_id.clone()),
             worst_run: worst.map(|r| r.run_id.clone()),
             charts: vec![charts::duration_vs_co2(&runs, "duration-co2", "Duration against CO₂e, per run")],
-            runs: runs.iter().map(|r| (*r).clone()).collect(),
+            runs: runs.iter().map(|r| carbon_core::model::RunRow::from(*r)).collect(),
             experiment_id,
         })
     })

@@ -95,26 +95,43 @@ pub fn is_log_file(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Log files under `dir`, recursively, sorted.
+/// Log files under `dir`, recursively, sorted. Folders are listed in parallel, a level at a
+/// time (a logs tree often has a folder per run).
 pub fn find_log_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| IngestError::Io { path: d.clone(), source })?;
-        for entry in entries {
-            let entry = entry.map_err(|source| IngestError::Io { path: d.clone(), source })?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|source| IngestError::Io { path: path.clone(), source })?;
-            if kind.is_dir() {
-                stack.push(path);
-            } else if is_log_file(&entry.file_name().to_string_lossy()) {
-                out.push(path);
-            }
+    let mut level = vec![dir.to_path_buf()];
+    while !level.is_empty() {
+        let listed: Result<Vec<(Vec<PathBuf>, Vec<PathBuf>)>, IngestError> = level
+            .par_iter()
+            .map(|d| {
+                let (mut dirs, mut files) = (Vec::new(), Vec::new());
+                let entries = std::fs::read_dir(d).map_err(|source| IngestError::Io { path: d.clone(), source })?;
+                for entry in entries {
+                    let entry = entry.map_err(|source| IngestError::Io { path: d.clone(), source })?;
+                    let path = entry.path();
+                    let kind = entry.file_type().map_err(|source| IngestError::Io { path: path.clone(), source })?;
+                    if kind.is_dir() {
+                        dirs.push(path);
+                    } else if is_log_file(&entry.file_name().to_string_lossy()) {
+                        files.push(path);
+                    }
+                }
+                Ok((dirs, files))
+            })
+            .collect();
+        level = Vec::new();
+        for (dirs, files) in listed? {
+            level.extend(dirs);
+            out.extend(files);
         }
     }
     out.sort();
     Ok(out)
 }
+
+/// Reading a logs folder waits on the disk more than on the CPU: more threads than cores keep
+/// more reads in flight (a cold start on a network or virtual disk is several times faster).
+const IO_THREADS: usize = 16;
 
 /// Optional team mapping at the root of a logs folder: `path_prefix,team` rows.
 pub const TEAMS_FILE: &str = "teams.csv";
@@ -167,6 +184,13 @@ impl Loaded {
 /// [`load_dir`], taking from the parse cache at `cache` (when given) every file whose stamp is
 /// unchanged, parsing the others.
 pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
+    match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
+        Ok(pool) => pool.install(|| load(dir, cache)),
+        Err(_) => load(dir, cache),
+    }
+}
+
+fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
     use crate::parse_cache::{self, Stamp};
     let paths = find_log_files(dir)?;
     let mapping_path = dir.join(TEAMS_FILE);
@@ -271,7 +295,8 @@ impl Catalog {
     /// assesses and publishes them. A changed run can only be in the files it came from or in
     /// the changed `paths`.
     fn remerge(&mut self, changed: HashSet<String>, paths: &[String]) {
-        if changed.len() > PATCH_LIMIT || self.merged.is_empty() {
+        let everything = changed.len() > PATCH_LIMIT || self.merged.is_empty();
+        if everything {
             let mut by_run: HashMap<&str, Vec<&RunPart>> = HashMap::new();
             for f in self.files.values() {
                 for p in &f.runs {
@@ -285,9 +310,9 @@ impl Catalog {
             self.merged = Arc::new(merged);
         } else {
             let merged = Arc::make_mut(&mut self.merged);
-            for id in changed {
+            for id in &changed {
                 let mut candidates: Vec<&str> = paths.iter().map(String::as_str).collect();
-                if let Some(old) = merged.get(&id) {
+                if let Some(old) = merged.get(id) {
                     candidates.extend(old.source_files.iter().map(String::as_str));
                 }
                 candidates.sort_unstable();
@@ -295,29 +320,58 @@ impl Catalog {
                 let parts: Vec<&RunPart> = candidates
                     .iter()
                     .filter_map(|path| self.files.get(*path))
-                    .filter_map(|f| {
-                        f.runs.binary_search_by(|p| p.run.run_id.as_str().cmp(&id)).ok().map(|i| &f.runs[i])
-                    })
+                    .filter_map(|f| f.runs.binary_search_by(|p| p.run.run_id.as_str().cmp(id)).ok().map(|i| &f.runs[i]))
                     .collect();
                 match merge(&parts, &self.team_mapping) {
-                    Some(run) => merged.insert(id, run),
-                    None => merged.remove(&id),
+                    Some(run) => merged.insert(id.clone(), run),
+                    None => merged.remove(id),
                 };
             }
         }
-        self.publish();
+        self.publish(if everything { None } else { Some(&changed) });
     }
 
-    /// Assesses every merged run in both modes, sorts them newest first and rebuilds the
-    /// summaries and file reports.
-    fn publish(&mut self) {
-        let mut runs: Vec<Run> = self.merged.values().map(|r| (**r).clone()).collect();
-        runs.sort_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
-        self.index = Arc::new(runs.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
+    /// Assesses the merged runs in both modes, sorts them newest first and rebuilds the
+    /// summaries and file reports. Runs not in `changed` keep their assessment (all are assessed
+    /// again when `changed` is `None`).
+    fn publish(&mut self, changed: Option<&HashSet<String>>) {
+        use crate::model::DeltaKind;
+        self.derived = Arc::default();
+        let mut base: Vec<&Arc<Run>> = self.merged.values().collect();
+        base.par_sort_unstable_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
+        let grid = Grid::embedded();
+        let pue = self.apply_provider_pue;
+        let (old, old_index) = (&self.runs, &self.index);
+        let build = |mode: DatasetMode| -> Vec<Run> {
+            let mut runs: Vec<Run> = base
+                .par_iter()
+                .map(|r| {
+                    let mut run = (***r).clone();
+                    // An unchanged run keeps its assessment, unless it was explained by other
+                    // runs (those may have changed).
+                    let kept = changed
+                        .filter(|c| !c.contains(&r.run_id))
+                        .and_then(|_| old_index.get(&r.run_id))
+                        .and_then(|&i| old[slot(mode)].get(i))
+                        .filter(|o| o.run_id == r.run_id)
+                        .map(|o| o.assessment.clone())
+                        .filter(|a| a.delta_reason.as_ref().is_none_or(|d| d.kind != DeltaKind::OlderCodecarbonData));
+                    run.assessment = kept.unwrap_or_else(|| grid.assess(&run, mode, pue));
+                    run
+                })
+                .collect();
+            explain_constant_gaps(&mut runs);
+            runs
+        };
+        let (latest, codecarbon) = rayon::join(|| build(DatasetMode::Latest), || build(DatasetMode::Codecarbon));
+        self.index = Arc::new(latest.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
         self.reports = Arc::new(self.files.values().map(|f| f.report.clone()).collect());
-        self.runs = [Arc::new(runs.clone()), Arc::new(runs)];
-        self.assess();
+        let reports = &self.reports;
+        let (s0, s1) = rayon::join(|| Summary::build(&latest, reports), || Summary::build(&codecarbon, reports));
+        self.summary = [Arc::new(s0), Arc::new(s1)];
+        self.runs = [Arc::new(latest), Arc::new(codecarbon)];
     }
+
     /// The map page for a what-if query: the selection's ranking over the regions that pass the
     /// filters, and the world map with those regions (latest dataset).
     pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::model::MapPage {
@@ -353,7 +407,7 @@ impl Catalog {
     /// Turns the provider-PUE setting on or off and reassesses the runs.
     pub fn set_apply_provider_pue(&mut self, on: bool) {
         self.apply_provider_pue = on;
-        self.assess();
+        self.publish(None);
     }
 
     pub fn applies_provider_pue(&self) -> bool {
@@ -443,20 +497,6 @@ impl Catalog {
     /// The runs `q` selects, in its order, assessed in `mode`.
     pub fn select<'a>(&'a self, q: &'a RunQuery, mode: DatasetMode) -> impl Iterator<Item = &'a Run> + 'a {
         q.ordered(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()))
-    }
-
-    /// Recomputes every run's CO2 in both dataset modes, then the summaries.
-    fn assess(&mut self) {
-        self.derived = Arc::default();
-        let grid = Grid::embedded();
-        for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
-            let runs = Arc::make_mut(&mut self.runs[slot(mode)]);
-            for r in runs.iter_mut() {
-                r.assessment = grid.assess(r, mode, self.apply_provider_pue);
-            }
-            explain_constant_gaps(runs);
-            self.summary[slot(mode)] = Arc::new(Summary::build(runs, &self.reports));
-        }
     }
 }
 

@@ -228,6 +228,32 @@ pub struct RunDetail {
     pub checkpoints: Vec<Checkpoint>,
 }
 
+/// Everything a run's page shows, fetched (and carried to the browser) once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPageData {
+    /// The run, with its checkpoints thinned to at most `MAX_CHECKPOINT_ROWS` evenly spaced
+    /// rows (the last one kept); the JSON API has them all.
+    pub detail: RunDetail,
+    pub checkpoints_total: usize,
+    pub equivalents: Vec<Equivalent>,
+    pub charts: Vec<Chart>,
+}
+
+/// Checkpoint rows a run page lists at most.
+pub const MAX_CHECKPOINT_ROWS: usize = 400;
+
+/// At most [`MAX_CHECKPOINT_ROWS`] evenly spaced rows, the last one always kept.
+pub fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
+    let n = rows.len();
+    if n <= MAX_CHECKPOINT_ROWS {
+        return rows;
+    }
+    let step = n as f64 / (MAX_CHECKPOINT_ROWS - 1) as f64;
+    let keep: std::collections::BTreeSet<usize> =
+        (0..MAX_CHECKPOINT_ROWS - 1).map(|i| (i as f64 * step) as usize).chain([n - 1]).collect();
+    rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, c)| c).collect()
+}
+
 /// Something wrong with a row or the file: rejected rows are not counted, warnings are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
@@ -259,6 +285,42 @@ pub struct FileReport {
     /// All problems found; `problems` may hold only the first ones (pages cap it).
     pub problem_count: usize,
     pub problems: Vec<Problem>,
+}
+
+/// Files per page of the Files page.
+pub const FILES_PER_PAGE: usize = 100;
+
+/// One page of the Files page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FilesPage {
+    /// This page's files, their problems cut to the first ones.
+    pub files: Vec<FileReport>,
+    pub total: usize,
+    /// Files with at least one problem, on every page.
+    pub with_problems: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+}
+
+impl FilesPage {
+    /// Page `page` (1-based, clamped) of `files`, each with at most `max_problems` problems.
+    pub fn of(files: &[FileReport], page: usize, max_problems: usize) -> FilesPage {
+        let pages = files.len().div_ceil(FILES_PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        FilesPage {
+            files: files
+                .iter()
+                .skip((page - 1) * FILES_PER_PAGE)
+                .take(FILES_PER_PAGE)
+                .map(|f| FileReport { problems: f.problems.iter().take(max_problems).cloned().collect(), ..f.clone() })
+                .collect(),
+            total: files.len(),
+            with_problems: files.iter().filter(|f| f.problem_count > 0).count(),
+            page,
+            pages,
+        }
+    }
 }
 
 /// Totals of a set of runs.
@@ -338,13 +400,36 @@ pub struct ExperimentNode {
 }
 
 /// Runs listed per experiment in the overview tree (the Runs page lists them all).
-pub const MAX_LEAVES: usize = 25;
+pub const MAX_LEAVES: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectNode {
     pub project_name: String,
     pub totals: Totals,
     pub experiments: Vec<ExperimentNode>,
+    /// Experiments in the project (the overview page lists only the first ones).
+    #[serde(default)]
+    pub experiments_total: usize,
+}
+
+/// Projects per page of the overview's tree, experiments and runs shown per project and
+/// experiment there: the page stays small however many runs there are (the Runs page and the
+/// JSON API have them all).
+pub const PROJECTS_PER_PAGE: usize = 10;
+pub const EXPERIMENTS_SHOWN: usize = 8;
+pub const LEAVES_SHOWN: usize = 3;
+
+/// The overview as its page shows it: the totals and one page of the project tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct OverviewPage {
+    /// With `projects` holding this page's projects only, trimmed.
+    pub summary: Summary,
+    pub projects_total: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+    /// Everyday equivalents of the totals.
+    pub equivalents: Vec<Equivalent>,
 }
 
 /// The overview: totals, the project → experiment → run tree, and the ingest counts.
@@ -360,10 +445,57 @@ pub struct Summary {
     pub projects: Vec<ProjectNode>,
 }
 
+/// A run as one row of the Runs table shows it: only the fields it has columns for (a whole
+/// [`Run`] is about ten times larger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunRow {
+    pub run_id: String,
+    pub project_name: Option<String>,
+    pub experiment_id: Option<String>,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub duration_s: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub co2_kg: Option<f64>,
+    pub co2_kg_low: Option<f64>,
+    pub co2_kg_high: Option<f64>,
+    pub location_label: String,
+    pub co2_kg_reported: Option<f64>,
+    pub delta_reason: Option<DeltaReason>,
+    pub country_name: Option<String>,
+    pub region: Option<String>,
+    pub cloud_provider: Option<String>,
+    pub cloud_region: Option<String>,
+}
+
+impl From<&Run> for RunRow {
+    fn from(r: &Run) -> RunRow {
+        RunRow {
+            run_id: r.run_id.clone(),
+            project_name: r.project_name.clone(),
+            experiment_id: r.experiment_id.clone(),
+            started_at: r.started_at.clone(),
+            ended_at: r.ended_at.clone(),
+            duration_s: r.duration_s,
+            energy_kwh: r.energy_kwh,
+            co2_kg: r.assessment.co2_kg,
+            co2_kg_low: r.assessment.co2_kg_low,
+            co2_kg_high: r.assessment.co2_kg_high,
+            location_label: r.assessment.location_label.clone(),
+            co2_kg_reported: r.co2_kg_reported,
+            delta_reason: r.assessment.delta_reason.clone(),
+            country_name: r.country_name.clone(),
+            region: r.region.clone(),
+            cloud_provider: r.cloud_provider.clone(),
+            cloud_region: r.cloud_region.clone(),
+        }
+    }
+}
+
 /// One page of the Runs table with what its filters offer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RunsPage {
-    pub rows: Vec<Run>,
+    pub rows: Vec<RunRow>,
     /// Runs matching the filters (all pages).
     pub matched: usize,
     /// Runs loaded.
@@ -382,6 +514,73 @@ pub struct RunsPage {
 pub const UNNAMED: &str = "(none)";
 
 impl Summary {
+    /// Page `page` (1-based, clamped) of the project tree, each project with its first
+    /// experiments and each experiment with its latest runs.
+    pub fn overview_page(&self, page: usize) -> OverviewPage {
+        let pages = self.projects.len().div_ceil(PROJECTS_PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        let projects = self
+            .projects
+            .iter()
+            .skip((page - 1) * PROJECTS_PER_PAGE)
+            .take(PROJECTS_PER_PAGE)
+            .map(|p| ProjectNode {
+                project_name: p.project_name.clone(),
+                totals: p.totals.clone(),
+                experiments: p
+                    .experiments
+                    .iter()
+                    .take(EXPERIMENTS_SHOWN)
+                    .map(|e| ExperimentNode {
+                        experiment_id: e.experiment_id.clone(),
+                        totals: e.totals.clone(),
+                        runs: e.runs.iter().take(LEAVES_SHOWN).cloned().collect(),
+                    })
+                    .collect(),
+                experiments_total: p.experiments.len(),
+            })
+            .collect();
+        OverviewPage {
+            summary: Summary { projects, ..self.clone_without_tree() },
+            projects_total: self.projects.len(),
+            page,
+            pages,
+            equivalents: Vec::new(),
+        }
+    }
+
+    /// The summary with every project's totals but no experiments (`project`: `None`), or with
+    /// one project only, its experiments and their latest runs included.
+    pub fn view(&self, project: Option<&str>) -> Summary {
+        let projects = match project {
+            None => self
+                .projects
+                .iter()
+                .map(|p| ProjectNode {
+                    project_name: p.project_name.clone(),
+                    totals: p.totals.clone(),
+                    experiments: Vec::new(),
+                    experiments_total: p.experiments.len(),
+                })
+                .collect(),
+            Some(name) => self.projects.iter().filter(|p| p.project_name == name).cloned().collect(),
+        };
+        Summary { projects, ..self.clone_without_tree() }
+    }
+
+    fn clone_without_tree(&self) -> Summary {
+        Summary {
+            dataset: self.dataset,
+            totals: self.totals.clone(),
+            files: self.files,
+            rows_read: self.rows_read,
+            rows_rejected: self.rows_rejected,
+            first_run: self.first_run.clone(),
+            last_run: self.last_run.clone(),
+            projects: Vec::new(),
+        }
+    }
+
     /// Builds the overview from runs (any order) and file reports. Projects and experiments are
     /// sorted by name, runs by start time.
     pub fn build(runs: &[Run], files: &[FileReport]) -> Summary {
@@ -422,7 +621,12 @@ impl Summary {
                 for e in &experiments {
                     totals.merge(&e.totals);
                 }
-                ProjectNode { project_name: project.to_string(), totals, experiments }
+                ProjectNode {
+                    project_name: project.to_string(),
+                    totals,
+                    experiments_total: experiments.len(),
+                    experiments,
+                }
             })
             .collect();
         Summary {
@@ -464,6 +668,34 @@ mod tests {
         assert_eq!(s.projects[0].project_name, UNNAMED);
         assert_eq!(s.projects[1].totals.energy_kwh, 3.0);
         assert_eq!(s.projects[1].experiments[0].runs.len(), 2);
+    }
+
+    #[test]
+    fn the_overview_page_holds_a_bounded_slice_of_the_tree() {
+        let runs: Vec<Run> = (0..(PROJECTS_PER_PAGE + 3))
+            .flat_map(|p| {
+                (0..(EXPERIMENTS_SHOWN + 2)).flat_map(move |e| {
+                    (0..(LEAVES_SHOWN + 1)).map(move |r| Run {
+                        run_id: format!("{p}-{e}-{r}"),
+                        project_name: Some(format!("p{p:02}")),
+                        experiment_id: Some(format!("e{e:02}")),
+                        energy_kwh: Some(1.0),
+                        ..Run::default()
+                    })
+                })
+            })
+            .collect();
+        let s = Summary::build(&runs, &[]);
+        let first = s.overview_page(1);
+        assert_eq!((first.page, first.pages, first.projects_total), (1, 2, PROJECTS_PER_PAGE + 3));
+        assert_eq!(first.summary.projects.len(), PROJECTS_PER_PAGE);
+        let p = &first.summary.projects[0];
+        assert_eq!((p.experiments.len(), p.experiments_total), (EXPERIMENTS_SHOWN, EXPERIMENTS_SHOWN + 2));
+        assert_eq!(p.experiments[0].runs.len(), LEAVES_SHOWN);
+        assert_eq!(p.experiments[0].totals.runs, LEAVES_SHOWN + 1, "totals count every run");
+        assert_eq!(first.summary.totals, s.totals);
+        let last = s.overview_page(99);
+        assert_eq!((last.page, last.summary.projects.len()), (2, 3));
     }
 }
 
@@ -597,7 +829,7 @@ pub struct TeamPage {
     pub previous_period: String,
     pub previous_period_totals: Totals,
     pub charts: Vec<Chart>,
-    pub top_runs: Vec<Run>,
+    pub top_runs: Vec<RunRow>,
     pub top_projects: Vec<ProjectTotal>,
     pub teams: Vec<String>,
     pub projects: Vec<String>,
@@ -609,7 +841,7 @@ pub struct ExperimentPage {
     pub experiment_id: String,
     pub project_name: Option<String>,
     pub totals: Totals,
-    pub runs: Vec<Run>,
+    pub runs: Vec<RunRow>,
     pub best_run: Option<String>,
     pub worst_run: Option<String>,
     pub charts: Vec<Chart>,

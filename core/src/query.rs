@@ -1,6 +1,6 @@
 //! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
 
-use crate::model::{DatasetMode, Run, RunsPage, UNNAMED};
+use crate::model::{DatasetMode, Run, RunRow, RunsPage, UNNAMED};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
@@ -166,7 +166,7 @@ impl RunQuery {
         let pages = matched.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
         RunsPage {
-            rows: self.ordered(runs, order).skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).cloned().collect(),
+            rows: self.ordered(runs, order).skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).map(RunRow::from).collect(),
             matched,
             total: runs.len(),
             page,

@@ -1,7 +1,7 @@
 //! Totals over time: runs grouped by the period they ended in and by a dimension (team,
 //! project, …), with the filters every team view shares.
 
-use crate::model::{Run, UNNAMED};
+use crate::model::{Run, RunRow, UNNAMED};
 pub use crate::query::ViewFilter;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,37 @@ fn span(period: Period, first: &str, last: &str) -> Vec<String> {
 }
 
 /// Runs (already filtered) grouped by period of their end time and by `by`.
+impl TimeSeries {
+    /// The `n` largest series, the others added up into one "others" series: a chart stays
+    /// readable (and small) however many projects there are.
+    pub fn top(mut self, n: usize) -> TimeSeries {
+        if self.series.len() <= n + 1 {
+            return self;
+        }
+        let rest = self.series.split_off(n);
+        let len = self.periods.len();
+        let mut other = Series {
+            key: format!("{} others", rest.len()),
+            co2_kg: vec![0.0; len],
+            co2_kg_low: vec![0.0; len],
+            co2_kg_high: vec![0.0; len],
+            energy_kwh: vec![0.0; len],
+            runs: vec![0; len],
+        };
+        for s in rest {
+            for i in 0..len {
+                other.co2_kg[i] += s.co2_kg[i];
+                other.co2_kg_low[i] += s.co2_kg_low[i];
+                other.co2_kg_high[i] += s.co2_kg_high[i];
+                other.energy_kwh[i] += s.energy_kwh[i];
+                other.runs[i] += s.runs[i];
+            }
+        }
+        self.series.push(other);
+        self
+    }
+}
+
 pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
     /// One (series, period) cell.
     #[derive(Default, Clone, Copy)]
@@ -219,9 +250,9 @@ pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamP
                 .filter(|r| r.ended_at.as_deref().and_then(|e| Period::Month.key(e)).as_deref() == Some(m)),
         )
     };
-    let mut top_runs: Vec<Run> = runs.iter().map(|r| (*r).clone()).collect();
-    top_runs.sort_by(|a, b| b.assessment.co2_kg.unwrap_or(0.0).total_cmp(&a.assessment.co2_kg.unwrap_or(0.0)));
-    top_runs.truncate(10);
+    let mut top: Vec<&Run> = runs.to_vec();
+    top.sort_by(|a, b| b.assessment.co2_kg.unwrap_or(0.0).total_cmp(&a.assessment.co2_kg.unwrap_or(0.0)));
+    let top_runs: Vec<RunRow> = top.into_iter().take(10).map(RunRow::from).collect();
     let mut by_project: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
     for r in runs {
         by_project.entry(Dimension::Project.of(r)).or_default().push(r);
@@ -294,6 +325,21 @@ mod tests {
         assert_eq!(Period::Week.key("2025-12-29T10:00:00").as_deref(), Some("2026-W01"));
         assert_eq!(Period::Day.key("2026-01-01T10:00:00").as_deref(), Some("2026-01-01"));
         assert_eq!(span(Period::Week, "2025-W52", "2026-W02"), ["2025-W52", "2026-W01", "2026-W02"]);
+    }
+
+    #[test]
+    fn a_chart_keeps_the_largest_series_and_adds_up_the_others() {
+        let runs: Vec<Run> = (0..6)
+            .map(|i| run(&format!("r{i}"), "t", &format!("p{i}"), "2026-01-10T00:00:00", 1.0 + i as f64))
+            .collect();
+        let refs: Vec<&Run> = runs.iter().collect();
+        let all = timeseries(&refs, Period::Month, Dimension::Project);
+        let top = all.clone().top(2);
+        assert_eq!(top.series.len(), 3);
+        assert_eq!(top.series[2].key, "4 others");
+        let total = |t: &TimeSeries| t.series.iter().map(|s| s.co2_kg.iter().sum::<f64>()).sum::<f64>();
+        assert!((total(&top) - total(&all)).abs() < 1e-9, "nothing is lost");
+        assert_eq!(all.clone().top(5).series.len(), 6, "one series is never folded alone");
     }
 
     #[test]

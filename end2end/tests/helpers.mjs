@@ -12,13 +12,16 @@ export async function startServer(args = []) {
   const proc = spawn(BIN, ['serve', ...args, '--addr', '127.0.0.1:0', '--site-root', SITE], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // With a logs folder, the server watches it from a thread of its own: wait for that too, so a
+  // test's first change to the folder is seen.
+  const watched = args.length > 0 && !args[0].startsWith('--');
   const url = await new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
     proc.stdout.on('data', (chunk) => {
       out += chunk;
       const m = out.match(/Serving on (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); resolve(m[1]); }
+      if (m && (!watched || /watching |not watching /.test(out))) { clearTimeout(timer); resolve(m[1]); }
     });
     proc.on('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
   });

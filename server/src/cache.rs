@@ -1,5 +1,6 @@
 //! Rendered pages and JSON answers, kept until the logs change: they are the same for every
-//! visitor without an upload session, so producing them once per catalog version is enough.
+//! visitor without an upload session, so producing them once per catalog version is enough. The
+//! browser bundle is kept for the life of the process.
 //!
 //! Each is kept as sent and gzipped once, so a hit costs a copy of a pointer, never a render or a
 //! compression. When many clients ask for the same missing entry at once, one produces it and
@@ -26,7 +27,7 @@ const MAX_BYTES: usize = 128 * 1024 * 1024;
 /// No page comes near this; a larger one is a fault, answered 500.
 const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
 /// JSON answers larger than this (every run, unpaginated) are sent as they are, not kept.
-const MAX_KEPT_JSON: u64 = 8 * 1024 * 1024;
+const MAX_KEPT_JSON: u64 = 16 * 1024 * 1024;
 
 struct Page {
     status: StatusCode,
@@ -65,8 +66,9 @@ impl PageCache {
         // Any change (or missed changes) since the last look: start over. Entries being produced
         // meanwhile still reach the clients waiting for them, but are not kept.
         while let Ok(_) | Err(TryRecvError::Lagged(_)) = inner.changes.try_recv() {
-            inner.pages.clear();
-            inner.bytes = 0;
+            // The browser assets do not depend on the logs: they stay.
+            inner.pages.retain(|k, _| is_asset(k));
+            inner.bytes = inner.pages.values().filter_map(|s| s.get().cloned().flatten()).map(|p| p.size()).sum();
         }
         f(&mut inner)
     }
@@ -81,8 +83,13 @@ impl PageCache {
     }
 }
 
-/// Pages and the JSON API (not assets, uploads, the event stream or health), only for visitors
-/// without an upload session: theirs differ.
+/// The browser bundle (wasm, JS, CSS): the same for everyone, compressed once at the best level.
+fn is_asset(path: &str) -> bool {
+    path.starts_with("/pkg/")
+}
+
+/// Pages, the JSON API and the browser bundle (not uploads, the event stream or health), only for
+/// visitors without an upload session: their pages differ.
 fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
     req.method() == Method::GET
@@ -91,7 +98,7 @@ fn cacheable(req: &Request) -> bool {
             .get_all(header::COOKIE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
-        && !["/pkg/", "/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
+        && !["/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
 }
 
@@ -123,8 +130,8 @@ fn response(page: &Page, gzip: bool) -> Response {
     res
 }
 
-fn gzip(body: &[u8]) -> Option<Bytes> {
-    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+fn gzip(body: &[u8], level: flate2::Compression) -> Option<Bytes> {
+    let mut z = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), level);
     z.write_all(body).ok()?;
     let out = z.finish().ok()?;
     (out.len() < body.len()).then(|| Bytes::from(out))
@@ -133,15 +140,16 @@ fn gzip(body: &[u8]) -> Option<Bytes> {
 /// Produces the answer and turns it into an entry when it is one to keep (200, HTML or JSON, not
 /// too large); otherwise hands the answer back.
 async fn produce(req: Request, next: Next) -> Result<Arc<Page>, Response> {
+    let asset = is_asset(req.uri().path());
     let res = next.run(req).await;
     let kind = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let (html, json) = (kind.starts_with("text/html"), kind.starts_with("application/json"));
+    let code = ["application/wasm", "text/javascript", "application/javascript", "text/css"]
+        .iter()
+        .any(|k| kind.starts_with(k));
     let too_big = json && res.body().size_hint().upper().is_none_or(|n| n > MAX_KEPT_JSON);
-    if res.status() != StatusCode::OK
-        || !(html || json)
-        || too_big
-        || res.headers().contains_key(header::CONTENT_ENCODING)
-    {
+    let kind_ok = if asset { code } else { html || json };
+    if res.status() != StatusCode::OK || !kind_ok || too_big || res.headers().contains_key(header::CONTENT_ENCODING) {
         return Err(res);
     }
     let (parts, body) = res.into_parts();
@@ -152,7 +160,8 @@ async fn produce(req: Request, next: Next) -> Result<Arc<Page>, Response> {
     };
     let gz = {
         let body = body.clone();
-        tokio::task::spawn_blocking(move || gzip(&body)).await.ok().flatten()
+        let level = if asset { flate2::Compression::best() } else { flate2::Compression::default() };
+        tokio::task::spawn_blocking(move || gzip(&body, level)).await.ok().flatten()
     };
     let mut headers = parts.headers;
     headers.remove(header::CONTENT_LENGTH);
@@ -217,17 +226,61 @@ mod tests {
     }
 
     #[test]
-    fn pages_and_the_api_are_kept_but_not_assets_uploads_events_or_a_sessions_pages() {
-        for page in ["/", "/runs?project=upload", "/teams/uploads", "/runs/api", "/api/v1/runs?limit=100"] {
+    fn pages_the_api_and_the_browser_bundle_are_kept_but_not_uploads_events_or_a_sessions_pages() {
+        for page in
+            ["/", "/runs?project=upload", "/teams/uploads", "/runs/api", "/api/v1/runs?limit=100", "/pkg/x.wasm"]
+        {
             assert!(cacheable(&get(page, None)), "{page}");
         }
-        for other in ["/api/v1/events", "/pkg/carbon-dash.css", "/upload", "/sessions/0a", "/healthz", "/api/get_runs"]
-        {
+        for other in ["/api/v1/events", "/upload", "/sessions/0a", "/healthz", "/api/get_runs"] {
             assert!(!cacheable(&get(other, None)), "{other}");
         }
         assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));
         let post = Request::post("/runs").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cacheable(&post));
+    }
+
+    #[tokio::test]
+    async fn many_clients_asking_for_a_missing_page_at_once_make_one_render() {
+        use axum::routing::get;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tower::ServiceExt;
+        static RENDERS: AtomicUsize = AtomicUsize::new(0);
+        async fn slow() -> axum::response::Html<String> {
+            RENDERS.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            axum::response::Html("<p>page</p>".repeat(200))
+        }
+        let addr = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::new(carbon_core::catalog::Catalog::default(), "site", addr);
+        let app = axum::Router::new()
+            .route("/slow", get(slow))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), cached_pages))
+            .with_state(state.clone());
+        let asks = (0..20).map(|i| {
+            let mut req = Request::get("/slow");
+            if i % 2 == 0 {
+                req = req.header(header::ACCEPT_ENCODING, "gzip");
+            }
+            app.clone().oneshot(req.body(Body::empty()).unwrap_or_else(|e| panic!("{e}")))
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        assert_eq!(RENDERS.load(Ordering::SeqCst), 1, "one render for twenty clients");
+        for (i, res) in answers.into_iter().enumerate() {
+            let res = res.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(res.status(), StatusCode::OK);
+            let gz = res.headers().get(header::CONTENT_ENCODING).is_some_and(|v| v == "gzip");
+            assert_eq!(gz, i % 2 == 0, "gzip only for those who take it");
+        }
+        assert_eq!(state.pages.len(), 1);
+        // A change of the logs forgets it: the next ask renders again.
+        state.changes.send(1).unwrap_or_else(|e| panic!("{e}"));
+        let _ = app.oneshot(get_req("/slow")).await;
+        assert_eq!(RENDERS.load(Ordering::SeqCst), 2);
+    }
+
+    fn get_req(uri: &str) -> Request {
+        Request::get(uri).body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

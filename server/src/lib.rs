@@ -110,7 +110,7 @@ async fn api_summary(
     Query(params): Params,
 ) -> Result<Json<Summary>, AppError> {
     let mode = dataset(&params)?;
-    read(&s, |c| Json(c.summary(mode).clone()))
+    read(&s, |c| Json(c.summary(mode).view(params.get("project").map(String::as_str))))
 }
 
 /// Runs, filtered and sorted by the same parameters as the Runs page.
@@ -120,13 +120,8 @@ async fn api_runs(
 ) -> Result<Json<Vec<Run>>, AppError> {
     let mode = dataset(&params)?;
     let q = RunQuery::from_params(|k| params.get(k).cloned());
-    let number = |k: &str| -> Result<Option<usize>, AppError> {
-        params
-            .get(k)
-            .map(|v| v.parse().map_err(|_| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a count"))))
-            .transpose()
-    };
-    let (offset, limit) = (number("offset")?.unwrap_or(0), number("limit")?.unwrap_or(usize::MAX));
+    let (offset, limit) =
+        (count_param(&params, "offset")?.unwrap_or(0), count_param(&params, "limit")?.unwrap_or(usize::MAX));
     read(&s, |c| Json(c.select(&q, mode).skip(offset).take(limit).cloned().collect()))
 }
 
@@ -143,8 +138,21 @@ async fn api_run(
     }
 }
 
-async fn api_files(Extension(Active { catalog: s, .. }): Extension<Active>) -> Result<Json<Vec<FileReport>>, AppError> {
-    read(&s, |c| Json(c.files().to_vec()))
+/// Every file's report; `offset` and `limit` page through them.
+async fn api_files(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Json<Vec<FileReport>>, AppError> {
+    let (offset, limit) = (count_param(&params, "offset")?.unwrap_or(0), count_param(&params, "limit")?);
+    read(&s, |c| Json(c.files().iter().skip(offset).take(limit.unwrap_or(usize::MAX)).cloned().collect()))
+}
+
+/// A count given in the query (`offset`, `limit`); anything else is a 400.
+fn count_param(params: &HashMap<String, String>, k: &str) -> Result<Option<usize>, AppError> {
+    params
+        .get(k)
+        .map(|v| v.parse().map_err(|_| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a count"))))
+        .transpose()
 }
 
 /// Everyday equivalents of `co2_kg` (optional range `co2_kg_low`, `co2_kg_high`) and `kwh`.

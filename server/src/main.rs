@@ -98,20 +98,21 @@ async fn main() -> anyhow::Result<()> {
             Err(e) => tracing::warn!(file = %file.display(), error = %e, "parse cache not written"),
         });
     }
-    // Live serve: a changed log file is re-read alone and open pages are told.
-    let _watcher = match &settings.source {
-        Source::Dir(d) => match carbon_dash::watch::watch(d.clone(), state.catalog.clone(), state.changes.clone()) {
-            Ok(w) => {
+    // Live serve: a changed log file is re-read alone and open pages are told. Watching a large
+    // tree takes a while (a watch per folder): it is set up beside the server, which answers
+    // meanwhile; the thread keeps the watcher for the life of the process.
+    if let Source::Dir(d) = &settings.source {
+        let (d, catalog, changes) = (d.clone(), state.catalog.clone(), state.changes.clone());
+        std::thread::spawn(move || match carbon_dash::watch::watch(d.clone(), catalog, changes) {
+            Ok(_watcher) => {
                 println!("watching {} for changes", d.display());
-                Some(w)
+                loop {
+                    std::thread::park();
+                }
             }
-            Err(e) => {
-                eprintln!("note: not watching {} ({e}): restart to see new runs", d.display());
-                None
-            }
-        },
-        Source::Demo => None,
-    };
+            Err(e) => println!("note: not watching {} ({e}): restart to see new runs", d.display()),
+        });
+    }
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.addr))?;

@@ -131,6 +131,24 @@ async fn pages_render_on_the_server_without_javascript() {
 }
 
 #[tokio::test]
+async fn the_summary_lists_projects_and_one_project_opens_its_experiments() {
+    let all = json("/api/v1/summary").await;
+    let projects = all["projects"].as_array().unwrap();
+    assert!(projects.len() >= 2);
+    assert!(projects.iter().all(|p| p["experiments"].as_array().unwrap().is_empty()));
+    assert!(projects.iter().all(|p| p["experiments_total"].as_u64().unwrap() > 0));
+    let name = projects[0]["project_name"].as_str().unwrap();
+    let one = json(&format!("/api/v1/summary?project={name}")).await;
+    let only = one["projects"].as_array().unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(
+        only[0]["experiments"].as_array().unwrap().len() as u64,
+        projects[0]["experiments_total"].as_u64().unwrap()
+    );
+    assert_eq!(one["totals"], all["totals"], "totals are the whole catalog's either way");
+}
+
+#[tokio::test]
 async fn an_unknown_page_is_a_404() {
     let (status, _) = get("/no/such/page").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -61,7 +61,7 @@ fn ExperimentBody(p: ExperimentPage) -> impl IntoView {
                             <td class="num">{duration(r.duration_s)}</td>
                             <td class="num">{energy(r.energy_kwh)}</td>
                             <td class="num">{per_hour.map(|x| format!("{}/h", energy(Some(x)))).unwrap_or_else(|| "–".into())}</td>
-                            <td class="num">{co2_range(r.assessment.co2_kg, r.assessment.co2_kg_low, r.assessment.co2_kg_high)}</td>
+                            <td class="num">{co2_range(r.co2_kg, r.co2_kg_low, r.co2_kg_high)}</td>
                             <td class="mark">{mark}</td>
                         </tr>
                     }

@@ -1,13 +1,15 @@
 use super::LoadError;
 use crate::api::get_files;
-use carbon_core::model::FileReport;
+use carbon_core::model::{FileReport, FilesPage};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn Files() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let page = Memo::new(move |_| query.read().get("page").and_then(|p| p.trim().parse().ok()).unwrap_or(1usize));
     let live = crate::live::live_version();
-    let files = Resource::new(live, |_| get_files());
+    let files = Resource::new(move || (page.get(), live()), |(page, _)| get_files(page));
     view! {
         <Title text="Files"/>
         <h1>"Files"</h1>
@@ -18,7 +20,7 @@ pub fn Files() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match files.await {
-                    Ok(fs) => view! { <FileList fs/> }.into_any(),
+                    Ok(p) => view! { <FileList p/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -34,9 +36,39 @@ fn warnings(f: &FileReport) -> usize {
     f.problem_count.saturating_sub(f.rows_rejected)
 }
 
+/// A file worth a card of its own: one with problems or an unusual layout (the table says the
+/// rest).
+fn has_notes(f: &FileReport) -> bool {
+    f.problem_count > 0 || f.reordered || !f.missing_columns.is_empty() || !f.extra_columns.is_empty()
+}
+
+fn page_href(page: usize) -> String {
+    crate::format::href(&format!("/files?page={page}"))
+}
+
 #[component]
-fn FileList(fs: Vec<FileReport>) -> impl IntoView {
+fn FileList(p: FilesPage) -> impl IntoView {
+    let fs = p.files;
+    let first = (p.page - 1) * carbon_core::model::FILES_PER_PAGE;
+    let pager = (p.pages > 1).then(|| {
+        view! {
+            <nav class="pager" aria-label="File pages">
+                {(p.page > 1).then(|| view! { <a rel="prev" href=page_href(p.page - 1)>"← previous"</a> })}
+                <span>{format!("page {} of {}", p.page, p.pages)}</span>
+                {(p.page < p.pages).then(|| view! { <a rel="next" href=page_href(p.page + 1)>"next →"</a> })}
+            </nav>
+        }
+    });
     view! {
+        <p class="hint">
+            {format!(
+                "{} files, {} with problems; files {}–{} below",
+                p.total,
+                p.with_problems,
+                (first + 1).min(p.total),
+                first + fs.len()
+            )}
+        </p>
         <table class="files-table">
             <thead>
                 <tr>
@@ -54,7 +86,13 @@ fn FileList(fs: Vec<FileReport>) -> impl IntoView {
                     .enumerate()
                     .map(|(i, f)| view! {
                         <tr>
-                            <td><a href=format!("#{}", anchor(i))>{f.path.clone()}</a></td>
+                            <td>
+                                {if has_notes(f) {
+                                    view! { <a href=format!("#{}", anchor(i))>{f.path.clone()}</a> }.into_any()
+                                } else {
+                                    view! { <span>{f.path.clone()}</span> }.into_any()
+                                }}
+                            </td>
                             <td>{f.schema.clone()}</td>
                             <td class="num">{f.rows_read}</td>
                             <td class={if f.rows_rejected > 0 { "num bad" } else { "num" }}>{f.rows_rejected}</td>
@@ -65,7 +103,13 @@ fn FileList(fs: Vec<FileReport>) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
-        {fs.into_iter().enumerate().map(|(i, f)| view! { <FileCard f id=anchor(i)/> }).collect_view()}
+        {pager}
+        {fs
+            .into_iter()
+            .enumerate()
+            .filter(|(_, f)| has_notes(f))
+            .map(|(i, f)| view! { <FileCard f id=anchor(i)/> })
+            .collect_view()}
     }
 }
 

@@ -43,59 +43,49 @@ fn Stat(label: &'static str, value: String, #[prop(into)] note: String) -> impl 
 }
 
 /// Everyday equivalents of a CO2 figure and its energy, each with its factor and source on hover.
+/// The list comes with the page's own data (one server call, serialized once).
 #[component]
-fn Equivalents(co2_kg: f64, co2_kg_low: f64, co2_kg_high: f64, kwh: f64) -> impl IntoView {
+fn Equivalents(mut list: Vec<carbon_core::model::Equivalent>) -> impl IntoView {
     use carbon_core::units::sig3;
-    let eq = Resource::new(move || (), move |_| crate::api::get_equivalents(co2_kg, co2_kg_low, co2_kg_high, kwh));
+    // Amounts far below one say little: keep the meaningful ones (at least three).
+    list.sort_by(|a, b| b.amount.total_cmp(&a.amount));
+    let meaningful = list.iter().filter(|e| e.amount >= 0.1).count().max(3);
+    list.truncate(meaningful);
     view! {
         <section class="equivalents" aria-label="Everyday equivalents">
             <h2>"In everyday terms"</h2>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    eq.await
-                        .map(|mut list| {
-                            // Amounts far below one say little: keep the meaningful ones (at least three).
-                            list.sort_by(|a, b| b.amount.total_cmp(&a.amount));
-                            let meaningful = list.iter().filter(|e| e.amount >= 0.1).count().max(3);
-                            list.truncate(meaningful);
-                            view! {
-                                <ul>
-                                    {list
-                                        .into_iter()
-                                        .map(|e| {
-                                            let range = if (e.amount_high - e.amount_low).abs() > f64::EPSILON {
-                                                format!(" ({}–{})", sig3(e.amount_low), sig3(e.amount_high))
-                                            } else {
-                                                String::new()
-                                            };
-                                            let hover = format!(
-                                                "{} {} — {}, {} ({}){}",
-                                                e.factor,
-                                                e.factor_unit,
-                                                e.source.publisher,
-                                                e.source.year,
-                                                e.source.url,
-                                                if e.note.is_empty() { String::new() } else { format!("; {}", e.note) }
-                                            );
-                                            view! {
-                                                <li title=hover data-equivalent=e.id.clone()>
-                                                    <strong>{sig3(e.amount)}</strong>
-                                                    {range}
-                                                    " "
-                                                    {e.label.clone()}
-                                                    <a class="src" href=e.source.url.clone() title=e.source.title.clone()>
-                                                        {format!("[{}]", e.source.publisher)}
-                                                    </a>
-                                                </li>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
-                            }
-                        })
-                        .ok()
-                })}
-            </Suspense>
+            <ul>
+                {list
+                    .into_iter()
+                    .map(|e| {
+                        let range = if (e.amount_high - e.amount_low).abs() > f64::EPSILON {
+                            format!(" ({}–{})", sig3(e.amount_low), sig3(e.amount_high))
+                        } else {
+                            String::new()
+                        };
+                        let hover = format!(
+                            "{} {} — {}, {} ({}){}",
+                            e.factor,
+                            e.factor_unit,
+                            e.source.publisher,
+                            e.source.year,
+                            e.source.url,
+                            if e.note.is_empty() { String::new() } else { format!("; {}", e.note) }
+                        );
+                        view! {
+                            <li title=hover data-equivalent=e.id.clone()>
+                                <strong>{sig3(e.amount)}</strong>
+                                {range}
+                                " "
+                                {e.label.clone()}
+                                <a class="src" href=e.source.url.clone() title=e.source.title.clone()>
+                                    {format!("[{}]", e.source.publisher)}
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ul>
         </section>
     }
 }
@@ -107,6 +97,14 @@ pub(crate) fn attribute_at(ev: &web_sys::MouseEvent, attr: &str) -> Option<Strin
         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
         .and_then(|e| e.closest(&format!("[{attr}]")).ok().flatten())
         .and_then(|e| e.get_attribute(attr))
+}
+
+/// Points the clicked link at `href` before the browser follows it.
+pub(crate) fn set_href(ev: &web_sys::MouseEvent, href: &str) {
+    use wasm_bindgen::JsCast;
+    if let Some(a) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+        let _ = a.set_attribute("href", href);
+    }
 }
 
 /// The hover text under the pointer (`data-tip`, written by the server) and where to show it.
@@ -137,7 +135,18 @@ fn ChartView(chart: carbon_core::model::Chart) -> impl IntoView {
                 " "
                 <a download=format!("{}.csv", chart.id) href=format!("data:text/csv;charset=utf-8,{}", enc(&chart.csv))>"data (CSV)"</a>
                 " · "
-                <a download=format!("{}.svg", chart.id) href=format!("data:image/svg+xml;charset=utf-8,{}", enc(&chart.svg))>"chart (SVG)"</a>
+                // The SVG is on the page already: its download link is made when clicked, so the
+                // page does not carry a third, percent-encoded copy.
+                <a
+                    download=format!("{}.svg", chart.id)
+                    href="#"
+                    on:click={
+                        let svg = chart.svg.clone();
+                        move |ev: web_sys::MouseEvent| set_href(&ev, &format!("data:image/svg+xml;charset=utf-8,{}", enc(&svg)))
+                    }
+                >
+                    "chart (SVG)"
+                </a>
             </figcaption>
         </figure>
     }

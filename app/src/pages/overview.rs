@@ -1,7 +1,7 @@
 use super::{Equivalents, LoadError, Stat};
-use crate::api::get_summary;
+use crate::api::get_overview;
 use crate::format::{co2, co2_range, duration, encode, energy, run_href, short_id, when};
-use carbon_core::model::{ProjectNode, Summary};
+use carbon_core::model::{DatasetMode, OverviewPage, ProjectNode};
 use carbon_core::units::count;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,15 +9,17 @@ use leptos_meta::Title;
 #[component]
 pub fn Overview() -> impl IntoView {
     let dataset = crate::use_dataset();
+    let query = leptos_router::hooks::use_query_map();
+    let page = Memo::new(move |_| query.read().get("page").and_then(|p| p.trim().parse().ok()).unwrap_or(1usize));
     let live = crate::live::live_version();
-    let summary = Resource::new(move || (dataset.get(), live()), |(d, _)| get_summary(d));
+    let summary = Resource::new(move || (dataset.get(), page.get(), live()), |(d, page, _)| get_overview(d, page));
     view! {
         <Title text="Overview"/>
         <h1>"Overview"</h1>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match summary.await {
-                    Ok(s) => view! { <SummaryView s/> }.into_any(),
+                    Ok(o) => view! { <SummaryView o dataset=dataset.get_untracked()/> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
             })}
@@ -25,8 +27,18 @@ pub fn Overview() -> impl IntoView {
     }
 }
 
+/// The overview's link to page `page` of the project tree.
+fn page_href(page: usize, dataset: DatasetMode) -> String {
+    let mut params = vec![("page", page.to_string())];
+    if dataset != DatasetMode::Latest {
+        params.push(("dataset", dataset.as_str().to_string()));
+    }
+    crate::format::href(&crate::format::url("/", params))
+}
+
 #[component]
-fn SummaryView(s: Summary) -> impl IntoView {
+fn SummaryView(o: OverviewPage, dataset: DatasetMode) -> impl IntoView {
+    let s = o.summary;
     let t = &s.totals;
     let period = match (&s.first_run, &s.last_run) {
         (Some(a), Some(b)) => format!("{} → {}", when(&Some(a.clone())), when(&Some(b.clone()))),
@@ -65,13 +77,20 @@ fn SummaryView(s: Summary) -> impl IntoView {
                 note=format!("{} rows read, {} rejected", s.rows_read, s.rows_rejected)
             />
         </section>
-        <Equivalents co2_kg=t.co2_kg co2_kg_low=t.co2_kg_low co2_kg_high=t.co2_kg_high kwh=t.energy_kwh/>
+        <Equivalents list=o.equivalents/>
         <p><a href=crate::format::href("/map")>"Where would all of this have been lower? The map and the what-if →"</a></p>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
         <div class="tree">
             {projects.into_iter().map(|p| view! { <ProjectTree p/> }).collect_view()}
         </div>
+        {(o.pages > 1).then(|| view! {
+            <nav class="pager" aria-label="Project pages">
+                {(o.page > 1).then(|| view! { <a rel="prev" href=page_href(o.page - 1, dataset)>"← previous"</a> })}
+                <span>{format!("projects page {} of {} ({} projects)", o.page, o.pages, o.projects_total)}</span>
+                {(o.page < o.pages).then(|| view! { <a rel="next" href=page_href(o.page + 1, dataset)>"next →"</a> })}
+            </nav>
+        })}
         <p><a href=crate::format::href("/files")>"Ingest diagnostics for every file →"</a></p>
     }
 }
@@ -122,7 +141,7 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                                     })
                                     .collect_view()}
                                 {(hidden > 0).then(|| view! {
-                                    <li><a href=all.clone()>{format!("all {} runs →", e.totals.runs)}</a></li>
+                                    <li><a href=crate::format::href(&all)>{format!("all {} runs →", e.totals.runs)}</a></li>
                                 })}
                                 <li>
                                     <a class="whatif-link" href=crate::format::href(&format!("/map?project={}&experiment={}", encode(&project), encode(&e.experiment_id)))>
@@ -134,6 +153,13 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                     }
                 })
                 .collect_view()}
+            {(p.experiments_total > n_exp).then(|| view! {
+                <p class="more">
+                    <a href=crate::format::href(&format!("/runs?project={}", encode(&project)))>
+                        {format!("and {} more experiments: every run of {} →", p.experiments_total - n_exp, project)}
+                    </a>
+                </p>
+            })}
         </details>
     }
 }

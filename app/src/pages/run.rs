@@ -1,14 +1,11 @@
 use super::{Equivalents, LoadError, Stat};
-use crate::api::get_run;
+use crate::api::get_run_page;
 use crate::format::{co2, co2_range, duration, energy, intensity, power, text, when};
-use carbon_core::model::{Checkpoint, Run, RunDetail};
+use carbon_core::model::{Run, RunPageData};
 use carbon_core::units;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-
-/// Checkpoint tables longer than this are thinned to evenly spaced rows (the last always kept).
-const MAX_CHECKPOINT_ROWS: usize = 400;
 
 #[component]
 pub fn RunPage() -> impl IntoView {
@@ -16,12 +13,12 @@ pub fn RunPage() -> impl IntoView {
     let dataset = crate::use_dataset();
     let live = crate::live::live_version();
     let key = move || (params.read().get("id").unwrap_or_default(), dataset.get());
-    let detail = Resource::new(move || (key(), live()), |((id, d), _)| get_run(id, d));
+    let detail = Resource::new(move || (key(), live()), |((id, d), _)| get_run_page(id, d));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(Some(d)) => view! { <RunView d/> }.into_any(),
+                    Ok(Some(p)) => view! { <RunView p/> }.into_any(),
                     Ok(None) => view! {
                         <Title text="Run not found"/>
                         <h1>"Run not found"</h1>
@@ -47,7 +44,8 @@ fn opt_num(x: Option<f64>) -> String {
 }
 
 #[component]
-fn RunView(d: RunDetail) -> impl IntoView {
+fn RunView(p: RunPageData) -> impl IntoView {
+    let d = p.detail;
     let r = d.run;
     let avg_power = match (r.energy_kwh, r.duration_s) {
         (Some(e), Some(s)) if s > 0.0 => Some(e * 3.6e6 / s),
@@ -57,8 +55,8 @@ fn RunView(d: RunDetail) -> impl IntoView {
     let heading = format!("{} / {}", text(&r.project_name), r.run_id);
     let tags = r.tags.clone();
     let rows_label = if r.tasks.is_empty() { "Checkpoints" } else { "Tasks" };
-    let n = d.checkpoints.len();
-    let shown = thin(d.checkpoints);
+    let n = p.checkpoints_total;
+    let shown = d.checkpoints;
     let note = if shown.len() < n {
         format!("{n} rows; {} evenly spaced rows shown, the last one included.", shown.len())
     } else {
@@ -86,15 +84,8 @@ fn RunView(d: RunDetail) -> impl IntoView {
                 "How much lower would this run have been elsewhere? →"
             </a>
         </p>
-        {r.assessment.co2_kg.map(|c| view! {
-            <Equivalents
-                co2_kg=c
-                co2_kg_low=r.assessment.co2_kg_low.unwrap_or(c)
-                co2_kg_high=r.assessment.co2_kg_high.unwrap_or(c)
-                kwh=r.energy_kwh.unwrap_or(0.0)
-            />
-        })}
-        <RunCharts run_id=r.run_id.clone()/>
+        {(!p.equivalents.is_empty()).then(|| view! { <Equivalents list=p.equivalents/> })}
+        {p.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
         <h2>"Every field"</h2>
         <dl class="fields">
             {field("Run id", r.run_id.clone())}
@@ -188,17 +179,6 @@ fn short(r: &Run) -> String {
     crate::format::short_id(&r.run_id)
 }
 
-fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
-    let n = rows.len();
-    if n <= MAX_CHECKPOINT_ROWS {
-        return rows;
-    }
-    let step = n as f64 / (MAX_CHECKPOINT_ROWS - 1) as f64;
-    let keep: std::collections::BTreeSet<usize> =
-        (0..MAX_CHECKPOINT_ROWS - 1).map(|i| (i as f64 * step) as usize).chain([n - 1]).collect();
-    rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, c)| c).collect()
-}
-
 /// energy × intensity = CO2, each with its range and source, and the gap to the CSV.
 #[component]
 fn HowComputed(r: Run) -> impl IntoView {
@@ -250,18 +230,5 @@ fn HowComputed(r: Run) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-    }
-}
-
-/// The run's charts (drawn on the server), when it has several checkpoints.
-#[component]
-fn RunCharts(run_id: String) -> impl IntoView {
-    let charts = Resource::new(move || run_id.clone(), crate::api::get_run_charts);
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                charts.await.ok().map(|cs| cs.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view())
-            })}
-        </Suspense>
     }
 }

@@ -157,23 +157,23 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                                     class="num"
                                     title=format!(
                                         "range {} – {}; {} × {}",
-                                        co2(r.assessment.co2_kg_low),
-                                        co2(r.assessment.co2_kg_high),
+                                        co2(r.co2_kg_low),
+                                        co2(r.co2_kg_high),
                                         energy(r.energy_kwh),
-                                        r.assessment.location_label
+                                        r.location_label
                                     )
                                 >
-                                    {co2(r.assessment.co2_kg)}
+                                    {co2(r.co2_kg)}
                                     <div class="range">
-                                        {match (r.assessment.co2_kg_low, r.assessment.co2_kg_high) {
+                                        {match (r.co2_kg_low, r.co2_kg_high) {
                                             (Some(l), Some(h)) => format!("{}–{}", co2(Some(l)), co2(Some(h))),
                                             _ => String::new(),
                                         }}
                                     </div>
                                 </td>
                                 <td class="num">{co2(r.co2_kg_reported)}</td>
-                                <td class="gap" title=r.assessment.delta_reason.as_ref().map(|d| d.detail.clone()).unwrap_or_default()>
-                                    {r.assessment.delta_reason.as_ref().map(|d| d.kind.label()).unwrap_or("")}
+                                <td class="gap" title=r.delta_reason.as_ref().map(|d| d.detail.clone()).unwrap_or_default()>
+                                    {r.delta_reason.as_ref().map(|d| d.kind.label()).unwrap_or("")}
                                 </td>
                                 <td>{text(&r.country_name)} {r.region.clone().map(|g| format!(" · {g}"))}</td>
                                 <td>

@@ -180,7 +180,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                         <td>{text(&r.project_name)}</td>
                         <td>{when(&r.ended_at)}</td>
                         <td class="num">{energy(r.energy_kwh)}</td>
-                        <td class="num">{co2_range(r.assessment.co2_kg, r.assessment.co2_kg_low, r.assessment.co2_kg_high)}</td>
+                        <td class="num">{co2_range(r.co2_kg, r.co2_kg_low, r.co2_kg_high)}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
