@@ -260,6 +260,8 @@ impl Catalog {
 
     /// Adds or replaces several files, then merges their runs again, once.
     pub fn upsert_all(&mut self, files: impl IntoIterator<Item = ParsedFile>) -> Result<(), IngestError> {
+        // A first load merges everything anyway: no need to list what changed.
+        let first = self.merged.is_empty();
         let mut changed: HashSet<String> = HashSet::new();
         let mut paths: Vec<String> = Vec::new();
         let map = Arc::make_mut(&mut self.files);
@@ -272,7 +274,9 @@ impl Catalog {
             }
             // Sorted by id, so a run's part in a file is found by binary search.
             file.runs.sort_by(|a, b| a.run.run_id.cmp(&b.run.run_id));
-            changed.extend(file.runs.iter().map(|p| p.run.run_id.clone()));
+            if !first {
+                changed.extend(file.runs.iter().map(|p| p.run.run_id.clone()));
+            }
             let path = file.report.path.clone();
             if let Some(old) = map.insert(path.clone(), Arc::new(file)) {
                 changed.extend(old.runs.iter().map(|p| p.run.run_id.clone()));
@@ -296,6 +300,9 @@ impl Catalog {
     /// the changed `paths`.
     fn remerge(&mut self, changed: HashSet<String>, paths: &[String]) {
         let everything = changed.len() > PATCH_LIMIT || self.merged.is_empty();
+        if !everything && changed.is_empty() {
+            return self.publish(Some(&changed));
+        }
         if everything {
             let mut by_run: HashMap<&str, Vec<&RunPart>> = HashMap::new();
             for f in self.files.values() {

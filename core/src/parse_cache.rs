@@ -175,89 +175,95 @@ pub fn write(path: &Path, files: &[(Stamp, Arc<ParsedFile>)]) -> Result<(), Cach
 }
 
 /// Reads the cache at `path`: every file it holds, by display path, with its stamp. The parts'
-/// sources are `dir` joined with the display path.
+/// sources are `dir` joined with the display path. Files are rebuilt in parallel.
 pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFile)>, CacheError> {
+    use rayon::prelude::*;
     let file = std::fs::File::open(path)?;
     let df = IpcReader::new(file).finish()?;
-    let mut out: HashMap<String, (Stamp, ParsedFile)> = HashMap::new();
     if df.height() == 0 {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let s = |name: &str| -> Result<Vec<Option<String>>, CacheError> {
-        Ok(df.column(name)?.str()?.iter().map(|o| o.map(str::to_string)).collect())
-    };
-    let f = |name: &str| -> Result<Vec<Option<f64>>, CacheError> { Ok(df.column(name)?.f64()?.iter().collect()) };
     if df.column("format")?.str()?.get(0) != Some(FORMAT) {
         return Err(CacheError::Version);
     }
-    let paths = df.column("path")?.str()?.clone();
+    let str_col = |name: &str| -> Result<StringChunked, CacheError> { Ok(df.column(name)?.str()?.clone()) };
+    let f64_col = |name: &str| -> Result<Float64Chunked, CacheError> { Ok(df.column(name)?.f64()?.clone()) };
+    let paths = str_col("path")?;
     let size = df.column("size")?.u64()?.clone();
     let mtime = df.column("mtime_ns")?.i64()?.clone();
     let tail = df.column("tail")?.u64()?.clone();
-    let reports = df.column("report")?.str()?.clone();
-    let run_id = s("run_id")?;
-    let synthetic: Vec<Option<bool>> = df.column("run_id_synthetic")?.bool()?.iter().collect();
-    let best_has: Vec<Option<bool>> = df.column("best_has")?.bool()?.iter().collect();
-    let (best_duration, best_line, checkpoints) = (f("best_duration")?, f("best_line")?, f("checkpoints")?);
-    let (schema, tags, tasks) = (s("schema")?, s("tags")?, s("tasks")?);
+    let reports = str_col("report")?;
+    let run_id = str_col("run_id")?;
+    let synthetic = df.column("run_id_synthetic")?.bool()?.clone();
+    let best_has = df.column("best_has")?.bool()?.clone();
+    let (best_duration, best_line, checkpoints) =
+        (f64_col("best_duration")?, f64_col("best_line")?, f64_col("checkpoints")?);
+    let (schema, tags, tasks) = (str_col("schema")?, str_col("tags")?, str_col("tasks")?);
     let keys = df.column("keys")?.binary()?.clone();
-    let mut texts: HashMap<&str, Vec<Option<String>>> = HashMap::new();
-    let mut nums: HashMap<&str, Vec<Option<f64>>> = HashMap::new();
+    let mut texts: HashMap<&str, StringChunked> = HashMap::new();
+    let mut nums: HashMap<&str, Float64Chunked> = HashMap::new();
     macro_rules! read_fields {
         (text: $($t:ident),*; num: $($n:ident),*) => {
-            $(texts.insert(stringify!($t), s(stringify!($t))?);)*
-            $(nums.insert(stringify!($n), f(stringify!($n))?);)*
+            $(texts.insert(stringify!($t), str_col(stringify!($t))?);)*
+            $(nums.insert(stringify!($n), f64_col(stringify!($n))?);)*
         };
     }
     run_fields!(read_fields);
-    let text = |name: &str, k: usize| texts.get(name).and_then(|v| v[k].clone());
-    let num = |name: &str, k: usize| nums.get(name).and_then(|v| v[k]);
-    for k in 0..df.height() {
-        let path = paths.get(k).unwrap_or_default();
-        if let Some(report) = reports.get(k) {
-            let report: FileReport = serde_json::from_str(report)?;
+    let text = |name: &str, k: usize| texts.get(name).and_then(|v| v.get(k).map(str::to_string));
+    let num = |name: &str, k: usize| nums.get(name).and_then(|v| v.get(k));
+    // A file's rows follow each other; its first row carries its report.
+    let starts: Vec<usize> = (0..df.height()).filter(|&k| reports.get(k).is_some()).collect();
+    let ends: Vec<usize> = starts.iter().skip(1).copied().chain([df.height()]).collect();
+    let files: Result<Vec<(String, (Stamp, ParsedFile))>, CacheError> = starts
+        .par_iter()
+        .zip(ends.par_iter())
+        .map(|(&start, &end)| {
+            let path = paths.get(start).unwrap_or_default();
+            let report: FileReport = serde_json::from_str(reports.get(start).unwrap_or_default())?;
             let stamp = Stamp {
-                size: size.get(k).unwrap_or(0),
-                mtime_ns: mtime.get(k).unwrap_or(0),
-                tail: tail.get(k).unwrap_or(0),
+                size: size.get(start).unwrap_or(0),
+                mtime_ns: mtime.get(start).unwrap_or(0),
+                tail: tail.get(start).unwrap_or(0),
             };
-            let source = Source::Path(dir.join(path));
-            out.insert(path.to_string(), (stamp, ParsedFile { report, runs: Vec::new(), source }));
-        }
-        let Some(id) = run_id[k].clone() else { continue };
-        let Some((_, file)) = out.get_mut(path) else { continue };
-        macro_rules! build_run {
-            (text: $($t:ident),*; num: $($n:ident),*) => {
-                Run {
-                    run_id: id,
-                    run_id_synthetic: synthetic[k].unwrap_or(false),
-                    $($t: text(stringify!($t), k),)*
-                    $($n: num(stringify!($n), k),)*
-                    checkpoints: checkpoints[k].unwrap_or(0.0) as usize,
-                    schema: schema[k].clone().unwrap_or_default(),
-                    source_files: vec![path.to_string()],
-                    tags: match &tags[k] { Some(t) => serde_json::from_str(t)?, None => Vec::new() },
-                    ..Run::default()
+            let mut runs = Vec::with_capacity(end - start);
+            for k in start..end {
+                let Some(id) = run_id.get(k) else { continue };
+                macro_rules! build_run {
+                    (text: $($t:ident),*; num: $($n:ident),*) => {
+                        Run {
+                            run_id: id.to_string(),
+                            run_id_synthetic: synthetic.get(k).unwrap_or(false),
+                            $($t: text(stringify!($t), k),)*
+                            $($n: num(stringify!($n), k),)*
+                            checkpoints: checkpoints.get(k).unwrap_or(0.0) as usize,
+                            schema: schema.get(k).unwrap_or_default().to_string(),
+                            source_files: vec![path.to_string()],
+                            tags: match tags.get(k) { Some(t) => serde_json::from_str(t)?, None => Vec::new() },
+                            ..Run::default()
+                        }
+                    };
                 }
-            };
-        }
-        let mut run = run_fields!(build_run);
-        let task_rows: Vec<TaskRow> = match &tasks[k] {
-            Some(t) => serde_json::from_str(t)?,
-            None => Vec::new(),
-        };
-        if !task_rows.is_empty() {
-            run.tasks = task_rows.iter().map(|t| t.name.clone()).collect();
-        }
-        let best = match (best_has[k], best_duration[k], best_line[k]) {
-            (Some(h), Some(d), Some(l)) => Some((h, d, l as usize)),
-            _ => None,
-        };
-        let keys: Vec<u64> = keys
-            .get(k)
-            .map(|b| b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
-            .unwrap_or_default();
-        file.runs.push(RunPart { run: Arc::new(run), best, keys, tasks: task_rows });
-    }
-    Ok(out)
+                let mut run = run_fields!(build_run);
+                let task_rows: Vec<TaskRow> = match tasks.get(k) {
+                    Some(t) => serde_json::from_str(t)?,
+                    None => Vec::new(),
+                };
+                if !task_rows.is_empty() {
+                    run.tasks = task_rows.iter().map(|t| t.name.clone()).collect();
+                }
+                let best = match (best_has.get(k), best_duration.get(k), best_line.get(k)) {
+                    (Some(h), Some(d), Some(l)) => Some((h, d, l as usize)),
+                    _ => None,
+                };
+                let keys: Vec<u64> = keys
+                    .get(k)
+                    .map(|b| b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect())
+                    .unwrap_or_default();
+                runs.push(RunPart { run: Arc::new(run), best, keys, tasks: task_rows });
+            }
+            let source = Source::Path(dir.join(path));
+            Ok((path.to_string(), (stamp, ParsedFile { report, runs, source })))
+        })
+        .collect();
+    Ok(files?.into_iter().collect())
 }
