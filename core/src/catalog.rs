@@ -95,13 +95,16 @@ pub fn is_log_file(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// One folder's sub-folders and log files.
+type Listing = (Vec<PathBuf>, Vec<PathBuf>);
+
 /// Log files under `dir`, recursively, sorted. Folders are listed in parallel, a level at a
 /// time (a logs tree often has a folder per run).
 pub fn find_log_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
     let mut out = Vec::new();
     let mut level = vec![dir.to_path_buf()];
     while !level.is_empty() {
-        let listed: Result<Vec<(Vec<PathBuf>, Vec<PathBuf>)>, IngestError> = level
+        let listed: Result<Vec<Listing>, IngestError> = level
             .par_iter()
             .map(|d| {
                 let (mut dirs, mut files) = (Vec::new(), Vec::new());

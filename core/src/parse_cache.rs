@@ -174,6 +174,9 @@ pub fn write(path: &Path, files: &[(Stamp, Arc<ParsedFile>)]) -> Result<(), Cach
     result
 }
 
+/// A file from the cache: its display path, stamp and parts.
+type Cached = (String, (Stamp, ParsedFile));
+
 /// Reads the cache at `path`: every file it holds, by display path, with its stamp. The parts'
 /// sources are `dir` joined with the display path. Files are rebuilt in parallel.
 pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFile)>, CacheError> {
@@ -214,7 +217,7 @@ pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFil
     // A file's rows follow each other; its first row carries its report.
     let starts: Vec<usize> = (0..df.height()).filter(|&k| reports.get(k).is_some()).collect();
     let ends: Vec<usize> = starts.iter().skip(1).copied().chain([df.height()]).collect();
-    let files: Result<Vec<(String, (Stamp, ParsedFile))>, CacheError> = starts
+    let files: Result<Vec<Cached>, CacheError> = starts
         .par_iter()
         .zip(ends.par_iter())
         .map(|(&start, &end)| {
