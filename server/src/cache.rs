@@ -35,11 +35,13 @@ struct Page {
     body: Bytes,
     /// The body gzipped, when that makes it smaller.
     gzip: Option<Bytes>,
+    /// The body as brotli, for the browser bundle when the build wrote it (`./x build --release`).
+    br: Option<Bytes>,
 }
 
 impl Page {
     fn size(&self) -> usize {
-        self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len)
+        self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len) + self.br.as_ref().map_or(0, Bytes::len)
     }
 }
 
@@ -102,29 +104,30 @@ fn cacheable(req: &Request) -> bool {
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
 }
 
-/// Whether the client takes gzip (`Accept-Encoding`, a zero weight refusing it).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether the client takes `coding` (`Accept-Encoding`, a zero weight refusing it).
+fn accepts(headers: &HeaderMap, coding: &str) -> bool {
     headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
         |item| {
             let mut parts = item.split(';');
             let name = parts.next().unwrap_or("").trim();
             let refused = parts
                 .any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+            (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
         },
     )
 }
 
-fn response(page: &Page, gzip: bool) -> Response {
-    let (body, gzipped) = match (&page.gzip, gzip) {
-        (Some(z), true) => (z.clone(), true),
-        _ => (page.body.clone(), false),
+fn response(page: &Page, headers: &HeaderMap) -> Response {
+    let (body, coding) = match (&page.br, &page.gzip) {
+        (Some(b), _) if accepts(headers, "br") => (b.clone(), Some("br")),
+        (_, Some(z)) if accepts(headers, "gzip") => (z.clone(), Some("gzip")),
+        _ => (page.body.clone(), None),
     };
     let mut res = Response::new(Body::from(body));
     *res.status_mut() = page.status;
     *res.headers_mut() = page.headers.clone();
-    if gzipped {
-        res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(c) = coding {
+        res.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(c));
     }
     res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     res
@@ -139,8 +142,9 @@ fn gzip(body: &[u8], level: flate2::Compression) -> Option<Bytes> {
 
 /// Produces the answer and turns it into an entry when it is one to keep (200, HTML or JSON, not
 /// too large); otherwise hands the answer back.
-async fn produce(req: Request, next: Next) -> Result<Arc<Page>, Response> {
-    let asset = is_asset(req.uri().path());
+async fn produce(req: Request, next: Next, site_root: &str) -> Result<Arc<Page>, Response> {
+    let path = req.uri().path().to_string();
+    let asset = is_asset(&path);
     let res = next.run(req).await;
     let kind = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let (html, json) = (kind.starts_with("text/html"), kind.starts_with("application/json"));
@@ -158,21 +162,31 @@ async fn produce(req: Request, next: Next) -> Result<Arc<Page>, Response> {
         // The render failed half-way: the client gets an error, not half a page.
         Err(e) => return Err((StatusCode::INTERNAL_SERVER_ERROR, format!("page not rendered: {e}")).into_response()),
     };
-    let gz = {
-        let body = body.clone();
-        let level = if asset { flate2::Compression::best() } else { flate2::Compression::default() };
-        tokio::task::spawn_blocking(move || gzip(&body, level)).await.ok().flatten()
+    // The build's own compressed copies of the bundle, when it wrote them (only for a path the
+    // file handler just served, never one that climbs out of the site root).
+    let beside = |ext: &str| -> Option<Bytes> {
+        let safe = asset && !path.split('/').any(|seg| seg == "..");
+        safe.then(|| std::fs::read(format!("{site_root}{path}.{ext}")).ok()).flatten().map(Bytes::from)
+    };
+    let br = beside("br");
+    let gz = match beside("gz") {
+        Some(z) => Some(z),
+        None => {
+            let body = body.clone();
+            let level = if asset { flate2::Compression::best() } else { flate2::Compression::default() };
+            tokio::task::spawn_blocking(move || gzip(&body, level)).await.ok().flatten()
+        }
     };
     let mut headers = parts.headers;
     headers.remove(header::CONTENT_LENGTH);
-    Ok(Arc::new(Page { status: parts.status, headers, body, gzip: gz }))
+    Ok(Arc::new(Page { status: parts.status, headers, body, gzip: gz, br }))
 }
 
 pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if !cacheable(&req) {
         return next.run(req).await;
     }
-    let gz = accepts_gzip(req.headers());
+    let headers = req.headers().clone();
     let key = req.uri().to_string();
     let slot: Slot = s.pages.with(|i| {
         if i.pages.len() >= MAX_ENTRIES || i.bytes >= MAX_BYTES {
@@ -188,7 +202,7 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
     let kept = slot
         .get_or_init(|| async {
             let (req, next) = own.take()?;
-            match produce(req, next).await {
+            match produce(req, next, &s.leptos.site_root).await {
                 Ok(page) => {
                     s.pages.with(|i| {
                         if i.pages.get(&key).is_some_and(|k| Arc::ptr_eq(k, &slot)) {
@@ -206,7 +220,7 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
         .await
         .clone();
     match (kept, passed, own) {
-        (Some(page), _, _) => response(&page, gz),
+        (Some(page), _, _) => response(&page, &headers),
         (None, Some(res), _) => res,
         (None, None, Some((req, next))) => next.run(req).await,
         (None, None, None) => (StatusCode::INTERNAL_SERVER_ERROR, "page not rendered").into_response(),
@@ -290,10 +304,11 @@ mod tests {
             m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap_or_else(|e| panic!("{e}")));
             m
         };
-        assert!(accepts_gzip(&h("gzip, deflate, br")));
-        assert!(accepts_gzip(&h("br;q=1.0, gzip;q=0.5")));
-        assert!(!accepts_gzip(&h("gzip;q=0")));
-        assert!(!accepts_gzip(&h("br")));
-        assert!(!accepts_gzip(&HeaderMap::new()));
+        assert!(accepts(&h("gzip, deflate, br"), "gzip"));
+        assert!(accepts(&h("br;q=1.0, gzip;q=0.5"), "gzip"));
+        assert!(accepts(&h("br;q=1.0, gzip;q=0.5"), "br"));
+        assert!(!accepts(&h("gzip;q=0"), "gzip"));
+        assert!(!accepts(&h("br"), "gzip"));
+        assert!(!accepts(&HeaderMap::new(), "gzip"));
     }
 }

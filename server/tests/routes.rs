@@ -321,6 +321,24 @@ async fn no_route_writes_and_health_answers() {
 }
 
 #[tokio::test]
+async fn the_bundle_goes_as_brotli_or_gzip_to_browsers_that_take_them() {
+    let app = app();
+    let ask = |coding: &'static str| {
+        let req = Request::get("/pkg/bundle.js").header("accept-encoding", coding).body(Body::empty()).unwrap();
+        call(&app, req)
+    };
+    let (status, headers, body) = ask("gzip, deflate, br").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-encoding"], "br");
+    assert_eq!(body, common::BUNDLE_BROTLI, "the build's own brotli copy");
+    let (_, headers, _) = ask("gzip").await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    let (_, headers, body) = ask("identity").await;
+    assert!(headers.get("content-encoding").is_none());
+    assert_eq!(body, common::BUNDLE_TEXT.repeat(100));
+}
+
+#[tokio::test]
 async fn no_route_serves_a_file_outside_the_assets() {
     let (status, body) = get("/pkg/carbon-dash.css").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, common::ASSET_TEXT), "the assets are served");

@@ -45,6 +45,8 @@ pub fn catalog() -> Catalog {
 /// What the test site's stylesheet holds, and a file beside (outside) the site root.
 pub const ASSET_TEXT: &str = "/* carbon-dash test stylesheet */";
 pub const OUTSIDE_TEXT: &str = "outside the site root: never served";
+pub const BUNDLE_TEXT: &str = "console.log('carbon-dash test bundle');\n";
+pub const BUNDLE_BROTLI: &str = "(the brotli copy of the test bundle)";
 
 /// A site root holding one asset, `pkg/carbon-dash.css`, with `secret.txt` in the folder above.
 pub fn site_root() -> &'static str {
@@ -55,6 +57,9 @@ pub fn site_root() -> &'static str {
             let site = dir.path().join("site");
             std::fs::create_dir_all(site.join("pkg")).unwrap();
             std::fs::write(site.join("pkg/carbon-dash.css"), ASSET_TEXT).unwrap();
+            // A bundle file with the brotli copy a release build writes beside it.
+            std::fs::write(site.join("pkg/bundle.js"), BUNDLE_TEXT.repeat(100)).unwrap();
+            std::fs::write(site.join("pkg/bundle.js.br"), BUNDLE_BROTLI).unwrap();
             std::fs::write(dir.path().join("secret.txt"), OUTSIDE_TEXT).unwrap();
             let site = site.to_str().unwrap().to_string();
             (dir, site)
