@@ -221,7 +221,7 @@ def main():
     t = transfer()
     res["first_visit_bytes"] = t
     known = [v for k, v in t.items() if k != "html_uncompressed" and v]
-    log("first visit (gzip): html %s, css %s, js %s, wasm %s = %.0f KB" % (
+    log("first visit (compressed as a browser takes it: br or gzip): html %s, css %s, js %s, wasm %s = %.0f KB" % (
         t["html"], t["css"], t["js"], t["wasm"], sum(known) / 1024))
     res["rss_after_load_bytes"], res["peak_rss_after_load_bytes"] = memory(proc.pid)
     log("memory after all that: %.0f MB resident, %.0f MB peak" % (

@@ -416,7 +416,7 @@ pub struct ProjectNode {
 /// experiment there: the page stays small however many runs there are (the Runs page and the
 /// JSON API have them all).
 pub const PROJECTS_PER_PAGE: usize = 10;
-pub const EXPERIMENTS_SHOWN: usize = 8;
+pub const EXPERIMENTS_SHOWN: usize = 5;
 pub const LEAVES_SHOWN: usize = 5;
 
 /// The overview as its page shows it: the totals and one page of the project tree.
