@@ -10,6 +10,8 @@ RUN useradd --system --uid 10001 carbon
 COPY --from=build /src/target/release/carbon-dash /usr/local/bin/carbon-dash
 COPY --from=build /src/site /srv/site
 ENV CARBON_DASH_SITE_ROOT=/srv/site
+# The parse cache (a restart reads only changed files); never inside the read-only logs.
+ENV CARBON_DASH_CACHE_DIR=/tmp/carbon-dash-cache
 USER carbon
 VOLUME /logs
 EXPOSE 3000

@@ -91,15 +91,15 @@ def append_latency(logs):
     path = None
     for d, _, files in os.walk(logs):
         for f in files:
-            if f == "emissions.csv":
-                path = os.path.join(d, f)
+            p = os.path.join(d, f)
+            # A checkpoint file with run ids (not a task file, not the v1 layout).
+            if f == "emissions.csv" and open(p).readline().startswith("timestamp,project_name,run_id,"):
+                path = p
                 break
         if path:
             break
     text = open(path).read().splitlines()
     header, last = text[0].split(","), text[-1].split(",")
-    if "run_id" not in header:
-        return None
     run_id = last[header.index("run_id")]
     before = json.loads(get("/api/v1/runs/" + run_id)[1])["run"]["checkpoints"]
     row = list(last)

@@ -24,6 +24,7 @@ test("the image's command serves /logs read-only and its health check passes", a
   assert.ok(cmd.includes('--read-only'), 'read-only by default');
   assert.match(dockerfile, /^USER carbon$/m);
   assert.match(dockerfile, /^VOLUME \/logs$/m);
+  assert.match(dockerfile, /^ENV CARBON_DASH_CACHE_DIR=\/tmp\//m, 'the parse cache outside the read-only logs');
   assert.equal(dockerfile.match(/^EXPOSE /gm).length, 1, 'one port');
   assert.match(dockerfile, /^RUN \.\/x build --release$/m, 'the README build for hosting');
 

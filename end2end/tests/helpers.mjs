@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const BIN = process.env.CARBON_DASH_BIN ?? '../target/debug/carbon-dash';
+// Servers started by the tests keep their parse cache in a temporary folder, not in ~/.cache.
+process.env.CARBON_DASH_CACHE_DIR ??= tempDir('carbon-dash-cache-');
 const SITE = process.env.CARBON_DASH_SITE ?? '../site';
 
 export async function startServer(args = []) {
