@@ -126,11 +126,13 @@ pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError
         let runs: Vec<&carbon_core::model::Run> = all.iter().filter(|r| filter.matches(r)).collect();
         let title = filter.team.clone().unwrap_or_else(|| "Organisation".into());
         let mut page = team_page(&title, &runs, all);
-        // The twelve largest projects (teams) and the others together: readable, and the page stays small.
-        let by_project = timeseries(&runs, Period::Month, Dimension::Project).top(12);
+        // The largest projects (teams), the others together: as many series as colours, and the
+        // page stays small.
+        let top = charts::MAX_SERIES - 1;
+        let by_project = timeseries(&runs, Period::Month, Dimension::Project).top(top);
         page.charts.push(charts::stacked_co2(&by_project, "monthly-by-project", "CO₂e per month, by project"));
         if filter.team.is_none() {
-            let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(12);
+            let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(top);
             page.charts.push(charts::stacked_co2(&by_team, "monthly-by-team", "CO₂e per month, by team"));
         }
         page.charts.push(charts::cumulative_co2(&by_project, "cumulative", "Cumulative CO₂e"));

@@ -29,6 +29,18 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Series that can be told apart by colour: the palette's length ("N others" is one of them).
+pub const MAX_SERIES: usize = PALETTE.len();
+
+/// A series' colour: the palette's, grey for the "N others" series of a chart's smaller ones.
+fn series_colour(i: usize, key: &str) -> RGBColor {
+    if key.ends_with(" others") {
+        RGBColor(170, 170, 170)
+    } else {
+        colour(i)
+    }
+}
+
 /// Hover targets appended to a plotters SVG: (x, y, text).
 fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
     let mut extra = String::from(r#"<g class="hover-targets">"#);
@@ -123,8 +135,10 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
                     continue;
                 }
                 let (x0, x1) = (i as f64 - 0.35, i as f64 + 0.35);
-                chart
-                    .draw_series(std::iter::once(Rectangle::new([(x0, base), (x1, base + v)], colour(si).filled())))?;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, base), (x1, base + v)],
+                    series_colour(si, &s.key).filled(),
+                )))?;
                 let (px, py) = chart.backend_coord(&(i as f64, base + v / 2.0));
                 targets.push((
                     px,
@@ -135,7 +149,7 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
             }
         }
         for (si, s) in ts.series.iter().enumerate().take(PALETTE.len()) {
-            let c = colour(si);
+            let c = series_colour(si, &s.key);
             chart
                 .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
                 .label(s.key.clone())
