@@ -461,8 +461,11 @@ impl Catalog {
         let mut checkpoints: Vec<Checkpoint> = Vec::new();
         for path in &run.source_files {
             let Some(file) = self.files.get(path) else { continue };
-            let bytes = file.source.bytes()?;
-            for (key, row) in ingest::read_rows(path, &bytes, run_id) {
+            // A file renamed or removed since it was read: its rows come back when the watcher
+            // has re-read it; the other files still show theirs.
+            let Ok(bytes) = file.source.bytes() else { continue };
+            let bytes = &bytes[..file.len.min(bytes.len())];
+            for (key, row) in ingest::read_rows(path, bytes, run_id) {
                 // A checkpoint run's totals come from its checkpoint rows only (task rows of the
                 // same id elsewhere are another kind of run).
                 if row.task_name.is_some() == run.tasks.is_empty() {

@@ -62,9 +62,12 @@ impl Source {
 #[derive(Debug, Clone)]
 pub struct ParsedFile {
     pub report: FileReport,
-    /// One entry per run id among the accepted rows, in order of first appearance.
+    /// One entry per run id among the accepted rows, sorted by run id once in a catalog.
     pub runs: Vec<RunPart>,
     pub source: Source,
+    /// Bytes of the source that were read (a line still being written is left for later): a
+    /// run's rows are read again from this prefix only, so they agree with its totals.
+    pub len: usize,
 }
 
 impl ParsedFile {
@@ -131,7 +134,7 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     };
     let mut report = report;
     report.runs = runs.len();
-    ParsedFile { report, runs, source }
+    ParsedFile { report, runs, source, len: bytes.len() }
 }
 
 /// The accepted rows of `run_id` in a file (for a run's page), in file order.
@@ -709,9 +712,10 @@ impl Parts {
         };
         self.last = Some(i);
         let b = &mut self.order[i];
-        b.keys.push(row.key);
         match row.task {
             None => {
+                // Only checkpoint rows count as checkpoints (task rows are counted as tasks).
+                b.keys.push(row.key);
                 let cand = (row.duration_s.is_some(), row.duration_s.unwrap_or(0.0));
                 // Ties go to the later row.
                 if b.best.is_none_or(|(has, d, _, _)| cand >= (has, d)) {

@@ -160,6 +160,15 @@ pub fn write(path: &Path, files: &[(Stamp, Arc<ParsedFile>)]) -> Result<(), Cach
         std::fs::create_dir_all(parent)?;
     }
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    // A start that ended while writing left its temporary file: remove those of this cache.
+    if let (Some(parent), Some(stem)) = (path.parent(), path.file_stem().map(|s| s.to_string_lossy().to_string())) {
+        for entry in std::fs::read_dir(parent)?.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with(&format!("{stem}.tmp-")) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     let result = (|| -> Result<(), CacheError> {
         let mut file = std::fs::File::create(&tmp)?;
         IpcWriter::new(&mut file).finish(&mut df)?;
@@ -265,7 +274,8 @@ pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFil
                 runs.push(RunPart { run: Arc::new(run), best, keys, tasks: task_rows });
             }
             let source = Source::Path(dir.join(path));
-            Ok((path.to_string(), (stamp, ParsedFile { report, runs, source })))
+            let len = stamp.size as usize;
+            Ok((path.to_string(), (stamp, ParsedFile { report, runs, source, len })))
         })
         .collect();
     Ok(files?.into_iter().collect())

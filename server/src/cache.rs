@@ -94,7 +94,12 @@ fn is_asset(path: &str) -> bool {
 /// visitors without an upload session: their pages differ.
 fn cacheable(req: &Request) -> bool {
     let path = req.uri().path();
+    // Conditional and partial requests are answered by the handlers themselves (304, 206).
+    let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE]
+        .iter()
+        .any(|h| req.headers().contains_key(h));
     req.method() == Method::GET
+        && !conditional
         && !req
             .headers()
             .get_all(header::COOKIE)
@@ -106,17 +111,25 @@ fn cacheable(req: &Request) -> bool {
 
 /// Whether the client takes `coding` (`Accept-Encoding`, a zero weight refusing it).
 fn accepts(headers: &HeaderMap, coding: &str) -> bool {
-    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |item| {
+    // (name, refused) for each listed coding; the coding's own entry wins over `*`.
+    let items: Vec<(String, bool)> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|item| {
             let mut parts = item.split(';');
-            let name = parts.next().unwrap_or("").trim();
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
             let refused = parts
                 .any(|p| p.trim().strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)));
-            (name.eq_ignore_ascii_case(coding) || name == "*") && !refused
-        },
-    )
+            (name, refused)
+        })
+        .collect();
+    match items.iter().find(|(n, _)| n == coding) {
+        Some((_, refused)) => !refused,
+        None => items.iter().any(|(n, refused)| n == "*" && !refused),
+    }
 }
-
 fn response(page: &Page, headers: &HeaderMap) -> Response {
     let (body, coding) = match (&page.br, &page.gzip) {
         (Some(b), _) if accepts(headers, "br") => (b.clone(), Some("br")),
@@ -190,8 +203,9 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
     let key = req.uri().to_string();
     let slot: Slot = s.pages.with(|i| {
         if i.pages.len() >= MAX_ENTRIES || i.bytes >= MAX_BYTES {
-            i.pages.clear();
-            i.bytes = 0;
+            // Start over, but for the browser bundle (a handful of files, compressed once).
+            i.pages.retain(|k, _| is_asset(k));
+            i.bytes = i.pages.values().filter_map(|s| s.get().cloned().flatten()).map(|p| p.size()).sum();
         }
         i.pages.entry(key.clone()).or_default().clone()
     });
@@ -202,7 +216,13 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
     let kept = slot
         .get_or_init(|| async {
             let (req, next) = own.take()?;
-            match produce(req, next, &s.leptos.site_root).await {
+            // A page whose body never completes must not hold everyone waiting for it.
+            let produced = tokio::time::timeout(s.request_timeout, produce(req, next, &s.leptos.site_root)).await;
+            let produced = produced.unwrap_or_else(|_| {
+                let why = "the page was not ready in time: ask again";
+                Err((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], why).into_response())
+            });
+            match produced {
                 Ok(page) => {
                     s.pages.with(|i| {
                         if i.pages.get(&key).is_some_and(|k| Arc::ptr_eq(k, &slot)) {
@@ -219,6 +239,15 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
         })
         .await
         .clone();
+    if kept.is_none() {
+        // Not one to keep: the next request for it produces its own (a 304 or an error now must
+        // not stop the page from being kept later).
+        s.pages.with(|i| {
+            if i.pages.get(&key).is_some_and(|k| Arc::ptr_eq(k, &slot)) {
+                i.pages.remove(&key);
+            }
+        });
+    }
     match (kept, passed, own) {
         (Some(page), _, _) => response(&page, &headers),
         (None, Some(res), _) => res,
@@ -252,6 +281,11 @@ mod tests {
         assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));
         let post = Request::post("/runs").body(Body::empty()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!cacheable(&post));
+        let revalidate = Request::get("/pkg/x.wasm").header(header::IF_NONE_MATCH, "\"abc\"");
+        assert!(
+            !cacheable(&revalidate.body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))),
+            "304s are the handler's"
+        );
     }
 
     #[tokio::test]
@@ -310,5 +344,7 @@ mod tests {
         assert!(!accepts(&h("gzip;q=0"), "gzip"));
         assert!(!accepts(&h("br"), "gzip"));
         assert!(!accepts(&HeaderMap::new(), "gzip"));
+        assert!(!accepts(&h("gzip;q=0, *"), "gzip"), "an explicit refusal wins over *");
+        assert!(accepts(&h("*"), "br"));
     }
 }
