@@ -217,11 +217,14 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
         .get_or_init(|| async {
             let (req, next) = own.take()?;
             // A page whose body never completes must not hold everyone waiting for it.
-            let produced = tokio::time::timeout(s.request_timeout, produce(req, next, &s.leptos.site_root)).await;
-            let produced = produced.unwrap_or_else(|_| {
-                let why = "the page was not ready in time: ask again";
-                Err((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], why).into_response())
-            });
+            let produced = match tokio::time::timeout(s.request_timeout, produce(req, next, &s.leptos.site_root)).await
+            {
+                Ok(produced) => produced,
+                Err(_) => {
+                    let why = "the page was not ready in time: ask again";
+                    Err((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], why).into_response())
+                }
+            };
             match produced {
                 Ok(page) => {
                     s.pages.with(|i| {
