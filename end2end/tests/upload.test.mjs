@@ -3,7 +3,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, startServer, hydrated, tempDir } from './helpers.mjs';
 
@@ -59,7 +58,7 @@ test('picked and dropped files are uploaded with a result each, shown privately,
   assert.ok((await page.locator('#sending li:nth-child(5) .name').textContent()).includes('<img'), 'shown as text');
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'nothing ran');
   assert.equal(await page.locator('#sending img, #session img').count(), 0);
-  await page.screenshot({ path: join(tmpdir(), 'carbon-dash-upload.png'), fullPage: true });
+  if (process.env.SCREENSHOTS) await page.screenshot({ path: join(process.env.SCREENSHOTS, 'upload.png'), fullPage: true });
 
   // The pages show the upload only.
   await page.goto(server.url + '/runs');
