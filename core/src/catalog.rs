@@ -517,11 +517,12 @@ impl Catalog {
 /// rows; the totals are the checkpoint with the largest duration across files (the later file
 /// on ties); task rows are summed once each.
 fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
-    let checkpoints: Vec<&RunPart> = parts.iter().copied().filter(|p| p.best.is_some()).collect();
-    let sources: Vec<String> = parts.iter().flat_map(|p| p.run.source_files.iter().cloned()).collect();
+    // Most runs live in one file: that part is the run as it is (no copy).
     if let [only] = parts {
         return Some(only.run.clone());
     }
+    let checkpoints: Vec<&RunPart> = parts.iter().copied().filter(|p| p.best.is_some()).collect();
+    let sources: Vec<String> = parts.iter().flat_map(|p| p.run.source_files.iter().cloned()).collect();
     let mut run = if !checkpoints.is_empty() {
         let mut best = checkpoints[0];
         for p in &checkpoints[1..] {

@@ -127,7 +127,7 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
 pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
     let (text, encoding) = decode(bytes);
     let mut parts = Parts::default();
-    let (report, layout) = scan(display, &text, encoding, true, |layout, rec, row| parts.add(layout, &text, rec, row));
+    let (report, layout) = scan(display, &text, encoding, true, |_, rec, row| parts.add(rec, row));
     let runs = match layout {
         Some(layout) => parts.finish(&layout, &text, display, &report.schema),
         None => Vec::new(),
@@ -690,7 +690,7 @@ struct Building {
 }
 
 impl Parts {
-    fn add(&mut self, _layout: &Layout, _text: &str, rec: &Record, row: &Row) {
+    fn add(&mut self, rec: &Record, row: &Row) {
         // Rows of a run usually follow each other: look the last one up before hashing.
         let i = match self.last.filter(|&i| self.order[i].run_id == row.run_id) {
             Some(i) => i,

@@ -59,10 +59,6 @@ pub fn records(text: &str) -> Records<'_> {
 }
 
 impl<'a> Records<'a> {
-    pub fn text(&self) -> &'a str {
-        self.text
-    }
-
     /// Reads the next record into `rec`; `false` at the end of the text.
     pub fn read(&mut self, rec: &mut Record) -> bool {
         let b = self.text.as_bytes();
