@@ -330,6 +330,23 @@ mod tests {
         assert_eq!(RENDERS.load(Ordering::SeqCst), 2);
     }
 
+    #[tokio::test]
+    async fn query_strings_cannot_grow_the_cache_without_bound() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+        let addr = "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::new(carbon_core::catalog::Catalog::default(), "site", addr);
+        let app = axum::Router::new()
+            .route("/page", get(|| async { axum::response::Html("<p>page</p>") }))
+            .layer(axum::middleware::from_fn_with_state(state.clone(), cached_pages))
+            .with_state(state.clone());
+        for i in 0..(MAX_ENTRIES + 100) {
+            let res = app.clone().oneshot(get_req(&format!("/page?x={i}"))).await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        assert!(state.pages.len() <= MAX_ENTRIES, "{} pages kept", state.pages.len());
+    }
+
     fn get_req(uri: &str) -> Request {
         Request::get(uri).body(Body::empty()).unwrap_or_else(|e| panic!("{e}"))
     }
