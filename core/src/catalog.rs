@@ -6,8 +6,8 @@
 //! parts are behind `Arc`s) and swapped in whole, so a reader never waits for a rebuild and never
 //! sees half of one.
 
-use crate::grid::Grid;
-use crate::ingest::{self, dedup_tasks, sum_tasks, IngestError, ParsedFile, RunPart};
+use crate::grid::{Grid, Location};
+use crate::ingest::{self, dedup_tasks, sum_tasks, IngestError, ParsedFile, RunPart, Stamp};
 use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, RunsPage, Summary};
 use crate::query::{sort_order, FilterValues, RunQuery, SortKey};
 use rayon::prelude::*;
@@ -23,17 +23,67 @@ pub struct Catalog {
     files: Arc<BTreeMap<String, Arc<ParsedFile>>>,
     /// Every run merged across its files, not yet assessed.
     merged: Arc<HashMap<String, Arc<Run>>>,
-    /// The runs assessed in each dataset mode, same order (newest first): `[latest, codecarbon]`.
-    runs: [Arc<Vec<Run>>; 2],
+    /// The merged runs, newest first.
+    order: Arc<Vec<Arc<Run>>>,
+    /// The runs assessed in each dataset mode, in `order`: `[latest, codecarbon]`. CodeCarbon's
+    /// is assessed when first asked for.
+    modes: [Arc<OnceLock<Assessed>>; 2],
+    /// Position of each run in `order`.
     index: Arc<HashMap<String, usize>>,
     /// Apply the provider's PUE to cloud runs that carry none (a user setting; off by default).
     apply_provider_pue: bool,
     /// `path_prefix → team` from `teams.csv`; the folder layout otherwise.
     team_mapping: Arc<Vec<(String, String)>>,
     reports: Arc<Vec<FileReport>>,
-    summary: [Arc<Summary>; 2],
     /// Sort orders and filter values of these runs, each computed on first use.
     derived: Arc<Derived>,
+}
+
+/// The runs assessed in one dataset mode, and their summary.
+#[derive(Debug, Default)]
+struct Assessed {
+    runs: Vec<Run>,
+    summary: Summary,
+}
+
+/// Assesses `order` in `mode`. With `kept` (the runs that changed, the previous assessment and
+/// its index), unchanged runs keep their assessment, unless it was explained by other runs
+/// (those may have changed).
+fn assess_mode(
+    order: &[Arc<Run>],
+    mode: DatasetMode,
+    apply_provider_pue: bool,
+    reports: &[FileReport],
+    kept: Option<(&HashSet<String>, &Assessed, &HashMap<String, usize>)>,
+) -> Assessed {
+    use crate::model::DeltaKind;
+    let grid = Grid::embedded();
+    // Runs share places: each place is worked out once.
+    let mut places: HashMap<Location, crate::grid::Place> = HashMap::new();
+    for r in order {
+        let at = Location::of(r);
+        places.entry(at).or_insert_with(|| grid.place(&at, mode));
+    }
+    let mut runs: Vec<Run> = order
+        .par_iter()
+        .map(|r| {
+            let mut run = (**r).clone();
+            let was = kept
+                .filter(|(changed, _, _)| !changed.contains(&r.run_id))
+                .and_then(|(_, old, index)| index.get(&r.run_id).and_then(|&i| old.runs.get(i)))
+                .filter(|o| o.run_id == r.run_id)
+                .map(|o| o.assessment.clone())
+                .filter(|a| a.delta_reason.as_ref().is_none_or(|d| d.kind != DeltaKind::OlderCodecarbonData));
+            run.assessment = was.unwrap_or_else(|| match places.get(&Location::of(r)) {
+                Some(place) => grid.assess_at(&run, mode, apply_provider_pue, place),
+                None => grid.assess(&run, mode, apply_provider_pue),
+            });
+            run
+        })
+        .collect();
+    explain_constant_gaps(&mut runs);
+    let summary = Summary::build(&runs, reports);
+    Assessed { runs, summary }
 }
 
 #[derive(Debug, Default)]
@@ -166,15 +216,13 @@ pub fn load_dir(dir: &Path) -> Result<Catalog, IngestError> {
     load_dir_cached(dir, None).map(|(cat, _)| cat)
 }
 
-/// What a load did: files taken from the parse cache and files parsed, with their stamps (to
-/// write the cache again).
+/// What a load did: files taken from the parse cache, files parsed.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub reused: usize,
     pub parsed: usize,
     /// Why the cache was not used, when it exists but could not be read.
     pub cache_problem: Option<String>,
-    pub stamps: HashMap<String, crate::parse_cache::Stamp>,
 }
 
 impl Loaded {
@@ -182,10 +230,17 @@ impl Loaded {
     pub fn cache_stale(&self) -> bool {
         self.parsed > 0 || self.cache_problem.is_some()
     }
+
+    /// Whether the catalog was taken from the cache without looking at the folder: files may
+    /// have changed since; [`changes_on_disk`] says which.
+    pub fn from_cache(&self) -> bool {
+        self.reused > 0 && self.parsed == 0
+    }
 }
 
-/// [`load_dir`], taking from the parse cache at `cache` (when given) every file whose stamp is
-/// unchanged, parsing the others.
+/// [`load_dir`], or the catalog the parse cache at `cache` (when given) holds: a restart then
+/// reads one file, not the folder. The folder may have changed since the cache was written:
+/// [`changes_on_disk`] finds out, and [`Catalog::apply`] brings the catalog up to date.
 pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
     match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
         Ok(pool) => pool.install(|| load(dir, cache)),
@@ -193,56 +248,94 @@ pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loa
     }
 }
 
-fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
-    use crate::parse_cache::{self, Stamp};
-    let paths = find_log_files(dir)?;
-    let mapping_path = dir.join(TEAMS_FILE);
-    let mapping = match std::fs::read_to_string(&mapping_path) {
-        Ok(text) => read_team_mapping(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => return Err(IngestError::Io { path: mapping_path, source }),
-    };
-    let mut loaded = Loaded::default();
-    let cached = match cache.map(|c| parse_cache::read(c, dir)) {
-        None => HashMap::new(),
-        Some(Ok(files)) => files,
-        Some(Err(parse_cache::CacheError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
-            loaded.cache_problem = Some("no cache yet".into());
-            HashMap::new()
-        }
-        Some(Err(e)) => {
-            loaded.cache_problem = Some(e.to_string());
-            HashMap::new()
-        }
-    };
-    let read: Result<Vec<(Option<Stamp>, bool, ParsedFile)>, IngestError> = paths
-        .par_iter()
-        .map(|p| {
-            let display = p.strip_prefix(dir).unwrap_or(p).to_string_lossy().replace('\\', "/");
-            let stamp = cache.and_then(|_| parse_cache::stamp(p).ok());
-            if let (Some(st), Some((was, file))) = (stamp, cached.get(&display)) {
-                if st == *was {
-                    return Ok((stamp, true, file.clone()));
-                }
-            }
-            ingest::ingest_path(p, &display).map(|f| (stamp, false, f))
-        })
-        .collect();
-    let mut files = Vec::with_capacity(paths.len());
-    for (stamp, reused, file) in read? {
-        if reused {
-            loaded.reused += 1;
-        } else {
-            loaded.parsed += 1;
-        }
-        if let Some(st) = stamp {
-            loaded.stamps.insert(file.report.path.clone(), st);
-        }
-        files.push(file);
+fn team_mapping(dir: &Path) -> Result<Vec<(String, String)>, IngestError> {
+    let path = dir.join(TEAMS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(read_team_mapping(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(IngestError::Io { path, source }),
     }
+}
+
+fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
+    use crate::parse_cache;
+    let mapping = team_mapping(dir)?;
+    let mut loaded = Loaded::default();
     let mut cat = Catalog { team_mapping: Arc::new(mapping), ..Catalog::default() };
+    match cache.map(|c| parse_cache::read(c, dir)) {
+        None => {}
+        Some(Ok(files)) if !files.is_empty() => {
+            loaded.reused = files.len();
+            cat.upsert_all(files)?;
+            return Ok((cat, loaded));
+        }
+        Some(Ok(_)) => loaded.cache_problem = Some("empty".into()),
+        Some(Err(parse_cache::CacheError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            loaded.cache_problem = Some("no cache yet".into())
+        }
+        Some(Err(e)) => loaded.cache_problem = Some(e.to_string()),
+    }
+    let paths = find_log_files(dir)?;
+    let files: Result<Vec<ParsedFile>, IngestError> =
+        paths.par_iter().map(|p| ingest::ingest_path(p, &display_path(dir, p))).collect();
+    let files = files?;
+    loaded.parsed = files.len();
     cat.upsert_all(files)?;
     Ok((cat, loaded))
+}
+
+/// A file's name in reports: its path under the logs folder, with `/`.
+fn display_path(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// One file that differs between a catalog and the disk.
+#[derive(Debug)]
+pub struct FileChange {
+    pub path: String,
+    /// The stamp the catalog had (`None`: the file was not in it).
+    pub was: Option<Stamp>,
+    /// The file as it is now (`None`: gone from disk).
+    pub now: Option<ParsedFile>,
+}
+
+/// The files of `dir` that differ from what `cat` holds (new, changed or gone), by their stamps;
+/// changed and new files are parsed. Reads the folder and the last 4 KiB of each file, in
+/// parallel, off any lock: apply the result with [`Catalog::apply`].
+pub fn changes_on_disk(dir: &Path, cat: &Catalog) -> Result<Vec<FileChange>, IngestError> {
+    let look = || -> Result<Vec<FileChange>, IngestError> {
+        let paths = find_log_files(dir)?;
+        let on_disk: HashSet<String> = paths.iter().map(|p| display_path(dir, p)).collect();
+        let found: Result<Vec<Option<FileChange>>, IngestError> = paths
+            .par_iter()
+            .map(|p| {
+                let path = display_path(dir, p);
+                let was = cat.files.get(&path).and_then(|f| f.stamp);
+                if was.is_some() && Stamp::of_path(p).ok() == was {
+                    return Ok(None);
+                }
+                let now = match ingest::ingest_path(p, &path) {
+                    Ok(f) => Some(f),
+                    // Gone between listing and reading: the next look (or the watcher) sees it.
+                    Err(IngestError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(Some(FileChange { path, was, now }))
+            })
+            .collect();
+        let mut changes: Vec<FileChange> = found?.into_iter().flatten().collect();
+        changes.extend(
+            cat.files
+                .iter()
+                .filter(|(path, f)| matches!(f.source, ingest::Source::Path(_)) && !on_disk.contains(*path))
+                .map(|(path, f)| FileChange { path: path.clone(), was: f.stamp, now: None }),
+        );
+        Ok(changes)
+    };
+    match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
+        Ok(pool) => pool.install(look),
+        Err(_) => look(),
+    }
 }
 
 /// Above this many changed runs, the runs are merged again from every file (cheaper than
@@ -261,8 +354,37 @@ impl Catalog {
         self.upsert_all([file])
     }
 
+    /// Applies what [`changes_on_disk`] found, merging the runs again once. A file the catalog
+    /// no longer holds as it was then (the watcher got there first) is left as it is now.
+    /// Returns how many files changed.
+    pub fn apply(&mut self, changes: Vec<FileChange>) -> usize {
+        let current = |path: &str| self.files.get(path).and_then(|f| f.stamp);
+        let (mut upserts, mut removals) = (Vec::new(), Vec::new());
+        for c in changes {
+            if current(&c.path) != c.was {
+                continue;
+            }
+            match c.now {
+                Some(file) => upserts.push(file),
+                None if c.was.is_some() => removals.push(c.path),
+                None => {}
+            }
+        }
+        let n = upserts.len() + removals.len();
+        if n > 0 {
+            self.change(upserts, &removals);
+        }
+        n
+    }
+
     /// Adds or replaces several files, then merges their runs again, once.
     pub fn upsert_all(&mut self, files: impl IntoIterator<Item = ParsedFile>) -> Result<(), IngestError> {
+        self.change(files, &[]);
+        Ok(())
+    }
+
+    /// Adds or replaces `files`, forgets `removed`, then merges the runs of both again, once.
+    fn change(&mut self, files: impl IntoIterator<Item = ParsedFile>, removed: &[String]) {
         // A first load merges everything anyway: no need to list what changed.
         let first = self.merged.is_empty();
         let mut changed: HashSet<String> = HashSet::new();
@@ -286,15 +408,17 @@ impl Catalog {
             }
             paths.push(path);
         }
+        for path in removed {
+            if let Some(old) = map.remove(path) {
+                changed.extend(old.runs.iter().map(|p| p.run.run_id.clone()));
+            }
+        }
         self.remerge(changed, &paths);
-        Ok(())
     }
 
     /// Forgets one file, then merges its runs again.
     pub fn remove(&mut self, path: &str) -> Result<(), IngestError> {
-        if let Some(old) = Arc::make_mut(&mut self.files).remove(path) {
-            self.remerge(old.runs.iter().map(|p| p.run.run_id.clone()).collect(), &[]);
-        }
+        self.change([], &[path.to_string()]);
         Ok(())
     }
 
@@ -341,45 +465,38 @@ impl Catalog {
         self.publish(if everything { None } else { Some(&changed) });
     }
 
-    /// Assesses the merged runs in both modes, sorts them newest first and rebuilds the
+    /// Sorts the merged runs newest first, assesses them in the latest dataset (and in
+    /// CodeCarbon's when that was asked for before: otherwise on first use) and rebuilds the
     /// summaries and file reports. Runs not in `changed` keep their assessment (all are assessed
     /// again when `changed` is `None`).
     fn publish(&mut self, changed: Option<&HashSet<String>>) {
-        use crate::model::DeltaKind;
         self.derived = Arc::default();
-        let mut base: Vec<&Arc<Run>> = self.merged.values().collect();
-        base.par_sort_unstable_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
-        let grid = Grid::embedded();
-        let pue = self.apply_provider_pue;
-        let (old, old_index) = (&self.runs, &self.index);
-        let build = |mode: DatasetMode| -> Vec<Run> {
-            let mut runs: Vec<Run> = base
-                .par_iter()
-                .map(|r| {
-                    let mut run = (***r).clone();
-                    // An unchanged run keeps its assessment, unless it was explained by other
-                    // runs (those may have changed).
-                    let kept = changed
-                        .filter(|c| !c.contains(&r.run_id))
-                        .and_then(|_| old_index.get(&r.run_id))
-                        .and_then(|&i| old[slot(mode)].get(i))
-                        .filter(|o| o.run_id == r.run_id)
-                        .map(|o| o.assessment.clone())
-                        .filter(|a| a.delta_reason.as_ref().is_none_or(|d| d.kind != DeltaKind::OlderCodecarbonData));
-                    run.assessment = kept.unwrap_or_else(|| grid.assess(&run, mode, pue));
-                    run
-                })
-                .collect();
-            explain_constant_gaps(&mut runs);
-            runs
-        };
-        let (latest, codecarbon) = rayon::join(|| build(DatasetMode::Latest), || build(DatasetMode::Codecarbon));
-        self.index = Arc::new(latest.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
+        let mut order: Vec<Arc<Run>> = self.merged.values().cloned().collect();
+        order.par_sort_unstable_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
         self.reports = Arc::new(self.files.values().map(|f| f.report.clone()).collect());
-        let reports = &self.reports;
-        let (s0, s1) = rayon::join(|| Summary::build(&latest, reports), || Summary::build(&codecarbon, reports));
-        self.summary = [Arc::new(s0), Arc::new(s1)];
-        self.runs = [Arc::new(latest), Arc::new(codecarbon)];
+        let (old, old_index) = (self.modes.clone(), self.index.clone());
+        let (pue, reports) = (self.apply_provider_pue, &self.reports);
+        let assess = |mode: DatasetMode| -> Arc<OnceLock<Assessed>> {
+            let was = old[slot(mode)].get();
+            if mode != DatasetMode::Latest && was.is_none() {
+                return Arc::default();
+            }
+            let kept = match (changed, was) {
+                (Some(c), Some(w)) => Some((c, w, &*old_index)),
+                _ => None,
+            };
+            Arc::new(OnceLock::from(assess_mode(&order, mode, pue, reports, kept)))
+        };
+        let (latest, codecarbon) = rayon::join(|| assess(DatasetMode::Latest), || assess(DatasetMode::Codecarbon));
+        self.index = Arc::new(order.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
+        self.order = Arc::new(order);
+        self.modes = [latest, codecarbon];
+    }
+
+    /// The runs and summary in `mode`, assessed now if they were not yet.
+    fn assessed(&self, mode: DatasetMode) -> &Assessed {
+        self.modes[slot(mode)]
+            .get_or_init(|| assess_mode(&self.order, mode, self.apply_provider_pue, &self.reports, None))
     }
 
     /// The map page for a what-if query: the selection's ranking over the regions that pass the
@@ -426,29 +543,25 @@ impl Catalog {
 
     /// Runs assessed in `mode`, newest first.
     pub fn runs(&self, mode: DatasetMode) -> &[Run] {
-        &self.runs[slot(mode)]
+        &self.assessed(mode).runs
     }
 
     pub fn files(&self) -> &[FileReport] {
         &self.reports
     }
 
-    /// Writes the parse cache of these files (those with a stamp in `stamps`) to `path`.
-    pub fn write_parse_cache(
-        &self,
-        path: &Path,
-        stamps: &HashMap<String, crate::parse_cache::Stamp>,
-    ) -> Result<(), crate::parse_cache::CacheError> {
-        let files: Vec<_> = self.files.iter().filter_map(|(p, f)| stamps.get(p).map(|st| (*st, f.clone()))).collect();
+    /// Writes the parse cache of the files read from disk to `path`.
+    pub fn write_parse_cache(&self, path: &Path) -> Result<(), crate::parse_cache::CacheError> {
+        let files: Vec<Arc<ParsedFile>> = self.files.values().cloned().collect();
         crate::parse_cache::write(path, &files)
     }
 
     pub fn summary(&self, mode: DatasetMode) -> &Summary {
-        &self.summary[slot(mode)]
+        &self.assessed(mode).summary
     }
 
     pub fn run(&self, run_id: &str, mode: DatasetMode) -> Option<&Run> {
-        self.index.get(run_id).map(|&i| &self.runs[slot(mode)][i])
+        self.index.get(run_id).and_then(|&i| self.assessed(mode).runs.get(i))
     }
 
     /// A run with its rows, read again from its files: checkpoints by duration, tasks in file

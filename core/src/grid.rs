@@ -86,7 +86,7 @@ pub struct Grid {
 }
 
 /// Where a run ran, as its CSV says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Location<'a> {
     pub cloud_provider: Option<&'a str>,
     pub cloud_region: Option<&'a str>,
@@ -105,6 +105,15 @@ impl<'a> Location<'a> {
             region: run.region.as_deref(),
         }
     }
+}
+
+/// What assessing a run needs of where it ran: see [`Grid::place`].
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub resolved: Resolved,
+    /// Figures that could explain a gap to the CSV: value, kind, explanation.
+    explanations: Vec<(f64, DeltaKind, String)>,
+    codecarbon_g_per_kwh: f64,
 }
 
 /// The intensity chosen for a location, and how.
@@ -463,12 +472,9 @@ impl Grid {
     }
 
     /// Other figures that may explain a reported intensity: (value, kind, description).
-    fn explanations(
-        &self,
-        loc: &Location,
-        pue: Option<f64>,
-        used: LocationResolution,
-    ) -> Vec<(f64, DeltaKind, String)> {
+    /// What could explain a gap between the CSV and the recomputation at a place (the row's
+    /// PUE aside: see [`Grid::assess_at`]), and CodeCarbon's own figure there.
+    fn explanations(&self, loc: &Location, used: LocationResolution) -> (Vec<(f64, DeltaKind, String)>, f64) {
         let mut out = Vec::new();
         let cc = self.resolve_codecarbon(loc);
         let kind = match cc.resolution {
@@ -525,19 +531,28 @@ impl Grid {
                 }
             }
         }
-        if let Some(pue) = pue.filter(|p| (p - 1.0).abs() > AGREEMENT) {
-            let v = cc.g_per_kwh * pue;
-            out.push((v, DeltaKind::Pue, format!("CodeCarbon's figure × the row's PUE {pue}")));
-        }
-        out
+        (out, cc.g_per_kwh)
+    }
+
+    /// The intensity at a place in a mode, and what could explain gaps there: what assessing a
+    /// run needs of its place, computed once for all the runs there.
+    pub fn place(&self, loc: &Location, mode: DatasetMode) -> Place {
+        let resolved = self.resolve(loc, mode);
+        let (explanations, codecarbon_g_per_kwh) = self.explanations(loc, resolved.resolution);
+        Place { resolved, explanations, codecarbon_g_per_kwh }
     }
 
     /// A run's CO2 recomputed in `mode`, with ranges and the reason for any gap to the CSV.
     /// `apply_provider_pue`: multiply the energy of cloud runs that carry no `pue` by the
     /// provider's published PUE (CodeCarbon's energies already include their own `pue`).
     pub fn assess(&self, run: &Run, mode: DatasetMode, apply_provider_pue: bool) -> Assessment {
-        let loc = Location::of(run);
-        let res = self.resolve(&loc, mode);
+        self.assess_at(run, mode, apply_provider_pue, &self.place(&Location::of(run), mode))
+    }
+
+    /// [`Grid::assess`] with the run's [`Place`] already worked out: many runs share a place,
+    /// and working one out is the costly part.
+    pub fn assess_at(&self, run: &Run, mode: DatasetMode, apply_provider_pue: bool, place: &Place) -> Assessment {
+        let res = &place.resolved;
         let pue_applied = if apply_provider_pue && run.pue.is_none() {
             run.cloud_provider.as_deref().and_then(|p| self.provider_pue(p)).map(|(v, _)| v)
         } else {
@@ -556,12 +571,18 @@ impl Grid {
                 return None;
             }
             let detail_of = |d: String| format!("the CSV implies {:.1} g/kWh, recomputed with {:.1}: {d}", imp, res.g_per_kwh);
-            let found = self.explanations(&loc, run.pue, res.resolution).into_iter().find(|(v, _, _)| !differs(imp, *v));
+            let pue = run.pue.filter(|p| (p - 1.0).abs() > AGREEMENT);
+            let found = match place.explanations.iter().find(|(v, _, _)| !differs(imp, *v)) {
+                Some((_, kind, d)) => Some((*kind, d.clone())),
+                None => pue
+                    .filter(|p| !differs(imp, place.codecarbon_g_per_kwh * p))
+                    .map(|p| (DeltaKind::Pue, format!("CodeCarbon's figure × the row's PUE {p}"))),
+            };
             Some(match found {
-                Some((_, DeltaKind::NewerData, d)) if mode == DatasetMode::Codecarbon => {
+                Some((DeltaKind::NewerData, d)) if mode == DatasetMode::Codecarbon => {
                     DeltaReason { kind: DeltaKind::NationalVsSubnational, detail: detail_of(d) }
                 }
-                Some((_, kind, d)) => DeltaReason { kind, detail: detail_of(d) },
+                Some((kind, d)) => DeltaReason { kind, detail: detail_of(d) },
                 None => DeltaReason {
                     kind: DeltaKind::LiveOrUnknown,
                     detail: detail_of("no embedded figure matches: a live Electricity Maps value, a forced intensity or a modified CodeCarbon".into()),
@@ -579,10 +600,10 @@ impl Grid {
             intensity_g_per_kwh: res.g_per_kwh,
             intensity_low_g_per_kwh: res.low,
             intensity_high_g_per_kwh: res.high,
-            intensity_source: res.source,
+            intensity_source: res.source.clone(),
             intensity_year: res.year,
             location_resolution: res.resolution,
-            location_label: res.label,
+            location_label: res.label.clone(),
             implied_intensity_g_per_kwh: implied,
             delta_reason,
             pue_applied,

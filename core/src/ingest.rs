@@ -68,6 +68,55 @@ pub struct ParsedFile {
     /// Bytes of the source that were read (a line still being written is left for later): a
     /// run's rows are read again from this prefix only, so they agree with its totals.
     pub len: usize,
+    /// For a file on disk, what it was when read: compared with the disk to find changed files.
+    pub stamp: Option<Stamp>,
+}
+
+/// What identifies a file's content without reading all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// FNV-1a of the last 4 KiB (all of a smaller file).
+    pub tail: u64,
+}
+
+/// Bytes whose hash makes a stamp's `tail`.
+const TAIL: u64 = 4096;
+
+impl Stamp {
+    /// The stamp of the file at `path`, reading only its last 4 KiB.
+    pub fn of_path(path: &Path) -> std::io::Result<Stamp> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)?;
+        let meta = f.metadata()?;
+        let from = meta.len().saturating_sub(TAIL);
+        f.seek(SeekFrom::Start(from))?;
+        let mut tail = Vec::with_capacity((meta.len() - from) as usize);
+        f.take(TAIL).read_to_end(&mut tail)?;
+        Ok(Stamp::of(&meta, &tail, meta.len()))
+    }
+
+    /// The stamp of `bytes` read from a file whose metadata (taken before the read) is `meta`.
+    /// A file written meanwhile gets a stamp that matches neither version: it is read again.
+    pub fn of_bytes(meta: &std::fs::Metadata, bytes: &[u8]) -> Stamp {
+        let from = bytes.len().saturating_sub(TAIL as usize);
+        Stamp::of(meta, &bytes[from..], bytes.len() as u64)
+    }
+
+    fn of(meta: &std::fs::Metadata, tail: &[u8], size: u64) -> Stamp {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i64);
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in tail {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Stamp { size, mtime_ns, tail: h }
+    }
 }
 
 impl ParsedFile {
@@ -113,8 +162,12 @@ pub struct TaskRow {
 
 /// Reads `path` from disk, naming it `display` in reports.
 pub fn ingest_path(path: &Path, display: &str) -> Result<ParsedFile, IngestError> {
-    let bytes = std::fs::read(path).map_err(|source| IngestError::Io { path: path.to_path_buf(), source })?;
-    Ok(ingest_source(display, &bytes, Source::Path(path.to_path_buf())))
+    let io = |source| IngestError::Io { path: path.to_path_buf(), source };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
+    file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
+    Ok(file)
 }
 
 /// Parses bytes held in memory (kept, so a run's rows can be shown later).
@@ -134,7 +187,7 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     };
     let mut report = report;
     report.runs = runs.len();
-    ParsedFile { report, runs, source, len: bytes.len() }
+    ParsedFile { report, runs, source, len: bytes.len(), stamp: None }
 }
 
 /// The accepted rows of `run_id` in a file (for a run's page), in file order.

@@ -6,47 +6,17 @@
 //! written to a temporary name, synced and renamed into place, so a crash leaves the previous
 //! cache or none, never half of one; a cache that cannot be read is ignored (and rewritten).
 
+pub use crate::ingest::Stamp;
 use crate::ingest::{ParsedFile, RunPart, Source, TaskRow};
 use crate::model::{FileReport, Run};
 use polars::prelude::*;
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever what the cache holds or how files are parsed changes.
 const FORMAT: &str = "carbon-dash parse cache 1";
-
-/// What identifies a file's content without reading all of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    pub size: u64,
-    pub mtime_ns: i64,
-    /// FNV-1a of the last 4 KiB (all of a smaller file).
-    pub tail: u64,
-}
-
-/// The stamp of the file at `path`.
-pub fn stamp(path: &Path) -> std::io::Result<Stamp> {
-    let mut f = std::fs::File::open(path)?;
-    let meta = f.metadata()?;
-    let size = meta.len();
-    let mtime_ns = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
-    let from = size.saturating_sub(4096);
-    f.seek(SeekFrom::Start(from))?;
-    let mut tail = Vec::with_capacity((size - from) as usize);
-    f.take(4096).read_to_end(&mut tail)?;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in tail {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(Stamp { size, mtime_ns, tail: h })
-}
 
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {
@@ -88,8 +58,10 @@ macro_rules! run_fields {
     };
 }
 
-/// Writes the cache for `files` (with their stamps) to `path`, atomically.
-pub fn write(path: &Path, files: &[(Stamp, Arc<ParsedFile>)]) -> Result<(), CacheError> {
+/// Writes the cache of `files` to `path`, atomically. Files without a stamp (held in memory,
+/// not on disk) are left out.
+pub fn write(path: &Path, files: &[Arc<ParsedFile>]) -> Result<(), CacheError> {
+    let files: Vec<(Stamp, &ParsedFile)> = files.iter().filter_map(|f| f.stamp.map(|s| (s, &**f))).collect();
     let mut rows: Vec<(usize, Option<&RunPart>)> = Vec::new();
     for (i, (_, f)) in files.iter().enumerate() {
         if f.runs.is_empty() {
@@ -183,17 +155,14 @@ pub fn write(path: &Path, files: &[(Stamp, Arc<ParsedFile>)]) -> Result<(), Cach
     result
 }
 
-/// A file from the cache: its display path, stamp and parts.
-type Cached = (String, (Stamp, ParsedFile));
-
-/// Reads the cache at `path`: every file it holds, by display path, with its stamp. The parts'
-/// sources are `dir` joined with the display path. Files are rebuilt in parallel.
-pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFile)>, CacheError> {
+/// Reads the cache at `path`: every file it holds, with its stamp. The parts' sources are `dir`
+/// joined with the display path. Files are rebuilt in parallel.
+pub fn read(path: &Path, dir: &Path) -> Result<Vec<ParsedFile>, CacheError> {
     use rayon::prelude::*;
     let file = std::fs::File::open(path)?;
     let df = IpcReader::new(file).finish()?;
     if df.height() == 0 {
-        return Ok(HashMap::new());
+        return Ok(Vec::new());
     }
     if df.column("format")?.str()?.get(0) != Some(FORMAT) {
         return Err(CacheError::Version);
@@ -226,7 +195,7 @@ pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFil
     // A file's rows follow each other; its first row carries its report.
     let starts: Vec<usize> = (0..df.height()).filter(|&k| reports.get(k).is_some()).collect();
     let ends: Vec<usize> = starts.iter().skip(1).copied().chain([df.height()]).collect();
-    let files: Result<Vec<Cached>, CacheError> = starts
+    starts
         .par_iter()
         .zip(ends.par_iter())
         .map(|(&start, &end)| {
@@ -275,8 +244,7 @@ pub fn read(path: &Path, dir: &Path) -> Result<HashMap<String, (Stamp, ParsedFil
             }
             let source = Source::Path(dir.join(path));
             let len = stamp.size as usize;
-            Ok((path.to_string(), (stamp, ParsedFile { report, runs, source, len })))
+            Ok(ParsedFile { report, runs, source, len, stamp: Some(stamp) })
         })
-        .collect();
-    Ok(files?.into_iter().collect())
+        .collect()
 }

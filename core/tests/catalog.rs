@@ -2,7 +2,7 @@
 //! what parsing gives, snapshots stay whole while a writer works.
 #![allow(clippy::unwrap_used)]
 
-use carbon_core::catalog::{load_dir, load_dir_cached, Catalog, SharedCatalog};
+use carbon_core::catalog::{changes_on_disk, load_dir, load_dir_cached, Catalog, SharedCatalog};
 use carbon_core::ingest::ingest_path;
 use carbon_core::model::{DatasetMode, Run};
 use std::path::{Path, PathBuf};
@@ -72,35 +72,48 @@ fn files_added_one_by_one_give_the_runs_of_a_full_build() {
 }
 
 #[test]
-fn a_restart_takes_unchanged_files_from_the_cache_and_parses_changed_ones() {
+fn a_restart_takes_the_catalog_from_the_cache_and_then_catches_up_with_changed_files() {
     let dir = logs();
     let cache_dir = tempfile::tempdir().unwrap();
     let cache = carbon_core::parse_cache::cache_file(cache_dir.path(), dir.path());
     let (first, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     assert_eq!((loaded.reused, loaded.parsed), (0, 6));
     assert_eq!(loaded.cache_problem.as_deref(), Some("no cache yet"));
-    first.write_parse_cache(&cache, &loaded.stamps).unwrap();
+    assert!(changes_on_disk(dir.path(), &first).unwrap().is_empty(), "read as it is");
+    first.write_parse_cache(&cache).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(cache_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
 
     let (again, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     assert_eq!((loaded.reused, loaded.parsed), (6, 0));
-    assert!(!loaded.cache_stale());
+    assert!(loaded.from_cache() && !loaded.cache_stale());
     for mode in [DatasetMode::Latest, DatasetMode::Codecarbon] {
         assert_eq!(runs(&again, mode), runs(&first, mode), "{mode:?}");
     }
     assert_eq!(again.files(), first.files(), "reports with every problem");
     assert_eq!(again.run_detail("r1", L).unwrap(), first.run_detail("r1", L).unwrap());
+    assert!(changes_on_disk(dir.path(), &again).unwrap().is_empty(), "stamps kept in the cache");
 
-    // One appended checkpoint: that file alone is parsed again, and the run moves on.
+    // One appended checkpoint: the restart shows the cache, and the check finds that file alone.
     let csv = dir.path().join("vision/emissions.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     let last = text.lines().find(|l| l.contains(",r1,exp-1,300,")).unwrap().replace(",300,", ",900,");
     std::fs::write(&csv, format!("{text}{last}\n")).unwrap();
-    let (changed, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
-    assert_eq!((loaded.reused, loaded.parsed), (5, 1));
+    let (mut changed, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert!(loaded.from_cache());
+    assert_eq!(changed.run("r1", L).unwrap().duration_s, first.run("r1", L).unwrap().duration_s);
+    let diff = changes_on_disk(dir.path(), &changed).unwrap();
+    assert_eq!(diff.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["vision/emissions.csv"]);
+    assert_eq!(changed.apply(diff), 1);
     assert_eq!(changed.run("r1", L).unwrap().duration_s, Some(900.0));
     assert_eq!(changed.run("r1", L).unwrap().checkpoints, first.run("r1", L).unwrap().checkpoints + 1);
+
+    // A file the watcher re-read between the check and its result keeps the watcher's version.
+    let (mut raced, _) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    let diff = changes_on_disk(dir.path(), &raced).unwrap();
+    raced.upsert(carbon_core::ingest::ingest_path(&csv, "vision/emissions.csv").unwrap()).unwrap();
+    assert_eq!(raced.apply(diff), 0, "the check's result is older than the watcher's");
+    assert_eq!(raced.run("r1", L).unwrap().duration_s, Some(900.0));
 
     // A damaged cache is ignored, said, and everything is parsed.
     std::fs::write(&cache, b"ARROW1\0\0 not really").unwrap();

@@ -63,10 +63,11 @@ async fn main() -> anyhow::Result<()> {
     );
     if let Some(file) = &cache_file {
         match &loaded.cache_problem {
-            Some(why) if loaded.reused == 0 => println!("parse cache not used ({why}): {}", file.display()),
-            _ => {
-                println!("{} files from the parse cache, {} parsed ({})", loaded.reused, loaded.parsed, file.display())
+            Some(why) => println!("parse cache not used ({why}): {}", file.display()),
+            None if loaded.from_cache() => {
+                println!("from the parse cache {}; checking the folder for changes since", file.display())
             }
+            None => {}
         }
     }
     if !settings.hydration_assets {
@@ -90,28 +91,14 @@ async fn main() -> anyhow::Result<()> {
             sessions.purge();
         }
     });
-    // The parse cache is written after the start, off the request path, when something changed.
-    if let (Some(file), true) = (cache_file, loaded.cache_stale()) {
-        let snapshot = state.catalog.current();
-        std::thread::spawn(move || match snapshot.write_parse_cache(&file, &loaded.stamps) {
-            Ok(()) => tracing::info!(file = %file.display(), "parse cache written"),
-            Err(e) => tracing::warn!(file = %file.display(), error = %e, "parse cache not written"),
-        });
-    }
     // Live serve: a changed log file is re-read alone and open pages are told. Watching a large
-    // tree takes a while (a watch per folder): it is set up beside the server, which answers
-    // meanwhile; the thread keeps the watcher for the life of the process.
+    // tree takes a while (a watch per folder), and so does comparing the folder with a catalog
+    // from the parse cache: both run beside the server, which answers meanwhile.
     if let Source::Dir(d) = &settings.source {
-        let (d, catalog, changes) = (d.clone(), state.catalog.clone(), state.changes.clone());
-        std::thread::spawn(move || match carbon_dash::watch::watch(d.clone(), catalog, changes) {
-            Ok(_watcher) => {
-                println!("watching {} for changes", d.display());
-                loop {
-                    std::thread::park();
-                }
-            }
-            Err(e) => println!("note: not watching {} ({e}): restart to see new runs", d.display()),
-        });
+        let (d, catalog) = (d.clone(), state.catalog.clone());
+        let announcer = carbon_dash::watch::Announcer::new(state.changes.clone());
+        let stale = loaded.cache_stale();
+        std::thread::spawn(move || carbon_dash::watch::keep_up_to_date(d, catalog, announcer, cache_file, stale));
     }
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await

@@ -1,13 +1,37 @@
 //! Live `serve`: the logs folder is watched; a changed file is re-ingested alone, a deleted or
 //! renamed one forgotten, and every change is announced to open pages (server-sent events).
 //! While CodeCarbon appends, a last line without its newline is held back until it is complete.
+//!
+//! Once the watch is set up, the folder is compared with the catalog: a catalog from the parse
+//! cache may be older than the folder, and a folder read without the cache may have changed
+//! while it was read. Anything changed after that the watcher sees.
 
 use app::api::Shared;
-use carbon_core::catalog::is_log_file;
-use carbon_core::ingest::{ingest_source, Source};
+use carbon_core::catalog::{changes_on_disk, is_log_file};
+use carbon_core::ingest::{ingest_source, Source, Stamp};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::broadcast;
+
+/// Tells open pages that the catalog changed: each call sends a new version.
+#[derive(Clone)]
+pub struct Announcer {
+    changes: broadcast::Sender<u64>,
+    version: Arc<AtomicU64>,
+}
+
+impl Announcer {
+    pub fn new(changes: broadcast::Sender<u64>) -> Announcer {
+        Announcer { changes, version: Arc::default() }
+    }
+
+    pub fn announce(&self) {
+        let v = self.version.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.changes.send(v);
+    }
+}
 
 /// Bytes up to the end of the last complete line (all of them when the file ends with one).
 pub fn complete_lines(bytes: &[u8]) -> &[u8] {
@@ -28,8 +52,13 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let Some(shown) = display(dir, path).filter(|_| is_log_file(&name)) else { return false };
-    let parsed = match std::fs::read(path) {
-        Ok(bytes) => Some(ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()))),
+    let read = std::fs::metadata(path).and_then(|meta| std::fs::read(path).map(|bytes| (meta, bytes)));
+    let parsed = match read {
+        Ok((meta, bytes)) => {
+            let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
+            file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
+            Some(file)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             tracing::warn!(file = %shown, error = %e, "cannot read");
@@ -58,16 +87,11 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     }
 }
 
-/// Watches `dir` recursively; each change bumps the version sent on `changes`. Keep the
-/// returned watcher alive for as long as watching should go on.
-pub fn watch(
-    dir: PathBuf,
-    catalog: Shared,
-    changes: broadcast::Sender<u64>,
-) -> notify::Result<notify::RecommendedWatcher> {
+/// Watches `dir` recursively; each change is announced. Keep the returned watcher alive for as
+/// long as watching should go on.
+pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Result<notify::RecommendedWatcher> {
     let root = dir.canonicalize().unwrap_or(dir);
     let watched = root.clone();
-    let mut version = 0u64;
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if matches!(event.kind, notify::EventKind::Access(_)) {
@@ -78,12 +102,61 @@ pub fn watch(
             changed |= refresh(&root, path, &catalog);
         }
         if changed {
-            version += 1;
-            let _ = changes.send(version);
+            announcer.announce();
         }
     })?;
     watcher.watch(&watched, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// Brings the catalog up to date with the folder (see the module's comment) and announces what
+/// changed; writes the parse cache to `cache` when the catalog differs from it (`stale`: it
+/// already did before the check). Returns how many files changed.
+pub fn check(dir: &Path, catalog: &Shared, announcer: &Announcer, cache: Option<&Path>, stale: bool) -> usize {
+    let started = std::time::Instant::now();
+    let changed = match changes_on_disk(dir, &catalog.current()) {
+        Ok(changes) => catalog.update(|cat| cat.apply(changes)),
+        Err(e) => {
+            println!("note: could not compare {} with what was read ({e})", dir.display());
+            return 0;
+        }
+    };
+    println!(
+        "checked {} against what was read: {} changed ({:.2} s)",
+        dir.display(),
+        carbon_core::units::count(changed, "file"),
+        started.elapsed().as_secs_f64()
+    );
+    if changed > 0 {
+        announcer.announce();
+    }
+    if let (Some(file), true) = (cache, stale || changed > 0) {
+        match catalog.current().write_parse_cache(file) {
+            Ok(()) => tracing::info!(file = %file.display(), "parse cache written"),
+            Err(e) => tracing::warn!(file = %file.display(), error = %e, "parse cache not written"),
+        }
+    }
+    changed
+}
+
+/// Live `serve` of `dir`, for the life of the process: watches it, then [`check`]s it.
+pub fn keep_up_to_date(dir: PathBuf, catalog: Shared, announcer: Announcer, cache: Option<PathBuf>, stale: bool) {
+    let watcher = match watch(dir.clone(), catalog.clone(), announcer.clone()) {
+        Ok(w) => {
+            println!("watching {} for changes", dir.display());
+            Some(w)
+        }
+        Err(e) => {
+            println!("note: not watching {} ({e}): restart to see new runs", dir.display());
+            None
+        }
+    };
+    check(&dir, &catalog, &announcer, cache.as_deref(), stale);
+    if watcher.is_some() {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 #[cfg(test)]

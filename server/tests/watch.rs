@@ -3,7 +3,7 @@
 
 use carbon_core::catalog::{load_dir, Catalog, SharedCatalog};
 use carbon_core::model::DatasetMode;
-use carbon_dash::watch::watch;
+use carbon_dash::watch::{check, watch, Announcer};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,7 +45,7 @@ fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
     std::fs::write(&file, format!("{HEADER}{}", row("r1", 10))).unwrap();
     let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
     let (tx, mut rx) = tokio::sync::broadcast::channel(16);
-    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), tx).unwrap();
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), Announcer::new(tx)).unwrap();
     let append =
         |p: &Path, s: &str| std::fs::OpenOptions::new().append(true).open(p).unwrap().write_all(s.as_bytes()).unwrap();
 
@@ -85,4 +85,47 @@ fn appends_partial_lines_truncation_rotation_and_deletion_are_followed() {
     std::fs::remove_file(&bak).unwrap();
     eventually(&cat, "deletion", |c| c.run("r3", DatasetMode::Latest).is_none());
     assert_eq!(cat.current().files().len(), 1);
+}
+
+#[test]
+fn a_catalog_from_the_parse_cache_catches_up_with_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = carbon_core::parse_cache::cache_file(cache_dir.path(), dir.path());
+    let (a, b, c) = (dir.path().join("a.csv"), dir.path().join("b.csv"), dir.path().join("c.csv"));
+    std::fs::write(&a, format!("{HEADER}{}", row("ra", 10))).unwrap();
+    std::fs::write(&b, format!("{HEADER}{}", row("rb", 10))).unwrap();
+    let (tx, mut rx) = tokio::sync::broadcast::channel(16);
+    let announcer = Announcer::new(tx);
+
+    // First start: no cache yet, the folder is read; the check writes the cache.
+    let (first, loaded) = carbon_core::catalog::load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert!(!loaded.from_cache() && loaded.cache_stale());
+    let shared = SharedCatalog::new(first);
+    assert_eq!(check(dir.path(), &shared, &announcer, Some(&cache), loaded.cache_stale()), 0);
+    assert!(cache.exists() && rx.try_recv().is_err(), "nothing changed, nothing announced");
+
+    // While the server is stopped: one file grows, one goes, one comes.
+    std::fs::write(&a, format!("{HEADER}{}{}", row("ra", 10), row("ra", 40))).unwrap();
+    std::fs::remove_file(&b).unwrap();
+    std::fs::write(&c, format!("{HEADER}{}", row("rc", 5))).unwrap();
+
+    // The restart serves the cache as it was, then the check brings it up to date.
+    let (again, loaded) = carbon_core::catalog::load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert!(loaded.from_cache() && !loaded.cache_stale());
+    assert_eq!(energy(&again, "ra"), Some(10.0 * 2e-4), "the cache as written");
+    assert!(again.run("rb", DatasetMode::Latest).is_some());
+    let shared = SharedCatalog::new(again);
+    assert_eq!(check(dir.path(), &shared, &announcer, Some(&cache), false), 3);
+    let now = shared.current();
+    assert_eq!(energy(&now, "ra"), Some(40.0 * 2e-4));
+    assert!(now.run("rb", DatasetMode::Latest).is_none() && now.run("rc", DatasetMode::Latest).is_some());
+    assert_eq!(rx.try_recv().unwrap(), 1, "open pages are told");
+
+    // The cache was written again: the next restart starts from the folder as it is.
+    let (third, loaded) = carbon_core::catalog::load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert!(loaded.from_cache());
+    assert_eq!(energy(&third, "ra"), Some(40.0 * 2e-4));
+    assert_eq!(third.files().len(), 2);
+    assert_eq!(check(dir.path(), &SharedCatalog::new(third), &announcer, Some(&cache), false), 0);
 }
