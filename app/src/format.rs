@@ -1,5 +1,6 @@
 //! Small display helpers shared by the pages.
 
+use carbon_core::time::Timestamp;
 use carbon_core::units;
 
 pub fn energy(x: Option<f64>) -> String {
@@ -22,13 +23,14 @@ pub fn text(x: &Option<String>) -> String {
     x.clone().unwrap_or_else(|| "–".into())
 }
 
-/// `2024-05-18T12:04:08` → `2024-05-18 12:04`.
-pub fn when(x: &Option<String>) -> String {
-    match x {
-        Some(t) if t.len() >= 16 => t[..16].replace('T', " "),
-        Some(t) => t.clone(),
-        None => "–".into(),
-    }
+/// `2024-05-18 12:04`, or a dash.
+pub fn when(x: &Option<Timestamp>) -> String {
+    x.as_ref().map_or_else(|| "–".into(), carbon_core::time::minutes)
+}
+
+/// `2024-05-18 12:04:08`, or a dash.
+pub fn seconds(x: &Option<Timestamp>) -> String {
+    x.as_ref().map_or_else(|| "–".into(), |t| carbon_core::time::iso(t).replace('T', " "))
 }
 
 /// First 8 characters of an id, enough to tell runs apart.

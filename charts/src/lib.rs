@@ -526,7 +526,7 @@ mod tests {
         Run {
             run_id: id.into(),
             project_name: Some(project.into()),
-            ended_at: Some(ended.into()),
+            ended_at: carbon_core::time::parse_iso(ended),
             duration_s: Some(3600.0 * co2),
             energy_kwh: Some(co2 * 2.0),
             assessment: Assessment {

@@ -10,7 +10,7 @@
 use crate::columns::{self as c, Kind};
 use crate::model::{Checkpoint, FileReport, Problem, Run};
 use crate::records::{records, Record};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -206,7 +206,7 @@ pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpo
             Checkpoint {
                 file: display.to_string(),
                 line: row.line,
-                timestamp: row.timestamp_ms.and_then(format_ms),
+                timestamp: row.timestamp_ms.and_then(at_ms),
                 task_name: row.task.map(str::to_string),
                 duration_s: n(c::DURATION),
                 energy_kwh: n(c::ENERGY_CONSUMED),
@@ -227,8 +227,8 @@ pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpo
 }
 
 /// Naive local time as CodeCarbon wrote it, from milliseconds of a UTC clock.
-pub fn format_ms(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string())
+pub fn at_ms(ms: i64) -> Option<NaiveDateTime> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc())
 }
 
 /// Decodes bytes: UTF-8 (BOM stripped) or, when not valid UTF-8, Latin-1.
@@ -275,29 +275,7 @@ pub fn parse_timestamp(v: &str) -> Option<NaiveDateTime> {
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]`, the form CodeCarbon writes, without chrono's format
 /// interpreter (a tenth of the time). Anything else is left to the general formats.
 fn fast_timestamp(v: &str) -> Option<NaiveDateTime> {
-    let b = v.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
-        return None;
-    }
-    if b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
-    };
-    let (y, mo, d, h, mi, s) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
-    let nanos = match &b[19..] {
-        [] => 0,
-        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
-            let n = num(20..b.len())?;
-            n * 10u32.pow(9 - digits.len() as u32)
-        }
-        _ => return None,
-    };
-    if s >= 60 {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_nano_opt(h, mi, s, nanos)
+    crate::time::parse_iso(v)
 }
 
 /// Number columns as CodeCarbon names them, in the order of [`c::KNOWN`].
@@ -412,8 +390,8 @@ impl Layout {
             project_name: t(c::PROJECT_NAME),
             experiment_id: t(c::EXPERIMENT_ID),
             team: None,
-            started_at: row.start_ms().and_then(format_ms),
-            ended_at: row.timestamp_ms.and_then(format_ms),
+            started_at: row.start_ms().and_then(at_ms),
+            ended_at: row.timestamp_ms.and_then(at_ms),
             duration_s: n(c::DURATION),
             energy_kwh: n(c::ENERGY_CONSUMED),
             cpu_energy_kwh: n(c::CPU_ENERGY),
@@ -875,8 +853,8 @@ pub fn sum_tasks(run: &mut Run, tasks: &[TaskRow]) {
     run.ram_energy_kwh = sum(tasks.iter().map(|t| t.ram_energy_kwh));
     run.co2_kg_reported = sum(tasks.iter().map(|t| t.co2_kg));
     run.water_l = sum(tasks.iter().map(|t| t.water_l));
-    run.started_at = tasks.iter().filter_map(|t| t.start_ms).min().and_then(format_ms);
-    run.ended_at = tasks.iter().filter_map(|t| t.timestamp_ms).max().and_then(format_ms);
+    run.started_at = tasks.iter().filter_map(|t| t.start_ms).min().and_then(at_ms);
+    run.ended_at = tasks.iter().filter_map(|t| t.timestamp_ms).max().and_then(at_ms);
     run.tasks = tasks.iter().map(|t| t.name.clone()).collect();
     run.checkpoints = tasks.len();
 }

@@ -5,6 +5,7 @@
 
 pub mod model;
 pub mod query;
+pub mod time;
 pub mod units;
 
 #[cfg(feature = "ingest")]

@@ -1,6 +1,7 @@
 //! The run model shared by the server and the browser: plain serde types and pure functions over
 //! them (no parsing, no formatting for display).
 
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// One training run: the totals of its last checkpoint (or, for task files, the sum of its tasks).
@@ -13,10 +14,12 @@ pub struct Run {
     pub experiment_id: Option<String>,
     /// From the folder layout under the logs directory (`<team>/…/emissions.csv`) or `teams.csv`.
     pub team: Option<String>,
-    /// Naive local time, `YYYY-MM-DDTHH:MM:SS`, as CodeCarbon wrote it: end minus duration.
-    pub started_at: Option<String>,
+    /// Naive local time, as CodeCarbon wrote it: end minus duration.
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub started_at: Option<Timestamp>,
     /// Timestamp of the last checkpoint.
-    pub ended_at: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub ended_at: Option<Timestamp>,
     pub duration_s: Option<f64>,
     /// Total energy, kWh, PUE already included by CodeCarbon.
     pub energy_kwh: Option<f64>,
@@ -205,7 +208,8 @@ pub struct Equivalent {
 pub struct Checkpoint {
     pub file: String,
     pub line: usize,
-    pub timestamp: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub timestamp: Option<Timestamp>,
     pub task_name: Option<String>,
     pub duration_s: Option<f64>,
     pub energy_kwh: Option<f64>,
@@ -385,7 +389,8 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunLeaf {
     pub run_id: String,
-    pub started_at: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub started_at: Option<Timestamp>,
     pub energy_kwh: Option<f64>,
     pub co2_kg_reported: Option<f64>,
     pub co2_kg: Option<f64>,
@@ -440,8 +445,10 @@ pub struct Summary {
     pub files: usize,
     pub rows_read: usize,
     pub rows_rejected: usize,
-    pub first_run: Option<String>,
-    pub last_run: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub first_run: Option<Timestamp>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub last_run: Option<Timestamp>,
     pub projects: Vec<ProjectNode>,
 }
 
@@ -452,8 +459,10 @@ pub struct RunRow {
     pub run_id: String,
     pub project_name: Option<String>,
     pub experiment_id: Option<String>,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub ended_at: Option<Timestamp>,
     pub duration_s: Option<f64>,
     pub energy_kwh: Option<f64>,
     pub co2_kg: Option<f64>,
@@ -474,8 +483,8 @@ impl From<&Run> for RunRow {
             run_id: r.run_id.clone(),
             project_name: r.project_name.clone(),
             experiment_id: r.experiment_id.clone(),
-            started_at: r.started_at.clone(),
-            ended_at: r.ended_at.clone(),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
             duration_s: r.duration_s,
             energy_kwh: r.energy_kwh,
             co2_kg: r.assessment.co2_kg,
@@ -575,8 +584,8 @@ impl Summary {
             files: self.files,
             rows_read: self.rows_read,
             rows_rejected: self.rows_rejected,
-            first_run: self.first_run.clone(),
-            last_run: self.last_run.clone(),
+            first_run: self.first_run,
+            last_run: self.last_run,
             projects: Vec::new(),
         }
     }
@@ -599,7 +608,7 @@ impl Summary {
                 let experiments: Vec<ExperimentNode> = exps
                     .into_iter()
                     .map(|(exp, mut rs)| {
-                        rs.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+                        rs.sort_by_key(|r| std::cmp::Reverse(r.started_at));
                         ExperimentNode {
                             experiment_id: exp.to_string(),
                             totals: Totals::of(rs.iter().copied()),
@@ -608,7 +617,7 @@ impl Summary {
                                 .take(MAX_LEAVES)
                                 .map(|r| RunLeaf {
                                     run_id: r.run_id.clone(),
-                                    started_at: r.started_at.clone(),
+                                    started_at: r.started_at,
                                     energy_kwh: r.energy_kwh,
                                     co2_kg_reported: r.co2_kg_reported,
                                     co2_kg: r.assessment.co2_kg,
@@ -635,8 +644,8 @@ impl Summary {
             files: files.len(),
             rows_read: files.iter().map(|f| f.rows_read).sum(),
             rows_rejected: files.iter().map(|f| f.rows_rejected).sum(),
-            first_run: runs.iter().filter_map(|r| r.started_at.clone()).min(),
-            last_run: runs.iter().filter_map(|r| r.ended_at.clone()).max(),
+            first_run: runs.iter().filter_map(|r| r.started_at).min(),
+            last_run: runs.iter().filter_map(|r| r.ended_at).max(),
             projects,
         }
     }
@@ -807,7 +816,8 @@ pub struct TeamSummary {
     pub team: String,
     pub totals: Totals,
     pub projects: Vec<String>,
-    pub last_run: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub last_run: Option<Timestamp>,
 }
 
 /// A project's totals within a view.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever what the cache holds or how files are parsed changes.
-const FORMAT: &str = "carbon-dash parse cache 1";
+const FORMAT: &str = "carbon-dash parse cache 2";
 
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {
@@ -47,9 +47,10 @@ pub enum CacheError {
 macro_rules! run_fields {
     ($m:ident) => {
         $m!(
-            text: project_name, experiment_id, started_at, ended_at, country_name, country_iso_code, region,
+            text: project_name, experiment_id, country_name, country_iso_code, region,
                   cloud_provider, cloud_region, on_cloud, os, python_version, codecarbon_version, cpu_model,
                   gpu_model, tracking_mode;
+            time: started_at, ended_at;
             num: duration_s, energy_kwh, cpu_energy_kwh, gpu_energy_kwh, ram_energy_kwh, co2_kg_reported,
                  emissions_rate_kg_per_s, cpu_power_w, gpu_power_w, ram_power_w, water_l, cpu_count, gpu_count,
                  longitude, latitude, ram_total_size_gb, cpu_utilization_percent, gpu_utilization_percent,
@@ -120,8 +121,12 @@ pub fn write(path: &Path, files: &[Arc<ParsedFile>]) -> Result<(), CacheError> {
     cols.push(Column::new("tags".into(), tags));
     cols.push(Column::new("tasks".into(), tasks));
     macro_rules! push_fields {
-        (text: $($t:ident),*; num: $($n:ident),*) => {
+        (text: $($t:ident),*; time: $($w:ident),*; num: $($n:ident),*) => {
             $(cols.push(Column::new(stringify!($t).into(), text(&|p| p.run.$t.clone())));)*
+            $(cols.push(Column::new(
+                stringify!($w).into(),
+                rows.iter().map(|(_, p)| p.and_then(|p| p.run.$w).map(|t| t.and_utc().timestamp_millis())).collect::<Vec<_>>(),
+            ));)*
             $(cols.push(Column::new(stringify!($n).into(), part(&|p| p.run.$n)));)*
         };
     }
@@ -183,15 +188,18 @@ pub fn read(path: &Path, dir: &Path) -> Result<Vec<ParsedFile>, CacheError> {
     let keys = df.column("keys")?.binary()?.clone();
     let mut texts: HashMap<&str, StringChunked> = HashMap::new();
     let mut nums: HashMap<&str, Float64Chunked> = HashMap::new();
+    let mut times: HashMap<&str, Int64Chunked> = HashMap::new();
     macro_rules! read_fields {
-        (text: $($t:ident),*; num: $($n:ident),*) => {
+        (text: $($t:ident),*; time: $($w:ident),*; num: $($n:ident),*) => {
             $(texts.insert(stringify!($t), str_col(stringify!($t))?);)*
+            $(times.insert(stringify!($w), df.column(stringify!($w))?.i64()?.clone());)*
             $(nums.insert(stringify!($n), f64_col(stringify!($n))?);)*
         };
     }
     run_fields!(read_fields);
     let text = |name: &str, k: usize| texts.get(name).and_then(|v| v.get(k).map(str::to_string));
     let num = |name: &str, k: usize| nums.get(name).and_then(|v| v.get(k));
+    let time = |name: &str, k: usize| times.get(name).and_then(|v| v.get(k)).and_then(crate::ingest::at_ms);
     // A file's rows follow each other; its first row carries its report.
     let starts: Vec<usize> = (0..df.height()).filter(|&k| reports.get(k).is_some()).collect();
     let ends: Vec<usize> = starts.iter().skip(1).copied().chain([df.height()]).collect();
@@ -210,11 +218,12 @@ pub fn read(path: &Path, dir: &Path) -> Result<Vec<ParsedFile>, CacheError> {
             for k in start..end {
                 let Some(id) = run_id.get(k) else { continue };
                 macro_rules! build_run {
-                    (text: $($t:ident),*; num: $($n:ident),*) => {
+                    (text: $($t:ident),*; time: $($w:ident),*; num: $($n:ident),*) => {
                         Run {
                             run_id: id.to_string(),
                             run_id_synthetic: synthetic.get(k).unwrap_or(false),
                             $($t: text(stringify!($t), k),)*
+                            $($w: time(stringify!($w), k),)*
                             $($n: num(stringify!($n), k),)*
                             checkpoints: checkpoints.get(k).unwrap_or(0.0) as usize,
                             schema: schema.get(k).unwrap_or_default().to_string(),

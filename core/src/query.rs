@@ -189,14 +189,13 @@ impl RunQuery {
             None => true,
             Some(w) => have.as_deref().unwrap_or(crate::model::UNNAMED) == w,
         };
-        let day = r.started_at.as_deref().map(|s| &s[..s.len().min(10)]);
+        let day = r.started_at.map(|t| t.date());
         eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
             && eq(&self.country, &r.country_name)
             && eq(&self.team, &r.team)
             && eq(&self.provider, &r.cloud_provider)
-            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
-            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
+            && in_days(day, self.from.as_deref(), self.to.as_deref())
     }
 
     /// The matching runs, sorted; missing values always last.
@@ -391,7 +390,7 @@ impl ViewFilter {
         let eq = |want: &Option<String>, have: &Option<String>| {
             want.as_ref().is_none_or(|w| have.as_deref().unwrap_or(UNNAMED) == w)
         };
-        let day = r.ended_at.as_deref().map(|s| &s[..s.len().min(10)]);
+        let day = r.ended_at.map(|t| t.date());
         eq(&self.team, &r.team)
             && eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
@@ -401,8 +400,18 @@ impl ViewFilter {
                     .iter()
                     .any(|v| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(p)))
             })
-            && self.from.as_deref().is_none_or(|f| day.is_some_and(|d| d >= f))
-            && self.to.as_deref().is_none_or(|t| day.is_some_and(|d| d <= t))
+            && in_days(day, self.from.as_deref(), self.to.as_deref())
+    }
+}
+
+/// Whether `day` is within `from` and `to` (`YYYY-MM-DD`, both included; a bound that is not a
+/// date is no bound). A run without a time is outside any bound.
+fn in_days(day: Option<chrono::NaiveDate>, from: Option<&str>, to: Option<&str>) -> bool {
+    let from = from.and_then(crate::time::parse_day);
+    let to = to.and_then(crate::time::parse_day);
+    match day {
+        Some(d) => from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t),
+        None => from.is_none() && to.is_none(),
     }
 }
 
@@ -414,7 +423,7 @@ mod tests {
         Run {
             run_id: id.into(),
             project_name: Some(project.into()),
-            started_at: Some(format!("{day}T10:00:00")),
+            started_at: crate::time::parse_iso(&format!("{day}T10:00:00")),
             energy_kwh: kwh,
             ..Run::default()
         }

@@ -27,16 +27,15 @@ impl Period {
     }
 
     /// "2026-10", "2026-W43", "2026-10-27" for a run's end time.
-    pub fn key(self, ended_at: &str) -> Option<String> {
-        let day = NaiveDate::parse_from_str(ended_at.get(..10)?, "%Y-%m-%d").ok()?;
-        Some(match self {
+    pub fn key(self, day: NaiveDate) -> String {
+        match self {
             Period::Month => day.format("%Y-%m").to_string(),
             Period::Week => {
                 let w = day.iso_week();
                 format!("{}-W{:02}", w.year(), w.week())
             }
             Period::Day => day.format("%Y-%m-%d").to_string(),
-        })
+        }
     }
 }
 
@@ -113,10 +112,9 @@ fn span(period: Period, first: &str, last: &str) -> Vec<String> {
     let (Some(mut d), Some(end)) = (parse(first), parse(last)) else { return vec![first.to_string()] };
     let mut out = Vec::new();
     while d <= end && out.len() < 5000 {
-        if let Some(k) = period.key(&d.format("%Y-%m-%d").to_string()) {
-            if out.last() != Some(&k) {
-                out.push(k);
-            }
+        let k = period.key(d);
+        if out.last() != Some(&k) {
+            out.push(k);
         }
         d = match period {
             Period::Month => d.checked_add_months(chrono::Months::new(1)).unwrap_or(end.succ_opt().unwrap_or(end)),
@@ -173,7 +171,7 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
     let mut periods = BTreeSet::new();
     let mut undated = 0;
     for r in runs {
-        let Some(p) = r.ended_at.as_deref().and_then(|e| period.key(e)) else {
+        let Some(p) = r.ended_at.map(|e| period.key(e.date())) else {
             undated += 1;
             continue;
         };
@@ -223,7 +221,7 @@ pub fn teams(runs: &[Run]) -> Vec<crate::model::TeamSummary> {
                 team,
                 totals: crate::model::Totals::of(rs.iter().copied()),
                 projects: projects.into_iter().collect(),
-                last_run: rs.iter().filter_map(|r| r.ended_at.clone()).max(),
+                last_run: rs.iter().filter_map(|r| r.ended_at).max(),
             }
         })
         .collect();
@@ -236,7 +234,7 @@ pub fn teams(runs: &[Run]) -> Vec<crate::model::TeamSummary> {
 pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamPage {
     use crate::model::{ProjectTotal, TeamPage, Totals};
     let months: BTreeSet<String> =
-        runs.iter().filter_map(|r| r.ended_at.as_deref().and_then(|e| Period::Month.key(e))).collect();
+        runs.iter().filter_map(|r| r.ended_at.map(|e| Period::Month.key(e.date()))).collect();
     let this = months.last().cloned().unwrap_or_default();
     let previous = NaiveDate::parse_from_str(&format!("{this}-01"), "%Y-%m-%d")
         .ok()
@@ -247,7 +245,7 @@ pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamP
         Totals::of(
             runs.iter()
                 .copied()
-                .filter(|r| r.ended_at.as_deref().and_then(|e| Period::Month.key(e)).as_deref() == Some(m)),
+                .filter(|r| r.ended_at.map(|e| Period::Month.key(e.date())).as_deref() == Some(m)),
         )
     };
     let mut top: Vec<&Run> = runs.to_vec();
@@ -288,7 +286,7 @@ mod tests {
             run_id: id.into(),
             team: Some(team.into()),
             project_name: Some(project.into()),
-            ended_at: Some(ended.into()),
+            ended_at: crate::time::parse_iso(ended),
             energy_kwh: Some(co2 * 2.0),
             assessment: Assessment {
                 co2_kg: Some(co2),
@@ -319,11 +317,15 @@ mod tests {
         assert_eq!(by_team.series.iter().map(|s| s.runs.iter().sum::<usize>()).sum::<usize>(), 3);
     }
 
+    fn day(s: &str) -> NaiveDate {
+        crate::time::parse_day(s).unwrap_or_default()
+    }
+
     #[test]
     fn weeks_and_days_are_iso() {
-        assert_eq!(Period::Week.key("2026-01-01T10:00:00").as_deref(), Some("2026-W01"));
-        assert_eq!(Period::Week.key("2025-12-29T10:00:00").as_deref(), Some("2026-W01"));
-        assert_eq!(Period::Day.key("2026-01-01T10:00:00").as_deref(), Some("2026-01-01"));
+        assert_eq!(Period::Week.key(day("2026-01-01")), ("2026-W01"));
+        assert_eq!(Period::Week.key(day("2025-12-29")), ("2026-W01"));
+        assert_eq!(Period::Day.key(day("2026-01-01")), ("2026-01-01"));
         assert_eq!(span(Period::Week, "2025-W52", "2026-W02"), ["2025-W52", "2026-W01", "2026-W02"]);
     }
 

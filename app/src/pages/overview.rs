@@ -41,7 +41,7 @@ fn SummaryView(o: OverviewPage, dataset: DatasetMode) -> impl IntoView {
     let s = o.summary;
     let t = &s.totals;
     let period = match (&s.first_run, &s.last_run) {
-        (Some(a), Some(b)) => format!("{} → {}", when(&Some(a.clone())), when(&Some(b.clone()))),
+        (Some(a), Some(b)) => format!("{} → {}", when(&Some(*a)), when(&Some(*b))),
         _ => "no dated runs".into(),
     };
     let no_energy = format!(

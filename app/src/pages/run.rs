@@ -1,6 +1,6 @@
 use super::{Equivalents, LoadError, Stat};
 use crate::api::get_run_page;
-use crate::format::{co2, co2_range, duration, energy, intensity, power, text, when};
+use crate::format::{co2, co2_range, duration, energy, intensity, power, seconds, text, when};
 use carbon_core::model::{Run, RunPageData};
 use carbon_core::units;
 use leptos::prelude::*;
@@ -98,8 +98,8 @@ fn RunView(p: RunPageData) -> impl IntoView {
                 }}
             </dd>
             {field("Team", text(&r.team))}
-            {field("Started (local time)", text(&r.started_at))}
-            {field("Ended (local time)", text(&r.ended_at))}
+            {field("Started (local time)", seconds(&r.started_at))}
+            {field("Ended (local time)", seconds(&r.ended_at))}
             {field("Duration", duration(r.duration_s))}
             {field("Energy", energy(r.energy_kwh))}
             {field("CPU energy", energy(r.cpu_energy_kwh))}
@@ -158,7 +158,7 @@ fn RunView(p: RunPageData) -> impl IntoView {
                     .into_iter()
                     .map(|c| view! {
                         <tr>
-                            <td>{text(&c.timestamp).replace('T', " ")}</td>
+                            <td>{seconds(&c.timestamp)}</td>
                             {(!cumulative).then(|| view! { <td>{text(&c.task_name)}</td> })}
                             <td class="num">{duration(c.duration_s)}</td>
                             <td class="num">{energy(c.energy_kwh)}</td>
