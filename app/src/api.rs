@@ -1,8 +1,8 @@
 //! Server functions: the pages' only data source. They read the shared catalog on the server.
 
-use carbon_core::model::{
-    DatasetInfo, DatasetMode, ExperimentPage, FilesPage, MapPage, OverviewPage, RegionRow, RunPageData, RunsPage,
-    TeamPage, TeamSummary, UploadState,
+use carbon_core::model::{DatasetInfo, DatasetMode, RegionRow};
+use carbon_core::pages::{
+    ExperimentPage, FilesPage, MapPage, OverviewPage, RunPageData, RunsPage, TeamPage, TeamSummary, UploadState,
 };
 use carbon_core::query::{RunQuery, ViewFilter, WhatIfQuery};
 use leptos::prelude::*;
@@ -74,7 +74,7 @@ pub async fn get_files(page: usize) -> Result<FilesPage, ServerFnError> {
 pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, ServerFnError> {
     let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(|e| ServerFnError::new(e.to_string()))?;
     let Some(mut d) = detail else { return Ok(None) };
-    let mut charts: Vec<carbon_core::model::Chart> = charts::energy_split(&d.run).into_iter().collect();
+    let mut charts: Vec<carbon_core::pages::Chart> = charts::energy_split(&d.run).into_iter().collect();
     if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
         charts.push(charts::run_progress(&d));
         charts.push(charts::power_between(&d));
@@ -91,7 +91,7 @@ pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option
         None => Vec::new(),
     };
     let checkpoints_total = d.checkpoints.len();
-    d.checkpoints = carbon_core::model::thin(d.checkpoints);
+    d.checkpoints = carbon_core::pages::thin(d.checkpoints);
     Ok(Some(RunPageData { detail: d, checkpoints_total, equivalents, charts }))
 }
 
@@ -103,7 +103,14 @@ pub async fn get_datasets() -> Result<DatasetInfo, ServerFnError> {
 /// The map and the what-if ranking for a selection.
 #[server(input = Json)]
 pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, ServerFnError> {
-    with_catalog(|c| c.map_page(&query))
+    with_catalog(|c| {
+        let mut page = c.map_page(&query);
+        let w = &page.whatif;
+        let sel = charts::map::Selection { energy_kwh: w.energy_kwh, current_co2_kg: w.current_co2_kg };
+        page.svg =
+            charts::map::world_svg(carbon_core::grid::Grid::embedded(), &page.shown, sel, query.region.as_deref());
+        page
+    })
 }
 
 #[server]
@@ -161,7 +168,7 @@ pub async fn get_experiment(
             best_run: best.map(|r| r.run_id.clone()),
             worst_run: worst.map(|r| r.run_id.clone()),
             charts: vec![charts::duration_vs_co2(&runs, "duration-co2", "Duration against CO₂e, per run")],
-            runs: runs.iter().map(|r| carbon_core::model::RunRow::from(*r)).collect(),
+            runs: runs.iter().map(|r| carbon_core::pages::RunRow::from(*r)).collect(),
             experiment_id,
         })
     })

@@ -6,6 +6,7 @@ pub mod api;
 mod format;
 mod live;
 mod pages;
+pub mod words;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

@@ -3,7 +3,9 @@
 //! axis labels with units, a text alternative and its data as CSV; each data point gets an
 //! invisible hover target carrying its value (`data-tip`).
 
-use carbon_core::model::{Chart, Run, RunDetail};
+pub mod map;
+use carbon_core::model::{Run, RunDetail};
+use carbon_core::pages::Chart;
 use carbon_core::timeseries::TimeSeries;
 use carbon_core::units;
 use plotters::coord::Shift;
@@ -45,7 +47,7 @@ fn series_colour(i: usize, key: &str) -> RGBColor {
 fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
     let mut extra = String::from(r#"<g class="hover-targets">"#);
     for (x, y, t) in targets {
-        let t = carbon_core::map::escape_xml(t);
+        let t = crate::map::escape_xml(t);
         let _ = write!(
             extra,
             r#"<circle cx="{x}" cy="{y}" r="7" fill="transparent" data-tip="{t}"><title>{t}</title></circle>"#

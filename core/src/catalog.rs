@@ -8,7 +8,8 @@
 
 use crate::grid::{Grid, Location};
 use crate::ingest::{self, dedup_tasks, sum_tasks, IngestError, ParsedFile, RunPart, Stamp};
-use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, RunsPage, Summary};
+use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, Summary};
+use crate::pages::RunsPage;
 use crate::query::{sort_order, FilterValues, RunQuery, SortKey};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -500,8 +501,8 @@ impl Catalog {
     }
 
     /// The map page for a what-if query: the selection's ranking over the regions that pass the
-    /// filters, and the world map with those regions (latest dataset).
-    pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::model::MapPage {
+    /// filters (latest dataset), and those regions for the view to draw (`svg` is left empty).
+    pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::pages::MapPage {
         let grid = Grid::embedded();
         let all = crate::whatif::regions(grid);
         let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().filter(|r| q.selects(r)).collect();
@@ -511,8 +512,6 @@ impl Catalog {
             .filter(|r| whatif.options.iter().any(|o| o.provider == r.provider && o.region == r.region))
             .cloned()
             .collect();
-        let sel = crate::map::Selection { energy_kwh: whatif.energy_kwh, current_co2_kg: whatif.current_co2_kg };
-        let svg = crate::map::world_svg(grid, &shown, sel, q.region.as_deref());
         let mut providers: Vec<String> = all.iter().map(|r| r.provider.clone()).collect();
         providers.sort();
         providers.dedup();
@@ -528,7 +527,7 @@ impl Catalog {
             self.runs(DatasetMode::Latest).iter().filter_map(|r| r.project_name.clone()).collect();
         projects.sort();
         projects.dedup();
-        crate::model::MapPage { whatif, svg, providers, continents, selected, projects }
+        crate::pages::MapPage { whatif, svg: String::new(), shown, providers, continents, selected, projects }
     }
 
     /// Turns the provider-PUE setting on or off and reassesses the runs.

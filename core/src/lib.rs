@@ -4,6 +4,7 @@
 //! (runs across files) → [`model`] types that the views render, with [`units`] for display.
 
 pub mod model;
+pub mod pages;
 pub mod query;
 pub mod time;
 pub mod units;
@@ -16,8 +17,6 @@ pub mod columns;
 pub mod grid;
 #[cfg(feature = "ingest")]
 pub mod ingest;
-#[cfg(feature = "ingest")]
-pub mod map;
 #[cfg(feature = "ingest")]
 pub mod parse_cache;
 #[cfg(feature = "ingest")]

@@ -1,6 +1,7 @@
 //! Filtering and sorting of runs, as the Runs page and `GET /api/v1/runs` ask for them.
 
-use crate::model::{DatasetMode, Run, RunRow, RunsPage, UNNAMED};
+use crate::model::{DatasetMode, Run, UNNAMED};
+use crate::pages::{RunRow, RunsPage};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 

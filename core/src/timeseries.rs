@@ -1,7 +1,8 @@
 //! Totals over time: runs grouped by the period they ended in and by a dimension (team,
 //! project, …), with the filters every team view shares.
 
-use crate::model::{Run, RunRow, UNNAMED};
+use crate::model::{Run, UNNAMED};
+use crate::pages::RunRow;
 pub use crate::query::ViewFilter;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -208,16 +209,16 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
 }
 
 /// Teams with their totals, largest CO2 first.
-pub fn teams(runs: &[Run]) -> Vec<crate::model::TeamSummary> {
+pub fn teams(runs: &[Run]) -> Vec<crate::pages::TeamSummary> {
     let mut by: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
     for r in runs {
         by.entry(Dimension::Team.of(r)).or_default().push(r);
     }
-    let mut out: Vec<crate::model::TeamSummary> = by
+    let mut out: Vec<crate::pages::TeamSummary> = by
         .into_iter()
         .map(|(team, rs)| {
             let projects: BTreeSet<String> = rs.iter().map(|r| Dimension::Project.of(r)).collect();
-            crate::model::TeamSummary {
+            crate::pages::TeamSummary {
                 team,
                 totals: crate::model::Totals::of(rs.iter().copied()),
                 projects: projects.into_iter().collect(),
@@ -231,8 +232,9 @@ pub fn teams(runs: &[Run]) -> Vec<crate::model::TeamSummary> {
 
 /// The team page's figures (charts are drawn by the caller from [`timeseries`]): totals, the
 /// last month with runs against the month before, top runs and projects.
-pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamPage {
-    use crate::model::{ProjectTotal, TeamPage, Totals};
+pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::pages::TeamPage {
+    use crate::model::Totals;
+    use crate::pages::{ProjectTotal, TeamPage};
     let months: BTreeSet<String> =
         runs.iter().filter_map(|r| r.ended_at.map(|e| Period::Month.key(e.date()))).collect();
     let this = months.last().cloned().unwrap_or_default();
@@ -243,9 +245,7 @@ pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::model::TeamP
         .unwrap_or_default();
     let in_month = |m: &str| {
         Totals::of(
-            runs.iter()
-                .copied()
-                .filter(|r| r.ended_at.map(|e| Period::Month.key(e.date())).as_deref() == Some(m)),
+            runs.iter().copied().filter(|r| r.ended_at.map(|e| Period::Month.key(e.date())).as_deref() == Some(m)),
         )
     };
     let mut top: Vec<&Run> = runs.to_vec();

@@ -2,9 +2,8 @@
 //! provider, continent (data residency) and distance, and one sentence saying what to do.
 
 use crate::grid::{Grid, Location};
-use crate::model::{DatasetMode, RegionRow, Run, WhatIf, WhatIfOption};
+use crate::model::{Advice, DatasetMode, RegionRow, Run, WhatIf, WhatIfOption};
 pub use crate::query::WhatIfFilters;
-use crate::units;
 
 /// Every cloud region with the intensity it runs on (latest dataset).
 pub fn regions(grid: &Grid) -> Vec<RegionRow> {
@@ -72,25 +71,7 @@ pub fn what_if(selection: &str, runs: &[&Run], regions: &[RegionRow], filters: &
     let mut places: Vec<&str> = runs.iter().map(|r| r.assessment.location_label.as_str()).collect();
     places.sort_unstable();
     places.dedup();
-    let ran_in = match places.as_slice() {
-        [] => "nowhere known".to_string(),
-        [one] => one.to_string(),
-        many => format!("{} places", many.len()),
-    };
     let origin = runs.iter().find_map(|r| coordinates(r, regions));
-    let mut words = Vec::new();
-    if let Some(p) = &filters.provider {
-        words.push(format!("provider {p}"));
-    }
-    if let Some(c) = &filters.continent {
-        words.push(format!("in {c}"));
-    }
-    if let Some(km) = filters.within_km {
-        words.push(match origin {
-            Some(_) => format!("within {km:.0} km of where it ran"),
-            None => format!("within {km:.0} km (ignored: no coordinates for where it ran)"),
-        });
-    }
     let mut options: Vec<WhatIfOption> = regions
         .iter()
         .map(|r| {
@@ -118,17 +99,21 @@ pub fn what_if(selection: &str, runs: &[&Run], regions: &[RegionRow], filters: &
         })
         .collect();
     options.sort_by(|a, b| a.co2_kg.total_cmp(&b.co2_kg).then_with(|| a.region.cmp(&b.region)));
-    let (recommendation, already_cleanest) = recommend(&options, current, energy, &words);
+    let advice = advise(&options, current, energy);
     WhatIf {
         selection: selection.to_string(),
         runs: runs.len(),
         energy_kwh: energy,
         current_co2_kg: current,
-        ran_in,
+        places: places.len(),
+        place: match places.as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        },
         options,
-        recommendation,
-        already_cleanest,
-        filters: words,
+        advice,
+        filters: filters.clone(),
+        origin_known: origin.is_some(),
     }
 }
 
@@ -139,40 +124,16 @@ fn car_km(kg: f64) -> f64 {
     kg * 1000.0 / factor.unwrap_or(f64::NAN)
 }
 
-fn recommend(options: &[WhatIfOption], current: f64, energy: f64, filters: &[String]) -> (String, bool) {
-    let scope = if filters.is_empty() { String::new() } else { format!(" ({})", filters.join(", ")) };
-    let Some(best) = options.first() else {
-        return (format!("No cloud region matches the filters{scope}."), false);
-    };
+/// What to recommend: the first option (the lowest CO2) unless where it ran is as clean.
+fn advise(options: &[WhatIfOption], current: f64, energy: f64) -> Advice {
+    let Some(best) = options.first() else { return Advice::NoRegion };
     if energy <= 0.0 {
-        return ("The selection has no energy figure, so moving it changes nothing that can be counted.".into(), false);
+        return Advice::NoEnergy;
     }
     if best.saving_kg <= current * crate::grid::AGREEMENT {
-        return (
-            format!(
-                "This already ran as clean as the cleanest region{scope}: {} {} would emit {} against {} here.",
-                best.provider,
-                best.region,
-                units::co2_kg(best.co2_kg),
-                units::co2_kg(current)
-            ),
-            true,
-        );
+        return Advice::AlreadyCleanest;
     }
-    (
-        format!(
-            "Run it in {} {} ({}){scope}: {} instead of {}, {} less (−{:.0} %), about {} km by a new EU car.",
-            best.provider,
-            best.region,
-            best.name,
-            units::co2_kg(best.co2_kg),
-            units::co2_kg(current),
-            units::co2_kg(best.saving_kg),
-            best.saving_pct,
-            units::sig3(car_km(best.saving_kg))
-        ),
-        false,
-    )
+    Advice::Move { car_km: car_km(best.saving_kg) }
 }
 
 #[cfg(test)]
@@ -226,6 +187,11 @@ mod tests {
         ]
     }
 
+    fn car_km_factor() -> f64 {
+        let all = Grid::embedded().equivalents(1.0, 1.0, 1.0, 0.0);
+        all.iter().find(|e| e.id == "car_km_eu").map_or(f64::NAN, |e| e.factor)
+    }
+
     #[test]
     fn ranks_every_region_by_co2_with_savings() {
         // 10 kWh that emitted 4 kg where they ran (400 g/kWh).
@@ -238,12 +204,10 @@ mod tests {
         assert!((best.saving_kg - 3.8).abs() < 1e-12);
         assert!((best.saving_pct - 95.0).abs() < 1e-9);
         assert!((best.co2_kg_low - 9.0 * 18.0 / 1000.0).abs() < 1e-12);
-        assert!(
-            w.recommendation.contains("aws stockholm") && w.recommendation.contains("−95 %"),
-            "{}",
-            w.recommendation
-        );
-        assert!(!w.already_cleanest);
+        let Advice::Move { car_km } = w.advice else { panic!("{:?}", w.advice) };
+        assert!((car_km - 3.8 / (car_km_factor() / 1000.0)).abs() < 1e-9, "3.8 kg saved: {car_km} km");
+        assert!(car_km > 10.0 && car_km < 100.0, "a car emits ~100 g/km: {car_km}");
+        assert_eq!((w.places, w.place.as_deref(), w.origin_known), (1, Some("grid of here"), true), "the run has coordinates");
     }
 
     #[test]
@@ -265,15 +229,12 @@ mod tests {
         // 10 kWh at 20 g/kWh: nothing cleaner.
         let r = run(10.0, 0.2);
         let w = what_if("run r", &[&r], &fixtures(), &WhatIfFilters::default());
-        assert!(w.already_cleanest);
-        assert!(
-            w.recommendation.starts_with("This already ran as clean as the cleanest region"),
-            "{}",
-            w.recommendation
-        );
+        assert_eq!(w.advice, Advice::AlreadyCleanest);
         let none =
             what_if("run r", &[&r], &fixtures(), &WhatIfFilters { provider: Some("ibm".into()), ..Default::default() });
-        assert!(none.options.is_empty() && none.recommendation.starts_with("No cloud region"));
+        assert!(none.options.is_empty() && none.advice == Advice::NoRegion);
+        let nothing = what_if("run r", &[&run(0.0, 0.0)], &fixtures(), &WhatIfFilters::default());
+        assert_eq!(nothing.advice, Advice::NoEnergy);
     }
 
     #[test]

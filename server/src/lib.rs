@@ -191,19 +191,53 @@ async fn api_regions() -> Json<Vec<RegionRow>> {
     Json(carbon_core::whatif::regions(Grid::embedded()))
 }
 
+/// The what-if as the JSON API gives it: its data, and what the map page says of it.
+#[derive(serde::Serialize)]
+struct WhatIfAnswer {
+    selection: String,
+    runs: usize,
+    energy_kwh: f64,
+    current_co2_kg: f64,
+    ran_in: String,
+    options: Vec<carbon_core::model::WhatIfOption>,
+    recommendation: String,
+    already_cleanest: bool,
+    advice: carbon_core::model::Advice,
+    filters: Vec<String>,
+}
+
+impl WhatIfAnswer {
+    fn of(w: WhatIf) -> WhatIfAnswer {
+        use app::words;
+        let (ran_in, recommendation, filters) = (words::ran_in(&w), words::recommendation(&w), words::filters(&w));
+        WhatIfAnswer {
+            already_cleanest: w.advice == carbon_core::model::Advice::AlreadyCleanest,
+            advice: w.advice,
+            selection: w.selection,
+            runs: w.runs,
+            energy_kwh: w.energy_kwh,
+            current_co2_kg: w.current_co2_kg,
+            ran_in,
+            options: w.options,
+            recommendation,
+            filters,
+        }
+    }
+}
+
 /// The selection (`run_id`, `project`, `experiment`; everything without them) in every region
 /// passing `provider`, `continent` and `within_km`, lowest CO2 first.
 async fn api_whatif(
     Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
-) -> Result<Json<WhatIf>, AppError> {
+) -> Result<Json<WhatIfAnswer>, AppError> {
     let q = WhatIfQuery::from_params(|k| params.get(k).cloned());
     let page = read(&s, |c| {
         let known = q.run_id.as_ref().is_none_or(|id| c.run(id, DatasetMode::Latest).is_some());
         known.then(|| c.map_page(&q))
     })?;
     match page {
-        Some(p) if p.whatif.runs > 0 => Ok(Json(p.whatif)),
+        Some(p) if p.whatif.runs > 0 => Ok(Json(WhatIfAnswer::of(p.whatif))),
         _ => Err(AppError(StatusCode::NOT_FOUND, format!("no runs match the selection {}", q.label()))),
     }
 }
@@ -236,7 +270,7 @@ async fn api_timeseries(
 async fn api_teams(
     Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
-) -> Result<Json<Vec<carbon_core::model::TeamSummary>>, AppError> {
+) -> Result<Json<Vec<carbon_core::pages::TeamSummary>>, AppError> {
     let mode = dataset(&params)?;
     read(&s, |c| Json(carbon_core::timeseries::teams(c.runs(mode))))
 }

@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use carbon_core::catalog::{is_log_file, Catalog};
 use carbon_core::ingest::{ingest_source, ParsedFile, Source};
-use carbon_core::model::{UploadSession, UploadState, UploadedFile};
+use carbon_core::pages::{UploadSession, UploadState, UploadedFile};
 use carbon_core::units::{count, human_bytes};
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -164,7 +164,7 @@ impl Reply<'_> {
         let page = format!(
             "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload · carbon-dash</title></head>\
              <body><h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"{}/upload\">Back to upload</a></p></body></html>",
-            carbon_core::map::escape_xml(&message),
+            charts::map::escape_xml(&message),
             self.base
         );
         (status, Html(page)).into_response()

@@ -1,7 +1,7 @@
 use super::{ChartView, LoadError, Stat};
 use crate::api::get_experiment;
 use crate::format::{co2, co2_range, duration, energy, run_href, short_id, text, when};
-use carbon_core::model::ExperimentPage;
+use carbon_core::pages::ExperimentPage;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;

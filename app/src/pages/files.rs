@@ -1,6 +1,7 @@
 use super::LoadError;
 use crate::api::get_files;
-use carbon_core::model::{FileReport, FilesPage};
+use carbon_core::model::FileReport;
+use carbon_core::pages::FilesPage;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -49,7 +50,7 @@ fn page_href(page: usize) -> String {
 #[component]
 fn FileList(p: FilesPage) -> impl IntoView {
     let fs = p.files;
-    let first = (p.page - 1) * carbon_core::model::FILES_PER_PAGE;
+    let first = (p.page - 1) * carbon_core::pages::FILES_PER_PAGE;
     let pager = (p.pages > 1).then(|| {
         view! {
             <nav class="pager" aria-label="File pages">

@@ -1,7 +1,9 @@
 use super::LoadError;
 use crate::api::get_map;
 use crate::format::{co2, energy, intensity};
-use carbon_core::model::MapPage;
+use crate::words;
+use carbon_core::model::Advice;
+use carbon_core::pages::MapPage;
 use carbon_core::query::WhatIfQuery;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -112,7 +114,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             <noscript><button type="submit">"Apply"</button></noscript>
             <a href=crate::format::href("/map")>"All runs, no filter"</a>
         </form>
-        <p class="recommendation" class:clean=w.already_cleanest id="recommendation">{w.recommendation.clone()}</p>
+        <p class="recommendation" class:clean=w.advice == Advice::AlreadyCleanest id="recommendation">{words::recommendation(&w)}</p>
         <p class="hint">
             {format!(
                 "Selection: {} — {} runs, {}, {} where they ran ({}). Each region: the same energy × its grid intensity (latest data).",
@@ -120,7 +122,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                 w.runs,
                 energy(Some(w.energy_kwh)),
                 co2(Some(w.current_co2_kg)),
-                w.ran_in
+                words::ran_in(&w)
             )}
         </p>
         <div class="map" on:mousemove=on_move on:mouseleave=move |_| set_tip.set(None) on:click=on_click inner_html=p.svg></div>

@@ -115,7 +115,7 @@ pub(crate) fn tip_at(ev: &web_sys::MouseEvent) -> Option<(String, i32, i32)> {
 /// A server-drawn chart: title, the SVG with hover values, its text alternative, and its data
 /// as CSV and itself as SVG to download.
 #[component]
-fn ChartView(chart: carbon_core::model::Chart) -> impl IntoView {
+fn ChartView(chart: carbon_core::pages::Chart) -> impl IntoView {
     let (tip, set_tip) = signal(None::<(String, i32, i32)>);
     let on_move = move |ev: web_sys::MouseEvent| set_tip.set(tip_at(&ev));
     let enc = crate::format::encode;

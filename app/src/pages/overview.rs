@@ -1,7 +1,8 @@
 use super::{Equivalents, LoadError, Stat};
 use crate::api::get_overview;
 use crate::format::{co2, co2_range, duration, encode, energy, run_href, short_id, when};
-use carbon_core::model::{DatasetMode, OverviewPage, ProjectNode};
+use carbon_core::model::{DatasetMode, ProjectNode};
+use carbon_core::pages::OverviewPage;
 use carbon_core::units::count;
 use leptos::prelude::*;
 use leptos_meta::Title;

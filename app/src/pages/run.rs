@@ -1,7 +1,8 @@
 use super::{Equivalents, LoadError, Stat};
 use crate::api::get_run_page;
 use crate::format::{co2, co2_range, duration, energy, intensity, power, seconds, text, when};
-use carbon_core::model::{Run, RunPageData};
+use carbon_core::model::Run;
+use carbon_core::pages::RunPageData;
 use carbon_core::units;
 use leptos::prelude::*;
 use leptos_meta::Title;

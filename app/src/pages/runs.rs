@@ -1,7 +1,8 @@
 use super::LoadError;
 use crate::api::get_runs_page;
 use crate::format::{co2, duration, energy, run_href, short_id, text, when};
-use carbon_core::model::{RunsPage, UNNAMED};
+use carbon_core::model::UNNAMED;
+use carbon_core::pages::RunsPage;
 use carbon_core::query::{RunQuery, SortKey};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,7 +1,8 @@
 use super::{ChartView, LoadError, Stat};
 use crate::api::{get_team_page, get_teams};
 use crate::format::{co2, co2_range, encode, energy, run_href, short_id, text, when};
-use carbon_core::model::{TeamPage, Totals};
+use carbon_core::model::Totals;
+use carbon_core::pages::TeamPage;
 use carbon_core::query::ViewFilter;
 use leptos::prelude::*;
 use leptos_meta::Title;

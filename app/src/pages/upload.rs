@@ -3,7 +3,7 @@
 
 use super::LoadError;
 use crate::api::get_upload_state;
-use carbon_core::model::{UploadSession, UploadState};
+use carbon_core::pages::{UploadSession, UploadState};
 use carbon_core::units::{count, duration_s, human_bytes};
 use leptos::prelude::*;
 use leptos_meta::Title;

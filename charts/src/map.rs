@@ -3,9 +3,9 @@
 //! SVG on the server. Every shape carries its tooltip as `data-tip` (and `<title>` for no
 //! JavaScript), so the browser only shows what the server computed.
 
-use crate::grid::{Grid, Location};
-use crate::model::{DatasetMode, LocationResolution, RegionRow};
-use crate::units;
+use carbon_core::grid::{Grid, Location};
+use carbon_core::model::{DatasetMode, LocationResolution, RegionRow};
+use carbon_core::units;
 use std::fmt::Write;
 use std::sync::OnceLock;
 
@@ -274,7 +274,7 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::whatif::regions;
+    use carbon_core::whatif::regions;
 
     #[test]
     fn equal_earth_is_centred_and_symmetric() {

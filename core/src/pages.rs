@@ -1,0 +1,309 @@
+//! What each page and JSON answer carries: bounded slices of the model, shaped for one view
+//! (the domain types are in [`crate::model`]).
+
+use crate::model::*;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Everything a run's page shows, fetched (and carried to the browser) once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPageData {
+    /// The run, with its checkpoints thinned to at most `MAX_CHECKPOINT_ROWS` evenly spaced
+    /// rows (the last one kept); the JSON API has them all.
+    pub detail: RunDetail,
+    pub checkpoints_total: usize,
+    pub equivalents: Vec<Equivalent>,
+    pub charts: Vec<Chart>,
+}
+
+/// Checkpoint rows a run page lists at most.
+pub const MAX_CHECKPOINT_ROWS: usize = 400;
+
+/// At most [`MAX_CHECKPOINT_ROWS`] evenly spaced rows, the last one always kept.
+pub fn thin(rows: Vec<Checkpoint>) -> Vec<Checkpoint> {
+    let n = rows.len();
+    if n <= MAX_CHECKPOINT_ROWS {
+        return rows;
+    }
+    let step = n as f64 / (MAX_CHECKPOINT_ROWS - 1) as f64;
+    let keep: std::collections::BTreeSet<usize> =
+        (0..MAX_CHECKPOINT_ROWS - 1).map(|i| (i as f64 * step) as usize).chain([n - 1]).collect();
+    rows.into_iter().enumerate().filter(|(i, _)| keep.contains(i)).map(|(_, c)| c).collect()
+}
+
+/// Files per page of the Files page.
+pub const FILES_PER_PAGE: usize = 100;
+
+/// One page of the Files page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct FilesPage {
+    /// This page's files, their problems cut to the first ones.
+    pub files: Vec<FileReport>,
+    pub total: usize,
+    /// Files with at least one problem, on every page.
+    pub with_problems: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+}
+
+impl FilesPage {
+    /// Page `page` (1-based, clamped) of `files`, each with at most `max_problems` problems.
+    pub fn of(files: &[FileReport], page: usize, max_problems: usize) -> FilesPage {
+        let pages = files.len().div_ceil(FILES_PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        FilesPage {
+            files: files
+                .iter()
+                .skip((page - 1) * FILES_PER_PAGE)
+                .take(FILES_PER_PAGE)
+                .map(|f| FileReport { problems: f.problems.iter().take(max_problems).cloned().collect(), ..f.clone() })
+                .collect(),
+            total: files.len(),
+            with_problems: files.iter().filter(|f| f.problem_count > 0).count(),
+            page,
+            pages,
+        }
+    }
+}
+
+/// Projects per page of the overview's tree, experiments and runs shown per project and
+/// experiment there: the page stays small however many runs there are (the Runs page and the
+/// JSON API have them all).
+pub const PROJECTS_PER_PAGE: usize = 10;
+pub const EXPERIMENTS_SHOWN: usize = 5;
+pub const LEAVES_SHOWN: usize = 5;
+
+/// The overview as its page shows it: the totals and one page of the project tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct OverviewPage {
+    /// With `projects` holding this page's projects only, trimmed.
+    pub summary: Summary,
+    pub projects_total: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+    /// Everyday equivalents of the totals.
+    pub equivalents: Vec<Equivalent>,
+}
+
+impl Summary {
+    /// Page `page` (1-based, clamped) of the project tree, each project with its first
+    /// experiments and each experiment with its latest runs.
+    pub fn overview_page(&self, page: usize) -> OverviewPage {
+        let pages = self.projects.len().div_ceil(PROJECTS_PER_PAGE).max(1);
+        let page = page.clamp(1, pages);
+        let projects = self
+            .projects
+            .iter()
+            .skip((page - 1) * PROJECTS_PER_PAGE)
+            .take(PROJECTS_PER_PAGE)
+            .map(|p| ProjectNode {
+                project_name: p.project_name.clone(),
+                totals: p.totals.clone(),
+                experiments: p
+                    .experiments
+                    .iter()
+                    .take(EXPERIMENTS_SHOWN)
+                    .map(|e| ExperimentNode {
+                        experiment_id: e.experiment_id.clone(),
+                        totals: e.totals.clone(),
+                        runs: e.runs.iter().take(LEAVES_SHOWN).cloned().collect(),
+                    })
+                    .collect(),
+                experiments_total: p.experiments.len(),
+            })
+            .collect();
+        OverviewPage {
+            summary: Summary { projects, ..self.clone_without_tree() },
+            projects_total: self.projects.len(),
+            page,
+            pages,
+            equivalents: Vec::new(),
+        }
+    }
+}
+
+/// A run as one row of the Runs table shows it: only the fields it has columns for (a whole
+/// [`Run`] is about ten times larger).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunRow {
+    pub run_id: String,
+    pub project_name: Option<String>,
+    pub experiment_id: Option<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub ended_at: Option<Timestamp>,
+    pub duration_s: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub co2_kg: Option<f64>,
+    pub co2_kg_low: Option<f64>,
+    pub co2_kg_high: Option<f64>,
+    pub location_label: String,
+    pub co2_kg_reported: Option<f64>,
+    pub delta_reason: Option<DeltaReason>,
+    pub country_name: Option<String>,
+    pub region: Option<String>,
+    pub cloud_provider: Option<String>,
+    pub cloud_region: Option<String>,
+}
+
+impl From<&Run> for RunRow {
+    fn from(r: &Run) -> RunRow {
+        RunRow {
+            run_id: r.run_id.clone(),
+            project_name: r.project_name.clone(),
+            experiment_id: r.experiment_id.clone(),
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            duration_s: r.duration_s,
+            energy_kwh: r.energy_kwh,
+            co2_kg: r.assessment.co2_kg,
+            co2_kg_low: r.assessment.co2_kg_low,
+            co2_kg_high: r.assessment.co2_kg_high,
+            location_label: r.assessment.location_label.clone(),
+            co2_kg_reported: r.co2_kg_reported,
+            delta_reason: r.assessment.delta_reason.clone(),
+            country_name: r.country_name.clone(),
+            region: r.region.clone(),
+            cloud_provider: r.cloud_provider.clone(),
+            cloud_region: r.cloud_region.clone(),
+        }
+    }
+}
+
+/// One page of the Runs table with what its filters offer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RunsPage {
+    pub rows: Vec<RunRow>,
+    /// Runs matching the filters (all pages).
+    pub matched: usize,
+    /// Runs loaded.
+    pub total: usize,
+    /// 1-based page shown, and page count.
+    pub page: usize,
+    pub pages: usize,
+    pub projects: Vec<String>,
+    pub experiments: Vec<String>,
+    pub countries: Vec<String>,
+    pub teams: Vec<String>,
+    pub providers: Vec<String>,
+}
+
+/// Everything the map page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MapPage {
+    pub whatif: WhatIf,
+    /// The world map, SVG drawn by the view (`charts::map`) from `shown`.
+    pub svg: String,
+    /// The regions the map marks: those that pass the filters (server side only).
+    #[serde(skip)]
+    pub shown: Vec<RegionRow>,
+    pub providers: Vec<String>,
+    pub continents: Vec<String>,
+    pub selected: Option<RegionRow>,
+    /// Projects and their experiments, to choose a selection from.
+    pub projects: Vec<String>,
+}
+
+/// A chart as the pages show it: SVG drawn on the server, its data as CSV, and a text
+/// alternative. Points carry `data-tip` for hover.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Chart {
+    pub id: String,
+    pub title: String,
+    pub alt: String,
+    pub svg: String,
+    pub csv: String,
+}
+
+/// A team (or the whole organisation when `team` is `None`) with its totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TeamSummary {
+    pub team: String,
+    pub totals: Totals,
+    pub projects: Vec<String>,
+    #[serde(with = "crate::time::opt_iso", default)]
+    pub last_run: Option<Timestamp>,
+}
+
+/// A project's totals within a view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ProjectTotal {
+    pub project_name: String,
+    pub totals: Totals,
+}
+
+/// Everything a team page (or the organisation page) shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TeamPage {
+    /// "organisation" or the team's name.
+    pub title: String,
+    pub totals: Totals,
+    /// The last month with runs, its totals, and the month before (the trend).
+    pub this_period: String,
+    pub this_period_totals: Totals,
+    pub previous_period: String,
+    pub previous_period_totals: Totals,
+    pub charts: Vec<Chart>,
+    pub top_runs: Vec<RunRow>,
+    pub top_projects: Vec<ProjectTotal>,
+    pub teams: Vec<String>,
+    pub projects: Vec<String>,
+}
+
+/// An experiment's runs compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ExperimentPage {
+    pub experiment_id: String,
+    pub project_name: Option<String>,
+    pub totals: Totals,
+    pub runs: Vec<RunRow>,
+    pub best_run: Option<String>,
+    pub worst_run: Option<String>,
+    pub charts: Vec<Chart>,
+}
+
+/// What this server lets a visitor do with uploads, and the visitor's private session if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadState {
+    /// Files may be uploaded for a private, in-memory session.
+    pub enabled: bool,
+    /// Why upload is off, shown instead of the form.
+    pub disabled_reason: Option<String>,
+    /// Where "save to logs" writes (`DIR/uploads`); `None` when saving is off (read-only, demo).
+    pub save_dir: Option<String>,
+    pub max_file_bytes: u64,
+    pub max_request_bytes: u64,
+    /// How long a session lives after its last upload.
+    pub ttl_s: u64,
+    pub session: Option<UploadSession>,
+}
+
+/// A visitor's private session: the files given and what became of each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadSession {
+    /// Unguessable: who knows it sees the session (`/sessions/{id}` opens it in another browser).
+    pub id: String,
+    pub expires_in_s: u64,
+    pub bytes: u64,
+    pub files: Vec<UploadedFile>,
+}
+
+/// One uploaded file and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UploadedFile {
+    /// The name it has in the session (the browser's file name, made unique).
+    pub name: String,
+    pub bytes: u64,
+    /// Read into the session (possibly with some rows rejected): false when refused as a whole.
+    pub accepted: bool,
+    /// One sentence: what was read, or why the file was refused.
+    pub message: String,
+    pub runs: usize,
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    /// Where "save to logs" wrote it, relative to the logs folder.
+    pub saved_as: Option<String>,
+}
