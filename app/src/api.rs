@@ -8,6 +8,42 @@ use carbon_core::query::{RunQuery, ViewFilter, WhatIfQuery};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
+/// What a page's data can fail with, as the page shows it: only what the reader can act on. A
+/// server fault is logged on the server with its cause; the page says only that it happened.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum PageError {
+    /// The server could not answer; its log says why.
+    Server,
+    /// The call did not get through or back (network, encoding), in the words of the call.
+    Call(String),
+}
+
+impl PageError {
+    /// A server fault: `cause` is logged, not sent.
+    #[cfg(feature = "ssr")]
+    pub fn server(cause: impl std::fmt::Display) -> PageError {
+        tracing::error!(%cause, "a page's data could not be read");
+        PageError::Server
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PageError::Server => f.write_str("the server could not answer (the cause is in its log)"),
+            PageError::Call(why) => write!(f, "the request failed: {why}"),
+        }
+    }
+}
+
+impl leptos::server_fn::error::FromServerFnError for PageError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(e: leptos::server_fn::error::ServerFnErrorErr) -> PageError {
+        PageError::Call(e.to_string())
+    }
+}
+
 /// The catalog shared by every request on the server.
 #[cfg(feature = "ssr")]
 pub type Shared = carbon_core::catalog::SharedCatalog;
@@ -27,24 +63,24 @@ fn active() -> Option<Active> {
 }
 
 #[cfg(feature = "ssr")]
-fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Result<T, ServerFnError> {
+fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Result<T, PageError> {
     let shared = active()
         .map(|a| a.catalog)
         .or_else(use_context::<Shared>)
-        .ok_or_else(|| ServerFnError::new("no catalog in context"))?;
+        .ok_or_else(|| PageError::server("no catalog in the request's context"))?;
     Ok(f(&shared.current()))
 }
 
 /// Whether this visitor may upload (and save), the limits, and its session's files.
 #[server]
-pub async fn get_upload_state() -> Result<UploadState, ServerFnError> {
+pub async fn get_upload_state() -> Result<UploadState, PageError> {
     Ok(active().map(|a| a.upload).unwrap_or_default())
 }
 
 /// The overview: totals and one page of the project tree (the tree is trimmed; the JSON API
 /// has all of it).
 #[server(input = Json)]
-pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewPage, ServerFnError> {
+pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewPage, PageError> {
     with_catalog(|c| {
         let mut o = c.summary(dataset).overview_page(page);
         let t = &o.summary.totals;
@@ -59,20 +95,20 @@ pub const MAX_PROBLEMS_SHOWN: usize = 50;
 
 /// One page of runs, filtered and sorted on the server so that only the rows shown travel.
 #[server(input = Json)]
-pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, ServerFnError> {
+pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, PageError> {
     with_catalog(|c| c.runs_page(&query))
 }
 
 /// One page of the Files page.
 #[server(input = Json)]
-pub async fn get_files(page: usize) -> Result<FilesPage, ServerFnError> {
+pub async fn get_files(page: usize) -> Result<FilesPage, PageError> {
     with_catalog(|c| FilesPage::of(c.files(), page, MAX_PROBLEMS_SHOWN))
 }
 
 /// A run's page: the run, its checkpoints (thinned), its everyday equivalents and its charts.
 #[server(input = Json)]
-pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, ServerFnError> {
-    let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(|e| ServerFnError::new(e.to_string()))?;
+pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, PageError> {
+    let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(PageError::server)?;
     let Some(mut d) = detail else { return Ok(None) };
     let mut charts: Vec<carbon_core::pages::Chart> = charts::energy_split(&d.run).into_iter().collect();
     if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
@@ -96,13 +132,13 @@ pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option
 }
 
 #[server]
-pub async fn get_datasets() -> Result<DatasetInfo, ServerFnError> {
+pub async fn get_datasets() -> Result<DatasetInfo, PageError> {
     with_catalog(|c| carbon_core::grid::Grid::embedded().info(c.applies_provider_pue()))
 }
 
 /// The map and the what-if ranking for a selection.
 #[server(input = Json)]
-pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, ServerFnError> {
+pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, PageError> {
     with_catalog(|c| {
         let mut page = c.map_page(&query);
         let w = &page.whatif;
@@ -114,19 +150,19 @@ pub async fn get_map(query: WhatIfQuery) -> Result<MapPage, ServerFnError> {
 }
 
 #[server]
-pub async fn get_regions() -> Result<Vec<RegionRow>, ServerFnError> {
+pub async fn get_regions() -> Result<Vec<RegionRow>, PageError> {
     Ok(carbon_core::whatif::regions(carbon_core::grid::Grid::embedded()))
 }
 
 #[server]
-pub async fn get_teams() -> Result<Vec<TeamSummary>, ServerFnError> {
+pub async fn get_teams() -> Result<Vec<TeamSummary>, PageError> {
     with_catalog(|c| carbon_core::timeseries::teams(c.runs(DatasetMode::Latest)))
 }
 
 /// The organisation page (no team in the filter) or a team's: monthly CO2 stacked by project,
 /// the cumulative curve, the trend, the top runs and projects.
 #[server(input = Json)]
-pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError> {
+pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, PageError> {
     use carbon_core::timeseries::{team_page, timeseries, Dimension, Period};
     with_catalog(|c| {
         let all = c.runs(DatasetMode::Latest);
@@ -148,10 +184,7 @@ pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, ServerFnError
 }
 
 #[server(input = Json)]
-pub async fn get_experiment(
-    experiment_id: String,
-    dataset: DatasetMode,
-) -> Result<Option<ExperimentPage>, ServerFnError> {
+pub async fn get_experiment(experiment_id: String, dataset: DatasetMode) -> Result<Option<ExperimentPage>, PageError> {
     with_catalog(|c| {
         let runs: Vec<&carbon_core::model::Run> =
             c.runs(dataset).iter().filter(|r| r.experiment_id.as_deref() == Some(experiment_id.as_str())).collect();

@@ -207,7 +207,11 @@ mod tests {
         let Advice::Move { car_km } = w.advice else { panic!("{:?}", w.advice) };
         assert!((car_km - 3.8 / (car_km_factor() / 1000.0)).abs() < 1e-9, "3.8 kg saved: {car_km} km");
         assert!(car_km > 10.0 && car_km < 100.0, "a car emits ~100 g/km: {car_km}");
-        assert_eq!((w.places, w.place.as_deref(), w.origin_known), (1, Some("grid of here"), true), "the run has coordinates");
+        assert_eq!(
+            (w.places, w.place.as_deref(), w.origin_known),
+            (1, Some("grid of here"), true),
+            "the run has coordinates"
+        );
     }
 
     #[test]

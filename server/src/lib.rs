@@ -78,13 +78,33 @@ impl AppState {
     }
 }
 
-/// An API error the client can act on: status and a JSON `{"error": …}` body.
+/// An API error, answered as its status and a JSON `{"error": …}` body that says only what the
+/// client can act on (see the README's error policy).
 #[derive(Debug)]
-pub struct AppError(StatusCode, String);
+pub struct AppError {
+    status: StatusCode,
+    message: String,
+}
+
+impl AppError {
+    /// Something the client can change: the message says what.
+    pub fn client(status: StatusCode, message: impl Into<String>) -> AppError {
+        AppError { status, message: message.into() }
+    }
+
+    /// A fault of the server: `cause` is logged (it may name paths on the server), not sent.
+    pub fn internal(cause: impl std::fmt::Display) -> AppError {
+        tracing::error!(%cause, "request failed");
+        AppError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the server could not answer; the cause is in its log".into(),
+        }
+    }
+}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
     }
 }
 
@@ -100,7 +120,7 @@ fn dataset(params: &HashMap<String, String>) -> Result<DatasetMode, AppError> {
     match params.get("dataset") {
         None => Ok(DatasetMode::Latest),
         Some(d) => DatasetMode::parse(d).ok_or_else(|| {
-            AppError(StatusCode::BAD_REQUEST, format!("unknown dataset '{d}': use latest or codecarbon"))
+            AppError::client(StatusCode::BAD_REQUEST, format!("unknown dataset '{d}': use latest or codecarbon"))
         }),
     }
 }
@@ -133,8 +153,8 @@ async fn api_run(
     let mode = dataset(&params)?;
     match read(&s, |c| c.run_detail(&id, mode))? {
         Ok(Some(d)) => Ok(Json(d)),
-        Ok(None) => Err(AppError(StatusCode::NOT_FOUND, format!("no run with id '{id}'"))),
-        Err(e) => Err(AppError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Ok(None) => Err(AppError::client(StatusCode::NOT_FOUND, format!("no run with id '{id}'"))),
+        Err(e) => Err(AppError::internal(e)),
     }
 }
 
@@ -151,7 +171,7 @@ async fn api_files(
 fn count_param(params: &HashMap<String, String>, k: &str) -> Result<Option<usize>, AppError> {
     params
         .get(k)
-        .map(|v| v.parse().map_err(|_| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a count"))))
+        .map(|v| v.parse().map_err(|_| AppError::client(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a count"))))
         .transpose()
 }
 
@@ -162,14 +182,14 @@ async fn api_equivalents(Query(params): Params) -> Result<Json<Vec<Equivalent>>,
             .get(k)
             .map(|v| {
                 v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| {
-                    AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a non-negative number"))
+                    AppError::client(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not a non-negative number"))
                 })
             })
             .transpose()
     };
     let (co2, kwh) = (num("co2_kg")?, num("kwh")?);
     if co2.is_none() && kwh.is_none() {
-        return Err(AppError(StatusCode::BAD_REQUEST, "give co2_kg and/or kwh".into()));
+        return Err(AppError::client(StatusCode::BAD_REQUEST, "give co2_kg and/or kwh"));
     }
     let c = co2.unwrap_or(0.0);
     let (lo, hi) = (num("co2_kg_low")?.unwrap_or(c), num("co2_kg_high")?.unwrap_or(c));
@@ -238,7 +258,7 @@ async fn api_whatif(
     })?;
     match page {
         Some(p) if p.whatif.runs > 0 => Ok(Json(WhatIfAnswer::of(p.whatif))),
-        _ => Err(AppError(StatusCode::NOT_FOUND, format!("no runs match the selection {}", q.label()))),
+        _ => Err(AppError::client(StatusCode::NOT_FOUND, format!("no runs match the selection {}", q.label()))),
     }
 }
 
@@ -251,7 +271,9 @@ async fn api_timeseries(
 ) -> Result<Json<carbon_core::timeseries::TimeSeries>, AppError> {
     use carbon_core::timeseries::{timeseries, Dimension, Period};
     let mode = dataset(&params)?;
-    let bad = |k: &str, v: &str, ok: &str| AppError(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not one of {ok}"));
+    let bad = |k: &str, v: &str, ok: &str| {
+        AppError::client(StatusCode::BAD_REQUEST, format!("{k}: '{v}' is not one of {ok}"))
+    };
     let period = match params.get("group_by") {
         None => Period::Month,
         Some(v) => Period::parse(v).ok_or_else(|| bad("group_by", v, "month, week, day"))?,
@@ -302,10 +324,8 @@ async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, A
 }
 
 async fn api_not_found() -> AppError {
-    AppError(
-        StatusCode::NOT_FOUND,
-        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets, /api/v1/regions, /api/v1/whatif, /api/v1/timeseries, /api/v1/teams"
-            .into(),
+    AppError::client(StatusCode::NOT_FOUND,
+        "no such API endpoint; see /api/v1/summary, /api/v1/runs, /api/v1/files, /api/v1/equivalents, /api/v1/datasets, /api/v1/regions, /api/v1/whatif, /api/v1/timeseries, /api/v1/teams",
     )
 }
 
@@ -314,7 +334,7 @@ async fn api_not_found() -> AppError {
 async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
-        Err(_) => AppError(
+        Err(_) => AppError::client(
             StatusCode::REQUEST_TIMEOUT,
             format!(
                 "the request was not complete after {} s: send it again on a faster connection",
@@ -409,7 +429,7 @@ fn assets_or_not_found(
         if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
             files(uri, state, req)
         } else {
-            let refused = AppError(StatusCode::METHOD_NOT_ALLOWED, format!("{} is read-only", uri.path()));
+            let refused = AppError::client(StatusCode::METHOD_NOT_ALLOWED, format!("{} is read-only", uri.path()));
             let mut res = refused.into_response();
             res.headers_mut().insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("GET, HEAD"));
             Box::pin(std::future::ready(res))
@@ -463,5 +483,27 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeou
                 tracing::debug!("connection ended: {e}");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(e: AppError) -> (StatusCode, String) {
+        let res = e.into_response();
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[tokio::test]
+    async fn a_server_fault_is_logged_not_told_and_a_client_error_says_what_to_change() {
+        let cause = "/srv/logs/secret-team/emissions.csv: cannot read: permission denied";
+        let (status, text) = body(AppError::internal(cause)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!text.contains("secret-team") && text.contains("the cause is in its log"), "{text}");
+        let (status, text) = body(AppError::client(StatusCode::BAD_REQUEST, "use latest or codecarbon")).await;
+        assert_eq!((status, text.as_str()), (StatusCode::BAD_REQUEST, r#"{"error":"use latest or codecarbon"}"#));
     }
 }

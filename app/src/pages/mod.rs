@@ -26,7 +26,7 @@ use leptos::prelude::*;
 
 /// What a page shows when its data cannot be loaded.
 #[component]
-fn LoadError(error: ServerFnError) -> impl IntoView {
+fn LoadError(error: crate::api::PageError) -> impl IntoView {
     view! { <p class="error">"Could not load the data: " {error.to_string()}</p> }
 }
 
