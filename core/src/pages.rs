@@ -72,7 +72,7 @@ impl FilesPage {
 /// JSON API have them all).
 pub const PROJECTS_PER_PAGE: usize = 10;
 pub const EXPERIMENTS_SHOWN: usize = 5;
-pub const LEAVES_SHOWN: usize = 5;
+pub const LEAVES_SHOWN: usize = 3;
 
 /// The overview as its page shows it: the totals and one page of the project tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
