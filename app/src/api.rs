@@ -110,6 +110,9 @@ pub async fn get_files(page: usize) -> Result<FilesPage, PageError> {
 pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, PageError> {
     let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(PageError::server)?;
     let Some(mut d) = detail else { return Ok(None) };
+    // The charts draw what the table lists: at most MAX_CHECKPOINT_ROWS points, the last kept.
+    let checkpoints_total = d.checkpoints.len();
+    d.checkpoints = carbon_core::pages::thin(d.checkpoints);
     let mut charts: Vec<carbon_core::pages::Chart> = charts::energy_split(&d.run).into_iter().collect();
     if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
         charts.push(charts::run_progress(&d));
@@ -126,8 +129,6 @@ pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option
         ),
         None => Vec::new(),
     };
-    let checkpoints_total = d.checkpoints.len();
-    d.checkpoints = carbon_core::pages::thin(d.checkpoints);
     Ok(Some(RunPageData { detail: d, checkpoints_total, equivalents, charts }))
 }
 
@@ -188,21 +189,10 @@ pub async fn get_experiment(experiment_id: String, dataset: DatasetMode) -> Resu
     with_catalog(|c| {
         let runs: Vec<&carbon_core::model::Run> =
             c.runs(dataset).iter().filter(|r| r.experiment_id.as_deref() == Some(experiment_id.as_str())).collect();
-        if runs.is_empty() {
-            return None;
-        }
-        let by_co2 = |r: &&carbon_core::model::Run| r.assessment.co2_kg.unwrap_or(f64::NAN);
-        let best = runs.iter().filter(|r| r.assessment.co2_kg.is_some()).min_by(|a, b| by_co2(a).total_cmp(&by_co2(b)));
-        let worst =
-            runs.iter().filter(|r| r.assessment.co2_kg.is_some()).max_by(|a, b| by_co2(a).total_cmp(&by_co2(b)));
-        Some(ExperimentPage {
-            project_name: runs[0].project_name.clone(),
-            totals: carbon_core::model::Totals::of(runs.iter().copied()),
-            best_run: best.map(|r| r.run_id.clone()),
-            worst_run: worst.map(|r| r.run_id.clone()),
-            charts: vec![charts::duration_vs_co2(&runs, "duration-co2", "Duration against CO₂e, per run")],
-            runs: runs.iter().map(|r| carbon_core::pages::RunRow::from(*r)).collect(),
-            experiment_id,
-        })
+        let mut page = ExperimentPage::of(experiment_id, &runs)?;
+        let plotted = ExperimentPage::plotted(&runs);
+        page.runs_plotted = plotted.len();
+        page.charts = vec![charts::duration_vs_co2(&plotted, "duration-co2", "Duration against CO₂e, per run")];
+        Some(page)
     })
 }

@@ -253,16 +253,68 @@ pub struct TeamPage {
     pub projects: Vec<String>,
 }
 
-/// An experiment's runs compared.
+/// An experiment's runs compared. The page stays small however many runs it has: the table lists
+/// the latest [`EXPERIMENT_RUNS_LISTED`] (the best and the worst always among them), the chart
+/// plots at most [`EXPERIMENT_RUNS_PLOTTED`]; the totals count every run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct ExperimentPage {
     pub experiment_id: String,
     pub project_name: Option<String>,
     pub totals: Totals,
     pub runs: Vec<RunRow>,
+    /// Runs in the experiment (`runs` may list fewer).
+    pub runs_total: usize,
     pub best_run: Option<String>,
     pub worst_run: Option<String>,
     pub charts: Vec<Chart>,
+    /// Runs the charts plot.
+    pub runs_plotted: usize,
+}
+
+pub const EXPERIMENT_RUNS_LISTED: usize = 100;
+pub const EXPERIMENT_RUNS_PLOTTED: usize = 500;
+
+impl ExperimentPage {
+    /// The page of an experiment's `runs` (newest first), without its charts; `None` without runs.
+    pub fn of(experiment_id: String, runs: &[&Run]) -> Option<ExperimentPage> {
+        let first = runs.first()?;
+        let co2 = |r: &&&Run| r.assessment.co2_kg.unwrap_or(f64::NAN);
+        let with_co2 = || runs.iter().filter(|r| r.assessment.co2_kg.is_some());
+        let best = with_co2().min_by(|a, b| co2(a).total_cmp(&co2(b)));
+        let worst = with_co2().max_by(|a, b| co2(a).total_cmp(&co2(b)));
+        let mut listed: Vec<&Run> = runs.iter().take(EXPERIMENT_RUNS_LISTED).copied().collect();
+        for extreme in [best, worst].into_iter().flatten() {
+            if !listed.iter().any(|r| r.run_id == extreme.run_id) {
+                listed.push(extreme);
+            }
+        }
+        Some(ExperimentPage {
+            project_name: first.project_name.clone(),
+            totals: Totals::of(runs.iter().copied()),
+            best_run: best.map(|r| r.run_id.clone()),
+            worst_run: worst.map(|r| r.run_id.clone()),
+            runs: listed.into_iter().map(RunRow::from).collect(),
+            runs_total: runs.len(),
+            experiment_id,
+            charts: Vec::new(),
+            runs_plotted: 0,
+        })
+    }
+
+    /// The runs a chart plots: all of them up to [`EXPERIMENT_RUNS_PLOTTED`], otherwise that many
+    /// spread evenly over the runs ordered by CO2, so the lowest and the highest are kept.
+    pub fn plotted<'a>(runs: &[&'a Run]) -> Vec<&'a Run> {
+        if runs.len() <= EXPERIMENT_RUNS_PLOTTED {
+            return runs.to_vec();
+        }
+        let mut by_co2 = runs.to_vec();
+        by_co2.sort_by(|a, b| {
+            let v = |r: &Run| r.assessment.co2_kg.unwrap_or(f64::NEG_INFINITY);
+            v(a).total_cmp(&v(b))
+        });
+        let last = by_co2.len() - 1;
+        (0..EXPERIMENT_RUNS_PLOTTED).map(|i| by_co2[i * last / (EXPERIMENT_RUNS_PLOTTED - 1)]).collect()
+    }
 }
 
 /// What this server lets a visitor do with uploads, and the visitor's private session if any.
@@ -306,4 +358,45 @@ pub struct UploadedFile {
     pub rows_rejected: usize,
     /// Where "save to logs" wrote it, relative to the logs folder.
     pub saved_as: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(n: usize) -> Vec<Run> {
+        (0..n)
+            .map(|i| Run {
+                run_id: format!("r{i:05}"),
+                experiment_id: Some("e".into()),
+                // The lowest CO2 is the oldest run, the highest one in the middle.
+                assessment: Assessment {
+                    co2_kg: Some(if i == n / 2 { 1e6 } else { (n - i) as f64 }),
+                    ..Assessment::default()
+                },
+                ..Run::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_experiment_page_is_bounded_and_keeps_its_best_and_worst_runs() {
+        let all = runs(3000);
+        let refs: Vec<&Run> = all.iter().collect();
+        let p = ExperimentPage::of("e".into(), &refs).unwrap_or_default();
+        assert_eq!((p.runs_total, p.totals.runs), (3000, 3000), "totals count every run");
+        assert_eq!(p.runs.len(), EXPERIMENT_RUNS_LISTED + 2, "the latest, then the best and the worst");
+        assert_eq!(p.runs[0].run_id, "r00000");
+        assert_eq!(p.best_run.as_deref(), Some("r02999"));
+        assert_eq!(p.worst_run.as_deref(), Some("r01500"));
+        assert!(p.runs.iter().any(|r| r.run_id == "r02999") && p.runs.iter().any(|r| r.run_id == "r01500"));
+        let plotted = ExperimentPage::plotted(&refs);
+        assert_eq!(plotted.len(), EXPERIMENT_RUNS_PLOTTED);
+        assert_eq!(plotted[0].run_id, "r02999", "the lowest CO2 is plotted");
+        assert_eq!(plotted[EXPERIMENT_RUNS_PLOTTED - 1].run_id, "r01500", "and the highest");
+        let few: Vec<&Run> = refs[..10].to_vec();
+        assert_eq!(ExperimentPage::plotted(&few).len(), 10);
+        assert_eq!(ExperimentPage::of("e".into(), &few).map(|p| p.runs.len()), Some(10));
+        assert!(ExperimentPage::of("none".into(), &[]).is_none());
+    }
 }

@@ -44,7 +44,16 @@ fn ExperimentBody(p: ExperimentPage) -> impl IntoView {
             <a class="whatif-link" href=crate::format::href(&format!("/map?experiment={}", crate::format::encode(&p.experiment_id)))>"Where would this experiment have been lower? →"</a>
         </p>
         {p.charts.into_iter().map(|chart| view! { <ChartView chart/> }).collect_view()}
+        {(p.runs_plotted < p.totals.runs).then(|| view! {
+            <p class="hint">{format!("The chart plots {} of the {} runs, spread evenly from the lowest CO₂ to the highest.", p.runs_plotted, p.runs_total)}</p>
+        })}
         <h2>"Runs compared"</h2>
+        {(p.runs.len() < p.runs_total).then(|| view! {
+            <p class="hint">
+                {format!("The {} latest of {} runs, with the best and the worst; ", p.runs.len().min(carbon_core::pages::EXPERIMENT_RUNS_LISTED), p.runs_total)}
+                <a href=crate::format::href(&format!("/runs?experiment={}", crate::format::encode(&p.experiment_id)))>"every run on the Runs page →"</a>
+            </p>
+        })}
         <table class="experiment-runs">
             <thead><tr><th>"Run"</th><th>"Ended"</th><th class="num">"Duration"</th><th class="num">"Energy"</th><th class="num">"Energy per hour"</th><th class="num">"CO₂ (range)"</th><th></th></tr></thead>
             <tbody>
