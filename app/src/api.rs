@@ -102,7 +102,10 @@ pub async fn get_runs_page(query: RunQuery) -> Result<RunsPage, PageError> {
 /// One page of the Files page.
 #[server(input = Json)]
 pub async fn get_files(page: usize) -> Result<FilesPage, PageError> {
-    with_catalog(|c| FilesPage::of(c.files(), page, MAX_PROBLEMS_SHOWN))
+    with_catalog(|c| FilesPage {
+        watch_problem: c.watch_problem().map(str::to_string),
+        ..FilesPage::of(c.files(), page, MAX_PROBLEMS_SHOWN)
+    })
 }
 
 /// A run's page: the run, its checkpoints (thinned), its everyday equivalents and its charts.

@@ -38,6 +38,8 @@ pub struct Catalog {
     reports: Arc<Vec<FileReport>>,
     /// Sort orders and filter values of these runs, each computed on first use.
     derived: Arc<Derived>,
+    /// Why changes to the folder may not be seen (the watcher failed), for the Files page.
+    watch_problem: Option<String>,
 }
 
 /// The runs assessed in one dataset mode, and their summary.
@@ -146,41 +148,91 @@ pub fn is_log_file(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// One folder's sub-folders and log files.
-type Listing = (Vec<PathBuf>, Vec<PathBuf>);
+/// What a walk of the logs folder found: the log files to read (sorted), and what it would
+/// not go into, with why: folders it cannot list, links to folders (not followed).
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub files: Vec<PathBuf>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
 
-/// Log files under `dir`, recursively, sorted. Folders are listed in parallel, a level at a
-/// time (a logs tree often has a folder per run).
-pub fn find_log_files(dir: &Path) -> Result<Vec<PathBuf>, IngestError> {
-    let mut out = Vec::new();
+/// What listing one folder found: sub-folders, log files, and entries not gone into.
+type Listing = (Vec<PathBuf>, Vec<PathBuf>, Vec<(PathBuf, String)>);
+
+/// Log files under `dir`, recursively. Folders are listed in parallel, a level at a time (a logs
+/// tree often has a folder per run). Never fails: a folder that cannot be listed is skipped and
+/// said. Links are not followed; an entry with a log file's name is returned whatever its type
+/// ([`ingest::ingest_path`] says why a link, a pipe or a device is not read).
+pub fn walk_logs(dir: &Path) -> Walk {
+    let mut walk = Walk::default();
+    // The team mapping is not a log.
+    let teams = dir.join(TEAMS_FILE);
     let mut level = vec![dir.to_path_buf()];
     while !level.is_empty() {
-        let listed: Result<Vec<Listing>, IngestError> = level
+        let listed: Vec<Listing> = level
             .par_iter()
             .map(|d| {
-                let (mut dirs, mut files) = (Vec::new(), Vec::new());
-                let entries = std::fs::read_dir(d).map_err(|source| IngestError::Io { path: d.clone(), source })?;
+                let (mut dirs, mut files, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+                let entries = match std::fs::read_dir(d) {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        skipped.push((d.clone(), format!("folder not read: {e}")));
+                        return (dirs, files, skipped);
+                    }
+                };
                 for entry in entries {
-                    let entry = entry.map_err(|source| IngestError::Io { path: d.clone(), source })?;
+                    let entry = match entry {
+                        Ok(entry) => entry,
+                        Err(e) => {
+                            skipped.push((d.clone(), format!("folder not read to the end: {e}")));
+                            break;
+                        }
+                    };
                     let path = entry.path();
-                    let kind = entry.file_type().map_err(|source| IngestError::Io { path: path.clone(), source })?;
+                    let Ok(kind) = entry.file_type() else {
+                        files.push(path);
+                        continue;
+                    };
                     if kind.is_dir() {
                         dirs.push(path);
-                    } else if is_log_file(&entry.file_name().to_string_lossy()) {
+                    } else if is_log_file(&entry.file_name().to_string_lossy()) && path != teams {
                         files.push(path);
+                    } else if kind.is_symlink() && path.is_dir() {
+                        skipped.push((path, "a symbolic link to a folder: links are not followed".into()));
                     }
                 }
-                Ok((dirs, files))
+                (dirs, files, skipped)
             })
             .collect();
         level = Vec::new();
-        for (dirs, files) in listed? {
+        for (dirs, files, skipped) in listed {
             level.extend(dirs);
-            out.extend(files);
+            walk.files.extend(files);
+            walk.skipped.extend(skipped);
         }
     }
-    out.sort();
-    Ok(out)
+    walk.files.sort();
+    walk.skipped.sort();
+    walk
+}
+
+/// Log files under `dir`, recursively, sorted (see [`walk_logs`]).
+pub fn find_log_files(dir: &Path) -> Vec<PathBuf> {
+    walk_logs(dir).files
+}
+
+/// What the walk of `dir` found, read: every log file parsed (or said why not), and every
+/// folder not gone into, as a report of its own (its path ends with `/`).
+fn read_walk(dir: &Path, walk: &Walk) -> Vec<ParsedFile> {
+    let mut files: Vec<ParsedFile> =
+        walk.files.par_iter().filter_map(|p| ingest::ingest_path(p, &display_path(dir, p))).collect();
+    files.extend(walk.skipped.iter().map(|(p, why)| ingest::not_read(&folder_display(dir, p), p, why)));
+    files
+}
+
+/// A folder's name in reports: its path under the logs folder, ending with `/`.
+fn folder_display(dir: &Path, path: &Path) -> String {
+    format!("{}/", display_path(dir, path))
 }
 
 /// Reading a logs folder waits on the disk more than on the CPU: more threads than cores keep
@@ -249,18 +301,22 @@ pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loa
     }
 }
 
-fn team_mapping(dir: &Path) -> Result<Vec<(String, String)>, IngestError> {
+/// The team mapping of `dir` (empty without `teams.csv`), or why it could not be read.
+fn team_mapping(dir: &Path) -> Result<Vec<(String, String)>, String> {
     let path = dir.join(TEAMS_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(read_team_mapping(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(IngestError::Io { path, source }),
+        Err(e) => Err(format!("the team mapping cannot be read ({e}): teams follow the folder layout")),
     }
 }
 
 fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
     use crate::parse_cache;
-    let mapping = team_mapping(dir)?;
+    let (mapping, mapping_problem) = match team_mapping(dir) {
+        Ok(m) => (m, None),
+        Err(why) => (Vec::new(), Some(ingest::not_read(TEAMS_FILE, &dir.join(TEAMS_FILE), &why))),
+    };
     let mut loaded = Loaded::default();
     let mut cat = Catalog { team_mapping: Arc::new(mapping), ..Catalog::default() };
     match cache.map(|c| parse_cache::read(c, dir)) {
@@ -276,10 +332,8 @@ fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestErr
         }
         Some(Err(e)) => loaded.cache_problem = Some(e.to_string()),
     }
-    let paths = find_log_files(dir)?;
-    let files: Result<Vec<ParsedFile>, IngestError> =
-        paths.par_iter().map(|p| ingest::ingest_path(p, &display_path(dir, p))).collect();
-    let files = files?;
+    let mut files = read_walk(dir, &walk_logs(dir));
+    files.extend(mapping_problem);
     loaded.parsed = files.len();
     cat.upsert_all(files)?;
     Ok((cat, loaded))
@@ -303,35 +357,40 @@ pub struct FileChange {
 /// The files of `dir` that differ from what `cat` holds (new, changed or gone), by their stamps;
 /// changed and new files are parsed. Reads the folder and the last 4 KiB of each file, in
 /// parallel, off any lock: apply the result with [`Catalog::apply`].
-pub fn changes_on_disk(dir: &Path, cat: &Catalog) -> Result<Vec<FileChange>, IngestError> {
-    let look = || -> Result<Vec<FileChange>, IngestError> {
-        let paths = find_log_files(dir)?;
-        let on_disk: HashSet<String> = paths.iter().map(|p| display_path(dir, p)).collect();
-        let found: Result<Vec<Option<FileChange>>, IngestError> = paths
+pub fn changes_on_disk(dir: &Path, cat: &Catalog) -> Vec<FileChange> {
+    let look = || -> Vec<FileChange> {
+        let walk = walk_logs(dir);
+        let mut on_disk: HashSet<String> = walk.files.iter().map(|p| display_path(dir, p)).collect();
+        let mut changes: Vec<FileChange> = walk
+            .files
             .par_iter()
-            .map(|p| {
+            .filter_map(|p| {
                 let path = display_path(dir, p);
                 let was = cat.files.get(&path).and_then(|f| f.stamp);
-                if was.is_some() && Stamp::of_path(p).ok() == was {
-                    return Ok(None);
+                if was.is_some() && Stamp::of_path(p) == was {
+                    return None;
                 }
-                let now = match ingest::ingest_path(p, &path) {
-                    Ok(f) => Some(f),
-                    // Gone between listing and reading: the next look (or the watcher) sees it.
-                    Err(IngestError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => None,
-                    Err(e) => return Err(e),
-                };
-                Ok(Some(FileChange { path, was, now }))
+                // Gone between the walk and now: forgotten below if the catalog had it.
+                let now = ingest::ingest_path(p, &path);
+                (now.is_some() || was.is_some()).then_some(FileChange { path, was, now })
             })
             .collect();
-        let mut changes: Vec<FileChange> = found?.into_iter().flatten().collect();
+        for (p, why) in &walk.skipped {
+            let path = folder_display(dir, p);
+            let now = ingest::not_read(&path, p, why);
+            let was = cat.files.get(&path).and_then(|f| f.stamp);
+            if was != now.stamp {
+                changes.push(FileChange { path: path.clone(), was, now: Some(now) });
+            }
+            on_disk.insert(path);
+        }
         changes.extend(
             cat.files
                 .iter()
                 .filter(|(path, f)| matches!(f.source, ingest::Source::Path(_)) && !on_disk.contains(*path))
                 .map(|(path, f)| FileChange { path: path.clone(), was: f.stamp, now: None }),
         );
-        Ok(changes)
+        changes
     };
     match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
         Ok(pool) => pool.install(look),
@@ -550,6 +609,15 @@ impl Catalog {
     }
 
     /// Writes the parse cache of the files read from disk to `path`.
+    /// Says (or clears) why changes to the folder may not be seen.
+    pub fn set_watch_problem(&mut self, problem: Option<String>) {
+        self.watch_problem = problem;
+    }
+
+    pub fn watch_problem(&self) -> Option<&str> {
+        self.watch_problem.as_deref()
+    }
+
     pub fn write_parse_cache(&self, path: &Path) -> Result<(), crate::parse_cache::CacheError> {
         let files: Vec<Arc<ParsedFile>> = self.files.values().cloned().collect();
         crate::parse_cache::write(path, &files)

@@ -51,7 +51,15 @@ impl Source {
     pub fn bytes(&self) -> Result<Cow<'_, [u8]>, IngestError> {
         match self {
             Source::Path(p) => {
-                std::fs::read(p).map(Cow::Owned).map_err(|source| IngestError::Io { path: p.clone(), source })
+                use std::io::Read;
+                let io = |source| IngestError::Io { path: p.clone(), source };
+                let (mut f, _) = open_log(p).map_err(|e| match e {
+                    NotRead::Gone => io(std::io::ErrorKind::NotFound.into()),
+                    NotRead::Because(why) => io(std::io::Error::other(why)),
+                })?;
+                let mut bytes = Vec::new();
+                (&mut f).take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(io)?;
+                Ok(Cow::Owned(bytes))
             }
             Source::Memory(b) => Ok(Cow::Borrowed((**b).as_ref())),
         }
@@ -85,16 +93,29 @@ pub struct Stamp {
 const TAIL: u64 = 4096;
 
 impl Stamp {
-    /// The stamp of the file at `path`, reading only its last 4 KiB.
-    pub fn of_path(path: &Path) -> std::io::Result<Stamp> {
+    /// The stamp of the file at `path`, reading only its last 4 KiB; for a path that is not
+    /// read (see [`open_log`]), the stamp of the reason, so an unchanged reason is no change.
+    /// `None` when nothing is there any more.
+    pub fn of_path(path: &Path) -> Option<Stamp> {
         use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(path)?;
-        let meta = f.metadata()?;
+        let (mut f, meta) = match open_log(path) {
+            Ok(opened) => opened,
+            Err(NotRead::Gone) => return None,
+            Err(NotRead::Because(why)) => return Some(Stamp::not_read(&why)),
+        };
         let from = meta.len().saturating_sub(TAIL);
-        f.seek(SeekFrom::Start(from))?;
         let mut tail = Vec::with_capacity((meta.len() - from) as usize);
-        f.take(TAIL).read_to_end(&mut tail)?;
-        Ok(Stamp::of(&meta, &tail, meta.len()))
+        match f.seek(SeekFrom::Start(from)).and_then(|_| f.take(TAIL).read_to_end(&mut tail)) {
+            Ok(_) => Some(Stamp::of(&meta, &tail, meta.len())),
+            Err(e) => Some(Stamp::not_read(&format!("cannot be read: {e}"))),
+        }
+    }
+
+    /// The stamp of a path that is not read, for `why`.
+    fn not_read(why: &str) -> Stamp {
+        let mut s = Stamp { size: u64::MAX, mtime_ns: 0, tail: 0 };
+        s.tail = fnv(why.as_bytes());
+        s
     }
 
     /// The stamp of `bytes` read from a file whose metadata (taken before the read) is `meta`.
@@ -110,12 +131,110 @@ impl Stamp {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as i64);
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in tail {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        Stamp { size, mtime_ns, tail: fnv(tail) }
+    }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Largest log file read: CodeCarbon appends a few hundred bytes a checkpoint, so this is
+/// millions of checkpoints; a larger file is something else (or must be split).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Why a path in the logs folder is not read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotRead {
+    /// Nothing is there (any more).
+    Gone,
+    /// Something is there that is not read, and why: on the Files page.
+    Because(String),
+}
+
+/// Why a path of this type and size is not read as a log file: only regular files, not
+/// symbolic links (never followed: see the README), pipes, sockets or devices, and not larger
+/// than [`MAX_FILE_BYTES`].
+pub fn refusal(meta: &std::fs::Metadata) -> Option<String> {
+    let t = meta.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("a named pipe (FIFO), not a file: not read".into());
         }
-        Stamp { size, mtime_ns, tail: h }
+        if t.is_socket() {
+            return Some("a socket, not a file: not read".into());
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return Some("a device, not a file: not read".into());
+        }
+    }
+    if t.is_symlink() {
+        return Some(
+            "a symbolic link: links are not followed (serve the folder it points to, or copy the file)".into(),
+        );
+    }
+    if t.is_dir() {
+        return Some("a folder".into());
+    }
+    if !t.is_file() {
+        return Some("not a regular file: not read".into());
+    }
+    (meta.len() > MAX_FILE_BYTES).then(|| {
+        format!("{} bytes, larger than the {} bytes a log file may have: not read", meta.len(), MAX_FILE_BYTES)
+    })
+}
+
+/// Opens a log file for reading if it is one to read (see [`refusal`]), without following a
+/// link and without waiting on a pipe (the type is checked before and after opening, so a file
+/// swapped for a pipe in between is refused too).
+pub fn open_log(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), NotRead> {
+    let gone_or = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => NotRead::Gone,
+        _ => NotRead::Because(format!("cannot be read: {e}")),
+    };
+    let meta = std::fs::symlink_metadata(path).map_err(gone_or)?;
+    if let Some(why) = refusal(&meta) {
+        return Err(NotRead::Because(why));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    let file = options.open(path).map_err(gone_or)?;
+    let meta = file.metadata().map_err(gone_or)?;
+    match refusal(&meta) {
+        Some(why) => Err(NotRead::Because(why)),
+        None => Ok((file, meta)),
+    }
+}
+
+/// A path of the logs folder that is not read, as the Files page lists it: its reason is its
+/// one problem.
+pub fn not_read(display: &str, path: &Path, why: &str) -> ParsedFile {
+    let report = FileReport {
+        path: display.to_string(),
+        schema: "not read".into(),
+        schema_detail: why.to_string(),
+        problem_count: 1,
+        problems: vec![Problem { line: 0, column: None, column_name: None, reason: why.to_string(), rejected: false }],
+        ..FileReport::default()
+    };
+    ParsedFile {
+        report,
+        runs: Vec::new(),
+        source: Source::Path(path.to_path_buf()),
+        len: 0,
+        stamp: Some(Stamp::not_read(why)),
     }
 }
 
@@ -161,13 +280,23 @@ pub struct TaskRow {
 }
 
 /// Reads `path` from disk, naming it `display` in reports.
-pub fn ingest_path(path: &Path, display: &str) -> Result<ParsedFile, IngestError> {
-    let io = |source| IngestError::Io { path: path.to_path_buf(), source };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    let bytes = std::fs::read(path).map_err(io)?;
+/// A path that is not a file to read, or cannot be read, gives a report that says why (see
+/// [`not_read`]); `None` when nothing is there any more.
+pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
+    use std::io::Read;
+    let (mut f, meta) = match open_log(path) {
+        Ok(opened) => opened,
+        Err(NotRead::Gone) => return None,
+        Err(NotRead::Because(why)) => return Some(not_read(display, path, &why)),
+    };
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Read no more than the cap, whatever the file has grown to since.
+    if let Err(e) = (&mut f).take(MAX_FILE_BYTES).read_to_end(&mut bytes) {
+        return Some(not_read(display, path, &format!("cannot be read: {e}")));
+    }
     let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
     file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
-    Ok(file)
+    Some(file)
 }
 
 /// Parses bytes held in memory (kept, so a run's rows can be shown later).
@@ -369,7 +498,11 @@ impl Layout {
     fn tags(&self, text: &str, rec: &Record) -> Vec<(String, String)> {
         self.extra_pos
             .iter()
-            .filter_map(|&p| value(rec.get(text, p)).map(|v| (self.header_raw[p].clone(), v.to_string())))
+            .take(MAX_TAGS)
+            .filter_map(|&p| {
+                value(rec.get(text, p))
+                    .map(|v| (clip(self.header_raw[p].clone(), MAX_TAG_CHARS), clip(v.to_string(), MAX_TAG_CHARS)))
+            })
             .collect()
     }
 
@@ -481,6 +614,36 @@ impl Fnv {
     }
 }
 
+/// Problems a file keeps: enough to see what is wrong with it, bounded whatever the file (its
+/// `problem_count` stays exact; pages say "and N more").
+pub const MAX_PROBLEMS_KEPT: usize = 200;
+
+/// Characters of a problem's reason kept (a reason quotes the file's values).
+const MAX_REASON_CHARS: usize = 300;
+
+/// Counts a problem, and keeps it while fewer than [`MAX_PROBLEMS_KEPT`] are kept.
+fn note(report: &mut FileReport, p: Problem) {
+    report.problem_count += 1;
+    if report.problems.len() < MAX_PROBLEMS_KEPT {
+        let reason = clip(p.reason, MAX_REASON_CHARS);
+        let column_name = p.column_name.map(|n| clip(n, MAX_TAG_CHARS));
+        report.problems.push(Problem { reason, column_name, ..p });
+    }
+}
+
+/// `s`, cut to `max` characters with an ellipsis.
+fn clip(s: String, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+/// User columns kept as a run's tags, and characters kept of each name and value: a file's
+/// extra columns cost memory per run, so they are bounded (the Files page says what was left).
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG_CHARS: usize = 100;
+
 /// Reads the header and every row of `text`, handing each accepted row to `on_row`. With
 /// `report_rows`, every problem is reported (the ingest); without, only counts (a run's page).
 fn scan(
@@ -492,13 +655,16 @@ fn scan(
 ) -> (FileReport, Option<Layout>) {
     let mut report = FileReport { path: display.to_string(), encoding: encoding.to_string(), ..FileReport::default() };
     if encoding.starts_with("Latin-1") {
-        report.problems.push(Problem {
-            line: 0,
-            column: None,
-            column_name: None,
-            reason: "file is not valid UTF-8: decoded as Latin-1, so accented text may look different".into(),
-            rejected: false,
-        });
+        note(
+            &mut report,
+            Problem {
+                line: 0,
+                column: None,
+                column_name: None,
+                reason: "file is not valid UTF-8: decoded as Latin-1, so accented text may look different".into(),
+                rejected: false,
+            },
+        );
     }
     let mut recs = records(text);
     let mut rec = Record::default();
@@ -526,8 +692,8 @@ fn scan(
         if is_task { ", task file (start_task/stop_task: one row per task)" } else { "" }
     );
     let known_pos = |name: &str| header.iter().position(|h| h == name);
-    report.extra_columns =
-        (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).map(|i| header_raw[i].clone()).collect();
+    let extra: Vec<usize> = (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).collect();
+    report.extra_columns = extra.iter().take(MAX_TAGS).map(|&i| clip(header_raw[i].clone(), MAX_TAG_CHARS)).collect();
     report.missing_columns =
         generation.columns.iter().filter(|col| known_pos(col).is_none()).map(|s| s.to_string()).collect();
     let present_order: Vec<&str> =
@@ -541,29 +707,48 @@ fn scan(
         || known_pos(c::EMISSIONS).is_some();
     let too_wide = header.len() > MAX_COLUMNS;
     if !has_header || !countable || too_wide {
-        report.problems.push(Problem {
-            line: if has_header { 1 } else { 0 },
-            column: None,
-            column_name: None,
-            reason: if !has_header {
-                "empty file: no header".into()
-            } else if too_wide {
-                format!(
-                    "the header has {} columns: CodeCarbon writes at most about 40, so the file is not read \
+        note(
+            &mut report,
+            Problem {
+                line: if has_header { 1 } else { 0 },
+                column: None,
+                column_name: None,
+                reason: if !has_header {
+                    "empty file: no header".into()
+                } else if too_wide {
+                    format!(
+                        "the header has {} columns: CodeCarbon writes at most about 40, so the file is not read \
                      (more than {MAX_COLUMNS} user columns are not kept as tags)",
-                    header.len()
-                )
-            } else {
-                "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions".into()
+                        header.len()
+                    )
+                } else {
+                    "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions".into()
+                },
+                rejected: true,
             },
-            rejected: true,
-        });
+        );
         while next(&mut rec) {
             report.rows_read += 1;
         }
         report.rows_rejected = report.rows_read;
-        report.problem_count = report.problems.len();
         return (report, None);
+    }
+    if extra.len() > MAX_TAGS {
+        note(
+            &mut report,
+            Problem {
+                line: 1,
+                column: extra.get(MAX_TAGS).map(|i| i + 1),
+                column_name: None,
+                reason: format!(
+                    "{} user columns: the first {MAX_TAGS} are kept as tags (names and values cut to {MAX_TAG_CHARS} \
+                     characters), the other {} are not kept",
+                    extra.len(),
+                    extra.len() - MAX_TAGS
+                ),
+                rejected: false,
+            },
+        );
     }
 
     let (p_run, p_exp) = (known_pos(c::RUN_ID), known_pos(c::EXPERIMENT_ID));
@@ -590,13 +775,16 @@ fn scan(
         let reject = |report: &mut FileReport, rec: &Record, reason: String| {
             report.rows_rejected += 1;
             if report_rows {
-                report.problems.push(Problem {
-                    line,
-                    column: None,
-                    column_name: None,
-                    reason: format!("{reason} — row: {}", excerpt(rec, text)),
-                    rejected: true,
-                });
+                note(
+                    report,
+                    Problem {
+                        line,
+                        column: None,
+                        column_name: None,
+                        reason: format!("{reason} — row: {}", excerpt(rec, text)),
+                        rejected: true,
+                    },
+                );
             }
         };
         if rec.unterminated_quote {
@@ -619,13 +807,16 @@ fn scan(
         }
         if rec.iter(text).zip(&layout.header).all(|(f, h)| f.trim().eq_ignore_ascii_case(h)) {
             if report_rows {
-                report.problems.push(Problem {
-                    line,
-                    column: None,
-                    column_name: None,
-                    reason: "header repeated inside the file: skipped".into(),
-                    rejected: false,
-                });
+                note(
+                    &mut report,
+                    Problem {
+                        line,
+                        column: None,
+                        column_name: None,
+                        reason: "header repeated inside the file: skipped".into(),
+                        rejected: false,
+                    },
+                );
             }
             report.rows_read -= 1;
             continue;
@@ -645,7 +836,9 @@ fn scan(
             reject(&mut report, &rec, reason);
             continue;
         }
-        report.problems.append(&mut warnings);
+        for w in warnings.drain(..) {
+            note(&mut report, w);
+        }
 
         let timestamp = layout.ts_pos.and_then(|p| value(rec.get(text, p)).map(|v| (p, v)));
         let timestamp_ms = match timestamp {
@@ -653,13 +846,16 @@ fn scan(
                 Some(t) => Some(t.and_utc().timestamp_millis()),
                 None => {
                     if report_rows {
-                        report.problems.push(Problem {
-                            line,
-                            column: Some(p + 1),
-                            column_name: Some(c::TIMESTAMP.into()),
-                            reason: format!("timestamp '{v}' is not a date (truncated?): row kept without a time"),
-                            rejected: false,
-                        });
+                        note(
+                            &mut report,
+                            Problem {
+                                line,
+                                column: Some(p + 1),
+                                column_name: Some(c::TIMESTAMP.into()),
+                                reason: format!("timestamp '{v}' is not a date (truncated?): row kept without a time"),
+                                rejected: false,
+                            },
+                        );
                     }
                     None
                 }
@@ -673,13 +869,16 @@ fn scan(
                 let made =
                     format!("row-{:016x}", rec.iter(text).fold(Fnv::new(), |h, f| h.bytes(f.trim().as_bytes())).0);
                 if report_rows {
-                    report.problems.push(Problem {
-                        line,
-                        column: layout.run_pos.map(|p| p + 1),
-                        column_name: Some(if layout.v1 { c::EXPERIMENT_ID } else { c::RUN_ID }.into()),
-                        reason: format!("no run id: the row is counted as a run of its own, '{made}'"),
-                        rejected: false,
-                    });
+                    note(
+                        &mut report,
+                        Problem {
+                            line,
+                            column: layout.run_pos.map(|p| p + 1),
+                            column_name: Some(if layout.v1 { c::EXPERIMENT_ID } else { c::RUN_ID }.into()),
+                            reason: format!("no run id: the row is counted as a run of its own, '{made}'"),
+                            rejected: false,
+                        },
+                    );
                 }
                 (Cow::Owned(made), true)
             }
@@ -696,7 +895,6 @@ fn scan(
         let row = Row { line, run_id, synthetic, task, timestamp_ms, duration_s: nums[i_dur], nums: &nums, key };
         on_row(&layout, &rec, &row);
     }
-    report.problem_count = report.problems.len();
     (report, Some(layout))
 }
 

@@ -45,6 +45,8 @@ pub struct FilesPage {
     /// 1-based page shown, and page count.
     pub page: usize,
     pub pages: usize,
+    /// Why changes to the logs folder may not be seen live (the watcher failed).
+    pub watch_problem: Option<String>,
 }
 
 impl FilesPage {
@@ -53,6 +55,7 @@ impl FilesPage {
         let pages = files.len().div_ceil(FILES_PER_PAGE).max(1);
         let page = page.clamp(1, pages);
         FilesPage {
+            watch_problem: None,
             files: files
                 .iter()
                 .skip((page - 1) * FILES_PER_PAGE)

@@ -41,7 +41,7 @@ fn files_added_one_by_one_give_the_runs_of_a_full_build() {
     let dir = logs();
     let full = load_dir(dir.path()).unwrap();
     assert!(full.runs(L).len() >= 6, "{}", full.runs(L).len());
-    let mut paths: Vec<PathBuf> = carbon_core::catalog::find_log_files(dir.path()).unwrap();
+    let mut paths: Vec<PathBuf> = carbon_core::catalog::find_log_files(dir.path());
     // Reverse order: merging must not depend on the order files arrive in.
     paths.reverse();
     let mut one_by_one = Catalog::default();
@@ -79,7 +79,7 @@ fn a_restart_takes_the_catalog_from_the_cache_and_then_catches_up_with_changed_f
     let (first, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     assert_eq!((loaded.reused, loaded.parsed), (0, 6));
     assert_eq!(loaded.cache_problem.as_deref(), Some("no cache yet"));
-    assert!(changes_on_disk(dir.path(), &first).unwrap().is_empty(), "read as it is");
+    assert!(changes_on_disk(dir.path(), &first).is_empty(), "read as it is");
     first.write_parse_cache(&cache).unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(cache_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
@@ -92,7 +92,7 @@ fn a_restart_takes_the_catalog_from_the_cache_and_then_catches_up_with_changed_f
     }
     assert_eq!(again.files(), first.files(), "reports with every problem");
     assert_eq!(again.run_detail("r1", L).unwrap(), first.run_detail("r1", L).unwrap());
-    assert!(changes_on_disk(dir.path(), &again).unwrap().is_empty(), "stamps kept in the cache");
+    assert!(changes_on_disk(dir.path(), &again).is_empty(), "stamps kept in the cache");
 
     // One appended checkpoint: the restart shows the cache, and the check finds that file alone.
     let csv = dir.path().join("vision/emissions.csv");
@@ -102,7 +102,7 @@ fn a_restart_takes_the_catalog_from_the_cache_and_then_catches_up_with_changed_f
     let (mut changed, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     assert!(loaded.from_cache());
     assert_eq!(changed.run("r1", L).unwrap().duration_s, first.run("r1", L).unwrap().duration_s);
-    let diff = changes_on_disk(dir.path(), &changed).unwrap();
+    let diff = changes_on_disk(dir.path(), &changed);
     assert_eq!(diff.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["vision/emissions.csv"]);
     assert_eq!(changed.apply(diff), 1);
     assert_eq!(changed.run("r1", L).unwrap().duration_s, Some(900.0));
@@ -110,7 +110,7 @@ fn a_restart_takes_the_catalog_from_the_cache_and_then_catches_up_with_changed_f
 
     // A file the watcher re-read between the check and its result keeps the watcher's version.
     let (mut raced, _) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
-    let diff = changes_on_disk(dir.path(), &raced).unwrap();
+    let diff = changes_on_disk(dir.path(), &raced);
     raced.upsert(carbon_core::ingest::ingest_path(&csv, "vision/emissions.csv").unwrap()).unwrap();
     assert_eq!(raced.apply(diff), 0, "the check's result is older than the watcher's");
     assert_eq!(raced.run("r1", L).unwrap().duration_s, Some(900.0));
@@ -151,4 +151,91 @@ fn sorted_orders_are_those_of_the_query_and_kept_per_version() {
     let page = cat.runs_page(&RunQuery::default());
     assert_eq!(page.total, cat.runs(L).len());
     assert!(page.teams.contains(&"vision".to_string()));
+}
+
+/// Runs `f` on another thread and fails if it takes longer than `secs` (a read that waits on a
+/// pipe would otherwise hang the test).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).expect("done in time, not waiting on a pipe")
+}
+
+#[cfg(unix)]
+#[test]
+fn a_hostile_logs_folder_is_read_around_and_every_skipped_entry_says_why() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let dir = logs();
+    let root = dir.path().to_path_buf();
+    let bad = root.join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    symlink("/nonexistent/emissions.csv", bad.join("dangling.csv")).unwrap();
+    symlink("/dev/zero", bad.join("zero.csv")).unwrap();
+    symlink(root.join("vision/emissions.csv"), bad.join("link.csv")).unwrap();
+    symlink(root.join("vision"), root.join("linked-folder")).unwrap();
+    let fifo = std::ffi::CString::new(bad.join("pipe.csv").to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0, "mkfifo");
+    // Sparse: over the size cap without using the disk.
+    std::fs::File::create(bad.join("huge.csv")).unwrap().set_len(carbon_core::ingest::MAX_FILE_BYTES + 1).unwrap();
+    let one_run = |id: &str| {
+        format!(
+            "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+             2026-10-01T10:00:10,p,{id},10,0.0001,0.002,FRA\n"
+        )
+    };
+    let locked = bad.join("locked.csv");
+    std::fs::write(&locked, one_run("locked-run")).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // A folder named like a log is a folder; the team mapping is not a log.
+    std::fs::create_dir_all(root.join("odd.csv")).unwrap();
+    std::fs::write(root.join("odd.csv/emissions.csv"), one_run("odd-run")).unwrap();
+    std::fs::write(root.join("teams.csv"), "path_prefix,team\nnlp/old/,legacy\n").unwrap();
+
+    let cat = within(60, move || load_dir(&root).unwrap());
+    let report = |p: &str| cat.files().iter().find(|f| f.path == p).cloned();
+    let why = |p: &str| report(p).map(|f| f.problems[0].reason.clone()).unwrap_or_else(|| format!("{p}: no report"));
+    assert!(why("bad/dangling.csv").contains("symbolic link"), "{}", why("bad/dangling.csv"));
+    assert!(why("bad/zero.csv").contains("symbolic link"));
+    assert!(why("bad/link.csv").contains("symbolic link"));
+    assert!(why("linked-folder/").contains("symbolic link to a folder"));
+    assert!(why("bad/pipe.csv").contains("named pipe"));
+    assert!(why("bad/huge.csv").contains("larger than"), "{}", why("bad/huge.csv"));
+    for p in ["bad/dangling.csv", "bad/pipe.csv", "bad/huge.csv"] {
+        let f = report(p).unwrap();
+        assert_eq!((f.schema.as_str(), f.rows_read, f.runs), ("not read", 0, 0), "{p}");
+    }
+    // Permissions do not bind root: then the file is read like any other.
+    let locked = report("bad/locked.csv").unwrap();
+    let is_root = unsafe { libc::geteuid() } == 0;
+    if is_root {
+        assert!(locked.runs > 0, "read as root");
+    } else {
+        assert!(locked.problems[0].reason.starts_with("cannot be read"), "{:?}", locked.problems);
+    }
+    assert!(report("odd.csv/emissions.csv").is_some_and(|f| f.runs > 0));
+    assert!(report("teams.csv").is_none(), "the team mapping is not listed as a log");
+    assert_eq!(cat.run("a1", L).unwrap().team.as_deref(), Some("legacy"), "but it maps teams");
+    // The runs of the real files are all there, each once.
+    let plain = load_dir(logs().path()).unwrap();
+    assert_eq!(
+        cat.runs(L).len(),
+        plain.runs(L).len() + 1 + usize::from(is_root),
+        "odd.csv's run (and the locked one as root)"
+    );
+
+    // A check finds nothing new in what was skipped (the reasons are stamped), then sees a
+    // pipe come and a skipped file turn into a real one.
+    let dir_path = dir.path().to_path_buf();
+    let cat2 = cat.clone();
+    assert!(within(60, move || changes_on_disk(&dir_path, &cat2)).is_empty());
+    std::fs::remove_file(dir.path().join("bad/huge.csv")).unwrap();
+    std::fs::copy(fixture("task_file.csv"), dir.path().join("bad/huge.csv")).unwrap();
+    let fifo2 = std::ffi::CString::new(dir.path().join("bad/pipe2.csv").to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo2.as_ptr(), 0o644) }, 0);
+    let dir_path = dir.path().to_path_buf();
+    let cat2 = cat.clone();
+    let mut changes: Vec<String> =
+        within(60, move || changes_on_disk(&dir_path, &cat2)).into_iter().map(|c| c.path).collect();
+    changes.sort();
+    assert_eq!(changes, ["bad/huge.csv", "bad/pipe2.csv"]);
 }

@@ -297,3 +297,30 @@ fn a_csv_with_ten_thousand_columns_gets_a_clear_answer() {
     assert_eq!((f.report.rows_read, f.report.rows_rejected, f.rows_accepted()), (1, 1, 0));
     assert!(f.report.problems[0].reason.contains("10000 columns"), "{}", f.report.problems[0].reason);
 }
+
+#[test]
+fn a_file_built_to_blow_up_memory_costs_a_bounded_amount_per_byte() {
+    use carbon_core::ingest::{MAX_PROBLEMS_KEPT, MAX_TAGS, MAX_TAG_CHARS};
+    // 990 user columns with 200-character names, 2,000 rows, each its own run with a value
+    // that is not a number: ~4 MB that once cost ~800 MB of tags and problems.
+    let names: Vec<String> = (0..990).map(|i| format!("{i:03}{}", "x".repeat(197))).collect();
+    let mut csv = format!("run_id,duration,energy_consumed,{}\n", names.join(","));
+    let values = vec!["v"; 990].join(",");
+    for r in 0..2000 {
+        csv.push_str(&format!("run-{r},{},oops,{values}\n", r + 1));
+    }
+    let f = carbon_core::ingest::ingest_bytes("wide.csv", csv.as_bytes()).unwrap();
+    assert_eq!(f.runs.len(), 2000);
+    for part in &f.runs {
+        assert!(part.run.tags.len() <= MAX_TAGS, "{} tags", part.run.tags.len());
+        assert!(part.run.tags.iter().all(|(k, v)| k.chars().count() <= MAX_TAG_CHARS + 1 && v.len() <= MAX_TAG_CHARS));
+    }
+    let tag_bytes: usize = f.runs.iter().flat_map(|p| &p.run.tags).map(|(k, v)| k.len() + v.len()).sum();
+    assert!(tag_bytes < 2 * csv.len(), "tags {tag_bytes} bytes for a {} byte file", csv.len());
+    let r = &f.report;
+    assert_eq!(r.extra_columns.len(), MAX_TAGS);
+    assert_eq!(r.problem_count, 2001, "every bad value counted, and the dropped columns said once");
+    assert_eq!(r.problems.len(), MAX_PROBLEMS_KEPT, "but only the first ones kept");
+    assert!(r.problems[0].reason.starts_with("990 user columns: the first 32 are kept"), "{}", r.problems[0].reason);
+    assert!(r.problems.iter().all(|p| p.reason.chars().count() <= 301));
+}

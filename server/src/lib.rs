@@ -319,8 +319,12 @@ async fn events(
 
 /// Liveness and a glance at what is loaded, for container health checks.
 async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
-    let (files, runs) = read(&s.catalog, |c| (c.files().len(), c.runs(DatasetMode::Latest).len()))?;
-    Ok(Json(serde_json::json!({ "status": "ok", "files": files, "runs": runs, "read_only": s.read_only })))
+    let (files, runs, watch) = read(&s.catalog, |c| {
+        (c.files().len(), c.runs(DatasetMode::Latest).len(), c.watch_problem().map(str::to_string))
+    })?;
+    Ok(Json(serde_json::json!({
+        "status": "ok", "files": files, "runs": runs, "read_only": s.read_only, "watch_problem": watch
+    })))
 }
 
 async fn api_not_found() -> AppError {

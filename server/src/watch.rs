@@ -8,7 +8,7 @@
 
 use app::api::Shared;
 use carbon_core::catalog::{changes_on_disk, is_log_file};
-use carbon_core::ingest::{ingest_source, Source, Stamp};
+use carbon_core::ingest::{ingest_source, not_read, open_log, NotRead, Source, Stamp, MAX_FILE_BYTES};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,18 +52,22 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let Some(shown) = display(dir, path).filter(|_| is_log_file(&name)) else { return false };
-    let read = std::fs::metadata(path).and_then(|meta| std::fs::read(path).map(|bytes| (meta, bytes)));
-    let parsed = match read {
-        Ok((meta, bytes)) => {
-            let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
-            file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
-            Some(file)
+    // Never a link, a pipe or a device (opening a pipe would wait for a writer): said instead.
+    let parsed = match open_log(path) {
+        Ok((f, meta)) => {
+            use std::io::Read;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            match f.take(MAX_FILE_BYTES).read_to_end(&mut bytes) {
+                Ok(_) => {
+                    let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
+                    file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
+                    Some(file)
+                }
+                Err(e) => Some(not_read(&shown, path, &format!("cannot be read: {e}"))),
+            }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            tracing::warn!(file = %shown, error = %e, "cannot read");
-            return false;
-        }
+        Err(NotRead::Gone) => None,
+        Err(NotRead::Because(why)) => Some(not_read(&shown, path, &why)),
     };
     if parsed.is_none() && !catalog.current().files().iter().any(|f| f.path == shown) {
         return false;
@@ -92,21 +96,57 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
 pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Result<notify::RecommendedWatcher> {
     let root = dir.canonicalize().unwrap_or(dir);
     let watched = root.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        let Ok(event) = res else { return };
-        if matches!(event.kind, notify::EventKind::Access(_)) {
-            return;
-        }
-        let mut changed = false;
-        for path in &event.paths {
-            changed |= refresh(&root, path, &catalog);
-        }
-        if changed {
-            announcer.announce();
-        }
-    })?;
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let (folder_root, folder_catalog, folder_announcer) = (root.clone(), catalog.clone(), announcer.clone());
+    let mut watcher = notify::RecommendedWatcher::new(
+        move |res: notify::Result<notify::Event>| {
+            let event = match res {
+                Ok(event) => event,
+                Err(e) => {
+                    // Say it where people look (the Files page, /healthz), not only in the log.
+                    tracing::warn!(error = %e, "watching failed");
+                    catalog.update(|c| c.set_watch_problem(Some(format!("{e}: restart to see new runs"))));
+                    return;
+                }
+            };
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
+            let mut changed = false;
+            let mut folders = false;
+            for path in &event.paths {
+                if is_folder(&root, path, &catalog) {
+                    folders = true;
+                } else {
+                    changed |= refresh(&root, path, &catalog);
+                }
+            }
+            if changed {
+                announcer.announce();
+            }
+            // A folder moved in or out brings or takes files no event names: look at the tree.
+            if folders {
+                check(&folder_root, &folder_catalog, &folder_announcer, None, false);
+            }
+        },
+        config,
+    )?;
     watcher.watch(&watched, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// Whether `path` is (or was, by the catalog's files under it) a folder of the logs tree.
+fn is_folder(dir: &Path, path: &Path, catalog: &Shared) -> bool {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return true;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    if is_log_file(&name) {
+        return false;
+    }
+    let Some(shown) = display(dir, path) else { return false };
+    let under = format!("{shown}/");
+    catalog.current().files().iter().any(|f| f.path.starts_with(&under))
 }
 
 /// Brings the catalog up to date with the folder (see the module's comment) and announces what
@@ -114,13 +154,8 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
 /// already did before the check). Returns how many files changed.
 pub fn check(dir: &Path, catalog: &Shared, announcer: &Announcer, cache: Option<&Path>, stale: bool) -> usize {
     let started = std::time::Instant::now();
-    let changed = match changes_on_disk(dir, &catalog.current()) {
-        Ok(changes) => catalog.update(|cat| cat.apply(changes)),
-        Err(e) => {
-            println!("note: could not compare {} with what was read ({e})", dir.display());
-            return 0;
-        }
-    };
+    let changes = changes_on_disk(dir, &catalog.current());
+    let changed = catalog.update(|cat| cat.apply(changes));
     println!(
         "checked {} against what was read: {} changed ({:.2} s)",
         dir.display(),
@@ -148,6 +183,9 @@ pub fn keep_up_to_date(dir: PathBuf, catalog: Shared, announcer: Announcer, cach
         }
         Err(e) => {
             println!("note: not watching {} ({e}): restart to see new runs", dir.display());
+            catalog.update(|c| {
+                c.set_watch_problem(Some(format!("not watching the folder ({e}): restart to see new runs")))
+            });
             None
         }
     };

@@ -129,3 +129,36 @@ fn a_catalog_from_the_parse_cache_catches_up_with_the_folder() {
     assert_eq!(third.files().len(), 2);
     assert_eq!(check(dir.path(), &SharedCatalog::new(third), &announcer, Some(&cache), false), 0);
 }
+
+#[cfg(unix)]
+#[test]
+fn the_watcher_says_why_it_skips_a_pipe_or_a_link_and_follows_folders_moved_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.csv"), format!("{HEADER}{}", row("ra", 10))).unwrap();
+    let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
+    let (tx, _rx) = tokio::sync::broadcast::channel(16);
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), Announcer::new(tx)).unwrap();
+    let reason = |c: &Catalog, p: &str| c.files().iter().find(|f| f.path == p).map(|f| f.problems[0].reason.clone());
+
+    // A pipe with a log's name: listed as not read, and the watcher does not wait on it.
+    let fifo = std::ffi::CString::new(dir.path().join("pipe.csv").to_string_lossy().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    eventually(&cat, "the pipe listed", |c| reason(c, "pipe.csv").is_some_and(|r| r.contains("named pipe")));
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.csv")).unwrap();
+    eventually(&cat, "the link listed", |c| reason(c, "zero.csv").is_some_and(|r| r.contains("symbolic link")));
+    std::fs::write(dir.path().join("a.csv"), format!("{HEADER}{}{}", row("ra", 10), row("ra", 20))).unwrap();
+    eventually(&cat, "later changes still followed", |c| energy(c, "ra") == Some(20.0 * 2e-4));
+
+    // A folder written elsewhere and moved in: its files arrive though no event names them.
+    let team = outside.path().join("team-b");
+    std::fs::create_dir_all(team.join("deep")).unwrap();
+    std::fs::write(team.join("deep/emissions.csv"), format!("{HEADER}{}", row("rb", 5))).unwrap();
+    std::fs::rename(&team, dir.path().join("team-b")).unwrap();
+    eventually(&cat, "a folder moved in", |c| c.run("rb", DatasetMode::Latest).is_some());
+    assert_eq!(cat.current().run("rb", DatasetMode::Latest).unwrap().team.as_deref(), Some("team-b"));
+    // Moved out again: its runs go.
+    std::fs::rename(dir.path().join("team-b"), outside.path().join("team-b")).unwrap();
+    eventually(&cat, "a folder moved out", |c| c.run("rb", DatasetMode::Latest).is_none());
+    assert!(cat.current().files().iter().all(|f| !f.path.starts_with("team-b/")));
+}

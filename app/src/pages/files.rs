@@ -61,6 +61,7 @@ fn FileList(p: FilesPage) -> impl IntoView {
         }
     });
     view! {
+        {p.watch_problem.clone().map(|why| view! { <p class="error" id="watch-problem">{format!("Changes to the logs folder may not be seen: {why}")}</p> })}
         <p class="hint">
             {format!(
                 "{} files, {} with problems; files {}–{} below",
