@@ -70,13 +70,15 @@ fn label_at(periods: &[String], x: f64) -> String {
 
 fn csv_line(fields: &[String]) -> String {
     let quote = |f: &String| {
-        // Spreadsheets run cells starting with = + - @ as formulas: prefix them.
-        let f = if f.starts_with(['=', '+', '@']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
+        // Spreadsheets run cells starting with = + - @ (or a tab or CR before one) as formulas:
+        // prefix them.
+        let f = if f.starts_with(['=', '+', '@', '\t', '\r']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
             format!("'{f}")
         } else {
             f.clone()
         };
-        if f.contains([',', '"', '\n']) {
+        // A CR alone ends a row in many readers too: quoted like LF, a cell never starts a row.
+        if f.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", f.replace('"', "\"\""))
         } else {
             f
@@ -628,6 +630,13 @@ mod tests {
             csv_line(&["=HYPERLINK(1)".into(), "-5".into(), "-x".into(), "a,b".into()]),
             "'=HYPERLINK(1),-5,'-x,\"a,b\"\n"
         );
+        // A project named to start a row of its own, or to hide a formula behind a tab or CR.
+        assert_eq!(
+            csv_line(&["p\r=cmd|' /C calc'!A0".into(), "\t=1+1".into(), "\r@SUM(A1)".into(), "a\nb".into()]),
+            "\"p\r=cmd|' /C calc'!A0\",'\t=1+1,\"'\r@SUM(A1)\",\"a\nb\"\n"
+        );
+        let line = csv_line(&["x\ry".into(), "z".into()]);
+        assert_eq!(carbon_core::records::records(&line).collect_owned().len(), 1, "one row, whatever the cells");
     }
 
     #[test]

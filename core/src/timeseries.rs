@@ -96,7 +96,18 @@ pub struct TimeSeries {
     pub series: Vec<Series>,
     /// Runs left out because they carry no end time.
     pub undated_runs: usize,
+    /// Whether `periods` lists every period of the span (empty ones as zero); over
+    /// [`MAX_SPAN`] periods, only those with runs are listed.
+    #[serde(default)]
+    pub gaps_filled: bool,
 }
+
+/// Periods a series spans at most with its empty periods filled in: beyond, only the periods
+/// with runs are listed (a run dated 1600 beside one of 2026 must not cost 150,000 days each).
+pub const MAX_SPAN: usize = 1000;
+
+/// Series a time series holds at most: the largest, the others added up into one.
+pub const MAX_SERIES: usize = 100;
 
 /// Every period key between two (inclusive), so charts show empty months as zero.
 fn span(period: Period, first: &str, last: &str) -> Vec<String> {
@@ -185,10 +196,34 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
         c.energy += r.energy_kwh.unwrap_or(0.0);
         c.runs += 1;
     }
-    let periods = match (periods.first(), periods.last()) {
+    let filled = match (periods.first(), periods.last()) {
         (Some(a), Some(b)) => span(period, a, b),
         _ => Vec::new(),
     };
+    let gaps_filled = filled.len() < MAX_SPAN;
+    let periods: Vec<String> = if gaps_filled { filled } else { periods.into_iter().collect() };
+    // More series than shown: the smallest are added up first, so the cells stay bounded.
+    let mut totals: BTreeMap<&str, f64> = BTreeMap::new();
+    for ((k, _), c) in &cells {
+        *totals.entry(k.as_str()).or_default() += c.co2;
+    }
+    if totals.len() > MAX_SERIES {
+        let mut order: Vec<(&str, f64)> = totals.into_iter().collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let rest: BTreeSet<String> = order[MAX_SERIES - 1..].iter().map(|(k, _)| k.to_string()).collect();
+        let others = format!("{} others", rest.len());
+        let mut merged: BTreeMap<(String, String), Cell> = BTreeMap::new();
+        for ((k, p), c) in cells {
+            let key = if rest.contains(&k) { others.clone() } else { k };
+            let m = merged.entry((key, p)).or_default();
+            m.co2 += c.co2;
+            m.low += c.low;
+            m.high += c.high;
+            m.energy += c.energy;
+            m.runs += c.runs;
+        }
+        cells = merged;
+    }
     let keys: BTreeSet<String> = cells.keys().map(|(k, _)| k.clone()).collect();
     let mut series: Vec<Series> = keys
         .into_iter()
@@ -205,7 +240,7 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
         })
         .collect();
     series.sort_by(|a, b| b.co2_kg.iter().sum::<f64>().total_cmp(&a.co2_kg.iter().sum::<f64>()));
-    TimeSeries { period, by, periods, series, undated_runs: undated }
+    TimeSeries { period, by, periods, series, undated_runs: undated, gaps_filled }
 }
 
 /// Teams with their totals, largest CO2 first.
@@ -319,6 +354,28 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         crate::time::parse_day(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_wide_span_and_many_series_stay_bounded() {
+        let mut runs: Vec<Run> = (0..1000)
+            .map(|i| run(&format!("r{i}"), "t", &format!("p{i:04}"), "2026-01-10T00:00:00", 1.0 + i as f64))
+            .collect();
+        runs.push(run("old", "t", "p0000", "1600-01-01T00:00:00", 1.0));
+        runs.push(run("future", "t", "p0001", "2100-12-31T00:00:00", 1.0));
+        let refs: Vec<&Run> = runs.iter().collect();
+        let ts = timeseries(&refs, Period::Day, Dimension::Project);
+        assert!(!ts.gaps_filled);
+        assert_eq!(ts.periods, ["1600-01-01", "2026-01-10", "2100-12-31"], "only days with runs");
+        assert_eq!(ts.series.len(), MAX_SERIES);
+        assert!(ts.series.iter().all(|s| s.co2_kg.len() == 3));
+        let others = ts.series.iter().find(|s| s.key == "901 others").map(|s| s.runs.iter().sum::<usize>());
+        assert_eq!(others, Some(903), "the 901 smallest projects, every run counted once");
+        let total: usize = ts.series.iter().map(|s| s.runs.iter().sum::<usize>()).sum();
+        assert_eq!(total, 1002);
+        // A short span keeps its empty periods.
+        let few: Vec<&Run> = runs[..2].iter().collect();
+        assert!(timeseries(&few, Period::Month, Dimension::Project).gaps_filled);
     }
 
     #[test]

@@ -47,7 +47,20 @@ pub struct AppState {
     pub pages: cache::PageCache,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
+    /// Set once when the server is to stop: event streams end, connections finish their request.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Open event streams at most (each holds a connection for as long as a page is open).
+    pub streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Event streams open at once, at most; more get 503 and the page works without live updates.
+pub const MAX_EVENT_STREAMS: usize = 1000;
+
+/// Connections open at once, at most; more wait in the listen queue.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// How long a stopping server waits for requests in flight.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(s: &AppState) -> LeptosOptions {
@@ -74,6 +87,8 @@ impl AppState {
             base_path: String::new(),
             pages: cache::PageCache::new(&changes),
             changes,
+            stopping: tokio::sync::watch::channel(false).0,
+            streams: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
     }
 }
@@ -298,23 +313,36 @@ async fn api_teams(
 }
 
 /// Server-sent events: `event: catalog` with a version number each time the logs change.
-async fn events(
-    State(s): State<AppState>,
-) -> axum::response::sse::Sse<
-    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-> {
+/// At most [`MAX_EVENT_STREAMS`] at once (503 beyond: pages then work without live updates);
+/// every stream ends when the server stops.
+async fn events(State(s): State<AppState>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    let stream = futures_util::stream::unfold(s.changes.subscribe(), |mut rx| async move {
+    let Ok(permit) = s.streams.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "30")],
+            "too many open pages follow live updates: reload later",
+        )
+            .into_response();
+    };
+    let state = (s.changes.subscribe(), s.stopping.subscribe(), permit);
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut stop, permit)| async move {
         loop {
-            match rx.recv().await {
-                Ok(v) => return Some((Ok(Event::default().event("catalog").data(v.to_string())), rx)),
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
+            if *stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                got = rx.recv() => match got {
+                    Ok(v) => return Some((Ok::<_, std::convert::Infallible>(Event::default().event("catalog").data(v.to_string())), (rx, stop, permit))),
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = stop.changed() => return None,
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// Liveness and a glance at what is loaded, for container health checks.
@@ -466,27 +494,89 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Serves `app` on `listener`. A client that has not sent its request head within
 /// `header_timeout` is disconnected, so slow clients cannot pile up connections.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, header_timeout: std::time::Duration) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: std::time::Duration,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    let mut stop = stopping.clone();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors and the like: wait rather than spin.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
+        // At most MAX_CONNECTIONS at once: the others wait in the listen queue.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = stop.changed() => break,
+        };
+        let Ok(slot) = slot else { break };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
+        let mut stop = stopping.clone();
+        // Finished connections are reaped as new ones come.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
+            let _slot = slot;
             let mut builder = Builder::new(TokioExecutor::new());
             builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = async { drop(stop.wait_for(|s| *s).await) } => {
+                    // Stopping: the request in flight finishes, then the connection closes.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!("connection ended: {e}");
             }
         });
+    }
+    drop(listener);
+    let open = connections.len();
+    if open > 0 {
+        tracing::info!(open, "stopping: waiting for requests in flight");
+    }
+    if tokio::time::timeout(STOP_GRACE, async { while connections.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!("stopping: requests still in flight after {} s were cut", STOP_GRACE.as_secs());
+    }
+}
+
+/// Resolves when the process is asked to stop: SIGTERM (`docker stop`, systemd) or Ctrl-C.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

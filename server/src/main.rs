@@ -109,6 +109,14 @@ async fn main() -> anyhow::Result<()> {
         (true, true) => " (read-only, upload previews allowed)",
     };
     println!("Serving on http://{}{base_path}{mode}", listener.local_addr()?);
-    carbon_dash::serve(listener, router(state), std::time::Duration::from_secs(header_timeout)).await;
+    let stopping = state.stopping.clone();
+    tokio::spawn(async move {
+        carbon_dash::stop_signal().await;
+        println!("stopping: finishing requests in flight");
+        let _ = stopping.send(true);
+    });
+    let stop = state.stopping.subscribe();
+    carbon_dash::serve(listener, router(state), std::time::Duration::from_secs(header_timeout), stop).await;
+    println!("stopped");
     Ok(())
 }

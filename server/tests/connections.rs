@@ -11,13 +11,22 @@ use std::time::{Duration, Instant};
 
 /// Serves the demo with these timeouts on a free port of the shared runtime.
 fn start(request_timeout: Duration, header_timeout: Duration) -> SocketAddr {
+    start_stoppable(request_timeout, header_timeout).0
+}
+
+/// [`start`], with what stops it and the server's task.
+fn start_stoppable(
+    request_timeout: Duration,
+    header_timeout: Duration,
+) -> (SocketAddr, tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let mut s = state(catalog());
     s.request_timeout = request_timeout;
+    let stopping = s.stopping.clone();
     let app = build(s);
     let listener = server_runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    server_runtime().spawn(carbon_dash::serve(listener, app, header_timeout));
-    addr
+    let task = server_runtime().spawn(carbon_dash::serve(listener, app, header_timeout, stopping.subscribe()));
+    (addr, stopping, task)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -148,4 +157,26 @@ fn a_1_gb_upload_is_refused_early_without_hurting_other_clients() {
         sent >> 20,
         others.len()
     );
+}
+
+#[test]
+fn a_stopping_server_ends_event_streams_and_returns_without_waiting_for_a_kill() {
+    let (addr, stopping, task) = start_stoppable(Duration::from_secs(30), Duration::from_secs(10));
+    let mut stream = connect(addr);
+    stream.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "the stream is open");
+    let asked = Instant::now();
+    stopping.send(true).unwrap();
+    // The open page's stream ends (it would otherwise hold the server until a kill)…
+    read_all(stream);
+    // …and the server returns, well before a container's kill timeout.
+    while !task.is_finished() {
+        assert!(asked.elapsed() < Duration::from_secs(9), "still serving after {:?}", asked.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(asked.elapsed() < Duration::from_secs(5), "stopped after {:?}", asked.elapsed());
+    // Nothing listens any more.
+    assert!(TcpStream::connect(addr).is_err(), "the socket is closed");
 }
