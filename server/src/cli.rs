@@ -51,6 +51,14 @@ pub enum Command {
         header_timeout: u64,
         #[command(flatten)]
         cache: CacheArgs,
+        /// Also answer to this host name (repeatable). On a loopback address the server answers
+        /// to localhost, 127.0.0.1 and [::1] only (against DNS rebinding); elsewhere to any name
+        /// unless names are given here.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        allow_hosts: Vec<String>,
+        /// TLS ends in a proxy in front of this server: the session cookie is marked Secure.
+        #[arg(long)]
+        behind_tls: bool,
     },
 }
 

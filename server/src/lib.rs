@@ -51,6 +51,62 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Open event streams at most (each holds a connection for as long as a page is open).
     pub streams: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The names (`Host` header, without the port) this server answers to; `None`: any.
+    pub allowed_hosts: Option<Vec<String>>,
+    /// TLS ends in front of this server: the session cookie is `Secure`.
+    pub behind_tls: bool,
+}
+
+/// The names a server listening on `addr` answers to: on a loopback address (a laptop's
+/// `serve`), only the loopback names and `extra`, so a web page cannot reach it through a DNS
+/// name of its own (DNS rebinding); elsewhere any name, unless `extra` lists them.
+pub fn allowed_hosts(addr: std::net::SocketAddr, extra: &[String]) -> Option<Vec<String>> {
+    let mut names: Vec<String> = extra.iter().map(|h| h.to_ascii_lowercase()).collect();
+    if addr.ip().is_loopback() {
+        names.extend(["localhost", "127.0.0.1", "[::1]"].map(String::from));
+    } else if names.is_empty() {
+        return None;
+    } else if !addr.ip().is_unspecified() {
+        names.push(match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        });
+    }
+    Some(names)
+}
+
+/// Refuses a request for a name this server does not answer to (see [`allowed_hosts`]).
+async fn host_check(State(s): State<AppState>, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let Some(allowed) = &s.allowed_hosts else { return next.run(req).await };
+    let host = req.headers().get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let host = host.or_else(|| req.uri().authority().map(|a| a.to_string()));
+    let Some(host) = host else { return next.run(req).await };
+    // Without the port: `localhost:3000`, `[::1]:3000`.
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => name,
+        _ => host.as_str(),
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+        return next.run(req).await;
+    }
+    AppError::client(
+        StatusCode::MISDIRECTED_REQUEST,
+        format!(
+            "this server answers to {} only, not to '{name}': to reach it by that name, start it with --allow-host {name}",
+            allowed.join(", ")
+        ),
+    )
+    .into_response()
+}
+
+/// The request's path for the logs, with session ids left out (whoever reads the logs must not
+/// be able to open a visitor's upload).
+fn logged_uri(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    match path.find("/sessions/") {
+        Some(i) => format!("{}/sessions/…", &path[..i]),
+        None => uri.to_string(),
+    }
 }
 
 /// Event streams open at once, at most; more get 503 and the page works without live updates.
@@ -89,6 +145,8 @@ impl AppState {
             changes,
             stopping: tokio::sync::watch::channel(false).0,
             streams: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
+            allowed_hosts: None,
+            behind_tls: false,
         }
     }
 }
@@ -410,7 +468,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{*rest}", get(api_not_found))
         .route("/healthz", get(healthz))
         .route("/api/v1/events", get(events))
-        .route("/sessions/{id}", get(upload::open))
+        .route("/sessions/{id}", get(upload::confirm_open).post(upload::open))
         .merge(
             Router::new()
                 .leptos_routes_with_context(&state, routes, context.clone(), {
@@ -430,10 +488,11 @@ pub fn router(state: AppState) -> Router {
         // gzip for clients that ask (the wasm bundle shrinks to about a quarter); never for the
         // event stream, which must flush each event.
         .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), host_check))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    tracing::info_span!("request", method = %req.method(), uri = %req.uri())
+                    tracing::info_span!("request", method = %req.method(), uri = %logged_uri(req.uri()))
                 })
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
@@ -589,6 +648,14 @@ mod tests {
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap_or_default();
         (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[test]
+    fn session_ids_stay_out_of_the_logs() {
+        let uri: axum::http::Uri = "/carbon/sessions/0123456789abcdef0123456789abcdef?x=1".parse().unwrap_or_default();
+        assert_eq!(logged_uri(&uri), "/carbon/sessions/…");
+        let uri: axum::http::Uri = "/runs?project=a".parse().unwrap_or_default();
+        assert_eq!(logged_uri(&uri), "/runs?project=a");
     }
 
     #[tokio::test]

@@ -20,6 +20,8 @@ async fn main() -> anyhow::Result<()> {
                 base_path,
                 log_format,
                 cache,
+                allow_hosts,
+                behind_tls,
             },
     } = Cli::parse();
     let logs = tracing_subscriber::fmt()
@@ -80,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
     state.base_path = base_path.clone();
+    state.allowed_hosts = carbon_dash::allowed_hosts(settings.addr, &allow_hosts);
+    state.behind_tls = behind_tls;
     state.request_timeout = std::time::Duration::from_secs(request_timeout);
     state.upload = upload.policy(&settings.source, read_only, allow_upload_preview);
     // Expired upload sessions give their memory back.

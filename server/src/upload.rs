@@ -124,10 +124,32 @@ fn is_session_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn set_cookie(id: &str, max_age: Duration, base: &str) -> HeaderValue {
-    let v =
-        format!("{COOKIE}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}", under(base, "/"), max_age.as_secs());
+/// The session cookie: `Secure` when the server is behind TLS (`--behind-tls`) or the proxy
+/// says the request came over HTTPS.
+fn set_cookie(id: &str, max_age: Duration, s: &AppState, headers: &HeaderMap) -> HeaderValue {
+    let https =
+        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    let secure = if s.behind_tls || https { "; Secure" } else { "" };
+    let v = format!(
+        "{COOKIE}={id}; Path={}; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        under(&s.base_path, "/"),
+        max_age.as_secs()
+    );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Writes come from this site's own pages only: a browser sends `Origin` with a cross-site POST
+/// (which must then name this host), and `Sec-Fetch-Site` says where a request comes from.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, h)| h.eq_ignore_ascii_case(&host)),
+        (Some(_), None) => false,
+        (None, _) => headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v == "same-origin" || v == "none"),
+    }
 }
 
 /// What the pages and the API of this request read: the visitor's session, or the logs.
@@ -177,13 +199,6 @@ impl Reply<'_> {
 
 fn wants_json(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"))
-}
-
-/// Writes come from this site's own pages only: a browser sends `Origin` with a cross-site POST.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    origin.split_once("://").is_some_and(|(_, rest)| rest == host)
 }
 
 /// The last component of the browser's file name, limited to safe characters.
@@ -453,7 +468,7 @@ pub async fn upload(
         session.files.extend(results.iter().cloned());
         session.expires = Instant::now() + p.ttl;
     }
-    let cookie = set_cookie(&id, p.ttl, &s.base_path);
+    let cookie = set_cookie(&id, p.ttl, &s, &headers);
     if reply.json {
         let body = serde_json::json!({ "session": id, "expires_in_s": p.ttl.as_secs(), "files": results });
         ([(header::SET_COOKIE, cookie)], Json(body)).into_response()
@@ -559,23 +574,53 @@ pub async fn leave(State(s): State<AppState>, headers: HeaderMap) -> Response {
         s.sessions.lock().remove(&id);
     }
     let reply = Reply::new(&s, &headers);
-    ([(header::SET_COOKIE, set_cookie("", Duration::ZERO, &s.base_path))], reply.redirect("/")).into_response()
+    ([(header::SET_COOKIE, set_cookie("", Duration::ZERO, &s, &headers))], reply.redirect("/")).into_response()
 }
 
-/// `GET /sessions/{id}`: opens a session in this browser (the link the upload page shows).
-pub async fn open(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    let remaining = s.sessions.view(&id).filter(|_| is_session_id(&id)).map(|(_, info)| info.expires_in_s);
+/// `GET /sessions/{id}`: the link the upload page shows. Opening a session replaces the
+/// visitor's own, so this page asks first; its button posts to the same address.
+pub async fn confirm_open(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    let found = s.sessions.view(&id).filter(|_| is_session_id(&id)).map(|(_, info)| info);
     let reply = Reply { json: false, base: &s.base_path };
+    let Some(info) = found else { return expired(&reply) };
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Open an upload · carbon-dash</title></head>\
+         <body><h1>Open an upload session?</h1><p>Someone shared a private upload with you: {} ({}), for {} more. \
+         Opening it shows its runs instead of yours in this browser until you leave it.</p>\
+         <form method=\"post\" action=\"{}\"><button type=\"submit\" id=\"open-session\">Open it</button> \
+         <a href=\"{}\">No, keep what I see</a></form></body></html>",
+        carbon_core::units::count(info.files.iter().filter(|f| f.accepted).count(), "file"),
+        carbon_core::units::human_bytes(info.bytes),
+        carbon_core::units::duration_s(info.expires_in_s as f64),
+        under(&s.base_path, &format!("/sessions/{id}")),
+        under(&s.base_path, "/")
+    );
+    Html(page).into_response()
+}
+
+/// `POST /sessions/{id}`: opens the session in this browser, from this server's own page only
+/// (another site cannot put a visitor into a session of its choosing).
+pub async fn open(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let reply = Reply { json: false, base: &s.base_path };
+    if !same_origin(&headers) {
+        return reply.error(
+            StatusCode::FORBIDDEN,
+            "a session opens from its link's own page on this server: open the link and confirm there".into(),
+        );
+    }
+    let remaining = s.sessions.view(&id).filter(|_| is_session_id(&id)).map(|(_, info)| info.expires_in_s);
     match remaining {
         Some(secs) => {
-            let cookie = set_cookie(&id, Duration::from_secs(secs), &s.base_path);
+            let cookie = set_cookie(&id, Duration::from_secs(secs), &s, &headers);
             ([(header::SET_COOKIE, cookie)], reply.redirect("/")).into_response()
         }
-        None => reply.error(
-            StatusCode::NOT_FOUND,
-            "this upload session has expired or never existed: upload the files again".into(),
-        ),
+        None => expired(&reply),
     }
+}
+
+fn expired(reply: &Reply) -> Response {
+    reply
+        .error(StatusCode::NOT_FOUND, "this upload session has expired or never existed: upload the files again".into())
 }
 
 impl AppState {

@@ -476,3 +476,25 @@ async fn routers_built_while_pages_render_never_stall_them() {
     }
     builder.join().unwrap();
 }
+
+#[tokio::test]
+async fn a_local_server_answers_to_its_own_names_only() {
+    let mut s = common::state(catalog());
+    s.allowed_hosts = carbon_dash::allowed_hosts("127.0.0.1:3000".parse().unwrap(), &["dash.lan".into()]);
+    let app = common::build(s);
+    let with_host = |host: &str| Request::get("/healthz").header("host", host).body(Body::empty()).unwrap();
+    for host in ["localhost:3000", "127.0.0.1:3000", "[::1]:3000", "LOCALHOST", "dash.lan:3000"] {
+        let (status, _, _) = call(&app, with_host(host)).await;
+        assert_eq!(status, StatusCode::OK, "{host}");
+    }
+    // A page of another site whose name now resolves to 127.0.0.1 (DNS rebinding).
+    let (status, _, body) = call(&app, with_host("attacker.example:3000")).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    assert!(body.contains("--allow-host attacker.example"), "{body}");
+    // Listening everywhere, a hosted page answers to any name unless told its names.
+    assert_eq!(carbon_dash::allowed_hosts("0.0.0.0:8080".parse().unwrap(), &[]), None);
+    assert_eq!(
+        carbon_dash::allowed_hosts("0.0.0.0:8080".parse().unwrap(), &["Carbon.Example.org".into()]),
+        Some(vec!["carbon.example.org".to_string()])
+    );
+}

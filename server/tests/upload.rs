@@ -152,9 +152,27 @@ async fn an_upload_becomes_a_private_session_with_a_result_per_file() {
     let mine = json_of(&app, "/api/v1/files", Some(&cookie)).await;
     assert_eq!(mine.as_array().unwrap().len(), 3, "more.csv is over this server's file limit");
     let id = cookie.split_once('=').unwrap().1;
-    let (status, headers, _) = call(&app, with_cookie("GET", &format!("/sessions/{id}"), None)).await;
+    // The link asks first (opening replaces the visitor's own session); its button posts back.
+    let (status, headers, page) = call(&app, with_cookie("GET", &format!("/sessions/{id}"), None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get(header::SET_COOKIE).is_none(), "nothing replaced yet");
+    assert!(page.contains(&format!("action=\"/sessions/{id}\"")) && page.contains("3 files"), "{page}");
+    let (status, headers, _) = call(&app, with_cookie("POST", &format!("/sessions/{id}"), None)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(session_cookie(&headers), cookie);
+    assert!(!headers[header::SET_COOKIE].to_str().unwrap().contains("Secure"), "plain HTTP");
+    // Another site cannot put a visitor into a session of its choosing.
+    let mut cross = with_cookie("POST", &format!("/sessions/{id}"), None);
+    cross.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    cross.headers_mut().insert(header::HOST, "localhost:3000".parse().unwrap());
+    let (status, headers, _) = call(&app, cross).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    // Behind a TLS proxy the cookie is Secure.
+    let mut tls = with_cookie("POST", &format!("/sessions/{id}"), None);
+    tls.headers_mut().insert("x-forwarded-proto", "https".parse().unwrap());
+    let (_, headers, _) = call(&app, tls).await;
+    assert!(headers[header::SET_COOKIE].to_str().unwrap().ends_with("; Secure"));
     let (status, _, _) = call(&app, with_cookie("POST", "/upload/leave", Some(&cookie))).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let after = json_of(&app, "/api/v1/summary", Some(&cookie)).await;
