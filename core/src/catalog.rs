@@ -609,6 +609,11 @@ impl Catalog {
     }
 
     /// Writes the parse cache of the files read from disk to `path`.
+    /// The stamp of the file read at `path` (its display path), when it came from disk.
+    pub fn stamp_of(&self, path: &str) -> Option<Stamp> {
+        self.files.get(path).and_then(|f| f.stamp)
+    }
+
     /// Says (or clears) why changes to the folder may not be seen.
     pub fn set_watch_problem(&mut self, problem: Option<String>) {
         self.watch_problem = problem;

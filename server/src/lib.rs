@@ -47,6 +47,8 @@ pub struct AppState {
     pub pages: cache::PageCache,
     /// Bumped whenever the watched logs change the catalog; `/api/v1/events` forwards it.
     pub changes: tokio::sync::broadcast::Sender<u64>,
+    /// Tells open pages (and the page cache) that the catalog changed.
+    pub announcer: watch::Announcer,
     /// Set once when the server is to stop: event streams end, connections finish their request.
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// Open event streams at most (each holds a connection for as long as a page is open).
@@ -142,6 +144,7 @@ impl AppState {
             request_timeout: REQUEST_TIMEOUT,
             base_path: String::new(),
             pages: cache::PageCache::new(&changes),
+            announcer: watch::Announcer::new(changes.clone()),
             changes,
             stopping: tokio::sync::watch::channel(false).0,
             streams: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),

@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     // from the parse cache: both run beside the server, which answers meanwhile.
     if let Source::Dir(d) = &settings.source {
         let (d, catalog) = (d.clone(), state.catalog.clone());
-        let announcer = carbon_dash::watch::Announcer::new(state.changes.clone());
+        let announcer = state.announcer.clone();
         let stale = loaded.cache_stale();
         std::thread::spawn(move || carbon_dash::watch::keep_up_to_date(d, catalog, announcer, cache_file, stale));
     }

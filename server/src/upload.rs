@@ -531,13 +531,41 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
             .collect()
     };
     let dir = root.join("uploads");
-    let written = tokio::task::spawn_blocking(move || {
-        todo.into_iter()
+    let logs = root.clone();
+    let catalog = s.catalog.clone();
+    let saving = tokio::task::spawn_blocking(move || {
+        let written: Vec<(String, std::io::Result<String>)> = todo
+            .into_iter()
             .map(|(name, data)| (name.clone(), save_new(&dir, &name, &data).map(|n| format!("uploads/{n}"))))
-            .collect::<Vec<_>>()
+            .collect();
+        // In the logs at once, read whole: these files are complete, so a last line without
+        // its newline is a line (the watcher holds such a line back only while a file grows;
+        // it finds these already read).
+        let files: Vec<_> = written
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .filter_map(|rel| carbon_core::ingest::ingest_path(&logs.join(rel), rel))
+            .collect();
+        if !files.is_empty() {
+            catalog.update(|c| c.upsert_all(files)).map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(written)
     })
-    .await
-    .unwrap_or_default();
+    .await;
+    let written = match saving {
+        Ok(Ok(written)) => written,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "saved uploads not read into the catalog");
+            return reply.error(StatusCode::INTERNAL_SERVER_ERROR, "saved, but not read: see the server's log".into());
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "saving uploads failed");
+            return reply.error(StatusCode::INTERNAL_SERVER_ERROR, "not saved: the server's log says why".into());
+        }
+    };
+    if written.iter().any(|(_, r)| r.is_ok()) {
+        s.announcer.announce();
+    }
     let mut failures = Vec::new();
     {
         let mut map = s.sessions.lock();

@@ -59,8 +59,13 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
             let mut bytes = Vec::with_capacity(meta.len() as usize);
             match f.take(MAX_FILE_BYTES).read_to_end(&mut bytes) {
                 Ok(_) => {
+                    let stamp = Stamp::of_bytes(&meta, &bytes);
+                    // Already read as it is (an event repeated, or a file the server saved itself).
+                    if catalog.current().stamp_of(&shown) == Some(stamp) {
+                        return false;
+                    }
                     let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
-                    file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
+                    file.stamp = Some(stamp);
                     Some(file)
                 }
                 Err(e) => Some(not_read(&shown, path, &format!("cannot be read: {e}"))),

@@ -362,3 +362,29 @@ async fn a_plain_form_post_is_sent_on_to_the_upload_page_which_lists_the_results
     assert!(page.contains("emissions.csv") && page.contains("not a CodeCarbon file"), "{page}");
     assert!(page.contains("2 files, ") && page.contains("the 1 file you uploaded"), "counted in words: {page}");
 }
+
+#[tokio::test]
+async fn a_saved_file_whose_last_line_has_no_newline_keeps_that_line() {
+    let logs = tempfile::tempdir().unwrap();
+    let mut s = state(catalog());
+    s.upload = UploadPolicy { save_root: Some(logs.path().to_path_buf()), ..UploadPolicy::default() };
+    let shared = s.catalog.clone();
+    let app = build(s);
+    let text = std::str::from_utf8(GOOD).unwrap().trim_end();
+    let rows = text.lines().count() - 1;
+    let (_, headers, _) = call(&app, upload_request(&[("last.csv", text.as_bytes())], None, true)).await;
+    let cookie = session_cookie(&headers);
+    let (status, _, body) = call(&app, with_cookie("POST", "/upload/save", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let rows_of = |files: &Value| {
+        files.as_array().unwrap().iter().find(|f| f["path"] == "uploads/last.csv").map(|f| f["rows_read"].clone())
+    };
+    // In the logs at once (no cookie: the server's logs), every row, the last one too.
+    let files = json_of(&app, "/api/v1/files?limit=1000", None).await;
+    assert_eq!(rows_of(&files), Some(Value::from(rows)), "{files}");
+    // The watcher's event for the saved file finds it read as it is: the line stays.
+    let changed = carbon_dash::watch::refresh(logs.path(), &logs.path().join("uploads/last.csv"), &shared);
+    assert!(!changed);
+    let files = json_of(&app, "/api/v1/files?limit=1000", None).await;
+    assert_eq!(rows_of(&files), Some(Value::from(rows)));
+}
