@@ -639,6 +639,9 @@ fn clip(s: String, max: usize) -> String {
     }
 }
 
+/// CodeCarbon columns a header has at least, for the file to be read as CodeCarbon's.
+const MIN_KNOWN_COLUMNS: usize = 3;
+
 /// User columns kept as a run's tags, and characters kept of each name and value: a file's
 /// extra columns cost memory per run, so they are bounded (the Files page says what was left).
 pub const MAX_TAGS: usize = 32;
@@ -702,9 +705,12 @@ fn scan(
         generation.columns.iter().copied().filter(|col| present_order.contains(col)).collect();
     report.reordered = present_order != canonical_order;
 
-    let countable = known_pos(c::DURATION).is_some()
-        || known_pos(c::ENERGY_CONSUMED).is_some()
-        || known_pos(c::EMISSIONS).is_some();
+    // A CSV beside the logs (a metrics table, a power trace, a list of phases) may share a
+    // column or two with CodeCarbon's; a CodeCarbon file has its energy or emissions and at
+    // least three of its columns.
+    let measured = known_pos(c::ENERGY_CONSUMED).is_some() || known_pos(c::EMISSIONS).is_some();
+    let known = header.iter().filter(|h| c::kind_of(h).is_some()).count();
+    let countable = measured && known >= MIN_KNOWN_COLUMNS;
     let too_wide = header.len() > MAX_COLUMNS;
     if !has_header || !countable || too_wide {
         note(
@@ -721,8 +727,17 @@ fn scan(
                      (more than {MAX_COLUMNS} user columns are not kept as tags)",
                         header.len()
                     )
+                } else if !measured {
+                    format!(
+                        "not a CodeCarbon file: the header has neither energy_consumed nor emissions ({} of \
+                         CodeCarbon's columns)",
+                        known
+                    )
                 } else {
-                    "not a CodeCarbon file: the header has none of duration, energy_consumed, emissions".into()
+                    format!(
+                        "not a CodeCarbon file: {known} of CodeCarbon's columns, where its files have at least \
+                         {MIN_KNOWN_COLUMNS} (timestamp, run_id, duration, …)"
+                    )
                 },
                 rejected: true,
             },
@@ -731,6 +746,10 @@ fn scan(
             report.rows_read += 1;
         }
         report.rows_rejected = report.rows_read;
+        if has_header && !too_wide {
+            report.schema = "not CodeCarbon".into();
+            report.schema_detail = format!("{} columns, {known} of them CodeCarbon's", header.len());
+        }
         return (report, None);
     }
     if extra.len() > MAX_TAGS {

@@ -324,3 +324,20 @@ fn a_file_built_to_blow_up_memory_costs_a_bounded_amount_per_byte() {
     assert!(r.problems[0].reason.starts_with("990 user columns: the first 32 are kept"), "{}", r.problems[0].reason);
     assert!(r.problems.iter().all(|p| p.reason.chars().count() <= 301));
 }
+
+#[test]
+fn csvs_that_live_beside_ml_logs_are_said_not_to_be_codecarbon_files() {
+    use carbon_core::ingest::ingest_bytes;
+    for (name, text) in [
+        ("metrics.csv", "epoch,step,loss,accuracy,duration\n1,100,0.5,0.8,60\n2,200,0.4,0.85,61\n"),
+        ("nvml.csv", "timestamp,gpu_index,power_w,energy_consumed\n2026-10-01T10:00:00,0,250,0.01\n"),
+        ("phases.csv", "phase,start,end,duration,emissions\ntrain,0,60,60,0.001\n"),
+    ] {
+        let f = ingest_bytes(name, text.as_bytes()).unwrap();
+        let r = &f.report;
+        assert_eq!((f.runs.len(), r.rows_read, r.rows_rejected), (0, r.rows_read, r.rows_read), "{name}");
+        assert_eq!(r.problem_count, 1, "{name}: one problem, not one a row");
+        assert!(r.problems[0].reason.starts_with("not a CodeCarbon file"), "{name}: {}", r.problems[0].reason);
+        assert_eq!(r.schema, "not CodeCarbon", "{name}: no header generation named");
+    }
+}
