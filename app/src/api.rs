@@ -159,17 +159,17 @@ pub async fn get_regions() -> Result<Vec<RegionRow>, PageError> {
 }
 
 #[server]
-pub async fn get_teams() -> Result<Vec<TeamSummary>, PageError> {
-    with_catalog(|c| carbon_core::timeseries::teams(c.runs(DatasetMode::Latest)))
+pub async fn get_teams(dataset: DatasetMode) -> Result<Vec<TeamSummary>, PageError> {
+    with_catalog(|c| carbon_core::timeseries::teams(c.runs(dataset)))
 }
 
 /// The organisation page (no team in the filter) or a team's: monthly CO2 stacked by project,
 /// the cumulative curve, the trend, the top runs and projects.
 #[server(input = Json)]
-pub async fn get_team_page(filter: ViewFilter) -> Result<TeamPage, PageError> {
+pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<TeamPage, PageError> {
     use carbon_core::timeseries::{team_page, timeseries, Dimension, Period};
     with_catalog(|c| {
-        let all = c.runs(DatasetMode::Latest);
+        let all = c.runs(dataset);
         let runs: Vec<&carbon_core::model::Run> = all.iter().filter(|r| filter.matches(r)).collect();
         let title = filter.team.clone().unwrap_or_else(|| "Organisation".into());
         let mut page = team_page(&title, &runs, all);

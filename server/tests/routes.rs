@@ -498,3 +498,18 @@ async fn a_local_server_answers_to_its_own_names_only() {
         Some(vec!["carbon.example.org".to_string()])
     );
 }
+
+#[tokio::test]
+async fn the_teams_pages_follow_the_dataset_chosen() {
+    for dataset in ["latest", "codecarbon"] {
+        let teams = json(&format!("/api/v1/teams?dataset={dataset}")).await;
+        let first = &teams.as_array().unwrap()[0];
+        let co2 = carbon_core::units::co2_kg(first["totals"]["co2_kg"].as_f64().unwrap());
+        let (status, page) = get(&format!("/teams?dataset={dataset}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&co2), "{dataset}: the first team's {co2} on the page");
+    }
+    let latest = json("/api/v1/teams?dataset=latest").await;
+    let codecarbon = json("/api/v1/teams?dataset=codecarbon").await;
+    assert_ne!(latest[0]["totals"]["co2_kg"], codecarbon[0]["totals"]["co2_kg"], "the modes differ on the demo");
+}

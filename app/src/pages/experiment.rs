@@ -11,8 +11,9 @@ use leptos_router::hooks::use_params_map;
 pub fn ExperimentView() -> impl IntoView {
     let params = use_params_map();
     let dataset = crate::use_dataset();
-    let key = move || (params.read().get("id").unwrap_or_default(), dataset.get());
-    let page = Resource::new(key, |(id, d)| get_experiment(id, d));
+    let live = crate::live::live_version();
+    let key = move || (params.read().get("id").unwrap_or_default(), dataset.get(), live());
+    let page = Resource::new(key, |(id, d, _)| get_experiment(id, d));
     view! {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {

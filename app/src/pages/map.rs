@@ -22,7 +22,8 @@ pub fn Map() -> impl IntoView {
         let m = query_map.read();
         WhatIfQuery::from_params(|k| m.get(k))
     });
-    let page = Resource::new(move || query.get(), get_map);
+    let live = crate::live::live_version();
+    let page = Resource::new(move || (query.get(), live()), |(q, _)| get_map(q));
     view! {
         <Title text="Map and what-if"/>
         <h1>"Where would it have been lower?"</h1>

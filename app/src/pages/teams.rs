@@ -24,7 +24,8 @@ fn trend(now: &Totals, before: &Totals) -> String {
 /// The organisation: every team, and the organisation's own view.
 #[component]
 pub fn Teams() -> impl IntoView {
-    let teams = Resource::new(|| (), |_| get_teams());
+    let (dataset, live) = (crate::use_dataset(), crate::live::live_version());
+    let teams = Resource::new(move || (dataset.get(), live()), |(d, _)| get_teams(d));
     view! {
         <Title text="Teams"/>
         <h1>"Teams"</h1>
@@ -70,8 +71,8 @@ pub fn TeamView(#[prop(optional)] org: bool) -> impl IntoView {
         }
         f
     });
-    let live = crate::live::live_version();
-    let page = Resource::new(move || (filter.get(), live()), |(f, _)| get_team_page(f));
+    let (dataset, live) = (crate::use_dataset(), crate::live::live_version());
+    let page = Resource::new(move || (filter.get(), dataset.get(), live()), |(f, d, _)| get_team_page(f, d));
     view! {
         <Transition fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
