@@ -311,12 +311,17 @@ fn team_mapping(dir: &Path) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
-    use crate::parse_cache;
-    let (mapping, mapping_problem) = match team_mapping(dir) {
+/// The team mapping of `dir`, and the report that says why it could not be read, if so.
+fn teams_of(dir: &Path) -> (Vec<(String, String)>, Option<ParsedFile>) {
+    match team_mapping(dir) {
         Ok(m) => (m, None),
         Err(why) => (Vec::new(), Some(ingest::not_read(TEAMS_FILE, &dir.join(TEAMS_FILE), &why))),
-    };
+    }
+}
+
+fn load(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loaded), IngestError> {
+    use crate::parse_cache;
+    let (mapping, mapping_problem) = teams_of(dir);
     let mut loaded = Loaded::default();
     let mut cat = Catalog { team_mapping: Arc::new(mapping), ..Catalog::default() };
     match cache.map(|c| parse_cache::read(c, dir)) {
@@ -609,6 +614,19 @@ impl Catalog {
     }
 
     /// Writes the parse cache of the files read from disk to `path`.
+    /// Reads `teams.csv` of the logs folder `dir` again (it was edited) and gives every run its
+    /// team again.
+    pub fn reload_teams(&mut self, dir: &Path) {
+        let (mapping, problem) = teams_of(dir);
+        self.team_mapping = Arc::new(mapping);
+        let mut files: Vec<ParsedFile> =
+            self.files.values().filter(|f| f.report.path != TEAMS_FILE).map(|f| (**f).clone()).collect();
+        files.extend(problem);
+        self.files = Arc::default();
+        self.merged = Arc::default();
+        self.change(files, &[]);
+    }
+
     /// The stamp of the file read at `path` (its display path), when it came from disk.
     pub fn stamp_of(&self, path: &str) -> Option<Stamp> {
         self.files.get(path).and_then(|f| f.stamp)

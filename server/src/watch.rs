@@ -120,7 +120,11 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
             let mut changed = false;
             let mut folders = false;
             for path in &event.paths {
-                if is_folder(&root, path, &catalog) {
+                if path == &root.join(carbon_core::catalog::TEAMS_FILE) {
+                    // The team mapping, not a log: every run gets its team again.
+                    catalog.update(|c| c.reload_teams(&root));
+                    changed = true;
+                } else if is_folder(&root, path, &catalog) {
                     folders = true;
                 } else {
                     changed |= refresh(&root, path, &catalog);

@@ -162,3 +162,20 @@ fn the_watcher_says_why_it_skips_a_pipe_or_a_link_and_follows_folders_moved_in_a
     eventually(&cat, "a folder moved out", |c| c.run("rb", DatasetMode::Latest).is_none());
     assert!(cat.current().files().iter().all(|f| !f.path.starts_with("team-b/")));
 }
+
+#[test]
+fn an_edit_to_teams_csv_gives_the_runs_their_new_teams() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("lab")).unwrap();
+    std::fs::write(dir.path().join("lab/a.csv"), format!("{HEADER}{}", row("ra", 10))).unwrap();
+    let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
+    let (tx, _rx) = tokio::sync::broadcast::channel(16);
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), Announcer::new(tx)).unwrap();
+    let team = |c: &Catalog| c.run("ra", DatasetMode::Latest).and_then(|r| r.team.clone());
+    assert_eq!(team(&cat.current()).as_deref(), Some("lab"), "the folder rule");
+    std::fs::write(dir.path().join("teams.csv"), "path_prefix,team\nlab/,vision\n").unwrap();
+    eventually(&cat, "the mapping applied", |c| team(c).as_deref() == Some("vision"));
+    assert!(cat.current().files().iter().all(|f| f.path != "teams.csv"), "not listed as a log");
+    std::fs::remove_file(dir.path().join("teams.csv")).unwrap();
+    eventually(&cat, "the mapping gone", |c| team(c).as_deref() == Some("lab"));
+}
