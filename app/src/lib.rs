@@ -3,7 +3,7 @@
 //! `carbon_core::units`.
 
 pub mod api;
-mod format;
+pub mod format;
 mod live;
 mod pages;
 pub mod words;

@@ -210,15 +210,92 @@ async fn api_summary(
 }
 
 /// Runs, filtered and sorted by the same parameters as the Runs page.
+/// Runs an answer holds unless `limit` asks otherwise (`limit=all` streams every match).
+pub const RUNS_PER_ANSWER: usize = 1000;
+
+/// Runs matching the query, a page at a time: `X-Total-Count` says how many match, `Link`
+/// (`rel="next"`) where the next page is. `limit=all` streams them all, a thousand at a time,
+/// from the catalog as it was when asked.
 async fn api_runs(
     Extension(Active { catalog: s, .. }): Extension<Active>,
+    uri: axum::http::Uri,
     Query(params): Params,
-) -> Result<Json<Vec<Run>>, AppError> {
+) -> Result<Response, AppError> {
     let mode = dataset(&params)?;
     let q = RunQuery::from_params(|k| params.get(k).cloned());
-    let (offset, limit) =
-        (count_param(&params, "offset")?.unwrap_or(0), count_param(&params, "limit")?.unwrap_or(usize::MAX));
-    read(&s, |c| Json(c.select(&q, mode).skip(offset).take(limit).cloned().collect()))
+    let offset = count_param(&params, "offset")?.unwrap_or(0);
+    let all = params.get("limit").is_some_and(|l| l == "all");
+    let limit = if all { usize::MAX } else { count_param(&params, "limit")?.unwrap_or(RUNS_PER_ANSWER) };
+    let cat = s.current();
+    let total = cat.select(&q, mode).count();
+    let mut headers =
+        if all { axum::http::HeaderMap::new() } else { page_headers(&uri, &params, offset, limit, total) };
+    headers.insert("x-total-count", total.into());
+    if all {
+        return Ok((
+            headers,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            stream_runs(cat, q, mode, offset),
+        )
+            .into_response());
+    }
+    let page: Vec<Run> = cat.select(&q, mode).skip(offset).take(limit).cloned().collect();
+    Ok((headers, Json(page)).into_response())
+}
+
+/// Every run of `q` from `offset`, as one JSON array sent a thousand runs at a time: memory
+/// holds one chunk, however many runs there are.
+fn stream_runs(cat: std::sync::Arc<Catalog>, q: RunQuery, mode: DatasetMode, offset: usize) -> axum::body::Body {
+    /// Where the stream is: the next position in the order, matches still to skip, whether
+    /// the array is open, whether a run was written.
+    struct At {
+        next: usize,
+        skip: usize,
+        opened: bool,
+        wrote: bool,
+        done: bool,
+    }
+    let order: std::sync::Arc<[u32]> = cat.order(mode, q.sort_key(), q.is_descending()).into();
+    let q = std::sync::Arc::new(q);
+    let start = At { next: 0, skip: offset, opened: false, wrote: false, done: false };
+    let chunks = futures_util::stream::unfold(start, move |mut at| {
+        let (cat, q, order) = (cat.clone(), q.clone(), order.clone());
+        async move {
+            if at.done {
+                return None;
+            }
+            let runs = cat.runs(mode);
+            let mut out: Vec<u8> = Vec::new();
+            if !at.opened {
+                out.push(b'[');
+                at.opened = true;
+            }
+            let mut n = 0;
+            while at.next < order.len() && n < RUNS_PER_ANSWER {
+                let r = &runs[order[at.next] as usize];
+                at.next += 1;
+                if !q.matches(r) {
+                    continue;
+                }
+                if at.skip > 0 {
+                    at.skip -= 1;
+                    continue;
+                }
+                if at.wrote {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, r).ok()?;
+                at.wrote = true;
+                n += 1;
+            }
+            if at.next >= order.len() {
+                out.push(b']');
+                at.done = true;
+            }
+            Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(out)), at))
+        }
+    });
+    axum::body::Body::from_stream(chunks)
 }
 
 async fn api_run(
@@ -234,13 +311,43 @@ async fn api_run(
     }
 }
 
-/// Every file's report; `offset` and `limit` page through them.
+/// Every file's report, a page at a time (`offset`, `limit`; [`RUNS_PER_ANSWER`] by default),
+/// with `X-Total-Count` and a `Link` to the next page.
 async fn api_files(
     Extension(Active { catalog: s, .. }): Extension<Active>,
+    uri: axum::http::Uri,
     Query(params): Params,
-) -> Result<Json<Vec<FileReport>>, AppError> {
-    let (offset, limit) = (count_param(&params, "offset")?.unwrap_or(0), count_param(&params, "limit")?);
-    read(&s, |c| Json(c.files().iter().skip(offset).take(limit.unwrap_or(usize::MAX)).cloned().collect()))
+) -> Result<Response, AppError> {
+    let offset = count_param(&params, "offset")?.unwrap_or(0);
+    let limit = count_param(&params, "limit")?.unwrap_or(RUNS_PER_ANSWER);
+    let cat = s.current();
+    let total = cat.files().len();
+    let mut headers = page_headers(&uri, &params, offset, limit, total);
+    headers.insert("x-total-count", total.into());
+    let page: Vec<FileReport> = cat.files().iter().skip(offset).take(limit).cloned().collect();
+    Ok((headers, Json(page)).into_response())
+}
+
+/// `Link: <…offset=N>; rel="next"` when a page of `limit` from `offset` leaves some of `total`.
+fn page_headers(
+    uri: &axum::http::Uri,
+    params: &HashMap<String, String>,
+    offset: usize,
+    limit: usize,
+    total: usize,
+) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    if offset.saturating_add(limit) < total {
+        let mut next: Vec<(String, String)> = params.clone().into_iter().filter(|(k, _)| k != "offset").collect();
+        next.sort();
+        next.push(("offset".into(), (offset + limit).to_string()));
+        let query: Vec<String> =
+            next.iter().map(|(k, v)| format!("{}={}", app::format::encode(k), app::format::encode(v))).collect();
+        if let Ok(link) = format!("<{}?{}>; rel=\"next\"", uri.path(), query.join("&")).parse() {
+            headers.insert(axum::http::header::LINK, link);
+        }
+    }
+    headers
 }
 
 /// A count given in the query (`offset`, `limit`); anything else is a 400.

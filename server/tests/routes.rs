@@ -513,3 +513,48 @@ async fn the_teams_pages_follow_the_dataset_chosen() {
     let codecarbon = json("/api/v1/teams?dataset=codecarbon").await;
     assert_ne!(latest[0]["totals"]["co2_kg"], codecarbon[0]["totals"]["co2_kg"], "the modes differ on the demo");
 }
+
+#[tokio::test]
+async fn runs_come_a_page_at_a_time_with_the_count_and_the_next_page_or_all_streamed() {
+    // 2,500 runs: more than one answer's worth.
+    let mut csv = String::from("timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n");
+    for i in 0..2500 {
+        csv.push_str(&format!(
+            "2026-10-01T10:{:02}:{:02},p{},r{i:04},10,0.0001,0.002,FRA\n",
+            i / 60 % 60,
+            i % 60,
+            i % 3
+        ));
+    }
+    let file = carbon_core::ingest::ingest_bytes("many.csv", csv.as_bytes()).unwrap();
+    let app = build(Catalog::from_files(vec![file]).unwrap());
+    let call_get = |uri: &str| call(&app, Request::get(uri).body(Body::empty()).unwrap());
+    let (status, headers, body) = call_get("/api/v1/runs?sort=project&dir=asc").await;
+    assert_eq!(status, StatusCode::OK);
+    let first: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first.as_array().unwrap().len(), carbon_dash::RUNS_PER_ANSWER, "a page by default");
+    assert_eq!(headers["x-total-count"], "2500");
+    let next = headers["link"].to_str().unwrap().to_string();
+    assert_eq!(next, "</api/v1/runs?dir=asc&sort=project&offset=1000>; rel=\"next\"");
+    // Following the links gives every run once; `limit=all` streams the same, in the same order.
+    let mut paged: Vec<Value> = first.as_array().unwrap().clone();
+    let mut link = Some(next);
+    while let Some(l) = link {
+        let uri = l.trim_start_matches('<').split('>').next().unwrap().to_string();
+        let (_, headers, body) = call_get(&uri).await;
+        paged.extend(serde_json::from_str::<Value>(&body).unwrap().as_array().unwrap().clone());
+        link = headers.get("link").map(|v| v.to_str().unwrap().to_string());
+    }
+    assert_eq!(paged.len(), 2500);
+    let (status, headers, body) = call_get("/api/v1/runs?sort=project&dir=asc&limit=all").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("link").is_none());
+    let all: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(all.as_array().unwrap(), &paged);
+    // Filtered and offset, streamed.
+    let (_, headers, body) = call_get("/api/v1/runs?project=p1&offset=5&limit=all").await;
+    let some: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(headers["x-total-count"], "833");
+    assert_eq!(some.as_array().unwrap().len(), 828);
+    assert!(some.as_array().unwrap().iter().all(|r| r["project_name"] == "p1"));
+}
