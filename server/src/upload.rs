@@ -51,6 +51,9 @@ impl Default for UploadPolicy {
 }
 
 struct Session {
+    /// One upload or save at a time per session: a second tab's waits for the first, so names
+    /// stay unique, the byte budget holds and each file is saved once.
+    turn: Arc<tokio::sync::Mutex<()>>,
     catalog: Shared,
     /// Accepted files as given, byte for byte, by session name (for "save to logs").
     originals: HashMap<String, Bytes>,
@@ -63,7 +66,40 @@ impl Session {
     fn is_open(&self) -> bool {
         self.expires > Instant::now()
     }
+
+    /// A session with no file yet: it holds its slot while its first upload is read.
+    fn reserved(catalog: Shared, ttl: Duration) -> Session {
+        Session {
+            turn: Arc::default(),
+            catalog,
+            originals: HashMap::new(),
+            files: Vec::new(),
+            bytes: 0,
+            expires: Instant::now() + ttl,
+        }
+    }
 }
+
+/// Forgets a session reserved for an upload that then failed (it holds no file).
+struct Reservation {
+    sessions: Sessions,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut map = self.sessions.lock();
+            if map.get(&self.id).is_some_and(|s| s.files.is_empty()) {
+                map.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// Files one upload request may carry at most.
+pub const MAX_FILES_PER_REQUEST: usize = 1000;
 
 /// Live sessions by id.
 #[derive(Clone, Default)]
@@ -296,6 +332,12 @@ async fn read_parts(
         .map_err(|e| (StatusCode::BAD_REQUEST, format!("the upload was cut short or malformed: {e}")))?
     {
         let Some(file_name) = field.file_name().map(str::to_string) else { continue };
+        if given.len() == MAX_FILES_PER_REQUEST {
+            return Err((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("more than {MAX_FILES_PER_REQUEST} files in one upload: send them in several"),
+            ));
+        }
         let (mut data, mut size, mut too_big) = (Vec::new(), 0usize, false);
         while let Some(chunk) = field
             .chunk()
@@ -325,12 +367,19 @@ async fn read_parts(
 }
 
 /// Each file's result, and the files read, under names unique in the session (`taken`).
-fn judge(given: Vec<Given>, mut taken: Vec<String>, max_file: usize) -> (Vec<UploadedFile>, Vec<(ParsedFile, Bytes)>) {
+fn judge(given: Vec<Given>, taken: Vec<String>, max_file: usize) -> (Vec<UploadedFile>, Vec<(ParsedFile, Bytes)>) {
     let mut results = Vec::new();
     let mut parsed = Vec::new();
+    // Unique names in time linear in the files: each name remembers how far its numbering got.
+    let mut taken: std::collections::HashSet<String> = taken.into_iter().collect();
+    let mut tried: HashMap<String, usize> = HashMap::new();
     for Given { given_name, name, data, size, too_big } in given {
-        let name = candidates(&name).find(|n| !taken.contains(n)).unwrap_or_else(|| name.clone());
-        taken.push(name.clone());
+        let from = tried.get(&name).copied().unwrap_or(0);
+        let (skipped, unique) =
+            candidates(&name).enumerate().skip(from).find(|(_, n)| !taken.contains(n)).unwrap_or((from, name.clone()));
+        tried.insert(name, skipped + 1);
+        let name = unique;
+        taken.insert(name.clone());
         if let Some(why) = refuse_reason(&name, &given_name, &data, max_file, too_big) {
             results.push(UploadedFile {
                 name,
@@ -384,26 +433,49 @@ pub async fn upload(
         Ok(m) => m,
         Err(e) => return reply.error(StatusCode::BAD_REQUEST, format!("not a file upload (multipart/form-data): {e}")),
     };
-    // The visitor's open session: its id, the bytes it holds and its file names (kept unique).
+    // The visitor's open session, or a new one that holds its slot (and the count of sessions)
+    // while its first files are read. One upload at a time per session: its turn is taken
+    // before the body is read, so the bytes it holds and its file names are current.
     let existing = cookie_id(&headers).and_then(|id| {
         let map = s.sessions.lock();
-        let x = map.get(&id).filter(|x| x.is_open())?;
-        Some((id, x.bytes, x.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()))
+        map.get(&id).filter(|x| x.is_open()).map(|x| (id.clone(), x.turn.clone(), x.catalog.clone()))
     });
-    // A new session must have room before its files are read.
-    let (id, held, taken) = match existing {
-        Some(open) => open,
+    let (id, turn, catalog, mut reservation) = match existing {
+        Some((id, turn, catalog)) => (id, turn, catalog, None),
         None => {
             s.sessions.purge();
-            if s.sessions.len() >= p.max_sessions {
-                return reply.error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many upload sessions open on this server: try again later".into(),
-                );
-            }
-            match new_id() {
-                Ok(id) => (id, 0, Vec::new()),
+            let id = match new_id() {
+                Ok(id) => id,
                 Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
+            };
+            let mut c = Catalog::default();
+            c.set_apply_provider_pue(s.catalog.current().applies_provider_pue());
+            let session = Session::reserved(Shared::new(c), p.ttl);
+            let (turn, catalog) = (session.turn.clone(), session.catalog.clone());
+            {
+                let mut map = s.sessions.lock();
+                if map.len() >= p.max_sessions {
+                    return reply.error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many upload sessions open on this server: try again later".into(),
+                    );
+                }
+                map.insert(id.clone(), session);
+            }
+            let reservation = Reservation { sessions: s.sessions.clone(), id: id.clone(), armed: true };
+            (id, turn, catalog, Some(reservation))
+        }
+    };
+    let _turn = turn.lock_owned().await;
+    let (held, taken) = {
+        let map = s.sessions.lock();
+        match map.get(&id).filter(|x| x.is_open()) {
+            Some(x) => (x.bytes, x.files.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+            None => {
+                return reply.error(
+                    StatusCode::NOT_FOUND,
+                    "the upload session ended while this upload waited: upload again".into(),
+                )
             }
         }
     };
@@ -425,12 +497,6 @@ pub async fn upload(
     };
 
     // Into the session's catalog (a new session starts from nothing: only the visitor's files).
-    let catalog = s.sessions.lock().get(&id).map(|x| x.catalog.clone());
-    let catalog = catalog.unwrap_or_else(|| {
-        let mut c = Catalog::default();
-        c.set_apply_provider_pue(s.catalog.current().applies_provider_pue());
-        Shared::new(c)
-    });
     let originals: Vec<(String, Bytes)> = parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
     let files: Vec<ParsedFile> = parsed.into_iter().map(|(f, _)| f).collect();
     let names: Vec<String> = files.iter().map(|f| f.report.path.clone()).collect();
@@ -456,17 +522,14 @@ pub async fn upload(
     }
     {
         let mut map = s.sessions.lock();
-        let session = map.entry(id.clone()).or_insert_with(|| Session {
-            catalog,
-            originals: HashMap::new(),
-            files: Vec::new(),
-            bytes: 0,
-            expires: Instant::now(),
-        });
+        let session = map.entry(id.clone()).or_insert_with(|| Session::reserved(catalog, p.ttl));
         session.bytes += originals.iter().map(|(_, b)| b.len()).sum::<usize>();
         session.originals.extend(originals);
         session.files.extend(results.iter().cloned());
         session.expires = Instant::now() + p.ttl;
+    }
+    if let Some(r) = reservation.as_mut() {
+        r.armed = false;
     }
     let cookie = set_cookie(&id, p.ttl, &s, &headers);
     if reply.json {
@@ -515,6 +578,12 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
         return reply.error(StatusCode::FORBIDDEN, "saving is accepted from this site's own pages only".into());
     }
     let id = cookie_id(&headers).unwrap_or_default();
+    // One save (or upload) at a time per session: two clicks save each file once.
+    let turn = s.sessions.lock().get(&id).map(|x| x.turn.clone());
+    let _turn = match turn {
+        Some(t) => Some(t.lock_owned().await),
+        None => None,
+    };
     let todo: Vec<(String, Bytes)> = {
         let map = s.sessions.lock();
         let Some(session) = map.get(&id).filter(|x| x.is_open()) else {

@@ -388,3 +388,61 @@ async fn a_saved_file_whose_last_line_has_no_newline_keeps_that_line() {
     let files = json_of(&app, "/api/v1/files?limit=1000", None).await;
     assert_eq!(rows_of(&files), Some(Value::from(rows)));
 }
+
+#[tokio::test]
+async fn two_tabs_uploading_the_same_name_keep_both_files_and_two_saves_write_each_once() {
+    let logs = tempfile::tempdir().unwrap();
+    let policy = UploadPolicy { save_root: Some(logs.path().to_path_buf()), ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    let (_, headers, _) = call(&app, upload_request(&[("first.csv", GOOD)], None, true)).await;
+    let cookie = session_cookie(&headers);
+    // Two tabs, the same file name, at once.
+    let (a, b) = tokio::join!(
+        call(&app, upload_request(&[("emissions.csv", GOOD)], Some(&cookie), true)),
+        call(&app, upload_request(&[("emissions.csv", GOOD_38)], Some(&cookie), true)),
+    );
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    let mine = json_of(&app, "/api/v1/files", Some(&cookie)).await;
+    let mut names: Vec<&str> = mine.as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["emissions-2.csv", "emissions.csv", "first.csv"], "both kept");
+    // Two saves at once: every file written once.
+    let (a, b) = tokio::join!(
+        call(&app, with_cookie("POST", "/upload/save", Some(&cookie))),
+        call(&app, with_cookie("POST", "/upload/save", Some(&cookie))),
+    );
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    let written = files_under(logs.path());
+    assert_eq!(written.len(), 3, "{:?}", written.iter().map(|(n, _)| n).collect::<Vec<_>>());
+    let contents: Vec<&[u8]> = written.iter().map(|(_, b)| b.as_slice()).collect();
+    assert!(contents.contains(&GOOD) && contents.contains(&GOOD_38));
+}
+
+#[tokio::test]
+async fn new_sessions_hold_their_slot_while_their_files_are_read() {
+    let policy = UploadPolicy { max_sessions: 2, ..UploadPolicy::default() };
+    let app = app_with(policy, false);
+    let uploads = (0..6).map(|_| call(&app, upload_request(&[("e.csv", GOOD)], None, true)));
+    let answers = futures_util::future::join_all(uploads).await;
+    let ok = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
+    let refused = answers.iter().filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE).count();
+    assert_eq!((ok, refused), (2, 4), "never more sessions than the limit, however the requests interleave");
+}
+
+#[tokio::test]
+async fn many_files_of_one_name_get_unique_names_and_too_many_files_are_refused() {
+    let app = app_with(UploadPolicy::default(), false);
+    let files: Vec<(&str, &[u8])> = (0..1000).map(|_| ("a.csv", &b"x,y\n1,2\n"[..])).collect();
+    let (status, _, body) = call(&app, upload_request(&files, None, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let names: std::collections::HashSet<&str> =
+        v["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 1000);
+    assert!(names.contains("a.csv") && names.contains("a-1000.csv"));
+    let files: Vec<(&str, &[u8])> =
+        (0..=carbon_dash::upload::MAX_FILES_PER_REQUEST).map(|_| ("b.csv", &b"x"[..])).collect();
+    let (status, _, body) = call(&app, upload_request(&files, None, true)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("more than 1000 files"), "{body}");
+}
