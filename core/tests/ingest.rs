@@ -341,3 +341,13 @@ fn csvs_that_live_beside_ml_logs_are_said_not_to_be_codecarbon_files() {
         assert_eq!(r.schema, "not CodeCarbon", "{name}: no header generation named");
     }
 }
+
+#[test]
+fn a_negative_energy_is_read_as_missing_with_a_warning() {
+    let text = "timestamp,run_id,duration,emissions,energy_consumed,country_iso_code,longitude\n\
+                2026-10-01T10:00:10,r,10,0.001,-0.5,FRA,-3.7\n";
+    let f = carbon_core::ingest::ingest_bytes("neg.csv", text.as_bytes()).unwrap();
+    let run = &f.runs[0].run;
+    assert_eq!((run.energy_kwh, run.longitude), (None, Some(-3.7)), "coordinates may be negative");
+    assert!(f.report.problems[0].reason.contains("is negative"), "{:?}", f.report.problems);
+}
