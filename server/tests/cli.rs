@@ -22,7 +22,7 @@ fn json_logs_carry_each_request_with_its_method_path_and_status() {
         }
     };
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    write!(s, "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
     s.read_to_string(&mut String::new()).unwrap();
     let finished = loop {
         line.clear();
