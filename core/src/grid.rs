@@ -592,8 +592,9 @@ impl Grid {
         Assessment {
             dataset: mode,
             co2_kg: co2(energy, res.g_per_kwh),
-            co2_kg_low: co2(e_low, res.low),
-            co2_kg_high: co2(e_high, res.high),
+            // The smallest and largest products, whatever the signs.
+            co2_kg_low: co2(e_low, res.low).zip(co2(e_low, res.high)).map(|(a, b)| a.min(b)),
+            co2_kg_high: co2(e_high, res.high).zip(co2(e_high, res.low)).map(|(a, b)| a.max(b)),
             energy_kwh_low: e_low.map(|e| e * k),
             energy_kwh_high: e_high.map(|e| e * k),
             energy_method: method,
@@ -663,10 +664,11 @@ pub fn energy_range(run: &Run) -> (Option<f64>, Option<f64>, Option<f64>, String
     let parts = [run.cpu_energy_kwh, run.gpu_energy_kwh, run.ram_energy_kwh];
     let split: f64 = parts.iter().flatten().sum();
     if split <= 0.0 {
+        let (a, b) = (total * (1.0 - NO_SPLIT), total * (1.0 + NO_SPLIT));
         return (
             Some(total),
-            Some(total * (1.0 - NO_SPLIT)),
-            Some(total * (1.0 + NO_SPLIT)),
+            Some(a.min(b)),
+            Some(a.max(b)),
             format!("no CPU/GPU/RAM split in this file layout: ±{:.0} %", NO_SPLIT * 100.0),
         );
     }
@@ -698,7 +700,8 @@ pub fn energy_range(run: &Run) -> (Option<f64>, Option<f64>, Option<f64>, String
     }
     // Scale to the total (it may differ from the parts' sum by rounding or PUE).
     let k = total / split;
-    (Some(total), Some(low * k), Some(high * k), notes.join("; "))
+    // Ordered whatever the signs (CodeCarbon writes slightly negative deltas at times).
+    (Some(total), Some((low * k).min(high * k)), Some((low * k).max(high * k)), notes.join("; "))
 }
 
 #[cfg(test)]

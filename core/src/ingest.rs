@@ -474,31 +474,23 @@ impl Layout {
         out: &mut [Option<f64>; N_NUM],
         mut warnings: Option<&mut Vec<Problem>>,
     ) {
-        for (i, (slot, pos)) in out.iter_mut().zip(&self.num_pos).enumerate() {
+        for (slot, pos) in out.iter_mut().zip(&self.num_pos) {
             *slot = None;
             let Some(p) = *pos else { continue };
             let Some(v) = value(rec.get(text, p)) else { continue };
-            // Coordinates may be negative; durations, energies, emissions, powers, counts and
-            // shares may not (a negative energy would turn CO2 ranges inside out).
-            let signed = matches!(NUMBER_COLUMNS[i], c::LONGITUDE | c::LATITUDE);
-            let why = match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && (signed || x >= 0.0) => {
-                    *slot = Some(x);
-                    continue;
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() => *slot = Some(x),
+                _ => {
+                    if let Some(w) = warnings.as_deref_mut() {
+                        w.push(Problem {
+                            line: rec.line,
+                            column: Some(p + 1),
+                            column_name: Some(self.header[p].clone()),
+                            reason: format!("'{v}' is not a number: read as missing"),
+                            rejected: false,
+                        });
+                    }
                 }
-                Ok(x) if x.is_finite() => {
-                    format!("'{v}' is negative, which {} cannot be: read as missing", self.header[p])
-                }
-                _ => format!("'{v}' is not a number: read as missing"),
-            };
-            if let Some(w) = warnings.as_deref_mut() {
-                w.push(Problem {
-                    line: rec.line,
-                    column: Some(p + 1),
-                    column_name: Some(self.header[p].clone()),
-                    reason: why,
-                    rejected: false,
-                });
             }
         }
     }
@@ -755,6 +747,8 @@ fn scan(
         }
         report.rows_rejected = report.rows_read;
         if has_header && !too_wide {
+            report.missing_columns.clear();
+            report.extra_columns.clear();
             report.schema = "not CodeCarbon".into();
             report.schema_detail = format!("{} columns, {known} of them CodeCarbon's", header.len());
         }
