@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startApp, startServer, hydrated, tempDir } from './helpers.mjs';
+import { startApp, startBrowser, startServer, hydrated, tempDir } from './helpers.mjs';
 
 const HEADER = 'timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n';
 const csv = (project, run) => HEADER + `2026-10-01T10:00:00,${project},${run},3600,0.01,0.2,FRA\n`;
@@ -85,6 +85,26 @@ test('picked and dropped files are uploaded with a result each, shown privately,
   const after = await page.locator('main').textContent();
   assert.ok(after.includes('server-logs'), after);
   assert.equal(await page.locator('#session-banner').count(), 0);
+});
+
+test('a shared session link asks before it opens, then shows the shared files', async () => {
+  const form = new FormData();
+  form.append('files', new Blob([csv('shared-project', 'shared-run')]), 'shared.csv');
+  const res = await fetch(server.url + '/upload', { method: 'POST', body: form, headers: { Accept: 'application/json' } });
+  const { session } = await res.json();
+  // In another browser context: nothing is replaced before the visitor says so.
+  const other = await startBrowser();
+  const visitor = await other.newPage();
+  await visitor.goto(`${server.url}/sessions/${session}`);
+  assert.match(await visitor.locator('h1').textContent(), /Open an upload session\?/);
+  assert.equal((await other.cookies()).length, 0, 'no cookie until confirmed');
+  await visitor.click('#open-session');
+  await visitor.waitForURL((u) => !u.pathname.startsWith('/sessions/'));
+  await hydrated(visitor);
+  assert.match(await visitor.locator('body').innerText(), /Your upload/);
+  await visitor.goto(server.url + '/runs');
+  assert.match(await visitor.locator('table.runs-table').innerText(), /shared-project/);
+  await other.close();
 });
 
 test('a read-only server has upload off, and previews only with --allow-upload-preview', async () => {

@@ -219,13 +219,12 @@ impl Reply<'_> {
         if self.json {
             return (status, Json(serde_json::json!({ "error": message }))).into_response();
         }
-        let page = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Upload · carbon-dash</title></head>\
-             <body><h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"{}/upload\">Back to upload</a></p></body></html>",
+        let body = format!(
+            "<h1>Upload not done</h1><p class=\"error\">{}</p><p><a href=\"{}\">Back to upload</a></p>",
             charts::map::escape_xml(&message),
-            self.base
+            under(self.base, "/upload")
         );
-        (status, Html(page)).into_response()
+        (status, Html(plain_page(self.base, "Upload", &body))).into_response()
     }
 
     fn redirect(&self, path: &str) -> Redirect {
@@ -680,19 +679,27 @@ pub async fn confirm_open(State(s): State<AppState>, Path(id): Path<String>) -> 
     let found = s.sessions.view(&id).filter(|_| is_session_id(&id)).map(|(_, info)| info);
     let reply = Reply { json: false, base: &s.base_path };
     let Some(info) = found else { return expired(&reply) };
-    let page = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Open an upload · carbon-dash</title></head>\
-         <body><h1>Open an upload session?</h1><p>Someone shared a private upload with you: {} ({}), for {} more. \
+    let body = format!(
+        "<h1>Open an upload session?</h1><p>Someone shared a private upload with you: {} ({}), for {} more. \
          Opening it shows its runs instead of yours in this browser until you leave it.</p>\
          <form method=\"post\" action=\"{}\"><button type=\"submit\" id=\"open-session\">Open it</button> \
-         <a href=\"{}\">No, keep what I see</a></form></body></html>",
+         <a href=\"{}\">No, keep what I see</a></form>",
         carbon_core::units::count(info.files.iter().filter(|f| f.accepted).count(), "file"),
         carbon_core::units::human_bytes(info.bytes),
         carbon_core::units::duration_s(info.expires_in_s as f64),
         under(&s.base_path, &format!("/sessions/{id}")),
         under(&s.base_path, "/")
     );
-    Html(page).into_response()
+    Html(plain_page(&s.base_path, "Open an upload", &body)).into_response()
+}
+
+/// A page outside the app (answers of plain form posts and the session link), in the site's style.
+fn plain_page(base: &str, title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} · carbon-dash</title>\
+         <link rel=\"stylesheet\" href=\"{}\"></head><body><main>{body}</main></body></html>",
+        under(base, &format!("/pkg/{}.css", app::OUTPUT_NAME))
+    )
 }
 
 /// `POST /sessions/{id}`: opens the session in this browser, from this server's own page only
