@@ -366,6 +366,9 @@ pub fn changes_on_disk(dir: &Path, cat: &Catalog) -> Vec<FileChange> {
     let look = || -> Vec<FileChange> {
         let walk = walk_logs(dir);
         let mut on_disk: HashSet<String> = walk.files.iter().map(|p| display_path(dir, p)).collect();
+        // The team mapping's report (when it cannot be read) is the mapping's, not a log's:
+        // `reload_teams` keeps it up to date.
+        on_disk.insert(TEAMS_FILE.to_string());
         let mut changes: Vec<FileChange> = walk
             .files
             .par_iter()

@@ -239,3 +239,17 @@ fn a_hostile_logs_folder_is_read_around_and_every_skipped_entry_says_why() {
     changes.sort();
     assert_eq!(changes, ["bad/huge.csv", "bad/pipe2.csv"]);
 }
+
+#[test]
+fn an_unreadable_team_mapping_stays_said_after_a_check() {
+    let dir = logs();
+    // Not UTF-8: the mapping cannot be read, and the Files page says so.
+    std::fs::write(dir.path().join("teams.csv"), b"path_prefix,team\nvision/,\xe9quipe\n").unwrap();
+    let mut cat = load_dir(dir.path()).unwrap();
+    let said = |c: &Catalog| c.files().iter().any(|f| f.path == "teams.csv" && f.schema == "not read");
+    assert!(said(&cat));
+    let changes = changes_on_disk(dir.path(), &cat);
+    assert!(changes.iter().all(|c| c.path != "teams.csv"), "the mapping's report is not a vanished log");
+    cat.apply(changes);
+    assert!(said(&cat));
+}

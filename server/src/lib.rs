@@ -218,7 +218,7 @@ pub const RUNS_PER_ANSWER: usize = 1000;
 /// from the catalog as it was when asked.
 async fn api_runs(
     Extension(Active { catalog: s, .. }): Extension<Active>,
-    uri: axum::http::Uri,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Query(params): Params,
 ) -> Result<Response, AppError> {
     let mode = dataset(&params)?;
@@ -315,7 +315,7 @@ async fn api_run(
 /// with `X-Total-Count` and a `Link` to the next page.
 async fn api_files(
     Extension(Active { catalog: s, .. }): Extension<Active>,
-    uri: axum::http::Uri,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Query(params): Params,
 ) -> Result<Response, AppError> {
     let offset = count_param(&params, "offset")?.unwrap_or(0);
@@ -337,7 +337,8 @@ fn page_headers(
     total: usize,
 ) -> axum::http::HeaderMap {
     let mut headers = axum::http::HeaderMap::new();
-    if offset.saturating_add(limit) < total {
+    // `uri` is the path as the client asked it (under --base-path); no next page of nothing.
+    if limit > 0 && offset.saturating_add(limit) < total {
         let mut next: Vec<(String, String)> = params.clone().into_iter().filter(|(k, _)| k != "offset").collect();
         next.sort();
         next.push(("offset".into(), (offset + limit).to_string()));
@@ -669,8 +670,7 @@ pub async fn serve(
     header_timeout: std::time::Duration,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut connections = tokio::task::JoinSet::new();
     let mut stop = stopping.clone();
@@ -699,9 +699,12 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
             let _slot = slot;
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            // HTTP/1 only: its header timeout runs from the first byte awaited, so a connection
+            // that never sends a request gives its slot back (the auto-detecting builder waited
+            // for the protocol's first bytes without a limit, and h2c has no header timeout).
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
+            let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
             tokio::pin!(conn);
             let ended = tokio::select! {
                 ended = conn.as_mut() => ended,

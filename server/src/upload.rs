@@ -521,7 +521,14 @@ pub async fn upload(
     }
     {
         let mut map = s.sessions.lock();
-        let session = map.entry(id.clone()).or_insert_with(|| Session::reserved(catalog, p.ttl));
+        // Left (or expired) while this upload was read: it stays ended.
+        let Some(session) = map.get_mut(&id) else {
+            drop(map);
+            return reply.error(
+                StatusCode::NOT_FOUND,
+                "the upload session ended while this upload was read: upload the files again".into(),
+            );
+        };
         session.bytes += originals.iter().map(|(_, b)| b.len()).sum::<usize>();
         session.originals.extend(originals);
         session.files.extend(results.iter().cloned());
@@ -579,7 +586,7 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let id = cookie_id(&headers).unwrap_or_default();
     // One save (or upload) at a time per session: two clicks save each file once.
     let turn = s.sessions.lock().get(&id).map(|x| x.turn.clone());
-    let _turn = match turn {
+    let turn = match turn {
         Some(t) => Some(t.lock_owned().await),
         None => None,
     };
@@ -600,8 +607,11 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     };
     let dir = root.join("uploads");
     let logs = root.clone();
-    let catalog = s.catalog.clone();
+    let (catalog, sessions, session_id) = (s.catalog.clone(), s.sessions.clone(), id.clone());
+    // The writing, and the note of where each file went, finish together even if the request
+    // is dropped meanwhile; the session's turn is held until then, so a file is saved once.
     let saving = tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let written: Vec<(String, std::io::Result<String>)> = todo
             .into_iter()
             .map(|(name, data)| (name.clone(), save_new(&dir, &name, &data).map(|n| format!("uploads/{n}"))))
@@ -614,6 +624,13 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
             .filter_map(|(_, r)| r.as_ref().ok())
             .filter_map(|rel| carbon_core::ingest::ingest_path(&logs.join(rel), rel))
             .collect();
+        if let Some(session) = sessions.lock().get_mut(&session_id) {
+            for (name, result) in &written {
+                if let (Ok(path), Some(f)) = (result, session.files.iter_mut().find(|f| &f.name == name)) {
+                    f.saved_as = Some(path.clone());
+                }
+            }
+        }
         if !files.is_empty() {
             catalog.update(|c| c.upsert_all(files)).map_err(|e| e.to_string())?;
         }
@@ -634,22 +651,8 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if written.iter().any(|(_, r)| r.is_ok()) {
         s.announcer.announce();
     }
-    let mut failures = Vec::new();
-    {
-        let mut map = s.sessions.lock();
-        if let Some(session) = map.get_mut(&id) {
-            for (name, result) in &written {
-                match result {
-                    Ok(path) => {
-                        if let Some(f) = session.files.iter_mut().find(|f| &f.name == name) {
-                            f.saved_as = Some(path.clone());
-                        }
-                    }
-                    Err(e) => failures.push(format!("{name}: {e}")),
-                }
-            }
-        }
-    }
+    let failures: Vec<String> =
+        written.iter().filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}"))).collect();
     if !failures.is_empty() {
         return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("not saved: {}", failures.join("; ")));
     }
@@ -666,6 +669,10 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 /// `POST /upload/leave`: forgets the session; the pages show the logs again.
 pub async fn leave(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return Reply::new(&s, &headers)
+            .error(StatusCode::FORBIDDEN, "leaving is accepted from this site's own pages only".into());
+    }
     if let Some(id) = cookie_id(&headers) {
         s.sessions.lock().remove(&id);
     }

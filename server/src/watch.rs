@@ -52,6 +52,9 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let Some(shown) = display(dir, path).filter(|_| is_log_file(&name)) else { return false };
+    // What the catalog held before this read: the result is applied only if that is still so
+    // (another reader, e.g. a save, may have put a newer or whole version in meanwhile).
+    let before = catalog.current().stamp_of(&shown);
     // Never a link, a pipe or a device (opening a pipe would wait for a writer): said instead.
     let parsed = match open_log(path) {
         Ok((f, meta)) => {
@@ -78,17 +81,21 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
         return false;
     }
     let result = catalog.update(|cat| {
+        if cat.stamp_of(&shown) != before {
+            return Ok(None);
+        }
         match parsed {
             Some(p) => cat.upsert(p)?,
             None => cat.remove(&shown)?,
         }
-        Ok::<_, carbon_core::ingest::IngestError>(cat.runs(carbon_core::model::DatasetMode::Latest).len())
+        Ok::<_, carbon_core::ingest::IngestError>(Some(cat.runs(carbon_core::model::DatasetMode::Latest).len()))
     });
     match result {
-        Ok(runs) => {
+        Ok(Some(runs)) => {
             tracing::info!(file = %shown, runs, "catalog updated");
             true
         }
+        Ok(None) => false,
         Err(e) => {
             tracing::warn!(file = %shown, error = %e, "catalog not updated");
             false
@@ -111,9 +118,15 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
                     // Say it where people look (the Files page, /healthz), not only in the log.
                     tracing::warn!(error = %e, "watching failed");
                     catalog.update(|c| c.set_watch_problem(Some(format!("{e}: restart to see new runs"))));
+                    announcer.announce();
                     return;
                 }
             };
+            // Events were lost (the kernel's queue overflowed): look at the whole tree.
+            if event.need_rescan() {
+                check(&folder_root, &folder_catalog, &folder_announcer, None, false);
+                return;
+            }
             if matches!(event.kind, notify::EventKind::Access(_)) {
                 return;
             }
@@ -195,6 +208,7 @@ pub fn keep_up_to_date(dir: PathBuf, catalog: Shared, announcer: Announcer, cach
             catalog.update(|c| {
                 c.set_watch_problem(Some(format!("not watching the folder ({e}): restart to see new runs")))
             });
+            announcer.announce();
             None
         }
     };

@@ -87,6 +87,18 @@ fn a_client_that_never_finishes_its_headers_is_disconnected_and_others_are_serve
 }
 
 #[test]
+fn a_connection_that_sends_nothing_or_the_http2_preface_gives_its_slot_back() {
+    let addr = start(Duration::from_secs(30), Duration::from_secs(1));
+    let silent = connect(addr);
+    let mut h2 = connect(addr);
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let start = Instant::now();
+    let (a, b) = (read_all(silent), read_all(h2));
+    assert!(start.elapsed() < Duration::from_secs(5), "closed after the header timeout, not held");
+    assert!(!a.contains("HTTP/2") && !b.starts_with("HTTP/1.1 200"), "{a} {b}");
+}
+
+#[test]
 fn a_body_that_stops_coming_gets_408_with_a_reason() {
     // Uploads get 20 times the request timeout: 0.1 s → 2 s.
     let addr = start(Duration::from_millis(100), Duration::from_secs(10));

@@ -558,3 +558,18 @@ async fn runs_come_a_page_at_a_time_with_the_count_and_the_next_page_or_all_stre
     assert_eq!(some.as_array().unwrap().len(), 828);
     assert!(some.as_array().unwrap().iter().all(|r| r["project_name"] == "p1"));
 }
+
+#[tokio::test]
+async fn a_next_page_link_keeps_the_base_path_and_a_zero_limit_has_none() {
+    let mut s = common::state(catalog());
+    s.base_path = "/carbon".into();
+    let app = common::build(s);
+    let (status, headers, _) =
+        call(&app, Request::get("/carbon/api/v1/runs?limit=10").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["link"], "</carbon/api/v1/runs?limit=10&offset=10>; rel=\"next\"");
+    let (_, headers, body) =
+        call(&app, Request::get("/carbon/api/v1/files?limit=0").body(Body::empty()).unwrap()).await;
+    assert_eq!(body, "[]");
+    assert!(headers.get("link").is_none(), "a page of nothing has no next page");
+}
