@@ -301,21 +301,17 @@ pub fn load_dir_cached(dir: &Path, cache: Option<&Path>) -> Result<(Catalog, Loa
     }
 }
 
-/// The team mapping of `dir` (empty without `teams.csv`), or why it could not be read.
-fn team_mapping(dir: &Path) -> Result<Vec<(String, String)>, String> {
+/// The team mapping of `dir` (empty without `teams.csv`), and the report that says why it could
+/// not be read, if so.
+fn teams_of(dir: &Path) -> (Vec<(String, String)>, Option<ParsedFile>) {
     let path = dir.join(TEAMS_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(read_team_mapping(&text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(format!("the team mapping cannot be read ({e}): teams follow the folder layout")),
-    }
-}
-
-/// The team mapping of `dir`, and the report that says why it could not be read, if so.
-fn teams_of(dir: &Path) -> (Vec<(String, String)>, Option<ParsedFile>) {
-    match team_mapping(dir) {
-        Ok(m) => (m, None),
-        Err(why) => (Vec::new(), Some(ingest::not_read(TEAMS_FILE, &dir.join(TEAMS_FILE), &why))),
+        Ok(text) => (read_team_mapping(&text), None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), None),
+        Err(e) => {
+            let why = format!("the team mapping cannot be read ({e}): teams follow the folder layout");
+            (Vec::new(), Some(ingest::not_read(TEAMS_FILE, &path, &why)))
+        }
     }
 }
 

@@ -51,15 +51,12 @@ impl Source {
     pub fn bytes(&self) -> Result<Cow<'_, [u8]>, IngestError> {
         match self {
             Source::Path(p) => {
-                use std::io::Read;
                 let io = |source| IngestError::Io { path: p.clone(), source };
-                let (mut f, _) = open_log(p).map_err(|e| match e {
-                    NotRead::Gone => io(std::io::ErrorKind::NotFound.into()),
-                    NotRead::Because(why) => io(std::io::Error::other(why)),
-                })?;
-                let mut bytes = Vec::new();
-                (&mut f).take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(io)?;
-                Ok(Cow::Owned(bytes))
+                match read_log(p) {
+                    Ok((_, bytes)) => Ok(Cow::Owned(bytes)),
+                    Err(NotRead::Gone) => Err(io(std::io::ErrorKind::NotFound.into())),
+                    Err(NotRead::Because(why)) => Err(io(std::io::Error::other(why))),
+                }
             }
             Source::Memory(b) => Ok(Cow::Borrowed((**b).as_ref())),
         }
@@ -135,7 +132,8 @@ impl Stamp {
     }
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
+/// FNV-1a of `bytes`.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= u64::from(b);
@@ -283,20 +281,25 @@ pub struct TaskRow {
 /// A path that is not a file to read, or cannot be read, gives a report that says why (see
 /// [`not_read`]); `None` when nothing is there any more.
 pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
-    use std::io::Read;
-    let (mut f, meta) = match open_log(path) {
-        Ok(opened) => opened,
-        Err(NotRead::Gone) => return None,
-        Err(NotRead::Because(why)) => return Some(not_read(display, path, &why)),
-    };
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // Read no more than the cap, whatever the file has grown to since.
-    if let Err(e) = (&mut f).take(MAX_FILE_BYTES).read_to_end(&mut bytes) {
-        return Some(not_read(display, path, &format!("cannot be read: {e}")));
+    match read_log(path) {
+        Ok((stamp, bytes)) => {
+            let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
+            file.stamp = Some(stamp);
+            Some(file)
+        }
+        Err(NotRead::Gone) => None,
+        Err(NotRead::Because(why)) => Some(not_read(display, path, &why)),
     }
-    let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
-    file.stamp = Some(Stamp::of_bytes(&meta, &bytes));
-    Some(file)
+}
+
+/// A log file's bytes (no more than [`MAX_FILE_BYTES`], whatever it has grown to since it was
+/// opened) and their stamp, opened as [`open_log`] does.
+pub fn read_log(path: &Path) -> Result<(Stamp, Vec<u8>), NotRead> {
+    use std::io::Read;
+    let (f, meta) = open_log(path)?;
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
+    f.take(MAX_FILE_BYTES).read_to_end(&mut bytes).map_err(|e| NotRead::Because(format!("cannot be read: {e}")))?;
+    Ok((Stamp::of_bytes(&meta, &bytes), bytes))
 }
 
 /// Parses bytes held in memory (kept, so a run's rows can be shown later).

@@ -21,11 +21,7 @@ const FORMAT: &str = "carbon-dash parse cache 6";
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in dir.to_string_lossy().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::ingest::fnv(dir.to_string_lossy().as_bytes());
     let name = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).take(40).collect();
     cache_dir.join(format!("{name}-{h:016x}.arrow"))

@@ -8,7 +8,7 @@
 
 use app::api::Shared;
 use carbon_core::catalog::{changes_on_disk, is_log_file};
-use carbon_core::ingest::{ingest_source, not_read, open_log, NotRead, Source, Stamp, MAX_FILE_BYTES};
+use carbon_core::ingest::{ingest_source, not_read, read_log, NotRead, Source};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,23 +56,15 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     // (another reader, e.g. a save, may have put a newer or whole version in meanwhile).
     let before = catalog.current().stamp_of(&shown);
     // Never a link, a pipe or a device (opening a pipe would wait for a writer): said instead.
-    let parsed = match open_log(path) {
-        Ok((f, meta)) => {
-            use std::io::Read;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
-            match f.take(MAX_FILE_BYTES).read_to_end(&mut bytes) {
-                Ok(_) => {
-                    let stamp = Stamp::of_bytes(&meta, &bytes);
-                    // Already read as it is (an event repeated, or a file the server saved itself).
-                    if catalog.current().stamp_of(&shown) == Some(stamp) {
-                        return false;
-                    }
-                    let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
-                    file.stamp = Some(stamp);
-                    Some(file)
-                }
-                Err(e) => Some(not_read(&shown, path, &format!("cannot be read: {e}"))),
+    let parsed = match read_log(path) {
+        Ok((stamp, bytes)) => {
+            // Already read as it is (an event repeated, or a file the server saved itself).
+            if before == Some(stamp) {
+                return false;
             }
+            let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
+            file.stamp = Some(stamp);
+            Some(file)
         }
         Err(NotRead::Gone) => None,
         Err(NotRead::Because(why)) => Some(not_read(&shown, path, &why)),
