@@ -243,8 +243,12 @@ const IO_THREADS: usize = 16;
 pub const TEAMS_FILE: &str = "teams.csv";
 
 /// The team a file belongs to: the longest matching prefix of the mapping, else the first folder
-/// of its path (`<team>/<project>/…`), else none (a file at the root).
+/// of its path (`<team>/<project>/…`), else none (a file at the root). A collected run's path
+/// names its project's team.
 pub fn team_of(path: &str, mapping: &[(String, String)]) -> Option<String> {
+    if let Some(team) = crate::collect::team_of_path(path) {
+        return team;
+    }
     let mapped = mapping.iter().filter(|(prefix, _)| path.starts_with(prefix.as_str())).max_by_key(|(p, _)| p.len());
     if let Some((_, team)) = mapped {
         return Some(team.clone());

@@ -566,6 +566,7 @@ impl Layout {
             schema: schema.to_string(),
             source_files: Vec::new(),
             tags: self.tags(text, rec),
+            source: crate::model::RunSource::File,
             assessment: Default::default(),
         }
     }

@@ -12,6 +12,8 @@ pub mod units;
 #[cfg(feature = "ingest")]
 pub mod catalog;
 #[cfg(feature = "ingest")]
+pub mod collect;
+#[cfg(feature = "ingest")]
 pub mod columns;
 #[cfg(feature = "ingest")]
 pub mod grid;

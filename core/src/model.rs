@@ -65,9 +65,32 @@ pub struct Run {
     pub source_files: Vec<String>,
     /// Columns CodeCarbon does not write, kept as the user's tags (name, value).
     pub tags: Vec<(String, String)>,
+    /// Where the run came from: log files, or trackers posting to this server.
+    #[serde(default)]
+    pub source: RunSource,
     /// CO2 recomputed from the energy with the embedded dataset (see [`Assessment`]).
     #[serde(flatten)]
     pub assessment: Assessment,
+}
+
+/// Where a run's records came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSource {
+    /// CodeCarbon's `emissions.csv` files (a logs folder, an upload, the demo).
+    #[default]
+    File,
+    /// A CodeCarbon tracker posting to this server's collection API (`--collect`).
+    Collected,
+}
+
+impl RunSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunSource::File => "file",
+            RunSource::Collected => "collected",
+        }
+    }
 }
 
 /// Which embedded figures CO2 is recomputed with.

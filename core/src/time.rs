@@ -53,6 +53,16 @@ pub fn iso(t: &Timestamp) -> String {
     format!("{}T{:02}:{:02}:{:02}", day(t.date()), t.hour(), t.minute(), t.second())
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.ffffff` (to the microsecond).
+pub fn iso_micros(t: &Timestamp) -> String {
+    format!("{}.{:06}", iso(t), t.nanosecond() / 1000)
+}
+
+/// The UTC time `micros` microseconds after 1970.
+pub fn from_unix_micros(micros: i64) -> Option<Timestamp> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc())
+}
+
 /// `YYYY-MM-DD HH:MM`: for a table cell.
 pub fn minutes(t: &Timestamp) -> String {
     format!("{} {:02}:{:02}", day(t.date()), t.hour(), t.minute())

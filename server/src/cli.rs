@@ -59,6 +59,123 @@ pub enum Command {
         /// TLS ends in a proxy in front of this server: the session cookie is marked Secure.
         #[arg(long)]
         behind_tls: bool,
+        #[command(flatten)]
+        db: DbArg,
+        /// Take runs from CodeCarbon trackers (their API output: POST /runs, /emissions) into
+        /// --db, and show them beside the logs. Works with --read-only too.
+        #[arg(long)]
+        collect: bool,
+        /// Posts a second one tracker token may make (twice as many in a burst); more get 429.
+        /// 0: no limit.
+        #[arg(long, default_value_t = 100)]
+        collect_rate: u32,
+    },
+    /// Projects of collected runs (the unit a token writes to).
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Experiments of a project: where its runs use electricity.
+    #[command(subcommand)]
+    Experiment(ExperimentCommand),
+    /// Tokens trackers post with (their api_key).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write a project's collected runs as one CodeCarbon emissions.csv.
+    Export {
+        #[arg(long)]
+        project: String,
+        /// File to write (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// Where collected runs are kept.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArg {
+    /// A SQLite file (made when missing; WAL mode) or a postgres:// URL. The same value for
+    /// `serve` and the project, experiment and token commands.
+    #[arg(long, env = "CARBON_DASH_DB", default_value = DEFAULT_DB)]
+    pub db: String,
+}
+
+/// The store's default: a file in the folder the command runs in (beside the logs folder when
+/// `serve ./logs` runs from its parent).
+pub const DEFAULT_DB: &str = "carbon-dash.db";
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project, optionally in a team (as a logs folder's first level is).
+    Add {
+        name: String,
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Create an experiment; prints its `experiment_id` line for .codecarbon.config.
+    Add {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        name: String,
+        /// Three-letter ISO code of the country whose grid the runs use (e.g. FRA).
+        #[arg(long)]
+        country: Option<String>,
+        /// Region within the country, as CodeCarbon names it (e.g. california).
+        #[arg(long)]
+        region: Option<String>,
+        /// Cloud provider (aws, gcp, azure, …), with --cloud-region.
+        #[arg(long)]
+        cloud_provider: Option<String>,
+        #[arg(long)]
+        cloud_region: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    List {
+        #[arg(long)]
+        project: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for a project; prints it once, as the lines for .codecarbon.config.
+    Add {
+        #[arg(long)]
+        project: String,
+        /// The address trackers reach this server at (the api_endpoint line).
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        endpoint: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The project's tokens: their first characters, when made, whether revoked.
+    List {
+        #[arg(long)]
+        project: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke a token (its first 12 characters, as listed, or the whole token): it stops working at once.
+    Revoke {
+        #[arg(long)]
+        project: String,
+        token: String,
+        #[command(flatten)]
+        db: DbArg,
     },
 }
 
@@ -193,7 +310,7 @@ mod tests {
     #[test]
     fn read_only_turns_upload_off_unless_previews_are_allowed_and_never_saves() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--read-only", "--session-minutes", "5"]);
-        let Command::Serve { read_only, allow_upload_preview, upload, .. } = cli.command;
+        let Command::Serve { read_only, allow_upload_preview, upload, .. } = cli.command else { panic!("serve") };
         let off = upload.policy(&Source::Dir("logs".into()), read_only, allow_upload_preview);
         assert!(off.disabled_reason.is_some_and(|r| r.contains("read-only")));
         assert_eq!((off.save_root, off.ttl.as_secs()), (None, 300));
@@ -215,11 +332,11 @@ mod tests {
     #[test]
     fn the_parse_cache_lives_in_the_cache_folder_and_can_be_turned_off() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--cache-dir", "/tmp/cd-cache"]);
-        let Command::Serve { cache, .. } = cli.command;
+        let Command::Serve { cache, .. } = cli.command else { panic!("serve") };
         let file = cache.file_for(std::path::Path::new("logs")).unwrap_or_default();
         assert!(file.starts_with("/tmp/cd-cache") && file.to_string_lossy().ends_with(".arrow"), "{file:?}");
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--no-cache"]);
-        let Command::Serve { cache, .. } = cli.command;
+        let Command::Serve { cache, .. } = cli.command else { panic!("serve") };
         assert_eq!(cache.file_for(std::path::Path::new("logs")), None);
     }
 
@@ -231,7 +348,10 @@ mod tests {
     #[test]
     fn serve_parses_dir_and_addr_and_rejects_a_missing_folder() {
         let cli = Cli::parse_from(["carbon-dash", "serve", "logs", "--addr", "0.0.0.0:8080"]);
-        let Command::Serve { dir, addr, apply_provider_pue, read_only, allow_upload_preview, upload, .. } = cli.command;
+        let Command::Serve { dir, addr, apply_provider_pue, read_only, allow_upload_preview, upload, .. } = cli.command
+        else {
+            panic!("serve")
+        };
         assert!(!apply_provider_pue && !read_only && !allow_upload_preview);
         let policy = upload.policy(&Source::Dir("logs".into()), false, false);
         assert_eq!((policy.max_file_bytes, policy.max_request_bytes), (50_000_000, 200_000_000));

@@ -2,7 +2,9 @@
 
 pub mod cache;
 pub mod cli;
+pub mod collect;
 pub mod demo;
+pub mod manage;
 pub mod upload;
 pub mod watch;
 
@@ -57,6 +59,8 @@ pub struct AppState {
     pub allowed_hosts: Option<Vec<String>>,
     /// TLS ends in front of this server: the session cookie is `Secure`.
     pub behind_tls: bool,
+    /// Runs collected from CodeCarbon trackers (`--db`, `--collect`); `None`: no store.
+    pub collector: Option<collect::Collector>,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -150,6 +154,7 @@ impl AppState {
             streams: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
             allowed_hosts: None,
             behind_tls: false,
+            collector: None,
         }
     }
 }
@@ -565,8 +570,18 @@ pub fn router(state: AppState) -> Router {
         .route("/upload/leave", post(upload::leave))
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn(move |req, next| deadline(upload_timeout, req, next)));
+    // CodeCarbon's trackers post here: a small body, and whatever the page settings (a read-only
+    // team page still takes its trackers' records when started with --collect).
+    let collection = Router::new()
+        .route("/runs", post(collect::post_run))
+        .route("/emissions", post(collect::post_emission))
+        .route("/api/runs", post(collect::post_run))
+        .route("/api/emissions", post(collect::post_emission))
+        .layer(DefaultBodyLimit::max(collect::MAX_POST_BYTES))
+        .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)));
     let app = Router::new()
         .route("/api/v1/summary", get(api_summary))
+        .route("/api/v1/projects/{project}/emissions.csv", get(collect::export))
         .route("/api/v1/runs", get(api_runs))
         .route("/api/v1/runs/{run_id}", get(api_run))
         .route("/api/v1/files", get(api_files))
@@ -594,6 +609,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)))
         .merge(uploads)
+        .merge(collection)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cache::cached_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
         // gzip for clients that ask (the wasm bundle shrinks to about a quarter); never for the
@@ -608,7 +624,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .with_state(state.clone());
-    if state.base_path.is_empty() {
+    let app = if state.base_path.is_empty() {
         app
     } else {
         // Behind a reverse proxy: everything under the base path; `/` and `{base}/` lead to it.
@@ -618,7 +634,35 @@ pub fn router(state: AppState) -> Router {
             .nest(&state.base_path, app)
             .route("/", to_base.clone())
             .route(&format!("{}/", state.base_path), to_base)
+    };
+    // A tracker whose api_endpoint ends in '/' asks for `//runs`: repeated slashes are one.
+    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(one_slash).service(app))
+}
+
+/// The request with each run of slashes in its path made one.
+fn one_slash(mut req: axum::extract::Request) -> axum::extract::Request {
+    let uri = req.uri();
+    if !uri.path().contains("//") {
+        return req;
     }
+    let mut path = String::with_capacity(uri.path().len());
+    for c in uri.path().chars() {
+        if !(c == '/' && path.ends_with('/')) {
+            path.push(c);
+        }
+    }
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+        }
+    }
+    req
 }
 
 /// Files under the site root, or the app's 404 page: read-only, so only GET and HEAD (the

@@ -1,29 +1,44 @@
 use anyhow::Context;
 use carbon_dash::cli::{Cli, Command, LogFormat, ServeSettings, Source};
-use carbon_dash::{demo, router, AppState};
+use carbon_dash::{collect, demo, manage, router, AppState};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cli {
-        command:
-            Command::Serve {
-                dir,
-                addr,
-                site_root,
-                apply_provider_pue,
-                read_only,
-                allow_upload_preview,
-                upload,
-                request_timeout,
-                header_timeout,
-                base_path,
-                log_format,
-                cache,
-                allow_hosts,
-                behind_tls,
-            },
-    } = Cli::parse();
+    let out = match Cli::parse().command {
+        Command::Project(cmd) => manage::project(cmd).await?,
+        Command::Experiment(cmd) => manage::experiment(cmd).await?,
+        Command::Token(cmd) => manage::token(cmd).await?,
+        Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
+        serve_command => return serve(serve_command).await,
+    };
+    print!("{out}");
+    Ok(())
+}
+
+async fn serve(command: Command) -> anyhow::Result<()> {
+    let Command::Serve {
+        dir,
+        addr,
+        site_root,
+        apply_provider_pue,
+        read_only,
+        allow_upload_preview,
+        upload,
+        request_timeout,
+        header_timeout,
+        base_path,
+        log_format,
+        cache,
+        allow_hosts,
+        behind_tls,
+        db,
+        collect,
+        collect_rate,
+    } = command
+    else {
+        anyhow::bail!("not a serve command");
+    };
     let logs = tracing_subscriber::fmt()
         .with_target(false)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
@@ -41,8 +56,20 @@ async fn main() -> anyhow::Result<()> {
         Source::Demo => None,
     };
     let cache_at = cache_file.clone();
+    // The store of collected runs: opened when collecting, when --db is given, or when the
+    // default file is there. Collecting without a logs folder shows collected runs only.
+    let explicit_db = db.db != carbon_dash::cli::DEFAULT_DB;
+    let store = if collect || explicit_db || std::path::Path::new(&db.db).exists() {
+        let store =
+            carbon_store::Store::open(&db.db).await.with_context(|| format!("cannot open the store {}", db.db))?;
+        Some(store)
+    } else {
+        None
+    };
+    let demo = !collect;
     let (mut catalog, loaded) = tokio::task::spawn_blocking(move || match source {
-        Source::Demo => demo::catalog().map(|c| (c, Default::default())),
+        Source::Demo if demo => demo::catalog().map(|c| (c, Default::default())),
+        Source::Demo => Ok((Default::default(), Default::default())),
         Source::Dir(d) => carbon_core::catalog::load_dir_cached(&d, cache_at.as_deref()),
     })
     .await??;
@@ -51,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         println!("provider PUE applied to cloud runs without a pue column (shown on each run)");
     }
     let from = match &settings.source {
+        Source::Demo if collect => "no logs folder".to_string(),
         Source::Demo => "built-in demo logs".to_string(),
         Source::Dir(d) => d.display().to_string(),
     };
@@ -103,6 +131,22 @@ async fn main() -> anyhow::Result<()> {
         let announcer = state.announcer.clone();
         let stale = loaded.cache_stale();
         std::thread::spawn(move || carbon_dash::watch::keep_up_to_date(d, catalog, announcer, cache_file, stale));
+    }
+    if let Some(store) = store {
+        let started = std::time::Instant::now();
+        let n = collect::load_into(&store, &state.catalog, &state.announcer, None).await?;
+        let (runs, records) = store.counts().await?;
+        let engine = match store.engine() {
+            carbon_store::Engine::Sqlite => format!("SQLite {}", db.db),
+            carbon_store::Engine::Postgres => "PostgreSQL".to_string(),
+        };
+        println!(
+            "collected runs: {runs} runs, {records} records in {engine} ({n} read in {:.2} s){}",
+            started.elapsed().as_secs_f64(),
+            if collect { "; taking trackers' posts at /runs and /emissions" } else { "" }
+        );
+        collect::follow(store.clone(), state.catalog.clone(), state.announcer.clone());
+        state.collector = Some(collect::Collector::new(store, collect, collect_rate));
     }
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await

@@ -1,0 +1,478 @@
+//! Runs collected from CodeCarbon trackers (their "API" output, CodeCarbon 3.3.2's wire format):
+//! what a tracker posts, checked field by field, and a collected run written back as a CodeCarbon
+//! `emissions.csv`, so the catalog reads it like any log (same model, same CO2 engine, same
+//! views) and an export hands the user their own format back.
+//!
+//! A tracker posts one record per upload, each the *delta* since the previous one (energy,
+//! emissions, duration) except the powers and utilisations, which are running means since the
+//! start. A CSV row is a checkpoint holding the totals so far: the rows are the running sums.
+
+use crate::ingest::{self, ParsedFile, Source};
+use crate::model::RunSource;
+use crate::time::Timestamp;
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Display paths of collected runs start with this: `collected://<team>/<project>/<experiment>/<run id>`
+/// (`-` for a project without a team).
+pub const COLLECTED_PREFIX: &str = "collected://";
+/// Longest text field accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+/// Most fields a record may carry beyond CodeCarbon's (kept as they came, for newer clients).
+pub const MAX_EXTRA_FIELDS: usize = 32;
+
+/// A field of a posted record that cannot be taken: its name and what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("field '{field}': {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), message: message.into() }
+}
+
+/// `POST /runs`: a tracker's first upload (CodeCarbon's `RunCreate`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunIn {
+    /// As sent: local time with its UTC offset.
+    pub timestamp: String,
+    pub experiment_id: String,
+    pub os: Option<String>,
+    pub python_version: Option<String>,
+    pub codecarbon_version: Option<String>,
+    pub cpu_count: Option<f64>,
+    pub cpu_model: Option<String>,
+    pub gpu_count: Option<f64>,
+    pub gpu_model: Option<String>,
+    pub longitude: Option<f64>,
+    pub latitude: Option<f64>,
+    /// The cloud region (CodeCarbon sends its cloud metadata here), not the geographic one.
+    pub region: Option<String>,
+    pub provider: Option<String>,
+    pub ram_total_size: Option<f64>,
+    pub tracking_mode: Option<String>,
+    /// Fields CodeCarbon 3.3.2 does not send, as a JSON object, kept as they came.
+    pub extra: Option<String>,
+}
+
+/// `POST /emissions`: one upload of a run (CodeCarbon's `EmissionCreate`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EmissionIn {
+    pub timestamp: String,
+    pub run_id: String,
+    /// Seconds in this interval (CodeCarbon truncates it to an integer, at least 1).
+    pub duration: f64,
+    /// kg CO2eq in this interval.
+    pub emissions_sum: Option<f64>,
+    pub emissions_rate: Option<f64>,
+    /// W, the mean since the run started.
+    pub cpu_power: Option<f64>,
+    pub gpu_power: Option<f64>,
+    pub ram_power: Option<f64>,
+    /// kWh in this interval.
+    pub cpu_energy: Option<f64>,
+    pub gpu_energy: Option<f64>,
+    pub ram_energy: Option<f64>,
+    pub energy_consumed: Option<f64>,
+    pub cpu_utilization_percent: Option<f64>,
+    pub gpu_utilization_percent: Option<f64>,
+    pub ram_utilization_percent: Option<f64>,
+    pub wue: Option<f64>,
+    pub extra: Option<String>,
+}
+
+/// The fields of one posted JSON object, taken one by one; what is left over is `extra`.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn of(body: &[u8]) -> Result<Fields, FieldError> {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => Ok(Fields(map)),
+            Ok(_) => Err(bad("body", "expected a JSON object")),
+            Err(e) => Err(bad("body", format!("not valid JSON: {e}"))),
+        }
+    }
+
+    fn text(&mut self, name: &str) -> Result<Option<String>, FieldError> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.chars().count() > MAX_TEXT_CHARS => {
+                Err(bad(name, format!("longer than {MAX_TEXT_CHARS} characters")))
+            }
+            Some(Value::String(s)) if s.chars().any(char::is_control) => Err(bad(name, "holds control characters")),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(bad(name, format!("expected a string, got {}", kind(&v)))),
+        }
+    }
+
+    fn required_text(&mut self, name: &str) -> Result<String, FieldError> {
+        self.text(name)?.filter(|s| !s.is_empty()).ok_or_else(|| bad(name, "missing"))
+    }
+
+    /// A finite number in `min..=max` (an integer literal such as `0` is a number too).
+    fn number(&mut self, name: &str, min: f64, max: f64) -> Result<Option<f64>, FieldError> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() && (min..=max).contains(&x) => Ok(Some(x)),
+                Some(x) if x < min => Err(bad(name, format!("{x} is below {min}"))),
+                Some(x) => Err(bad(name, format!("{x} is above {max}"))),
+                None => Err(bad(name, "not a finite number")),
+            },
+            Some(v) => Err(bad(name, format!("expected a number, got {}", kind(&v)))),
+        }
+    }
+
+    fn count(&mut self, name: &str) -> Result<Option<f64>, FieldError> {
+        match self.number(name, 0.0, 1e6)? {
+            Some(x) if x.fract() != 0.0 => Err(bad(name, format!("expected a whole number, got {x}"))),
+            other => Ok(other),
+        }
+    }
+
+    fn timestamp(&mut self) -> Result<String, FieldError> {
+        let t = self.required_text("timestamp")?;
+        if naive_time(&t).is_none() {
+            return Err(bad("timestamp", format!("'{t}' is not an ISO 8601 date and time")));
+        }
+        Ok(t)
+    }
+
+    fn extra(self) -> Result<Option<String>, FieldError> {
+        if self.0.is_empty() {
+            return Ok(None);
+        }
+        if self.0.len() > MAX_EXTRA_FIELDS {
+            return Err(bad("body", format!("more than {MAX_EXTRA_FIELDS} fields CodeCarbon does not send")));
+        }
+        Ok(Some(Value::Object(self.0).to_string()))
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Largest figure accepted for energy (kWh), emissions (kg) and power (W) in one record.
+const MAX_FIGURE: f64 = 1e12;
+/// Longest interval one record may cover: a year, in seconds.
+const MAX_DURATION_S: f64 = 366.0 * 86_400.0;
+
+impl RunIn {
+    /// Reads a `POST /runs` body; the first field that cannot be taken is named.
+    pub fn parse(body: &[u8]) -> Result<RunIn, FieldError> {
+        let mut f = Fields::of(body)?;
+        let run = RunIn {
+            timestamp: f.timestamp()?,
+            experiment_id: f.required_text("experiment_id")?,
+            os: f.text("os")?,
+            python_version: f.text("python_version")?,
+            codecarbon_version: f.text("codecarbon_version")?,
+            cpu_count: f.count("cpu_count")?,
+            cpu_model: f.text("cpu_model")?,
+            gpu_count: f.count("gpu_count")?,
+            gpu_model: f.text("gpu_model")?,
+            longitude: f.number("longitude", -180.0, 180.0)?,
+            latitude: f.number("latitude", -90.0, 90.0)?,
+            region: f.text("region")?,
+            provider: f.text("provider")?,
+            ram_total_size: f.number("ram_total_size", 0.0, MAX_FIGURE)?,
+            tracking_mode: f.text("tracking_mode")?,
+            extra: None,
+        };
+        Ok(RunIn { extra: f.extra()?, ..run })
+    }
+}
+
+impl EmissionIn {
+    /// Reads a `POST /emissions` body; the first field that cannot be taken is named.
+    pub fn parse(body: &[u8]) -> Result<EmissionIn, FieldError> {
+        let mut f = Fields::of(body)?;
+        let timestamp = f.timestamp()?;
+        let run_id = f.required_text("run_id")?;
+        let duration = match f.number("duration", f64::MIN, MAX_DURATION_S)? {
+            None => return Err(bad("duration", "missing")),
+            Some(d) if d <= 0.0 => return Err(bad("duration", format!("{d} s: an interval lasts more than 0 s"))),
+            Some(d) => d,
+        };
+        let figure = |f: &mut Fields, name: &str| f.number(name, 0.0, MAX_FIGURE);
+        let percent = |f: &mut Fields, name: &str| f.number(name, 0.0, 100.0);
+        let e = EmissionIn {
+            timestamp,
+            run_id,
+            duration,
+            emissions_sum: figure(&mut f, "emissions_sum")?,
+            emissions_rate: figure(&mut f, "emissions_rate")?,
+            cpu_power: figure(&mut f, "cpu_power")?,
+            gpu_power: figure(&mut f, "gpu_power")?,
+            ram_power: figure(&mut f, "ram_power")?,
+            cpu_energy: figure(&mut f, "cpu_energy")?,
+            gpu_energy: figure(&mut f, "gpu_energy")?,
+            ram_energy: figure(&mut f, "ram_energy")?,
+            energy_consumed: figure(&mut f, "energy_consumed")?,
+            cpu_utilization_percent: percent(&mut f, "cpu_utilization_percent")?,
+            gpu_utilization_percent: percent(&mut f, "gpu_utilization_percent")?,
+            ram_utilization_percent: percent(&mut f, "ram_utilization_percent")?,
+            wue: figure(&mut f, "wue")?,
+            extra: None,
+        };
+        Ok(EmissionIn { extra: f.extra()?, ..e })
+    }
+}
+
+/// The wall-clock time of a tracker's timestamp (`2026-11-29T18:39:22.172723+00:00`): the local
+/// time it names, its offset dropped, as CodeCarbon's own CSV writes it.
+pub fn naive_time(t: &str) -> Option<Timestamp> {
+    let t = t.trim();
+    let t = t.strip_suffix('Z').unwrap_or(t);
+    // An offset is `+hh:mm`, `-hh:mm` or `+hhmm` after the time (not the date's dashes).
+    let cut = t.char_indices().skip(11).find(|(_, c)| *c == '+' || *c == '-').map(|(i, _)| i).unwrap_or(t.len());
+    let offset = &t[cut..];
+    let ok_offset =
+        offset.is_empty() || (offset.len() <= 6 && offset[1..].bytes().all(|b| b.is_ascii_digit() || b == b':'));
+    if !ok_offset {
+        return None;
+    }
+    ingest::parse_timestamp(&t[..cut])
+}
+
+/// Where a collected run is placed: its experiment, the experiment's project and team.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Experiment {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub project: String,
+    pub team: Option<String>,
+    /// Where the runs use electricity (the tracker's records carry no location).
+    pub country_iso_code: Option<String>,
+    pub country_name: Option<String>,
+    pub region: Option<String>,
+    pub cloud_provider: Option<String>,
+    pub cloud_region: Option<String>,
+}
+
+/// The display path of a collected run (see [`COLLECTED_PREFIX`]).
+pub fn display_path(exp: &Experiment, run_id: &str) -> String {
+    format!("{COLLECTED_PREFIX}{}/{}/{}/{run_id}", exp.team.as_deref().unwrap_or("-"), exp.project, exp.name)
+}
+
+/// The team of a collected run's display path (`None` for any other path).
+pub fn team_of_path(path: &str) -> Option<Option<String>> {
+    let rest = path.strip_prefix(COLLECTED_PREFIX)?;
+    Some(rest.split('/').next().filter(|t| !t.is_empty() && *t != "-").map(str::to_string))
+}
+
+/// CodeCarbon 3.x's `emissions.csv` header (38 columns).
+pub const CSV_HEADER: &str = "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,ram_utilization_percent,ram_used_gb,on_cloud,pue,wue";
+
+fn csv_text(out: &mut String, v: Option<&str>) {
+    let v = v.unwrap_or("");
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(v);
+    }
+    out.push(',');
+}
+
+fn csv_num(out: &mut String, v: Option<f64>) {
+    if let Some(v) = v {
+        let _ = write!(out, "{v}");
+    }
+    out.push(',');
+}
+
+/// Appends one CSV row per record of `run_id` (in `records`' order): the running totals as
+/// CodeCarbon writes them at each checkpoint, its location from the experiment.
+pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn, records: &[EmissionIn]) {
+    let (mut duration, mut emissions, mut cpu, mut gpu, mut ram, mut energy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
+    let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
+    for r in records {
+        duration += r.duration;
+        emissions += r.emissions_sum.unwrap_or(0.0);
+        cpu += r.cpu_energy.unwrap_or(0.0);
+        gpu += r.gpu_energy.unwrap_or(0.0);
+        ram += r.ram_energy.unwrap_or(0.0);
+        energy += r
+            .energy_consumed
+            .unwrap_or(r.cpu_energy.unwrap_or(0.0) + r.gpu_energy.unwrap_or(0.0) + r.ram_energy.unwrap_or(0.0));
+        let time = naive_time(&r.timestamp).map(|t| crate::time::iso_micros(&t));
+        csv_text(out, time.as_deref());
+        csv_text(out, Some(&exp.project));
+        csv_text(out, Some(run_id));
+        csv_text(out, Some(&exp.id));
+        csv_num(out, Some(duration));
+        csv_num(out, Some(emissions));
+        csv_num(out, Some(emissions / duration));
+        csv_num(out, r.cpu_power);
+        csv_num(out, r.gpu_power);
+        csv_num(out, r.ram_power);
+        csv_num(out, Some(cpu));
+        csv_num(out, Some(gpu));
+        csv_num(out, Some(ram));
+        csv_num(out, Some(energy));
+        csv_num(out, r.wue.map(|w| w * energy));
+        csv_text(out, exp.country_name.as_deref());
+        csv_text(out, exp.country_iso_code.as_deref());
+        csv_text(out, exp.region.as_deref());
+        csv_text(out, cloud_provider);
+        csv_text(out, cloud_region);
+        csv_text(out, run.os.as_deref());
+        csv_text(out, run.python_version.as_deref());
+        csv_text(out, run.codecarbon_version.as_deref());
+        csv_num(out, run.cpu_count);
+        csv_text(out, run.cpu_model.as_deref());
+        csv_num(out, run.gpu_count);
+        csv_text(out, run.gpu_model.as_deref());
+        csv_num(out, run.longitude);
+        csv_num(out, run.latitude);
+        csv_num(out, run.ram_total_size);
+        csv_text(out, run.tracking_mode.as_deref());
+        csv_num(out, r.cpu_utilization_percent);
+        csv_num(out, r.gpu_utilization_percent);
+        csv_num(out, r.ram_utilization_percent);
+        csv_num(out, None);
+        csv_text(out, Some(if cloud_provider.is_some() { "Y" } else { "N" }));
+        csv_num(out, None);
+        if let Some(w) = r.wue {
+            let _ = write!(out, "{w}");
+        }
+        out.push('\n');
+    }
+}
+
+/// Records in the order a run's rows go: by their wall-clock time (ties keep their order).
+pub fn sort_records(records: &mut [EmissionIn]) {
+    records.sort_by_key(|r| naive_time(&r.timestamp));
+}
+
+/// A collected run as the catalog holds a log file: its rows written as CodeCarbon's CSV (kept in
+/// memory, so its page shows them) and read by the same parser as files.
+pub fn run_file(exp: &Experiment, run_id: &str, run: &RunIn, records: &[EmissionIn]) -> ParsedFile {
+    let mut text = String::with_capacity(CSV_HEADER.len() + 400 * (records.len() + 1));
+    text.push_str(CSV_HEADER);
+    text.push('\n');
+    write_rows(&mut text, exp, run_id, run, records);
+    let bytes = text.into_bytes();
+    let path = display_path(exp, run_id);
+    let mut file = ingest::ingest_source(&path, &bytes, Source::Memory(Arc::new(bytes.clone())));
+    for part in &mut file.runs {
+        Arc::make_mut(&mut part.run).source = RunSource::Collected;
+    }
+    file
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: &str = r#"{"timestamp":"2026-11-29T18:39:22.172723+00:00","experiment_id":"8edb03e1-9a28-452a-9c93-a3b6560136d7","os":"Linux-6.18.44-x86_64-with-glibc2.36","python_version":"3.11.7","codecarbon_version":"3.3.2","cpu_count":2,"cpu_model":"Intel(R) Xeon(R) Processor","gpu_count":0,"gpu_model":"","longitude":null,"latitude":null,"region":null,"provider":null,"ram_total_size":23.540576934814453,"tracking_mode":"machine"}"#;
+    const EMISSION: &str = r#"{"timestamp":"2026-11-29T18:39:24.163655+00:00","run_id":"d38b614b-6cf8-4ea2-84cb-22078b98b3de","duration":2,"emissions_sum":1.5642589539599806e-06,"emissions_rate":7.801920377954161e-07,"cpu_power":29.8991374647062,"gpu_power":0.0,"ram_power":20.0,"cpu_energy":1.6749892241666467e-05,"gpu_energy":0.0,"ram_energy":1.1163863427777682e-05,"energy_consumed":2.7913755669444145e-05,"cpu_utilization_percent":33.266666666666666,"gpu_utilization_percent":0,"ram_utilization_percent":3.9,"wue":0.0}"#;
+
+    fn with(body: &str, field: &str, value: &str) -> String {
+        let mut v: Value = serde_json::from_str(body).expect("json");
+        v[field] = serde_json::from_str(value).expect("value");
+        v.to_string()
+    }
+
+    #[test]
+    fn the_bodies_codecarbon_3_3_2_sends_are_taken_as_they_are() {
+        let run = RunIn::parse(RUN.as_bytes()).expect("run");
+        assert_eq!(run.experiment_id, "8edb03e1-9a28-452a-9c93-a3b6560136d7");
+        assert_eq!(
+            (run.cpu_count, run.gpu_count, run.longitude, run.region.as_deref()),
+            (Some(2.0), Some(0.0), None, None)
+        );
+        assert_eq!(run.extra, None);
+        let e = EmissionIn::parse(EMISSION.as_bytes()).expect("emission");
+        assert_eq!(e.duration, 2.0);
+        // The integer literal 0 in a float field.
+        assert_eq!(e.gpu_utilization_percent, Some(0.0));
+        assert_eq!(e.energy_consumed, Some(2.7913755669444145e-05));
+    }
+
+    #[test]
+    fn a_bad_field_is_named() {
+        let err = |body: String| EmissionIn::parse(body.as_bytes()).expect_err("refused");
+        assert_eq!(err(with(EMISSION, "duration", "-3")).field, "duration");
+        assert_eq!(err(with(EMISSION, "duration", "0")).field, "duration");
+        assert_eq!(err(with(EMISSION, "cpu_energy", "\"12\"")).field, "cpu_energy");
+        assert_eq!(err(with(EMISSION, "cpu_utilization_percent", "140")).field, "cpu_utilization_percent");
+        assert_eq!(err(with(EMISSION, "timestamp", "\"yesterday\"")).field, "timestamp");
+        assert_eq!(err(with(EMISSION, "run_id", "null")).field, "run_id");
+        assert_eq!(err("[1,2]".into()).field, "body");
+        assert_eq!(err("{\"timestamp\":".into()).field, "body");
+        let e = RunIn::parse(with(RUN, "cpu_count", "2.5").as_bytes()).expect_err("refused");
+        assert_eq!(e.to_string(), "field 'cpu_count': expected a whole number, got 2.5");
+    }
+
+    #[test]
+    fn fields_codecarbon_does_not_send_are_kept_as_they_came() {
+        let e = EmissionIn::parse(with(EMISSION, "gpu_temperature", "[71, 72]").as_bytes()).expect("taken");
+        assert_eq!(e.extra.as_deref(), Some(r#"{"gpu_temperature":[71,72]}"#));
+        let many: String = (0..=MAX_EXTRA_FIELDS).fold(EMISSION.to_string(), |b, i| with(&b, &format!("x{i}"), "1"));
+        assert_eq!(EmissionIn::parse(many.as_bytes()).expect_err("too many").field, "body");
+    }
+
+    #[test]
+    fn timestamps_keep_their_wall_clock_time() {
+        let t = naive_time("2026-11-29T18:39:22.172723+01:00").expect("time");
+        assert_eq!(crate::time::iso(&t)[11..].to_string(), "18:39:22");
+        assert!(naive_time("2026-11-29T18:39:22-0530").is_some());
+        assert!(naive_time("2026-11-29T18:39:22Z").is_some());
+        assert!(naive_time("2026-11-29T18:39:22+bogus").is_none());
+        assert!(naive_time("2026-11-29").is_none());
+    }
+
+    #[test]
+    fn a_collected_run_reads_as_a_log_with_running_totals() {
+        let exp = Experiment {
+            id: "8edb03e1".into(),
+            name: "baseline".into(),
+            project_id: "p1".into(),
+            project: "vision".into(),
+            team: Some("ml".into()),
+            country_iso_code: Some("FRA".into()),
+            ..Default::default()
+        };
+        let run = RunIn::parse(RUN.as_bytes()).expect("run");
+        let mut records: Vec<EmissionIn> = (0..3)
+            .map(|i| {
+                let mut e = EmissionIn::parse(EMISSION.as_bytes()).expect("emission");
+                e.timestamp = format!("2026-11-29T18:40:0{}.5+00:00", 5 - i);
+                e.cpu_power = Some(30.0 + f64::from(i));
+                e
+            })
+            .collect();
+        sort_records(&mut records);
+        assert_eq!(records[0].cpu_power, Some(32.0));
+        let file = run_file(&exp, "r-1", &run, &records);
+        assert_eq!(file.report.path, "collected://ml/vision/baseline/r-1");
+        assert_eq!(team_of_path(&file.report.path), Some(Some("ml".to_string())));
+        assert!(file.report.problems.is_empty(), "{:?}", file.report.problems);
+        let [part] = &file.runs[..] else { panic!("one run: {:?}", file.runs.len()) };
+        let r = &part.run;
+        assert_eq!(r.source, RunSource::Collected);
+        assert_eq!((r.checkpoints, r.duration_s), (3, Some(6.0)));
+        let kwh = r.energy_kwh.expect("energy");
+        assert!((kwh - 3.0 * 2.7913755669444145e-05).abs() < 1e-15, "{kwh}");
+        // The powers are running means: the last record's.
+        assert_eq!(r.cpu_power_w, Some(30.0));
+        assert_eq!((r.country_iso_code.as_deref(), r.experiment_id.as_deref()), (Some("FRA"), Some("8edb03e1")));
+        assert_eq!(r.ended_at.map(|t| crate::time::iso(&t)[11..].to_string()).as_deref(), Some("18:40:05"));
+    }
+}

@@ -1,0 +1,130 @@
+//! The project, experiment, token and export commands: each opens the store `--db` names, does
+//! one thing and says what a user does next (the lines for `.codecarbon.config`).
+
+use crate::cli::{ExperimentCommand, ProjectCommand, TokenCommand};
+use carbon_store::{NewExperiment, Store};
+use std::fmt::Write as _;
+
+fn when(micros: i64) -> String {
+    carbon_core::time::from_unix_micros(micros)
+        .map(|t| format!("{} UTC", carbon_core::time::iso(&t).replace('T', " ")))
+        .unwrap_or_default()
+}
+
+pub async fn project(cmd: ProjectCommand) -> anyhow::Result<String> {
+    match cmd {
+        ProjectCommand::Add { name, team, db } => {
+            let store = Store::open(&db.db).await?;
+            let p = store.add_project(&name, team.as_deref()).await?;
+            store.close().await;
+            Ok(format!(
+                "project '{}' created{} (id {}).\nNext: carbon-dash experiment add --project '{}' --name NAME --country ISO3\n",
+                p.name,
+                p.team.as_deref().map(|t| format!(" in team '{t}'")).unwrap_or_default(),
+                p.id,
+                p.name
+            ))
+        }
+        ProjectCommand::List { db } => {
+            let store = Store::open(&db.db).await?;
+            let mut out = String::new();
+            for p in store.projects().await? {
+                let _ = writeln!(out, "{}\tteam: {}\tid: {}", p.name, p.team.as_deref().unwrap_or("-"), p.id);
+            }
+            store.close().await;
+            Ok(out)
+        }
+    }
+}
+
+pub async fn experiment(cmd: ExperimentCommand) -> anyhow::Result<String> {
+    match cmd {
+        ExperimentCommand::Add { project, name, country, region, cloud_provider, cloud_region, db } => {
+            let store = Store::open(&db.db).await?;
+            let new = NewExperiment { name, country_iso_code: country, region, cloud_provider, cloud_region };
+            let e = store.add_experiment(&project, &new).await?;
+            store.close().await;
+            Ok(format!(
+                "# experiment '{}' of project '{}': for .codecarbon.config, under [codecarbon]\nexperiment_id = {}\n",
+                e.name, e.project, e.id
+            ))
+        }
+        ExperimentCommand::List { project, db } => {
+            let store = Store::open(&db.db).await?;
+            let mut out = String::new();
+            for e in store.experiments(project.as_deref()).await? {
+                let place = match (&e.cloud_provider, &e.cloud_region) {
+                    (Some(p), Some(r)) => format!("{p}/{r}"),
+                    _ => [e.country_iso_code.as_deref(), e.region.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                };
+                let _ = writeln!(out, "{}\t{}\t{place}\texperiment_id = {}", e.project, e.name, e.id);
+            }
+            store.close().await;
+            Ok(out)
+        }
+    }
+}
+
+pub async fn token(cmd: TokenCommand) -> anyhow::Result<String> {
+    match cmd {
+        TokenCommand::Add { project, endpoint, db } => {
+            let store = Store::open(&db.db).await?;
+            let token = store.add_token(&project).await?;
+            let experiments = store.experiments(Some(&project)).await?;
+            store.close().await;
+            let endpoint = endpoint.trim_end_matches('/');
+            let mut out = format!(
+                "# paste into .codecarbon.config (the token is shown this once; it writes to project '{project}'):\n\
+                 [codecarbon]\napi_endpoint = {endpoint}\napi_key = {token}\n"
+            );
+            match &experiments[..] {
+                [only] => {
+                    let _ = writeln!(out, "experiment_id = {}", only.id);
+                }
+                [] => out.push_str("# and an experiment_id line from: carbon-dash experiment add --project …\n"),
+                _ => out.push_str("# and one experiment_id line from: carbon-dash experiment list\n"),
+            }
+            out.push_str(
+                "# and, unless your code passes output_methods, turn the API output on:\noutput_methods = csv,api\n",
+            );
+            Ok(out)
+        }
+        TokenCommand::List { project, db } => {
+            let store = Store::open(&db.db).await?;
+            let mut out = String::new();
+            for t in store.tokens(&project).await? {
+                let state = t.revoked_at.map(|r| format!("revoked {}", when(r))).unwrap_or_else(|| "live".into());
+                let _ = writeln!(out, "{}…\tmade {}\t{state}", t.prefix, when(t.created_at));
+            }
+            store.close().await;
+            Ok(out)
+        }
+        TokenCommand::Revoke { project, token, db } => {
+            let store = Store::open(&db.db).await?;
+            let n = store.revoke_token(&project, token.trim_end_matches('…')).await?;
+            store.close().await;
+            Ok(format!(
+                "{n} token{} revoked: trackers using it are refused from now on\n",
+                if n == 1 { "" } else { "s" }
+            ))
+        }
+    }
+}
+
+/// The project's collected runs as CodeCarbon's CSV, to `output` (or returned for stdout).
+pub async fn export(project: &str, output: Option<&std::path::Path>, db: &str) -> anyhow::Result<String> {
+    let store = Store::open(db).await?;
+    let csv = store.export_csv(project).await?;
+    store.close().await;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &csv).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            Ok(String::new())
+        }
+        None => Ok(csv),
+    }
+}
