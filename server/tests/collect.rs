@@ -594,6 +594,9 @@ fn codecarbon_3_3_2_trackers_post_their_runs_live() {
         // energy and emissions the tracker reports.
         let folder = project_folder(dir.path(), &format!("one{}", db.len()), &config);
         let reported = finish(tracker(&python, &folder, 3, false));
+        eventually("the run with its 4 uploads", || {
+            runs_of_experiment(&server.addr, &exp).first().is_some_and(|r| r["checkpoints"] == 4)
+        });
         let runs = runs_of_experiment(&server.addr, &exp);
         let [run] = &runs[..] else { panic!("one run: {runs:?}") };
         assert_eq!((run["source"].as_str(), run["checkpoints"].as_u64()), (Some("collected"), Some(4)), "{run}");
@@ -613,15 +616,17 @@ fn codecarbon_3_3_2_trackers_post_their_runs_live() {
             .map(|i| tracker(&python, &project_folder(dir.path(), &format!("many{i}_{}", db.len()), &config), 2, false))
             .collect();
         let reports: Vec<Value> = children.into_iter().map(finish).collect();
-        eventually("five runs", || runs_of_experiment(&server.addr, &exp).len() == 5);
-        let runs = runs_of_experiment(&server.addr, &exp);
-        for r in &reports {
-            let e = r["energy"].as_f64().unwrap();
-            assert!(
-                runs.iter().any(|run| close(run["energy_kwh"].as_f64().unwrap(), e) && run["checkpoints"] == 3),
-                "{e} in {runs:?}"
-            );
-        }
+        let matched = |runs: &[Value]| {
+            reports.iter().all(|r| {
+                let e = r["energy"].as_f64().unwrap();
+                runs.iter().any(|run| close(run["energy_kwh"].as_f64().unwrap(), e) && run["checkpoints"] == 3)
+            })
+        };
+        // Read back within a refresh or two of the last upload.
+        eventually("each tracker's run, whole", || {
+            let runs = runs_of_experiment(&server.addr, &exp);
+            runs.len() == 5 && matched(&runs)
+        });
 
         // A wrong token: refused, the tracker carries on, no run.
         let wrong = config.replace(&token, "cdt_0000");

@@ -128,7 +128,17 @@ fn RunView(p: RunPageData) -> impl IntoView {
             {field("Python", text(&r.python_version))}
             {field("CodeCarbon", format!("{} ({} file layout)", text(&r.codecarbon_version), r.schema))}
             {field("Tracking mode", text(&r.tracking_mode))}
-            {field("Source files", r.source_files.join(", "))}
+            {match r.source {
+                carbon_core::model::RunSource::Collected => field(
+                    "Source",
+                    format!(
+                        "posted live by a CodeCarbon tracker to this server (experiment {}); the project's runs as emissions.csv: /api/v1/projects/{}/emissions.csv",
+                        text(&r.experiment_id),
+                        text(&r.project_name)
+                    ),
+                ),
+                carbon_core::model::RunSource::File => field("Source files", r.source_files.join(", ")),
+            }}
             {(r.run_id_synthetic).then(|| field("Note", "the CSV has no run id for this row: the id is made from the row's content".into()))}
         </dl>
         {(!tags.is_empty()).then(|| view! {
