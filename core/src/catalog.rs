@@ -723,6 +723,15 @@ impl Catalog {
 /// rows; the totals are the checkpoint with the largest duration across files (the later file
 /// on ties); task rows are summed once each.
 fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
+    // A collected run is what its trackers posted: a file or an upload that claims its id (it
+    // is shown on the pages) cannot add to it.
+    let collected: Vec<&RunPart>;
+    let parts = if parts.iter().any(|p| p.run.source == crate::model::RunSource::Collected) {
+        collected = parts.iter().copied().filter(|p| p.run.source == crate::model::RunSource::Collected).collect();
+        &collected[..]
+    } else {
+        parts
+    };
     // Most runs live in one file: that part is the run as it is (no copy).
     if let [only] = parts {
         return Some(only.run.clone());

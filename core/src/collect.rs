@@ -108,6 +108,23 @@ impl Fields {
         }
     }
 
+    /// A descriptive field (hardware, versions): a control character becomes a space and a text
+    /// over the limit is cut, rather than the whole run refused for it.
+    fn label(&mut self, name: &str) -> Result<Option<String>, FieldError> {
+        match self.0.remove(name) {
+            Some(Value::String(s)) => {
+                Ok(Some(s.chars().take(MAX_TEXT_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect()))
+            }
+            other => {
+                let mut one = Fields(Map::new());
+                if let Some(v) = other {
+                    one.0.insert(name.to_string(), v);
+                }
+                one.text(name)
+            }
+        }
+    }
+
     fn required_text(&mut self, name: &str) -> Result<String, FieldError> {
         self.text(name)?.filter(|s| !s.is_empty()).ok_or_else(|| bad(name, "missing"))
     }
@@ -175,19 +192,19 @@ impl RunIn {
         let run = RunIn {
             timestamp: f.timestamp()?,
             experiment_id: f.required_text("experiment_id")?,
-            os: f.text("os")?,
-            python_version: f.text("python_version")?,
-            codecarbon_version: f.text("codecarbon_version")?,
+            os: f.label("os")?,
+            python_version: f.label("python_version")?,
+            codecarbon_version: f.label("codecarbon_version")?,
             cpu_count: f.count("cpu_count")?,
-            cpu_model: f.text("cpu_model")?,
+            cpu_model: f.label("cpu_model")?,
             gpu_count: f.count("gpu_count")?,
-            gpu_model: f.text("gpu_model")?,
+            gpu_model: f.label("gpu_model")?,
             longitude: f.number("longitude", -180.0, 180.0)?,
             latitude: f.number("latitude", -90.0, 90.0)?,
-            region: f.text("region")?,
-            provider: f.text("provider")?,
+            region: f.label("region")?,
+            provider: f.label("provider")?,
             ram_total_size: f.number("ram_total_size", 0.0, MAX_FIGURE)?,
-            tracking_mode: f.text("tracking_mode")?,
+            tracking_mode: f.label("tracking_mode")?,
             extra: None,
         };
         Ok(RunIn { extra: f.extra()?, ..run })
@@ -233,17 +250,47 @@ impl EmissionIn {
 /// The wall-clock time of a tracker's timestamp (`2026-11-29T18:39:22.172723+00:00`): the local
 /// time it names, its offset dropped, as CodeCarbon's own CSV writes it.
 pub fn naive_time(t: &str) -> Option<Timestamp> {
+    split_offset(t).map(|(local, _)| local)
+}
+
+/// The moment a tracker's timestamp names, in UTC (its local time less its offset): what orders
+/// records, also across a change of the clocks.
+pub fn instant(t: &str) -> Option<Timestamp> {
+    split_offset(t).map(|(local, offset_s)| local - chrono::TimeDelta::seconds(offset_s))
+}
+
+/// Local time and UTC offset (seconds; 0 when none is written) of an ISO 8601 timestamp.
+fn split_offset(t: &str) -> Option<(Timestamp, i64)> {
     let t = t.trim();
-    let t = t.strip_suffix('Z').unwrap_or(t);
+    let (t, zulu) = match t.strip_suffix('Z') {
+        Some(rest) => (rest, true),
+        None => (t, false),
+    };
     // An offset is `+hh:mm`, `-hh:mm` or `+hhmm` after the time (not the date's dashes).
     let cut = t.char_indices().skip(11).find(|(_, c)| *c == '+' || *c == '-').map(|(i, _)| i).unwrap_or(t.len());
     let offset = &t[cut..];
-    let ok_offset =
-        offset.is_empty() || (offset.len() <= 6 && offset[1..].bytes().all(|b| b.is_ascii_digit() || b == b':'));
-    if !ok_offset {
-        return None;
-    }
-    ingest::parse_timestamp(&t[..cut])
+    let offset_s = if offset.is_empty() {
+        0
+    } else {
+        if zulu {
+            return None;
+        }
+        let digits: String = offset[1..].chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || offset[1..].len() > 5 {
+            return None;
+        }
+        let (h, m): (i64, i64) = (digits[..2].parse().ok()?, digits[2..].parse().ok()?);
+        if h > 23 || m > 59 {
+            return None;
+        }
+        let s = h * 3600 + m * 60;
+        if offset.starts_with('-') {
+            -s
+        } else {
+            s
+        }
+    };
+    Some((ingest::parse_timestamp(&t[..cut])?, offset_s))
 }
 
 /// Where a collected run is placed: its experiment, the experiment's project and team.
@@ -302,7 +349,7 @@ pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn,
     let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
     let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
     for r in records {
-        duration += r.duration;
+        duration += interval_s(r);
         emissions += r.emissions_sum.unwrap_or(0.0);
         cpu += r.cpu_energy.unwrap_or(0.0);
         gpu += r.gpu_energy.unwrap_or(0.0);
@@ -355,9 +402,25 @@ pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn,
     }
 }
 
-/// Records in the order a run's rows go: by their wall-clock time (ties keep their order).
+/// Records in the order a run's rows go: by the moment each was sent (ties keep their order).
 pub fn sort_records(records: &mut [EmissionIn]) {
-    records.sort_by_key(|r| naive_time(&r.timestamp));
+    records.sort_by_key(|r| instant(&r.timestamp));
+}
+
+/// The seconds a record covers. CodeCarbon sends `int(duration)` but its rate from the real one,
+/// so emissions over rate gives the interval back, when it agrees with the whole seconds sent.
+pub fn interval_s(r: &EmissionIn) -> f64 {
+    match (r.emissions_sum, r.emissions_rate) {
+        (Some(sum), Some(rate)) if sum > 0.0 && rate > 0.0 => {
+            let exact = sum / rate;
+            if (r.duration..r.duration + 1.0).contains(&exact) {
+                exact
+            } else {
+                r.duration
+            }
+        }
+        _ => r.duration,
+    }
 }
 
 /// A collected run as the catalog holds a log file: its rows written as CodeCarbon's CSV (kept in
@@ -418,6 +481,18 @@ mod tests {
         assert_eq!(err("{\"timestamp\":".into()).field, "body");
         let e = RunIn::parse(with(RUN, "cpu_count", "2.5").as_bytes()).expect_err("refused");
         assert_eq!(e.to_string(), "field 'cpu_count': expected a whole number, got 2.5");
+        assert_eq!(
+            RunIn::parse(with(RUN, "experiment_id", "7").as_bytes()).expect_err("refused").field,
+            "experiment_id"
+        );
+        // A descriptive field never costs the run: control characters become spaces, length is cut.
+        let run = RunIn::parse(with(RUN, "cpu_model", "\"Xeon\\u0007 Gold\"").as_bytes()).expect("taken");
+        assert_eq!(run.cpu_model.as_deref(), Some("Xeon  Gold"));
+        let long = format!("\"{}\"", "x".repeat(MAX_TEXT_CHARS + 5));
+        assert_eq!(
+            RunIn::parse(with(RUN, "os", &long).as_bytes()).expect("taken").os.map(|o| o.len()),
+            Some(MAX_TEXT_CHARS)
+        );
     }
 
     #[test]
@@ -435,6 +510,12 @@ mod tests {
         assert!(naive_time("2026-11-29T18:39:22-0530").is_some());
         assert!(naive_time("2026-11-29T18:39:22Z").is_some());
         assert!(naive_time("2026-11-29T18:39:22+bogus").is_none());
+        assert!(naive_time("2026-11-29T18:39:22+").is_none());
+        assert!(naive_time("2026-11-29T18:39:22+01:00Z").is_none());
+        // The autumn clock change in Paris: 02:50+02:00 comes before 02:10+01:00.
+        let (summer, winter) = (instant("2026-10-25T02:50:00+02:00"), instant("2026-10-25T02:10:00+01:00"));
+        assert!(summer < winter, "{summer:?} {winter:?}");
+        assert_eq!(instant("2026-10-25T01:10:00Z"), winter);
         assert!(naive_time("2026-11-29").is_none());
     }
 
@@ -467,7 +548,10 @@ mod tests {
         let [part] = &file.runs[..] else { panic!("one run: {:?}", file.runs.len()) };
         let r = &part.run;
         assert_eq!(r.source, RunSource::Collected);
-        assert_eq!((r.checkpoints, r.duration_s), (3, Some(6.0)));
+        // The seconds the rate gives (2.005 s each), not the truncated 2 s.
+        let d = r.duration_s.expect("duration");
+        assert_eq!(r.checkpoints, 3);
+        assert!((d - 3.0 * 1.5642589539599806e-06 / 7.801920377954161e-07).abs() < 1e-9, "{d}");
         let kwh = r.energy_kwh.expect("energy");
         assert!((kwh - 3.0 * 2.7913755669444145e-05).abs() < 1e-15, "{kwh}");
         // The powers are running means: the last record's.

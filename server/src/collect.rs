@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Largest body of one post: a tracker's is under 1 KiB.
 pub const MAX_POST_BYTES: usize = 64 * 1024;
+/// Longest a post may take, body included (CodeCarbon's client waits 2 s).
+pub const POST_DEADLINE: Duration = Duration::from_secs(5);
 /// How often, at most, committed runs are read back into the catalog.
 pub const REFRESH: Duration = Duration::from_millis(250);
 /// Tokens whose rate is remembered at once; beyond it the idle ones are forgotten.
@@ -118,6 +120,14 @@ fn store_failure(e: StoreError) -> Response {
             res
         }
         StoreError::Refused(why) => refusal(StatusCode::UNPROCESSABLE_ENTITY, why),
+        StoreError::Conflict(why) => refusal(StatusCode::CONFLICT, why),
+        StoreError::NotStored(cause) => {
+            tracing::error!(%cause, "records not stored");
+            let mut res =
+                refusal(StatusCode::SERVICE_UNAVAILABLE, "the record could not be stored: send it again shortly");
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            res
+        }
         e => crate::AppError::internal(e).into_response(),
     }
 }
@@ -136,17 +146,20 @@ async fn project_of(c: &Collector, headers: &HeaderMap) -> Result<String, Refusa
         )
         .into());
     }
-    if let Err(wait) = c.limiter.take(token) {
-        let mut res = refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("this token posts faster than the server takes ({} a second): slow down", c.limiter.rate),
-        );
-        let secs = wait.ceil().max(1.0) as u64;
-        res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
-        return Err(res.into());
-    }
     match c.store.token_project(token).await {
-        Ok(Some(project)) => Ok(project),
+        Ok(Some(project)) => {
+            // Only live tokens have an allowance: made-up ones cannot fill the table.
+            if let Err(wait) = c.limiter.take(token) {
+                let mut res = refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("this token posts faster than the server takes ({} a second): slow down", c.limiter.rate),
+                );
+                let secs = wait.ceil().max(1.0) as u64;
+                res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+                return Err(res.into());
+            }
+            Ok(project)
+        }
         Ok(None) => Err(refusal(
             StatusCode::FORBIDDEN,
             format!("{NOT_ALLOWED}: the api_key is unknown or revoked (carbon-dash token add gives a new one)"),
@@ -250,64 +263,111 @@ pub async fn load_into(
 }
 
 /// Keeps the catalog up to date with the store: runs committed here, and with PostgreSQL runs
-/// committed by other replicas (`LISTEN`), read back at most every [`REFRESH`]. A listener that
-/// lost its connection reads everything again once it is back (it may have missed news).
-pub fn follow(store: Store, catalog: Shared, announcer: Announcer) {
-    let dirty: Arc<Mutex<HashSet<String>>> = Arc::default();
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let full = Arc::new(std::sync::atomic::AtomicBool::new(false));
+/// committed by other replicas (`LISTEN`), read back at most every [`REFRESH`]. Returns once
+/// listening, so a full read made after it misses nothing. A listener whose connection drops
+/// listens again, then has everything read again (news may have been missed meanwhile); a
+/// read-back that fails is tried again.
+pub async fn follow(store: Store, catalog: Shared, announcer: Announcer) -> anyhow::Result<()> {
+    let pending = Arc::new(Pending::default());
     {
-        let (dirty, wake) = (dirty.clone(), wake.clone());
-        let mut committed = store.committed();
+        let (pending, store) = (pending.clone(), store.clone());
         tokio::spawn(async move {
             loop {
-                match committed.recv().await {
-                    Ok(ids) => dirty.lock().unwrap_or_else(|e| e.into_inner()).extend(ids),
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        tracing::warn!("collected runs came faster than they were read back: reading all again");
-                        dirty.lock().unwrap_or_else(|e| e.into_inner()).insert(String::new());
-                    }
-                    Err(_) => return,
-                }
-                wake.notify_one();
+                let ids = store.committed().await;
+                pending.add(ids);
             }
         });
     }
     if store.engine() == carbon_store::Engine::Postgres {
-        let (dirty, wake, full, url) = (dirty.clone(), wake.clone(), full.clone(), store.url().to_string());
+        let url = store.url().to_string();
+        let mut listener = listen(&url).await?;
+        let pending = pending.clone();
         tokio::spawn(async move {
             loop {
-                match listen(&url, &dirty, &wake).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::warn!(error = %e, "listening for other replicas' runs failed; again in 1 s"),
+                match listener.try_recv().await {
+                    Ok(Some(n)) => pending.add(vec![n.payload().to_string()]),
+                    // The connection dropped (sqlx would reconnect quietly): listen anew, then
+                    // read everything, in that order.
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("lost the connection that hears other replicas' runs; listening again");
+                        listener = loop {
+                            match listen(&url).await {
+                                Ok(l) => break l,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "listening for other replicas' runs failed; again in 1 s");
+                                    tokio::time::sleep(Duration::from_secs(1)).await;
+                                }
+                            }
+                        };
+                        pending.everything();
+                    }
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                full.store(true, std::sync::atomic::Ordering::Relaxed);
-                wake.notify_one();
             }
         });
     }
     tokio::spawn(async move {
         loop {
-            wake.notified().await;
-            let ids: Vec<String> =
-                std::mem::take(&mut *dirty.lock().unwrap_or_else(|e| e.into_inner())).into_iter().collect();
-            let everything = full.swap(false, std::sync::atomic::Ordering::Relaxed) || ids.iter().any(String::is_empty);
-            let ids = (!everything).then_some(ids);
-            if let Err(e) = load_into(&store, &catalog, &announcer, ids).await {
-                tracing::error!(error = %e, "reading collected runs back failed");
-            }
-            tokio::time::sleep(REFRESH).await;
+            let ids = pending.take().await;
+            let started = Instant::now();
+            let failed = match load_into(&store, &catalog, &announcer, ids.clone()).await {
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading collected runs back failed; again shortly");
+                    match ids {
+                        Some(ids) => pending.add(ids),
+                        None => pending.everything(),
+                    }
+                    true
+                }
+            };
+            // Reading back costs what the changed runs hold: under a flood of records it runs
+            // at most a fifth of the time, however often records come.
+            let pause = REFRESH.max(started.elapsed() * 4);
+            tokio::time::sleep(if failed { pause.max(Duration::from_secs(1)) } else { pause }).await;
         }
     });
+    Ok(())
 }
 
-async fn listen(url: &str, dirty: &Mutex<HashSet<String>>, wake: &tokio::sync::Notify) -> anyhow::Result<()> {
+/// Runs to read back: their ids, or everything.
+#[derive(Default)]
+struct Pending {
+    ids: Mutex<(HashSet<String>, bool)>,
+    wake: tokio::sync::Notify,
+}
+
+impl Pending {
+    fn add(&self, ids: Vec<String>) {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).0.extend(ids);
+        self.wake.notify_one();
+    }
+
+    fn everything(&self) {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.wake.notify_one();
+    }
+
+    /// Waits for something to read; `None`: everything.
+    async fn take(&self) -> Option<Vec<String>> {
+        loop {
+            let notified = self.wake.notified();
+            {
+                let mut p = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+                let (ids, all) = std::mem::take(&mut *p);
+                if all {
+                    return None;
+                }
+                if !ids.is_empty() {
+                    return Some(ids.into_iter().collect());
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+async fn listen(url: &str) -> anyhow::Result<carbon_store::PgListener> {
     let mut listener = carbon_store::PgListener::connect(url).await?;
     listener.listen(carbon_store::CHANNEL).await?;
-    loop {
-        let n = listener.recv().await?;
-        dirty.lock().unwrap_or_else(|e| e.into_inner()).insert(n.payload().to_string());
-        wake.notify_one();
-    }
+    Ok(listener)
 }

@@ -578,7 +578,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs", post(collect::post_run))
         .route("/api/emissions", post(collect::post_emission))
         .layer(DefaultBodyLimit::max(collect::MAX_POST_BYTES))
-        .layer(axum::middleware::from_fn(move |req, next| deadline(timeout, req, next)));
+        // The tracker gives up after 2 s: a post still unanswered after this is not waited for.
+        .layer(axum::middleware::from_fn(|req, next| deadline(collect::POST_DEADLINE, req, next)));
     let app = Router::new()
         .route("/api/v1/summary", get(api_summary))
         .route("/api/v1/projects/{project}/emissions.csv", get(collect::export))

@@ -134,6 +134,8 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     }
     if let Some(store) = store {
         let started = std::time::Instant::now();
+        // Listening first: what commits while everything is read is read again after.
+        collect::follow(store.clone(), state.catalog.clone(), state.announcer.clone()).await?;
         let n = collect::load_into(&store, &state.catalog, &state.announcer, None).await?;
         let (runs, records) = store.counts().await?;
         let engine = match store.engine() {
@@ -145,7 +147,6 @@ async fn serve(command: Command) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64(),
             if collect { "; taking trackers' posts at /runs and /emissions" } else { "" }
         );
-        collect::follow(store.clone(), state.catalog.clone(), state.announcer.clone());
         state.collector = Some(collect::Collector::new(store, collect, collect_rate));
     }
     let listener = tokio::net::TcpListener::bind(settings.addr)

@@ -89,7 +89,9 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<String> {
                 _ => out.push_str("# and one experiment_id line from: carbon-dash experiment list\n"),
             }
             out.push_str(
-                "# and, unless your code passes output_methods, turn the API output on:\noutput_methods = csv,api\n",
+                // API only: with the API on, CodeCarbon 3.3.2 writes run_id "None" in its own CSV, which
+                // must not land in a served logs folder beside the collected run.
+                "# the API output on (unless your code passes output_methods):\noutput_methods = api\n",
             );
             Ok(out)
         }

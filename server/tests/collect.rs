@@ -190,6 +190,23 @@ fn collected_run(addr: &str, id: &str) -> Option<Value> {
     get_json(addr, "/api/v1/runs?limit=all").as_array().unwrap().iter().find(|r| r["run_id"] == id).cloned()
 }
 
+/// (runs, records) in the store, read directly.
+fn stored_counts(db: &str) -> (i64, i64) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = carbon_store::Store::open(db).await.unwrap();
+        let c = store.counts().await.unwrap();
+        store.close().await;
+        c
+    })
+}
+
+/// The records of project `vision` stored, by their time as the export writes it.
+fn stored_times(db: &str) -> std::collections::HashSet<String> {
+    let csv = cli(db, &["export", "--project", "vision"]);
+    csv.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect()
+}
+
 /// Waits (up to 10 s) until `f` holds.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(10);
@@ -269,6 +286,10 @@ fn posts_are_checked_as_codecarbons_server_does_and_collected_runs_show_everywhe
             }
             assert_eq!(post(a, "/emissions", Some(&token), &e).0, 201);
         }
+        // Another record at a taken timestamp: 409, the stored one kept.
+        let mut clash = emission_body(&id, 1);
+        clash["cpu_energy"] = json!(0.5);
+        assert_eq!(post(a, "/emissions", Some(&token), &clash).0, 409);
         // Bad bodies: 422 naming the field, 413 over the limit.
         let bad = |field: &str, value: Value| {
             let mut e = emission_body(&id, 9);
@@ -415,14 +436,14 @@ fn every_acknowledged_record_survives_a_kill_and_retried_ones_land_once() {
             });
             server.take().unwrap().kill();
             // Every answer read by now was sent before the kill.
-            let acked_at_kill = acked.lock().unwrap().len() as i64;
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let before = rt.block_on(async {
-                let store = carbon_store::Store::open(&db).await.unwrap();
-                let n = store.counts().await.unwrap().1;
-                store.close().await;
-                n
-            });
+            let acked_then: Vec<usize> = acked.lock().unwrap().clone();
+            let acked_at_kill = acked_then.len() as i64;
+            let before = stored_counts(&db).1;
+            let stored = stored_times(&db);
+            for i in &acked_then {
+                let t = emission_body(&id, *i)["timestamp"].as_str().unwrap().trim_end_matches("+00:00").to_string();
+                assert!(stored.contains(&t), "record {i} got 201 before the kill but is not stored ({db})");
+            }
             std::thread::sleep(Duration::from_millis(300));
             let again = Server::start(&db, &["--collect", "--collect-rate", "0"]);
             *addr.lock().unwrap() = again.addr.clone();
@@ -441,13 +462,7 @@ fn every_acknowledged_record_survives_a_kill_and_retried_ones_land_once() {
         assert!(stored_at_kill >= acked_at_kill, "acknowledged {acked_at_kill} but only {stored_at_kill} stored");
         let a = &server.as_ref().unwrap().addr;
         eventually("all records in the run", || collected_run(a, &id).is_some_and(|r| r["checkpoints"] == N));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let (runs, records) = rt.block_on(async {
-            let store = carbon_store::Store::open(&db).await.unwrap();
-            let c = store.counts().await.unwrap();
-            store.close().await;
-            c
-        });
+        let (runs, records) = stored_counts(&db);
         assert_eq!((runs, records), (1, N as i64), "each record exactly once ({db})");
         eprintln!("kill test ({db}): {acked_at_kill} acknowledged and {stored_at_kill} stored when killed; {N} after the retries, none twice");
     }
@@ -530,7 +545,8 @@ for i in range(flushes):
             time.sleep(0.05)
 time.sleep(1.5)
 total = t.stop()
-print(json.dumps({"emissions": total, "energy": t.final_emissions_data.energy_consumed}), flush=True)
+d = t.final_emissions_data
+print(json.dumps({"emissions": total, "energy": d.energy_consumed, "duration": d.duration}), flush=True)
 "#;
 
 /// A folder with `.codecarbon.config` holding what `token add` printed, and the driver.
@@ -610,6 +626,9 @@ fn codecarbon_3_3_2_trackers_post_their_runs_live() {
             "{run} vs {reported}"
         );
         assert_eq!((run["team"].as_str(), run["codecarbon_version"].as_str()), (Some("ml"), Some("3.3.2")));
+        // The run lasted what the tracker measured, not the whole seconds it sends per upload.
+        let (ours, theirs) = (run["duration_s"].as_f64().unwrap(), reported["duration"].as_f64().unwrap());
+        assert!((ours - theirs).abs() < 0.1, "duration {ours} s, the tracker's {theirs} s");
 
         // Several trackers at once, one run each, nothing mixed up.
         let children: Vec<Child> = (0..4)
@@ -641,15 +660,12 @@ fn codecarbon_3_3_2_trackers_post_their_runs_live() {
         out.read_line(&mut line).unwrap();
         assert!(line.starts_with("flushed 0"), "{line}");
         eventually("the first upload", || runs_of_experiment(&server.addr, &exp).len() == 6);
+        let records_before = stored_counts(&db).1;
         cli(&db, &["token", "revoke", "--project", "vision", &token[..12]]);
         std::fs::write(folder.join("go"), "").unwrap();
         let mut rest = String::new();
         out.read_to_string(&mut rest).unwrap();
         assert!(child.wait().unwrap().success(), "{rest}");
-        std::thread::sleep(Duration::from_millis(600));
-        let runs = runs_of_experiment(&server.addr, &exp);
-        let newest =
-            runs.iter().find(|r| !runs.iter().any(|o| o["started_at"].as_str() > r["started_at"].as_str())).unwrap();
-        assert_eq!(newest["checkpoints"], 1, "only the upload before the revocation: {newest}");
+        assert_eq!(stored_counts(&db).1, records_before, "nothing stored after the revocation");
     }
 }

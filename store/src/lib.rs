@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlStr};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -43,6 +44,12 @@ pub enum StoreError {
     Busy,
     #[error("the store is closed")]
     Closed,
+    /// The transaction that held the write failed: nothing of it is stored.
+    #[error("not stored: {0}")]
+    NotStored(String),
+    /// Another record with the same run and timestamp, but other figures, is stored already.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -91,15 +98,22 @@ enum Job {
     Emission(Box<EmissionIn>, oneshot::Sender<Result<()>>),
 }
 
-/// An open store. Cloning shares the pool and the writer.
-#[derive(Clone, Debug)]
+/// An open store. Cloning shares the pools and the writer. (No `Debug`: the URL may hold a
+/// password.)
+#[derive(Clone)]
 pub struct Store {
+    /// Readers: tokens, lookups, read-back.
     pool: AnyPool,
+    /// The writer's own connection, so readers (a flood of posts with made-up tokens, say)
+    /// never keep it waiting.
+    write_pool: AnyPool,
     engine: Engine,
     url: String,
     writer: mpsc::Sender<Job>,
-    /// Run ids committed by this process, for whoever keeps views up to date.
-    committed: tokio::sync::broadcast::Sender<Vec<String>>,
+    /// Run ids committed by this process since the last [`Store::committed`] took them.
+    committed: Arc<(std::sync::Mutex<HashSet<String>>, tokio::sync::Notify)>,
+    /// Transactions the writer committed.
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Microseconds since 1970, now.
@@ -126,13 +140,16 @@ fn check_name(what: &str, name: &str) -> Result<()> {
 }
 
 /// The connection URL for `spec`: a `postgres://` URL as is, else a SQLite file path.
-fn url_of(spec: &str) -> (Engine, String) {
+fn url_of(spec: &str) -> Result<(Engine, String)> {
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        return (Engine::Postgres, spec.to_string());
+        return Ok((Engine::Postgres, spec.to_string()));
+    }
+    if let Some((scheme, _)) = spec.split_once("://").filter(|(s, _)| *s != "sqlite") {
+        return refused(format!("--db {scheme}://…: give a SQLite file path or a postgres:// URL"));
     }
     let path = spec.strip_prefix("sqlite://").or_else(|| spec.strip_prefix("sqlite:")).unwrap_or(spec);
     let path = path.replace('%', "%25").replace('?', "%3F").replace('#', "%23");
-    (Engine::Sqlite, format!("sqlite://{path}?mode=rwc"))
+    Ok((Engine::Sqlite, format!("sqlite://{path}?mode=rwc")))
 }
 
 impl Store {
@@ -140,28 +157,29 @@ impl Store {
     /// path, or a `postgres://` URL.
     pub async fn open(spec: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
-        let (engine, url) = url_of(spec);
-        let options = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // WAL: readers never wait for the writer; FULL: a commit is on disk
-                        // (with its WAL frame synced) before it returns.
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                            "PRAGMA busy_timeout = 10000",
-                            "PRAGMA foreign_keys = ON",
-                        ] {
-                            sqlx::query(pragma).execute(&mut *conn).await?;
+        let (engine, url) = url_of(spec)?;
+        let options = |connections: u32| {
+            AnyPoolOptions::new().max_connections(connections).acquire_timeout(Duration::from_secs(10)).after_connect(
+                move |conn, _| {
+                    Box::pin(async move {
+                        if engine == Engine::Sqlite {
+                            // WAL: readers never wait for the writer; FULL: a commit is on disk
+                            // (with its WAL frame synced) before it returns.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
                         }
-                    }
-                    Ok(())
-                })
-            });
-        let pool = options.connect(&url).await?;
+                        Ok(())
+                    })
+                },
+            )
+        };
+        let pool = options(if engine == Engine::Sqlite { 4 } else { 8 }).connect(&url).await?;
         let migrator = Migrator::with_migrations(vec![Migration::new(
             1,
             "collected runs".into(),
@@ -170,9 +188,9 @@ impl Store {
             false,
         )]);
         migrator.run(&pool).await?;
+        let write_pool = options(1).connect(&url).await?;
         let (writer, jobs) = mpsc::channel(QUEUE);
-        let (committed, _) = tokio::sync::broadcast::channel(1024);
-        let store = Store { pool, engine, url, writer, committed };
+        let store = Store { pool, write_pool, engine, url, writer, committed: Arc::default(), commits: Arc::default() };
         tokio::spawn(store.clone().write_loop(jobs));
         Ok(store)
     }
@@ -202,9 +220,20 @@ impl Store {
         &self.url
     }
 
-    /// Run ids as this process commits records of them.
-    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<Vec<String>> {
-        self.committed.subscribe()
+    /// The run ids this process committed records of since the last call, once there are some
+    /// (for one reader: whoever keeps the views up to date).
+    pub async fn committed(&self) -> Vec<String> {
+        loop {
+            let notified = self.committed.1.notified();
+            let ids: Vec<String> = {
+                let mut set = self.committed.0.lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::take(&mut *set).into_iter().collect()
+            };
+            if !ids.is_empty() {
+                return ids;
+            }
+            notified.await;
+        }
     }
 
     // ---- projects, experiments, tokens (the command line) ----
@@ -365,10 +394,9 @@ impl Store {
     /// `token list` shows). Returns how many were revoked.
     pub async fn revoke_token(&self, project: &str, prefix: &str) -> Result<u64> {
         let p = self.need_project(project).await?;
-        if prefix.len() < 12 {
+        let Some(key) = prefix.get(..12) else {
             return refused("give the token's first 12 characters at least, as `token list` shows them");
-        }
-        let key = &prefix[..12];
+        };
         let rows = sqlx::query("SELECT hash FROM tokens WHERE project_id = $1 AND prefix = $2 AND revoked_at IS NULL")
             .bind(&p.id)
             .bind(key)
@@ -439,8 +467,9 @@ impl Store {
     }
 
     /// The writer: takes what is waiting (up to [`BATCH`]), writes it in one transaction and
-    /// answers each caller after the commit. When the batch fails, each write is tried alone,
-    /// so one bad write cannot fail the others.
+    /// answers each caller after the commit. A write that fails is undone alone (a savepoint
+    /// each), so it cannot fail the others; when the transaction itself fails, every caller of
+    /// the batch gets the error (none gets a 201).
     async fn write_loop(self, mut jobs: mpsc::Receiver<Job>) {
         while let Some(first) = jobs.recv().await {
             let mut batch = vec![first];
@@ -452,17 +481,11 @@ impl Store {
             }
             match self.write(&batch).await {
                 Ok(results) => self.answer(batch, results),
-                Err(e) if batch.len() == 1 => self.answer(batch, vec![Err(e)]),
                 Err(e) => {
-                    tracing::warn!(error = %e, n = batch.len(), "a batch of writes failed; writing them one by one");
-                    for job in batch {
-                        let one = [job];
-                        let result = match self.write(&one).await {
-                            Ok(mut r) => r.pop().unwrap_or(Err(StoreError::Closed)),
-                            Err(e) => Err(e),
-                        };
-                        self.answer(one.into(), vec![result]);
-                    }
+                    tracing::warn!(error = %e, n = batch.len(), "a batch of writes failed");
+                    let message = e.to_string();
+                    let results = batch.iter().map(|_| Err(StoreError::NotStored(message.clone()))).collect();
+                    self.answer(batch, results);
                 }
             }
         }
@@ -483,86 +506,36 @@ impl Store {
                 }
             }
         }
-        runs.sort();
-        runs.dedup();
         if !runs.is_empty() {
-            let _ = self.committed.send(runs);
+            self.committed.0.lock().unwrap_or_else(|e| e.into_inner()).extend(runs);
+            self.committed.1.notify_one();
         }
     }
 
-    /// Writes `batch` in one transaction; on success, one result per job (a run's id).
+    /// Writes `batch` in one transaction; one result per job (a run's id for a run). `Err`: the
+    /// transaction failed, nothing of the batch is stored.
     async fn write(&self, batch: &[Job]) -> Result<Vec<Result<Option<String>>>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
         let mut notify: Vec<&str> = Vec::new();
         for job in batch {
-            match job {
-                Job::Run(r, _) => {
-                    sqlx::query(
-                        "INSERT INTO runs (id, experiment_id, timestamp, received_at, os, python_version, codecarbon_version,
-                            cpu_count, cpu_model, gpu_count, gpu_model, longitude, latitude, region, provider,
-                            ram_total_size, tracking_mode, extra)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                         ON CONFLICT (experiment_id, timestamp) DO NOTHING",
-                    )
-                    .bind(uuid())
-                    .bind(&r.experiment_id)
-                    .bind(&r.timestamp)
-                    .bind(now())
-                    .bind(&r.os)
-                    .bind(&r.python_version)
-                    .bind(&r.codecarbon_version)
-                    .bind(r.cpu_count)
-                    .bind(&r.cpu_model)
-                    .bind(r.gpu_count)
-                    .bind(&r.gpu_model)
-                    .bind(r.longitude)
-                    .bind(r.latitude)
-                    .bind(&r.region)
-                    .bind(&r.provider)
-                    .bind(r.ram_total_size)
-                    .bind(&r.tracking_mode)
-                    .bind(&r.extra)
-                    .execute(&mut *tx)
-                    .await?;
-                    let id: String = sqlx::query("SELECT id FROM runs WHERE experiment_id = $1 AND timestamp = $2")
-                        .bind(&r.experiment_id)
-                        .bind(&r.timestamp)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .try_get("id")?;
-                    out.push(Ok(Some(id)));
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            let result = match job {
+                Job::Run(r, _) => insert_run(&mut tx, r).await.map(Some),
+                Job::Emission(e, _) => insert_emission(&mut tx, e).await.map(|()| None),
+            };
+            match result {
+                Ok(v) => {
+                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
+                    if let Job::Emission(e, _) = job {
+                        notify.push(&e.run_id);
+                    }
+                    out.push(Ok(v));
                 }
-                Job::Emission(e, _) => {
-                    sqlx::query(
-                        "INSERT INTO emissions (run_id, timestamp, received_at, duration, emissions_sum, emissions_rate,
-                            cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed,
-                            cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent, wue, extra)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-                         ON CONFLICT (run_id, timestamp) DO NOTHING",
-                    )
-                    .bind(&e.run_id)
-                    .bind(&e.timestamp)
-                    .bind(now())
-                    .bind(e.duration)
-                    .bind(e.emissions_sum)
-                    .bind(e.emissions_rate)
-                    .bind(e.cpu_power)
-                    .bind(e.gpu_power)
-                    .bind(e.ram_power)
-                    .bind(e.cpu_energy)
-                    .bind(e.gpu_energy)
-                    .bind(e.ram_energy)
-                    .bind(e.energy_consumed)
-                    .bind(e.cpu_utilization_percent)
-                    .bind(e.gpu_utilization_percent)
-                    .bind(e.ram_utilization_percent)
-                    .bind(e.wue)
-                    .bind(&e.extra)
-                    .execute(&mut *tx)
-                    .await?;
-                    notify.push(&e.run_id);
-                    out.push(Ok(None));
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
+                    out.push(Err(e));
                 }
             }
         }
@@ -575,28 +548,52 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(out)
     }
 
     // ---- reading collected runs back ----
 
-    /// Collected runs as the catalog holds files: every run, or those of `only`. A run without
-    /// records yet gives a file without runs (the run shows once its first record lands).
+    /// Collected runs as the catalog holds files: every run, or those of `only`. Runs without
+    /// records yet are left out (they show once their first record lands). Every run's records
+    /// are read in one ordered pass, one run at a time held as rows.
     pub async fn run_files(&self, only: Option<&[String]>) -> Result<Vec<ParsedFile>> {
+        use futures_util::TryStreamExt;
         let experiments: HashMap<String, Experiment> =
             self.experiments(None).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
-        let mut runs: Vec<(String, RunIn)> = Vec::new();
-        let mut records: HashMap<String, Vec<EmissionIn>> = HashMap::new();
+        let file = |id: &str, run: &RunIn, mut list: Vec<EmissionIn>| -> Option<ParsedFile> {
+            let exp = experiments.get(&run.experiment_id)?;
+            if list.is_empty() {
+                return None;
+            }
+            collect::sort_records(&mut list);
+            Some(collect::run_file(exp, id, run, &list))
+        };
+        let mut out = Vec::new();
         match only {
             None => {
-                let rows = sqlx::query(RUN_COLUMNS).fetch_all(&self.pool).await?;
-                for r in &rows {
-                    runs.push(run_of(r)?);
+                let mut runs: HashMap<String, RunIn> = HashMap::new();
+                for r in &sqlx::query(RUN_COLUMNS).fetch_all(&self.pool).await? {
+                    let (id, run) = run_of(r)?;
+                    runs.insert(id, run);
                 }
-                let rows = sqlx::query(EMISSION_COLUMNS).fetch_all(&self.pool).await?;
-                for r in &rows {
-                    let e = emission_of(r)?;
-                    records.entry(e.run_id.clone()).or_default().push(e);
+                let q = format!("{EMISSION_COLUMNS} ORDER BY run_id, received_at");
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(q)).fetch(&self.pool);
+                let mut current: Option<(String, Vec<EmissionIn>)> = None;
+                while let Some(row) = rows.try_next().await? {
+                    let e = emission_of(&row)?;
+                    match &mut current {
+                        Some((id, list)) if *id == e.run_id => list.push(e),
+                        _ => {
+                            if let Some((id, list)) = current.take() {
+                                out.extend(runs.get(&id).and_then(|run| file(&id, run, list)));
+                            }
+                            current = Some((e.run_id.clone(), vec![e]));
+                        }
+                    }
+                }
+                if let Some((id, list)) = current {
+                    out.extend(runs.get(&id).and_then(|run| file(&id, run, list)));
                 }
             }
             Some(ids) => {
@@ -606,25 +603,15 @@ impl Store {
                     else {
                         continue;
                     };
-                    runs.push(run_of(&r)?);
-                    let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1");
+                    let (_, run) = run_of(&r)?;
+                    let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1 ORDER BY received_at");
                     let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_all(&self.pool).await?;
-                    let list = records.entry(id.clone()).or_default();
-                    for r in &rows {
-                        list.push(emission_of(r)?);
-                    }
+                    let list = rows.iter().map(emission_of).collect::<Result<Vec<_>>>()?;
+                    out.extend(file(id, &run, list));
                 }
             }
         }
-        Ok(runs
-            .into_iter()
-            .filter_map(|(id, run)| {
-                let exp = experiments.get(&run.experiment_id)?;
-                let mut list = records.remove(&id).unwrap_or_default();
-                collect::sort_records(&mut list);
-                Some(collect::run_file(exp, &id, &run, &list))
-            })
-            .collect())
+        Ok(out)
     }
 
     /// Every run of `project` as one CodeCarbon `emissions.csv` (header, then each run's rows
@@ -642,13 +629,18 @@ impl Store {
         for r in &rows {
             let (id, run) = run_of(r)?;
             let Some(exp) = experiments.get(&run.experiment_id) else { continue };
-            let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1");
+            let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1 ORDER BY received_at");
             let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(&id).fetch_all(&self.pool).await?;
             let mut list = rows.iter().map(emission_of).collect::<Result<Vec<_>>>()?;
             collect::sort_records(&mut list);
             collect::write_rows(&mut out, exp, &id, &run, &list);
         }
         Ok(out)
+    }
+
+    /// Transactions the writer has committed (fewer than writes when many wait at once).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many runs and records are stored (for the console and tests).
@@ -659,11 +651,108 @@ impl Store {
         Ok((runs, records))
     }
 
-    /// Lets the writer finish what it holds, then closes the pool.
+    /// Closes the pool: writes still waiting fail (their callers get an error, never a 201).
     pub async fn close(self) {
         let Store { pool, writer, .. } = self;
         drop(writer);
         pool.close().await;
+    }
+}
+
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// What identifies a posted body's content (a retry posts the same, field for field).
+fn content_hash(value: &impl std::fmt::Debug) -> String {
+    token_hash(&format!("{value:?}"))
+}
+
+/// A run, once: the same body posted again (a retry after a lost answer) gets the id the first
+/// one got.
+async fn insert_run(tx: &mut Tx, r: &RunIn) -> Result<String> {
+    let hash = content_hash(r);
+    let found = sqlx::query("SELECT id FROM runs WHERE body_hash = $1").bind(&hash).fetch_optional(&mut **tx).await?;
+    if let Some(row) = found {
+        return Ok(row.try_get("id")?);
+    }
+    let id = uuid();
+    sqlx::query(
+        "INSERT INTO runs (id, body_hash, experiment_id, timestamp, received_at, os, python_version, codecarbon_version,
+            cpu_count, cpu_model, gpu_count, gpu_model, longitude, latitude, region, provider,
+            ram_total_size, tracking_mode, extra)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(&id)
+    .bind(&hash)
+    .bind(&r.experiment_id)
+    .bind(&r.timestamp)
+    .bind(now())
+    .bind(&r.os)
+    .bind(&r.python_version)
+    .bind(&r.codecarbon_version)
+    .bind(r.cpu_count)
+    .bind(&r.cpu_model)
+    .bind(r.gpu_count)
+    .bind(&r.gpu_model)
+    .bind(r.longitude)
+    .bind(r.latitude)
+    .bind(&r.region)
+    .bind(&r.provider)
+    .bind(r.ram_total_size)
+    .bind(&r.tracking_mode)
+    .bind(&r.extra)
+    .execute(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+/// A record, once: the same record again is a retry (stored once); another record with the same
+/// run and timestamp is refused, never silently dropped.
+async fn insert_emission(tx: &mut Tx, e: &EmissionIn) -> Result<()> {
+    let hash = content_hash(e);
+    let done = sqlx::query(
+        "INSERT INTO emissions (run_id, timestamp, body_hash, received_at, duration, emissions_sum, emissions_rate,
+            cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed,
+            cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent, wue, extra)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+         ON CONFLICT (run_id, timestamp) DO NOTHING",
+    )
+    .bind(&e.run_id)
+    .bind(&e.timestamp)
+    .bind(&hash)
+    .bind(now())
+    .bind(e.duration)
+    .bind(e.emissions_sum)
+    .bind(e.emissions_rate)
+    .bind(e.cpu_power)
+    .bind(e.gpu_power)
+    .bind(e.ram_power)
+    .bind(e.cpu_energy)
+    .bind(e.gpu_energy)
+    .bind(e.ram_energy)
+    .bind(e.energy_consumed)
+    .bind(e.cpu_utilization_percent)
+    .bind(e.gpu_utilization_percent)
+    .bind(e.ram_utilization_percent)
+    .bind(e.wue)
+    .bind(&e.extra)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let stored: String = sqlx::query("SELECT body_hash FROM emissions WHERE run_id = $1 AND timestamp = $2")
+        .bind(&e.run_id)
+        .bind(&e.timestamp)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("body_hash")?;
+    if stored == hash {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "run {} has another record at {} already: a record's timestamp is its identity",
+            e.run_id, e.timestamp
+        )))
     }
 }
 

@@ -28,6 +28,8 @@ CREATE TABLE tokens (
 );
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
+    -- What the tracker posted, hashed: a retry of the same post finds its run.
+    body_hash TEXT NOT NULL UNIQUE,
     experiment_id TEXT NOT NULL REFERENCES experiments (id),
     timestamp TEXT NOT NULL,
     received_at BIGINT NOT NULL,
@@ -44,12 +46,13 @@ CREATE TABLE runs (
     provider TEXT,
     ram_total_size DOUBLE PRECISION,
     tracking_mode TEXT,
-    extra TEXT,
-    UNIQUE (experiment_id, timestamp)
+    extra TEXT
 );
+CREATE INDEX runs_experiment ON runs (experiment_id);
 CREATE TABLE emissions (
     run_id TEXT NOT NULL REFERENCES runs (id),
     timestamp TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
     received_at BIGINT NOT NULL,
     duration DOUBLE PRECISION NOT NULL,
     emissions_sum DOUBLE PRECISION,
