@@ -29,7 +29,7 @@ pub fn Teams() -> impl IntoView {
     view! {
         <Title text="Teams"/>
         <h1>"Teams"</h1>
-        <p class="hint">"Teams come from the folder layout under the logs directory (logs/<team>/<project>/…) or from teams.csv there."</p>
+        <p class="hint">"Teams come from the folder layout under the logs directory (logs/<team>/<project>/…) or from teams.csv there; a collected run belongs to its project's team."</p>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match teams.await {
