@@ -669,3 +669,37 @@ fn codecarbon_3_3_2_trackers_post_their_runs_live() {
         assert_eq!(stored_counts(&db).1, records_before, "nothing stored after the revocation");
     }
 }
+
+#[test]
+fn replicas_on_one_postgresql_show_each_others_runs_even_after_losing_their_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(db) = dbs(dir.path()).into_iter().find(|d| d.starts_with("postgres://")) else { return };
+    let (exp, token) = setup(&db, "vision");
+    let (a, b) = (Server::start(&db, &["--collect"]), Server::start(&db, &["--collect"]));
+    let (_, body) = post(&a.addr, "/runs", Some(&token), &run_body(&exp, "2026-11-29T18:39:22+00:00"));
+    let id = body["id"].as_str().unwrap().to_string();
+    // A tracker's posts spread over both replicas by the load balancer.
+    assert_eq!(post(&a.addr, "/emissions", Some(&token), &emission_body(&id, 0)).0, 201);
+    assert_eq!(post(&b.addr, "/emissions", Some(&token), &emission_body(&id, 1)).0, 201);
+    for s in [&a, &b] {
+        eventually("both records on each replica", || {
+            collected_run(&s.addr, &id).is_some_and(|r| r["checkpoints"] == 2)
+        });
+    }
+    // PostgreSQL drops the listening connections (a restart, a proxy's idle timeout): each
+    // replica listens again and reads everything, so a record committed meanwhile is not missed.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let killed = rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&db).await.unwrap();
+        let q = "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()";
+        let n = sqlx::query(q).fetch_all(&pool).await.unwrap().len();
+        pool.close().await;
+        n
+    });
+    assert_eq!(killed, 2, "one listener per replica");
+    assert_eq!(post(&a.addr, "/emissions", Some(&token), &emission_body(&id, 2)).0, 201);
+    eventually("the record committed while B listened again", || {
+        collected_run(&b.addr, &id).is_some_and(|r| r["checkpoints"] == 3)
+    });
+}
