@@ -320,8 +320,9 @@ pub fn team_of_path(path: &str) -> Option<Option<String>> {
     Some(rest.split('/').next().filter(|t| !t.is_empty() && *t != "-").map(str::to_string))
 }
 
-/// CodeCarbon 3.x's `emissions.csv` header (38 columns).
-pub const CSV_HEADER: &str = "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,ram_utilization_percent,ram_used_gb,on_cloud,pue,wue";
+/// CodeCarbon 3.x's `emissions.csv` header (38 columns), and the experiment's name (a column
+/// CodeCarbon's readers skip and carbon-dash shows as a tag: the id alone says little).
+pub const CSV_HEADER: &str = "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,ram_utilization_percent,ram_used_gb,on_cloud,pue,wue,experiment_name";
 
 fn csv_text(out: &mut String, v: Option<&str>) {
     let v = v.unwrap_or("");
@@ -395,9 +396,9 @@ pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn,
         csv_num(out, None);
         csv_text(out, Some(if cloud_provider.is_some() { "Y" } else { "N" }));
         csv_num(out, None);
-        if let Some(w) = r.wue {
-            let _ = write!(out, "{w}");
-        }
+        csv_num(out, r.wue);
+        csv_text(out, Some(&exp.name));
+        out.pop();
         out.push('\n');
     }
 }

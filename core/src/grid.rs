@@ -290,6 +290,11 @@ impl Grid {
         self.countries.get(&code_or_name.trim().to_uppercase()).map(String::as_str)
     }
 
+    /// The name of a country known by its ISO3 code ("France" for FRA).
+    pub fn country_name(&self, iso3: &str) -> Option<&str> {
+        self.country_names.get(iso3).map(String::as_str).filter(|n| !n.is_empty())
+    }
+
     fn country_label(&self, iso3: &str) -> String {
         self.iso2.get(iso3).filter(|s| !s.is_empty()).cloned().unwrap_or_else(|| iso3.to_string())
     }

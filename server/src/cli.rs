@@ -15,7 +15,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard for the CodeCarbon logs under DIR (or the built-in demo logs).
     Serve {
-        /// Folder searched recursively for *.csv, *.csv.bak and *.csv_N.bak. Without it: demo logs.
+        /// Folder searched recursively for *.csv, *.csv.bak and *.csv_N.bak. Without it: the demo
+        /// logs (with --collect: collected runs only).
         dir: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:3000")]
@@ -114,6 +115,7 @@ pub enum ProjectCommand {
         #[command(flatten)]
         db: DbArg,
     },
+    /// List the projects: name, team, id.
     List {
         #[command(flatten)]
         db: DbArg,
@@ -142,6 +144,7 @@ pub enum ExperimentCommand {
         #[command(flatten)]
         db: DbArg,
     },
+    /// List the experiments: project, name, place, and the experiment_id line.
     List {
         #[arg(long)]
         project: Option<String>,

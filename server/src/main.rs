@@ -4,7 +4,15 @@ use carbon_dash::{collect, demo, manage, router, AppState};
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
+    // An error is said in one line (its causes after colons), never as a backtrace.
+    if let Err(e) = run().await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let out = match Cli::parse().command {
         Command::Project(cmd) => manage::project(cmd).await?,
         Command::Experiment(cmd) => manage::experiment(cmd).await?,
@@ -139,7 +147,10 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         let n = collect::load_into(&store, &state.catalog, &state.announcer, None).await?;
         let (runs, records) = store.counts().await?;
         let engine = match store.engine() {
-            carbon_store::Engine::Sqlite => format!("SQLite {}", db.db),
+            carbon_store::Engine::Sqlite => {
+                let path = std::path::Path::new(&db.db);
+                format!("SQLite {}", std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).display())
+            }
             carbon_store::Engine::Postgres => "PostgreSQL".to_string(),
         };
         println!(
@@ -147,6 +158,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64(),
             if collect { "; taking trackers' posts at /runs and /emissions" } else { "" }
         );
+        if collect && store.projects().await?.is_empty() {
+            println!(
+                "note: this store has no projects yet, so every post will be refused: is --db the one \
+                 `carbon-dash project add` used? (they take the same --db)"
+            );
+        }
         state.collector = Some(collect::Collector::new(store, collect, collect_rate));
     }
     let listener = tokio::net::TcpListener::bind(settings.addr)

@@ -318,7 +318,10 @@ fn posts_are_checked_as_codecarbons_server_does_and_collected_runs_show_everywhe
             (Some("collected"), Some("ml"), Some("vision"))
         );
         assert!((r["energy_kwh"].as_f64().unwrap() - 0.003).abs() < 1e-12, "{r}");
-        assert_eq!((r["duration_s"].as_f64(), r["country_iso_code"].as_str()), (Some(6.0), Some("FRA")));
+        assert_eq!((r["country_iso_code"].as_str(), r["country_name"].as_str()), (Some("FRA"), Some("France")));
+        assert_eq!(r["tags"], json!([["experiment_name", "baseline"]]), "the experiment's name shown beside its id");
+        // Each interval is emissions over rate (2 s here), not CodeCarbon's truncated seconds.
+        assert!((r["duration_s"].as_f64().unwrap() - 6.0).abs() < 1e-9, "{r}");
         assert!(r["co2_kg_low"].as_f64().unwrap() < r["co2_kg"].as_f64().unwrap());
         // Its page, the team view and the runs table.
         for path in [format!("/runs/{id}"), "/teams".to_string(), "/runs".to_string()] {

@@ -286,11 +286,46 @@ impl Store {
     pub async fn add_experiment(&self, project: &str, new: &NewExperiment) -> Result<Experiment> {
         check_name("experiment", &new.name)?;
         let p = self.need_project(project).await?;
+        let grid = carbon_core::grid::Grid::embedded();
         let iso = match &new.country_iso_code {
-            Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => Some(c.to_ascii_uppercase()),
+            Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => match grid.iso3(c) {
+                Some(iso) => Some(iso.to_string()),
+                None => {
+                    return refused(format!(
+                        "country '{c}' is not in the grid data: give a country's ISO 3166 alpha-3 code, e.g. FRA"
+                    ))
+                }
+            },
             Some(c) => return refused(format!("country '{c}': give its three-letter ISO code, e.g. FRA")),
             None => None,
         };
+        if let (Some(p), Some(r)) = (&new.cloud_provider, &new.cloud_region) {
+            let known = grid
+                .cloud_regions()
+                .iter()
+                .any(|c| c.provider.eq_ignore_ascii_case(p) && c.region.eq_ignore_ascii_case(r));
+            if !known {
+                let of_provider: Vec<&str> = grid
+                    .cloud_regions()
+                    .iter()
+                    .filter(|c| c.provider.eq_ignore_ascii_case(p))
+                    .map(|c| c.region.as_str())
+                    .collect();
+                // The regions that start like the one given (`europe-…`), else the first ones.
+                let stem = r.split('-').next().unwrap_or(r).to_ascii_lowercase();
+                let alike: Vec<&str> = of_provider.iter().copied().filter(|n| n.starts_with(&stem)).collect();
+                let names: Vec<&str> =
+                    if alike.is_empty() { of_provider } else { alike }.into_iter().take(12).collect();
+                return refused(if names.is_empty() {
+                    format!("cloud provider '{p}' is not in the grid data (aws, azure, gcp are)")
+                } else {
+                    format!("no region '{r}' of {p} in the grid data; it has e.g. {}", names.join(", "))
+                });
+            }
+        }
+        // As the grid data names them.
+        let cloud_provider = new.cloud_provider.as_ref().map(|p| p.to_ascii_lowercase());
+        let cloud_region = new.cloud_region.as_ref().map(|r| r.to_ascii_lowercase());
         if iso.is_none() && new.cloud_provider.is_none() {
             return refused("say where the runs use electricity: --country ISO3 (and --region), or --cloud-provider with --cloud-region");
         }
@@ -315,8 +350,8 @@ impl Store {
         .bind(&new.name)
         .bind(&iso)
         .bind(&new.region)
-        .bind(&new.cloud_provider)
-        .bind(&new.cloud_region)
+        .bind(&cloud_provider)
+        .bind(&cloud_region)
         .bind(now())
         .execute(&self.pool)
         .await?;
@@ -329,8 +364,8 @@ impl Store {
             country_iso_code: iso,
             country_name: None,
             region: new.region.clone(),
-            cloud_provider: new.cloud_provider.clone(),
-            cloud_region: new.cloud_region.clone(),
+            cloud_provider,
+            cloud_region,
         })
     }
 
@@ -774,14 +809,17 @@ const EMISSION_COLUMNS: &str = "SELECT run_id, timestamp, duration, emissions_su
     gpu_utilization_percent, ram_utilization_percent, wue, extra FROM emissions";
 
 fn experiment_of(r: &AnyRow) -> Result<Experiment> {
+    let iso: Option<String> = r.try_get("country_iso_code")?;
+    let grid = carbon_core::grid::Grid::embedded();
+    let country_name = iso.as_deref().and_then(|i| grid.country_name(i)).map(str::to_string);
     Ok(Experiment {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         project_id: r.try_get("project_id")?,
         project: r.try_get("project")?,
         team: r.try_get("team")?,
-        country_iso_code: r.try_get("country_iso_code")?,
-        country_name: None,
+        country_iso_code: iso,
+        country_name,
         region: r.try_get("region")?,
         cloud_provider: r.try_get("cloud_provider")?,
         cloud_region: r.try_get("cloud_region")?,

@@ -41,6 +41,8 @@ async fn project_with_experiment(s: &Store, name: &str) -> (String, String) {
         .await
         .expect("experiment");
     assert_eq!(exp.country_iso_code.as_deref(), Some("FRA"));
+    let listed = s.experiments(Some(name)).await.expect("list");
+    assert_eq!(listed[0].country_name.as_deref(), Some("France"), "named from the grid data");
     let token = s.add_token(name).await.expect("token");
     (exp.id, token)
 }
@@ -62,6 +64,24 @@ async fn projects_experiments_and_tokens_on_both_engines() {
         assert!(matches!(s.add_project("a/b", None).await, Err(StoreError::Refused(_))));
         let no_place = NewExperiment { name: "x".into(), ..Default::default() };
         assert!(matches!(s.add_experiment("vision", &no_place).await, Err(StoreError::Refused(_))));
+        // Places the grid data does not know are refused, with what it has.
+        let place = |iso: Option<&str>, cloud: Option<(&str, &str)>| NewExperiment {
+            name: "placed".into(),
+            country_iso_code: iso.map(str::to_string),
+            cloud_provider: cloud.map(|c| c.0.to_string()),
+            cloud_region: cloud.map(|c| c.1.to_string()),
+            ..Default::default()
+        };
+        let e = s.add_experiment("vision", &place(Some("XYZ"), None)).await.expect_err("unknown country");
+        assert!(e.to_string().contains("not in the grid data"), "{e}");
+        let e = s.add_experiment("vision", &place(None, Some(("gcp", "europe-west99")))).await.expect_err("region");
+        assert!(e.to_string().contains("europe-west1"), "names regions it has: {e}");
+        let cloud =
+            s.add_experiment("vision", &place(None, Some(("GCP", "europe-west1")))).await.expect("known region");
+        assert_eq!(
+            (cloud.cloud_provider.as_deref(), cloud.cloud_region.as_deref()),
+            (Some("gcp"), Some("europe-west1"))
+        );
         let e = s.add_experiment("nope", &no_place).await.expect_err("no project");
         assert!(e.to_string().contains("project add nope"), "{e}");
         // Another project's token cannot reach this one's experiment (checked by the server
