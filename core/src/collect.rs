@@ -346,34 +346,76 @@ fn csv_num(out: &mut String, v: Option<f64>) {
 /// Appends one CSV row per record of `run_id` (in `records`' order): the running totals as
 /// CodeCarbon writes them at each checkpoint, its location from the experiment.
 pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn, records: &[EmissionIn]) {
-    let (mut duration, mut emissions, mut cpu, mut gpu, mut ram, mut energy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
-    let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
+    let mut rows = Rows::new(exp, run_id, run);
     for r in records {
-        duration += interval_s(r);
-        emissions += r.emissions_sum.unwrap_or(0.0);
-        cpu += r.cpu_energy.unwrap_or(0.0);
-        gpu += r.gpu_energy.unwrap_or(0.0);
-        ram += r.ram_energy.unwrap_or(0.0);
-        energy += r
+        rows.push(out, r);
+    }
+}
+
+/// Writes a run's checkpoint rows one at a time from its records (deltas), keeping the running
+/// totals: for a collected run read back, and for `carbon-dash track` as it measures.
+pub struct Rows<'a> {
+    exp: &'a Experiment,
+    run_id: &'a str,
+    run: &'a RunIn,
+    /// Adds the `experiment_name` column (see [`CSV_HEADER`]); off: CodeCarbon's 38 columns.
+    pub experiment_name: bool,
+    /// The PUE the energies already include, written in the `pue` column.
+    pub pue: Option<f64>,
+    duration: f64,
+    emissions: f64,
+    cpu: f64,
+    gpu: f64,
+    ram: f64,
+    energy: f64,
+}
+
+impl<'a> Rows<'a> {
+    pub fn new(exp: &'a Experiment, run_id: &'a str, run: &'a RunIn) -> Rows<'a> {
+        Rows {
+            exp,
+            run_id,
+            run,
+            experiment_name: true,
+            pue: None,
+            duration: 0.0,
+            emissions: 0.0,
+            cpu: 0.0,
+            gpu: 0.0,
+            ram: 0.0,
+            energy: 0.0,
+        }
+    }
+
+    /// Appends the row after record `r`, newline included.
+    pub fn push(&mut self, out: &mut String, r: &EmissionIn) {
+        let (exp, run) = (self.exp, self.run);
+        let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
+        let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
+        self.duration += interval_s(r);
+        self.emissions += r.emissions_sum.unwrap_or(0.0);
+        self.cpu += r.cpu_energy.unwrap_or(0.0);
+        self.gpu += r.gpu_energy.unwrap_or(0.0);
+        self.ram += r.ram_energy.unwrap_or(0.0);
+        self.energy += r
             .energy_consumed
             .unwrap_or(r.cpu_energy.unwrap_or(0.0) + r.gpu_energy.unwrap_or(0.0) + r.ram_energy.unwrap_or(0.0));
         let time = naive_time(&r.timestamp).map(|t| crate::time::iso_micros(&t));
         csv_text(out, time.as_deref());
         csv_text(out, Some(&exp.project));
-        csv_text(out, Some(run_id));
+        csv_text(out, Some(self.run_id));
         csv_text(out, Some(&exp.id));
-        csv_num(out, Some(duration));
-        csv_num(out, Some(emissions));
-        csv_num(out, Some(emissions / duration));
+        csv_num(out, Some(self.duration));
+        csv_num(out, Some(self.emissions));
+        csv_num(out, Some(self.emissions / self.duration));
         csv_num(out, r.cpu_power);
         csv_num(out, r.gpu_power);
         csv_num(out, r.ram_power);
-        csv_num(out, Some(cpu));
-        csv_num(out, Some(gpu));
-        csv_num(out, Some(ram));
-        csv_num(out, Some(energy));
-        csv_num(out, r.wue.map(|w| w * energy));
+        csv_num(out, Some(self.cpu));
+        csv_num(out, Some(self.gpu));
+        csv_num(out, Some(self.ram));
+        csv_num(out, Some(self.energy));
+        csv_num(out, r.wue.map(|w| w * self.energy));
         csv_text(out, exp.country_name.as_deref());
         csv_text(out, exp.country_iso_code.as_deref());
         csv_text(out, exp.region.as_deref());
@@ -395,12 +437,19 @@ pub fn write_rows(out: &mut String, exp: &Experiment, run_id: &str, run: &RunIn,
         csv_num(out, r.ram_utilization_percent);
         csv_num(out, None);
         csv_text(out, Some(if cloud_provider.is_some() { "Y" } else { "N" }));
-        csv_num(out, None);
+        csv_num(out, self.pue);
         csv_num(out, r.wue);
-        csv_text(out, Some(&exp.name));
+        if self.experiment_name {
+            csv_text(out, Some(&exp.name));
+        }
         out.pop();
         out.push('\n');
     }
+}
+
+/// CodeCarbon 3.x's own 38 columns (what `carbon-dash track` writes).
+pub fn codecarbon_header() -> &'static str {
+    CSV_HEADER.strip_suffix(",experiment_name").unwrap_or(CSV_HEADER)
 }
 
 /// Records in the order a run's rows go: by the moment each was sent (ties keep their order).

@@ -80,6 +80,9 @@ pub enum Command {
     /// Tokens trackers post with (their api_key).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run a command and measure its energy (GPU: NVML; CPU: RAPL, else the load; RAM: CodeCarbon's
+    /// model), writing a checkpoint row to CodeCarbon's emissions.csv every interval.
+    Track(Box<TrackArgs>),
     /// Write a project's collected runs as one CodeCarbon emissions.csv.
     Export {
         #[arg(long)]
@@ -90,6 +93,99 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+/// `carbon-dash track [options] -- <command> [args…]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrackArgs {
+    /// The project_name column.
+    #[arg(long, default_value = "codecarbon")]
+    pub project: String,
+    /// The experiment_id column (and what is posted with --api-endpoint).
+    #[arg(long, visible_alias = "experiment-id", default_value = carbon_track::DEFAULT_EXPERIMENT)]
+    pub experiment: String,
+    /// Folder for emissions.csv (appended to, as CodeCarbon does).
+    #[arg(long, default_value = ".")]
+    pub output: PathBuf,
+    /// Time between checkpoint rows: 10s, 1s, 500ms, 2m (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = parse_interval)]
+    pub interval: std::time::Duration,
+    /// ISO 3166 alpha-3 code of the country whose grid powers the machine (else a guess from
+    /// the time zone, said so).
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long, requires = "cloud_region")]
+    pub cloud_provider: Option<String>,
+    #[arg(long, requires = "cloud_provider")]
+    pub cloud_region: Option<String>,
+    /// Power usage effectiveness of the data centre: energies are multiplied by it.
+    #[arg(long, default_value_t = 1.0)]
+    pub pue: f64,
+    /// machine: the whole machine's CPU and RAM; process: the command and its children's.
+    #[arg(long, value_enum, default_value_t = TrackingMode::Machine)]
+    pub tracking_mode: TrackingMode,
+    /// The CPU's TDP in W, for the estimate when RAPL cannot be read.
+    #[arg(long, default_value_t = carbon_track::host::DEFAULT_TDP_W)]
+    pub cpu_tdp: f64,
+    /// Also post each interval to this collection API (CodeCarbon's api_endpoint), with --api-key.
+    #[arg(long, requires = "api_key")]
+    pub api_endpoint: Option<String>,
+    #[arg(long, requires = "api_endpoint")]
+    pub api_key: Option<String>,
+    /// The command to run and measure.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum TrackingMode {
+    Machine,
+    Process,
+}
+
+impl TrackArgs {
+    pub fn options(&self) -> carbon_track::Options {
+        carbon_track::Options {
+            project: self.project.clone(),
+            experiment_id: self.experiment.clone(),
+            output: self.output.clone(),
+            interval: self.interval,
+            country: self.country.clone(),
+            region: self.region.clone(),
+            cloud_provider: self.cloud_provider.clone(),
+            cloud_region: self.cloud_region.clone(),
+            pue: self.pue,
+            mode: match self.tracking_mode {
+                TrackingMode::Machine => carbon_track::Mode::Machine,
+                TrackingMode::Process => carbon_track::Mode::Process,
+            },
+            cpu_tdp: self.cpu_tdp,
+            api: match (&self.api_endpoint, &self.api_key) {
+                (Some(endpoint), Some(key)) => Some(carbon_track::Api { endpoint: endpoint.clone(), key: key.clone() }),
+                _ => None,
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1.5` (seconds): at least 100 ms.
+pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let x: f64 = num.trim().parse().map_err(|_| format!("'{s}' is not an interval: give e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => x / 1000.0,
+        "s" => x,
+        "m" | "min" => x * 60.0,
+        _ => return Err(format!("'{s}': the unit is ms, s or m")),
+    };
+    if !(0.1..=86_400.0).contains(&secs) {
+        return Err(format!("'{s}': give an interval from 100ms to 24h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Where collected runs are kept.

@@ -18,6 +18,11 @@ async fn run() -> anyhow::Result<()> {
         Command::Experiment(cmd) => manage::experiment(cmd).await?,
         Command::Token(cmd) => manage::token(cmd).await?,
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
+        Command::Track(args) => {
+            // The tracker measures from threads of its own: off the async runtime.
+            let code = tokio::task::spawn_blocking(move || carbon_track::run(&args.options(), &args.command)).await??;
+            std::process::exit(code);
+        }
         serve_command => return serve(serve_command).await,
     };
     print!("{out}");

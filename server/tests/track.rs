@@ -1,0 +1,222 @@
+//! `carbon-dash track`: the binary around small commands, its CSV read by the same ingest and
+//! `serve`, signals and exit codes passed through, and its posts to a collecting server.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carbon-dash");
+
+fn track(dir: &Path, extra: &[&str], command: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["track", "--interval", "1s", "--country", "FRA", "--output"]).arg(dir).args(extra).arg("--").args(command);
+    c
+}
+
+fn rows(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("emissions.csv")).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+fn column(header: &str, row: &str, name: &str) -> String {
+    let i = header.split(',').position(|c| c == name).unwrap();
+    row.split(',').nth(i).unwrap().to_string()
+}
+
+#[test]
+fn a_tracked_command_writes_codecarbons_csv_with_a_row_per_interval_and_keeps_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = track(dir.path(), &["--project", "vit"], &["sh", "-c", "sleep 2.5; exit 3"]).status().unwrap();
+    assert_eq!(status.code(), Some(3), "the command's exit code");
+    let lines = rows(dir.path());
+    // CodeCarbon 3.x's 38 columns, as its own file has them.
+    let fixture =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/v3_2_38_columns.csv"))
+            .unwrap();
+    assert_eq!(lines[0], fixture.lines().next().unwrap());
+    assert!(lines.len() >= 4, "a row a second and one at exit: {lines:?}");
+    let h = &lines[0];
+    let ids: std::collections::HashSet<String> = lines[1..].iter().map(|r| column(h, r, "run_id")).collect();
+    assert_eq!(ids.len(), 1, "one run");
+    let durations: Vec<f64> = lines[1..].iter().map(|r| column(h, r, "duration").parse().unwrap()).collect();
+    assert!(durations.windows(2).all(|w| w[1] > w[0]), "running totals: {durations:?}");
+    assert!((2.4..4.0).contains(durations.last().unwrap()), "{durations:?}");
+    let energy: Vec<f64> = lines[1..].iter().map(|r| column(h, r, "energy_consumed").parse().unwrap()).collect();
+    assert!(energy.windows(2).all(|w| w[1] >= w[0]) && energy[0] > 0.0, "{energy:?}");
+    assert_eq!(column(h, &lines[1], "country_iso_code"), "FRA");
+    assert_eq!(column(h, &lines[1], "project_name"), "vit");
+    assert_eq!(column(h, &lines[1], "pue"), "1");
+
+    // Read as CodeCarbon's: one run, every row a checkpoint, no problem.
+    let file = carbon_core::ingest::ingest_path(&dir.path().join("emissions.csv"), "emissions.csv").unwrap();
+    assert!(file.report.problems.is_empty(), "{:?}", file.report.problems);
+    assert_eq!(file.runs.len(), 1);
+    assert_eq!(file.runs[0].run.checkpoints, lines.len() - 1);
+
+    // A second run appends to the same file, under its own id.
+    track(dir.path(), &[], &["true"]).status().unwrap();
+    let again = rows(dir.path());
+    assert_eq!(again.iter().filter(|l| l.starts_with("timestamp,")).count(), 1, "one header");
+    let file = carbon_core::ingest::ingest_path(&dir.path().join("emissions.csv"), "emissions.csv").unwrap();
+    assert_eq!(file.runs.len(), 2);
+}
+
+#[test]
+fn serve_shows_a_tracked_run_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("team")).unwrap();
+    let mut server = Command::new(BIN)
+        .args(["serve"])
+        .arg(&logs)
+        .args(["--addr", "127.0.0.1:0", "--no-cache"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut addr = String::new();
+    // Serving, and watching (so the new file is seen).
+    while !line.contains("watching") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "server ended");
+        if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
+            addr = rest.split_whitespace().next().unwrap().to_string();
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let mut tracked = track(&logs.join("team"), &[], &["sleep", "4"]).stderr(Stdio::null()).spawn().unwrap();
+    let runs = || -> Vec<serde_json::Value> {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /api/v1/runs HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    // While it runs: the run is there, its checkpoints growing.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while tracked.try_wait().unwrap().is_none() && Instant::now() < until {
+        if let Some(r) = runs().first() {
+            seen.push(r["checkpoints"].as_u64().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    tracked.wait().unwrap();
+    seen.dedup();
+    assert!(seen.len() >= 2, "checkpoints seen growing while the command ran: {seen:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let all = runs();
+    assert_eq!(all.len(), 1, "one run");
+    assert_eq!(all[0]["team"], "team");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[test]
+fn signals_go_on_to_the_command_and_its_way_of_ending_is_the_trackers() {
+    let dir = tempfile::tempdir().unwrap();
+    // SIGTERM to the tracker (a scheduler stopping the job) reaches the command, which ends as it
+    // chooses; the last interval is written.
+    let script = "trap 'exit 42' TERM; while :; do sleep 0.1; done";
+    let mut child = track(dir.path(), &[], &["sh", "-c", script]).stderr(Stdio::null()).spawn().unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while rows(dir.path()).len() < 3 {
+        assert!(Instant::now() < until, "no rows");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = rows(dir.path()).len();
+    // SAFETY: sends SIGTERM to the child we started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+    assert!(rows(dir.path()).len() > before, "a final row at exit");
+    // A command killed by a signal: 128 + its number, as a shell says.
+    let status = track(dir.path(), &[], &["sh", "-c", "kill -KILL $$"]).stderr(Stdio::null()).status().unwrap();
+    assert_eq!(status.code(), Some(128 + 9));
+    // Nothing to run, or a command that does not exist: a clear error, exit 1.
+    let out = Command::new(BIN)
+        .args(["track", "--output"])
+        .arg(dir.path())
+        .args(["--", "no-such-command-xyz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start no-such-command-xyz"));
+}
+
+#[test]
+fn a_file_with_other_columns_is_moved_aside_not_appended_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = "timestamp,project_name,run_id,duration,emissions,energy_consumed\n2024-01-01T00:00:00,p,r,1,0.1,0.2\n";
+    std::fs::write(dir.path().join("emissions.csv"), old).unwrap();
+    track(dir.path(), &[], &["true"]).stderr(Stdio::null()).status().unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("emissions.csv_1.bak")).unwrap(), old, "kept byte for byte");
+    assert!(rows(dir.path())[0].starts_with("timestamp,project_name,run_id,experiment_id,"));
+}
+
+#[test]
+fn a_tracked_run_can_post_to_a_collecting_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db").to_string_lossy().into_owned();
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).args(["--db", &db]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let value =
+        |out: &str, key: &str| out.lines().find_map(|l| l.strip_prefix(&format!("{key} = "))).unwrap().to_string();
+    cli(&["project", "add", "vision"]);
+    let exp =
+        value(&cli(&["experiment", "add", "--project", "vision", "--name", "x", "--country", "FRA"]), "experiment_id");
+    let key = value(&cli(&["token", "add", "--project", "vision"]), "api_key");
+    let mut server = Command::new(BIN)
+        .args(["serve", "--collect", "--addr", "127.0.0.1:0", "--db", &db])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    let addr = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0);
+        if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let endpoint = format!("http://{addr}");
+    let csv_dir = dir.path().join("out");
+    let status =
+        track(&csv_dir, &["--experiment", &exp, "--api-endpoint", &endpoint, "--api-key", &key], &["sleep", "3.2"])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+    assert!(status.success());
+    let local = rows(&csv_dir);
+    let until = Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "GET /api/v1/runs HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let runs: Vec<serde_json::Value> = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+        if let Some(r) = runs.into_iter().find(|r| r["checkpoints"].as_u64() >= Some(3)) {
+            break r;
+        }
+        assert!(Instant::now() < until, "the tracked run never reached the server");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(run["source"], "collected");
+    assert_eq!(run["experiment_id"], exp.as_str());
+    // The same energy as the local file's last row (the intervals under 1 s are not posted,
+    // as with CodeCarbon's client).
+    let h = &local[0];
+    let local_kwh: f64 = column(h, local.last().unwrap(), "energy_consumed").parse().unwrap();
+    let posted = run["energy_kwh"].as_f64().unwrap();
+    assert!(posted <= local_kwh * 1.000001 && posted >= local_kwh * 0.6, "{posted} vs {local_kwh}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
