@@ -15,6 +15,32 @@ fn track(dir: &Path, extra: &[&str], command: &[&str]) -> Command {
     c
 }
 
+/// `carbon-dash serve ARGS` on a free port, once it has printed `ready` (e.g. that it watches
+/// the folder): the process and its address.
+fn serve(args: &[&str], ready: &str) -> (std::process::Child, String) {
+    let mut server = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let (mut line, mut addr, mut is_ready) = (String::new(), String::new(), false);
+    while !(is_ready && !addr.is_empty()) {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server ended");
+        if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
+            addr = rest.split_whitespace().next().unwrap().to_string();
+        }
+        is_ready |= line.contains(ready);
+    }
+    // Keep reading its output, so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (server, addr)
+}
+
 fn rows(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("emissions.csv")).unwrap_or_default().lines().map(str::to_string).collect()
 }
@@ -67,26 +93,7 @@ fn serve_shows_a_tracked_run_live() {
     let dir = tempfile::tempdir().unwrap();
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(logs.join("team")).unwrap();
-    let mut server = Command::new(BIN)
-        .args(["serve"])
-        .arg(&logs)
-        .args(["--addr", "127.0.0.1:0", "--no-cache"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    let mut addr = String::new();
-    // Serving, and watching (so the new file is seen).
-    while !line.contains("watching") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "server ended");
-        if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
-            addr = rest.split_whitespace().next().unwrap().to_string();
-        }
-    }
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let (mut server, addr) = serve(&[logs.to_str().unwrap(), "--no-cache"], "watching");
     let mut tracked = track(&logs.join("team"), &[], &["sleep", "4"]).stderr(Stdio::null()).spawn().unwrap();
     let runs = || -> Vec<serde_json::Value> {
         let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -171,22 +178,7 @@ fn a_tracked_run_can_post_to_a_collecting_server() {
     let exp =
         value(&cli(&["experiment", "add", "--project", "vision", "--name", "x", "--country", "FRA"]), "experiment_id");
     let key = value(&cli(&["token", "add", "--project", "vision"]), "api_key");
-    let mut server = Command::new(BIN)
-        .args(["serve", "--collect", "--addr", "127.0.0.1:0", "--db", &db])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0);
-        if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    let (mut server, addr) = serve(&["--collect", "--db", &db], "Serving on");
     let endpoint = format!("http://{addr}");
     let csv_dir = dir.path().join("out");
     let status =
