@@ -28,7 +28,7 @@ fn serve(args: &[&str], ready: &str) -> (std::process::Child, String) {
         .unwrap();
     let mut out = BufReader::new(server.stdout.take().unwrap());
     let (mut line, mut addr, mut is_ready) = (String::new(), String::new(), false);
-    while !(is_ready && !addr.is_empty()) {
+    while !is_ready || addr.is_empty() {
         line.clear();
         assert!(out.read_line(&mut line).unwrap() > 0, "the server ended");
         if let Some(rest) = line.trim().strip_prefix("Serving on http://") {
