@@ -44,8 +44,56 @@ fn proc_stat(proc_root: &Path, pid: u32) -> Option<(u32, f64, u64)> {
     Some((ppid, cpu, rss))
 }
 
-/// CPU seconds and resident bytes of `root` and all its descendants now.
+/// The children of `pid` from `/proc/PID/task/*/children` (kernels with CONFIG_PROC_CHILDREN);
+/// `None` when the kernel does not say.
+fn children(proc_root: &Path, pid: u32) -> Option<Vec<u32>> {
+    let tasks = std::fs::read_dir(proc_root.join(pid.to_string()).join("task")).ok()?;
+    let mut out = Vec::new();
+    let mut said = false;
+    for t in tasks.filter_map(Result::ok) {
+        if let Ok(text) = std::fs::read_to_string(t.path().join("children")) {
+            said = true;
+            out.extend(text.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    said.then_some(out)
+}
+
+/// CPU seconds and resident bytes of `root` and all its descendants now. Follows the kernel's
+/// child lists (a few reads per process of the tree); scans all of `/proc` only where the kernel
+/// keeps none.
 pub fn tree(proc_root: &Path, root: u32) -> (f64, u64) {
+    let mut members = vec![root];
+    let mut i = 0;
+    let mut walked = true;
+    while i < members.len() {
+        match children(proc_root, members[i]) {
+            Some(kids) => {
+                for k in kids {
+                    if !members.contains(&k) {
+                        members.push(k);
+                    }
+                }
+            }
+            None if i == 0 => {
+                walked = false;
+                break;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    if walked {
+        return members
+            .iter()
+            .filter_map(|&pid| proc_stat(proc_root, pid))
+            .fold((0.0, 0), |(c, r), (_, cpu, rss)| (c + cpu, r + rss));
+    }
+    scan_tree(proc_root, root)
+}
+
+/// [`tree`] by reading every process's parent from `/proc`.
+fn scan_tree(proc_root: &Path, root: u32) -> (f64, u64) {
     let Ok(entries) = std::fs::read_dir(proc_root) else { return (0.0, 0) };
     let all: Vec<(u32, u32, f64, u64)> = entries
         .filter_map(Result::ok)
@@ -154,9 +202,20 @@ mod tests {
         stat(11, 10, 50, 5);
         stat(12, 11, 50, 5);
         stat(20, 1, 999, 999);
+        // Without the kernel's child lists: every process's parent is read.
         let (cpu, rss) = tree(p, 10);
         assert!((cpu - 400.0 / t).abs() < 1e-9, "{cpu}");
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
+        assert_eq!(rss, 20 * page);
+        // With them: the same tree by following children (11 → 12), the unrelated 20 not read.
+        for (pid, kids) in [(10, "11 "), (11, "12"), (12, "")] {
+            let task = p.join(pid.to_string()).join("task").join(pid.to_string());
+            std::fs::create_dir_all(&task).expect("task");
+            std::fs::write(task.join("children"), kids).expect("children");
+        }
+        std::fs::write(p.join("20").join("stat"), "garbage").expect("unreadable 20");
+        let (cpu, rss) = tree(p, 10);
+        assert!((cpu - 400.0 / t).abs() < 1e-9, "{cpu}");
         assert_eq!(rss, 20 * page);
         assert_eq!(tree(p, 99), (0.0, 0));
     }

@@ -208,7 +208,11 @@ struct Sample {
 
 impl Meters {
     fn sample(&mut self, o: &Options, child: u32, dt: f64) -> Sample {
-        let (tree_cpu, tree_rss) = host::tree(&o.proc_root, child);
+        // The command's own tree matters only in process mode: machine mode reads no process.
+        let (tree_cpu, tree_rss) = match o.mode {
+            Mode::Process => host::tree(&o.proc_root, child),
+            Mode::Machine => (0.0, 0),
+        };
         let machine = host::machine_cpu(&o.proc_root);
         let load = match (machine, self.last_machine) {
             (Some((b1, t1)), Some((b0, t0))) if t1 > t0 => (b1 - b0) / (t1 - t0),
@@ -329,7 +333,7 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         cores,
         ram_gb,
         last_machine: host::machine_cpu(&o.proc_root),
-        last_tree_cpu: host::tree(&o.proc_root, pid).0,
+        last_tree_cpu: if o.mode == Mode::Process { host::tree(&o.proc_root, pid).0 } else { 0.0 },
     };
     let (mut total_j, mut total_s, mut total_cpu_j, mut total_gpu_j, mut total_ram_j) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let mut last = Instant::now();
