@@ -121,18 +121,19 @@ pub struct TrackArgs {
     #[arg(long, requires = "cloud_provider")]
     pub cloud_region: Option<String>,
     /// Power usage effectiveness of the data centre: energies are multiplied by it.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_pue)]
     pub pue: f64,
     /// machine: the whole machine's CPU and RAM; process: the command and its children's.
     #[arg(long, value_enum, default_value_t = TrackingMode::Machine)]
     pub tracking_mode: TrackingMode,
     /// The CPU's TDP in W, for the estimate when RAPL cannot be read.
-    #[arg(long, default_value_t = carbon_track::host::DEFAULT_TDP_W)]
+    #[arg(long, default_value_t = carbon_track::host::DEFAULT_TDP_W, value_parser = parse_tdp)]
     pub cpu_tdp: f64,
     /// Also post each interval to this collection API (CodeCarbon's api_endpoint), with --api-key.
-    #[arg(long, requires = "api_key")]
+    #[arg(long, env = "CODECARBON_API_ENDPOINT", requires = "api_key")]
     pub api_endpoint: Option<String>,
-    #[arg(long, requires = "api_endpoint")]
+    /// The token (better from CODECARBON_API_KEY: a command line is visible to other users).
+    #[arg(long, env = "CODECARBON_API_KEY", hide_env_values = true, requires = "api_endpoint")]
     pub api_key: Option<String>,
     /// The command to run and measure.
     #[arg(last = true, required = true, value_name = "COMMAND")]
@@ -171,7 +172,21 @@ impl TrackArgs {
     }
 }
 
-/// `10s`, `500ms`, `2m`, `1.5` (seconds): at least 100 ms.
+fn parse_pue(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (1.0..=3.0).contains(&x) => Ok(x),
+        _ => Err(format!("'{s}': a PUE is a number from 1.0 to 3.0 (1.1 for a good data centre)")),
+    }
+}
+
+fn parse_tdp(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (1.0..=2000.0).contains(&x) => Ok(x),
+        _ => Err(format!("'{s}': give the CPU's TDP in W, e.g. 85")),
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, `1.5` (seconds): at least 100 ms.
 pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
     let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
@@ -180,7 +195,8 @@ pub fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
         "ms" => x / 1000.0,
         "s" => x,
         "m" | "min" => x * 60.0,
-        _ => return Err(format!("'{s}': the unit is ms, s or m")),
+        "h" => x * 3600.0,
+        _ => return Err(format!("'{s}': the unit is ms, s, m or h")),
     };
     if !(0.1..=86_400.0).contains(&secs) {
         return Err(format!("'{s}': give an interval from 100ms to 24h"));

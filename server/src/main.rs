@@ -20,7 +20,14 @@ async fn run() -> anyhow::Result<()> {
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
         Command::Track(args) => {
             // The tracker measures from threads of its own: off the async runtime.
-            let code = tokio::task::spawn_blocking(move || carbon_track::run(&args.options(), &args.command)).await??;
+            let code =
+                match tokio::task::spawn_blocking(move || carbon_track::run(&args.options(), &args.command)).await? {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        e.exit_code()
+                    }
+                };
             std::process::exit(code);
         }
         serve_command => return serve(serve_command).await,

@@ -73,6 +73,19 @@ fn a_tracked_command_writes_codecarbons_csv_with_a_row_per_interval_and_keeps_it
     assert_eq!(column(h, &lines[1], "country_iso_code"), "FRA");
     assert_eq!(column(h, &lines[1], "project_name"), "vit");
     assert_eq!(column(h, &lines[1], "pue"), "1");
+    // Units as CodeCarbon's: kWh = mean W × s / 3.6e6 (PUE 1); kg = kWh × France's g/kWh / 1000.
+    let last = lines.last().unwrap();
+    let num = |name: &str| -> f64 { column(h, last, name).parse().unwrap() };
+    let watts = num("cpu_power") + num("gpu_power") + num("ram_power");
+    let kwh = num("energy_consumed");
+    assert!((kwh - watts * num("duration") / 3.6e6).abs() < 1e-9 * kwh.max(1e-12) + 1e-12, "{kwh} vs {watts} W");
+    assert!((num("cpu_energy") + num("gpu_energy") + num("ram_energy") - kwh).abs() < 1e-15);
+    let france = carbon_core::grid::Grid::embedded().resolve(
+        &carbon_core::grid::Location { country_iso_code: Some("FRA"), ..Default::default() },
+        carbon_core::model::DatasetMode::Latest,
+    );
+    assert!((num("emissions") - kwh * france.g_per_kwh / 1000.0).abs() < 1e-12, "emissions in kg");
+    assert!((num("emissions_rate") - num("emissions") / num("duration")).abs() < 1e-15);
 
     // Read as CodeCarbon's: one run, every row a checkpoint, no problem.
     let file = carbon_core::ingest::ingest_path(&dir.path().join("emissions.csv"), "emissions.csv").unwrap();
@@ -86,6 +99,16 @@ fn a_tracked_command_writes_codecarbons_csv_with_a_row_per_interval_and_keeps_it
     assert_eq!(again.iter().filter(|l| l.starts_with("timestamp,")).count(), 1, "one header");
     let file = carbon_core::ingest::ingest_path(&dir.path().join("emissions.csv"), "emissions.csv").unwrap();
     assert_eq!(file.runs.len(), 2);
+
+    // PUE multiplies the energy, not the hardware's power.
+    let pue_dir = tempfile::tempdir().unwrap();
+    track(pue_dir.path(), &["--pue", "1.5"], &["sleep", "1.2"]).stderr(Stdio::null()).status().unwrap();
+    let lines = rows(pue_dir.path());
+    let (h, last) = (&lines[0], lines.last().unwrap());
+    let num = |name: &str| -> f64 { column(h, last, name).parse().unwrap() };
+    let watts = num("cpu_power") + num("gpu_power") + num("ram_power");
+    assert!((num("energy_consumed") - 1.5 * watts * num("duration") / 3.6e6).abs() < 1e-12);
+    assert_eq!(column(h, last, "pue"), "1.5");
 }
 
 #[test]
@@ -137,11 +160,23 @@ fn signals_go_on_to_the_command_and_its_way_of_ending_is_the_trackers() {
     let before = rows(dir.path()).len();
     // SAFETY: sends SIGTERM to the child we started.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(child.wait().unwrap().code(), Some(42));
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < until, "the tracker did not end after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(42));
     assert!(rows(dir.path()).len() > before, "a final row at exit");
     // A command killed by a signal: 128 + its number, as a shell says.
     let status = track(dir.path(), &[], &["sh", "-c", "kill -KILL $$"]).stderr(Stdio::null()).status().unwrap();
     assert_eq!(status.code(), Some(128 + 9));
+    // One ended by SIGTERM: the tracker ends by SIGTERM too, as a shell expects of a wrapper.
+    use std::os::unix::process::ExitStatusExt;
+    let status = track(dir.path(), &[], &["sh", "-c", "kill -TERM $$"]).stderr(Stdio::null()).status().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
     // Nothing to run, or a command that does not exist: a clear error, exit 1.
     let out = Command::new(BIN)
         .args(["track", "--output"])
@@ -149,8 +184,20 @@ fn signals_go_on_to_the_command_and_its_way_of_ending_is_the_trackers() {
         .args(["--", "no-such-command-xyz"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(127), "not found, as env and timeout say");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot start no-such-command-xyz"));
+    // A server out of reach never holds the tracker up (nor the command's exit code).
+    let started = Instant::now();
+    let status = track(
+        dir.path(),
+        &["--api-endpoint", "http://10.255.255.1:9", "--api-key", "k"],
+        &["sh", "-c", "sleep 2.5; exit 5"],
+    )
+    .stderr(Stdio::null())
+    .status()
+    .unwrap();
+    assert_eq!(status.code(), Some(5));
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
 }
 
 #[test]

@@ -1,13 +1,28 @@
 //! NVIDIA GPUs through NVML (`libnvidia-ml.so`, loaded at run time by `nvml-wrapper`): energy from
-//! each device's total-energy counter (mJ since the driver loaded), power and utilisation.
+//! each device's total-energy counter (mJ since the driver loaded), power and utilisation. Only
+//! the devices `CUDA_VISIBLE_DEVICES` names, when set; a device NVML refuses is left out, said so.
 
 use nvml_wrapper::Nvml;
 
 pub struct Gpus {
     nvml: Nvml,
-    /// Per device: the counter when last read, mJ (`None`: the device has no energy counter).
+    /// NVML indexes of the devices measured.
+    indexes: Vec<u32>,
+    /// Per device: the counter when last read, mJ (`None`: no energy counter; power × time).
     last_mj: Vec<Option<u64>>,
+    /// Power of the devices without a counter, W, at the last look.
+    uncounted_w: f64,
     pub names: Vec<String>,
+}
+
+/// The devices `CUDA_VISIBLE_DEVICES` lets the command use: indexes or UUIDs (`GPU-…`).
+fn visible(spec: Option<&str>, index: u32, uuid: &str) -> bool {
+    match spec {
+        None => true,
+        Some(s) => {
+            s.split(',').map(str::trim).any(|v| v == index.to_string() || (!v.is_empty() && uuid.starts_with(v)))
+        }
+    }
 }
 
 impl Gpus {
@@ -15,17 +30,27 @@ impl Gpus {
     pub fn open() -> Result<Gpus, String> {
         let nvml = Nvml::init().map_err(|e| format!("no NVIDIA driver (NVML: {e}): GPU energy is 0"))?;
         let n = nvml.device_count().map_err(|e| format!("NVML cannot count GPUs ({e}): GPU energy is 0"))?;
-        if n == 0 {
-            return Err("NVML finds no GPU: GPU energy is 0".into());
-        }
-        let mut last_mj = Vec::new();
-        let mut names = Vec::new();
+        let spec = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        let (mut indexes, mut last_mj, mut names) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..n {
-            let d = nvml.device_by_index(i).map_err(|e| format!("GPU {i}: {e}"))?;
+            let d = match nvml.device_by_index(i) {
+                Ok(d) => d,
+                Err(e) => {
+                    eprintln!("carbon-dash track: GPU {i} left out: {e}");
+                    continue;
+                }
+            };
+            if !visible(spec.as_deref(), i, &d.uuid().unwrap_or_default()) {
+                continue;
+            }
+            indexes.push(i);
             names.push(d.name().unwrap_or_else(|_| format!("GPU {i}")));
             last_mj.push(d.total_energy_consumption().ok());
         }
-        Ok(Gpus { nvml, last_mj, names })
+        if indexes.is_empty() {
+            return Err("NVML finds no GPU this command may use: GPU energy is 0".into());
+        }
+        Ok(Gpus { nvml, indexes, last_mj, uncounted_w: 0.0, names })
     }
 
     /// The model line CodeCarbon writes: `8 x NVIDIA H200`.
@@ -36,23 +61,51 @@ impl Gpus {
         }
     }
 
-    /// Since the last call: joules used by all GPUs (from the counters; devices without one,
-    /// power × `dt`), their power (W, summed) and utilisation (%, mean).
-    pub fn sample(&mut self, dt_s: f64) -> (f64, f64, f64) {
-        let (mut joules, mut watts, mut util) = (0.0, 0.0, 0.0);
-        for (i, last) in self.last_mj.iter_mut().enumerate() {
-            let Ok(d) = self.nvml.device_by_index(i as u32) else { continue };
+    /// Joules the devices' energy counters counted since the last call.
+    pub fn counters_j(&mut self) -> f64 {
+        let mut joules = 0.0;
+        for (k, &i) in self.indexes.iter().enumerate() {
+            let Ok(d) = self.nvml.device_by_index(i) else { continue };
+            let Ok(now) = d.total_energy_consumption() else { continue };
+            if let Some(before) = self.last_mj[k] {
+                joules += now.saturating_sub(before) as f64 / 1000.0;
+            }
+            self.last_mj[k] = Some(now);
+        }
+        joules
+    }
+
+    /// Power now (W, all devices) and utilisation (%, their mean).
+    pub fn now(&mut self) -> (f64, f64) {
+        let (mut watts, mut util, mut uncounted) = (0.0, 0.0, 0.0);
+        for (k, &i) in self.indexes.iter().enumerate() {
+            let Ok(d) = self.nvml.device_by_index(i) else { continue };
             let w = d.power_usage().map(|mw| f64::from(mw) / 1000.0).unwrap_or(0.0);
             watts += w;
-            util += d.utilization_rates().map(|u| f64::from(u.gpu)).unwrap_or(0.0);
-            match (d.total_energy_consumption().ok(), *last) {
-                (Some(now), Some(before)) => {
-                    joules += now.saturating_sub(before) as f64 / 1000.0;
-                    *last = Some(now);
-                }
-                _ => joules += w * dt_s,
+            if self.last_mj[k].is_none() {
+                uncounted += w;
             }
+            util += d.utilization_rates().map(|u| f64::from(u.gpu)).unwrap_or(0.0);
         }
-        (joules, watts, util / self.last_mj.len().max(1) as f64)
+        self.uncounted_w = uncounted;
+        (watts, util / self.indexes.len().max(1) as f64)
+    }
+
+    /// Power of the devices without an energy counter (their energy is power × time).
+    pub fn uncounted_w(&self) -> f64 {
+        self.uncounted_w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cuda_visible_devices_names_indexes_or_uuids() {
+        use super::visible;
+        assert!(visible(None, 3, "GPU-abc"));
+        assert!(visible(Some("0,3"), 3, "GPU-abc"));
+        assert!(!visible(Some("0,1"), 3, "GPU-abc"));
+        assert!(visible(Some("GPU-ab"), 5, "GPU-abc"));
+        assert!(!visible(Some(""), 0, "GPU-abc"));
     }
 }

@@ -29,19 +29,33 @@ pub fn machine_cpu(proc_root: &Path) -> Option<(f64, f64)> {
     Some(((total - idle) / t, total / t))
 }
 
-/// `(ppid, utime + stime in seconds, rss bytes)` of one process.
+/// `(ppid, CPU seconds, rss bytes)` of one process: its own time and that of the children it
+/// waited for (`utime + stime + cutime + cstime`), so a finished child's time is not lost.
 fn proc_stat(proc_root: &Path, pid: u32) -> Option<(u32, f64, u64)> {
-    let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    // The command name is in parentheses and may hold spaces: fields start after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
+    // Bytes, not text: the command name may be any bytes (cut mid-character at 15).
+    let raw = std::fs::read(proc_root.join(pid.to_string()).join("stat")).ok()?;
+    // The command name is in parentheses and may hold spaces and ')': fields start after the last.
+    let rest = String::from_utf8_lossy(raw.get(raw.iter().rposition(|&b| b == b')')? + 2..)?).into_owned();
     let f: Vec<&str> = rest.split_whitespace().collect();
-    // state(0) ppid(1) … utime(11) stime(12) … rss(21) in pages
+    // state(0) ppid(1) … utime(11) stime(12) cutime(13) cstime(14) … rss(21) in pages
     let ppid = f.get(1)?.parse().ok()?;
-    let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks();
+    let ticks_of = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
+    let cpu = (ticks_of(11)? + ticks_of(12)? + ticks_of(13).unwrap_or(0.0) + ticks_of(14).unwrap_or(0.0)) / ticks();
     // SAFETY: sysconf only reads a constant of the system.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
     let rss = f.get(21)?.parse::<u64>().ok()? * page;
     Some((ppid, cpu, rss))
+}
+
+/// CPUs online (not the share a cgroup or affinity gives this process: the TDP is the package's).
+pub fn cpus_online() -> f64 {
+    // SAFETY: sysconf only reads a value of the system.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as f64
+    } else {
+        std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0)
+    }
 }
 
 /// The children of `pid` from `/proc/PID/task/*/children` (kernels with CONFIG_PROC_CHILDREN);
@@ -191,10 +205,11 @@ mod tests {
     fn a_process_tree_is_found_with_its_children() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path();
-        // pid ppid utime stime rss(pages); the command name holds a space and a parenthesis.
+        // pid ppid utime stime rss(pages); the command name holds a space and a ')'.
         let stat = |pid: u32, ppid: u32, ut: u32, rss: u32| {
             std::fs::create_dir_all(p.join(pid.to_string())).expect("dir");
-            let fields = format!("{pid} (py thon) S {ppid} 1 1 0 -1 0 0 0 0 0 {ut} {ut} 0 0 20 0 1 0 100 1000 {rss} 0");
+            let fields =
+                format!("{pid} (py) thon) S {ppid} 1 1 0 -1 0 0 0 0 0 {ut} {ut} 0 0 20 0 1 0 100 1000 {rss} 0");
             std::fs::write(p.join(pid.to_string()).join("stat"), fields).expect("stat");
         };
         let t = ticks();

@@ -83,12 +83,28 @@ impl Default for Options {
 pub enum TrackError {
     #[error("nothing to run: give the command after --, e.g. carbon-dash track -- python train.py")]
     NoCommand,
+    /// Exit code 127 (not found) or 126 (not runnable), as `env` and `timeout` say.
     #[error("cannot start {0}: {1}")]
-    Start(String, std::io::Error),
+    Start(String, std::io::Error, i32),
     #[error("cannot write {0}: {1}")]
     Output(String, std::io::Error),
     #[error("{0}")]
     Place(String),
+}
+
+fn start_error(program: &str, e: std::io::Error) -> TrackError {
+    let code = if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+    TrackError::Start(program.to_string(), e, code)
+}
+
+impl TrackError {
+    /// The exit code to leave with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            TrackError::Start(_, _, code) => *code,
+            _ => 1,
+        }
+    }
 }
 
 /// What the tracker says on stderr: prefixed, so it stands out from the command's own output.
@@ -193,7 +209,15 @@ struct Meters {
     /// For the CPU estimate: machine busy/total seconds, or the tree's CPU seconds, last seen.
     last_machine: Option<(f64, f64)>,
     last_tree_cpu: f64,
+    /// Counter energy read since the last row (RAPL wraps in minutes: read at least every
+    /// [`COUNTER_READS`]).
+    pending_cpu_j: Option<f64>,
+    pending_gpu_j: f64,
 }
+
+/// Longest time between two reads of the energy counters (RAPL's wraps after ~262 kJ, some
+/// minutes at full power), whatever the interval between rows.
+const COUNTER_READS: Duration = Duration::from_secs(10);
 
 /// One interval's measurement.
 struct Sample {
@@ -207,12 +231,40 @@ struct Sample {
 }
 
 impl Meters {
-    fn sample(&mut self, o: &Options, child: u32, dt: f64) -> Sample {
+    /// Reads the energy counters into the pending totals (between rows).
+    fn read_counters(&mut self) {
+        if let Some(r) = &mut self.rapl {
+            match r.joules() {
+                Ok(j) => *self.pending_cpu_j.get_or_insert(0.0) += j,
+                Err(e) => {
+                    say(&format!("RAPL stopped answering ({e}): estimating from the CPU load from now on"));
+                    self.rapl = None;
+                    self.pending_cpu_j = None;
+                }
+            }
+        }
+        if let Some(g) = &mut self.gpus {
+            self.pending_gpu_j += g.counters_j();
+        }
+    }
+
+    /// Forgets what the counters counted so far (before the first interval starts).
+    fn reset(&mut self) {
+        self.read_counters();
+        self.pending_cpu_j = None;
+        self.pending_gpu_j = 0.0;
+    }
+
+    fn sample(&mut self, o: &Options, child: u32, dt: f64, ended: Option<f64>) -> Sample {
         // The command's own tree matters only in process mode: machine mode reads no process.
-        let (tree_cpu, tree_rss) = match o.mode {
+        let (mut tree_cpu, tree_rss) = match o.mode {
             Mode::Process => host::tree(&o.proc_root, child),
             Mode::Machine => (0.0, 0),
         };
+        // The command has ended: its whole tree's CPU time, as the kernel accounts it.
+        if let Some(total) = ended {
+            tree_cpu = tree_cpu.max(total);
+        }
         let machine = host::machine_cpu(&o.proc_root);
         let load = match (machine, self.last_machine) {
             (Some((b1, t1)), Some((b0, t0))) if t1 > t0 => (b1 - b0) / (t1 - t0),
@@ -221,15 +273,10 @@ impl Meters {
         self.last_machine = machine.or(self.last_machine);
         let tree_cores = ((tree_cpu - self.last_tree_cpu) / dt.max(1e-3)).max(0.0);
         self.last_tree_cpu = tree_cpu;
-        let cpu_j = match &mut self.rapl {
-            Some(r) => match r.joules() {
-                Ok(j) => j,
-                Err(e) => {
-                    say(&format!("RAPL stopped answering ({e}): estimating from the CPU load from now on"));
-                    self.rapl = None;
-                    0.0
-                }
-            },
+        self.read_counters();
+        let counted = self.pending_cpu_j.take();
+        let cpu_j = match counted.filter(|_| self.rapl.is_some()) {
+            Some(j) => j,
             None => {
                 let w = match o.mode {
                     Mode::Machine => host::cpu_power_machine_w(o.cpu_tdp, load),
@@ -242,7 +289,9 @@ impl Meters {
             Mode::Machine => host::ram_power_w(self.ram_gb),
             Mode::Process => host::ram_power_w(tree_rss as f64 / 1024f64.powi(3)),
         };
-        let (gpu_j, gpu_w, gpu_util) = self.gpus.as_mut().map(|g| g.sample(dt)).unwrap_or((0.0, 0.0, 0.0));
+        let (gpu_w, gpu_util) = self.gpus.as_mut().map(|g| g.now()).unwrap_or((0.0, 0.0));
+        let gpu_j =
+            std::mem::take(&mut self.pending_gpu_j) + self.gpus.as_ref().map(|g| g.uncounted_w() * dt).unwrap_or(0.0);
         let ram_util = match o.mode {
             Mode::Machine => machine_ram_used(&o.proc_root).map(|u| 100.0 * u / self.ram_gb.max(1e-9)).unwrap_or(0.0),
             Mode::Process => 100.0 * tree_rss as f64 / 1024f64.powi(3) / self.ram_gb.max(1e-9),
@@ -277,7 +326,7 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         region: exp.region.as_deref(),
     };
     let intensity = grid.resolve(&loc, DatasetMode::Latest);
-    let cores = std::thread::available_parallelism().map(|n| n.get() as f64).unwrap_or(1.0);
+    let cores = host::cpus_online();
     let ram_gb = host::memory_gb(&o.proc_root).unwrap_or(0.0);
     let rapl = rapl::Rapl::open(&o.powercap);
     let gpus = gpu::Gpus::open();
@@ -309,8 +358,8 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         gpu_model: gpus.as_ref().ok().map(gpu::Gpus::model),
         longitude: None,
         latitude: None,
-        region: None,
-        provider: None,
+        region: o.cloud_region.clone(),
+        provider: o.cloud_provider.clone(),
         ram_total_size: Some(ram_gb),
         tracking_mode: Some(if o.mode == Mode::Machine { "machine" } else { "process" }.to_string()),
         extra: None,
@@ -323,8 +372,10 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
     let poster = o.api.clone().map(|api| api::Poster::start(api, run_in.clone()));
     say(&format!("run {run_id}: a row every {:.0} s in {}", o.interval.as_secs_f64(), path.display()));
 
-    let mut child: Child =
-        Command::new(program).args(args).spawn().map_err(|e| TrackError::Start(program.clone(), e))?;
+    // SAFETY: resets SIGCHLD to its default so the command can be waited for (a parent that
+    // ignored it would have the kernel reap the command before its status is read).
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    let mut child: Child = Command::new(program).args(args).spawn().map_err(|e| start_error(program, e))?;
     let pid = child.id();
     let signals = forward_signals(pid);
     let mut meters = Meters {
@@ -333,35 +384,47 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         cores,
         ram_gb,
         last_machine: host::machine_cpu(&o.proc_root),
-        last_tree_cpu: if o.mode == Mode::Process { host::tree(&o.proc_root, pid).0 } else { 0.0 },
+        last_tree_cpu: 0.0,
+        pending_cpu_j: None,
+        pending_gpu_j: 0.0,
     };
-    let (mut total_j, mut total_s, mut total_cpu_j, mut total_gpu_j, mut total_ram_j) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    // The first interval starts now: what the counters counted while starting is not the command's.
+    meters.reset();
+    let (mut total_s, mut total_cpu_j, mut total_gpu_j, mut total_ram_j) = (0.0, 0.0, 0.0, 0.0);
+    let (mut util_cpu_s, mut util_gpu_s, mut util_ram_s) = (0.0, 0.0, 0.0);
     let mut last = Instant::now();
-    let status = loop {
+    let mut last_read = last;
+    let status: Option<i32> = loop {
         let until = last + o.interval;
-        let exited = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() >= until => break None,
-                Ok(None) => {
-                    std::thread::sleep(Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())))
-                }
-                Err(e) => {
-                    say(&format!("cannot wait for the command: {e}"));
-                    break None;
-                }
+        // Polls for the command's end without reaping it (its pid stays ours, and its process
+        // tree readable, until the last row is written and signals stop being forwarded).
+        let ended = loop {
+            if let Some(st) = ended_status(pid) {
+                break Some(st);
             }
+            let now = Instant::now();
+            if now >= until {
+                break None;
+            }
+            if now.duration_since(last_read) >= COUNTER_READS {
+                meters.read_counters();
+                last_read = now;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(until.saturating_duration_since(now)));
         };
         let now = Instant::now();
         let dt = now.duration_since(last).as_secs_f64();
         last = now;
-        let s = meters.sample(o, pid, dt);
+        last_read = now;
+        let s = meters.sample(o, pid, dt, ended.and_then(|_| children_cpu_s()));
         let kwh = |j: f64| j * o.pue / 3.6e6;
         total_s += dt;
         total_cpu_j += s.cpu_j;
         total_gpu_j += s.gpu_j;
         total_ram_j += s.ram_j;
-        total_j += s.cpu_j + s.gpu_j + s.ram_j;
+        util_cpu_s += s.cpu_util * dt;
+        util_gpu_s += s.gpu_util * dt;
+        util_ram_s += s.ram_util * dt;
         let energy = kwh(s.cpu_j + s.gpu_j + s.ram_j);
         let co2 = energy * intensity.g_per_kwh / 1000.0;
         let record = EmissionIn {
@@ -370,40 +433,42 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
             duration: dt,
             emissions_sum: Some(co2),
             emissions_rate: Some(co2 / dt.max(1e-9)),
-            // Mean power since the start, as CodeCarbon reports it.
-            cpu_power: Some(total_cpu_j * o.pue / total_s),
-            gpu_power: Some(if total_gpu_j > 0.0 { total_gpu_j * o.pue / total_s } else { s.gpu_w * o.pue }),
-            ram_power: Some(total_ram_j * o.pue / total_s),
+            // The hardware's mean power since the start (PUE is in the energies only), and the
+            // mean utilisation since the start, as CodeCarbon reports them.
+            cpu_power: Some(total_cpu_j / total_s),
+            gpu_power: Some(if total_gpu_j > 0.0 { total_gpu_j / total_s } else { s.gpu_w }),
+            ram_power: Some(total_ram_j / total_s),
             cpu_energy: Some(kwh(s.cpu_j)),
             gpu_energy: Some(kwh(s.gpu_j)),
             ram_energy: Some(kwh(s.ram_j)),
             energy_consumed: Some(energy),
-            cpu_utilization_percent: Some(s.cpu_util),
-            gpu_utilization_percent: Some(s.gpu_util),
-            ram_utilization_percent: Some(s.ram_util),
+            cpu_utilization_percent: Some(util_cpu_s / total_s),
+            gpu_utilization_percent: Some(util_gpu_s / total_s),
+            ram_utilization_percent: Some(util_ram_s / total_s),
             wue: Some(0.0),
             extra: None,
         };
         let mut line = String::new();
         rows.push(&mut line, &record);
-        // One write per row: a reader sees whole rows (carbon-dash's watcher waits for the
-        // newline anyway), and a crash loses at most the interval being measured.
-        if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.sync_data()) {
-            say(&format!("cannot write {}: {e}", path.display()));
-        }
+        write_row(&mut file, &path, &line);
         if let Some(p) = &poster {
             p.send(record);
         }
-        if let Some(status) = exited {
-            break status;
+        if let Some(st) = ended {
+            break st;
         }
     };
     if let Some(h) = signals {
         h.close();
     }
+    // Nothing forwards signals any more: Ctrl-C and SIGTERM end the tracker again.
+    default_signals();
+    // Reaps the command (its status was read above).
+    let _ = child.wait();
     if let Some(p) = poster {
         p.finish();
     }
+    let total_j = total_cpu_j + total_gpu_j + total_ram_j;
     let kwh = |j: f64| carbon_core::units::energy_kwh(j * o.pue / 3.6e6);
     say(&format!(
         "done: {}, {} (CPU {}, GPU {}, RAM {}), {} at {:.0} g/kWh",
@@ -415,8 +480,72 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         carbon_core::units::co2_kg(total_j * o.pue / 3.6e6 * intensity.g_per_kwh / 1000.0),
         intensity.g_per_kwh
     ));
-    use std::os::unix::process::ExitStatusExt;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    match status {
+        Some(code) if code >= 0 => Ok(code),
+        // Ended by a signal: end the same way, so a calling shell sees it (Ctrl-C stops a loop).
+        Some(code) => {
+            let sig = -code;
+            if [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGPIPE].contains(&sig) {
+                // SAFETY: the handler is the default again: raising the signal ends this process.
+                unsafe { libc::raise(sig) };
+            }
+            Ok(128 + sig)
+        }
+        None => {
+            say("the command ended, but its exit status was lost (reaped elsewhere)");
+            Ok(1)
+        }
+    }
+}
+
+/// Once the command has ended, its exit code (negative: the signal that ended it; `None`: lost,
+/// when the kernel reaped it for a parent that ignored SIGCHLD). Does not reap it.
+fn ended_status(pid: u32) -> Option<Option<i32>> {
+    // SAFETY: waitid writes only into `info`; WNOWAIT leaves the child to be reaped later.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT)
+    };
+    if r != 0 {
+        return Some(None);
+    }
+    // SAFETY: the fields waitid fills for a child that ended.
+    let (got, code, status) = unsafe { (info.si_pid(), info.si_code, info.si_status()) };
+    if got == 0 {
+        return None;
+    }
+    Some(Some(if code == libc::CLD_EXITED { status } else { -status }))
+}
+
+/// CPU seconds of this process's ended children (the command and what it waited for).
+fn children_cpu_s() -> Option<f64> {
+    // SAFETY: getrusage writes only into `u`.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) } != 0 {
+        return None;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    Some(t(u.ru_utime) + t(u.ru_stime))
+}
+
+/// The forwarded signals back to their default action.
+fn default_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2] {
+        // SAFETY: installs the default action; no handler code of ours runs.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Appends one row in one write, then syncs it. A write that fails half-way is cut back, so
+/// the next row never lands glued to a fragment.
+fn write_row(file: &mut std::fs::File, path: &Path, line: &str) {
+    let len = file.metadata().map(|m| m.len()).ok();
+    if let Err(e) = file.write_all(line.as_bytes()).and_then(|()| file.sync_data()) {
+        say(&format!("cannot write {}: {e}", path.display()));
+        if let Some(len) = len {
+            let _ = file.set_len(len);
+        }
+    }
 }
 
 /// Signals sent to the tracker by another process (`kill`, a scheduler) go on to the command. A
@@ -471,6 +600,30 @@ mod api {
             "ram_utilization_percent": e.ram_utilization_percent, "wue": e.wue})
     }
 
+    /// `b` added to `a` (a record under a second waits for the next: CodeCarbon's server takes
+    /// whole seconds).
+    fn merge(a: &mut EmissionIn, b: EmissionIn) {
+        let add = |x: Option<f64>, y: Option<f64>| Some(x.unwrap_or(0.0) + y.unwrap_or(0.0));
+        a.duration += b.duration;
+        a.emissions_sum = add(a.emissions_sum, b.emissions_sum);
+        a.emissions_rate = a.emissions_sum.map(|e| e / a.duration.max(1e-9));
+        a.cpu_energy = add(a.cpu_energy, b.cpu_energy);
+        a.gpu_energy = add(a.gpu_energy, b.gpu_energy);
+        a.ram_energy = add(a.ram_energy, b.ram_energy);
+        a.energy_consumed = add(a.energy_consumed, b.energy_consumed);
+        a.timestamp = b.timestamp;
+        (a.cpu_power, a.gpu_power, a.ram_power) = (b.cpu_power, b.gpu_power, b.ram_power);
+        a.cpu_utilization_percent = b.cpu_utilization_percent;
+        a.gpu_utilization_percent = b.gpu_utilization_percent;
+        a.ram_utilization_percent = b.ram_utilization_percent;
+    }
+
+    /// After a post the server did not answer, posts wait this long (records meanwhile are
+    /// added up, not lost).
+    const BACK_OFF: std::time::Duration = std::time::Duration::from_secs(30);
+    /// Longest the tracker waits at exit for posts still queued.
+    const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
     impl Poster {
         pub fn start(api: Api, run: RunIn) -> Poster {
             let (tx, rx) = mpsc::sync_channel::<EmissionIn>(1024);
@@ -481,35 +634,86 @@ mod api {
                     .build()
                     .into();
                 let base = api.endpoint.trim_end_matches('/').to_string();
-                let post = |path: &str, body: serde_json::Value| -> Result<serde_json::Value, String> {
-                    let mut res = agent
-                        .post(&format!("{base}{path}"))
-                        .header("x-api-token", &api.key)
-                        .send_json(body)
-                        .map_err(|e| e.to_string())?;
+                let post = |path: &str, body: serde_json::Value| -> Result<serde_json::Value, (bool, String)> {
+                    let mut req = agent.post(&format!("{base}{path}"));
+                    // As CodeCarbon's client: no header without a key.
+                    if !api.key.is_empty() {
+                        req = req.header("x-api-token", &api.key);
+                    }
+                    let mut res = req.send_json(body).map_err(|e| (true, e.to_string()))?;
                     let status = res.status().as_u16();
                     let text = res.body_mut().read_to_string().unwrap_or_default();
                     if status == 201 {
                         Ok(serde_json::from_str(&text).unwrap_or_default())
                     } else {
-                        Err(format!("{status} {text}"))
+                        Err((false, format!("{status} {text}")))
                     }
                 };
                 let mut run_id: Option<String> = None;
-                for e in rx {
-                    // Records under a second are not sent (CodeCarbon's client does the same).
-                    if e.duration < 1.0 {
+                let mut pending: Option<EmissionIn> = None;
+                let mut quiet_until: Option<std::time::Instant> = None;
+                let mut said = std::collections::HashSet::new();
+                let mut closing: Option<std::time::Instant> = None;
+                loop {
+                    let next = match closing {
+                        None => match rx.recv() {
+                            Ok(e) => Some(e),
+                            Err(_) => {
+                                closing = Some(std::time::Instant::now());
+                                None
+                            }
+                        },
+                        Some(_) => None,
+                    };
+                    if let Some(e) = next {
+                        match &mut pending {
+                            Some(p) => merge(p, e),
+                            None => pending = Some(e),
+                        }
+                    }
+                    if closing.is_some_and(|c| c.elapsed() > DRAIN) {
+                        say(&format!("gave up posting to {base}: the last records are only in the CSV"));
+                        return;
+                    }
+                    let now = std::time::Instant::now();
+                    let ready = pending.as_ref().is_some_and(|p| p.duration >= 1.0);
+                    if !ready || quiet_until.is_some_and(|q| now < q && closing.is_none()) {
+                        if closing.is_some() {
+                            return;
+                        }
                         continue;
                     }
+                    let mut fail = |(unreachable, why): (bool, String)| {
+                        if said.insert(why.clone()) {
+                            say(&format!("posting to {base} failed: {why}"));
+                        }
+                        if unreachable {
+                            quiet_until = Some(std::time::Instant::now() + BACK_OFF);
+                        }
+                    };
                     if run_id.is_none() {
                         match post("/runs", run_body(&run)) {
                             Ok(v) => run_id = v["id"].as_str().map(str::to_string),
-                            Err(why) => say(&format!("POST {base}/runs failed: {why}")),
+                            Err(e) => fail(e),
                         }
                     }
-                    let Some(id) = &run_id else { continue };
-                    if let Err(why) = post("/emissions", emission_body(&e, id)) {
-                        say(&format!("POST {base}/emissions failed: {why}"));
+                    let Some(id) = &run_id else {
+                        if closing.is_some() {
+                            return;
+                        }
+                        continue;
+                    };
+                    if let Some(e) = pending.take() {
+                        if let Err(err) = post("/emissions", emission_body(&e, id)) {
+                            // Kept for the next try when the server was out of reach.
+                            if err.0 {
+                                pending = Some(e);
+                            }
+                            fail(err);
+                        }
+                    }
+                    if closing.is_some() && pending.is_none() {
+                        return;
                     }
                 }
             });

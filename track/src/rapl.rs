@@ -62,8 +62,8 @@ impl Rapl {
         for d in dirs {
             let energy = d.join("energy_uj");
             let last_uj = read_u64(&energy)?;
-            // Without a range, assume the 32-bit counter of older kernels.
-            let range_uj = read_u64(&d.join("max_energy_range_uj")).unwrap_or(u64::from(u32::MAX));
+            // Without a range a counter that went back is taken as reset, not wrapped.
+            let range_uj = read_u64(&d.join("max_energy_range_uj")).unwrap_or(0);
             domains.push(Domain { energy, range_uj, last_uj });
         }
         Ok(Rapl { domains })
@@ -79,7 +79,13 @@ impl Rapl {
         let mut uj = 0u64;
         for d in &mut self.domains {
             let now = read_u64(&d.energy)?;
-            uj += if now >= d.last_uj { now - d.last_uj } else { d.range_uj - d.last_uj + now };
+            uj += if now >= d.last_uj {
+                now - d.last_uj
+            } else if d.range_uj > d.last_uj {
+                d.range_uj - d.last_uj + now
+            } else {
+                now
+            };
             d.last_uj = now;
         }
         Ok(uj as f64 / 1e6)
@@ -123,6 +129,12 @@ mod tests {
         set(root, "intel-rapl:0", 4_500_000);
         set(root, "intel-rapl:1", 1_171_150);
         assert!((rapl.joules().expect("read") - 2.0).abs() < 1e-9);
+        // No range known: a counter that went back was reset (counted from 0), never a near-2^64 wrap.
+        let dir = tempfile::tempdir().expect("tmp");
+        domain(dir.path(), "intel-rapl:0", "package-0", 5_000_000, None);
+        let mut rapl = Rapl::open(dir.path()).expect("open");
+        set(dir.path(), "intel-rapl:0", 1_000_000);
+        assert!((rapl.joules().expect("read") - 1.0).abs() < 1e-9);
     }
 
     #[test]
