@@ -15,15 +15,16 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/carbon-dash"))
 ap.add_argument("--seconds", type=float, default=60)
 ap.add_argument("--interval", default="1s")
+ap.add_argument("--tracking-mode", default="machine")
 a = ap.parse_args()
 out = tempfile.mkdtemp()
 before = resource.getrusage(resource.RUSAGE_CHILDREN)
 t0 = time.perf_counter()
-subprocess.run([a.bin, "track", "--interval", a.interval, "--country", "FRA", "--output", out, "--",
+subprocess.run([a.bin, "track", "--interval", a.interval, "--tracking-mode", a.tracking_mode, "--country", "FRA", "--output", out, "--",
                 "sleep", str(a.seconds)], check=True, stderr=subprocess.DEVNULL)
 wall = time.perf_counter() - t0
 after = resource.getrusage(resource.RUSAGE_CHILDREN)
 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 rows = len(open(os.path.join(out, "emissions.csv")).read().splitlines()) - 1
 print(f"tracker CPU: {cpu:.3f} s over {wall:.1f} s = {100 * cpu / wall:.3f} % of one core "
-      f"(interval {a.interval}, {rows} rows, max RSS {after.ru_maxrss / 1024:.1f} MB)")
+      f"({a.tracking_mode} mode, interval {a.interval}, {rows} rows, max RSS {after.ru_maxrss / 1024:.1f} MB)")
