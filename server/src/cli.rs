@@ -126,9 +126,10 @@ pub struct TrackArgs {
     /// machine: the whole machine's CPU and RAM; process: the command and its children's.
     #[arg(long, value_enum, default_value_t = TrackingMode::Machine)]
     pub tracking_mode: TrackingMode,
-    /// The CPU's TDP in W, for the estimate when RAPL cannot be read.
-    #[arg(long, default_value_t = carbon_track::host::DEFAULT_TDP_W, value_parser = parse_tdp)]
-    pub cpu_tdp: f64,
+    /// The CPU's TDP in W, for the estimate when RAPL cannot be read (default: 4 W a thread,
+    /// CodeCarbon's figure for a CPU model it does not know).
+    #[arg(long, value_parser = parse_tdp)]
+    pub cpu_tdp: Option<f64>,
     /// Also post each interval to this collection API (CodeCarbon's api_endpoint), with --api-key.
     #[arg(long, env = "CODECARBON_API_ENDPOINT", requires = "api_key")]
     pub api_endpoint: Option<String>,

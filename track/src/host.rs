@@ -164,8 +164,9 @@ pub fn ram_power_w(gb: f64) -> f64 {
     w.max(2.0 * DIMM_W)
 }
 
-/// The TDP assumed for an unknown CPU, W (CodeCarbon's default).
-pub const DEFAULT_TDP_W: f64 = 85.0;
+/// Watts a thread of an unknown CPU is taken to draw at full load (CodeCarbon 3.3.2's figure
+/// for a CPU model it does not know).
+pub const W_PER_THREAD: f64 = 4.0;
 
 /// CodeCarbon's CPU power without RAPL, machine mode: TDP × (0.1 + 0.9 × load³), `load` in 0–1.
 pub fn cpu_power_machine_w(tdp: f64, load: f64) -> f64 {

@@ -50,8 +50,8 @@ pub struct Options {
     pub cloud_region: Option<String>,
     pub pue: f64,
     pub mode: Mode,
-    /// W, for the CPU estimate without RAPL.
-    pub cpu_tdp: f64,
+    /// W, for the CPU estimate without RAPL (default: 4 W a thread, as CodeCarbon).
+    pub cpu_tdp: Option<f64>,
     pub api: Option<Api>,
     /// `/sys/class/powercap` and `/proc` (other folders in tests).
     pub powercap: PathBuf,
@@ -71,7 +71,7 @@ impl Default for Options {
             cloud_region: None,
             pue: 1.0,
             mode: Mode::Machine,
-            cpu_tdp: host::DEFAULT_TDP_W,
+            cpu_tdp: None,
             api: None,
             powercap: PathBuf::from(rapl::POWERCAP),
             proc_root: PathBuf::from("/proc"),
@@ -205,6 +205,8 @@ struct Meters {
     rapl: Option<rapl::Rapl>,
     gpus: Option<gpu::Gpus>,
     cores: f64,
+    /// W at full load, for the estimate without RAPL.
+    tdp: f64,
     ram_gb: f64,
     /// For the CPU estimate: machine busy/total seconds, or the tree's CPU seconds, last seen.
     last_machine: Option<(f64, f64)>,
@@ -279,8 +281,8 @@ impl Meters {
             Some(j) => j,
             None => {
                 let w = match o.mode {
-                    Mode::Machine => host::cpu_power_machine_w(o.cpu_tdp, load),
-                    Mode::Process => host::cpu_power_process_w(o.cpu_tdp, tree_cores, self.cores),
+                    Mode::Machine => host::cpu_power_machine_w(self.tdp, load),
+                    Mode::Process => host::cpu_power_process_w(self.tdp, tree_cores, self.cores),
                 };
                 w * dt
             }
@@ -327,12 +329,20 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
     };
     let intensity = grid.resolve(&loc, DatasetMode::Latest);
     let cores = host::cpus_online();
+    let tdp = o.cpu_tdp.unwrap_or(host::W_PER_THREAD * cores);
     let ram_gb = host::memory_gb(&o.proc_root).unwrap_or(0.0);
     let rapl = rapl::Rapl::open(&o.powercap);
     let gpus = gpu::Gpus::open();
     say(&match &rapl {
         Ok(r) => format!("CPU: RAPL, {} package(s)", r.domains()),
-        Err(e) => format!("CPU: estimated from the load with a {} W TDP ({e})", o.cpu_tdp),
+        Err(e) => format!(
+            "CPU: estimated from the load with a {tdp} W TDP ({}; {e})",
+            if o.cpu_tdp.is_some() {
+                "--cpu-tdp"
+            } else {
+                "4 W a thread, CodeCarbon's figure for an unknown CPU: --cpu-tdp gives yours"
+            }
+        ),
     });
     say(&match &gpus {
         Ok(g) => format!("GPU: NVML, {}", g.model()),
@@ -382,6 +392,7 @@ pub fn run(o: &Options, command: &[String]) -> Result<i32, TrackError> {
         rapl: rapl.ok(),
         gpus: gpus.ok(),
         cores,
+        tdp,
         ram_gb,
         last_machine: host::machine_cpu(&o.proc_root),
         last_tree_cpu: 0.0,
