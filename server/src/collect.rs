@@ -30,8 +30,6 @@ pub const MAX_POST_BYTES: usize = 64 * 1024;
 pub const POST_DEADLINE: Duration = Duration::from_secs(5);
 /// How often, at most, committed runs are read back into the catalog.
 pub const REFRESH: Duration = Duration::from_millis(250);
-/// Tokens whose rate is remembered at once; beyond it the idle ones are forgotten.
-const MAX_BUCKETS: usize = 10_000;
 
 /// What the collection routes share.
 #[derive(Clone)]
@@ -49,7 +47,8 @@ impl Collector {
     }
 }
 
-/// A token bucket per token.
+/// A token bucket per live token (only tokens the store knows get one, so the table holds at most
+/// the tokens made with `token add`).
 struct Limiter {
     rate: f64,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
@@ -64,9 +63,6 @@ impl Limiter {
         let burst = (2.0 * self.rate).max(1.0);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(token) {
-            buckets.retain(|_, (level, at)| *level + now.duration_since(*at).as_secs_f64() * self.rate < burst);
-        }
         let (level, at) = buckets.entry(token.to_string()).or_insert((burst, now));
         *level = (*level + now.duration_since(*at).as_secs_f64() * self.rate).min(burst);
         *at = now;

@@ -41,6 +41,15 @@ fn serve(args: &[&str], ready: &str) -> (std::process::Child, String) {
     (server, addr)
 }
 
+/// The server's runs (`GET /api/v1/runs`).
+fn api_runs(addr: &str) -> Vec<serde_json::Value> {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /api/v1/runs HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
 fn rows(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("emissions.csv")).unwrap_or_default().lines().map(str::to_string).collect()
 }
@@ -118,13 +127,7 @@ fn serve_shows_a_tracked_run_live() {
     std::fs::create_dir_all(logs.join("team")).unwrap();
     let (mut server, addr) = serve(&[logs.to_str().unwrap(), "--no-cache"], "watching");
     let mut tracked = track(&logs.join("team"), &[], &["sleep", "4"]).stderr(Stdio::null()).spawn().unwrap();
-    let runs = || -> Vec<serde_json::Value> {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "GET /api/v1/runs HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
-    };
+    let runs = || api_runs(&addr);
     // While it runs: the run is there, its checkpoints growing.
     let until = Instant::now() + Duration::from_secs(10);
     let mut seen = Vec::new();
@@ -237,12 +240,7 @@ fn a_tracked_run_can_post_to_a_collecting_server() {
     let local = rows(&csv_dir);
     let until = Instant::now() + Duration::from_secs(10);
     let run = loop {
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        write!(s, "GET /api/v1/runs HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let runs: Vec<serde_json::Value> = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
-        if let Some(r) = runs.into_iter().find(|r| r["checkpoints"].as_u64() >= Some(3)) {
+        if let Some(r) = api_runs(&addr).into_iter().find(|r| r["checkpoints"].as_u64() >= Some(3)) {
             break r;
         }
         assert!(Instant::now() < until, "the tracked run never reached the server");
