@@ -83,5 +83,5 @@ pub fn co2_range(v: Option<f64>, low: Option<f64>, high: Option<f64>) -> String 
 
 /// "37.5 g/kWh".
 pub fn intensity(g: f64) -> String {
-    format!("{} g/kWh", units::sig3(g))
+    units::intensity(g)
 }

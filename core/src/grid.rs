@@ -291,6 +291,11 @@ impl Grid {
     }
 
     /// The name of a country known by its ISO3 code ("France" for FRA).
+    /// The two-letter code of a country given by its three-letter one.
+    pub fn iso2(&self, iso3: &str) -> Option<&str> {
+        self.iso2.get(iso3).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
     pub fn country_name(&self, iso3: &str) -> Option<&str> {
         self.country_names.get(iso3).map(String::as_str).filter(|n| !n.is_empty())
     }

@@ -3,9 +3,12 @@
 //! Data flows one way: files → [`ingest`] (a report and the runs each file tells of) → [`catalog`]
 //! (runs across files) → [`model`] types that the views render, with [`units`] for display.
 
+pub mod live;
 pub mod model;
 pub mod pages;
+pub mod plan;
 pub mod query;
+pub mod schedule;
 pub mod time;
 pub mod units;
 

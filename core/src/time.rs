@@ -63,6 +63,37 @@ pub fn from_unix_micros(micros: i64) -> Option<Timestamp> {
     chrono::DateTime::from_timestamp_micros(micros).map(|d| d.naive_utc())
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`: Unix seconds as RFC 3339 UTC.
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map(|d| format!("{}Z", iso(&d.naive_utc()))).unwrap_or_default()
+}
+
+/// RFC 3339 (`2026-11-30T14:00:00Z`, `…+01:00`) as Unix seconds.
+pub fn parse_rfc3339(v: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(v.trim()).ok().map(|d| d.timestamp())
+}
+
+/// The UTC instant of a wall-clock time in Great Britain (GMT, or BST from 01:00 UTC on the
+/// last Sunday of March to 01:00 UTC on the last Sunday of October). In the hour the clocks go
+/// back, the earlier (BST) reading is taken.
+pub fn gb_local_to_unix(t: &Timestamp) -> i64 {
+    fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
+        let d = NaiveDate::from_ymd_opt(year, month, 31)?;
+        Some(d - chrono::Duration::days(i64::from(d.weekday().num_days_from_sunday())))
+    }
+    let utc = t.and_utc().timestamp();
+    let y = t.year();
+    let (Some(a), Some(b)) = (last_sunday(y, 3), last_sunday(y, 10)) else { return utc };
+    let bst_start = a.and_hms_opt(1, 0, 0).map(|x| x.and_utc().timestamp()).unwrap_or(i64::MAX);
+    let bst_end = b.and_hms_opt(1, 0, 0).map(|x| x.and_utc().timestamp()).unwrap_or(i64::MIN);
+    let as_bst = utc - 3600;
+    if as_bst >= bst_start && as_bst < bst_end {
+        as_bst
+    } else {
+        utc
+    }
+}
+
 /// `YYYY-MM-DD HH:MM`: for a table cell.
 pub fn minutes(t: &Timestamp) -> String {
     format!("{} {:02}:{:02}", day(t.date()), t.hour(), t.minute())

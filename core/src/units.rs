@@ -52,6 +52,11 @@ pub fn count(n: usize, noun: &str) -> String {
 }
 
 /// Power in watts: mW, W, kW.
+/// Grid intensity: `123 g/kWh` (grams of CO2e per kWh).
+pub fn intensity(g: f64) -> String {
+    format!("{} g/kWh", sig3(g))
+}
+
 pub fn power_w(w: f64) -> String {
     scaled(w, &[(1e3, "kW"), (1.0, "W"), (1e-3, "mW")])
 }

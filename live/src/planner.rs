@@ -1,0 +1,118 @@
+//! The planner's question answered: the place and the job from the query (and a past run), the
+//! forecast from the providers, the best start by [`carbon_core::plan`], and the same for the
+//! cleanest candidate regions ("where and when").
+
+use crate::Live;
+use carbon_core::grid::Grid;
+use carbon_core::live::Target;
+use carbon_core::plan::{Ask, Profile};
+use carbon_core::schedule::{answer, elsewhere, parse_duration, Job, PlanAnswer, PlanQuery, RunFacts};
+use carbon_core::time::parse_rfc3339;
+use carbon_core::units;
+
+/// Candidate regions looked at besides the place asked about: the cleanest by annual figure.
+pub const CANDIDATES: usize = 6;
+
+/// The query's place, job and deadlines, or what to change in it.
+fn job(q: &PlanQuery, run: Option<&RunFacts>) -> Result<Job, String> {
+    let duration = match (&q.duration, run.and_then(|r| r.duration_s)) {
+        (Some(d), _) => parse_duration(d)?,
+        (None, Some(d)) if d >= 1.0 => d.round() as i64,
+        _ => return Err("duration: say how long the job runs (90m, 3h, 1h30m), or give a run_id".into()),
+    };
+    let given = match &q.energy_kwh {
+        Some(e) => Some(
+            e.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|e| e.is_finite() && (0.0..=1e9).contains(e))
+                .ok_or_else(|| format!("energy_kwh '{e}': a number of kWh, 0 or more"))?,
+        ),
+        None => None,
+    };
+    let Some(r) = run else {
+        return Ok(Job {
+            profile: Profile::flat(duration),
+            energy_kwh: given,
+            words: match given {
+                Some(e) => format!("{} over {}, at constant power (as given)", units::energy_kwh(e), units::duration_s(duration as f64)),
+                None => format!("{} at constant power; no energy given", units::duration_s(duration as f64)),
+            },
+        });
+    };
+    // A run repeated: its energy, scaled to the duration asked for (the same power), and its
+    // own power profile.
+    let scale = r.duration_s.filter(|d| *d > 0.0).map_or(1.0, |d| duration as f64 / d);
+    let energy = given.or(r.energy_kwh.map(|e| e * scale));
+    let (profile, shape) = match &r.profile {
+        Some(p) => (p.scaled_to(duration), format!("its own power profile ({} segments from {} checkpoints)", p.segments(), r.checkpoints)),
+        None => (Profile::flat(duration), "constant power (the run has one checkpoint)".to_string()),
+    };
+    Ok(Job {
+        profile,
+        energy_kwh: energy,
+        words: format!(
+            "run {}: {} over {}, {shape}",
+            r.run_id,
+            energy.map_or("no energy".to_string(), units::energy_kwh),
+            units::duration_s(duration as f64)
+        ),
+    })
+}
+
+fn deadline(v: &Option<String>, name: &str) -> Result<Option<i64>, String> {
+    v.as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_rfc3339(s).ok_or_else(|| format!("{name} '{s}': an RFC 3339 time, e.g. 2026-12-01T06:00:00Z")))
+        .transpose()
+}
+
+/// The place the query names: `zone`, else `region`, else the run's.
+pub fn target(grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<Target, String> {
+    if let Some(z) = q.zone.as_deref().filter(|z| !z.trim().is_empty()) {
+        return Target::of_zone(grid, z).map_err(|e| e.to_string());
+    }
+    if let Some(r) = q.region.as_deref().filter(|z| !z.trim().is_empty()) {
+        return Target::of_region(grid, r).map_err(|e| e.to_string());
+    }
+    match run {
+        Some(r) => r.target.clone().ok_or_else(|| {
+            format!("run {} does not say where it ran: add zone=… or region=… to the query", r.run_id)
+        }),
+        None => Err("say where: zone=GB (or DE, FR, US-CAL-CISO, GB-13 …), region=gcp/europe-west2, or run_id=…".into()),
+    }
+}
+
+/// The whole answer. `Err` is a message about the query (a 400).
+pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<PlanAnswer, String> {
+    let target = target(grid, q, run)?;
+    let job = job(q, run)?;
+    let ask = Ask { now: live.now(), start_by: deadline(&q.start_by, "start_by")?, finish_by: deadline(&q.finish_by, "finish_by")? };
+    let mut notes: Vec<String> = live.offline_advice().into_iter().collect();
+    let fc = live.forecast(&target).await;
+    notes.extend(fc.notes);
+    let mut a = answer(&target, fc.value.as_ref(), target.annual(grid), &job, ask, notes);
+
+    // Where and when: the cleanest regions (by annual figure, within the filters), each at its
+    // best start where a forecast covers it, and the place asked about.
+    let mut rows = carbon_core::whatif::regions(grid);
+    rows.retain(|r| q.provider.as_deref().is_none_or(|p| r.provider.eq_ignore_ascii_case(p)));
+    rows.retain(|r| q.continent.as_deref().is_none_or(|c| r.continent.eq_ignore_ascii_case(c)));
+    rows.sort_by(|a, b| a.intensity_g_per_kwh.total_cmp(&b.intensity_g_per_kwh));
+    let mut places: Vec<Target> = rows
+        .iter()
+        .filter_map(|r| Target::of_region(grid, &format!("{}/{}", r.provider, r.region)).ok())
+        .filter(|t| t.zone != target.zone)
+        .take(CANDIDATES)
+        .collect();
+    places.insert(0, target.clone());
+    let forecasts = futures_util::future::join_all(places.iter().map(|t| live.forecast(t))).await;
+    let mut rows: Vec<_> = places
+        .iter()
+        .zip(&forecasts)
+        .map(|(t, f)| elsewhere(t, f.value.as_ref(), &t.annual(grid), &job, ask))
+        .collect();
+    rows.sort_by(|a, b| a.mean_g_per_kwh.total_cmp(&b.mean_g_per_kwh));
+    a.elsewhere = rows;
+    Ok(a)
+}
