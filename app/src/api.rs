@@ -199,3 +199,104 @@ pub async fn get_experiment(experiment_id: String, dataset: DatasetMode) -> Resu
         Some(page)
     })
 }
+
+#[cfg(feature = "ssr")]
+fn live() -> Result<std::sync::Arc<carbon_live::Live>, PageError> {
+    use_context::<std::sync::Arc<carbon_live::Live>>().ok_or_else(|| PageError::server("no live grid in the context"))
+}
+
+/// "When to run": the planner's answer for the query in the page's URL, with its chart.
+#[server(input = Json)]
+pub async fn get_plan(query: carbon_core::schedule::PlanQuery) -> Result<carbon_core::schedule::PlanView, PageError> {
+    use carbon_core::schedule::{PlanView, RunFacts};
+    let live = live()?;
+    let grid = carbon_core::grid::Grid::embedded();
+    let offline = live.offline_advice();
+    let facts = match query.run_id.as_deref().filter(|r| !r.is_empty()) {
+        Some(id) => match with_catalog(|c| c.run_detail(id, DatasetMode::Latest))?.map_err(PageError::server)? {
+            Some(d) => Some(RunFacts::of(grid, &d)),
+            None => return Ok(PlanView { answer: Err(format!("no run '{id}'")), chart: None, offline }),
+        },
+        None => None,
+    };
+    let answer = carbon_live::planner::plan(&live, grid, &query, facts.as_ref()).await;
+    let chart = answer.as_ref().ok().filter(|a| !a.forecast.is_empty()).map(charts::plan_forecast);
+    Ok(PlanView { answer, chart, offline })
+}
+
+/// The grid now in each cloud region a live provider covers: the UK API's regions from one call;
+/// Electricity Maps' values only as far as they are cached (a list of places must not spend a
+/// token's quota).
+#[server]
+pub async fn get_grid_now() -> Result<carbon_core::schedule::GridNow, PageError> {
+    use carbon_core::live::{Target, UkArea};
+    let live = live()?;
+    let grid = carbon_core::grid::Grid::embedded();
+    let mut out = carbon_core::schedule::GridNow { offline: live.offline_advice(), at: live.now(), ..Default::default() };
+    if live.offline() {
+        return Ok(out);
+    }
+    let uk = live.uk_regions().await;
+    out.notes = uk.notes;
+    let uk = uk.value.unwrap_or_default();
+    for c in grid.cloud_regions() {
+        let key = format!("{}/{}", c.provider, c.region);
+        let Ok(t) = Target::of_region(grid, &key) else { continue };
+        let from_uk = match t.uk {
+            Some(UkArea::Region(_)) => {
+                let z = t.uk.map(UkArea::zone);
+                uk.iter().find(|r| Some(&r.zone) == z.as_ref()).cloned()
+            }
+            _ => None,
+        };
+        if let Some(r) = from_uk.or_else(|| live.cached_latest(&t)) {
+            out.regions.push((key, r));
+        }
+    }
+    Ok(out)
+}
+
+/// A run's CO2 at the hours it ran, where a provider's history covers them. The CSV's times carry
+/// no time zone: they are read as Great Britain's clock for runs there (the UK API's history
+/// covers years); elsewhere there is no hourly figure.
+#[server(input = Json)]
+pub async fn get_run_hours(run_id: String) -> Result<carbon_core::schedule::RunHoursView, PageError> {
+    use carbon_core::schedule::{realised, RunHoursView};
+    let live = live()?;
+    let none = |note: &str| Ok(RunHoursView { hours: None, note: Some(note.to_string()) });
+    if live.offline() {
+        return Ok(RunHoursView { hours: None, note: None });
+    }
+    let grid = carbon_core::grid::Grid::embedded();
+    let Some(d) = with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(PageError::server)? else {
+        return Ok(RunHoursView { hours: None, note: None });
+    };
+    let Some(target) = carbon_core::live::Target::of_run(grid, &d.run).filter(|t| t.uk.is_some()) else {
+        return none("no hourly figure: the CSV's times carry no time zone, so hours are matched only for runs in Great Britain (UK clock, UK Carbon Intensity history)");
+    };
+    let mut intervals: Vec<(i64, i64, f64)> = Vec::new();
+    let (mut last_t, mut last_e): (Option<i64>, f64) = (None, 0.0);
+    for c in &d.checkpoints {
+        let (Some(ts), Some(e)) = (c.timestamp.as_ref(), c.energy_kwh) else { continue };
+        let end = carbon_core::time::gb_local_to_unix(ts);
+        let start = match last_t {
+            Some(t) => t,
+            None => end - c.duration_s.unwrap_or(0.0).round() as i64,
+        };
+        if end > start {
+            intervals.push((start, end, (e - last_e).max(0.0)));
+        }
+        (last_t, last_e) = (Some(end), e);
+    }
+    let (Some(from), Some(to)) = (intervals.first().map(|i| i.0), intervals.last().map(|i| i.1)) else {
+        return none("no hourly figure: the run's rows carry no times");
+    };
+    let h = live.history(&target, from, to).await;
+    match h.value.as_ref().and_then(|s| realised(&intervals, s)) {
+        Some(hours) => Ok(RunHoursView { hours: Some(hours), note: None }),
+        None => Ok(RunHoursView {
+            hours: None,
+            note: Some(h.notes.first().cloned().unwrap_or_else(|| "no hourly figure: the provider's history does not cover every hour of the run".into())),
+        }),
+    }
+}

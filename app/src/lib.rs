@@ -81,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <A href=format::href("/teams")>"Teams"</A>
                     <A href=format::href("/map")>"Map"</A>
                     <A href=format::href("/regions")>"Regions"</A>
+                    <A href=format::href("/plan")>"Plan"</A>
                     <A href=format::href("/files")>"Files"</A>
                     <A href=format::href("/data")>"Data"</A>
                     <A href=format::href("/upload")>"Upload"</A>
@@ -100,6 +101,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/teams/:team") view=|| view! { <pages::TeamView/> } ssr=SsrMode::Async/>
                     <Route path=path!("/experiments/:id") view=pages::ExperimentView ssr=SsrMode::Async/>
                     <Route path=path!("/regions") view=pages::Regions ssr=SsrMode::Async/>
+                    <Route path=path!("/plan") view=pages::Plan ssr=SsrMode::Async/>
                     <Route path=path!("/upload") view=pages::Upload ssr=SsrMode::Async/>
                 </Routes>
             </main>

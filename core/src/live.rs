@@ -130,6 +130,7 @@ impl UkArea {
 
 /// Countries that Electricity Maps splits into several zones: a cloud region there is asked
 /// about as a data centre, so that Electricity Maps picks the zone.
+#[cfg(feature = "ingest")]
 const SPLIT_COUNTRIES: &[&str] =
     &["USA", "CAN", "AUS", "BRA", "IND", "JPN", "SWE", "NOR", "DNK", "ITA", "RUS", "CHN", "MEX", "CHL", "ARG", "NZL"];
 

@@ -313,6 +313,70 @@ pub fn steps_of(points: &[ForecastPoint]) -> Vec<Step> {
         .collect()
 }
 
+/// What the planner page shows: the answer (or what to change in the query) and its chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanView {
+    pub answer: Result<PlanAnswer, String>,
+    pub chart: Option<crate::pages::Chart>,
+    /// Set when no provider is configured.
+    pub offline: Option<String>,
+}
+
+/// The grid now, per cloud region (`provider/region`), for the map and the regions page.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GridNow {
+    pub regions: Vec<(String, crate::live::Reading)>,
+    pub notes: Vec<String>,
+    pub offline: Option<String>,
+    /// When this was put together (Unix seconds): ages are counted from it.
+    pub at: i64,
+}
+
+/// A run's CO2 at the hours it ran, from a provider's history, beside the annual figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHours {
+    pub co2_kg: f64,
+    pub mean_g_per_kwh: f64,
+    pub energy_kwh: f64,
+    pub intervals: usize,
+    pub source: String,
+    pub estimated: bool,
+}
+
+/// What a run page shows about its hours: the figure, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHoursView {
+    pub hours: Option<RunHours>,
+    pub note: Option<String>,
+}
+
+/// The CO2 of energy used in `intervals` (start, end in Unix seconds, kWh) at the intensity of
+/// each interval's own hours in `history`; `None` unless the history covers every interval.
+pub fn realised(intervals: &[(i64, i64, f64)], history: &Series) -> Option<RunHours> {
+    let steps = crate::plan::normalise(&history.steps);
+    let mut grams = 0.0;
+    let mut energy = 0.0;
+    for &(a, b, kwh) in intervals {
+        if b <= a || !kwh.is_finite() {
+            continue;
+        }
+        let covered: i64 = steps.iter().map(|s| (s.end.min(b) - s.start.max(a)).max(0)).sum();
+        if covered < b - a {
+            return None;
+        }
+        grams += kwh * crate::plan::mean_over(&steps, a, b);
+        energy += kwh;
+    }
+    (energy > 0.0).then(|| RunHours {
+        co2_kg: grams / 1000.0,
+        mean_g_per_kwh: grams / energy,
+        energy_kwh: energy,
+        intervals: intervals.len(),
+        source: series_words(history),
+        estimated: history.estimated,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +429,25 @@ mod tests {
         let off = answer(&target(), None, annual(), &job, Ask { now: 0, start_by: None, finish_by: None }, vec![]);
         assert!(!off.live && off.best_start.is_none());
         assert!(off.source.starts_with("annual average, not live"));
+    }
+
+    #[test]
+    fn a_runs_hours_weigh_its_energy_by_the_intensity_of_each_interval() {
+        let s = Series {
+            zone: "GB".into(),
+            provider: "UK".into(),
+            basis: Basis::Direct,
+            forecast: false,
+            estimated: false,
+            steps: vec![Step { start: 0, end: 1800, g_per_kwh: 100.0 }, Step { start: 1800, end: 3600, g_per_kwh: 300.0 }],
+            issued_at: None,
+            fetched_at: 0,
+        };
+        // 1 kWh in the first half hour, 3 kWh straddling both halves (mean 200).
+        let h = realised(&[(0, 1800, 1.0), (900, 2700, 3.0)], &s).expect("covered");
+        assert!((h.co2_kg - (100.0 + 600.0) / 1000.0).abs() < 1e-12);
+        assert!((h.mean_g_per_kwh - 175.0).abs() < 1e-12);
+        // An interval outside the history: no figure rather than a wrong one.
+        assert_eq!(realised(&[(0, 1800, 1.0), (3000, 4000, 1.0)], &s), None);
     }
 }

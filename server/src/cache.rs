@@ -106,6 +106,8 @@ fn cacheable(req: &Request) -> bool {
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
         && !["/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
+        // The planner's answers change with the clock and the live grid, not with the logs.
+        && !["/plan", "/api/v1/plan"].contains(&path)
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
 }
 
@@ -278,7 +280,7 @@ mod tests {
         {
             assert!(cacheable(&get(page, None)), "{page}");
         }
-        for other in ["/api/v1/events", "/upload", "/sessions/0a", "/healthz", "/api/get_runs"] {
+        for other in ["/api/v1/events", "/upload", "/sessions/0a", "/healthz", "/api/get_runs", "/plan", "/api/v1/plan"] {
             assert!(!cacheable(&get(other, None)), "{other}");
         }
         assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));

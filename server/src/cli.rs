@@ -70,6 +70,8 @@ pub enum Command {
         /// 0: no limit.
         #[arg(long, default_value_t = 100)]
         collect_rate: u32,
+        #[command(flatten)]
+        live: LiveArgs,
     },
     /// Projects of collected runs (the unit a token writes to).
     #[command(subcommand)]
@@ -93,6 +95,37 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+/// Live grid data. Off by default: without --live or a token nothing leaves the machine and
+/// every figure is the embedded annual one.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// Fetch Great Britain's live grid and 48-hour forecast (UK Carbon Intensity API, no key).
+    #[arg(long, env = "CARBON_DASH_LIVE")]
+    pub live: bool,
+    /// Electricity Maps API token: the grid now worldwide, and forecasts when the plan includes
+    /// them. Prefer the variable: a command line is visible to other users of the machine.
+    #[arg(long, env = "ELECTRICITYMAPS_TOKEN", hide_env_values = true)]
+    pub electricitymaps_token: Option<String>,
+    /// Electricity Maps' API base (a proxy's); /v4 is added unless it ends in /v3 or /v4.
+    #[arg(long, env = "CARBON_DASH_ELECTRICITYMAPS_URL", default_value = carbon_live::ELECTRICITYMAPS_URL)]
+    pub electricitymaps_url: String,
+    /// The UK Carbon Intensity API's base (a proxy's).
+    #[arg(long, env = "CARBON_DASH_UK_INTENSITY_URL", default_value = carbon_live::UK_INTENSITY_URL)]
+    pub uk_intensity_url: String,
+}
+
+impl LiveArgs {
+    pub fn config(&self) -> carbon_live::Config {
+        carbon_live::Config {
+            electricitymaps_token: self.electricitymaps_token.clone().filter(|t| !t.trim().is_empty()),
+            electricitymaps_url: self.electricitymaps_url.clone(),
+            uk: self.live,
+            uk_url: self.uk_intensity_url.clone(),
+            timeout: carbon_live::TIMEOUT,
+        }
+    }
 }
 
 /// `carbon-dash track [options] -- <command> [args…]`.

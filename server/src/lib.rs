@@ -61,6 +61,8 @@ pub struct AppState {
     pub behind_tls: bool,
     /// Runs collected from CodeCarbon trackers (`--db`, `--collect`); `None`: no store.
     pub collector: Option<collect::Collector>,
+    /// Live grid data (offline unless configured).
+    pub live: std::sync::Arc<carbon_live::Live>,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -155,6 +157,7 @@ impl AppState {
             allowed_hosts: None,
             behind_tls: false,
             collector: None,
+            live: std::sync::Arc::new(carbon_live::Live::new(carbon_live::Config::default())),
         }
     }
 }
@@ -454,6 +457,28 @@ async fn api_whatif(
 /// `group_by=month|week|day` (month), `by=team|project|experiment|country|provider` (project),
 /// the shared view filters (`from`, `to`, `team`, `project`, `experiment`, `place`, `provider`)
 /// and `dataset`.
+/// "When to run": the best start for a job in a place (and the cleanest places), see
+/// [`carbon_live::planner`]. A query the planner cannot read is a 400 that says what to change.
+async fn api_plan(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    State(st): State<AppState>,
+    Query(q): Query<carbon_core::schedule::PlanQuery>,
+) -> Result<Json<carbon_core::schedule::PlanAnswer>, AppError> {
+    let grid = carbon_core::grid::Grid::embedded();
+    let facts = match q.run_id.as_deref().filter(|r| !r.is_empty()) {
+        Some(id) => {
+            let d = read(&s, |c| c.run_detail(id, DatasetMode::Latest))?.map_err(AppError::internal)?;
+            let d = d.ok_or_else(|| AppError::client(StatusCode::NOT_FOUND, format!("no run '{id}'")))?;
+            Some(carbon_core::schedule::RunFacts::of(grid, &d))
+        }
+        None => None,
+    };
+    carbon_live::planner::plan(&st.live, grid, &q, facts.as_ref())
+        .await
+        .map(Json)
+        .map_err(|e| AppError::client(StatusCode::BAD_REQUEST, e))
+}
+
 async fn api_timeseries(
     Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
@@ -557,9 +582,11 @@ pub fn router(state: AppState) -> Router {
     let routes = route_list();
     let catalog = state.catalog.clone();
     let base = app::BasePath(state.base_path.clone());
+    let live = state.live.clone();
     let context = move || {
         provide_context(catalog.clone());
         provide_context(base.clone());
+        provide_context(live.clone());
     };
     let timeout = state.request_timeout;
     let upload_timeout = timeout * UPLOAD_TIME_FACTOR;
@@ -590,6 +617,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/datasets", get(api_datasets))
         .route("/api/v1/regions", get(api_regions))
         .route("/api/v1/whatif", get(api_whatif))
+        .route("/api/v1/plan", get(api_plan))
         .route("/api/v1/timeseries", get(api_timeseries))
         .route("/api/v1/teams", get(api_teams))
         .route("/api/v1/{*rest}", get(api_not_found))

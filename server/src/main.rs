@@ -55,6 +55,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         db,
         collect,
         collect_rate,
+        live,
     } = command
     else {
         anyhow::bail!("not a serve command");
@@ -129,6 +130,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     let site_root = settings.site_root.to_string_lossy().to_string();
     let mut state = AppState::new(catalog, &site_root, settings.addr);
     state.read_only = read_only;
+    state.live = std::sync::Arc::new(carbon_live::Live::new(live.config()));
+    match (live.live, state.live.offline()) {
+        (_, true) => println!("grid data: embedded annual figures (offline; --live or ELECTRICITYMAPS_TOKEN for live data)"),
+        (true, false) => println!("grid data: live from the UK Carbon Intensity API{}", if live.config().electricitymaps_token.is_some() { " and Electricity Maps" } else { "" }),
+        (false, false) => println!("grid data: live from Electricity Maps"),
+    }
     state.base_path = base_path.clone();
     state.allowed_hosts = carbon_dash::allowed_hosts(settings.addr, &allow_hosts);
     state.behind_tls = behind_tls;

@@ -100,6 +100,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             </label>
         }
     };
+    let now = super::gridnow::use_grid_now();
     let selected = p.selected.clone();
     let selected_option = selected
         .as_ref()
@@ -137,6 +138,10 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                     {format!("{} ({}), {}", intensity(s.intensity_g_per_kwh), s.label, s.continent)}
                     {s.google_cfe_pct.map(|c| format!("; Google carbon-free energy {c:.0} %"))}
                 </p>
+                <p>
+                    "Grid now: " <super::gridnow::NowBadge now key=format!("{}/{}", s.provider, s.region)/> " · "
+                    <a class="plan-link" href=crate::format::href(&format!("/plan?region={}/{}&duration=1h", s.provider, s.region))>"When to run here"</a>
+                </p>
                 {selected_option.map(|o| view! {
                     <p>{format!("The selection here: {} ({} – {}), {} {} than where it ran.",
                         co2(Some(o.co2_kg)), co2(Some(o.co2_kg_low)), co2(Some(o.co2_kg_high)),
@@ -145,6 +150,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             </section>
         })}
         <h2>"Every region, lowest CO₂ first"</h2>
+        <super::gridnow::GridNowNote now/>
         <table class="whatif">
             <thead>
                 <tr>
@@ -152,6 +158,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                     <th>"Region"</th>
                     <th>"Country"</th>
                     <th class="num">"Intensity"</th>
+                    <th>"Now"</th>
                     <th class="num">"CO₂ there"</th>
                     <th class="num">"Saving"</th>
                     <th class="num">"Distance"</th>
@@ -169,6 +176,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                             <td><a href=crate::format::href(&path_of(&qq))>{format!("{} {}", o.provider, o.region)}</a> " " <span class="hint">{o.name.clone()}</span></td>
                             <td>{format!("{} · {}", o.country_iso_code, o.continent)}</td>
                             <td class="num">{intensity(o.intensity_g_per_kwh)}</td>
+                            <td><super::gridnow::NowBadge now key=id.clone()/></td>
                             <td class="num" title=format!("range {} – {}", co2(Some(o.co2_kg_low)), co2(Some(o.co2_kg_high)))>{co2(Some(o.co2_kg))}</td>
                             <td class="num">{format!("{} ({:+.0} %)", co2(Some(o.saving_kg)), -o.saving_pct)}</td>
                             <td class="num">{o.distance_km.map(|d| format!("{d:.0} km")).unwrap_or_else(|| "–".into())}</td>

@@ -3,8 +3,10 @@
 mod data;
 mod experiment;
 mod files;
+mod gridnow;
 mod map;
 mod overview;
+mod plan;
 mod regions;
 mod run;
 mod runs;
@@ -16,6 +18,7 @@ pub use experiment::ExperimentView;
 pub use files::Files;
 pub use map::Map;
 pub use overview::Overview;
+pub use plan::Plan;
 pub use regions::Regions;
 pub use run::RunPage;
 pub use runs::Runs;

@@ -38,6 +38,7 @@ fn sorted(mut rows: Vec<RegionRow>, key: &str, desc: bool) -> Vec<RegionRow> {
 #[component]
 pub fn Regions() -> impl IntoView {
     let regions = Resource::new(|| (), |_| get_regions());
+    let now = super::gridnow::use_grid_now();
     let q = use_query_map();
     let key = Memo::new(move |_| q.read().get("sort").unwrap_or_else(|| "intensity".into()));
     let desc = Memo::new(move |_| q.read().get("dir").as_deref() == Some("desc"));
@@ -48,6 +49,7 @@ pub fn Regions() -> impl IntoView {
             "Grid carbon intensity of every AWS, Azure and GCP region (latest data): Google's own 2024 figure for its regions, "
             "otherwise the grid where the region is. Google's carbon-free energy share is shown beside it, not instead of it."
         </p>
+        <super::gridnow::GridNowNote now/>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match regions.await {
@@ -66,6 +68,7 @@ pub fn Regions() -> impl IntoView {
                                             </th>
                                         }
                                     }).collect_view()}
+                                    <th>"Now"</th>
                                     <th>"Source"</th>
                                 </tr>
                             </thead>
@@ -78,6 +81,7 @@ pub fn Regions() -> impl IntoView {
                                         <td class="num" title=format!("range {} – {}", intensity(r.intensity_low_g_per_kwh), intensity(r.intensity_high_g_per_kwh))>{intensity(r.intensity_g_per_kwh)}</td>
                                         <td class="num">{r.google_cfe_pct.map(|c| format!("{c:.0} %")).unwrap_or_else(|| "–".into())}</td>
                                         <td class="num">{r.year}</td>
+                                        <td><super::gridnow::NowBadge now key=format!("{}/{}", r.provider, r.region)/></td>
                                         <td class="src">{r.label.clone()}</td>
                                     </tr>
                                 }).collect_view()}

@@ -84,7 +84,12 @@ fn RunView(p: RunPageData) -> impl IntoView {
             <a class="whatif-link" href=crate::format::href(&format!("/map?run_id={}", crate::format::encode(&r.run_id)))>
                 "How much lower would this run have been elsewhere? →"
             </a>
+            " · "
+            <a class="plan-link" href=crate::format::href(&format!("/plan?run_id={}", crate::format::encode(&r.run_id)))>
+                "When should it run next? →"
+            </a>
         </p>
+        <RunHoursLine run_id=r.run_id.clone() annual=r.assessment.co2_kg/>
         {(!p.equivalents.is_empty()).then(|| view! { <Equivalents list=p.equivalents/> })}
         {p.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
         <h2>"Every field"</h2>
@@ -241,5 +246,29 @@ fn HowComputed(r: Run) -> impl IntoView {
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// The run's CO2 at the hours it ran (a provider's history), beside the annual figure; loaded by
+/// the browser after the page shows, so a slow provider never holds the page back.
+#[component]
+fn RunHoursLine(run_id: String, annual: Option<f64>) -> impl IntoView {
+    let hours = LocalResource::new(move || crate::api::get_run_hours(run_id.clone()));
+    move || {
+        let v = hours.get()?.ok()?;
+        let text = match (v.hours, v.note) {
+            (Some(h), _) => format!(
+                "At the hours it ran: {} ({} on average over {} intervals{}), against {} with the annual average — {}.",
+                co2(Some(h.co2_kg)),
+                crate::format::intensity(h.mean_g_per_kwh),
+                h.intervals,
+                if h.estimated { "; some hours are the provider's forecast, not its measurement" } else { "" },
+                co2(annual),
+                h.source
+            ),
+            (None, Some(n)) => n,
+            (None, None) => return None,
+        };
+        Some(view! { <p class="run-hours" id="run-hours">{text}</p> })
     }
 }
