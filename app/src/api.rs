@@ -232,7 +232,8 @@ pub async fn get_grid_now() -> Result<carbon_core::schedule::GridNow, PageError>
     use carbon_core::live::{Target, UkArea};
     let live = live()?;
     let grid = carbon_core::grid::Grid::embedded();
-    let mut out = carbon_core::schedule::GridNow { offline: live.offline_advice(), at: live.now(), ..Default::default() };
+    let mut out =
+        carbon_core::schedule::GridNow { offline: live.offline_advice(), at: live.now(), ..Default::default() };
     if live.offline() {
         return Ok(out);
     }
@@ -261,42 +262,12 @@ pub async fn get_grid_now() -> Result<carbon_core::schedule::GridNow, PageError>
 /// covers years); elsewhere there is no hourly figure.
 #[server(input = Json)]
 pub async fn get_run_hours(run_id: String) -> Result<carbon_core::schedule::RunHoursView, PageError> {
-    use carbon_core::schedule::{realised, RunHoursView};
     let live = live()?;
-    let none = |note: &str| Ok(RunHoursView { hours: None, note: Some(note.to_string()) });
     if live.offline() {
-        return Ok(RunHoursView { hours: None, note: None });
+        return Ok(carbon_core::schedule::RunHoursView { hours: None, note: None });
     }
-    let grid = carbon_core::grid::Grid::embedded();
     let Some(d) = with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(PageError::server)? else {
-        return Ok(RunHoursView { hours: None, note: None });
+        return Ok(carbon_core::schedule::RunHoursView { hours: None, note: None });
     };
-    let Some(target) = carbon_core::live::Target::of_run(grid, &d.run).filter(|t| t.uk.is_some()) else {
-        return none("no hourly figure: the CSV's times carry no time zone, so hours are matched only for runs in Great Britain (UK clock, UK Carbon Intensity history)");
-    };
-    let mut intervals: Vec<(i64, i64, f64)> = Vec::new();
-    let (mut last_t, mut last_e): (Option<i64>, f64) = (None, 0.0);
-    for c in &d.checkpoints {
-        let (Some(ts), Some(e)) = (c.timestamp.as_ref(), c.energy_kwh) else { continue };
-        let end = carbon_core::time::gb_local_to_unix(ts);
-        let start = match last_t {
-            Some(t) => t,
-            None => end - c.duration_s.unwrap_or(0.0).round() as i64,
-        };
-        if end > start {
-            intervals.push((start, end, (e - last_e).max(0.0)));
-        }
-        (last_t, last_e) = (Some(end), e);
-    }
-    let (Some(from), Some(to)) = (intervals.first().map(|i| i.0), intervals.last().map(|i| i.1)) else {
-        return none("no hourly figure: the run's rows carry no times");
-    };
-    let h = live.history(&target, from, to).await;
-    match h.value.as_ref().and_then(|s| realised(&intervals, s)) {
-        Some(hours) => Ok(RunHoursView { hours: Some(hours), note: None }),
-        None => Ok(RunHoursView {
-            hours: None,
-            note: Some(h.notes.first().cloned().unwrap_or_else(|| "no hourly figure: the provider's history does not cover every hour of the run".into())),
-        }),
-    }
+    Ok(carbon_live::planner::run_hours(&live, carbon_core::grid::Grid::embedded(), &d).await)
 }

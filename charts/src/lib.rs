@@ -520,6 +520,56 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
     Chart { id: id.into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
 }
 
+/// The forecast as steps (hours from now on x), the window chosen shaded, and starting now
+/// marked: the planner's chart.
+pub fn plan_forecast(p: &carbon_core::schedule::PlanAnswer) -> Chart {
+    use carbon_core::time::parse_rfc3339;
+    let steps = carbon_core::schedule::steps_of(&p.forecast);
+    let now = parse_rfc3339(&p.now).unwrap_or(0);
+    let h = |t: i64| (t - now) as f64 / 3600.0;
+    let xmin = steps.first().map_or(0.0, |s| h(s.start)).min(0.0);
+    let xmax = steps.last().map_or(1.0, |s| h(s.end)).max(xmin + 1e-3);
+    let ymax = steps.iter().map(|s| s.g_per_kwh).fold(0.0, f64::max).max(1.0) * 1.15;
+    let best = p.best_start.as_deref().and_then(parse_rfc3339).map(|s| (h(s), h(s + p.duration_s)));
+    let title = "Forecast grid intensity, and the best window";
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = builder(root, title).build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(238, 238, 238))
+            .y_desc("g CO₂e/kWh")
+            .x_desc("hours from now")
+            .draw()?;
+        if let Some((a, b)) = best {
+            chart.draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, ymax)], colour(1).mix(0.18).filled())))?;
+        }
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, ymax)], BLACK.mix(0.5))))?;
+        // Each value holds until the next: draw the steps, with holes left open.
+        for s in &steps {
+            chart.draw_series(LineSeries::new(
+                vec![(h(s.start), s.g_per_kwh), (h(s.end), s.g_per_kwh)],
+                colour(2).stroke_width(2),
+            ))?;
+            let (x, y) = chart.backend_coord(&((h(s.start) + h(s.end)) / 2.0, s.g_per_kwh));
+            targets.push((x, y, format!("{}: {}", carbon_core::time::rfc3339(s.start), units::intensity(s.g_per_kwh))));
+        }
+        Ok(())
+    });
+    let mut csv = csv_line(&["start".into(), "end".into(), "g_co2e_per_kwh".into()]);
+    for f in &p.forecast {
+        csv.push_str(&csv_line(&[f.start.clone(), f.end.clone(), f.g_per_kwh.to_string()]));
+    }
+    let alt = match (&p.best_start, p.best_mean_g_per_kwh) {
+        (Some(s), Some(m)) => format!(
+            "Forecast of {} values; the best window starts {s}, mean {}; the shaded band is the window.",
+            steps.len(),
+            units::intensity(m)
+        ),
+        _ => format!("Forecast of {} values; no window found.", steps.len()),
+    };
+    Chart { id: "plan-forecast".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,54 +697,4 @@ mod tests {
         assert_eq!(c.svg.matches("data-tip=").count(), 2);
         assert!(c.svg.contains("duration (h)"));
     }
-}
-
-/// The forecast as steps (hours from now on x), the window chosen shaded, and starting now
-/// marked: the planner's chart.
-pub fn plan_forecast(p: &carbon_core::schedule::PlanAnswer) -> Chart {
-    use carbon_core::time::parse_rfc3339;
-    let steps = carbon_core::schedule::steps_of(&p.forecast);
-    let now = parse_rfc3339(&p.now).unwrap_or(0);
-    let h = |t: i64| (t - now) as f64 / 3600.0;
-    let xmin = steps.first().map_or(0.0, |s| h(s.start)).min(0.0);
-    let xmax = steps.last().map_or(1.0, |s| h(s.end)).max(xmin + 1e-3);
-    let ymax = steps.iter().map(|s| s.g_per_kwh).fold(0.0, f64::max).max(1.0) * 1.15;
-    let best = p.best_start.as_deref().and_then(parse_rfc3339).map(|s| (h(s), h(s + p.duration_s)));
-    let title = "Forecast grid intensity, and the best window";
-    let (svg, targets) = draw(|root, targets| {
-        let mut chart = builder(root, title).build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .y_desc("g CO₂e/kWh")
-            .x_desc("hours from now")
-            .draw()?;
-        if let Some((a, b)) = best {
-            chart.draw_series(std::iter::once(Rectangle::new([(a, 0.0), (b, ymax)], colour(1).mix(0.18).filled())))?;
-        }
-        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (0.0, ymax)], BLACK.mix(0.5))))?;
-        // Each value holds until the next: draw the steps, with holes left open.
-        for s in &steps {
-            chart.draw_series(LineSeries::new(
-                vec![(h(s.start), s.g_per_kwh), (h(s.end), s.g_per_kwh)],
-                colour(2).stroke_width(2),
-            ))?;
-            let (x, y) = chart.backend_coord(&((h(s.start) + h(s.end)) / 2.0, s.g_per_kwh));
-            targets.push((x, y, format!("{}: {}", carbon_core::time::rfc3339(s.start), units::intensity(s.g_per_kwh))));
-        }
-        Ok(())
-    });
-    let mut csv = csv_line(&["start".into(), "end".into(), "g_co2e_per_kwh".into()]);
-    for f in &p.forecast {
-        csv.push_str(&csv_line(&[f.start.clone(), f.end.clone(), f.g_per_kwh.to_string()]));
-    }
-    let alt = match (&p.best_start, p.best_mean_g_per_kwh) {
-        (Some(s), Some(m)) => format!(
-            "Forecast of {} values; the best window starts {s}, mean {}; the shaded band is the window.",
-            steps.len(),
-            units::intensity(m)
-        ),
-        _ => format!("Forecast of {} values; no window found.", steps.len()),
-    };
-    Chart { id: "plan-forecast".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
 }

@@ -188,7 +188,13 @@ mod places {
             if let (Some(rest), "GB") = (rest.first(), country) {
                 if let Ok(id @ 1..=17) = rest.parse::<u8>() {
                     let area = UkArea::Region(id);
-                    return Ok(Target { zone: z, label: area.label(), em: None, uk: Some(area), country_iso3: Some(iso3) });
+                    return Ok(Target {
+                        zone: z,
+                        label: area.label(),
+                        em: None,
+                        uk: Some(area),
+                        country_iso3: Some(iso3),
+                    });
                 }
             }
             let label = grid.country_name(&iso3).map(|n| format!("{z} ({n})")).unwrap_or_else(|| z.clone());
@@ -221,7 +227,8 @@ mod places {
                 }
             };
             let iso2 = grid.iso2(&c.country_iso3).unwrap_or("").to_string();
-            let uk = (c.country_iso3 == "GBR").then(|| uk_region_of_city(&c.city).map_or(UkArea::National, UkArea::Region));
+            let uk =
+                (c.country_iso3 == "GBR").then(|| uk_region_of_city(&c.city).map_or(UkArea::National, UkArea::Region));
             let em = if SPLIT_COUNTRIES.contains(&c.country_iso3.as_str()) || iso2.is_empty() {
                 EmPlace::DataCenter { provider: c.provider.clone(), region: c.region.clone() }
             } else {
@@ -242,11 +249,9 @@ mod places {
             let nordic = self.zone.split_once('-').map(|x| x.1).filter(|_| !self.zone.starts_with("GB"));
             let loc = match self.zone.split_once('/') {
                 Some((p, r)) => Location { cloud_provider: Some(p), cloud_region: Some(r), ..Location::default() },
-                None => Location {
-                    country_iso_code: self.country_iso3.as_deref(),
-                    region: nordic,
-                    ..Location::default()
-                },
+                None => {
+                    Location { country_iso_code: self.country_iso3.as_deref(), region: nordic, ..Location::default() }
+                }
             };
             let r = grid.resolve(&loc, crate::model::DatasetMode::Latest);
             crate::schedule::Annual {

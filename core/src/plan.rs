@@ -75,8 +75,7 @@ impl Profile {
         // Join neighbours so that at most MAX_SEGMENTS remain: cumulative energy keeps the
         // total exact.
         let step = (bounds.len() - 1).div_ceil(MAX_SEGMENTS);
-        let keep: Vec<usize> =
-            (0..bounds.len()).filter(|&i| i % step == 0 || i == bounds.len() - 1).collect();
+        let keep: Vec<usize> = (0..bounds.len()).filter(|&i| i % step == 0 || i == bounds.len() - 1).collect();
         let b: Vec<i64> = keep.iter().map(|&i| bounds[i]).collect();
         let shares = keep.windows(2).map(|w| (energy[w[1]] - energy[w[0]]) / total).collect();
         Some(Profile { bounds: b, shares })
@@ -267,10 +266,7 @@ pub fn best_window(steps: &[Step], profile: &Profile, ask: Ask) -> Search {
     let now = {
         let mut cov = Covered { blocks: &stretches, i: 0 };
         cov.covers(ask.now, w).then(|| {
-            weighted(
-                &density,
-                taus.iter().map(|t| Integral { steps: &steps, prefix: &prefix, i: 0 }.at(ask.now + t)),
-            )
+            weighted(&density, taus.iter().map(|t| Integral { steps: &steps, prefix: &prefix, i: 0 }.at(ask.now + t)))
         })
     };
 
@@ -314,16 +310,22 @@ pub fn best_window(steps: &[Step], profile: &Profile, ask: Ask) -> Search {
 }
 
 /// The search carbon-aware-sdk (Green Software Foundation) does, for comparison: starts only on
-/// the grid of the data's own spacing from its first point (which may be in the past), windows
-/// fully covered by the data and ending by `finish_by`, a flat profile, the earliest of ties.
-pub fn grid_search(steps: &[Step], duration_s: i64, finish_by: Option<i64>) -> Option<(i64, f64)> {
+/// the grid of the data's own spacing (of its first two points) from `data_start`, by default
+/// its first point (which may be in the past), windows fully covered by the data and ending by
+/// `finish_by`, a flat profile, the earliest of ties.
+pub fn grid_search(
+    steps: &[Step],
+    duration_s: i64,
+    data_start: Option<i64>,
+    finish_by: Option<i64>,
+) -> Option<(i64, f64)> {
     let steps = normalise(steps);
     let first = steps.first()?;
     let tick = steps.get(1).map(|s| s.start - first.start).unwrap_or(first.end - first.start).max(1);
     let end = finish_by.unwrap_or(i64::MAX).min(steps.last()?.end);
     let stretches = blocks(&steps);
     let mut best: Option<(i64, f64)> = None;
-    let mut s = first.start;
+    let mut s = data_start.unwrap_or(first.start);
     while s + duration_s <= end {
         if stretches.iter().any(|&(a, b)| a <= s && s + duration_s <= b) {
             let mean = mean_over(&steps, s, s + duration_s);
@@ -411,7 +413,7 @@ mod tests {
         assert_eq!(start, 1800);
         assert!((mean - (1800.0 * 100.0 + 3600.0 * 50.0) / 5400.0).abs() < 1e-9);
         // An hourly grid picks 0:00 (83.3 g/kWh).
-        let grid = grid_search(&s, 5400, None).expect("a window");
+        let grid = grid_search(&s, 5400, None, None).expect("a window");
         assert_eq!(grid.0, 0);
         assert!(grid.1 > mean + 16.0, "grid {grid:?} vs exact {mean}");
     }
@@ -424,7 +426,7 @@ mod tests {
         let r = best_window(&s, &Profile::flat(3600), ask);
         assert_eq!(r.best.map(|b| b.0), Some(4 * 3600));
         // The SDK's grid starts at the first point, in the past.
-        assert_eq!(grid_search(&s, 3600, None).map(|b| b.0), Some(0));
+        assert_eq!(grid_search(&s, 3600, None, None).map(|b| b.0), Some(0));
         // Start by 3 h: the 100 hour; finish by 4 h: the same.
         let by = best_window(&s, &Profile::flat(3600), Ask { start_by: Some(3 * 3600), ..ask });
         assert_eq!(by.best, Some((2 * 3600, 100.0)));
@@ -448,10 +450,16 @@ mod tests {
         let (start, mean) = r.best.expect("a window");
         assert_eq!(start, 0);
         assert!((mean - 100.0).abs() < 1e-9, "{mean}");
-        let only_gaps =
-            best_window(&series(&[(0, 600, 1.0), (1200, 1800, 1.0)]), &Profile::flat(900), Ask { now: 0, start_by: None, finish_by: None });
+        let only_gaps = best_window(
+            &series(&[(0, 600, 1.0), (1200, 1800, 1.0)]),
+            &Profile::flat(900),
+            Ask { now: 0, start_by: None, finish_by: None },
+        );
         assert_eq!(only_gaps.none, Some(NoWindow::Gaps));
-        assert_eq!(best_window(&[], &Profile::flat(60), Ask { now: 0, start_by: None, finish_by: None }).none, Some(NoWindow::NoData));
+        assert_eq!(
+            best_window(&[], &Profile::flat(60), Ask { now: 0, start_by: None, finish_by: None }).none,
+            Some(NoWindow::NoData)
+        );
     }
 
     #[test]

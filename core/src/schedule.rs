@@ -439,7 +439,10 @@ mod tests {
             basis: Basis::Direct,
             forecast: false,
             estimated: false,
-            steps: vec![Step { start: 0, end: 1800, g_per_kwh: 100.0 }, Step { start: 1800, end: 3600, g_per_kwh: 300.0 }],
+            steps: vec![
+                Step { start: 0, end: 1800, g_per_kwh: 100.0 },
+                Step { start: 1800, end: 3600, g_per_kwh: 300.0 },
+            ],
             issued_at: None,
             fetched_at: 0,
         };

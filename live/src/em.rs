@@ -100,7 +100,8 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
     match q {
         Question::Latest => {
             let body = call(live, "carbon-intensity/latest", place, &[]).await?;
-            let p: Point = serde_json::from_slice(&body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
+            let p: Point =
+                serde_json::from_slice(&body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
             let g = p.carbon_intensity.filter(|g| g.is_finite() && *g >= 0.0);
             let (Some(g), Some(at)) = (g, p.datetime.as_deref().and_then(parse_time)) else {
                 return Err(Failure::NoData("no carbonIntensity in the answer".into()));
@@ -139,14 +140,18 @@ fn series(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result<An
 }
 
 fn series_of(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result<Series, Failure> {
-    let m: Many = serde_json::from_slice(body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
+    let m: Many =
+        serde_json::from_slice(body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
     let step = granularity_s(m.temporal_granularity.as_deref());
     let points = m.forecast.or(m.history).or(m.data).unwrap_or_default();
-    let mut timed: Vec<(i64, Option<f64>, &Point)> =
-        points.iter().filter_map(|p| Some((p.datetime.as_deref().and_then(parse_time)?, p.carbon_intensity, p))).collect();
+    let mut timed: Vec<(i64, Option<f64>, &Point)> = points
+        .iter()
+        .filter_map(|p| Some((p.datetime.as_deref().and_then(parse_time)?, p.carbon_intensity, p)))
+        .collect();
     timed.sort_by_key(|x| x.0);
     let estimated = points.iter().any(|p| p.is_estimated == Some(true));
-    let basis = basis(m.emission_factor_type.as_deref().or(points.iter().find_map(|p| p.emission_factor_type.as_deref())));
+    let basis =
+        basis(m.emission_factor_type.as_deref().or(points.iter().find_map(|p| p.emission_factor_type.as_deref())));
     // Each value holds until the next one, or one period; a null is a hole.
     let steps: Vec<Step> = timed
         .iter()
@@ -160,8 +165,10 @@ fn series_of(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result
     if steps.is_empty() {
         return Err(Failure::NoData("an empty series".into()));
     }
-    let issued_at = m.updated_at.as_deref().and_then(parse_time).or_else(|| {
-        points.iter().filter_map(|p| p.updated_at.as_deref().and_then(parse_time)).max()
-    });
+    let issued_at = m
+        .updated_at
+        .as_deref()
+        .and_then(parse_time)
+        .or_else(|| points.iter().filter_map(|p| p.updated_at.as_deref().and_then(parse_time)).max());
     Ok(Series { zone: t.zone.clone(), provider: NAME.into(), basis, forecast, estimated, steps, issued_at, fetched_at })
 }

@@ -57,7 +57,8 @@ pub async fn get(
         401 | 403 => {
             let message = message(&body);
             let lower = message.to_ascii_lowercase();
-            let whole_provider = lower.contains("invalid auth-token") || lower.contains("token is invalid")
+            let whole_provider = lower.contains("invalid auth-token")
+                || lower.contains("token is invalid")
                 || lower.contains("provide a valid authentication");
             Err(Failure::Refused { status, message, whole_provider })
         }

@@ -211,7 +211,10 @@ impl Live {
             return None;
         }
         Some(if t.uk.is_some() {
-            format!("no live provider covers {}: --live (UK Carbon Intensity API) or an Electricity Maps token would", t.label)
+            format!(
+                "no live provider covers {}: --live (UK Carbon Intensity API) or an Electricity Maps token would",
+                t.label
+            )
         } else {
             format!("no live provider covers {}: an Electricity Maps token (--electricitymaps-token) would", t.label)
         })
@@ -370,7 +373,10 @@ impl Live {
         let d = length.unwrap_or_else(|| (FIRST_PAUSE * 2u32.saturating_pow(strikes - 1).min(64)).min(LONGEST_PAUSE));
         // A little jitter so that replicas do not come back at the same second.
         let jitter = Duration::from_millis(u64::from(std::process::id() % 1000));
-        pauses.insert(key.to_string(), Pause { until: std::time::Instant::now() + d + jitter, why: why.to_string(), strikes });
+        pauses.insert(
+            key.to_string(),
+            Pause { until: std::time::Instant::now() + d + jitter, why: why.to_string(), strikes },
+        );
         d
     }
 }

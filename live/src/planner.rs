@@ -35,17 +35,27 @@ fn job(q: &PlanQuery, run: Option<&RunFacts>) -> Result<Job, String> {
             profile: Profile::flat(duration),
             energy_kwh: given,
             words: match given {
-                Some(e) => format!("{} over {}, at constant power (as given)", units::energy_kwh(e), units::duration_s(duration as f64)),
+                Some(e) => format!(
+                    "{} over {}, at constant power (as given)",
+                    units::energy_kwh(e),
+                    units::duration_s(duration as f64)
+                ),
                 None => format!("{} at constant power; no energy given", units::duration_s(duration as f64)),
             },
         });
     };
     // A run repeated: its energy, scaled to the duration asked for (the same power), and its
     // own power profile.
-    let scale = r.duration_s.filter(|d| *d > 0.0).map_or(1.0, |d| duration as f64 / d);
+    let scale = match (&q.duration, r.duration_s) {
+        (Some(_), Some(d)) if d > 0.0 => duration as f64 / d,
+        _ => 1.0,
+    };
     let energy = given.or(r.energy_kwh.map(|e| e * scale));
     let (profile, shape) = match &r.profile {
-        Some(p) => (p.scaled_to(duration), format!("its own power profile ({} segments from {} checkpoints)", p.segments(), r.checkpoints)),
+        Some(p) => (
+            p.scaled_to(duration),
+            format!("its own power profile ({} segments from {} checkpoints)", p.segments(), r.checkpoints),
+        ),
         None => (Profile::flat(duration), "constant power (the run has one checkpoint)".to_string()),
     };
     Ok(Job {
@@ -76,10 +86,13 @@ pub fn target(grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<Targ
         return Target::of_region(grid, r).map_err(|e| e.to_string());
     }
     match run {
-        Some(r) => r.target.clone().ok_or_else(|| {
-            format!("run {} does not say where it ran: add zone=… or region=… to the query", r.run_id)
-        }),
-        None => Err("say where: zone=GB (or DE, FR, US-CAL-CISO, GB-13 …), region=gcp/europe-west2, or run_id=…".into()),
+        Some(r) => r
+            .target
+            .clone()
+            .ok_or_else(|| format!("run {} does not say where it ran: add zone=… or region=… to the query", r.run_id)),
+        None => {
+            Err("say where: zone=GB (or DE, FR, US-CAL-CISO, GB-13 …), region=gcp/europe-west2, or run_id=…".into())
+        }
     }
 }
 
@@ -87,7 +100,11 @@ pub fn target(grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<Targ
 pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<PlanAnswer, String> {
     let target = target(grid, q, run)?;
     let job = job(q, run)?;
-    let ask = Ask { now: live.now(), start_by: deadline(&q.start_by, "start_by")?, finish_by: deadline(&q.finish_by, "finish_by")? };
+    let ask = Ask {
+        now: live.now(),
+        start_by: deadline(&q.start_by, "start_by")?,
+        finish_by: deadline(&q.finish_by, "finish_by")?,
+    };
     let mut notes: Vec<String> = live.offline_advice().into_iter().collect();
     let fc = live.forecast(&target).await;
     notes.extend(fc.notes);
@@ -115,4 +132,44 @@ pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts
     rows.sort_by(|a, b| a.mean_g_per_kwh.total_cmp(&b.mean_g_per_kwh));
     a.elsewhere = rows;
     Ok(a)
+}
+
+/// A run's CO2 at the hours it ran, where a provider's history covers them. The CSV's times carry
+/// no time zone: they are read as Great Britain's clock for runs there (the UK API's history
+/// covers years); elsewhere there is no hourly figure, and the note says why.
+pub async fn run_hours(
+    live: &Live,
+    grid: &Grid,
+    d: &carbon_core::model::RunDetail,
+) -> carbon_core::schedule::RunHoursView {
+    use carbon_core::schedule::{realised, RunHoursView};
+    let none = |note: &str| RunHoursView { hours: None, note: Some(note.to_string()) };
+    let Some(target) = Target::of_run(grid, &d.run).filter(|t| t.uk.is_some()) else {
+        return none("no hourly figure: the CSV's times carry no time zone, so hours are matched only for runs in Great Britain (UK clock, UK Carbon Intensity history)");
+    };
+    // Each checkpoint's energy since the one before, over the time between them; the first
+    // over its own duration.
+    let mut intervals: Vec<(i64, i64, f64)> = Vec::new();
+    let (mut last_t, mut last_e): (Option<i64>, f64) = (None, 0.0);
+    for c in &d.checkpoints {
+        let (Some(ts), Some(e)) = (c.timestamp.as_ref(), c.energy_kwh) else { continue };
+        let end = carbon_core::time::gb_local_to_unix(ts);
+        let start = last_t.unwrap_or_else(|| end - c.duration_s.unwrap_or(0.0).round() as i64);
+        if end > start {
+            intervals.push((start, end, (e - last_e).max(0.0)));
+        }
+        (last_t, last_e) = (Some(end), e);
+    }
+    let (Some(from), Some(to)) = (intervals.first().map(|i| i.0), intervals.last().map(|i| i.1)) else {
+        return none("no hourly figure: the run's rows carry no times");
+    };
+    let h = live.history(&target, from, to).await;
+    match h.value.as_ref().and_then(|s| realised(&intervals, s)) {
+        Some(hours) => RunHoursView { hours: Some(hours), note: None },
+        None => {
+            none(&h.notes.first().cloned().unwrap_or_else(|| {
+                "no hourly figure: the provider's history does not cover every hour of the run".into()
+            }))
+        }
+    }
 }

@@ -157,11 +157,14 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
         (Question::Latest, UkArea::Region(id)) => {
             let all = live.uk_regions().await;
             let found = all.value.into_iter().flatten().find(|r| r.zone == area.zone());
-            found.map(|mut r| {
-                r.zone = t.zone.clone();
-                Answer::Reading(r)
-            })
-            .ok_or_else(|| Failure::NoData(all.notes.first().cloned().unwrap_or_else(|| format!("no value for region {id}"))))
+            found
+                .map(|mut r| {
+                    r.zone = t.zone.clone();
+                    Answer::Reading(r)
+                })
+                .ok_or_else(|| {
+                    Failure::NoData(all.notes.first().cloned().unwrap_or_else(|| format!("no value for region {id}")))
+                })
         }
         (Question::Forecast, _) => {
             // `from` names the period that ends there: a minute on is the period now.

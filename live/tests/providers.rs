@@ -48,7 +48,10 @@ async fn the_uk_forecast_is_asked_for_the_period_now_parsed_and_cached() {
     // A region's forecast comes with `data` as an object, not an array.
     let london = live.forecast(&zone("GB-13")).await.value.expect("London's forecast");
     assert_eq!(london.steps.len(), 96);
-    assert_eq!(fake.requests().last().map(|r| r.path.clone()).as_deref(), Some("/uk/regional/intensity/2026-11-30T10:18Z/fw48h/regionid/13"));
+    assert_eq!(
+        fake.requests().last().map(|r| r.path.clone()).as_deref(),
+        Some("/uk/regional/intensity/2026-11-30T10:18Z/fw48h/regionid/13")
+    );
 }
 
 #[tokio::test]
@@ -132,7 +135,10 @@ async fn an_api_with_only_v3_is_used_after_one_404() {
     assert!(live.latest(&zone("DE")).await.value.is_some());
     assert!(live.forecast(&zone("DE")).await.value.is_some());
     let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, ["/em/v4/carbon-intensity/latest", "/em/v3/carbon-intensity/latest", "/em/v3/carbon-intensity/forecast"]);
+    assert_eq!(
+        paths,
+        ["/em/v4/carbon-intensity/latest", "/em/v3/carbon-intensity/latest", "/em/v3/carbon-intensity/forecast"]
+    );
     assert!(fake.requests()[1].query.contains("shouldUseFallbackCallerLookup=false"));
 }
 
@@ -203,7 +209,8 @@ async fn the_planner_answers_with_the_brute_force_optimum_of_the_forecast() {
     assert!(a.elsewhere.len() > 2);
     assert!(a.elsewhere.windows(2).all(|x| x[0].mean_g_per_kwh <= x[1].mean_g_per_kwh));
     assert!(a.elsewhere.iter().any(|e| e.zone == "GB" && e.kind == "forecast"));
-    let q = PlanQuery { region: Some("gcp/europe-west2".into()), duration: Some("1h30m".into()), ..PlanQuery::default() };
+    let q =
+        PlanQuery { region: Some("gcp/europe-west2".into()), duration: Some("1h30m".into()), ..PlanQuery::default() };
     let a = carbon_live::planner::plan(&live, grid, &q, None).await.expect("a plan");
     assert!(a.place.contains("London"), "{}", a.place);
     assert_eq!(a.forecast.len(), 96);
@@ -223,10 +230,54 @@ async fn the_planner_answers_with_the_brute_force_optimum_of_the_forecast() {
         (PlanQuery { zone: Some("XX".into()), duration: Some("1h".into()), ..PlanQuery::default() }, "no zone 'XX'"),
         (PlanQuery { zone: Some("GB".into()), ..PlanQuery::default() }, "duration"),
         (PlanQuery { zone: Some("GB".into()), duration: Some("1.5h".into()), ..PlanQuery::default() }, "90m"),
-        (PlanQuery { zone: Some("GB".into()), duration: Some("1h".into()), start_by: Some("tomorrow".into()), ..PlanQuery::default() }, "start_by 'tomorrow'"),
+        (
+            PlanQuery {
+                zone: Some("GB".into()),
+                duration: Some("1h".into()),
+                start_by: Some("tomorrow".into()),
+                ..PlanQuery::default()
+            },
+            "start_by 'tomorrow'",
+        ),
         (PlanQuery { duration: Some("1h".into()), ..PlanQuery::default() }, "say where"),
     ] {
         let e = carbon_live::planner::plan(&live, grid, &q, None).await.expect_err("refused");
         assert!(e.contains(says), "{e}");
     }
+}
+
+#[tokio::test]
+async fn a_run_in_great_britain_gets_its_co2_at_the_hours_it_ran() {
+    use carbon_core::model::{Checkpoint, Run, RunDetail};
+    let fake = Fake::default();
+    let live = live_with(&fake, None, true).await;
+    let at = |s: &str| carbon_core::time::parse_iso(s);
+    // GMT in November: the CSV's wall-clock times are UTC. 08:00–09:30, three checkpoints.
+    let run =
+        Run { run_id: "r1".into(), country_iso_code: Some("GBR".into()), energy_kwh: Some(6.0), ..Run::default() };
+    let cp = |t: &str, d: f64, e: f64| Checkpoint {
+        timestamp: at(t),
+        duration_s: Some(d),
+        energy_kwh: Some(e),
+        ..Checkpoint::default()
+    };
+    let d = RunDetail {
+        run,
+        checkpoints: vec![
+            cp("2026-11-29T08:30:00", 1800.0, 1.0),
+            cp("2026-11-29T09:00:00", 3600.0, 3.0),
+            cp("2026-11-29T09:30:00", 5400.0, 6.0),
+        ],
+    };
+    let v = carbon_live::planner::run_hours(&live, Grid::embedded(), &d).await;
+    let h = v.hours.expect("hours");
+    // History: 98, 108, 118 g/kWh for those half hours (measured).
+    let want = (1.0 * 98.0 + 2.0 * 108.0 + 3.0 * 118.0) / 1000.0;
+    assert!((h.co2_kg - want).abs() < 1e-12, "{} vs {want}", h.co2_kg);
+    assert_eq!(h.intervals, 3);
+    // A run elsewhere: said why not.
+    let mut de = d.clone();
+    de.run.country_iso_code = Some("DEU".into());
+    let v = carbon_live::planner::run_hours(&live, Grid::embedded(), &de).await;
+    assert!(v.hours.is_none() && v.note.expect("a note").contains("time zone"));
 }

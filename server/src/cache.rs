@@ -280,7 +280,8 @@ mod tests {
         {
             assert!(cacheable(&get(page, None)), "{page}");
         }
-        for other in ["/api/v1/events", "/upload", "/sessions/0a", "/healthz", "/api/get_runs", "/plan", "/api/v1/plan"] {
+        for other in ["/api/v1/events", "/upload", "/sessions/0a", "/healthz", "/api/get_runs", "/plan", "/api/v1/plan"]
+        {
             assert!(!cacheable(&get(other, None)), "{other}");
         }
         assert!(!cacheable(&get("/runs", Some("carbon_dash_session=0123456789abcdef0123456789abcdef"))));

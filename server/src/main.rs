@@ -132,8 +132,13 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     state.read_only = read_only;
     state.live = std::sync::Arc::new(carbon_live::Live::new(live.config()));
     match (live.live, state.live.offline()) {
-        (_, true) => println!("grid data: embedded annual figures (offline; --live or ELECTRICITYMAPS_TOKEN for live data)"),
-        (true, false) => println!("grid data: live from the UK Carbon Intensity API{}", if live.config().electricitymaps_token.is_some() { " and Electricity Maps" } else { "" }),
+        (_, true) => {
+            println!("grid data: embedded annual figures (offline; --live or ELECTRICITYMAPS_TOKEN for live data)")
+        }
+        (true, false) => println!(
+            "grid data: live from the UK Carbon Intensity API{}",
+            if live.config().electricitymaps_token.is_some() { " and Electricity Maps" } else { "" }
+        ),
         (false, false) => println!("grid data: live from Electricity Maps"),
     }
     state.base_path = base_path.clone();

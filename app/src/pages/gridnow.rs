@@ -8,10 +8,25 @@ use carbon_core::schedule::GridNow;
 use carbon_core::units;
 use leptos::prelude::*;
 
-pub type Now = LocalResource<Result<GridNow, PageError>>;
+pub type Now = ReadSignal<Option<Result<GridNow, PageError>>>;
 
 pub fn use_grid_now() -> Now {
-    LocalResource::new(get_grid_now)
+    after_load(get_grid_now)
+}
+
+/// A value the browser fetches once the page is there (an effect: never on the server, so the
+/// server's render and the page's first state agree, and no page waits for it).
+pub fn after_load<T, F>(fetch: impl Fn() -> F + 'static) -> ReadSignal<Option<T>>
+where
+    T: Send + Sync + 'static,
+    F: std::future::Future<Output = T> + 'static,
+{
+    let (value, set) = signal(None::<T>);
+    Effect::new(move |_| {
+        let f = fetch();
+        leptos::task::spawn_local(async move { set.set(Some(f.await)) });
+    });
+    value
 }
 
 /// "live 171 g/kWh, 17 min old", "forecast …", or "annual" where no live provider covers `key`
@@ -19,11 +34,13 @@ pub fn use_grid_now() -> Now {
 #[component]
 pub fn NowBadge(now: Now, key: String) -> impl IntoView {
     move || {
-        let g = now.get()?.ok()?;
+        let g = now.with(|n| n.clone())?.ok()?;
         let view = match g.regions.iter().find(|(k, _)| *k == key) {
             Some((_, r)) => {
                 let (class, word) = if r.forecast { ("badge forecast", "forecast") } else { ("badge live", "live") };
-                let age = units::duration_s((g.at - r.at).max(0) as f64);
+                // To the minute: a value is half-hourly or hourly.
+                let secs = (g.at - r.at).max(0);
+                let age = if secs < 60 { "under 1 min".to_string() } else { units::duration_s((secs / 60 * 60) as f64) };
                 let title = format!(
                     "{}, {}{}; for {}, fetched {}",
                     r.provider,
@@ -44,10 +61,13 @@ pub fn NowBadge(now: Now, key: String) -> impl IntoView {
 #[component]
 pub fn GridNowNote(now: Now) -> impl IntoView {
     move || {
-        let g = now.get()?.ok()?;
+        let g = now.with(|n| n.clone())?.ok()?;
         let text = match (&g.offline, g.notes.is_empty()) {
             (Some(o), _) => format!("Grid figures: {o}."),
-            (None, true) => format!("Grid now: {} regions covered by a live provider; the others show the annual average.", g.regions.len()),
+            (None, true) => format!(
+                "Grid now: {} regions covered by a live provider; the others show the annual average.",
+                g.regions.len()
+            ),
             (None, false) => format!("Grid now: {}", g.notes.join("; ")),
         };
         Some(view! { <p class="hint grid-now" id="grid-now">{text}</p> })

@@ -50,13 +50,16 @@ pub fn Plan() -> impl IntoView {
         let m = q.read();
         query_of(|k| m.get(k))
     });
-    let page = Resource::new(move || query.get(), |q| async move {
-        if q.is_empty() {
-            Ok(None)
-        } else {
-            get_plan(q).await.map(Some)
-        }
-    });
+    let page = Resource::new(
+        move || query.get(),
+        |q| async move {
+            if q.is_empty() {
+                Ok(None)
+            } else {
+                get_plan(q).await.map(Some)
+            }
+        },
+    );
     let value = move |k: &'static str| move || q.read().get(k).unwrap_or_default();
     view! {
         <Title text="When to run"/>
@@ -117,9 +120,12 @@ fn PlanResult(v: PlanView) -> impl IntoView {
         (Some(e), Some(_)) => format!("for {} of energy, against starting now", units::energy_kwh(e)),
         _ => "give the energy (or a run) for kg".into(),
     };
-    let window = match (&a.best_start, &a.best_end) {
-        (Some(s), Some(e)) => format!("{} → {}", utc(s), utc(e)),
-        _ => "–".into(),
+    // "22:00 → 01:00" and the dates beneath.
+    let (window, window_note) = match (&a.best_start, &a.best_end) {
+        (Some(s), Some(e)) if s.len() >= 16 && e.len() >= 16 => {
+            (format!("{} → {}", &s[11..16], &e[11..16]), format!("UTC, {} → {}; job: {}", utc(s), utc(e), a.job))
+        }
+        _ => ("–".into(), format!("job: {}", a.job)),
     };
     let notes = a.notes.clone();
     let elsewhere = a.elsewhere.clone();
@@ -129,7 +135,7 @@ fn PlanResult(v: PlanView) -> impl IntoView {
             <p class="src">{format!("{} — {}", a.place, a.source)}</p>
             {offline.map(|o| view! { <p class="hint offline">{o}</p> })}
             <section class="stats">
-                <Stat label="Best window" value=window note=format!("job: {}", a.job)/>
+                <Stat label="Best window" value=window note=window_note/>
                 <Stat label="Mean at best" value=a.best_mean_g_per_kwh.map(intensity).unwrap_or_else(|| "–".into()) note="g CO₂e per kWh, weighted by the job's power"/>
                 <Stat label="Mean starting now" value=a.now_mean_g_per_kwh.map(intensity).unwrap_or_else(|| "–".into()) note=format!("at {}", utc(&a.now))/>
                 <Stat label="Saved by waiting" value=saving note=saving_note/>

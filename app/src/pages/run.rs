@@ -253,9 +253,9 @@ fn HowComputed(r: Run) -> impl IntoView {
 /// the browser after the page shows, so a slow provider never holds the page back.
 #[component]
 fn RunHoursLine(run_id: String, annual: Option<f64>) -> impl IntoView {
-    let hours = LocalResource::new(move || crate::api::get_run_hours(run_id.clone()));
+    let hours = super::gridnow::after_load(move || crate::api::get_run_hours(run_id.clone()));
     move || {
-        let v = hours.get()?.ok()?;
+        let v = hours.with(|h| h.clone())?.ok()?;
         let text = match (v.hours, v.note) {
             (Some(h), _) => format!(
                 "At the hours it ran: {} ({} on average over {} intervals{}), against {} with the annual average — {}.",
