@@ -80,6 +80,17 @@ fn DataView(i: DatasetInfo) -> impl IntoView {
                 {i.provider_pue.iter().map(|(p, v, s)| view! { <tr><td>{p.clone()}</td><td class="num">{v.to_string()}</td><td>{s.clone()}</td></tr> }).collect_view()}
             </tbody>
         </table>
+        <h2>"Live grid data"</h2>
+        <p id="live-sources">
+            "Off unless the server is started with --live or an Electricity Maps token; then the planner (/plan), the map, the regions page and "
+            "run pages add live values, each labelled with its provider, basis (lifecycle or direct average), whether estimated or forecast, "
+            "its own time and when it was fetched. "
+            <a href="https://carbonintensity.org.uk/">"UK Carbon Intensity API"</a>
+            " (National Energy System Operator, CC BY 4.0): Great Britain and its regions, half-hourly, with a 48-hour forecast; a direct "
+            "(operational) average, not a lifecycle one. "
+            <a href="https://www.electricitymaps.com/">"Electricity Maps"</a>
+            " (with your token, under its terms): lifecycle averages by zone; forecasts with plans that include them."
+        </p>
         <h2>"Sources"</h2>
         <table class="sources">
             <thead><tr><th>"Id"</th><th>"Data"</th><th>"Publisher"</th><th class="num">"Year"</th><th>"Licence"</th></tr></thead>
