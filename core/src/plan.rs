@@ -27,6 +27,9 @@ pub struct Step {
 /// The most segments a power profile keeps: neighbouring checkpoints are joined beyond it.
 pub const MAX_SEGMENTS: usize = 48;
 
+/// The longest job planned: a week (forecasts reach 72 h; longer is still answered, "too short").
+pub const MAX_DURATION_S: i64 = 7 * 86_400;
+
 /// How a job draws its energy over its duration: consecutive segments from its start, each
 /// with its share of the energy.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +43,7 @@ pub struct Profile {
 impl Profile {
     /// Constant power for `duration_s` seconds (at least 1).
     pub fn flat(duration_s: i64) -> Profile {
-        Profile { bounds: vec![0, duration_s.max(1)], shares: vec![1.0] }
+        Profile { bounds: vec![0, duration_s.clamp(1, MAX_DURATION_S)], shares: vec![1.0] }
     }
 
     /// A run's own profile from its checkpoints: `(seconds since its start, energy so far in
@@ -50,13 +53,19 @@ impl Profile {
     pub fn from_checkpoints(points: &[(f64, f64)]) -> Option<Profile> {
         let mut bounds = vec![0i64];
         let mut energy = vec![0.0f64];
+        // A counter that goes down was reset: what it reads after counts on top of before.
+        let (mut offset, mut previous) = (0.0f64, 0.0f64);
         for &(t, e) in points {
-            if !t.is_finite() || !e.is_finite() {
+            if !t.is_finite() || !e.is_finite() || !(0.0..=1e15).contains(&t) {
                 continue;
             }
             let t = t.round() as i64;
+            if e < previous {
+                offset += previous;
+            }
+            previous = e;
             let last = *energy.last().unwrap_or(&0.0);
-            let e = e.max(last);
+            let e = (e + offset).max(last);
             if t <= *bounds.last().unwrap_or(&0) {
                 if let Some(x) = energy.last_mut() {
                     if bounds.len() > 1 {
@@ -96,6 +105,7 @@ impl Profile {
 
     /// The same shape stretched or shrunk to `duration_s`.
     pub fn scaled_to(&self, duration_s: i64) -> Profile {
+        let duration_s = duration_s.clamp(1, MAX_DURATION_S);
         let d = self.duration().max(1) as f64;
         let mut bounds: Vec<i64> =
             self.bounds.iter().map(|&b| (b as f64 * duration_s as f64 / d).round() as i64).collect();
@@ -200,7 +210,7 @@ impl Covered<'_> {
         while self.i < self.blocks.len() && self.blocks[self.i].1 <= s {
             self.i += 1;
         }
-        self.blocks.get(self.i).is_some_and(|&(a, b)| a <= s && s + w <= b)
+        self.blocks.get(self.i).is_some_and(|&(a, b)| a <= s && s.saturating_add(w) <= b)
     }
 }
 
@@ -271,15 +281,15 @@ pub fn best_window(steps: &[Step], profile: &Profile, ask: Ask) -> Search {
     };
 
     let lo = ask.now.max(first.start);
-    let mut hi = last.end - w;
+    let mut hi = last.end.saturating_sub(w);
     if let Some(b) = ask.start_by {
         hi = hi.min(b);
     }
     if let Some(f) = ask.finish_by {
-        hi = hi.min(f - w);
+        hi = hi.min(f.saturating_sub(w));
     }
     if lo > hi {
-        let series_short = ask.now.max(first.start) + w > last.end;
+        let series_short = ask.now.max(first.start).saturating_add(w) > last.end;
         let none = if series_short { NoWindow::TooShort { ends: last.end } } else { NoWindow::Deadline };
         return Search { best: None, now, gaps: holes, none: Some(none) };
     }
@@ -492,6 +502,17 @@ mod tests {
         assert_eq!(p.duration(), 5000);
         assert_eq!(p.scaled_to(10_000).duration(), 10_000);
         assert_eq!(Profile::from_checkpoints(&[(10.0, 0.0)]), None);
+        // A counter reset: 2 kWh, then it reads 0.5 after a reset (2.5 in all).
+        let reset = Profile::from_checkpoints(&[(10.0, 2.0), (20.0, 0.5)]).expect("a profile");
+        assert!((reset.shares[0] - 0.8).abs() < 1e-12 && (reset.shares[1] - 0.2).abs() < 1e-12, "{reset:?}");
+        // Extreme durations stay within a week instead of overflowing.
+        assert_eq!(Profile::flat(i64::MAX).duration(), MAX_DURATION_S);
+        let far = best_window(
+            &hourly(&[1.0]),
+            &Profile::flat(i64::MAX),
+            Ask { now: i64::MAX - 10, start_by: Some(i64::MIN), finish_by: Some(i64::MIN) },
+        );
+        assert!(far.best.is_none());
     }
 
     fn arb_series() -> impl Strategy<Value = Vec<Step>> {

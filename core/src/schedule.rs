@@ -125,6 +125,8 @@ pub struct Elsewhere {
     pub co2_kg: Option<f64>,
     /// "forecast" or "annual".
     pub kind: String,
+    /// What the figure counts (the annual figures are lifecycle averages).
+    pub basis: Basis,
     pub source: String,
 }
 
@@ -162,6 +164,8 @@ pub struct PlanAnswer {
     pub forecast: Vec<ForecastPoint>,
     /// "Where and when": the best start in each candidate place, best first.
     pub elsewhere: Vec<Elsewhere>,
+    /// The grid at the place now, from a live provider.
+    pub grid_now: Option<crate::live::Reading>,
 }
 
 /// The job: its duration, energy and power shape.
@@ -228,6 +232,7 @@ pub fn answer(
         notes: Vec::new(),
         forecast: Vec::new(),
         elsewhere: Vec::new(),
+        grid_now: None,
     };
     let Some(series) = forecast else {
         notes.push(format!(
@@ -284,9 +289,11 @@ pub fn answer(
 /// The best a candidate place offers, for "where and when".
 pub fn elsewhere(target: &Target, forecast: Option<&Series>, annual: &Annual, job: &Job, ask: Ask) -> Elsewhere {
     let best = forecast.and_then(|s| best_window(&s.steps, &job.profile, ask).best.map(|b| (b, s)));
-    let (best_start, mean, kind, source) = match best {
-        Some(((start, mean), s)) => (Some(rfc3339(start)), mean, "forecast", series_words(s)),
-        None => (None, annual.g_per_kwh, "annual", format!("annual average, not live: {}", annual.source)),
+    let (best_start, mean, kind, basis, source) = match best {
+        Some(((start, mean), s)) => (Some(rfc3339(start)), mean, "forecast", s.basis, series_words(s)),
+        None => {
+            (None, annual.g_per_kwh, "annual", Basis::Lifecycle, format!("annual average, not live: {}", annual.source))
+        }
     };
     Elsewhere {
         zone: target.zone.clone(),
@@ -295,6 +302,7 @@ pub fn elsewhere(target: &Target, forecast: Option<&Series>, annual: &Annual, jo
         mean_g_per_kwh: mean,
         co2_kg: job.energy_kwh.map(|e| e * mean / 1000.0),
         kind: kind.into(),
+        basis,
         source,
     }
 }
@@ -336,6 +344,11 @@ pub struct GridNow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunHours {
     pub co2_kg: f64,
+    /// The same energy at the run's annual figure, for comparison.
+    pub annual_co2_kg: Option<f64>,
+    pub basis: Basis,
+    /// How the CSV's clock times were read ("UTC", "UK clock time").
+    pub clock: String,
     pub mean_g_per_kwh: f64,
     pub energy_kwh: f64,
     pub intervals: usize,
@@ -352,23 +365,47 @@ pub struct RunHoursView {
 
 /// The CO2 of energy used in `intervals` (start, end in Unix seconds, kWh) at the intensity of
 /// each interval's own hours in `history`; `None` unless the history covers every interval.
+/// O((intervals + steps) log steps): integrals by binary search over prefix sums.
 pub fn realised(intervals: &[(i64, i64, f64)], history: &Series) -> Option<RunHours> {
     let steps = crate::plan::normalise(&history.steps);
+    // Prefix sums of g·s and of covered seconds up to each step's start.
+    let mut g_prefix = Vec::with_capacity(steps.len() + 1);
+    let mut t_prefix = Vec::with_capacity(steps.len() + 1);
+    let (mut g, mut t) = (0.0f64, 0i64);
+    for s in &steps {
+        g_prefix.push(g);
+        t_prefix.push(t);
+        g += s.g_per_kwh * (s.end - s.start) as f64;
+        t += s.end - s.start;
+    }
+    g_prefix.push(g);
+    t_prefix.push(t);
+    // (integral of g, seconds covered) from the start of the data up to `x`.
+    let upto = |x: i64| -> (f64, i64) {
+        let i = steps.partition_point(|s| s.end <= x);
+        match steps.get(i) {
+            Some(s) if x > s.start => (g_prefix[i] + s.g_per_kwh * (x - s.start) as f64, t_prefix[i] + (x - s.start)),
+            _ => (g_prefix[i], t_prefix[i]),
+        }
+    };
     let mut grams = 0.0;
     let mut energy = 0.0;
     for &(a, b, kwh) in intervals {
         if b <= a || !kwh.is_finite() {
             continue;
         }
-        let covered: i64 = steps.iter().map(|s| (s.end.min(b) - s.start.max(a)).max(0)).sum();
-        if covered < b - a {
+        let ((ga, ta), (gb, tb)) = (upto(a), upto(b));
+        if tb - ta < b - a {
             return None;
         }
-        grams += kwh * crate::plan::mean_over(&steps, a, b);
+        grams += kwh * (gb - ga) / (b - a) as f64;
         energy += kwh;
     }
     (energy > 0.0).then(|| RunHours {
         co2_kg: grams / 1000.0,
+        annual_co2_kg: None,
+        basis: history.basis,
+        clock: String::new(),
         mean_g_per_kwh: grams / energy,
         energy_kwh: energy,
         intervals: intervals.len(),

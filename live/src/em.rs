@@ -13,6 +13,7 @@ pub const NAME: &str = "Electricity Maps";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Point {
+    zone: Option<String>,
     carbon_intensity: Option<f64>,
     datetime: Option<String>,
     updated_at: Option<String>,
@@ -23,6 +24,7 @@ struct Point {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Many {
+    zone: Option<String>,
     history: Option<Vec<Point>>,
     forecast: Option<Vec<Point>>,
     data: Option<Vec<Point>>,
@@ -77,21 +79,28 @@ fn base(live: &Live) -> (String, Option<&'static str>) {
 
 async fn call(live: &Live, path: &str, place: &EmPlace, extra: &[(&'static str, String)]) -> Result<Vec<u8>, Failure> {
     let token = live.cfg.electricitymaps_token.as_deref().unwrap_or("");
-    for _ in 0..2 {
-        let (url, version) = base(live);
-        let mut q = location(place, version.unwrap_or(if url.ends_with("/v3") { "v3" } else { "v4" }));
+    let ask = |url: String, version: &'static str| {
+        let mut q = location(place, version);
         q.extend(extra.iter().cloned());
-        match get(&live.client, &format!("{url}/{path}"), &q, &[("auth-token", token)]).await {
-            // v4 unknown here (an older proxy or deployment): v3, and remember it.
-            Err(Failure::NoData(why)) if version == Some("v4") && why.starts_with("404") => {
+        async move { get(&live.client, &format!("{url}/{path}"), &q, &[("auth-token", token)]).await }
+    };
+    let (url, version) = base(live);
+    let named = if url.ends_with("/v3") { "v3" } else { "v4" };
+    match (ask(url, version.unwrap_or(named)).await, version) {
+        // v4 unknown here (an older proxy or deployment): v3 for this call, and for the next ones
+        // only once v3 has answered (a 404 can also be about the zone).
+        (Err(Failure::NoData(why)), Some("v4")) if why.starts_with("404") => {
+            let v3 = format!("{}/v3", live.cfg.electricitymaps_url.trim_end_matches('/'));
+            let answer = ask(v3, "v3").await;
+            if answer.is_ok() {
                 if let Ok(mut v) = live.em_version.lock() {
                     *v = "v3";
                 }
             }
-            other => return other,
+            answer
         }
+        (answer, _) => answer,
     }
-    Err(Failure::NoData("404 on both v4 and v3".into()))
 }
 
 pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Failure> {
@@ -102,6 +111,7 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
             let body = call(live, "carbon-intensity/latest", place, &[]).await?;
             let p: Point =
                 serde_json::from_slice(&body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
+            same_zone(place, p.zone.as_deref())?;
             let g = p.carbon_intensity.filter(|g| g.is_finite() && *g >= 0.0);
             let (Some(g), Some(at)) = (g, p.datetime.as_deref().and_then(parse_time)) else {
                 return Err(Failure::NoData("no carbonIntensity in the answer".into()));
@@ -119,29 +129,31 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
         }
         Question::Forecast => {
             let body = call(live, "carbon-intensity/forecast", place, &[("horizonHours", "48".into())]).await?;
-            series(t, &body, true, fetched_at)
+            series(t, place, &body, true, fetched_at)
         }
-        Question::History(from, to) => {
-            if *from < fetched_at - 24 * 3600 {
-                return Err(Failure::NoData(
-                    "Electricity Maps' history covers the last 24 hours (older hours need a commercial plan)".into(),
-                ));
-            }
+        // Its last 24 hours, whole (cut to a run's hours by the caller).
+        Question::History(..) => {
             let body = call(live, "carbon-intensity/history", place, &[]).await?;
-            let mut s = series_of(t, &body, false, fetched_at)?;
-            s.steps.retain(|x| x.end > *from && x.start < *to);
-            Ok(Answer::Series(s))
+            series(t, place, &body, false, fetched_at)
         }
     }
 }
 
-fn series(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result<Answer, Failure> {
-    series_of(t, body, forecast, fetched_at).map(Answer::Series)
+/// An answer about another zone than the one asked for (a fallback to the caller's location,
+/// say) is no answer.
+fn same_zone(place: &EmPlace, answered: Option<&str>) -> Result<(), Failure> {
+    match (place, answered) {
+        (EmPlace::Zone(z), Some(a)) if !a.eq_ignore_ascii_case(z) => {
+            Err(Failure::NoData(format!("the answer is about zone {a}, not {z}")))
+        }
+        _ => Ok(()),
+    }
 }
 
-fn series_of(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result<Series, Failure> {
+fn series(t: &Target, place: &EmPlace, body: &[u8], forecast: bool, fetched_at: i64) -> Result<Answer, Failure> {
     let m: Many =
         serde_json::from_slice(body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
+    same_zone(place, m.zone.as_deref())?;
     let step = granularity_s(m.temporal_granularity.as_deref());
     let points = m.forecast.or(m.history).or(m.data).unwrap_or_default();
     let mut timed: Vec<(i64, Option<f64>, &Point)> = points
@@ -170,5 +182,14 @@ fn series_of(t: &Target, body: &[u8], forecast: bool, fetched_at: i64) -> Result
         .as_deref()
         .and_then(parse_time)
         .or_else(|| points.iter().filter_map(|p| p.updated_at.as_deref().and_then(parse_time)).max());
-    Ok(Series { zone: t.zone.clone(), provider: NAME.into(), basis, forecast, estimated, steps, issued_at, fetched_at })
+    Ok(Answer::Series(Series {
+        zone: t.zone.clone(),
+        provider: NAME.into(),
+        basis,
+        forecast,
+        estimated,
+        steps,
+        issued_at,
+        fetched_at,
+    }))
 }

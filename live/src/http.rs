@@ -43,10 +43,10 @@ pub async fn get(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut res = req.send().await.map_err(|e| Failure::Unavailable(network(&e)))?;
+    let mut res = req.send().await.map_err(|e| Failure::Unavailable(network(e)))?;
     let status = res.status().as_u16();
     let mut body: Vec<u8> = Vec::new();
-    while let Some(chunk) = res.chunk().await.map_err(|e| Failure::Unavailable(network(&e)))? {
+    while let Some(chunk) = res.chunk().await.map_err(|e| Failure::Unavailable(network(e)))? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(Failure::NoData(format!("an answer over {} MB", MAX_ANSWER_BYTES >> 20)));
         }
@@ -93,15 +93,13 @@ fn message(body: &[u8]) -> String {
     }
 }
 
-fn network(e: &reqwest::Error) -> String {
+fn network(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
         "could not connect".into()
     } else {
-        // reqwest's words name the URL, and with it no secret: tokens travel in headers.
-        let mut s = e.to_string();
-        s.truncate(200);
-        s
+        // Without the URL: a proxy's address is not for every visitor of a page.
+        e.without_url().to_string().chars().take(200).collect()
     }
 }

@@ -9,6 +9,10 @@
 //! - Back-off: a 401/403 pauses that question for that area for an hour (Electricity Maps answers
 //!   quota and plan limits with 401), a refused token pauses the provider; 429, 5xx and network
 //!   failures pause the provider, doubling from 30 s up to 15 min.
+//! - A budget of calls per provider and hour (Electricity Maps 120, the UK API 600), whatever
+//!   visitors ask for: past it, answers come from the cache or not at all, so a public page cannot
+//!   spend a token's quota. Lists of places ("where and when") read Electricity Maps' cache only.
+//! - No redirect is followed (the token header would travel with it).
 //! - The token is sent in a header only, and never logged or shown (`Config`'s `Debug` hides it).
 //! - Every value carries its provider, basis, whether estimated or forecast, its own time and
 //!   when it was fetched ([`carbon_core::live`]).
@@ -121,6 +125,14 @@ struct Slot {
     answer: Answer,
 }
 
+/// Calls a provider may make per hour, and in a burst.
+fn budget_of(p: Provider) -> (f64, f64) {
+    match p {
+        Provider::ElectricityMaps => (120.0, 30.0),
+        Provider::Uk => (600.0, 60.0),
+    }
+}
+
 /// Why and until when a provider (or one question of it) is not asked.
 #[derive(Debug, Clone)]
 struct Pause {
@@ -133,6 +145,8 @@ struct Pause {
 /// The most cache keys kept: areas come from users' requests, so an attacker could otherwise
 /// grow the table without end.
 const MAX_KEYS: usize = 512;
+/// The most pauses kept (expired ones are dropped first).
+const MAX_PAUSES: usize = 1024;
 const AUTH_PAUSE: Duration = Duration::from_secs(3600);
 const FIRST_PAUSE: Duration = Duration::from_secs(30);
 const LONGEST_PAUSE: Duration = Duration::from_secs(900);
@@ -144,8 +158,10 @@ pub struct Live {
     slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Slot>>>>>,
     /// By provider name, or provider + question + area.
     pauses: Mutex<HashMap<String, Pause>>,
-    /// Electricity Maps' API version that answered (`v4`, or `v3` after a 404 on v4).
+    /// Electricity Maps' API version that answered (`v4`, or `v3` once v3 answered after a 404 on v4).
     em_version: Mutex<&'static str>,
+    /// Calls left per provider, and when they were counted.
+    budget: Mutex<HashMap<Provider, (f64, std::time::Instant)>>,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
@@ -165,6 +181,7 @@ impl Live {
             .timeout(cfg.timeout)
             .connect_timeout(cfg.timeout)
             .user_agent(concat!("carbon-dash/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         Live {
@@ -173,12 +190,18 @@ impl Live {
             slots: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
             em_version: Mutex::new("v4"),
+            budget: Mutex::new(HashMap::new()),
             clock,
         }
     }
 
     pub fn now(&self) -> i64 {
         (self.clock)()
+    }
+
+    /// How long one provider call may take.
+    pub fn timeout(&self) -> Duration {
+        self.cfg.timeout
     }
 
     /// No provider is configured: everything is the embedded annual data.
@@ -222,7 +245,7 @@ impl Live {
 
     /// The grid now at `t`.
     pub async fn latest(&self, t: &Target) -> Outcome<Reading> {
-        self.first(t, Question::Latest, |a| match a {
+        self.first(t, Question::Latest, false, |a| match a {
             Answer::Reading(r) => Some(r),
             _ => None,
         })
@@ -231,21 +254,24 @@ impl Live {
 
     /// The forecast for `t`, from the current period on.
     pub async fn forecast(&self, t: &Target) -> Outcome<Series> {
-        self.first(t, Question::Forecast, |a| match a {
-            Answer::Series(s) => Some(s),
-            _ => None,
-        })
-        .await
+        self.first(t, Question::Forecast, false, series).await
+    }
+
+    /// The forecast for `t` as a candidate among many: keyless providers are asked, Electricity
+    /// Maps only answers from its cache.
+    pub async fn forecast_if_cheap(&self, t: &Target) -> Outcome<Series> {
+        self.first(t, Question::Forecast, true, series).await
     }
 
     /// What the grid at `t` was from `from` to `to` (Unix seconds; widened to whole hours).
+    /// Electricity Maps' history is its last 24 hours, fetched whole and cut here.
     pub async fn history(&self, t: &Target, from: i64, to: i64) -> Outcome<Series> {
         let (a, b) = (from.div_euclid(3600) * 3600, (to + 3599).div_euclid(3600) * 3600);
-        self.first(t, Question::History(a, b), |ans| match ans {
-            Answer::Series(s) => Some(s),
-            _ => None,
-        })
-        .await
+        let mut out = self.first(t, Question::History(a, b), false, series).await;
+        if let Some(s) = out.value.as_mut() {
+            s.steps.retain(|x| x.end > a && x.start < b);
+        }
+        out
     }
 
     /// The grid now in every UK region, from one call (the map and the regions page); `None`
@@ -280,10 +306,30 @@ impl Live {
         None
     }
 
-    async fn first<T>(&self, t: &Target, q: Question, pick: impl Fn(Answer) -> Option<T>) -> Outcome<T> {
+    async fn first<T>(&self, t: &Target, q: Question, cheap: bool, pick: impl Fn(Answer) -> Option<T>) -> Outcome<T> {
         let mut notes: Vec<String> = self.coverage_note(t).into_iter().collect();
         for p in self.providers(t) {
             let Some(place) = place_key(p, t) else { continue };
+            if cheap && p == Provider::ElectricityMaps {
+                if let Some(a) = self.cached(p, &q, &place).and_then(&pick) {
+                    return Outcome { value: Some(a), notes };
+                }
+                continue;
+            }
+            // Electricity Maps' history is one answer per area (its last 24 hours).
+            let q = match (p, &q) {
+                (Provider::ElectricityMaps, Question::History(a, _)) => {
+                    if *a < self.now() - 25 * 3600 {
+                        notes.push(format!(
+                            "{}: no data (its history covers the last 24 hours; older hours need a commercial plan)",
+                            p.name()
+                        ));
+                        continue;
+                    }
+                    Question::History(0, 0)
+                }
+                _ => q.clone(),
+            };
             let fetch = || async {
                 match p {
                     Provider::Uk => uk::fetch(self, t, &q).await,
@@ -302,6 +348,30 @@ impl Live {
         Outcome::none(notes)
     }
 
+    /// A fresh cached answer, without waiting or asking.
+    fn cached(&self, p: Provider, q: &Question, place: &str) -> Option<Answer> {
+        let slots = self.slots.lock().ok()?;
+        let slot = slots.get(&(p, q.clone(), place.to_string()))?;
+        let guard = slot.try_lock().ok()?;
+        guard.as_ref().filter(|s| s.fetched.elapsed() < ttl(p, q)).map(|s| s.answer.clone())
+    }
+
+    /// Takes one call from `p`'s budget; `false` when it is spent.
+    fn spend(&self, p: Provider) -> bool {
+        let (per_hour, burst) = budget_of(p);
+        let Ok(mut b) = self.budget.lock() else { return false };
+        let now = std::time::Instant::now();
+        let (left, at) = b.entry(p).or_insert((burst, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * per_hour / 3600.0).min(burst);
+        *at = now;
+        if *left >= 1.0 {
+            *left -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     /// The cached answer, or one fetch (one at a time per key), with pauses honoured and set.
     async fn ask<F, Fut>(&self, p: Provider, q: Question, place: &str, fetch: F) -> Result<Answer, String>
     where
@@ -312,8 +382,12 @@ impl Live {
         let slot = {
             let mut slots = self.slots.lock().map_err(|_| "the live cache is unusable".to_string())?;
             if slots.len() >= MAX_KEYS && !slots.contains_key(&key) {
-                // Drop what no one is using; the oldest answers go first next time anyway.
-                slots.retain(|_, s| Arc::strong_count(s) > 1);
+                // Drop what no one is using and is too old to be served, stale or not.
+                slots.retain(|(p, q, _), s| {
+                    Arc::strong_count(s) > 1
+                        || s.try_lock()
+                            .map_or(true, |g| g.as_ref().is_some_and(|x| x.fetched.elapsed() < 2 * ttl(*p, q)))
+                });
                 if slots.len() >= MAX_KEYS {
                     return Err(format!("{}: too many places asked about at once; try again shortly", p.name()));
                 }
@@ -326,13 +400,18 @@ impl Live {
                 return Ok(s.answer.clone());
             }
         }
+        // A stale answer (up to twice its life) beats none while the provider cannot be asked;
+        // the value carries when it was fetched.
+        let stale = guard.as_ref().filter(|s| s.fetched.elapsed() < 2 * ttl(p, &q)).map(|s| s.answer.clone());
         let pause_keys = [p.name().to_string(), format!("{}|{:?}|{place}", p.name(), q)];
         if let Some(why) = self.paused(&pause_keys) {
-            return match guard.as_ref() {
-                // A stale answer beats none while the provider rests; the value says its age.
-                Some(s) => Ok(s.answer.clone()),
-                None => Err(why),
-            };
+            return stale.ok_or(why);
+        }
+        if !self.spend(p) {
+            let (per_hour, _) = budget_of(p);
+            return stale.ok_or_else(|| {
+                format!("{}: this server's budget of {per_hour:.0} calls an hour is spent; skipped", p.name())
+            });
         }
         match fetch().await {
             Ok(answer) => {
@@ -352,7 +431,7 @@ impl Live {
                 let why = format!("{}: {}", p.name(), f.words(self.cfg.timeout));
                 tracing::warn!(provider = p.name(), %why, "live grid data not fetched");
                 let next = self.pause(key, length, &why);
-                Err(format!("{why}; not asked again for {} s", next.as_secs()))
+                stale.ok_or_else(|| format!("{why}; not asked again for {} s", next.as_secs()))
             }
         }
     }
@@ -369,6 +448,13 @@ impl Live {
     /// Pause `key`: for `length`, or doubling from [`FIRST_PAUSE`]. Returns the pause.
     fn pause(&self, key: &str, length: Option<Duration>, why: &str) -> Duration {
         let Ok(mut pauses) = self.pauses.lock() else { return FIRST_PAUSE };
+        if pauses.len() >= MAX_PAUSES {
+            let now = std::time::Instant::now();
+            pauses.retain(|_, p| p.until > now);
+            if pauses.len() >= MAX_PAUSES && !pauses.contains_key(key) {
+                return FIRST_PAUSE;
+            }
+        }
         let strikes = pauses.get(key).map_or(0, |p| p.strikes) + 1;
         let d = length.unwrap_or_else(|| (FIRST_PAUSE * 2u32.saturating_pow(strikes - 1).min(64)).min(LONGEST_PAUSE));
         // A little jitter so that replicas do not come back at the same second.
@@ -397,5 +483,12 @@ fn place_key(p: Provider, t: &Target) -> Option<String> {
             UkArea::Region(id) => format!("region {id}"),
         }),
         Provider::ElectricityMaps => t.em.as_ref().map(|e| format!("{e:?}")),
+    }
+}
+
+fn series(a: Answer) -> Option<Series> {
+    match a {
+        Answer::Series(s) => Some(s),
+        _ => None,
     }
 }

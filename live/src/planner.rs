@@ -17,7 +17,7 @@ pub const CANDIDATES: usize = 6;
 fn job(q: &PlanQuery, run: Option<&RunFacts>) -> Result<Job, String> {
     let duration = match (&q.duration, run.and_then(|r| r.duration_s)) {
         (Some(d), _) => parse_duration(d)?,
-        (None, Some(d)) if d >= 1.0 => d.round() as i64,
+        (None, Some(d)) if d >= 1.0 => (d.round() as i64).min(carbon_core::plan::MAX_DURATION_S),
         _ => return Err("duration: say how long the job runs (90m, 3h, 1h30m), or give a run_id".into()),
     };
     let given = match &q.energy_kwh {
@@ -51,11 +51,12 @@ fn job(q: &PlanQuery, run: Option<&RunFacts>) -> Result<Job, String> {
         _ => 1.0,
     };
     let energy = given.or(r.energy_kwh.map(|e| e * scale));
-    let (profile, shape) = match &r.profile {
-        Some(p) => (
-            p.scaled_to(duration),
-            format!("its own power profile ({} segments from {} checkpoints)", p.segments(), r.checkpoints),
-        ),
+    let (profile, shape) = match r.profile.as_ref().map(|p| p.scaled_to(duration)) {
+        Some(p) if !p.is_flat() => {
+            let words = format!("its own power profile ({} segments from {} checkpoints)", p.segments(), r.checkpoints);
+            (p, words)
+        }
+        Some(p) => (p, "constant power (its profile does not fit that duration)".to_string()),
         None => (Profile::flat(duration), "constant power (the run has one checkpoint)".to_string()),
     };
     Ok(Job {
@@ -106,9 +107,24 @@ pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts
         finish_by: deadline(&q.finish_by, "finish_by")?,
     };
     let mut notes: Vec<String> = live.offline_advice().into_iter().collect();
-    let fc = live.forecast(&target).await;
-    notes.extend(fc.notes);
+    // The forecast and the grid now together, each provider within its time limit; the whole
+    // within twice that (a provider tried after another that timed out).
+    let limit = live.timeout() * 2 + std::time::Duration::from_secs(1);
+    let both =
+        tokio::time::timeout(limit, futures_util::future::join(live.forecast(&target), live.latest(&target))).await;
+    let (fc, now) = match both {
+        Ok((fc, now)) => (fc, now.value),
+        Err(_) => (
+            crate::Outcome {
+                value: None,
+                notes: vec![format!("no provider answered within {} s; skipped", limit.as_secs())],
+            },
+            None,
+        ),
+    };
+    notes.extend(fc.notes.iter().cloned());
     let mut a = answer(&target, fc.value.as_ref(), target.annual(grid), &job, ask, notes);
+    a.grid_now = now;
 
     // Where and when: the cleanest regions (by annual figure, within the filters), each at its
     // best start where a forecast covers it, and the place asked about.
@@ -123,20 +139,39 @@ pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts
         .take(CANDIDATES)
         .collect();
     places.insert(0, target.clone());
-    let forecasts = futures_util::future::join_all(places.iter().map(|t| live.forecast(t))).await;
+    // Candidates ask keyless providers only (Electricity Maps from its cache), within one limit.
+    let forecasts = tokio::time::timeout(
+        live.timeout() + std::time::Duration::from_secs(1),
+        futures_util::future::join_all(places.iter().skip(1).map(|t| live.forecast_if_cheap(t))),
+    )
+    .await
+    .unwrap_or_default();
     let mut rows: Vec<_> = places
         .iter()
-        .zip(&forecasts)
-        .map(|(t, f)| elsewhere(t, f.value.as_ref(), &t.annual(grid), &job, ask))
+        .enumerate()
+        .map(|(i, t)| {
+            let f = if i == 0 { fc.value.as_ref() } else { forecasts.get(i - 1).and_then(|f| f.value.as_ref()) };
+            elsewhere(t, f, &t.annual(grid), &job, ask)
+        })
         .collect();
     rows.sort_by(|a, b| a.mean_g_per_kwh.total_cmp(&b.mean_g_per_kwh));
+    let mut bases: Vec<_> = rows.iter().map(|r| r.basis).collect();
+    bases.sort_by_key(|b| *b as u8);
+    bases.dedup();
+    if bases.len() > 1 {
+        a.notes.push(
+            "where and when compares figures of different bases (direct and lifecycle averages): a direct figure leaves out what building and fuelling the plants emits, so it reads lower".into(),
+        );
+    }
     a.elsewhere = rows;
     Ok(a)
 }
 
-/// A run's CO2 at the hours it ran, where a provider's history covers them. The CSV's times carry
-/// no time zone: they are read as Great Britain's clock for runs there (the UK API's history
-/// covers years); elsewhere there is no hourly figure, and the note says why.
+/// A run's CO2 at the hours it ran, where a provider's history covers them, beside the same
+/// energy at its annual figure. The CSV's times carry no time zone: runs in a cloud region are
+/// read as UTC (the clock cloud machines keep), others in Great Britain as UK clock time; hours
+/// are matched only in Great Britain (the UK API's history covers years), and elsewhere the note
+/// says why not.
 pub async fn run_hours(
     live: &Live,
     grid: &Grid,
@@ -145,19 +180,34 @@ pub async fn run_hours(
     use carbon_core::schedule::{realised, RunHoursView};
     let none = |note: &str| RunHoursView { hours: None, note: Some(note.to_string()) };
     let Some(target) = Target::of_run(grid, &d.run).filter(|t| t.uk.is_some()) else {
-        return none("no hourly figure: the CSV's times carry no time zone, so hours are matched only for runs in Great Britain (UK clock, UK Carbon Intensity history)");
+        return none("no hourly figure: the CSV's times carry no time zone, so hours are matched only for runs in Great Britain (UK Carbon Intensity history)");
+    };
+    let cloud = d.run.cloud_region.is_some();
+    let clock = if cloud { "UTC (a cloud machine's clock)" } else { "UK clock time" };
+    let instant = |ts: &carbon_core::time::Timestamp| {
+        if cloud {
+            ts.and_utc().timestamp()
+        } else {
+            carbon_core::time::gb_local_to_unix(ts)
+        }
     };
     // Each checkpoint's energy since the one before, over the time between them; the first
-    // over its own duration.
+    // over its own duration. A counter that goes down was reset: its reading is the energy since.
     let mut intervals: Vec<(i64, i64, f64)> = Vec::new();
     let (mut last_t, mut last_e): (Option<i64>, f64) = (None, 0.0);
     for c in &d.checkpoints {
         let (Some(ts), Some(e)) = (c.timestamp.as_ref(), c.energy_kwh) else { continue };
-        let end = carbon_core::time::gb_local_to_unix(ts);
-        let start = last_t.unwrap_or_else(|| end - c.duration_s.unwrap_or(0.0).round() as i64);
-        if end > start {
-            intervals.push((start, end, (e - last_e).max(0.0)));
+        let mut end = instant(ts);
+        let start = last_t.unwrap_or_else(|| end - c.duration_s.unwrap_or(0.0).clamp(0.0, 1e9).round() as i64);
+        if end <= start && !cloud {
+            // The hour the clocks go back: the same reading an hour later, in GMT.
+            end += 3600;
         }
+        if end <= start {
+            continue;
+        }
+        let delta = if e < last_e { e } else { e - last_e };
+        intervals.push((start, end, delta.max(0.0)));
         (last_t, last_e) = (Some(end), e);
     }
     let (Some(from), Some(to)) = (intervals.first().map(|i| i.0), intervals.last().map(|i| i.1)) else {
@@ -165,7 +215,12 @@ pub async fn run_hours(
     };
     let h = live.history(&target, from, to).await;
     match h.value.as_ref().and_then(|s| realised(&intervals, s)) {
-        Some(hours) => RunHoursView { hours: Some(hours), note: None },
+        Some(mut hours) => {
+            hours.clock = clock.to_string();
+            hours.annual_co2_kg = Some(d.run.assessment.intensity_g_per_kwh * hours.energy_kwh / 1000.0)
+                .filter(|x| x.is_finite() && d.run.assessment.intensity_g_per_kwh > 0.0);
+            RunHoursView { hours: Some(hours), note: None }
+        }
         None => {
             none(&h.notes.first().cloned().unwrap_or_else(|| {
                 "no hourly figure: the provider's history does not cover every hour of the run".into()

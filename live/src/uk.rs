@@ -182,12 +182,20 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
             series(t, steps, true, true, now)
         }
         (Question::History(a, b), _) => {
-            let (a, b) = ((*a).max(*b - MAX_HISTORY_S), (*b).min(now + 3600));
+            if b - a > MAX_HISTORY_S {
+                return Err(Failure::NoData(format!("a range over {} days", MAX_HISTORY_S / 86_400)));
+            }
+            let (a, b) = (*a, (*b).min(now + 3600));
             let mut all = Vec::new();
             let mut estimated = false;
             let mut from = a;
             while from < b {
-                let to = (from + MAX_RANGE_S).min(b);
+                // At most 13 days a call, and never across 1 January (the API refuses both).
+                let next_year = chrono::DateTime::from_timestamp(from, 0)
+                    .and_then(|d| chrono::NaiveDate::from_ymd_opt(chrono::Datelike::year(&d) + 1, 1, 1))
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map_or(i64::MAX, |d| d.and_utc().timestamp());
+                let to = (from + MAX_RANGE_S).min(b).min(next_year);
                 let (f, t2) = (format_time(from + 60), format_time(to));
                 let path = match area {
                     UkArea::National => format!("intensity/{f}/{t2}"),

@@ -281,3 +281,35 @@ async fn a_run_in_great_britain_gets_its_co2_at_the_hours_it_ran() {
     let v = carbon_live::planner::run_hours(&live, Grid::embedded(), &de).await;
     assert!(v.hours.is_none() && v.note.expect("a note").contains("time zone"));
 }
+
+#[tokio::test]
+async fn an_answer_about_another_zone_and_a_redirect_are_not_taken() {
+    let fake = Fake::default();
+    let live = live_with(&fake, Some("good"), false).await;
+    let at = live.latest(&zone("AT")).await;
+    assert!(at.value.is_none());
+    assert!(at.notes[0].contains("about zone DE, not AT"), "{:?}", at.notes);
+    let pl = live.latest(&zone("PL")).await;
+    assert!(pl.value.is_none());
+    assert!(fake.requests().iter().all(|r| !r.path.contains("leak")), "the token never follows a redirect");
+}
+
+#[tokio::test]
+async fn a_visitor_cannot_spend_more_than_the_hourly_budget_of_calls() {
+    let fake = Fake::default();
+    let live = live_with(&fake, Some("good"), false).await;
+    // Made-up zones, each a new question: the budget (a burst of 30) stops the calls.
+    let mut spent = 0;
+    for i in 0..40 {
+        let out = live.forecast(&zone(&format!("DE-X{i}"))).await;
+        if out.notes.iter().any(|n| n.contains("budget of 120 calls an hour is spent")) {
+            spent += 1;
+        }
+    }
+    assert_eq!(fake.requests().len(), 30);
+    assert_eq!(spent, 10);
+    // The keyless provider has its own budget.
+    let uk = Fake::default();
+    let live = live_with(&uk, None, true).await;
+    assert!(live.forecast(&zone("GB")).await.value.is_some());
+}

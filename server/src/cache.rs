@@ -107,7 +107,7 @@ fn cacheable(req: &Request) -> bool {
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
         && !["/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
         // The planner's answers change with the clock and the live grid, not with the logs.
-        && !["/plan", "/api/v1/plan"].contains(&path)
+        && !["/plan", "/api/v1/plan"].iter().any(|p| path.starts_with(p))
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
 }
 

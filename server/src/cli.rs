@@ -99,7 +99,7 @@ pub enum Command {
 
 /// Live grid data. Off by default: without --live or a token nothing leaves the machine and
 /// every figure is the embedded annual one.
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct LiveArgs {
     /// Fetch Great Britain's live grid and 48-hour forecast (UK Carbon Intensity API, no key).
     #[arg(long, env = "CARBON_DASH_LIVE")]
@@ -114,6 +114,13 @@ pub struct LiveArgs {
     /// The UK Carbon Intensity API's base (a proxy's).
     #[arg(long, env = "CARBON_DASH_UK_INTENSITY_URL", default_value = carbon_live::UK_INTENSITY_URL)]
     pub uk_intensity_url: String,
+}
+
+impl std::fmt::Debug for LiveArgs {
+    /// Without the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.config().fmt(f)
+    }
 }
 
 impl LiveArgs {

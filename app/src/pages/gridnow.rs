@@ -49,7 +49,7 @@ pub fn NowBadge(now: Now, key: String) -> impl IntoView {
                     carbon_core::time::rfc3339(r.at),
                     carbon_core::time::rfc3339(r.fetched_at)
                 );
-                view! { <span class="now" title=title><span class=class>{word}</span> " " {format!("{} · {age} old", intensity(r.g_per_kwh))}</span> }.into_any()
+                view! { <span class="now" title=title><span class=class>{word}</span> " " {format!("{} · value from {age} ago", intensity(r.g_per_kwh))}</span> }.into_any()
             }
             None => view! { <span class="now" title="the embedded annual average: no live provider covers this region"><span class="badge annual">"annual"</span></span> }.into_any(),
         };

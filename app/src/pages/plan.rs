@@ -132,7 +132,16 @@ fn PlanResult(v: PlanView) -> impl IntoView {
     view! {
         <section class="plan-answer" data-live=a.live.to_string()>
             <p class="plan-headline"><span class=badge.0>{badge.1}</span> " " {headline}</p>
-            <p class="src">{format!("{} — {}", a.place, a.source)}</p>
+            <p class="src">
+                {format!("{} — {}", a.place, a.source)}
+                {a.fetched_at.as_deref().map(|f| format!("; fetched {}", utc(f)))}
+            </p>
+            {a.grid_now.clone().map(|r| view! {
+                <p class="grid-now" id="plan-grid-now">
+                    "Grid now: " <span class=if r.forecast { "badge forecast" } else { "badge live" }>{if r.forecast { "forecast" } else { "live" }}</span>
+                    {format!(" {} for the period from {} ({}, {}{})", intensity(r.g_per_kwh), utc(&carbon_core::time::rfc3339(r.at)), r.provider, r.basis.words(), if r.estimated { ", estimated" } else { "" })}
+                </p>
+            })}
             {offline.map(|o| view! { <p class="hint offline">{o}</p> })}
             <section class="stats">
                 <Stat label="Best window" value=window note=window_note/>
@@ -145,7 +154,7 @@ fn PlanResult(v: PlanView) -> impl IntoView {
             <h2>"Where and when"</h2>
             <p class="hint">"The place asked about and the cleanest cloud regions (by annual figure), each at its best start where a forecast covers it."</p>
             <table class="elsewhere">
-                <thead><tr><th>"Place"</th><th>"Best start"</th><th>"Mean"</th><th>"CO₂e for the job"</th><th>"Source"</th></tr></thead>
+                <thead><tr><th>"Place"</th><th>"Best start"</th><th>"Mean"</th><th>"CO₂e for the job"</th><th>"Basis"</th><th>"Source"</th></tr></thead>
                 <tbody>
                     {elsewhere.into_iter().map(|e| view! {
                         <tr data-zone=e.zone.clone()>
@@ -153,6 +162,7 @@ fn PlanResult(v: PlanView) -> impl IntoView {
                             <td>{e.best_start.as_deref().map(utc).unwrap_or_else(|| "any time (annual)".into())}</td>
                             <td class="num">{intensity(e.mean_g_per_kwh)}</td>
                             <td class="num">{co2(e.co2_kg)}</td>
+                            <td>{e.basis.words()}</td>
                             <td class="src"><span class=format!("badge {}", e.kind)>{e.kind.clone()}</span> " " {e.source.clone()}</td>
                         </tr>
                     }).collect_view()}

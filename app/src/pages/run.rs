@@ -89,7 +89,7 @@ fn RunView(p: RunPageData) -> impl IntoView {
                 "When should it run next? →"
             </a>
         </p>
-        <RunHoursLine run_id=r.run_id.clone() annual=r.assessment.co2_kg/>
+        <RunHoursLine run_id=r.run_id.clone()/>
         {(!p.equivalents.is_empty()).then(|| view! { <Equivalents list=p.equivalents/> })}
         {p.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
         <h2>"Every field"</h2>
@@ -252,19 +252,22 @@ fn HowComputed(r: Run) -> impl IntoView {
 /// The run's CO2 at the hours it ran (a provider's history), beside the annual figure; loaded by
 /// the browser after the page shows, so a slow provider never holds the page back.
 #[component]
-fn RunHoursLine(run_id: String, annual: Option<f64>) -> impl IntoView {
+fn RunHoursLine(run_id: String) -> impl IntoView {
     let hours = super::gridnow::after_load(move || crate::api::get_run_hours(run_id.clone()));
     move || {
         let v = hours.with(|h| h.clone())?.ok()?;
         let text = match (v.hours, v.note) {
             (Some(h), _) => format!(
-                "At the hours it ran: {} ({} on average over {} intervals{}), against {} with the annual average — {}.",
+                "At the hours it ran: {} for {} ({} on average over {} intervals, a {}{}), against {} for the same energy at the annual figure (a lifecycle average) — {}; the CSV's times read as {}.",
                 co2(Some(h.co2_kg)),
+                crate::format::energy(Some(h.energy_kwh)),
                 crate::format::intensity(h.mean_g_per_kwh),
                 h.intervals,
+                h.basis.words(),
                 if h.estimated { "; some hours are the provider's forecast, not its measurement" } else { "" },
-                co2(annual),
-                h.source
+                co2(h.annual_co2_kg),
+                h.source,
+                h.clock
             ),
             (None, Some(n)) => n,
             (None, None) => return None,

@@ -88,6 +88,14 @@ impl Fake {
             }
             // The free tier: one zone (DE), no forecast elsewhere.
             let zone = query.split('&').find_map(|kv| kv.strip_prefix("zone=")).unwrap_or("");
+            // AT: the answer of another zone (an API that fell back to the caller's location).
+            if zone == "AT" {
+                return self.answer(StatusCode::OK, "em_latest_de.json");
+            }
+            // PL: a redirect elsewhere, which must not be followed with the token.
+            if zone == "PL" {
+                return (StatusCode::FOUND, [("location", "/leak")], "").into_response();
+            }
             return match (endpoint, zone) {
                 ("carbon-intensity/latest", "DE") => self.answer(StatusCode::OK, "em_latest_de.json"),
                 ("carbon-intensity/history", "DE") => self.answer(StatusCode::OK, "em_history_de.json"),
