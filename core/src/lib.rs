@@ -6,6 +6,7 @@
 pub mod live;
 pub mod model;
 pub mod pages;
+pub mod pareto;
 pub mod plan;
 pub mod query;
 pub mod schedule;

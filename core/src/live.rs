@@ -186,7 +186,12 @@ mod places {
                 });
             }
             if let (Some(rest), "GB") = (rest.first(), country) {
-                if let Ok(id @ 1..=17) = rest.parse::<u8>() {
+                if rest.bytes().all(|b| b.is_ascii_digit()) {
+                    let Ok(id @ 1..=17) = rest.parse::<u8>() else {
+                        return Err(UnknownPlace(format!(
+                            "no zone '{zone}': the UK API's regions are GB-1 … GB-17 (13 is London)"
+                        )));
+                    };
                     let area = UkArea::Region(id);
                     return Ok(Target {
                         zone: z,
@@ -299,7 +304,7 @@ mod tests {
         assert_eq!((london.uk, london.em), (Some(UkArea::Region(13)), None));
         assert!(london.label.starts_with("London"), "{}", london.label);
         assert_eq!(Target::of_zone(g, "US-CAL-CISO").expect("a zone").em, Some(EmPlace::Zone("US-CAL-CISO".into())));
-        for bad in ["XX", "DE-", "de-../../x", "", "GERMANY"] {
+        for bad in ["XX", "DE-", "de-../../x", "", "GERMANY", "GB-18", "GB-0"] {
             assert!(Target::of_zone(g, bad).is_err(), "{bad}");
         }
         let r = Target::of_region(g, "gcp/europe-west2").expect("London");

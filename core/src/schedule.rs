@@ -165,7 +165,7 @@ pub struct PlanAnswer {
     /// "Where and when": the best start in each candidate place, best first.
     pub elsewhere: Vec<Elsewhere>,
     /// The grid at the place now, from a live provider.
-    pub grid_now: Option<crate::live::Reading>,
+    pub grid_now: Option<GridNowValue>,
 }
 
 /// The job: its duration, energy and power shape.
@@ -180,19 +180,62 @@ pub struct Job {
 pub fn series_words(s: &Series) -> String {
     let mut w = format!("{}: {}, {}", s.provider, if s.forecast { "forecast" } else { "history" }, s.basis.words());
     if let Some(t) = s.issued_at {
-        w.push_str(&format!(", issued {}", rfc3339(t)));
+        w.push_str(&format!(", issued {}", readable(t)));
     }
     w
 }
 
-fn why_none(n: &NoWindow, duration_s: i64) -> String {
+/// The grid now at the planned place, times in RFC 3339 UTC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridNowValue {
+    pub g_per_kwh: f64,
+    pub provider: String,
+    pub basis: Basis,
+    pub estimated: bool,
+    pub forecast: bool,
+    /// The start of the period the value is for.
+    pub at: String,
+    pub fetched_at: String,
+}
+
+impl From<&crate::live::Reading> for GridNowValue {
+    fn from(r: &crate::live::Reading) -> GridNowValue {
+        GridNowValue {
+            g_per_kwh: r.g_per_kwh,
+            provider: r.provider.clone(),
+            basis: r.basis,
+            estimated: r.estimated,
+            forecast: r.forecast,
+            at: rfc3339(r.at),
+            fetched_at: rfc3339(r.fetched_at),
+        }
+    }
+}
+
+/// `2026-12-01 02:30 UTC`: for sentences (the JSON fields stay RFC 3339).
+pub fn readable(t: i64) -> String {
+    let s = rfc3339(t);
+    if s.len() >= 16 {
+        format!("{} {} UTC", &s[..10], &s[11..16])
+    } else {
+        s
+    }
+}
+
+fn why_none(n: &NoWindow, duration_s: i64, ask: Ask) -> String {
     let d = crate::units::duration_s(duration_s as f64);
     match n {
         NoWindow::NoData => "the forecast holds no value".into(),
         NoWindow::TooShort { ends } => {
-            format!("the forecast ends at {}: too soon for a job of {d} started now", rfc3339(*ends))
+            format!("the forecast ends at {}: too soon for a job of {d} started now", readable(*ends))
         }
-        NoWindow::Deadline => format!("no start within the deadlines leaves room for a job of {d}"),
+        NoWindow::Deadline => match (ask.start_by, ask.finish_by) {
+            (Some(b), _) if b < ask.now => format!("the start-by time, {}, has passed", readable(b)),
+            (_, Some(f)) if f < ask.now.saturating_add(duration_s) => {
+                format!("finish by {} leaves less than the job's {d} from now ({})", readable(f), readable(ask.now))
+            }
+            _ => format!("no start within the deadlines leaves room for a job of {d}"),
+        },
         NoWindow::Gaps => "every start the deadlines allow runs into a gap in the forecast".into(),
     }
 }
@@ -258,7 +301,7 @@ pub fn answer(
         notes.push(format!("{} gap(s) in the forecast: no window crosses one", gaps.len()));
     }
     if let Some(n) = none {
-        notes.push(format!("no start found: {}", why_none(&n, duration_s)));
+        notes.push(format!("no start found: {}", why_none(&n, duration_s, ask)));
     }
     a.now_mean_g_per_kwh = now;
     if now.is_none() {

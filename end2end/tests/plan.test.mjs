@@ -66,7 +66,7 @@ test('the regions page shows the grid now where a live provider covers a region,
   const london = page.locator('tr', { has: page.locator('a', { hasText: /^europe-west2$/ }) });
   await london.locator('.now .badge').waitFor({ timeout: 10000 });
   assert.equal(await london.locator('.now .badge').textContent(), 'forecast');
-  assert.match(await london.locator('.now').textContent(), /171 g\/kWh · value from .* ago/);
+  assert.match(await london.locator('.now').textContent(), /171 g\/kWh direct · for \d\d:\d\d UTC/);
   assert.equal(await page.locator('tr', { has: page.locator('a', { hasText: /^us-west1$/ }) }).locator('.badge').textContent(), 'annual');
 });
 

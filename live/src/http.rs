@@ -24,9 +24,9 @@ impl Failure {
                 format!("refused ({status}: {message}); Electricity Maps answers 401 for a wrong token, a zone or endpoint outside the plan, and a spent quota")
             }
             Failure::Unavailable(why) if why == "timeout" => {
-                format!("no answer within {} s; skipped", timeout.as_secs_f64())
+                format!("no answer within {} s", timeout.as_secs_f64())
             }
-            Failure::Unavailable(why) => format!("unavailable ({why}); skipped"),
+            Failure::Unavailable(why) => format!("unavailable ({why})"),
             Failure::NoData(why) => format!("no data ({why})"),
         }
     }

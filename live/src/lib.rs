@@ -212,7 +212,7 @@ impl Live {
     /// What a reader can do to get live data, in words; `None` when some provider is on.
     pub fn offline_advice(&self) -> Option<String> {
         self.offline().then(|| {
-            "annual average, not live: start carbon-dash with --live for Great Britain's live grid and 48-hour forecast (UK Carbon Intensity API, no key), or with --electricitymaps-token (or ELECTRICITYMAPS_TOKEN) for Electricity Maps' live grid worldwide and, with a plan that includes them, its forecasts".into()
+            "annual average, not live: start carbon-dash with --live for Great Britain's live grid and 48-hour forecast (UK Carbon Intensity API, no key), or with an Electricity Maps token in ELECTRICITYMAPS_TOKEN for its live grid worldwide and, with a plan that includes them, its forecasts".into()
         })
     }
 
@@ -245,16 +245,26 @@ impl Live {
 
     /// The grid now at `t`.
     pub async fn latest(&self, t: &Target) -> Outcome<Reading> {
-        self.first(t, Question::Latest, false, |a| match a {
-            Answer::Reading(r) => Some(r),
-            _ => None,
-        })
-        .await
+        let mut out = self
+            .first(t, Question::Latest, false, |a| match a {
+                Answer::Reading(r) => Some(r),
+                _ => None,
+            })
+            .await;
+        // Answers are shared between places in one area: each asker gets its own name on it.
+        if let Some(r) = out.value.as_mut() {
+            r.zone = t.zone.clone();
+        }
+        out
     }
 
     /// The forecast for `t`, from the current period on.
     pub async fn forecast(&self, t: &Target) -> Outcome<Series> {
-        self.first(t, Question::Forecast, false, series).await
+        let mut out = self.first(t, Question::Forecast, false, series).await;
+        if let Some(s) = out.value.as_mut() {
+            s.zone = t.zone.clone();
+        }
+        out
     }
 
     /// The forecast for `t` as a candidate among many: keyless providers are asked, Electricity
@@ -431,7 +441,12 @@ impl Live {
                 let why = format!("{}: {}", p.name(), f.words(self.cfg.timeout));
                 tracing::warn!(provider = p.name(), %why, "live grid data not fetched");
                 let next = self.pause(key, length, &why);
-                stale.ok_or_else(|| format!("{why}; not asked again for {} s", next.as_secs()))
+                stale.ok_or_else(|| {
+                    format!(
+                        "{why}; skipped, and not asked again for {}",
+                        carbon_core::units::duration_s(next.as_secs_f64().round())
+                    )
+                })
             }
         }
     }
@@ -441,7 +456,11 @@ impl Live {
         keys.iter().find_map(|k| {
             let p = pauses.get(k)?;
             let left = p.until.checked_duration_since(std::time::Instant::now())?;
-            Some(format!("{} (skipped for another {} s)", p.why, left.as_secs().max(1)))
+            Some(format!(
+                "{}; skipped, resting for another {}",
+                p.why,
+                carbon_core::units::duration_s(left.as_secs().max(1) as f64)
+            ))
         })
     }
 

@@ -80,6 +80,10 @@ fn deadline(v: &Option<String>, name: &str) -> Result<Option<i64>, String> {
 
 /// The place the query names: `zone`, else `region`, else the run's.
 pub fn target(grid: &Grid, q: &PlanQuery, run: Option<&RunFacts>) -> Result<Target, String> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|z| !z.trim().is_empty());
+    if given(&q.zone) && given(&q.region) {
+        return Err("give a zone or a cloud region, not both".into());
+    }
     if let Some(z) = q.zone.as_deref().filter(|z| !z.trim().is_empty()) {
         return Target::of_zone(grid, z).map_err(|e| e.to_string());
     }
@@ -124,11 +128,24 @@ pub async fn plan(live: &Live, grid: &Grid, q: &PlanQuery, run: Option<&RunFacts
     };
     notes.extend(fc.notes.iter().cloned());
     let mut a = answer(&target, fc.value.as_ref(), target.annual(grid), &job, ask, notes);
-    a.grid_now = now;
+    a.grid_now = now.as_ref().map(carbon_core::schedule::GridNowValue::from);
 
     // Where and when: the cleanest regions (by annual figure, within the filters), each at its
     // best start where a forecast covers it, and the place asked about.
     let mut rows = carbon_core::whatif::regions(grid);
+    for (name, value, known) in [
+        ("provider", &q.provider, rows.iter().map(|r| r.provider.as_str()).collect::<Vec<_>>()),
+        ("continent", &q.continent, rows.iter().map(|r| r.continent.as_str()).collect::<Vec<_>>()),
+    ] {
+        if let Some(v) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(v)) {
+                let mut k = known.clone();
+                k.sort_unstable();
+                k.dedup();
+                return Err(format!("{name} '{v}': one of {}", k.join(", ")));
+            }
+        }
+    }
     rows.retain(|r| q.provider.as_deref().is_none_or(|p| r.provider.eq_ignore_ascii_case(p)));
     rows.retain(|r| q.continent.as_deref().is_none_or(|c| r.continent.eq_ignore_ascii_case(c)));
     rows.sort_by(|a, b| a.intensity_g_per_kwh.total_cmp(&b.intensity_g_per_kwh));

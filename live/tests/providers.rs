@@ -113,7 +113,7 @@ async fn refusals_pause_the_question_and_a_refused_token_pauses_the_provider() {
     assert!(fr.value.is_none());
     assert!(fr.notes[0].contains("Token unauthorized for zoneKey FR"), "{:?}", fr.notes);
     let again = live.forecast(&zone("FR")).await;
-    assert!(again.notes[0].contains("skipped for another"), "{:?}", again.notes);
+    assert!(again.notes[0].contains("resting for another"), "{:?}", again.notes);
     assert_eq!(fake.count("/forecast"), 1);
     // Other zones are still asked.
     assert!(live.latest(&zone("DE")).await.value.is_some());
@@ -155,7 +155,7 @@ async fn a_provider_that_hangs_is_skipped_within_its_time_limit_and_rested() {
     let t = std::time::Instant::now();
     let again = live.latest(&zone("GB")).await;
     assert!(t.elapsed() < Duration::from_millis(200), "a resting provider is not waited for");
-    assert!(again.notes[0].contains("skipped for another"), "{:?}", again.notes);
+    assert!(again.notes[0].contains("resting for another"), "{:?}", again.notes);
     assert_eq!(fake.requests().len(), 1);
 }
 
@@ -225,6 +225,14 @@ async fn the_planner_answers_with_the_brute_force_optimum_of_the_forecast() {
     let a = carbon_live::planner::plan(&live, grid, &q, None).await.expect("a plan");
     let start = carbon_core::time::parse_rfc3339(a.best_start.as_deref().expect("start")).expect("rfc3339");
     assert!((FIXTURE_NOW..=FIXTURE_NOW + 1800).contains(&start));
+    // A deadline already past is named as such.
+    let q = PlanQuery { finish_by: Some(carbon_core::time::rfc3339(FIXTURE_NOW - 3600)), ..q };
+    let a = carbon_live::planner::plan(&live, grid, &q, None).await.expect("a plan");
+    assert!(a.best_start.is_none());
+    assert!(a.notes.iter().any(|n| n.contains("finish by 2026-11-30 09:17 UTC leaves less than")), "{:?}", a.notes);
+    // The grid now comes with the plan, under the place's own name, times in RFC 3339.
+    let g = a.grid_now.expect("grid now");
+    assert_eq!((g.g_per_kwh, g.at.as_str()), (192.0, "2026-11-30T10:00:00Z"));
     // Bad queries are told what to change.
     for (q, says) in [
         (PlanQuery { zone: Some("XX".into()), duration: Some("1h".into()), ..PlanQuery::default() }, "no zone 'XX'"),
@@ -240,6 +248,25 @@ async fn the_planner_answers_with_the_brute_force_optimum_of_the_forecast() {
             "start_by 'tomorrow'",
         ),
         (PlanQuery { duration: Some("1h".into()), ..PlanQuery::default() }, "say where"),
+        (
+            PlanQuery {
+                zone: Some("GB".into()),
+                region: Some("gcp/europe-west2".into()),
+                duration: Some("1h".into()),
+                ..PlanQuery::default()
+            },
+            "not both",
+        ),
+        (
+            PlanQuery {
+                zone: Some("GB".into()),
+                duration: Some("1h".into()),
+                provider: Some("foo".into()),
+                ..PlanQuery::default()
+            },
+            "provider 'foo': one of aws, azure, gcp",
+        ),
+        (PlanQuery { zone: Some("GB-18".into()), duration: Some("1h".into()), ..PlanQuery::default() }, "GB-1 … GB-17"),
     ] {
         let e = carbon_live::planner::plan(&live, grid, &q, None).await.expect_err("refused");
         assert!(e.contains(says), "{e}");

@@ -5,7 +5,6 @@
 use crate::api::{get_grid_now, PageError};
 use crate::format::intensity;
 use carbon_core::schedule::GridNow;
-use carbon_core::units;
 use leptos::prelude::*;
 
 pub type Now = ReadSignal<Option<Result<GridNow, PageError>>>;
@@ -39,8 +38,13 @@ pub fn NowBadge(now: Now, key: String) -> impl IntoView {
             Some((_, r)) => {
                 let (class, word) = if r.forecast { ("badge forecast", "forecast") } else { ("badge live", "live") };
                 // To the minute: a value is half-hourly or hourly.
-                let secs = (g.at - r.at).max(0);
-                let age = if secs < 60 { "under 1 min".to_string() } else { units::duration_s((secs / 60 * 60) as f64) };
+                let basis = match r.basis {
+                    carbon_core::live::Basis::Lifecycle => "lifecycle",
+                    carbon_core::live::Basis::Direct => "direct",
+                    carbon_core::live::Basis::Marginal => "marginal",
+                };
+                let from = carbon_core::schedule::readable(r.at);
+                let from = from.get(11..).unwrap_or(&from).to_string();
                 let title = format!(
                     "{}, {}{}; for {}, fetched {}",
                     r.provider,
@@ -49,7 +53,7 @@ pub fn NowBadge(now: Now, key: String) -> impl IntoView {
                     carbon_core::time::rfc3339(r.at),
                     carbon_core::time::rfc3339(r.fetched_at)
                 );
-                view! { <span class="now" title=title><span class=class>{word}</span> " " {format!("{} · value from {age} ago", intensity(r.g_per_kwh))}</span> }.into_any()
+                view! { <span class="now" title=title><span class=class>{word}</span> " " {format!("{} {basis} · for {from}", intensity(r.g_per_kwh))}</span> }.into_any()
             }
             None => view! { <span class="now" title="the embedded annual average: no live provider covers this region"><span class="badge annual">"annual"</span></span> }.into_any(),
         };

@@ -66,7 +66,7 @@ pub fn Plan() -> impl IntoView {
         <h1>"When to run"</h1>
         <p class="hint">
             "The start, within the grid's forecast and your deadlines, at which a job meets the cleanest electricity; "
-            "exact to the minute, never in the past, weighted by a past run's own power profile when you name one."
+            "exact to the second, never in the past, weighted by a past run's own power profile when you name one."
         </p>
         <form class="plan-form" method="get" action=crate::format::href("/plan")>
             <label>"Zone " <input name="zone" placeholder="GB, GB-13, DE, US-CAL-CISO" prop:value=value("zone")/></label>
@@ -74,7 +74,7 @@ pub fn Plan() -> impl IntoView {
             <label>"or run " <input name="run_id" placeholder="a run id" prop:value=value("run_id")/></label>
             <label>"Duration " <input name="duration" placeholder="90m, 3h, 1h30m" prop:value=value("duration")/></label>
             <label>"Energy (kWh) " <input name="energy_kwh" placeholder="from the run" prop:value=value("energy_kwh")/></label>
-            <label>"Start by " <input name="start_by" placeholder="2026-12-01T06:00:00Z" prop:value=value("start_by")/></label>
+            <label>"Start by " <input name="start_by" placeholder="YYYY-MM-DDTHH:MM:SSZ" prop:value=value("start_by")/></label>
             <label>"Finish by " <input name="finish_by" placeholder="RFC 3339, UTC" prop:value=value("finish_by")/></label>
             <button type="submit">"Plan"</button>
         </form>
@@ -98,7 +98,12 @@ fn PlanResult(v: PlanView) -> impl IntoView {
         Err(why) => return view! { <p class="error" role="alert">{why}</p> }.into_any(),
     };
     let badge = if a.live { ("badge live", "forecast") } else { ("badge annual", "annual") };
+    // Waiting gains less than half a per cent: say "now" plainly.
+    let now_is_best = a.saving_pct.is_some_and(|p| p < 0.5);
     let headline = match (&a.best_start, a.best_mean_g_per_kwh) {
+        (Some(_), Some(m)) if now_is_best => {
+            format!("Start now: {} on average; no later start in the forecast is lower.", intensity(m))
+        }
         (Some(s), Some(m)) => {
             let vs = match (a.now_mean_g_per_kwh, a.saving_pct) {
                 (Some(n), Some(p)) => format!(", against {} starting now: {p:.0} % lower", intensity(n)),
@@ -115,10 +120,17 @@ fn PlanResult(v: PlanView) -> impl IntoView {
         ),
         _ => "No start found within the forecast and the deadlines.".into(),
     };
-    let saving = a.saving_kg.map(|kg| co2(Some(kg))).unwrap_or_else(|| "–".into());
-    let saving_note = match (a.energy_kwh, a.saving_kg) {
-        (Some(e), Some(_)) => format!("for {} of energy, against starting now", units::energy_kwh(e)),
-        _ => "give the energy (or a run) for kg".into(),
+    let saving = match a.saving_kg {
+        _ if now_is_best => "none".into(),
+        Some(kg) => co2(Some(kg)),
+        None => "–".into(),
+    };
+    let saving_note = match (a.energy_kwh, a.saving_kg, a.live) {
+        (_, _, false) => "no forecast, so nothing to compare".into(),
+        _ if now_is_best => "starting now is as good as any later start".into(),
+        (Some(e), Some(_), _) => format!("for {} of energy, against starting now", units::energy_kwh(e)),
+        (Some(_), None, _) => "no window to compare with starting now".into(),
+        (None, _, _) => "give the energy (or a run) for kg".into(),
     };
     // "22:00 → 01:00" and the dates beneath.
     let (window, window_note) = match (&a.best_start, &a.best_end) {
@@ -131,7 +143,7 @@ fn PlanResult(v: PlanView) -> impl IntoView {
     let elsewhere = a.elsewhere.clone();
     view! {
         <section class="plan-answer" data-live=a.live.to_string()>
-            <p class="plan-headline"><span class=badge.0>{badge.1}</span> " " {headline}</p>
+            <p class="plan-headline" class:none=a.best_start.is_none()><span class=badge.0>{badge.1}</span> " " {headline}</p>
             <p class="src">
                 {format!("{} — {}", a.place, a.source)}
                 {a.fetched_at.as_deref().map(|f| format!("; fetched {}", utc(f)))}
@@ -139,7 +151,7 @@ fn PlanResult(v: PlanView) -> impl IntoView {
             {a.grid_now.clone().map(|r| view! {
                 <p class="grid-now" id="plan-grid-now">
                     "Grid now: " <span class=if r.forecast { "badge forecast" } else { "badge live" }>{if r.forecast { "forecast" } else { "live" }}</span>
-                    {format!(" {} for the period from {} ({}, {}{})", intensity(r.g_per_kwh), utc(&carbon_core::time::rfc3339(r.at)), r.provider, r.basis.words(), if r.estimated { ", estimated" } else { "" })}
+                    {format!(" {} for the period from {} ({}, {}{})", intensity(r.g_per_kwh), utc(&r.at), r.provider, r.basis.words(), if r.estimated { ", estimated" } else { "" })}
                 </p>
             })}
             {offline.map(|o| view! { <p class="hint offline">{o}</p> })}

@@ -1,0 +1,232 @@
+//! A metric against CO2 (or energy): the Pareto front of runs, its knee, the cheapest run close
+//! enough to the best, what each step along the front costs, and what the beaten runs spent.
+//!
+//! - Front: the 2-D maxima sweep (sort by cost, keep a run only if it beats every cheaper one).
+//! - Knee: the front point farthest above the chord from its cheapest to its best point, both
+//!   axes scaled to [0, 1] (the global maximum of Kneedle's difference curve, without its
+//!   threshold; it answers with as few as 3 points, where Kneedle mostly does not). It depends on
+//!   the scale, so it is computed on the axis shown (linear or log cost).
+//! - δ-rule: the cheapest front run within δ of the best value.
+//!
+//! Pure: the caller gives each run's cost and metric value.
+
+use serde::{Deserialize, Serialize};
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Higher,
+    Lower,
+}
+
+/// Names of metrics where lower is better, matched as words of the name (`eval_loss`,
+/// `val/perplexity`, `test_wer`).
+const LOWER_IS_BETTER: &[&str] = &[
+    "loss",
+    "error",
+    "err",
+    "perplexity",
+    "ppl",
+    "mae",
+    "mse",
+    "rmse",
+    "wer",
+    "cer",
+    "ter",
+    "fid",
+    "nll",
+    "bpb",
+    "bpc",
+    "runtime",
+    "latency",
+];
+
+/// The direction a metric's name suggests: lower for losses, errors, perplexity, WER …, else
+/// higher.
+pub fn direction_of(name: &str) -> Direction {
+    let lower = name.to_ascii_lowercase();
+    let words = lower.split(|c: char| !c.is_ascii_alphanumeric());
+    if words.into_iter().any(|w| LOWER_IS_BETTER.contains(&w)) {
+        Direction::Lower
+    } else {
+        Direction::Higher
+    }
+}
+
+/// One run: its cost (kg CO2e or kWh) and its metric value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub cost: f64,
+    pub value: f64,
+}
+
+/// The front and what it tells.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Front {
+    /// Indices into the points, cheapest first, each better than the one before.
+    pub front: Vec<usize>,
+    /// Per point: on the front.
+    pub on_front: Vec<bool>,
+    /// Points left out: no cost or no finite value.
+    pub unusable: Vec<usize>,
+    /// The knee's index, when the front has at least 3 points and bends.
+    pub knee: Option<usize>,
+    /// Why there is no knee, in words.
+    pub no_knee: Option<String>,
+    /// The cheapest front point within δ of the best value.
+    pub within_delta: Option<usize>,
+    /// Per step along the front (from `front[i]` to `front[i + 1]`): cost per unit of metric gained.
+    pub cost_per_unit: Vec<f64>,
+    /// The summed cost of the points the front beats (cheaper or as cheap, and better).
+    pub dominated_cost: f64,
+}
+
+/// How the cost axis is scaled for the knee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    #[default]
+    Linear,
+    Log,
+}
+
+/// The front of `points` for a metric going `dir`, its knee on `scale`, and the δ-rule with
+/// `delta` (in the metric's units, ≥ 0).
+pub fn front(points: &[Point], dir: Direction, scale: Scale, delta: f64) -> Front {
+    let good = |v: f64| if dir == Direction::Higher { v } else { -v };
+    let usable = |p: &Point| {
+        p.cost.is_finite() && p.value.is_finite() && p.cost >= 0.0 && (scale == Scale::Linear || p.cost > 0.0)
+    };
+    let mut order: Vec<usize> = (0..points.len()).filter(|&i| usable(&points[i])).collect();
+    let unusable: Vec<usize> = (0..points.len()).filter(|&i| !usable(&points[i])).collect();
+    // Cheapest first; at equal cost, the better first (the worse one is beaten by it).
+    order.sort_by(|&a, &b| {
+        points[a]
+            .cost
+            .total_cmp(&points[b].cost)
+            .then(good(points[b].value).total_cmp(&good(points[a].value)))
+            .then(a.cmp(&b))
+    });
+    let mut f = Front { on_front: vec![false; points.len()], unusable, ..Front::default() };
+    let mut best = f64::NEG_INFINITY;
+    for &i in &order {
+        let v = good(points[i].value);
+        if v > best {
+            best = v;
+            f.front.push(i);
+            f.on_front[i] = true;
+        } else {
+            f.dominated_cost += points[i].cost;
+        }
+    }
+    f.cost_per_unit = f
+        .front
+        .windows(2)
+        .map(|w| (points[w[1]].cost - points[w[0]].cost) / (good(points[w[1]].value) - good(points[w[0]].value)))
+        .collect();
+    if let Some(&top) = f.front.last() {
+        let target = good(points[top].value) - delta.max(0.0);
+        f.within_delta = f.front.iter().copied().find(|&i| good(points[i].value) >= target);
+    }
+    let x = |i: usize| if scale == Scale::Log { points[i].cost.log10() } else { points[i].cost };
+    if f.front.len() < 3 {
+        f.no_knee = Some(format!("too few points for a knee ({} on the front; 3 needed)", f.front.len()));
+        return f;
+    }
+    let (x0, x1) = (x(f.front[0]), x(*f.front.last().unwrap_or(&0)));
+    let (y0, y1) = (good(points[f.front[0]].value), good(points[*f.front.last().unwrap_or(&0)].value));
+    if x1 <= x0 || y1 <= y0 {
+        f.no_knee = Some("the front has no width to bend in".into());
+        return f;
+    }
+    let distance = |i: usize| (good(points[i].value) - y0) / (y1 - y0) - (x(i) - x0) / (x1 - x0);
+    let (mut arg, mut max) = (None, 0.0);
+    for &i in &f.front[1..f.front.len() - 1] {
+        let d = distance(i);
+        if d > max + 1e-12 {
+            (arg, max) = (Some(i), d);
+        }
+    }
+    f.knee = arg;
+    if arg.is_none() {
+        f.no_knee = Some(
+            "the front does not bend: each step costs as much or more per unit as the last (no point above the chord)"
+                .into(),
+        );
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(v: &[(f64, f64)]) -> Vec<Point> {
+        v.iter().map(|&(cost, value)| Point { cost, value }).collect()
+    }
+
+    #[test]
+    fn a_concave_sweep_bends_where_returns_start_to_diminish() {
+        // Accuracy against kg: steep up to 0.4 kg, then flat. Run 2 (0.4 kg, 90.9) is the knee.
+        let p = pts(&[(0.1, 80.0), (0.2, 87.0), (0.4, 90.9), (1.0, 91.0), (2.1, 91.2), (1.5, 90.0), (0.3, 85.0)]);
+        let f = front(&p, Direction::Higher, Scale::Linear, 0.25);
+        assert_eq!(f.front, vec![0, 1, 2, 3, 4]);
+        assert_eq!(f.knee, Some(2));
+        // Beaten: 1.5 kg for 90.0 (0.4 kg reached 90.9), 0.3 kg for 85.0 (0.2 kg reached 87).
+        assert!((f.dominated_cost - 1.8).abs() < 1e-12);
+        // Within 0.25 of the best (91.2): the cheapest is run 3 (91.0 at 1 kg); within 0.5, run 2.
+        assert_eq!(f.within_delta, Some(3));
+        assert_eq!(front(&p, Direction::Higher, Scale::Linear, 0.5).within_delta, Some(2));
+        // The last step: 1.1 kg for 0.2 points.
+        assert!((f.cost_per_unit[3] - 5.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_straight_or_convex_front_has_no_knee_and_few_points_say_so() {
+        let straight = pts(&[(1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (4.0, 4.0)]);
+        let f = front(&straight, Direction::Higher, Scale::Linear, 0.0);
+        assert_eq!(f.front.len(), 4);
+        assert_eq!(f.knee, None);
+        assert!(f.no_knee.as_deref().is_some_and(|w| w.contains("does not bend")));
+        for n in [0usize, 1, 2] {
+            let p = pts(&[(1.0, 1.0), (2.0, 2.0)][..n]);
+            let f = front(&p, Direction::Higher, Scale::Linear, 0.0);
+            assert!(f.knee.is_none() && f.no_knee.as_deref().is_some_and(|w| w.contains("too few points")), "{n}");
+        }
+        assert_eq!(front(&pts(&[(1.0, 5.0)]), Direction::Higher, Scale::Linear, 0.0).within_delta, Some(0));
+    }
+
+    #[test]
+    fn losses_go_down_ties_and_noise_are_handled() {
+        // Loss: lower is better. Equal cost: the better one is on the front, the other beaten.
+        let p = pts(&[(1.0, 2.0), (1.0, 1.5), (2.0, 1.0), (4.0, 0.9), (3.0, f64::NAN), (f64::INFINITY, 0.1)]);
+        let f = front(&p, Direction::Lower, Scale::Linear, 0.0);
+        assert_eq!(f.front, vec![1, 2, 3]);
+        assert_eq!(f.unusable, vec![4, 5]);
+        assert!((f.dominated_cost - 1.0).abs() < 1e-12);
+        assert_eq!(f.knee, Some(2));
+        // Equal values at a higher cost are beaten too (strictly better is needed).
+        let same = front(&pts(&[(1.0, 0.5), (2.0, 0.5)]), Direction::Higher, Scale::Linear, 0.0);
+        assert_eq!(same.front, vec![0]);
+        assert_eq!(direction_of("eval_loss"), Direction::Lower);
+        assert_eq!(direction_of("val/perplexity"), Direction::Lower);
+        assert_eq!(direction_of("test_wer"), Direction::Lower);
+        assert_eq!(direction_of("accuracy"), Direction::Higher);
+        assert_eq!(direction_of("f1"), Direction::Higher);
+        assert_eq!(direction_of("errorless_rate"), Direction::Higher, "whole words only");
+    }
+
+    #[test]
+    fn the_knee_is_computed_on_the_axis_shown() {
+        // Costs spanning decades: on a log axis the bend is elsewhere than on a linear one.
+        let p = pts(&[(0.01, 70.0), (0.1, 85.0), (1.0, 90.0), (10.0, 91.0), (100.0, 91.5)]);
+        let lin = front(&p, Direction::Higher, Scale::Linear, 0.0);
+        let log = front(&p, Direction::Higher, Scale::Log, 0.0);
+        assert_eq!(lin.knee, Some(2), "linear: 1 kg");
+        assert_eq!(log.knee, Some(1), "log: 0.1 kg");
+        // Zero cost cannot be on a log axis.
+        let z = front(&pts(&[(0.0, 1.0), (1.0, 2.0)]), Direction::Higher, Scale::Log, 0.0);
+        assert_eq!(z.unusable, vec![0]);
+    }
+}
