@@ -24,6 +24,8 @@ pub mod grid;
 #[cfg(feature = "ingest")]
 pub mod ingest;
 #[cfg(feature = "ingest")]
+pub mod metrics;
+#[cfg(feature = "ingest")]
 pub mod parse_cache;
 #[cfg(feature = "ingest")]
 pub mod records;

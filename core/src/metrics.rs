@@ -1,0 +1,395 @@
+//! Model metrics beside the logs: the files ML tools write next to CodeCarbon's `emissions.csv`,
+//! read into final values per run.
+//!
+//! - `metrics.csv`, long (`run_id,name,value[,step,timestamp]`) or wide (`run_id,accuracy,loss,…`);
+//! - Hugging Face Trainer's `trainer_state.json` (`log_history`) and `all_results.json`;
+//! - W&B's `files/wandb-summary.json`;
+//! - an MLflow file-store run (`mlruns/<exp>/<run>/metrics/<key>`, tag `codecarbon.run_id`).
+//!
+//! A value names its run when the file does (`run_id` column, MLflow tag, W&B key
+//! `codecarbon_run_id`); otherwise it belongs to "the folder's run", a join the caller makes by
+//! place and flags as a guess. The final value of a metric is MLflow's rule: the highest step,
+//! then the latest timestamp, then the last written.
+
+use crate::model::Problem;
+use serde_json::Value;
+
+/// Which kind of file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Csv,
+    HfTrainerState,
+    HfAllResults,
+    WandbSummary,
+    MlflowRun,
+}
+
+impl MetricsFormat {
+    /// The kind a file's name says, if any (MLflow runs are folders, recognised by the caller).
+    pub fn of_file_name(name: &str) -> Option<MetricsFormat> {
+        match name {
+            "metrics.csv" => Some(MetricsFormat::Csv),
+            "trainer_state.json" => Some(MetricsFormat::HfTrainerState),
+            "all_results.json" => Some(MetricsFormat::HfAllResults),
+            "wandb-summary.json" => Some(MetricsFormat::WandbSummary),
+            _ => None,
+        }
+    }
+}
+
+/// One final value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricValue {
+    /// `None`: the folder's run (a guess the caller flags).
+    pub run_id: Option<String>,
+    pub name: String,
+    pub value: f64,
+}
+
+/// What a metrics file says.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Metrics {
+    pub values: Vec<MetricValue>,
+    pub problems: Vec<Problem>,
+}
+
+fn problem(line: usize, column: Option<usize>, column_name: Option<&str>, reason: String) -> Problem {
+    Problem { line, column, column_name: column_name.map(str::to_string), reason, rejected: true }
+}
+
+/// A metric of a run: (run, name).
+type MetricKey = (Option<String>, String);
+/// Its latest observation: (step, timestamp, order written, value).
+type Observation = (f64, f64, usize, f64);
+
+/// Observations of one metric of one run, reduced to the final one.
+#[derive(Default)]
+struct Finals {
+    /// In first-seen order.
+    seen: Vec<(MetricKey, Observation)>,
+    index: std::collections::HashMap<MetricKey, usize>,
+    /// Observations so far: the order of writing.
+    written: usize,
+}
+
+impl Finals {
+    fn add(&mut self, run: Option<String>, name: String, value: f64, step: Option<f64>, ts: Option<f64>) {
+        let order = self.written;
+        self.written += 1;
+        let key = (step.unwrap_or(f64::NEG_INFINITY), ts.unwrap_or(f64::NEG_INFINITY), order, value);
+        let k = (run, name);
+        match self.index.get(&k) {
+            Some(&i) => {
+                let cur = &mut self.seen[i].1;
+                if (key.0, key.1, key.2) >= (cur.0, cur.1, cur.2) {
+                    *cur = key;
+                }
+            }
+            None => {
+                self.index.insert(k.clone(), self.seen.len());
+                self.seen.push((k, key));
+            }
+        }
+    }
+
+    fn values(self) -> Vec<MetricValue> {
+        self.seen.into_iter().map(|((run_id, name), (_, _, _, value))| MetricValue { run_id, name, value }).collect()
+    }
+}
+
+/// A number as metric files write them (`nan`, `inf` are not values).
+fn number(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// A timestamp column: a number (MLflow's ms) or an ISO time (compared as written).
+fn timestamp(s: &str) -> Option<f64> {
+    number(s).or_else(|| crate::time::parse_iso(s.trim()).map(|t| t.and_utc().timestamp_millis() as f64))
+}
+
+/// `metrics.csv`, long or wide.
+pub fn read_csv(text: &str) -> Metrics {
+    let mut out = Metrics::default();
+    let mut rows = crate::records::records(text)
+        .collect_owned()
+        .into_iter()
+        .filter(|(_, f)| !(f.len() == 1 && f[0].trim().is_empty()));
+    let Some((_, header)) = rows.next() else {
+        out.problems.push(problem(
+            0,
+            None,
+            None,
+            "an empty file: a metrics.csv starts with a header such as run_id,name,value".into(),
+        ));
+        return out;
+    };
+    let names: Vec<String> =
+        header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+    let col = |n: &str| names.iter().position(|h| h == n);
+    let run_col = col("run_id");
+    let mut finals = Finals::default();
+    let long = (col("name"), col("value"));
+    for (line, fields) in rows {
+        let cell = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
+        let run = run_col.map(|i| cell(i).trim().to_string()).filter(|r| !r.is_empty());
+        if run_col.is_some() && run.is_none() {
+            out.problems.push(problem(
+                line,
+                run_col.map(|i| i + 1),
+                Some("run_id"),
+                "no run_id: the row is skipped".into(),
+            ));
+            continue;
+        }
+        match long {
+            (Some(n), Some(v)) => {
+                let name = cell(n).trim();
+                let Some(value) = number(cell(v)) else {
+                    out.problems.push(problem(
+                        line,
+                        Some(v + 1),
+                        Some("value"),
+                        format!("'{}' is not a finite number: the row is skipped", cell(v).trim()),
+                    ));
+                    continue;
+                };
+                if name.is_empty() {
+                    out.problems.push(problem(
+                        line,
+                        Some(n + 1),
+                        Some("name"),
+                        "no metric name: the row is skipped".into(),
+                    ));
+                    continue;
+                }
+                let step = col("step").and_then(|i| number(cell(i)));
+                let ts = col("timestamp").and_then(|i| timestamp(cell(i)));
+                finals.add(run, name.to_string(), value, step, ts);
+            }
+            _ => {
+                for (i, h) in names.iter().enumerate() {
+                    if Some(i) == run_col || h.is_empty() || ["step", "timestamp", "epoch"].contains(&h.as_str()) {
+                        continue;
+                    }
+                    let raw = cell(i).trim();
+                    if raw.is_empty() {
+                        continue;
+                    }
+                    match number(raw) {
+                        Some(v) => {
+                            let step = col("step").and_then(|j| number(cell(j)));
+                            finals.add(run.clone(), header[i].trim().to_string(), v, step, None);
+                        }
+                        None => out.problems.push(problem(
+                            line,
+                            Some(i + 1),
+                            Some(h),
+                            format!("'{raw}' is not a finite number: the cell is skipped"),
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    out.values = finals.values();
+    out
+}
+
+fn json(text: &str, what: &str) -> Result<Value, Metrics> {
+    serde_json::from_str(text).map_err(|e| Metrics {
+        values: Vec::new(),
+        problems: vec![problem(e.line(), Some(e.column()), None, format!("not a {what}: {e}"))],
+    })
+}
+
+/// Numeric fields of a flat JSON object, in order, skipping `skip`.
+fn flat_numbers(o: &serde_json::Map<String, Value>, skip: impl Fn(&str) -> bool) -> Vec<(String, f64)> {
+    o.iter()
+        .filter(|(k, _)| !skip(k))
+        .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|x| x.is_finite())?)))
+        .collect()
+}
+
+/// Not model quality: a trainer's bookkeeping.
+fn trainer_bookkeeping(k: &str) -> bool {
+    matches!(k, "step" | "epoch" | "total_flos" | "learning_rate" | "grad_norm" | "global_step")
+}
+
+/// Hugging Face Trainer's `trainer_state.json`: the last value of each key of `log_history`
+/// (by step), and `best_metric`. All for the folder's run.
+pub fn read_trainer_state(text: &str) -> Metrics {
+    let v = match json(text, "trainer_state.json") {
+        Ok(v) => v,
+        Err(m) => return m,
+    };
+    let mut finals = Finals::default();
+    for entry in v.get("log_history").and_then(Value::as_array).into_iter().flatten() {
+        let Some(o) = entry.as_object() else { continue };
+        let step = o.get("step").and_then(Value::as_f64);
+        for (k, x) in flat_numbers(o, trainer_bookkeeping) {
+            finals.add(None, k, x, step, None);
+        }
+    }
+    if let Some(b) = v.get("best_metric").and_then(Value::as_f64).filter(|b| b.is_finite()) {
+        finals.add(None, "best_metric".into(), b, None, None);
+    }
+    let mut out = Metrics { values: finals.values(), problems: Vec::new() };
+    if out.values.is_empty() {
+        out.problems.push(problem(0, None, None, "no numeric metric in log_history".into()));
+    }
+    out
+}
+
+/// Hugging Face Trainer's `all_results.json` (and `eval_results.json`): a flat object.
+pub fn read_all_results(text: &str) -> Metrics {
+    match json(text, "results file") {
+        Ok(Value::Object(o)) => Metrics {
+            values: flat_numbers(&o, trainer_bookkeeping)
+                .into_iter()
+                .map(|(name, value)| MetricValue { run_id: None, name, value })
+                .collect(),
+            problems: Vec::new(),
+        },
+        Ok(_) => Metrics { values: Vec::new(), problems: vec![problem(0, None, None, "not a JSON object".into())] },
+        Err(m) => m,
+    }
+}
+
+/// W&B's `wandb-summary.json`: the summary's numbers (not W&B's own `_` keys); the run is named
+/// by a `codecarbon_run_id` (or `codecarbon.run_id`) key when the script logged it.
+pub fn read_wandb_summary(text: &str) -> Metrics {
+    let o = match json(text, "wandb-summary.json") {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => {
+            return Metrics { values: Vec::new(), problems: vec![problem(0, None, None, "not a JSON object".into())] }
+        }
+        Err(m) => return m,
+    };
+    let run = ["codecarbon_run_id", "codecarbon.run_id", "codecarbon/run_id"]
+        .iter()
+        .find_map(|k| o.get(*k).and_then(Value::as_str))
+        .map(str::to_string);
+    let values = flat_numbers(&o, |k| k.starts_with('_'))
+        .into_iter()
+        .map(|(name, value)| MetricValue { run_id: run.clone(), name, value })
+        .collect();
+    Metrics { values, problems: Vec::new() }
+}
+
+/// An MLflow file-store run: its `codecarbon.run_id` tag (the file's text) and its metric files
+/// (`key`, text of lines `timestamp value [step]`).
+pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> Metrics {
+    let run = tag.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+    let mut finals = Finals::default();
+    let mut problems = Vec::new();
+    for (key, text) in metric_files {
+        for (i, line) in text.lines().enumerate() {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let (ts, value, step) = match parts.as_slice() {
+                [ts, v] => (number(ts), number(v), Some(0.0)),
+                [ts, v, s] => (number(ts), number(v), number(s)),
+                [] => continue,
+                _ => (None, None, None),
+            };
+            match value {
+                Some(v) => finals.add(run.clone(), key.clone(), v, step, ts),
+                // MLflow writes `nan` for a diverged value: not a value, not an error either.
+                None if parts.get(1).is_some_and(|v| v.eq_ignore_ascii_case("nan")) => {}
+                None => problems.push(problem(
+                    i + 1,
+                    None,
+                    Some(key),
+                    format!("metrics/{key}: '{line}' is not 'timestamp value [step]'"),
+                )),
+            }
+        }
+    }
+    Metrics { values: finals.values(), problems }
+}
+
+/// Reads a metrics file of `format`.
+pub fn read(format: MetricsFormat, text: &str) -> Metrics {
+    match format {
+        MetricsFormat::Csv => read_csv(text),
+        MetricsFormat::HfTrainerState => read_trainer_state(text),
+        MetricsFormat::HfAllResults => read_all_results(text),
+        MetricsFormat::WandbSummary => read_wandb_summary(text),
+        MetricsFormat::MlflowRun => Metrics::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(m: &Metrics, run: Option<&str>, name: &str) -> Option<f64> {
+        m.values.iter().find(|v| v.run_id.as_deref() == run && v.name == name).map(|v| v.value)
+    }
+
+    #[test]
+    fn a_long_metrics_csv_keeps_the_final_value_per_run_and_name() {
+        let text = "run_id,name,value,step,timestamp\n\
+                    r1,accuracy,0.80,1,1000\n\
+                    r1,accuracy,0.91,3,3000\n\
+                    r1,accuracy,0.85,2,2000\n\
+                    r2,accuracy,0.70,1,\n\
+                    r2,loss,nan,1,\n\
+                    ,accuracy,0.5,1,\n";
+        let m = read_csv(text);
+        assert_eq!(get(&m, Some("r1"), "accuracy"), Some(0.91), "the highest step wins, not the last line");
+        assert_eq!(get(&m, Some("r2"), "accuracy"), Some(0.70));
+        assert_eq!(get(&m, Some("r2"), "loss"), None);
+        let lines: Vec<(usize, Option<usize>)> = m.problems.iter().map(|p| (p.line, p.column)).collect();
+        assert_eq!(lines, vec![(6, Some(3)), (7, Some(1))], "{:?}", m.problems);
+        assert!(m.problems[0].reason.contains("'nan' is not a finite number"));
+    }
+
+    #[test]
+    fn a_wide_metrics_csv_is_one_row_per_run_and_without_run_id_is_the_folders() {
+        let m = read_csv("run_id,accuracy,loss,epoch\nr1,0.9,0.31,3\nr2,0.8,oops,3\n");
+        assert_eq!(get(&m, Some("r1"), "accuracy"), Some(0.9));
+        assert_eq!(get(&m, Some("r1"), "loss"), Some(0.31));
+        assert_eq!(get(&m, Some("r1"), "epoch"), None, "epoch is bookkeeping");
+        assert_eq!((m.problems[0].line, m.problems[0].column), (3, Some(3)));
+        let folder = read_csv("accuracy,f1\n0.93,0.88\n");
+        assert_eq!(get(&folder, None, "f1"), Some(0.88));
+        assert!(!read_csv("").problems.is_empty());
+    }
+
+    #[test]
+    fn hugging_face_files_give_the_last_logged_values() {
+        let state = r#"{"best_metric": 0.912, "global_step": 300, "log_history": [
+            {"epoch": 1.0, "step": 100, "loss": 0.9, "learning_rate": 5e-5},
+            {"epoch": 1.0, "step": 100, "eval_loss": 0.52, "eval_accuracy": 0.88},
+            {"epoch": 2.0, "step": 200, "eval_loss": 0.41, "eval_accuracy": 0.91},
+            {"epoch": 3.0, "step": 300, "train_runtime": 812.5, "train_loss": 0.6}]}"#;
+        let m = read_trainer_state(state);
+        assert_eq!(get(&m, None, "eval_accuracy"), Some(0.91));
+        assert_eq!(get(&m, None, "eval_loss"), Some(0.41));
+        assert_eq!(get(&m, None, "best_metric"), Some(0.912));
+        assert_eq!(get(&m, None, "learning_rate"), None);
+        let all = read_all_results(r#"{"epoch": 3.0, "eval_accuracy": 0.91, "eval_samples": 872, "note": "x"}"#);
+        assert_eq!(get(&all, None, "eval_accuracy"), Some(0.91));
+        assert_eq!(all.values.len(), 2);
+        let bad = read_trainer_state("{\"log_history\": [\n  {\"step\": 1,,}]}");
+        assert_eq!(bad.problems[0].line, 2);
+    }
+
+    #[test]
+    fn wandb_and_mlflow_name_the_run_when_the_script_logged_it() {
+        let w = read_wandb_summary(
+            r#"{"_runtime": 812, "_step": 300, "accuracy": 0.9, "codecarbon_run_id": "r9", "_wandb": {"runtime": 812}}"#,
+        );
+        assert_eq!(w.values, vec![MetricValue { run_id: Some("r9".into()), name: "accuracy".into(), value: 0.9 }]);
+        let files = vec![
+            ("accuracy".to_string(), "1700000000000 0.8 1\n1700000001000 0.9 2\n1700000002000 nan 3\n".to_string()),
+            ("val/loss".to_string(), "1700000000000 0.5\n1700000009000 0.4\n".to_string()),
+        ];
+        let m = read_mlflow_run(Some("r7\n"), &files);
+        assert_eq!(get(&m, Some("r7"), "accuracy"), Some(0.9), "nan is no value");
+        assert_eq!(get(&m, Some("r7"), "val/loss"), Some(0.4), "two-field lines: step 0, the later timestamp wins");
+        assert!(m.problems.is_empty());
+        assert_eq!(MetricsFormat::of_file_name("wandb-summary.json"), Some(MetricsFormat::WandbSummary));
+        assert_eq!(MetricsFormat::of_file_name("emissions.csv"), None);
+    }
+}
