@@ -86,6 +86,13 @@ pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewP
         let t = &o.summary.totals;
         o.equivalents =
             carbon_core::grid::Grid::embedded().equivalents(t.co2_kg, t.co2_kg_low, t.co2_kg_high, t.energy_kwh);
+        // The trend at a glance: CO2 per month, by team (the largest, the others together).
+        use carbon_core::timeseries::{timeseries, Dimension, Period};
+        let runs: Vec<&carbon_core::model::Run> = c.runs(dataset).iter().collect();
+        if !runs.is_empty() {
+            let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(charts::MAX_SERIES - 1);
+            o.charts.push(charts::stacked_co2(&by_team, "overview-monthly", "CO₂e per month, by team"));
+        }
         o
     })
 }

@@ -97,6 +97,38 @@ fn builder<'a, 'b>(
     b
 }
 
+/// Width of the legend column beside a chart's plot.
+const LEGEND_W: u32 = 180;
+
+/// One legend entry: its name, colour, and whether a line (else a filled box) marks it.
+type LegendItem = (String, RGBColor, bool);
+
+/// The legend in its own column beside the plot (from [`with_legend`]): it never covers data.
+fn draw_legend(area: &DrawingArea<SVGBackend, Shift>, items: &[LegendItem]) -> Result<(), Box<dyn std::error::Error>> {
+    for (i, (name, c, line)) in items.iter().enumerate() {
+        let y = 56 + i as i32 * 20;
+        if *line {
+            area.draw(&PathElement::new(vec![(4, y), (18, y)], c.stroke_width(2)))?;
+        } else {
+            area.draw(&Rectangle::new([(6, y - 5), (16, y + 5)], c.filled()))?;
+        }
+        let name = if name.chars().count() > 22 {
+            format!("{}…", name.chars().take(21).collect::<String>())
+        } else {
+            name.clone()
+        };
+        area.draw(&Text::new(name, (24, y - 7), ("sans-serif", 13)))?;
+    }
+    Ok(())
+}
+
+/// The plot area and, to its right, the legend's column.
+fn with_legend<'a>(
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+) -> (DrawingArea<SVGBackend<'a>, Shift>, DrawingArea<SVGBackend<'a>, Shift>) {
+    root.split_horizontally(W - LEGEND_W)
+}
+
 fn draw<F>(f: F) -> (String, Vec<(i32, i32, String)>)
 where
     F: FnOnce(&DrawingArea<SVGBackend, Shift>, &mut Vec<(i32, i32, String)>) -> Result<(), Box<dyn std::error::Error>>,
@@ -120,12 +152,14 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
     let totals: Vec<f64> = (0..n).map(|i| ts.series.iter().map(|s| s.co2_kg[i]).sum()).collect();
     let ymax = totals.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.1;
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = builder(root, title).build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0f64..ymax)?;
+        let (plot, side) = with_legend(root);
+        let mut chart = builder(&plot, title).build_cartesian_2d(-0.5f64..(n.max(1) as f64 - 0.5), 0f64..ymax)?;
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .x_labels(n.clamp(1, 12) + 1)
             .x_label_formatter(&|x| label_at(&periods, *x))
             .y_desc("CO₂e (kg)")
@@ -152,14 +186,14 @@ pub fn stacked_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
                 base += v;
             }
         }
-        for (si, s) in ts.series.iter().enumerate().take(PALETTE.len()) {
-            let c = series_colour(si, &s.key);
-            chart
-                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-                .label(s.key.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled()));
-        }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        let items: Vec<LegendItem> = ts
+            .series
+            .iter()
+            .enumerate()
+            .take(PALETTE.len())
+            .map(|(si, s)| (s.key.clone(), series_colour(si, &s.key), false))
+            .collect();
+        draw_legend(&side, &items)?;
         Ok(())
     });
     let mut csv = csv_line(&[
@@ -212,7 +246,8 @@ pub fn cumulative_co2(ts: &TimeSeries, id: &str, title: &str) -> Chart {
         let periods = ts.periods.clone();
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .x_labels(n.clamp(2, 12))
             .x_label_formatter(&|x| label_at(&periods, *x))
             .y_desc("cumulative CO₂e (kg)")
@@ -257,7 +292,8 @@ pub fn run_progress(d: &RunDetail) -> Chart {
             .set_secondary_coord(0f64..xmax, 0f64..ymax * g);
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .y_desc("energy (kWh)")
             .x_desc("time since start (h)")
             .draw()?;
@@ -316,7 +352,8 @@ pub fn power_between(d: &RunDetail) -> Chart {
         let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .y_desc("power (W)")
             .x_desc("time since start (h)")
             .draw()?;
@@ -364,7 +401,8 @@ pub fn energy_split(r: &Run) -> Option<Chart> {
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .x_labels(parts.len() + 1)
             .x_label_formatter(&|x| label_at(&names, *x))
             .y_desc("energy (kWh)")
@@ -418,25 +456,26 @@ pub fn utilisation(d: &RunDetail) -> Option<Chart> {
     let xmax = series.iter().flat_map(|(_, p)| p.iter().map(|x| x.0)).fold(0.0, f64::max).max(1e-6);
     let title = "Utilisation";
     let (svg, targets) = draw(|root, targets| {
-        let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..100f64)?;
+        let (plot, side) = with_legend(root);
+        let mut chart = builder(&plot, title).build_cartesian_2d(0f64..xmax, 0f64..100f64)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .y_desc("utilisation (%)")
             .x_desc("time since start (h)")
             .draw()?;
         for (i, (name, pts)) in series.iter().enumerate() {
             let c = colour(i + 1);
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c));
+            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
             for p in pts {
                 let (x, y) = chart.backend_coord(p);
                 targets.push((x, y, format!("{name} at {} h: {:.0} %", units::sig3(p.0), p.1)));
             }
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        let items: Vec<LegendItem> =
+            series.iter().enumerate().map(|(i, (name, _))| (name.to_string(), colour(i + 1), true)).collect();
+        draw_legend(&side, &items)?;
         Ok(())
     });
     let mut csv = csv_line(&["series".into(), "hours".into(), "percent".into()]);
@@ -480,7 +519,8 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
         let mut chart = builder(root, title).build_cartesian_2d(0f64..xmax, 0f64..ymax)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .y_desc("CO₂e (g)")
             .x_desc("duration (h)")
             .draw()?;
@@ -536,7 +576,8 @@ pub fn plan_forecast(p: &carbon_core::schedule::PlanAnswer) -> Chart {
         let mut chart = builder(root, title).build_cartesian_2d(xmin..xmax, 0f64..ymax)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
             .y_desc("g CO₂e/kWh")
             .x_desc("hours from now")
             .draw()?;
@@ -608,6 +649,28 @@ mod tests {
         assert!(c.svg.contains("CO₂e (kg)") && c.svg.contains("CO₂e per month"));
         assert_eq!(c.csv.lines().count(), 1 + 2 * 3, "header + 2 series × 3 months");
         assert!(c.alt.contains("total 7 kg CO₂e"), "{}", c.alt);
+        // The legend has a column of its own: its names are drawn right of every bar, and every
+        // bar ends left of it.
+        let plot_end = f64::from(W - LEGEND_W);
+        let attr = |tag: &str, name: &str| -> Vec<f64> {
+            c.svg
+                .split(&format!("<{tag} "))
+                .skip(1)
+                .filter_map(|t| t.split(&format!("{name}=\"")).nth(1)?.split('"').next()?.parse().ok())
+                .collect()
+        };
+        let texts: Vec<&str> = c.svg.split("<text ").skip(1).collect();
+        for key in ["p", "q"] {
+            let t = texts.iter().find(|t| t.contains(&format!(">\n{key}\n</text>"))).expect("a legend entry");
+            let x: f64 =
+                t.split("x=\"").nth(1).and_then(|v| v.split('"').next()).and_then(|v| v.parse().ok()).expect("x");
+            assert!(x >= plot_end, "legend {key} at x={x}");
+        }
+        let rects_x = attr("rect", "x");
+        let rects_w = attr("rect", "width");
+        let bars: Vec<(f64, f64)> =
+            rects_x.iter().zip(&rects_w).map(|(x, w)| (*x, *w)).filter(|(_, w)| *w < 200.0).collect();
+        assert!(bars.iter().filter(|(x, _)| *x < plot_end).all(|(x, w)| x + w <= plot_end), "{bars:?}");
         let cum = cumulative_co2(&ts, "cumulative", "Cumulative");
         assert_eq!(cum.svg.matches("data-tip=").count(), 3);
         assert!(cum.csv.ends_with("2026-03,7\n"), "{}", cum.csv);

@@ -88,6 +88,9 @@ pub struct OverviewPage {
     pub pages: usize,
     /// Everyday equivalents of the totals.
     pub equivalents: Vec<Equivalent>,
+    /// The monthly trend (drawn on the server).
+    #[serde(default)]
+    pub charts: Vec<Chart>,
 }
 
 impl Summary {
@@ -123,6 +126,7 @@ impl Summary {
             page,
             pages,
             equivalents: Vec::new(),
+            charts: Vec::new(),
         }
     }
 }

@@ -79,6 +79,7 @@ fn SummaryView(o: OverviewPage, dataset: DatasetMode) -> impl IntoView {
             />
         </section>
         <Equivalents list=o.equivalents/>
+        {o.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
         <p><a href=crate::format::href("/map")>"Where would all of this have been lower? The map and the what-if →"</a></p>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>
