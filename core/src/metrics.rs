@@ -51,6 +51,8 @@ pub struct MetricValue {
 pub struct Metrics {
     pub values: Vec<MetricValue>,
     pub problems: Vec<Problem>,
+    /// Problems over [`MAX_PROBLEMS_KEPT`], counted.
+    dropped: usize,
 }
 
 fn problem(line: usize, column: Option<usize>, column_name: Option<&str>, reason: String) -> Problem {
@@ -104,7 +106,30 @@ fn number(s: &str) -> Option<f64> {
 
 /// A timestamp column: a number (MLflow's ms) or an ISO time (compared as written).
 fn timestamp(s: &str) -> Option<f64> {
-    number(s).or_else(|| crate::time::parse_iso(s.trim()).map(|t| t.and_utc().timestamp_millis() as f64))
+    number(s)
+        .or_else(|| crate::time::parse_iso(s.trim()).map(|t| t.and_utc().timestamp_millis() as f64))
+        .or_else(|| crate::time::parse_rfc3339(s).map(|t| t as f64 * 1000.0))
+}
+
+/// Problems kept per file (the rest are counted in one last problem).
+pub const MAX_PROBLEMS_KEPT: usize = 200;
+
+impl Metrics {
+    fn push(&mut self, p: Problem) {
+        if self.problems.len() < MAX_PROBLEMS_KEPT {
+            self.problems.push(p);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn finish(mut self) -> Metrics {
+        if self.dropped > 0 {
+            let n = self.dropped;
+            self.problems.push(problem(0, None, None, format!("{n} more problems not listed")));
+        }
+        self
+    }
 }
 
 /// `metrics.csv`, long or wide.
@@ -115,7 +140,7 @@ pub fn read_csv(text: &str) -> Metrics {
         .into_iter()
         .filter(|(_, f)| !(f.len() == 1 && f[0].trim().is_empty()));
     let Some((_, header)) = rows.next() else {
-        out.problems.push(problem(
+        out.push(problem(
             0,
             None,
             None,
@@ -128,24 +153,22 @@ pub fn read_csv(text: &str) -> Metrics {
     let col = |n: &str| names.iter().position(|h| h == n);
     let run_col = col("run_id");
     let mut finals = Finals::default();
-    let long = (col("name"), col("value"));
+    // MLflow's own word for the name is `key`; some write `metric`.
+    let long = (col("name").or_else(|| col("metric")).or_else(|| col("key")), col("value"));
+    // A wide file's column that holds text (a model name, a note) is said once, not per row.
+    let mut text_columns: Vec<usize> = Vec::new();
     for (line, fields) in rows {
         let cell = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
         let run = run_col.map(|i| cell(i).trim().to_string()).filter(|r| !r.is_empty());
         if run_col.is_some() && run.is_none() {
-            out.problems.push(problem(
-                line,
-                run_col.map(|i| i + 1),
-                Some("run_id"),
-                "no run_id: the row is skipped".into(),
-            ));
+            out.push(problem(line, run_col.map(|i| i + 1), Some("run_id"), "no run_id: the row is skipped".into()));
             continue;
         }
         match long {
             (Some(n), Some(v)) => {
                 let name = cell(n).trim();
                 let Some(value) = number(cell(v)) else {
-                    out.problems.push(problem(
+                    out.push(problem(
                         line,
                         Some(v + 1),
                         Some("value"),
@@ -154,12 +177,7 @@ pub fn read_csv(text: &str) -> Metrics {
                     continue;
                 };
                 if name.is_empty() {
-                    out.problems.push(problem(
-                        line,
-                        Some(n + 1),
-                        Some("name"),
-                        "no metric name: the row is skipped".into(),
-                    ));
+                    out.push(problem(line, Some(n + 1), Some("name"), "no metric name: the row is skipped".into()));
                     continue;
                 }
                 let step = col("step").and_then(|i| number(cell(i)));
@@ -178,27 +196,33 @@ pub fn read_csv(text: &str) -> Metrics {
                     match number(raw) {
                         Some(v) => {
                             let step = col("step").and_then(|j| number(cell(j)));
-                            finals.add(run.clone(), header[i].trim().to_string(), v, step, None);
+                            let name = header[i].trim().trim_start_matches('\u{feff}').to_string();
+                            finals.add(run.clone(), name, v, step, None);
                         }
-                        None => out.problems.push(problem(
-                            line,
-                            Some(i + 1),
-                            Some(h),
-                            format!("'{raw}' is not a finite number: the cell is skipped"),
-                        )),
+                        None if text_columns.contains(&i) => {}
+                        None => {
+                            text_columns.push(i);
+                            out.push(problem(
+                                line,
+                                Some(i + 1),
+                                Some(h),
+                                format!("'{raw}' is not a finite number: the column's text cells are skipped"),
+                            ));
+                        }
                     }
                 }
             }
         }
     }
     out.values = finals.values();
-    out
+    out.finish()
 }
 
 fn json(text: &str, what: &str) -> Result<Value, Metrics> {
     serde_json::from_str(text).map_err(|e| Metrics {
         values: Vec::new(),
-        problems: vec![problem(e.line(), Some(e.column()), None, format!("not a {what}: {e}"))],
+        problems: vec![problem(e.line(), Some(e.column().max(1)), None, format!("not a {what}: {e}"))],
+        dropped: 0,
     })
 }
 
@@ -233,7 +257,7 @@ pub fn read_trainer_state(text: &str) -> Metrics {
     if let Some(b) = v.get("best_metric").and_then(Value::as_f64).filter(|b| b.is_finite()) {
         finals.add(None, "best_metric".into(), b, None, None);
     }
-    let mut out = Metrics { values: finals.values(), problems: Vec::new() };
+    let mut out = Metrics { values: finals.values(), ..Metrics::default() };
     if out.values.is_empty() {
         out.problems.push(problem(0, None, None, "no numeric metric in log_history".into()));
     }
@@ -248,9 +272,9 @@ pub fn read_all_results(text: &str) -> Metrics {
                 .into_iter()
                 .map(|(name, value)| MetricValue { run_id: None, name, value })
                 .collect(),
-            problems: Vec::new(),
+            ..Metrics::default()
         },
-        Ok(_) => Metrics { values: Vec::new(), problems: vec![problem(0, None, None, "not a JSON object".into())] },
+        Ok(_) => Metrics { problems: vec![problem(0, None, None, "not a JSON object".into())], ..Metrics::default() },
         Err(m) => m,
     }
 }
@@ -261,19 +285,21 @@ pub fn read_wandb_summary(text: &str) -> Metrics {
     let o = match json(text, "wandb-summary.json") {
         Ok(Value::Object(o)) => o,
         Ok(_) => {
-            return Metrics { values: Vec::new(), problems: vec![problem(0, None, None, "not a JSON object".into())] }
+            return Metrics { problems: vec![problem(0, None, None, "not a JSON object".into())], ..Metrics::default() }
         }
         Err(m) => return m,
     };
     let run = ["codecarbon_run_id", "codecarbon.run_id", "codecarbon/run_id"]
         .iter()
         .find_map(|k| o.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
         .map(str::to_string);
     let values = flat_numbers(&o, |k| k.starts_with('_'))
         .into_iter()
         .map(|(name, value)| MetricValue { run_id: run.clone(), name, value })
         .collect();
-    Metrics { values, problems: Vec::new() }
+    Metrics { values, ..Metrics::default() }
 }
 
 /// An MLflow file-store run: its `codecarbon.run_id` tag (the file's text) and its metric files
@@ -281,7 +307,7 @@ pub fn read_wandb_summary(text: &str) -> Metrics {
 pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> Metrics {
     let run = tag.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
     let mut finals = Finals::default();
-    let mut problems = Vec::new();
+    let mut out = Metrics::default();
     for (key, text) in metric_files {
         for (i, line) in text.lines().enumerate() {
             let parts: Vec<&str> = line.split_whitespace().collect();
@@ -294,8 +320,10 @@ pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> 
             match value {
                 Some(v) => finals.add(run.clone(), key.clone(), v, step, ts),
                 // MLflow writes `nan` for a diverged value: not a value, not an error either.
-                None if parts.get(1).is_some_and(|v| v.eq_ignore_ascii_case("nan")) => {}
-                None => problems.push(problem(
+                None if parts.get(1).is_some_and(|v| {
+                    ["nan", "inf", "-inf", "infinity", "-infinity"].contains(&v.to_ascii_lowercase().as_str())
+                }) => {}
+                None => out.push(problem(
                     i + 1,
                     None,
                     Some(key),
@@ -304,7 +332,8 @@ pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> 
             }
         }
     }
-    Metrics { values: finals.values(), problems }
+    out.values = finals.values();
+    out.finish()
 }
 
 /// Reads a metrics file of `format`.
@@ -391,5 +420,29 @@ mod tests {
         assert!(m.problems.is_empty());
         assert_eq!(MetricsFormat::of_file_name("wandb-summary.json"), Some(MetricsFormat::WandbSummary));
         assert_eq!(MetricsFormat::of_file_name("emissions.csv"), None);
+    }
+
+    #[test]
+    fn odd_but_common_files_are_read_and_their_problems_bounded() {
+        // A spreadsheet's byte-order mark, a text column said once, `metric` as the name column.
+        let wide = read_csv("\u{feff}accuracy,model\n0.9,resnet\n0.8,vit\n");
+        assert_eq!(get(&wide, None, "accuracy"), Some(0.8));
+        assert_eq!(wide.problems.len(), 1, "{:?}", wide.problems);
+        let keyed =
+            read_csv("run_id,metric,value,timestamp\nr1,f1,0.5,2026-01-01T00:00:00Z\nr1,f1,0.7,2026-01-02T00:00:00Z\n");
+        assert_eq!(get(&keyed, Some("r1"), "f1"), Some(0.7), "RFC 3339 timestamps order the values");
+        // A file of a million bad rows keeps 200 problems and counts the rest.
+        let mut big = String::from("run_id,name,value\n");
+        for _ in 0..1000 {
+            big.push_str("r,acc,x\n");
+        }
+        let m = read_csv(&big);
+        assert_eq!(m.problems.len(), MAX_PROBLEMS_KEPT + 1);
+        assert!(m.problems[MAX_PROBLEMS_KEPT].reason.contains("800 more problems"));
+        // An empty W&B run id is no run id; MLflow's inf is no value and no error.
+        let w = read_wandb_summary(r#"{"acc": 1.0, "codecarbon_run_id": " "}"#);
+        assert_eq!(w.values[0].run_id, None);
+        let ml = read_mlflow_run(None, &[("acc".into(), "1 inf 1\n2 0.5 2\n".into())]);
+        assert!(ml.problems.is_empty() && get(&ml, None, "acc") == Some(0.5));
     }
 }

@@ -21,7 +21,7 @@ pub enum Direction {
 }
 
 /// Names of metrics where lower is better, matched as words of the name (`eval_loss`,
-/// `val/perplexity`, `test_wer`).
+/// `val/perplexity`, `test_wer`, `valLoss`).
 const LOWER_IS_BETTER: &[&str] = &[
     "loss",
     "error",
@@ -31,23 +31,47 @@ const LOWER_IS_BETTER: &[&str] = &[
     "mae",
     "mse",
     "rmse",
+    "msle",
+    "rmsle",
+    "mape",
     "wer",
     "cer",
     "ter",
     "fid",
+    "kid",
+    "lpips",
     "nll",
     "bpb",
     "bpc",
+    "bpd",
+    "xent",
+    "entropy",
+    "eer",
+    "ece",
+    "brier",
+    "fpr",
     "runtime",
     "latency",
 ];
 
 /// The direction a metric's name suggests: lower for losses, errors, perplexity, WER …, else
-/// higher.
+/// higher. Words are split at punctuation and at camelCase; a word ending in `loss` or `error`
+/// counts (`logloss`, `merror`); scikit-learn's `neg_…` scores are negated, so they go up.
 pub fn direction_of(name: &str) -> Direction {
-    let lower = name.to_ascii_lowercase();
-    let words = lower.split(|c: char| !c.is_ascii_alphanumeric());
-    if words.into_iter().any(|w| LOWER_IS_BETTER.contains(&w)) {
+    let mut spaced = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            spaced.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        spaced.push(c.to_ascii_lowercase());
+    }
+    let words: Vec<&str> = spaced.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let lower = words.iter().any(|w| LOWER_IS_BETTER.contains(w) || w.ends_with("loss") || w.ends_with("error"));
+    let negated = words.first() == Some(&"neg");
+    let reduction = words.iter().any(|w| matches!(*w, "reduction" | "decrease" | "drop"));
+    if lower != (negated || reduction) {
         Direction::Lower
     } else {
         Direction::Higher
@@ -95,16 +119,16 @@ pub enum Scale {
 /// `delta` (in the metric's units, ≥ 0).
 pub fn front(points: &[Point], dir: Direction, scale: Scale, delta: f64) -> Front {
     let good = |v: f64| if dir == Direction::Higher { v } else { -v };
-    let usable = |p: &Point| {
-        p.cost.is_finite() && p.value.is_finite() && p.cost >= 0.0 && (scale == Scale::Linear || p.cost > 0.0)
-    };
+    // Zero cost is a cost: such a run is on the front or not whatever the axis; only the knee,
+    // on a log axis, leaves it out.
+    let usable = |p: &Point| p.cost.is_finite() && p.value.is_finite() && p.cost >= 0.0;
     let mut order: Vec<usize> = (0..points.len()).filter(|&i| usable(&points[i])).collect();
     let unusable: Vec<usize> = (0..points.len()).filter(|&i| !usable(&points[i])).collect();
     // Cheapest first; at equal cost, the better first (the worse one is beaten by it).
     order.sort_by(|&a, &b| {
-        points[a]
-            .cost
-            .total_cmp(&points[b].cost)
+        // + 0.0: -0.0 and 0.0 are one cost.
+        (points[a].cost + 0.0)
+            .total_cmp(&(points[b].cost + 0.0))
             .then(good(points[b].value).total_cmp(&good(points[a].value)))
             .then(a.cmp(&b))
     });
@@ -126,23 +150,27 @@ pub fn front(points: &[Point], dir: Direction, scale: Scale, delta: f64) -> Fron
         .map(|w| (points[w[1]].cost - points[w[0]].cost) / (good(points[w[1]].value) - good(points[w[0]].value)))
         .collect();
     if let Some(&top) = f.front.last() {
-        let target = good(points[top].value) - delta.max(0.0);
-        f.within_delta = f.front.iter().copied().find(|&i| good(points[i].value) >= target);
+        let best = good(points[top].value);
+        let slack = delta.max(0.0) + 1e-9 * best.abs().max(1.0);
+        f.within_delta = f.front.iter().copied().find(|&i| best - good(points[i].value) <= slack);
     }
     let x = |i: usize| if scale == Scale::Log { points[i].cost.log10() } else { points[i].cost };
-    if f.front.len() < 3 {
-        f.no_knee = Some(format!("too few points for a knee ({} on the front; 3 needed)", f.front.len()));
+    // On a log axis a zero cost has no place: the knee is looked for among the others.
+    let bend: Vec<usize> =
+        f.front.iter().copied().filter(|&i| scale == Scale::Linear || points[i].cost > 0.0).collect();
+    if bend.len() < 3 {
+        f.no_knee = Some(format!("too few points for a knee ({} on the front; 3 needed)", bend.len()));
         return f;
     }
-    let (x0, x1) = (x(f.front[0]), x(*f.front.last().unwrap_or(&0)));
-    let (y0, y1) = (good(points[f.front[0]].value), good(points[*f.front.last().unwrap_or(&0)].value));
+    let (x0, x1) = (x(bend[0]), x(*bend.last().unwrap_or(&0)));
+    let (y0, y1) = (good(points[bend[0]].value), good(points[*bend.last().unwrap_or(&0)].value));
     if x1 <= x0 || y1 <= y0 {
         f.no_knee = Some("the front has no width to bend in".into());
         return f;
     }
     let distance = |i: usize| (good(points[i].value) - y0) / (y1 - y0) - (x(i) - x0) / (x1 - x0);
     let (mut arg, mut max) = (None, 0.0);
-    for &i in &f.front[1..f.front.len() - 1] {
+    for &i in &bend[1..bend.len() - 1] {
         let d = distance(i);
         if d > max + 1e-12 {
             (arg, max) = (Some(i), d);
@@ -215,6 +243,36 @@ mod tests {
         assert_eq!(direction_of("accuracy"), Direction::Higher);
         assert_eq!(direction_of("f1"), Direction::Higher);
         assert_eq!(direction_of("errorless_rate"), Direction::Higher, "whole words only");
+        for lower in [
+            "valLoss",
+            "evalLoss",
+            "logloss",
+            "mlogloss",
+            "merror",
+            "mape",
+            "rmsle",
+            "cross_entropy",
+            "eer",
+            "top1_err",
+            "val_ppl",
+            "mean_error_rate",
+        ] {
+            assert_eq!(direction_of(lower), Direction::Lower, "{lower}");
+        }
+        for higher in [
+            "accuracy",
+            "bleu",
+            "rouge",
+            "auc",
+            "mAP",
+            "f1",
+            "exact_match",
+            "neg_log_loss",
+            "neg_mean_squared_error",
+            "error_reduction",
+        ] {
+            assert_eq!(direction_of(higher), Direction::Higher, "{higher}");
+        }
     }
 
     #[test]
@@ -225,8 +283,14 @@ mod tests {
         let log = front(&p, Direction::Higher, Scale::Log, 0.0);
         assert_eq!(lin.knee, Some(2), "linear: 1 kg");
         assert_eq!(log.knee, Some(1), "log: 0.1 kg");
-        // Zero cost cannot be on a log axis.
-        let z = front(&pts(&[(0.0, 1.0), (1.0, 2.0)]), Direction::Higher, Scale::Log, 0.0);
-        assert_eq!(z.unusable, vec![0]);
+        // A zero cost is still a cost on a log axis: the front is the same, the knee leaves it out.
+        let z = pts(&[(0.0, 90.0), (1.0, 80.0)]);
+        assert_eq!(front(&z, Direction::Higher, Scale::Log, 0.0).front, vec![0]);
+        assert_eq!(front(&z, Direction::Higher, Scale::Linear, 0.0).front, vec![0]);
+        // -0.0 and 0.0 are one cost; δ at a float boundary still holds.
+        let signed = front(&pts(&[(-0.0, 1.0), (0.0, 2.0)]), Direction::Higher, Scale::Linear, 0.0);
+        assert_eq!(signed.front, vec![1]);
+        let edge = front(&pts(&[(1.0, 0.7), (2.0, 0.8)]), Direction::Higher, Scale::Linear, 0.1);
+        assert_eq!(edge.within_delta, Some(0));
     }
 }
