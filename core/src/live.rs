@@ -19,6 +19,15 @@ pub enum Basis {
 }
 
 impl Basis {
+    /// One word: `lifecycle`, `direct`, `marginal` (as in the JSON).
+    pub fn short(self) -> &'static str {
+        match self {
+            Basis::Lifecycle => "lifecycle",
+            Basis::Direct => "direct",
+            Basis::Marginal => "marginal",
+        }
+    }
+
     pub fn words(self) -> &'static str {
         match self {
             Basis::Lifecycle => "lifecycle average",

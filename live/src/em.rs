@@ -6,6 +6,7 @@ use crate::http::{get, Failure};
 use crate::{Answer, Live, Question};
 use carbon_core::live::{Basis, EmPlace, Reading, Series, Target};
 use carbon_core::plan::Step;
+use carbon_core::time::parse_rfc3339;
 use serde::Deserialize;
 
 pub const NAME: &str = "Electricity Maps";
@@ -31,10 +32,6 @@ struct Many {
     updated_at: Option<String>,
     emission_factor_type: Option<String>,
     temporal_granularity: Option<String>,
-}
-
-pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| d.timestamp())
 }
 
 fn basis(t: Option<&str>) -> Basis {
@@ -113,7 +110,7 @@ pub async fn fetch(live: &Live, t: &Target, q: &Question) -> Result<Answer, Fail
                 serde_json::from_slice(&body).map_err(|e| Failure::NoData(format!("an answer not understood: {e}")))?;
             same_zone(place, p.zone.as_deref())?;
             let g = p.carbon_intensity.filter(|g| g.is_finite() && *g >= 0.0);
-            let (Some(g), Some(at)) = (g, p.datetime.as_deref().and_then(parse_time)) else {
+            let (Some(g), Some(at)) = (g, p.datetime.as_deref().and_then(parse_rfc3339)) else {
                 return Err(Failure::NoData("no carbonIntensity in the answer".into()));
             };
             Ok(Answer::Reading(Reading {
@@ -158,7 +155,7 @@ fn series(t: &Target, place: &EmPlace, body: &[u8], forecast: bool, fetched_at: 
     let points = m.forecast.or(m.history).or(m.data).unwrap_or_default();
     let mut timed: Vec<(i64, Option<f64>, &Point)> = points
         .iter()
-        .filter_map(|p| Some((p.datetime.as_deref().and_then(parse_time)?, p.carbon_intensity, p)))
+        .filter_map(|p| Some((p.datetime.as_deref().and_then(parse_rfc3339)?, p.carbon_intensity, p)))
         .collect();
     timed.sort_by_key(|x| x.0);
     let estimated = points.iter().any(|p| p.is_estimated == Some(true));
@@ -180,8 +177,8 @@ fn series(t: &Target, place: &EmPlace, body: &[u8], forecast: bool, fetched_at: 
     let issued_at = m
         .updated_at
         .as_deref()
-        .and_then(parse_time)
-        .or_else(|| points.iter().filter_map(|p| p.updated_at.as_deref().and_then(parse_time)).max());
+        .and_then(parse_rfc3339)
+        .or_else(|| points.iter().filter_map(|p| p.updated_at.as_deref().and_then(parse_rfc3339)).max());
     Ok(Answer::Series(Series {
         zone: t.zone.clone(),
         provider: NAME.into(),

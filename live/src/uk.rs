@@ -74,7 +74,7 @@ pub fn parse_time(s: &str) -> Option<i64> {
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%MZ")
         .ok()
         .map(|d| d.and_utc().timestamp())
-        .or_else(|| crate::em::parse_time(s))
+        .or_else(|| carbon_core::time::parse_rfc3339(s))
 }
 
 pub fn format_time(t: i64) -> String {

@@ -38,11 +38,7 @@ pub fn NowBadge(now: Now, key: String) -> impl IntoView {
             Some((_, r)) => {
                 let (class, word) = if r.forecast { ("badge forecast", "forecast") } else { ("badge live", "live") };
                 // To the minute: a value is half-hourly or hourly.
-                let basis = match r.basis {
-                    carbon_core::live::Basis::Lifecycle => "lifecycle",
-                    carbon_core::live::Basis::Direct => "direct",
-                    carbon_core::live::Basis::Marginal => "marginal",
-                };
+                let basis = r.basis.short();
                 let from = carbon_core::schedule::readable(r.at);
                 let from = from.get(11..).unwrap_or(&from).to_string();
                 let title = format!(

@@ -23,12 +23,9 @@ fn query_of(get: impl Fn(&str) -> Option<String>) -> PlanQuery {
     }
 }
 
-/// `2026-12-01T02:30:00Z` as `Tue 2026-12-01 02:30 UTC`-ish: the date and minutes, in UTC.
+/// `2026-12-01T02:30:00Z` as `2026-12-01 02:30 UTC`.
 fn utc(t: &str) -> String {
-    match parse_rfc3339(t) {
-        Some(_) => format!("{} {} UTC", &t[..10], &t[11..16]),
-        None => t.to_string(),
-    }
+    parse_rfc3339(t).map_or_else(|| t.to_string(), carbon_core::schedule::readable)
 }
 
 /// "in 16 h 13 min" from the answer's now.
