@@ -60,6 +60,23 @@ fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
     }
 }
 
+/// Hover targets that also link (to a run's page): (x, y, text, href).
+fn with_link_targets(svg: String, targets: &[(i32, i32, String, String)]) -> String {
+    let mut extra = String::from(r#"<g class="hover-targets">"#);
+    for (x, y, t, href) in targets {
+        let (t, href) = (crate::map::escape_xml(t), crate::map::escape_xml(href));
+        let _ = write!(
+            extra,
+            r#"<a href="{href}"><circle cx="{x}" cy="{y}" r="8" fill="transparent" data-tip="{t}"><title>{t}</title></circle></a>"#
+        );
+    }
+    extra.push_str("</g></svg>");
+    match svg.rfind("</svg>") {
+        Some(i) => format!("{}{extra}", &svg[..i]),
+        None => svg,
+    }
+}
+
 /// The period at an axis position, only on whole positions (between bars: no label).
 fn label_at(periods: &[String], x: f64) -> String {
     if (x - x.round()).abs() > 0.01 || x < -0.01 {
@@ -558,6 +575,174 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
     }
     let alt = format!("Scatter of {} runs: duration against CO₂e, with each run's range as a vertical bar.", pts.len());
     Chart { id: id.into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
+}
+
+/// A metric against CO2 (or energy) per run, from a [`ParetoView`]: each run with its cost range
+/// as a bar, the front joined, the knee and the δ run ringed, runs joined by folder hollow. With
+/// `link`, each point links to its run's page.
+pub fn pareto(v: &carbon_core::pareto::ParetoView, link: bool) -> Chart {
+    use carbon_core::pareto::{Axis, Scale};
+    let metric = v.metric.clone().unwrap_or_default();
+    type Range = (Option<f64>, Option<f64>);
+    let (raw, lo_hi): (Vec<Option<f64>>, Vec<Range>) = match v.axis {
+        Axis::Co2 => v.points.iter().map(|p| (p.co2_kg, (p.co2_kg_low, p.co2_kg_high))).unzip(),
+        Axis::Energy => v.points.iter().map(|p| (p.energy_kwh, (p.energy_kwh_low, p.energy_kwh_high))).unzip(),
+    };
+    let top = lo_hi.iter().zip(&raw).filter_map(|((_, h), c)| h.or(*c)).fold(0.0, f64::max);
+    // Small figures read better in g or Wh.
+    let (factor, unit) = match (v.axis, top < 1.0) {
+        (Axis::Co2, true) => (1000.0, "g CO₂e"),
+        (Axis::Co2, false) => (1.0, "kg CO₂e"),
+        (Axis::Energy, true) => (1000.0, "Wh"),
+        (Axis::Energy, false) => (1.0, "kWh"),
+    };
+    let log = v.scale == Scale::Log;
+    // On a log axis the plot holds log10 of the cost; zero or missing costs are not drawn.
+    let tx = |c: f64| if log { (c * factor).log10() } else { c * factor };
+    let drawable = |c: f64| c.is_finite() && (!log || c > 0.0);
+    let idx: Vec<usize> = (0..v.points.len()).filter(|&i| raw[i].is_some_and(drawable)).collect();
+    let xs: Vec<f64> =
+        idx.iter().flat_map(|&i| [raw[i], lo_hi[i].0, lo_hi[i].1]).flatten().filter(|c| drawable(*c)).map(tx).collect();
+    let (mut xmin, mut xmax) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    if !xmin.is_finite() {
+        (xmin, xmax) = (0.0, 1.0);
+    }
+    let pad = ((xmax - xmin) * 0.06).max(if log { 0.05 } else { 1e-9 });
+    let (xmin, xmax) = (if log { xmin - pad } else { (xmin - pad).max(0.0) }, xmax + pad);
+    let ys: Vec<f64> = idx.iter().map(|&i| v.points[i].value).collect();
+    let (ymin, ymax) = ys.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| (a.min(y), b.max(y)));
+    let (ymin, ymax) = if ymin.is_finite() { (ymin, ymax) } else { (0.0, 1.0) };
+    let ypad = ((ymax - ymin) * 0.08).max(ymax.abs() * 1e-3).max(1e-9);
+    let (ymin, ymax) = (ymin - ypad, ymax + ypad);
+    let title = format!("{metric} against {}", if v.axis == Axis::Co2 { "CO₂e" } else { "energy" });
+    let is = |id: &Option<String>, p: &carbon_core::pareto::ParetoPoint| id.as_deref() == Some(p.run_id.as_str());
+    let (svg, targets) = {
+        let mut targets: Vec<(i32, i32, String, String)> = Vec::new();
+        let (svg, _) = draw(|root, _| {
+            let (plot, legend) = with_legend(root);
+            let mut chart = builder(&plot, &title).build_cartesian_2d(xmin..xmax, ymin..ymax)?;
+            let x_desc = format!("{unit}{}", if log { " (log scale)" } else { "" });
+            chart
+                .configure_mesh()
+                .light_line_style(RGBColor(244, 244, 244))
+                .bold_line_style(RGBColor(222, 222, 222))
+                .x_desc(x_desc)
+                .y_desc(metric.as_str())
+                .x_label_formatter(&|x| if log { units::sig3(10f64.powf(*x)) } else { units::sig3(*x) })
+                .y_label_formatter(&|y| units::sig4(*y))
+                .draw()?;
+            let grey = RGBColor(150, 150, 150);
+            for &i in &idx {
+                let p = &v.points[i];
+                let (Some(l), Some(h)) = lo_hi[i] else { continue };
+                if drawable(l) && drawable(h) {
+                    let c = if p.on_front { colour(0).mix(0.6) } else { grey.mix(0.5) };
+                    chart
+                        .draw_series(std::iter::once(PathElement::new(vec![(tx(l), p.value), (tx(h), p.value)], c)))?;
+                }
+            }
+            let front: Vec<(f64, f64)> = v
+                .front
+                .iter()
+                .filter_map(|id| v.points.iter().position(|p| &p.run_id == id))
+                .filter(|&i| raw[i].is_some_and(drawable))
+                .map(|i| (tx(raw[i].unwrap_or_default()), v.points[i].value))
+                .collect();
+            chart.draw_series(LineSeries::new(front, colour(0).stroke_width(2)))?;
+            for &i in &idx {
+                let p = &v.points[i];
+                let at = (tx(raw[i].unwrap_or_default()), p.value);
+                let c = if p.on_front { colour(0) } else { grey };
+                let style = if p.joined_by_guess.is_some() { c.stroke_width(2) } else { c.filled() };
+                chart.draw_series(std::iter::once(Circle::new(at, 4, style)))?;
+                if is(&v.knee_run_id, p) {
+                    chart.draw_series(std::iter::once(Circle::new(at, 9, colour(1).stroke_width(2))))?;
+                }
+                if is(&v.within_delta_run_id, p) {
+                    chart.draw_series(std::iter::once(Circle::new(at, 13, colour(2).stroke_width(2))))?;
+                }
+                let (x, y) = chart.backend_coord(&at);
+                let cost = match v.axis {
+                    Axis::Co2 => p.co2_kg.map(units::co2_kg),
+                    Axis::Energy => p.energy_kwh.map(units::energy_kwh),
+                };
+                let range = match lo_hi[i] {
+                    (Some(l), Some(h)) if v.axis == Axis::Co2 => {
+                        format!(" ({}–{})", units::co2_kg(l), units::co2_kg(h))
+                    }
+                    (Some(l), Some(h)) => format!(" ({}–{})", units::energy_kwh(l), units::energy_kwh(h)),
+                    _ => String::new(),
+                };
+                let mut tip = format!(
+                    "run {}: {metric} {} at {}{range}{}",
+                    p.run_id.chars().take(8).collect::<String>(),
+                    units::sig4(p.value),
+                    cost.unwrap_or_else(|| "–".into()),
+                    if p.on_front { ", on the front" } else { ", beaten" }
+                );
+                for (id, word) in [(&v.knee_run_id, "knee"), (&v.within_delta_run_id, "cheapest within δ")] {
+                    if is(id, p) {
+                        tip.push_str(&format!(", {word}"));
+                    }
+                }
+                if p.joined_by_guess.is_some() {
+                    tip.push_str(", metric joined by folder (a guess)");
+                }
+                let href = if link { format!("/runs/{}", p.run_id) } else { String::new() };
+                targets.push((x, y, tip, href));
+            }
+            let items: Vec<LegendItem> = vec![
+                ("front".into(), colour(0), true),
+                ("beaten run".into(), grey, false),
+                ("knee (ring)".into(), colour(1), true),
+                ("cheapest within δ (ring)".into(), colour(2), true),
+                ("hollow: joined by folder".into(), RGBColor(90, 90, 90), true),
+                ("bar: CO₂e/energy range".into(), RGBColor(200, 200, 200), true),
+            ];
+            draw_legend(&legend, &items)
+        });
+        (svg, targets)
+    };
+    let svg = if link {
+        with_link_targets(svg, &targets)
+    } else {
+        let plain: Vec<(i32, i32, String)> = targets.into_iter().map(|(x, y, t, _)| (x, y, t)).collect();
+        with_targets(svg, &plain)
+    };
+    let mut csv = csv_line(&[
+        "run_id".into(),
+        "value".into(),
+        "co2_kg".into(),
+        "co2_kg_low".into(),
+        "co2_kg_high".into(),
+        "energy_kwh".into(),
+        "on_front".into(),
+        "joined_by_guess".into(),
+    ]);
+    let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
+    for p in &v.points {
+        csv.push_str(&csv_line(&[
+            p.run_id.clone(),
+            p.value.to_string(),
+            opt(p.co2_kg),
+            opt(p.co2_kg_low),
+            opt(p.co2_kg_high),
+            opt(p.energy_kwh),
+            p.on_front.to_string(),
+            p.joined_by_guess.is_some().to_string(),
+        ]));
+    }
+    let alt = format!(
+        "Scatter of {} runs: {metric} against {}; {} on the front{}.",
+        v.points.len(),
+        unit,
+        v.front.len(),
+        v.knee_run_id
+            .as_deref()
+            .map(|k| format!(", knee at run {}", k.chars().take(8).collect::<String>()))
+            .unwrap_or_default()
+    );
+    Chart { id: "pareto".into(), title, alt, svg, csv }
 }
 
 /// The forecast as steps (hours from now on x), the window chosen shaded, and starting now

@@ -8,6 +8,7 @@
 
 use crate::grid::{Grid, Location};
 use crate::ingest::{self, dedup_tasks, sum_tasks, IngestError, ParsedFile, RunPart, Stamp};
+use crate::metrics::{MetricJoin, MetricsFormat, MLFLOW_RUN_FILE};
 use crate::model::{Checkpoint, DatasetMode, FileReport, Run, RunDetail, Summary};
 use crate::pages::RunsPage;
 use crate::query::{sort_order, FilterValues, RunQuery, SortKey};
@@ -36,6 +37,8 @@ pub struct Catalog {
     /// `path_prefix → team` from `teams.csv`; the folder layout otherwise.
     team_mapping: Arc<Vec<(String, String)>>,
     reports: Arc<Vec<FileReport>>,
+    /// Metrics files joined to the runs.
+    metric_join: Arc<MetricJoin>,
     /// Sort orders and filter values of these runs, each computed on first use.
     derived: Arc<Derived>,
     /// Why changes to the folder may not be seen (the watcher failed), for the Files page.
@@ -148,6 +151,30 @@ pub fn is_log_file(name: &str) -> bool {
         .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Whether the watcher and the walk read a file of this name: a log, a metrics file or an
+/// MLflow run's `meta.yaml` (see [`is_read_file`] for where).
+pub fn is_read_name(name: &str) -> bool {
+    is_log_file(name) || MetricsFormat::of_file_name(name).is_some() || name == MLFLOW_RUN_FILE
+}
+
+/// Whether a walk reads the file `name` at `path`: a log or a metrics file, but not a Trainer
+/// checkpoint's state (`checkpoint-N/trainer_state.json`: the output folder's final state
+/// supersedes it), and an MLflow run's `meta.yaml` only beside a `metrics/` folder and not in
+/// MLflow's `.trash`.
+pub fn is_read_file(path: &Path, name: &str) -> bool {
+    let parent = path.parent();
+    let parent_name = parent.and_then(Path::file_name).map(|n| n.to_string_lossy()).unwrap_or_default();
+    if name == MLFLOW_RUN_FILE {
+        return parent.is_some_and(|p| p.join("metrics").is_dir())
+            && !path.components().any(|c| c.as_os_str() == ".trash");
+    }
+    match MetricsFormat::of_file_name(name) {
+        Some(MetricsFormat::HfTrainerState) => !parent_name.starts_with("checkpoint-"),
+        Some(_) => true,
+        None => is_log_file(name),
+    }
+}
+
 /// What a walk of the logs folder found: the log files to read (sorted), and what it would
 /// not go into, with why: folders it cannot list, links to folders (not followed).
 #[derive(Debug, Default)]
@@ -195,7 +222,7 @@ pub fn walk_logs(dir: &Path) -> Walk {
                     };
                     if kind.is_dir() {
                         dirs.push(path);
-                    } else if is_log_file(&entry.file_name().to_string_lossy()) && path != teams {
+                    } else if is_read_file(&path, &entry.file_name().to_string_lossy()) && path != teams {
                         files.push(path);
                     } else if kind.is_symlink() && path.is_dir() {
                         skipped.push((path, "a symbolic link to a folder: links are not followed".into()));
@@ -541,7 +568,21 @@ impl Catalog {
         self.derived = Arc::default();
         let mut order: Vec<Arc<Run>> = self.merged.values().cloned().collect();
         order.par_sort_unstable_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
-        self.reports = Arc::new(self.files.values().map(|f| f.report.clone()).collect());
+        self.metric_join = Arc::new(self.join_metrics());
+        let join = &self.metric_join;
+        self.reports = Arc::new(
+            self.files
+                .values()
+                .map(|f| {
+                    let mut r = f.report.clone();
+                    if let Some(j) = join.files.get(&r.path) {
+                        r.join = Some(j.note());
+                        r.join_failed = j.failed();
+                    }
+                    r
+                })
+                .collect(),
+        );
         let (old, old_index) = (self.modes.clone(), self.index.clone());
         let (pue, reports) = (self.apply_provider_pue, &self.reports);
         let assess = |mode: DatasetMode| -> Arc<OnceLock<Assessed>> {
@@ -559,6 +600,41 @@ impl Catalog {
         self.index = Arc::new(order.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
         self.order = Arc::new(order);
         self.modes = [latest, codecarbon];
+    }
+
+    /// Joins the metrics files to the merged runs (nothing to do without metrics files).
+    fn join_metrics(&self) -> MetricJoin {
+        let metric_files: Vec<(&str, &crate::metrics::MetricsFile)> =
+            self.files.iter().filter_map(|(p, f)| f.metrics.as_deref().map(|m| (p.as_str(), m))).collect();
+        if metric_files.is_empty() {
+            return MetricJoin::default();
+        }
+        let mut folder_runs: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        for (path, f) in self.files.iter().filter(|(_, f)| !f.runs.is_empty()) {
+            let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+            folder_runs.entry(folder.to_string()).or_default().extend(f.runs.iter().map(|p| p.run.run_id.clone()));
+        }
+        let runs: HashSet<&str> = self.merged.keys().map(String::as_str).collect();
+        crate::metrics::join(&metric_files, &runs, &folder_runs)
+    }
+
+    /// Metric values joined to runs, and how each metrics file joined.
+    pub fn metrics(&self) -> &MetricJoin {
+        &self.metric_join
+    }
+
+    /// The Pareto view of the runs `q` selects (latest dataset): see [`crate::pareto`].
+    pub fn pareto(&self, q: &crate::pareto::ParetoQuery) -> crate::pareto::ParetoView {
+        let sel = RunQuery {
+            project: q.project.clone(),
+            experiment: q.experiment.clone(),
+            team: q.team.clone(),
+            country: q.country.clone(),
+            provider: q.provider.clone(),
+            ..RunQuery::default()
+        };
+        let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().filter(|r| sel.matches(r)).collect();
+        crate::pareto_view::build(q, &runs, &self.metric_join)
     }
 
     /// The runs and summary in `mode`, assessed now if they were not yet.

@@ -75,6 +75,8 @@ pub struct ParsedFile {
     pub len: usize,
     /// For a file on disk, what it was when read: compared with the disk to find changed files.
     pub stamp: Option<Stamp>,
+    /// A metrics file's values (it holds no runs): see [`crate::metrics`].
+    pub metrics: Option<Arc<crate::metrics::MetricsFile>>,
 }
 
 /// What identifies a file's content without reading all of it.
@@ -233,6 +235,7 @@ pub fn not_read(display: &str, path: &Path, why: &str) -> ParsedFile {
         source: Source::Path(path.to_path_buf()),
         len: 0,
         stamp: Some(Stamp::not_read(why)),
+        metrics: None,
     }
 }
 
@@ -281,6 +284,9 @@ pub struct TaskRow {
 /// A path that is not a file to read, or cannot be read, gives a report that says why (see
 /// [`not_read`]); `None` when nothing is there any more.
 pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
+    if path.file_name().is_some_and(|n| n == crate::metrics::MLFLOW_RUN_FILE) {
+        return mlflow_run(path, display);
+    }
     match read_log(path) {
         Ok((stamp, bytes)) => {
             let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
@@ -310,6 +316,14 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
 /// Parses `bytes`, which `source` can give again. Never fails on content: what cannot be read is
 /// reported.
 pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
+    let name = display.rsplit('/').next().unwrap_or(display);
+    if let Some(format) = crate::metrics::MetricsFormat::of_file_name(name) {
+        let (text, encoding) = decode(bytes);
+        let mut file = metrics_file(display, format, crate::metrics::read(format, &text), source);
+        file.report.encoding = encoding.to_string();
+        file.len = bytes.len();
+        return file;
+    }
     let (text, encoding) = decode(bytes);
     let mut parts = Parts::default();
     let (report, layout) = scan(display, &text, encoding, true, |_, rec, row| parts.add(rec, row));
@@ -319,7 +333,100 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     };
     let mut report = report;
     report.runs = runs.len();
-    ParsedFile { report, runs, source, len: bytes.len(), stamp: None }
+    ParsedFile { report, runs, source, len: bytes.len(), stamp: None, metrics: None }
+}
+
+/// A metrics file as the catalog holds it: its values, and a report for the Files page.
+fn metrics_file(
+    display: &str,
+    format: crate::metrics::MetricsFormat,
+    m: crate::metrics::Metrics,
+    source: Source,
+) -> ParsedFile {
+    use std::collections::BTreeSet;
+    let names: BTreeSet<&str> = m.values.iter().map(|v| v.name.as_str()).collect();
+    let runs: BTreeSet<Option<&str>> = m.values.iter().map(|v| v.run_id.as_deref()).collect();
+    let named = runs.iter().filter(|r| r.is_some()).count();
+    let whose = match (named, runs.contains(&None)) {
+        (0, _) => "the folder's run".to_string(),
+        (n, false) => format!("{n} run{}", if n == 1 { "" } else { "s" }),
+        (n, true) => format!("{n} named run{} and the folder's run", if n == 1 { "" } else { "s" }),
+    };
+    let report = FileReport {
+        path: display.to_string(),
+        schema: "metrics".into(),
+        schema_detail: format!(
+            "{}: {} final value{} of {} metric{} for {whose}",
+            format.label(),
+            m.values.len(),
+            if m.values.len() == 1 { "" } else { "s" },
+            names.len(),
+            if names.len() == 1 { "" } else { "s" }
+        ),
+        rows_read: m.values.len(),
+        problem_count: m.problems.len(),
+        problems: m.problems,
+        ..FileReport::default()
+    };
+    let metrics = Some(Arc::new(crate::metrics::MetricsFile { format, values: m.values }));
+    ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics }
+}
+
+/// At most this many metric files, and bytes in all, are read for one MLflow run.
+const MLFLOW_MAX_FILES: usize = 10_000;
+const MLFLOW_MAX_BYTES: u64 = 64 << 20;
+
+/// An MLflow file-store run, read through its `meta.yaml` (the stamp is that file's: MLflow
+/// rewrites it when the run ends): the `codecarbon.run_id` tag and every file under `metrics/`
+/// (a key with `/` is a sub-folder). Links, pipes and devices are not read, as for logs.
+fn mlflow_run(path: &Path, display: &str) -> Option<ParsedFile> {
+    let (stamp, _) = match read_log(path) {
+        Ok(read) => read,
+        Err(NotRead::Gone) => return None,
+        Err(NotRead::Because(why)) => return Some(not_read(display, path, &why)),
+    };
+    let run_dir = path.parent().unwrap_or(Path::new("."));
+    let text = |p: &Path| read_log(p).ok().map(|(_, b)| decode(&b).0.into_owned());
+    let tag = text(&run_dir.join("tags").join("codecarbon.run_id"));
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let (mut bytes, mut dirs) = (0u64, vec![run_dir.join("metrics")]);
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let key = p.strip_prefix(run_dir.join("metrics")).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(p),
+                _ if files.len() >= MLFLOW_MAX_FILES || bytes > MLFLOW_MAX_BYTES => {
+                    skipped.push(format!(
+                        "metrics/{key}: over the {MLFLOW_MAX_FILES} files or {} MiB read for one run",
+                        MLFLOW_MAX_BYTES >> 20
+                    ));
+                }
+                _ => match read_log(&p) {
+                    Ok((_, b)) => {
+                        bytes += b.len() as u64;
+                        files.push((key, decode(&b).0.into_owned()));
+                    }
+                    Err(NotRead::Gone) => {}
+                    Err(NotRead::Because(why)) => skipped.push(format!("metrics/{key}: {why}")),
+                },
+            }
+        }
+    }
+    files.sort();
+    let mut m = crate::metrics::read_mlflow_run(tag.as_deref(), &files);
+    m.problems.extend(skipped.into_iter().map(|reason| Problem {
+        line: 0,
+        column: None,
+        column_name: None,
+        reason,
+        rejected: true,
+    }));
+    let mut file = metrics_file(display, crate::metrics::MetricsFormat::MlflowRun, m, Source::Path(path.to_path_buf()));
+    file.stamp = Some(stamp);
+    Some(file)
 }
 
 /// The accepted rows of `run_id` in a file (for a run's page), in file order.

@@ -26,6 +26,8 @@ pub mod ingest;
 #[cfg(feature = "ingest")]
 pub mod metrics;
 #[cfg(feature = "ingest")]
+pub mod pareto_view;
+#[cfg(feature = "ingest")]
 pub mod parse_cache;
 #[cfg(feature = "ingest")]
 pub mod records;

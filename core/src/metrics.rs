@@ -13,6 +13,7 @@
 
 use crate::model::Problem;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Which kind of file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +26,60 @@ pub enum MetricsFormat {
 }
 
 impl MetricsFormat {
-    /// The kind a file's name says, if any (MLflow runs are folders, recognised by the caller).
+    /// The kind a file's name says, if any: `metrics.csv` (also `metrics_<anything>.csv`), the
+    /// JSON files by their names, each also as a saved copy `<name>-<n>.<ext>` (an upload kept
+    /// beside one of the same name). MLflow runs are folders: see [`MLFLOW_RUN_FILE`].
     pub fn of_file_name(name: &str) -> Option<MetricsFormat> {
-        match name {
-            "metrics.csv" => Some(MetricsFormat::Csv),
-            "trainer_state.json" => Some(MetricsFormat::HfTrainerState),
-            "all_results.json" => Some(MetricsFormat::HfAllResults),
-            "wandb-summary.json" => Some(MetricsFormat::WandbSummary),
+        let lower = name.to_ascii_lowercase();
+        let (stem, ext) = lower.rsplit_once('.')?;
+        // A copy's `-<n>` is not part of the name.
+        let stem = match stem.rsplit_once('-') {
+            Some((s, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => s,
+            _ => stem,
+        };
+        match (stem, ext) {
+            ("metrics", "csv") => Some(MetricsFormat::Csv),
+            (s, "csv") if s.starts_with("metrics_") => Some(MetricsFormat::Csv),
+            ("trainer_state", "json") => Some(MetricsFormat::HfTrainerState),
+            ("all_results", "json") => Some(MetricsFormat::HfAllResults),
+            ("wandb-summary", "json") => Some(MetricsFormat::WandbSummary),
             _ => None,
         }
     }
+
+    /// The format in words, as the Files page names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            MetricsFormat::Csv => "metrics.csv",
+            MetricsFormat::HfTrainerState => "Hugging Face trainer_state.json",
+            MetricsFormat::HfAllResults => "Hugging Face all_results.json",
+            MetricsFormat::WandbSummary => "W&B wandb-summary.json",
+            MetricsFormat::MlflowRun => "MLflow run",
+        }
+    }
+
+    /// Which file wins when two give the same metric of the same run: the one the user wrote for
+    /// the purpose, then final results before running summaries.
+    pub fn rank(self) -> u8 {
+        match self {
+            MetricsFormat::Csv => 0,
+            MetricsFormat::HfAllResults => 1,
+            MetricsFormat::WandbSummary => 2,
+            MetricsFormat::MlflowRun => 3,
+            MetricsFormat::HfTrainerState => 4,
+        }
+    }
+}
+
+/// The file that stands for an MLflow file-store run (`mlruns/<exp>/<run>/meta.yaml`, beside
+/// its `metrics/` folder): reading it reads the run's metrics and its `codecarbon.run_id` tag.
+pub const MLFLOW_RUN_FILE: &str = "meta.yaml";
+
+/// What a metrics file gave, kept by the catalog to join to runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsFile {
+    pub format: MetricsFormat,
+    pub values: Vec<MetricValue>,
 }
 
 /// One final value.
@@ -345,6 +390,205 @@ pub fn read(format: MetricsFormat, text: &str) -> Metrics {
         MetricsFormat::WandbSummary => read_wandb_summary(text),
         MetricsFormat::MlflowRun => Metrics::default(),
     }
+}
+
+/// A metric value joined to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Joined {
+    pub value: f64,
+    /// The file it came from (its path under the logs folder).
+    pub file: String,
+    pub format: MetricsFormat,
+    /// Why the join is a guess, when the file did not name the run.
+    pub guess: Option<String>,
+}
+
+/// How one metrics file joined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileJoin {
+    /// Runs it gave a value to (used or not).
+    pub runs: BTreeSet<String>,
+    /// Set when the values went to its folder's run: why that run.
+    pub guess: Option<String>,
+    /// Why values were not joined (each reason once).
+    pub unjoined: Vec<String>,
+    /// Run ids the file names that are not in the logs.
+    pub unknown_runs: BTreeSet<String>,
+    /// Values another file gave differently, and which one was used.
+    pub conflicts: Vec<String>,
+    pub conflicts_total: usize,
+}
+
+/// Conflicts said per file; the rest are counted.
+const CONFLICTS_SAID: usize = 5;
+
+impl FileJoin {
+    /// Whether nothing of the file reached a run.
+    pub fn failed(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// In words, for the Files page.
+    pub fn note(&self) -> String {
+        let mut parts = Vec::new();
+        match (self.runs.len(), &self.guess) {
+            (0, _) => parts.push(format!("not joined: {}", self.unjoined.join("; "))),
+            (_, Some(why)) => parts.push(format!(
+                "joined to run {} by its folder, a guess: {why}",
+                self.runs.iter().next().map(String::as_str).unwrap_or_default()
+            )),
+            (n, None) => parts.push(format!("joined to {n} run{} by run_id", if n == 1 { "" } else { "s" })),
+        }
+        if !self.unknown_runs.is_empty() && !self.runs.is_empty() {
+            let some: Vec<&str> = self.unknown_runs.iter().take(3).map(String::as_str).collect();
+            parts.push(format!(
+                "{} run id{} not in the logs ({}{})",
+                self.unknown_runs.len(),
+                if self.unknown_runs.len() == 1 { " is" } else { "s are" },
+                some.join(", "),
+                if self.unknown_runs.len() > 3 { ", …" } else { "" }
+            ));
+        }
+        if self.conflicts_total > 0 {
+            let more = self.conflicts_total - self.conflicts.len();
+            let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+            parts.push(format!("differs from another file: {}{more}", self.conflicts.join("; ")));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Metric values joined to runs, and how each metrics file joined.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricJoin {
+    /// run id → metric name → value.
+    pub by_run: HashMap<String, BTreeMap<String, Joined>>,
+    /// metrics file path → how it joined.
+    pub files: BTreeMap<String, FileJoin>,
+}
+
+impl MetricJoin {
+    /// Metric names with the number of runs that have each, most common first.
+    pub fn names(&self) -> Vec<(String, usize)> {
+        let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+        for m in self.by_run.values() {
+            for name in m.keys() {
+                *count.entry(name).or_default() += 1;
+            }
+        }
+        let mut out: Vec<(String, usize)> = count.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}
+
+/// The folder of a path under the logs folder (`""` at the top).
+fn folder_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+/// The run a file that names none belongs to: the only run logged in the nearest folder (its
+/// own or one above) that logs any, or why there is none.
+fn folder_run(path: &str, folder_runs: &HashMap<String, BTreeSet<String>>) -> Result<(String, String), String> {
+    let mut folder = folder_of(path);
+    loop {
+        if let Some(runs) = folder_runs.get(folder) {
+            let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+            return match runs.iter().next() {
+                Some(run) if runs.len() == 1 => Ok((run.clone(), format!("the only run logged in {shown}"))),
+                _ => Err(format!(
+                    "{shown} logs {} runs and the file names none: add a run_id column, a codecarbon_run_id key \
+                     or a codecarbon.run_id tag",
+                    runs.len()
+                )),
+            };
+        }
+        if folder.is_empty() {
+            return Err("no CodeCarbon log in its folder or any folder above it, and the file names no run".into());
+        }
+        folder = folder_of(folder);
+    }
+}
+
+/// Joins metrics `files` (path, values) to the runs in `runs`, where `folder_runs` holds the runs
+/// logged in each folder (by the log files directly in it). A value that names its run joins it
+/// exactly; one that does not goes to its folder's only run, flagged as a guess. When files give
+/// the same metric of a run, an exact join wins over a guess, then the format's rank, then the
+/// first path; a different value from the losing file is said on it.
+pub fn join(
+    files: &[(&str, &MetricsFile)],
+    runs: &HashSet<&str>,
+    folder_runs: &HashMap<String, BTreeSet<String>>,
+) -> MetricJoin {
+    let mut out = MetricJoin::default();
+    for (path, file) in files {
+        let mut fj = FileJoin::default();
+        let mut folder: Option<Result<(String, String), String>> = None;
+        for v in &file.values {
+            let (run, guess) = match &v.run_id {
+                Some(id) if runs.contains(id.as_str()) => (id.clone(), None),
+                Some(id) => {
+                    fj.unknown_runs.insert(id.clone());
+                    continue;
+                }
+                None => match folder.get_or_insert_with(|| folder_run(path, folder_runs)) {
+                    Ok((run, why)) => (run.clone(), Some(why.clone())),
+                    Err(why) => {
+                        if !fj.unjoined.contains(why) {
+                            fj.unjoined.push(why.clone());
+                        }
+                        continue;
+                    }
+                },
+            };
+            if guess.is_some() {
+                fj.guess = guess.clone();
+            }
+            fj.runs.insert(run.clone());
+            let new = Joined { value: v.value, file: path.to_string(), format: file.format, guess };
+            let slot = out.by_run.entry(run.clone()).or_default();
+            let key = |j: &Joined| (j.guess.is_some(), j.format.rank());
+            let (winner, loser) = match slot.get(&v.name) {
+                None => {
+                    slot.insert(v.name.clone(), new);
+                    continue;
+                }
+                Some(old) if key(&new) < key(old) => {
+                    let old = slot.insert(v.name.clone(), new.clone()).unwrap_or(new.clone());
+                    (new, old)
+                }
+                Some(old) => (old.clone(), new),
+            };
+            if winner.value != loser.value && winner.file != loser.file {
+                let said = format!(
+                    "{} of run {} is {} here and {} in {} (used)",
+                    v.name, run, loser.value, winner.value, winner.file
+                );
+                let lj = if loser.file == *path { &mut fj } else { out.files.entry(loser.file.clone()).or_default() };
+                lj.conflicts_total += 1;
+                if lj.conflicts.len() < CONFLICTS_SAID {
+                    lj.conflicts.push(said);
+                }
+            }
+        }
+        if fj.runs.is_empty() && fj.unjoined.is_empty() {
+            fj.unjoined.push(match (fj.unknown_runs.len(), file.values.len()) {
+                (_, 0) => "it holds no metric value".to_string(),
+                (n, _) => {
+                    let some: Vec<&str> = fj.unknown_runs.iter().take(3).map(String::as_str).collect();
+                    format!(
+                        "the run id{} it names ({}{}) {} not in the logs",
+                        if n == 1 { "" } else { "s" },
+                        some.join(", "),
+                        if n > 3 { ", …" } else { "" },
+                        if n == 1 { "is" } else { "are" }
+                    )
+                }
+            });
+        }
+        out.files.insert(path.to_string(), fj);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -286,6 +286,12 @@ pub struct FileReport {
     /// All problems found; `problems` may hold only the first ones (pages cap it).
     pub problem_count: usize,
     pub problems: Vec<Problem>,
+    /// A metrics file: how it joined to runs, in words (see `metrics::FileJoin::note`).
+    #[serde(default)]
+    pub join: Option<String>,
+    /// A metrics file none of whose values reached a run.
+    #[serde(default)]
+    pub join_failed: bool,
 }
 
 /// Totals of a set of runs.

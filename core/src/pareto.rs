@@ -78,6 +78,187 @@ pub fn direction_of(name: &str) -> Direction {
     }
 }
 
+/// The cost axis of the view: CO2, or energy (fairer when runs ran on different grids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Axis {
+    #[default]
+    Co2,
+    Energy,
+}
+
+/// What the Pareto view shows: a selection of runs (the Runs page's filters), a metric, and how.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ParetoQuery {
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    pub team: Option<String>,
+    pub country: Option<String>,
+    pub provider: Option<String>,
+    /// The metric; the one most runs have when absent.
+    pub metric: Option<String>,
+    /// Which way the metric improves; guessed from its name when absent.
+    pub direction: Option<Direction>,
+    /// CO2 unless the runs ran at different grid intensities (then energy) when absent.
+    pub axis: Option<Axis>,
+    pub scale: Option<Scale>,
+    /// δ for "the cheapest run within δ of the best", in the metric's units.
+    pub delta: Option<f64>,
+}
+
+impl ParetoQuery {
+    /// Reads the query from URL parameters; a value that is not one of the choices is refused,
+    /// with what to write instead.
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Result<ParetoQuery, String> {
+        let field = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let choice = |k: &str, opts: &[&str]| -> Result<Option<usize>, String> {
+            match field(k) {
+                None => Ok(None),
+                Some(v) => opts
+                    .iter()
+                    .position(|o| o.eq_ignore_ascii_case(&v))
+                    .map(Some)
+                    .ok_or_else(|| format!("{k} '{v}': one of {}", opts.join(", "))),
+            }
+        };
+        let delta = match field("delta") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(|| format!("delta '{v}': a number, 0 or more, in the metric's units"))?,
+            ),
+        };
+        Ok(ParetoQuery {
+            project: field("project"),
+            experiment: field("experiment"),
+            team: field("team"),
+            country: field("country"),
+            provider: field("provider"),
+            metric: field("metric"),
+            direction: choice("direction", &["higher", "lower"])?.map(|i| {
+                if i == 0 {
+                    Direction::Higher
+                } else {
+                    Direction::Lower
+                }
+            }),
+            axis: choice("axis", &["co2", "energy"])?.map(|i| if i == 0 { Axis::Co2 } else { Axis::Energy }),
+            scale: choice("scale", &["linear", "log"])?.map(|i| if i == 0 { Scale::Linear } else { Scale::Log }),
+            delta,
+        })
+    }
+
+    /// The selection in words ("experiment e1", "project p, team t", "all runs").
+    pub fn scope(&self) -> String {
+        let parts: Vec<String> = [
+            ("experiment", &self.experiment),
+            ("project", &self.project),
+            ("team", &self.team),
+            ("country", &self.country),
+            ("provider", &self.provider),
+        ]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
+        if parts.is_empty() {
+            "all runs".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
+    /// The selection as URL parameters (`project=p&experiment=e`), encoded.
+    pub fn selection_params(&self) -> Vec<(&'static str, String)> {
+        [
+            ("project", &self.project),
+            ("experiment", &self.experiment),
+            ("team", &self.team),
+            ("country", &self.country),
+            ("provider", &self.provider),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
+        .collect()
+    }
+}
+
+/// A metric the selection's runs have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricName {
+    pub name: String,
+    pub runs: usize,
+    pub direction: Direction,
+}
+
+/// One run in the view.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ParetoPoint {
+    pub run_id: String,
+    /// Experiment and start, for tooltips.
+    pub label: String,
+    pub co2_kg: Option<f64>,
+    pub co2_kg_low: Option<f64>,
+    pub co2_kg_high: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    pub energy_kwh_low: Option<f64>,
+    pub energy_kwh_high: Option<f64>,
+    pub value: f64,
+    pub on_front: bool,
+    /// Set when the metric was joined by the run's folder, not by its id: why.
+    pub joined_by_guess: Option<String>,
+    /// The metrics file the value came from.
+    pub metric_file: String,
+}
+
+/// One step along the front: what the next better run costs per unit of metric gained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrontStep {
+    pub from_run_id: String,
+    pub to_run_id: String,
+    /// Cost (kg CO2e or kWh, as the axis) per unit of the metric.
+    pub cost_per_unit: f64,
+}
+
+/// The Pareto view of a selection: its points, front, knee, δ-rule and the CO2 of beaten runs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ParetoView {
+    pub scope: String,
+    pub query: ParetoQuery,
+    pub metrics: Vec<MetricName>,
+    pub metric: Option<String>,
+    pub direction: Option<Direction>,
+    pub direction_guessed: bool,
+    pub axis: Axis,
+    /// Why the axis is what it is when it was not asked for.
+    pub axis_note: Option<String>,
+    pub scale: Scale,
+    pub delta: f64,
+    pub runs_in_scope: usize,
+    pub runs_without_metric: usize,
+    /// Runs whose metric was joined by folder, not by id.
+    pub guessed_joins: usize,
+    pub points: Vec<ParetoPoint>,
+    /// Run ids on the front, cheapest first.
+    pub front: Vec<String>,
+    pub knee_run_id: Option<String>,
+    pub no_knee: Option<String>,
+    pub within_delta_run_id: Option<String>,
+    pub best_run_id: Option<String>,
+    pub steps: Vec<FrontStep>,
+    /// CO2 and energy of the runs the front beats (as cheap or cheaper, and better).
+    pub dominated_co2_kg: f64,
+    pub dominated_co2_kg_low: f64,
+    pub dominated_co2_kg_high: f64,
+    pub dominated_energy_kwh: f64,
+    pub dominated_runs: usize,
+    /// What the view tells, in sentences.
+    pub findings: Vec<String>,
+    /// The chart (filled by the server).
+    pub svg: String,
+}
+
 /// One run: its cost (kg CO2e or kWh) and its metric value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

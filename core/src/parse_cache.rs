@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever what the cache holds or how files are parsed changes.
-const FORMAT: &str = "carbon-dash parse cache 6";
+const FORMAT: &str = "carbon-dash parse cache 7";
 
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {
@@ -58,7 +58,9 @@ macro_rules! run_fields {
 /// Writes the cache of `files` to `path`, atomically. Files without a stamp (held in memory,
 /// not on disk) are left out.
 pub fn write(path: &Path, files: &[Arc<ParsedFile>]) -> Result<(), CacheError> {
-    let files: Vec<(Stamp, &ParsedFile)> = files.iter().filter_map(|f| f.stamp.map(|s| (s, &**f))).collect();
+    // Metrics files are small and joined anew at each load: they are read again, not cached.
+    let files: Vec<(Stamp, &ParsedFile)> =
+        files.iter().filter(|f| f.metrics.is_none()).filter_map(|f| f.stamp.map(|s| (s, &**f))).collect();
     let mut rows: Vec<(usize, Option<&RunPart>)> = Vec::new();
     for (i, (_, f)) in files.iter().enumerate() {
         if f.runs.is_empty() {
@@ -249,7 +251,7 @@ pub fn read(path: &Path, dir: &Path) -> Result<Vec<ParsedFile>, CacheError> {
             }
             let source = Source::Path(dir.join(path));
             let len = stamp.size as usize;
-            Ok(ParsedFile { report, runs, source, len, stamp: Some(stamp) })
+            Ok(ParsedFile { report, runs, source, len, stamp: Some(stamp), metrics: None })
         })
         .collect()
 }

@@ -16,6 +16,21 @@ pub fn sig3(x: f64) -> String {
     }
 }
 
+/// A metric's value: four significant digits (0.9091 and 0.9094 stay apart), no exponent.
+pub fn sig4(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return if x.is_finite() { "0".into() } else { "–".into() };
+    }
+    let mag = x.abs().log10().floor() as i32;
+    let decimals = (3 - mag).clamp(0, 12) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 fn scaled(x: f64, units: &[(f64, &str)]) -> String {
     let a = x.abs();
     for &(factor, unit) in units {

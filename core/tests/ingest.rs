@@ -328,8 +328,16 @@ fn a_file_built_to_blow_up_memory_costs_a_bounded_amount_per_byte() {
 #[test]
 fn csvs_that_live_beside_ml_logs_are_said_not_to_be_codecarbon_files() {
     use carbon_core::ingest::ingest_bytes;
+    // A metrics.csv (Lightning's CSVLogger writes one) is read as metrics, for the folder's run.
+    let m = ingest_bytes(
+        "lightning_logs/version_0/metrics.csv",
+        b"epoch,step,loss,accuracy\n1,100,0.5,0.8\n2,200,0.4,0.85\n",
+    )
+    .unwrap();
+    assert_eq!((m.runs.len(), m.report.schema.as_str()), (0, "metrics"));
+    let values = &m.metrics.as_ref().unwrap().values;
+    assert!(values.iter().any(|v| v.name == "accuracy" && v.value == 0.85 && v.run_id.is_none()), "{values:?}");
     for (name, text) in [
-        ("metrics.csv", "epoch,step,loss,accuracy,duration\n1,100,0.5,0.8,60\n2,200,0.4,0.85,61\n"),
         ("nvml.csv", "timestamp,gpu_index,power_w,energy_consumed\n2026-10-01T10:00:00,0,250,0.01\n"),
         ("phases.csv", "phase,start,end,duration,emissions\ntrain,0,60,60,0.001\n"),
     ] {

@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Json;
 use carbon_core::catalog::{is_log_file, Catalog};
 use carbon_core::ingest::{ingest_source, ParsedFile, Source};
+use carbon_core::metrics::MetricsFormat;
 use carbon_core::pages::{UploadSession, UploadState, UploadedFile};
 use carbon_core::units::{count, human_bytes};
 use std::collections::HashMap;
@@ -255,7 +256,8 @@ pub fn safe_name(given: &str) -> String {
 /// `name`, then `name` with `-2`, `-3`, … before its `.csv…` ending (`emissions-2.csv`): the
 /// names to try, in order, until one is free.
 fn candidates(name: &str) -> impl Iterator<Item = String> + '_ {
-    let at = name.to_ascii_lowercase().find(".csv").unwrap_or(name.len());
+    let lower = name.to_ascii_lowercase();
+    let at = lower.find(".csv").or_else(|| lower.rfind(".json")).unwrap_or(name.len());
     std::iter::once(name.to_string()).chain((2..).map(move |n| format!("{}-{n}{}", &name[..at], &name[at..])))
 }
 
@@ -264,9 +266,10 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
     if too_big {
         return Some(format!("{given}: larger than the {} limit for one file: not read", human_bytes(max_file as u64)));
     }
-    if !is_log_file(name) {
+    if !is_log_file(name) && MetricsFormat::of_file_name(name).is_none() {
         return Some(format!(
-            "{given}: not a CSV file: the name must end in .csv (CodeCarbon's .csv.bak and .csv_N.bak are read too)"
+            "{given}: not a CSV file: the name must end in .csv (CodeCarbon's .csv.bak and .csv_N.bak are read too), \
+             or be a metrics file (metrics.csv, trainer_state.json, all_results.json, wandb-summary.json)"
         ));
     }
     if let Some(at) = bytes.iter().take(64 * 1024).position(|&b| b == 0) {
@@ -278,6 +281,21 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
 /// The result line of a file that was read.
 fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
     let r = &parsed.report;
+    if let Some(m) = &parsed.metrics {
+        let accepted = !m.values.is_empty();
+        let message = match r.problems.first() {
+            Some(p) if !accepted => format!("{name}: {}", p.reason),
+            _ if !accepted => format!("{name}: no metric value in it"),
+            _ => format!("{}; joined to runs as the Files page says", r.schema_detail),
+        };
+        return UploadedFile {
+            name: name.to_string(),
+            bytes: size as u64,
+            accepted,
+            message,
+            ..UploadedFile::default()
+        };
+    }
     let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.rows_accepted() == 0);
     let accepted = whole.is_none();
     let message = match whole {

@@ -7,8 +7,8 @@
 //! while it was read. Anything changed after that the watcher sees.
 
 use app::api::Shared;
-use carbon_core::catalog::{changes_on_disk, is_log_file};
-use carbon_core::ingest::{ingest_source, not_read, read_log, NotRead, Source};
+use carbon_core::catalog::{changes_on_disk, is_log_file, is_read_file, is_read_name};
+use carbon_core::ingest::{ingest_path, ingest_source, not_read, read_log, NotRead, Source};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,12 +51,20 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
 /// the one they hold meanwhile.
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let Some(shown) = display(dir, path).filter(|_| is_log_file(&name)) else { return false };
+    let Some(shown) = display(dir, path).filter(|_| is_read_file(path, &name)) else { return false };
     // What the catalog held before this read: the result is applied only if that is still so
     // (another reader, e.g. a save, may have put a newer or whole version in meanwhile).
     let before = catalog.current().stamp_of(&shown);
     // Never a link, a pipe or a device (opening a pipe would wait for a writer): said instead.
     let parsed = match read_log(path) {
+        // A metrics file is read whole (JSON has no lines to leave for later), an MLflow run
+        // with its folder.
+        Ok((stamp, _)) if !is_log_file(&name) || carbon_core::metrics::MetricsFormat::of_file_name(&name).is_some() => {
+            if before == Some(stamp) {
+                return false;
+            }
+            ingest_path(path, &shown)
+        }
         Ok((stamp, bytes)) => {
             // Already read as it is (an event repeated, or a file the server saved itself).
             if before == Some(stamp) {
@@ -155,7 +163,7 @@ fn is_folder(dir: &Path, path: &Path, catalog: &Shared) -> bool {
         return true;
     }
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    if is_log_file(&name) {
+    if is_read_name(&name) {
         return false;
     }
     let Some(shown) = display(dir, path) else { return false };
