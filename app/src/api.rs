@@ -207,6 +207,18 @@ pub async fn get_experiment(experiment_id: String, dataset: DatasetMode) -> Resu
     })
 }
 
+/// The Pareto view of a selection (see [`carbon_core::pareto`]), with its chart when it has points.
+#[server(input = Json)]
+pub async fn get_pareto(
+    query: carbon_core::pareto::ParetoQuery,
+) -> Result<(carbon_core::pareto::ParetoView, Option<carbon_core::pages::Chart>), PageError> {
+    with_catalog(|c| {
+        let v = c.pareto(&query);
+        let chart = (!v.points.is_empty()).then(|| charts::pareto(&v, Some(&crate::format::run_href)));
+        (v, chart)
+    })
+}
+
 #[cfg(feature = "ssr")]
 fn live() -> Result<std::sync::Arc<carbon_live::Live>, PageError> {
     use_context::<std::sync::Arc<carbon_live::Live>>().ok_or_else(|| PageError::server("no live grid in the context"))

@@ -102,6 +102,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/experiments/:id") view=pages::ExperimentView ssr=SsrMode::Async/>
                     <Route path=path!("/regions") view=pages::Regions ssr=SsrMode::Async/>
                     <Route path=path!("/plan") view=pages::Plan ssr=SsrMode::Async/>
+                    <Route path=path!("/pareto") view=pages::Pareto ssr=SsrMode::Async/>
                     <Route path=path!("/upload") view=pages::Upload ssr=SsrMode::Async/>
                 </Routes>
             </main>

@@ -579,8 +579,8 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
 
 /// A metric against CO2 (or energy) per run, from a [`ParetoView`]: each run with its cost range
 /// as a bar, the front joined, the knee and the δ run ringed, runs joined by folder hollow. With
-/// `link`, each point links to its run's page.
-pub fn pareto(v: &carbon_core::pareto::ParetoView, link: bool) -> Chart {
+/// `link`, each point links to the page it names for a run id.
+pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) -> String>) -> Chart {
     use carbon_core::pareto::{Axis, Scale};
     let metric = v.metric.clone().unwrap_or_default();
     type Range = (Option<f64>, Option<f64>);
@@ -688,7 +688,7 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: bool) -> Chart {
                 if p.joined_by_guess.is_some() {
                     tip.push_str(", metric joined by folder (a guess)");
                 }
-                let href = if link { format!("/runs/{}", p.run_id) } else { String::new() };
+                let href = link.map(|l| l(&p.run_id)).unwrap_or_default();
                 targets.push((x, y, tip, href));
             }
             let items: Vec<LegendItem> = vec![
@@ -703,7 +703,7 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: bool) -> Chart {
         });
         (svg, targets)
     };
-    let svg = if link {
+    let svg = if link.is_some() {
         with_link_targets(svg, &targets)
     } else {
         let plain: Vec<(i32, i32, String)> = targets.into_iter().map(|(x, y, t, _)| (x, y, t)).collect();

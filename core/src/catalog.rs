@@ -623,8 +623,35 @@ impl Catalog {
         &self.metric_join
     }
 
+    /// The report of one run or of the runs a selection holds (latest dataset), with the
+    /// selection's Pareto view when it has metrics; `None` when it holds no run.
+    pub fn report(&self, scope: &crate::report::ReportScope, now: i64) -> Option<crate::report::Report> {
+        let (runs, pareto): (Vec<&Run>, _) = match &scope.run_id {
+            Some(id) => (self.run(id, DatasetMode::Latest).into_iter().collect(), None),
+            None => {
+                let runs = self.selected(&scope.selection);
+                let pareto = crate::pareto_view::build(&scope.selection, &runs, &self.metric_join);
+                (runs, Some(pareto))
+            }
+        };
+        if runs.is_empty() {
+            return None;
+        }
+        let title = scope.title();
+        let words = match &scope.run_id {
+            Some(id) => format!("run {id}"),
+            None => scope.selection.scope(),
+        };
+        Some(crate::report::Report::build(title, words, &runs, pareto, now))
+    }
+
     /// The Pareto view of the runs `q` selects (latest dataset): see [`crate::pareto`].
     pub fn pareto(&self, q: &crate::pareto::ParetoQuery) -> crate::pareto::ParetoView {
+        crate::pareto_view::build(q, &self.selected(q), &self.metric_join)
+    }
+
+    /// The runs (latest dataset) a Pareto or report selection holds, newest first.
+    pub fn selected(&self, q: &crate::pareto::ParetoQuery) -> Vec<&Run> {
         let sel = RunQuery {
             project: q.project.clone(),
             experiment: q.experiment.clone(),
@@ -633,8 +660,7 @@ impl Catalog {
             provider: q.provider.clone(),
             ..RunQuery::default()
         };
-        let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().filter(|r| sel.matches(r)).collect();
-        crate::pareto_view::build(q, &runs, &self.metric_join)
+        self.runs(DatasetMode::Latest).iter().filter(|r| sel.matches(r)).collect()
     }
 
     /// The runs and summary in `mode`, assessed now if they were not yet.

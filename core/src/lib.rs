@@ -32,6 +32,8 @@ pub mod parse_cache;
 #[cfg(feature = "ingest")]
 pub mod records;
 #[cfg(feature = "ingest")]
+pub mod report;
+#[cfg(feature = "ingest")]
 pub mod timeseries;
 #[cfg(feature = "ingest")]
 pub mod whatif;

@@ -255,8 +255,6 @@ pub struct ParetoView {
     pub dominated_runs: usize,
     /// What the view tells, in sentences.
     pub findings: Vec<String>,
-    /// The chart (filled by the server).
-    pub svg: String,
 }
 
 /// One run: its cost (kg CO2e or kWh) and its metric value.

@@ -85,6 +85,9 @@ pub enum Command {
     /// Run a command and measure its energy (GPU: NVML; CPU: RAPL, else the load; RAM: CodeCarbon's
     /// model), writing a checkpoint row to CodeCarbon's emissions.csv every interval.
     Track(Box<TrackArgs>),
+    /// Write a report of the runs under DIR (all of them, a project, an experiment, a team or one
+    /// run): a self-contained HTML page, or its LaTeX, Markdown, model-card YAML or BibTeX alone.
+    Report(ReportArgs),
     /// Write a project's collected runs as one CodeCarbon emissions.csv.
     Export {
         #[arg(long)]
@@ -95,6 +98,30 @@ pub enum Command {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Logs folder, read as `serve` reads it (metrics files beside the logs included).
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub project: Option<String>,
+    #[arg(long)]
+    pub experiment: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    /// One run.
+    #[arg(long)]
+    pub run: Option<String>,
+    /// The metric of the efficiency section (the one most runs have by default).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// html, tex, md, yaml or bib.
+    #[arg(long, default_value = "html")]
+    pub format: String,
+    /// File to write (default: standard output).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 /// Live grid data. Off by default: without --live or a token nothing leaves the machine and

@@ -12,6 +12,11 @@ pub const FILES: &[(&str, &[u8])] = &[
     ("llm-finetune/emissions.csv_1.bak", include_bytes!("../../data/demo/llm-finetune/emissions.csv_1.bak")),
     ("speech/emissions.csv", include_bytes!("../../data/demo/speech/emissions.csv")),
     ("speech/tasks_emissions.csv", include_bytes!("../../data/demo/speech/tasks_emissions.csv")),
+    ("sweep/emissions.csv", include_bytes!("../../data/demo/sweep/emissions.csv")),
+    ("sweep/metrics.csv", include_bytes!("../../data/demo/sweep/metrics.csv")),
+    ("sweep/hf-trainer/emissions.csv", include_bytes!("../../data/demo/sweep/hf-trainer/emissions.csv")),
+    ("sweep/hf-trainer/trainer_state.json", include_bytes!("../../data/demo/sweep/hf-trainer/trainer_state.json")),
+    ("sweep/hf-trainer/all_results.json", include_bytes!("../../data/demo/sweep/hf-trainer/all_results.json")),
 ];
 
 pub fn catalog() -> Result<Catalog, IngestError> {

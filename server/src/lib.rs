@@ -5,6 +5,7 @@ pub mod cli;
 pub mod collect;
 pub mod demo;
 pub mod manage;
+pub mod report;
 pub mod upload;
 pub mod watch;
 
@@ -479,6 +480,58 @@ async fn api_plan(
         .map_err(|e| AppError::client(StatusCode::BAD_REQUEST, e))
 }
 
+/// The Pareto view of a selection (`project`, `experiment`, `team`, `country`, `provider`) for
+/// `metric` (`direction`, `axis=co2|energy`, `scale=linear|log`, `delta`): see
+/// [`carbon_core::pareto`]. 400 for a choice it cannot read or a metric no run has; 404 when no
+/// run matches.
+async fn api_pareto(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Json<carbon_core::pareto::ParetoView>, AppError> {
+    let q = carbon_core::pareto::ParetoQuery::from_params(|k| params.get(k).cloned())
+        .map_err(|e| AppError::client(StatusCode::BAD_REQUEST, e))?;
+    let v = read(&s, |c| c.pareto(&q))?;
+    if v.runs_in_scope == 0 {
+        return Err(AppError::client(StatusCode::NOT_FOUND, format!("no runs match {}", q.scope())));
+    }
+    if let Some(m) = q.metric.as_ref().filter(|m| !v.metrics.iter().any(|x| &x.name == *m)) {
+        let have: Vec<&str> = v.metrics.iter().map(|x| x.name.as_str()).collect();
+        let have = if have.is_empty() { "none".to_string() } else { have.join(", ") };
+        return Err(AppError::client(
+            StatusCode::BAD_REQUEST,
+            format!("metric '{m}': no run of {} has it (they have: {have})", q.scope()),
+        ));
+    }
+    Ok(Json(v))
+}
+
+/// A report of one run (`run_id`) or a selection (as for the Pareto view) in `format=html|tex|md|
+/// yaml|bib`: see [`report`].
+async fn api_report(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    Query(params): Params,
+) -> Result<Response, AppError> {
+    let bad = |e: String| AppError::client(StatusCode::BAD_REQUEST, e);
+    let format = report::Format::parse(params.get("format").map(String::as_str).unwrap_or("html")).map_err(bad)?;
+    let selection = carbon_core::pareto::ParetoQuery::from_params(|k| params.get(k).cloned()).map_err(bad)?;
+    let run_id = params.get("run_id").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    let scope = carbon_core::report::ReportScope { run_id, selection };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let body = read(&s, |c| report::render(c, &scope, format, now))?
+        .map_err(|e| AppError::client(StatusCode::NOT_FOUND, e))?;
+    let disposition = match format {
+        // The page opens in the browser (and is saved from there); statements download.
+        report::Format::Html => format!("inline; filename=\"{}\"", report::file_name(&scope, format)),
+        _ => format!("attachment; filename=\"{}\"", report::file_name(&scope, format)),
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static(format.content_type()));
+    if let Ok(v) = disposition.parse() {
+        headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, body).into_response())
+}
+
 async fn api_timeseries(
     Extension(Active { catalog: s, .. }): Extension<Active>,
     Query(params): Params,
@@ -618,6 +671,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/regions", get(api_regions))
         .route("/api/v1/whatif", get(api_whatif))
         .route("/api/v1/plan", get(api_plan))
+        .route("/api/v1/pareto", get(api_pareto))
+        .route("/api/v1/report", get(api_report))
         .route("/api/v1/timeseries", get(api_timeseries))
         .route("/api/v1/teams", get(api_teams))
         .route("/api/v1/{*rest}", get(api_not_found))

@@ -17,6 +17,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Project(cmd) => manage::project(cmd).await?,
         Command::Experiment(cmd) => manage::experiment(cmd).await?,
         Command::Token(cmd) => manage::token(cmd).await?,
+        Command::Report(args) => carbon_dash::report::command(&args)?,
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
         Command::Track(args) => {
             // The tracker measures from threads of its own: off the async runtime.

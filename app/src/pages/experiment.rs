@@ -44,7 +44,9 @@ fn ExperimentBody(p: ExperimentPage) -> impl IntoView {
         <p>
             <a class="whatif-link" href=crate::format::href(&format!("/map?experiment={}", crate::format::encode(&p.experiment_id)))>"Where would this experiment have been lower? →"</a>
         </p>
+        <super::ReportLinks selection=vec![("experiment", p.experiment_id.clone())] metric=None/>
         {p.charts.into_iter().map(|chart| view! { <ChartView chart/> }).collect_view()}
+        <super::ExperimentPareto experiment_id=p.experiment_id.clone()/>
         {(p.runs_plotted < p.totals.runs).then(|| view! {
             <p class="hint">{format!("The chart plots {} of the {} runs, spread evenly from the lowest CO₂ to the highest.", p.runs_plotted, p.runs_total)}</p>
         })}
