@@ -92,6 +92,19 @@ pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewP
         if !runs.is_empty() {
             let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(charts::MAX_SERIES - 1);
             o.charts.push(charts::stacked_co2(&by_team, "overview-monthly", "CO₂e per month, by team"));
+            let regions = carbon_core::whatif::regions(carbon_core::grid::Grid::embedded());
+            let (places, unplaced) = carbon_core::whatif::places_of(&runs, &regions);
+            o.map_svg = charts::map::runs_map(&places);
+            o.map_note = format!(
+                "{} place{}; circles sized by CO₂e, coloured by grid intensity{}",
+                places.len(),
+                if places.len() == 1 { "" } else { "s" },
+                if unplaced > 0 {
+                    format!("; {unplaced} runs logged no location and are not drawn")
+                } else {
+                    String::new()
+                }
+            );
         }
         o
     })

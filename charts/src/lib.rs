@@ -695,9 +695,9 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) ->
                 ("front".into(), colour(0), true),
                 ("beaten run".into(), grey, false),
                 ("knee (ring)".into(), colour(1), true),
-                ("cheapest within δ (ring)".into(), colour(2), true),
-                ("hollow: joined by folder".into(), RGBColor(90, 90, 90), true),
-                ("bar: CO₂e/energy range".into(), RGBColor(200, 200, 200), true),
+                ("within δ (ring)".into(), colour(2), true),
+                ("hollow: by folder".into(), RGBColor(90, 90, 90), true),
+                ("bar: cost range".into(), RGBColor(200, 200, 200), true),
             ];
             draw_legend(&legend, &items)
         });

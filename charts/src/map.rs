@@ -271,6 +271,73 @@ pub fn world_svg(grid: &Grid, regions: &[RegionRow], sel: Selection, selected: O
     svg
 }
 
+/// Scale of the small map against the full one.
+const SMALL: f64 = 0.5;
+
+/// Every country as one grey outline at the small map's scale, whole pixels (a few tens of kB).
+fn land_path() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut out = String::new();
+        for c in countries() {
+            // The full map's path, scaled, with points that round onto the last one dropped.
+            for ring in c.path.split('Z').filter(|r| !r.is_empty()) {
+                let mut last = (i64::MIN, i64::MIN);
+                let mut n = 0;
+                for (i, pt) in ring.split(['M', 'L']).filter(|p| !p.is_empty()).enumerate() {
+                    let Some((x, y)) = pt.split_once(',') else { continue };
+                    let (Ok(x), Ok(y)) = (x.parse::<f64>(), y.parse::<f64>()) else { continue };
+                    let p = ((x * SMALL).round() as i64, (y * SMALL).round() as i64);
+                    if p == last && i > 0 {
+                        continue;
+                    }
+                    let _ = write!(out, "{}{},{}", if n == 0 { "M" } else { "L" }, p.0, p.1);
+                    last = p;
+                    n += 1;
+                }
+                if n > 0 {
+                    out.push('Z');
+                }
+            }
+        }
+        out
+    })
+}
+
+/// A small map of where runs ran: land in grey, each place a circle sized by its CO2 (area
+/// proportional) and coloured by its grid intensity, with its figures as a tooltip.
+pub fn runs_map(places: &[carbon_core::pages::MapPlace]) -> String {
+    let frame = Frame::new();
+    let (w, h) = (WIDTH * SMALL, frame.height() * SMALL);
+    let mut svg = String::with_capacity(64 * 1024);
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0} {h:.0}" role="img" aria-label="Where the runs ran, sized by CO₂e" class="runs-map"><path d="{}" fill="{NO_DATA}" stroke="white" stroke-width="0.3"/>"#,
+        land_path()
+    );
+    let max = places.iter().map(|p| p.co2_kg).fold(0.0, f64::max);
+    for p in places {
+        let (x, y) = frame.xy(p.lon, p.lat);
+        let r = if max > 0.0 { 3.0 + 11.0 * (p.co2_kg / max).sqrt() } else { 4.0 };
+        let tip = escape_xml(&format!(
+            "{}: {} from {}, at {:.0} g CO₂e/kWh",
+            p.label,
+            units::co2_kg(p.co2_kg),
+            units::count(p.runs, "run"),
+            p.g_per_kwh
+        ));
+        let _ = write!(
+            svg,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="{r:.1}" fill="{}" fill-opacity="0.85" stroke="#1d2a22" stroke-width="0.8" data-tip="{tip}"><title>{tip}</title></circle>"##,
+            x * SMALL,
+            y * SMALL,
+            colour(p.g_per_kwh)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +388,33 @@ mod tests {
         assert!(svg.contains("France: 44 g CO₂e/kWh"), "France shaded by Ember 2024");
         assert!(svg.contains("the selection: "), "tooltips say what the selection would emit");
         assert!(!svg.contains("NaN"), "every coordinate is a number");
+    }
+
+    #[test]
+    fn the_small_map_draws_each_place_sized_by_its_co2_and_stays_small() {
+        let places = [
+            carbon_core::pages::MapPlace {
+                label: "Paris".into(),
+                lon: 2.35,
+                lat: 48.85,
+                runs: 3,
+                co2_kg: 4.0,
+                g_per_kwh: 44.0,
+            },
+            carbon_core::pages::MapPlace {
+                label: "Iowa".into(),
+                lon: -95.9,
+                lat: 41.3,
+                runs: 1,
+                co2_kg: 1.0,
+                g_per_kwh: 413.0,
+            },
+        ];
+        let svg = runs_map(&places);
+        assert_eq!(svg.matches("<circle").count(), 2);
+        assert!(svg.contains(r#"r="14.0""#) && svg.contains(r#"r="8.5""#), "area follows CO2: radius 3 + 11·√(share)");
+        assert!(svg.contains("Paris: 4 kg CO₂e from 3 runs, at 44 g CO₂e/kWh"));
+        assert!(svg.len() < 120_000, "{} bytes", svg.len());
+        assert!(!svg.contains("NaN"));
     }
 }

@@ -321,6 +321,10 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
         let (text, encoding) = decode(bytes);
         let mut file = metrics_file(display, format, crate::metrics::read(format, &text), source);
         file.report.encoding = encoding.to_string();
+        if format == crate::metrics::MetricsFormat::Csv {
+            // The rows read, not the final values they reduce to.
+            file.report.rows_read = text.lines().filter(|l| !l.trim().is_empty()).count().saturating_sub(1);
+        }
         file.len = bytes.len();
         return file;
     }

@@ -91,6 +91,22 @@ pub struct OverviewPage {
     /// The monthly trend (drawn on the server).
     #[serde(default)]
     pub charts: Vec<Chart>,
+    /// A small map of where the runs ran (SVG, drawn on the server), and what it leaves out.
+    #[serde(default)]
+    pub map_svg: String,
+    #[serde(default)]
+    pub map_note: String,
+}
+
+/// Where runs ran, for the small map: a place, its runs and their CO2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MapPlace {
+    pub label: String,
+    pub lon: f64,
+    pub lat: f64,
+    pub runs: usize,
+    pub co2_kg: f64,
+    pub g_per_kwh: f64,
 }
 
 impl Summary {
@@ -127,6 +143,8 @@ impl Summary {
             pages,
             equivalents: Vec::new(),
             charts: Vec::new(),
+            map_svg: String::new(),
+            map_note: String::new(),
         }
     }
 }

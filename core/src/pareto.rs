@@ -235,6 +235,8 @@ pub struct ParetoView {
     pub axis_note: Option<String>,
     pub scale: Scale,
     pub delta: f64,
+    /// The metric step costs are told for: 0.01 (one point) for a score in [0, 1], else 1.
+    pub step: f64,
     pub runs_in_scope: usize,
     pub runs_without_metric: usize,
     /// Runs whose metric was joined by folder, not by id.

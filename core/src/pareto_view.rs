@@ -91,6 +91,7 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
     let unit_interval = with.iter().all(|(_, j)| (0.0..=1.0).contains(&j.value));
     // δ: one point of a score in [0, 1], else 1 % of the best value.
     view.delta = q.delta.unwrap_or(if unit_interval { 0.01 } else { 0.01 * best_value.abs() });
+    view.step = if unit_interval { 0.01 } else { 1.0 };
     let f = front(&points, direction, view.scale, view.delta);
     let id = |i: usize| with[i].0.run_id.clone();
     view.points = with
@@ -137,17 +138,12 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
             view.dominated_energy_kwh += r.energy_kwh.unwrap_or(0.0);
         }
     }
-    view.findings = findings(&view, &with, &f, unit_interval);
+    view.findings = findings(&view, &with, &f);
     view
 }
 
 /// What the view tells, in sentences, with units.
-fn findings(
-    v: &ParetoView,
-    with: &[(&Run, &crate::metrics::Joined)],
-    f: &crate::pareto::Front,
-    unit_interval: bool,
-) -> Vec<String> {
+fn findings(v: &ParetoView, with: &[(&Run, &crate::metrics::Joined)], f: &crate::pareto::Front) -> Vec<String> {
     let metric = v.metric.as_deref().unwrap_or_default();
     let at = |i: usize| {
         let r = with[i].0;
@@ -199,7 +195,7 @@ fn findings(
         out.push(format!("The cheapest run within δ = {} of the best: {}.", sig4(v.delta), at(d)));
     }
     if let (Some(&last), Some(c)) = (f.front.last(), f.cost_per_unit.last()) {
-        let (step, per) = if unit_interval { (0.01, "+0.01") } else { (1.0, "+1") };
+        let (step, per) = (v.step, format!("+{}", sig4(v.step)));
         let unit = match v.axis {
             Axis::Co2 => co2_kg(c * step),
             Axis::Energy => energy_kwh(c * step),

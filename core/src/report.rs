@@ -150,7 +150,7 @@ impl Report {
         let mut places: Vec<PlaceLine> = places.into_values().collect();
         places.sort_by(|a, b| b.co2_kg.total_cmp(&a.co2_kg).then_with(|| a.label.cmp(&b.label)));
         let mut pue: Vec<(f64, usize)> = pue.into_values().collect();
-        pue.sort_by(|a, b| b.1.cmp(&a.1));
+        pue.sort_by_key(|p| std::cmp::Reverse(p.1));
         let regions = crate::whatif::regions(grid);
         let whatif = crate::whatif::what_if(&scope, runs, &regions, &crate::query::WhatIfFilters::default());
         let best_elsewhere = whatif.options.first().filter(|o| o.saving_kg > 0.0).cloned();
@@ -266,12 +266,12 @@ impl Report {
             )
         });
         let keys: Vec<String> = self.cited_sources().iter().map(|src| bib_key(src)).collect();
-        let cites = vec![t.cite(&keys.join(","))];
+        let cites = t.cite(&keys.join(","));
         let _ = write!(
             s,
             " At the average grid carbon intensity where {} ran, {places}{}, this corresponds to {} (range {}{}{}, from the spread of published intensity figures and of the energy estimate), recomputed with carbon-dash {}{}.",
             if t_.runs == 1 { "it" } else { "they" },
-            cites.join(""),
+            cites,
             t.mass(t_.co2_kg),
             t.mass(t_.co2_kg_low),
             t.dash,

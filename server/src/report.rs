@@ -97,7 +97,10 @@ fn charts_of(cat: &Catalog, scope: &ReportScope, report: &Report) -> Vec<Chart> 
     let runs: Vec<&Run> = cat.selected(&scope.selection);
     let by = if scope.selection.experiment.is_some() { Dimension::Experiment } else { Dimension::Project };
     let ts = timeseries(&runs, Period::Month, by).top(charts::MAX_SERIES - 1);
-    out.push(charts::stacked_co2(&ts, "monthly", "CO₂e per month"));
+    // One month is one bar: the totals say it already.
+    if ts.periods.len() > 1 {
+        out.push(charts::stacked_co2(&ts, "monthly", "CO₂e per month"));
+    }
     let plotted = carbon_core::pages::ExperimentPage::plotted(&runs);
     out.push(charts::duration_vs_co2(&plotted, "duration-co2", "Duration against CO₂e, per run"));
     if let Some(p) = &report.pareto {
@@ -257,8 +260,9 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
             };
             let _ = write!(
                 h,
-                r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+                r#"<tr><td title="{}">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
                 esc(id),
+                esc(&id.chars().take(8).collect::<String>()),
                 sig4(pt.value),
                 esc(&co2),
                 esc(&pt.energy_kwh.map(energy_kwh).unwrap_or_else(|| "–".into())),

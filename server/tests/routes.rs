@@ -573,3 +573,77 @@ async fn a_next_page_link_keeps_the_base_path_and_a_zero_limit_has_none() {
     assert_eq!(body, "[]");
     assert!(headers.get("link").is_none(), "a page of nothing has no next page");
 }
+
+#[tokio::test]
+async fn the_pareto_api_names_its_figures_and_refuses_what_it_cannot_read() {
+    let v = json("/api/v1/pareto?project=bert-sst2-sweep").await;
+    assert_eq!(v["metric"], "eval_accuracy");
+    assert_eq!(v["direction"], "higher");
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 31, "30 trials and the Trainer's run");
+    for key in ["run_id", "co2_kg", "energy_kwh", "value", "on_front"] {
+        assert!(points.iter().all(|p| p.get(key).is_some()), "{key}");
+    }
+    let knee = v["knee_run_id"].as_str().unwrap();
+    assert!(points.iter().any(|p| p["run_id"] == knee && p["on_front"] == true));
+    let beaten: f64 = points.iter().filter(|p| p["on_front"] == false).map(|p| p["co2_kg"].as_f64().unwrap()).sum();
+    assert!((v["dominated_co2_kg"].as_f64().unwrap() - beaten).abs() < 1e-9);
+    // The Trainer's run joined by its folder, and said to be a guess.
+    assert!(points.iter().any(|p| p["joined_by_guess"].as_str().is_some_and(|g| g.contains("sweep/hf-trainer/"))));
+    // Energy on the axis when asked; the loss goes down.
+    let e = json("/api/v1/pareto?project=bert-sst2-sweep&metric=eval_loss&axis=energy&scale=log").await;
+    assert_eq!(
+        (e["axis"].as_str(), e["direction"].as_str(), e["scale"].as_str()),
+        (Some("energy"), Some("lower"), Some("log"))
+    );
+    for (uri, says) in [
+        (
+            "/api/v1/pareto?project=bert-sst2-sweep&metric=bleu",
+            "metric 'bleu': no run of project bert-sst2-sweep has it (they have: eval_accuracy, eval_loss)",
+        ),
+        ("/api/v1/pareto?project=bert-sst2-sweep&axis=time", "axis 'time': one of co2, energy"),
+        ("/api/v1/pareto?project=bert-sst2-sweep&delta=-1", "delta '-1': a number, 0 or more"),
+    ] {
+        let (status, body) = get(uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(body.contains(says), "{uri}: {body}");
+    }
+    assert_eq!(get("/api/v1/pareto?project=nope").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reports_come_in_each_format_with_their_type_and_a_file_name() {
+    for (format, ctype, start) in [
+        ("html", "text/html", "<!DOCTYPE html>"),
+        ("tex", "application/x-tex", "% Compute and carbon statement"),
+        ("md", "text/markdown", "## Environmental impact"),
+        ("yaml", "application/yaml", "co2_eq_emissions:"),
+        ("bib", "application/x-bibtex", "@software{codecarbon,"),
+    ] {
+        let uri = format!("/api/v1/report?experiment=&project=bert-sst2-sweep&format={format}");
+        let (status, headers, body) = call(&app(), Request::get(&uri).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with(ctype), "{format}");
+        let disposition = headers["content-disposition"].to_str().unwrap();
+        assert!(disposition.contains(&format!("carbon-report-project-bert-sst2-sweep.{format}")), "{disposition}");
+        assert!(body.starts_with(start), "{format}: {}", &body[..80.min(body.len())]);
+    }
+    let (status, body) = get("/api/v1/report?format=docx").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("format 'docx'"));
+    assert_eq!(get("/api/v1/report?run_id=nope").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_files_page_says_how_each_metrics_file_joined() {
+    let files = json("/api/v1/files?limit=1000").await;
+    let files = files.as_array().unwrap();
+    let m = files.iter().find(|f| f["path"] == "sweep/metrics.csv").unwrap();
+    assert_eq!(m["schema"], "metrics");
+    assert_eq!(m["join"], "joined to 30 runs by run_id");
+    let hf = files.iter().find(|f| f["path"] == "sweep/hf-trainer/all_results.json").unwrap();
+    assert!(hf["join"].as_str().unwrap().contains("by its folder, a guess"), "{hf}");
+    let (status, page) = get("/files").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("joined to 30 runs by run_id"), "the Files page shows the join");
+}

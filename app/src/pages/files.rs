@@ -94,6 +94,7 @@ fn FileList(p: FilesPage) -> impl IntoView {
                                 } else {
                                     view! { <span>{f.path.clone()}</span> }.into_any()
                                 }}
+                                {f.join.clone().map(|j| view! { <div class="join" class:bad=f.join_failed>{j}</div> })}
                             </td>
                             <td>{f.schema.clone()}</td>
                             <td class="num">{f.rows_read}</td>
@@ -150,6 +151,7 @@ fn FileCard(f: FileReport, id: String) -> impl IntoView {
                 )}
             </p>
             {(!layout.is_empty()).then(|| view! { <p class="meta">{layout}</p> })}
+            {f.join.clone().map(|j| view! { <p class="meta join" class:bad=f.join_failed>{j}</p> })}
             {(!f.problems.is_empty()).then(|| view! {
                 <details open=open>
                     <summary>{format!("{} problems", f.problem_count)}</summary>

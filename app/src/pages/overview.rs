@@ -79,7 +79,15 @@ fn SummaryView(o: OverviewPage, dataset: DatasetMode) -> impl IntoView {
             />
         </section>
         <Equivalents list=o.equivalents/>
-        {o.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
+        <div class="overview-glance">
+            {o.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
+            {(!o.map_svg.is_empty()).then(|| view! {
+                <figure class="runs-map" id="overview-map">
+                    <div class="chart-svg" inner_html=o.map_svg.clone()></div>
+                    <figcaption>"Where the runs ran: " {o.map_note.clone()} ". " <a href=crate::format::href("/map")>"The map and the what-if →"</a></figcaption>
+                </figure>
+            })}
+        </div>
         <p><a href=crate::format::href("/map")>"Where would all of this have been lower? The map and the what-if →"</a></p>
         <h2>"Projects"</h2>
         <p class="hint">"Project → experiment → run. Totals per level; open a run for its details."</p>

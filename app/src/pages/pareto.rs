@@ -59,7 +59,7 @@ pub fn Pareto() -> impl IntoView {
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
-                    Ok(Ok((v, chart))) => view! { <ParetoBody v chart/> }.into_any(),
+                    Ok(Ok((v, chart))) => view! { <ParetoBody v chart report_links=true/> }.into_any(),
                     Ok(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
                     Err(e) => view! { <LoadError error=e/> }.into_any(),
                 }
@@ -86,7 +86,7 @@ pub(crate) fn ExperimentPareto(experiment_id: String) -> impl IntoView {
 }
 
 #[component]
-fn ParetoBody(v: ParetoView, chart: Option<Chart>) -> impl IntoView {
+fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_links: bool) -> impl IntoView {
     let selection = v.query.selection_params();
     let metric = v.metric.clone();
     let hidden =
@@ -125,7 +125,7 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>) -> impl IntoView {
         .enumerate()
         .filter_map(|(i, id)| v.points.iter().find(|p| &p.run_id == id).map(|p| (i, p.clone())))
         .collect();
-    let step_of = |i: usize| if i == 0 { None } else { v.steps.get(i - 1).map(|s| s.cost_per_unit) };
+    let step_of = |i: usize| if i == 0 { None } else { v.steps.get(i - 1).map(|s| s.cost_per_unit * v.step) };
     let mark = |id: &str| {
         let mut m = Vec::new();
         if v.knee_run_id.as_deref() == Some(id) {
@@ -180,17 +180,17 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>) -> impl IntoView {
                     <label>"δ " <input name="delta" size="8" value=sig4(v.delta) title="the cheapest run within δ of the best value, in the metric's units"/></label>
                     <button type="submit">"Show"</button>
                 </form>
-            })}
+            }.into_any())}
             {v.axis_note.clone().map(|n| view! { <p class="hint">{n}</p> })}
             <ul class="findings">{v.findings.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}</ul>
-            {chart.map(|c| view! { <ChartView chart=c/> })}
+            {chart.map(|c| view! { <ChartView chart=c/> }.into_any())}
             {v.no_knee.is_none().then_some(()).and(v.knee_run_id.as_ref()).map(|_| view! {
                 <p class="hint">"The knee is the front's run farthest above the line from its cheapest to its best run, both axes scaled to the same range: it moves with the scale (linear or log) and the cost (CO₂e or energy)."</p>
             })}
             {(!front_rows.is_empty()).then(|| view! {
                 <h3>"Along the front"</h3>
                 <table class="pareto-front">
-                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">"Cost of the step, per unit"</th><th></th></tr></thead>
+                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">{format!("Step cost per +{} of {}", sig4(v.step), v.metric.clone().unwrap_or_default())}</th><th></th></tr></thead>
                     <tbody>
                         {front_rows.into_iter().map(|(i, p)| view! {
                             <tr data-run=p.run_id.clone()>
@@ -203,8 +203,8 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>) -> impl IntoView {
                         }).collect_view()}
                     </tbody>
                 </table>
-            })}
-            <ReportLinks selection=selection.clone() metric=metric/>
+            }.into_any())}
+            {report_links.then(|| view! { <ReportLinks selection=selection.clone() metric=metric/> }.into_any())}
         </section>
     }
 }
