@@ -257,7 +257,7 @@ async fn timeseries_and_teams_follow_the_folder_layout_and_add_up() {
     let names: Vec<&str> = teams.as_array().unwrap().iter().map(|t| t["team"].as_str().unwrap()).collect();
     let mut sorted = names.clone();
     sorted.sort();
-    assert_eq!(sorted, ["llm-finetune", "speech", "vision-lab"]);
+    assert_eq!(sorted, ["llm-finetune", "speech", "sweep", "vision-lab"]);
     let ts = json("/api/v1/timeseries?group_by=month&by=team").await;
     let total: f64 = ts["series"]
         .as_array()
@@ -599,7 +599,7 @@ async fn the_pareto_api_names_its_figures_and_refuses_what_it_cannot_read() {
     for (uri, says) in [
         (
             "/api/v1/pareto?project=bert-sst2-sweep&metric=bleu",
-            "metric 'bleu': no run of project bert-sst2-sweep has it (they have: eval_accuracy, eval_loss)",
+            "metric 'bleu': no run of project bert-sst2-sweep has it (they have: eval_accuracy, eval_loss, ",
         ),
         ("/api/v1/pareto?project=bert-sst2-sweep&axis=time", "axis 'time': one of co2, energy"),
         ("/api/v1/pareto?project=bert-sst2-sweep&delta=-1", "delta '-1': a number, 0 or more"),

@@ -446,3 +446,38 @@ async fn many_files_of_one_name_get_unique_names_and_too_many_files_are_refused(
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert!(body.contains("more than 1000 files"), "{body}");
 }
+
+#[tokio::test]
+async fn metrics_files_uploaded_with_a_log_join_its_runs() {
+    let app = app_with(UploadPolicy::default(), false);
+    let files: &[(&str, &[u8])] = &[
+        ("emissions.csv", GOOD_38),
+        ("metrics.csv", b"run_id,accuracy,loss\nr1,0.91,0.3\nnot-here,0.5,0.9\n"),
+        ("all_results.json", br#"{"eval_f1": 0.8}"#),
+        ("wandb-summary.json", b"{not json"),
+    ];
+    let (status, headers, body) = call(&app, upload_request(files, None, true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = session_cookie(&headers);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let by = |name: &str| v["files"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(by("metrics.csv")["accepted"], true);
+    assert!(by("metrics.csv")["message"].as_str().unwrap().contains("metrics.csv: 4 final values of 2 metrics for 2 runs"));
+    assert_eq!(by("wandb-summary.json")["accepted"], false);
+    assert!(by("wandb-summary.json")["message"].as_str().unwrap().contains("wandb-summary.json"), "{body}");
+    // The session's files say how they joined; its Pareto view has the run.
+    let mine = json_of(&app, "/api/v1/files", Some(&cookie)).await;
+    let join = |path: &str| {
+        mine.as_array().unwrap().iter().find(|f| f["path"] == path).unwrap()["join"].as_str().unwrap().to_string()
+    };
+    assert!(join("metrics.csv").starts_with("joined to 1 run by run_id; 1 run id is not in the logs (not-here)"));
+    assert!(join("all_results.json").contains("by its folder, a guess: the only run logged in the top folder"));
+    let p = json_of(&app, "/api/v1/pareto?metric=accuracy", Some(&cookie)).await;
+    assert_eq!(p["points"][0]["run_id"], "r1");
+    assert_eq!(p["points"][0]["value"], 0.91);
+    let f1 = json_of(&app, "/api/v1/pareto?metric=eval_f1", Some(&cookie)).await;
+    assert!(f1["points"][0]["joined_by_guess"].is_string());
+    // Nobody else sees them.
+    let (status, _, _) = call(&app, with_cookie("GET", "/api/v1/pareto?metric=accuracy", None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -179,3 +179,31 @@ fn an_edit_to_teams_csv_gives_the_runs_their_new_teams() {
     std::fs::remove_file(dir.path().join("teams.csv")).unwrap();
     eventually(&cat, "the mapping gone", |c| team(c).as_deref() == Some("lab"));
 }
+
+#[test]
+fn metrics_files_written_beside_a_watched_log_join_its_runs_as_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("sweep");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("emissions.csv"), format!("{HEADER}{}{}", row("r1", 10), row("r2", 20))).unwrap();
+    let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
+    let (tx, _rx) = tokio::sync::broadcast::channel(16);
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), Announcer::new(tx)).unwrap();
+    let acc = |c: &Catalog, run: &str| c.metrics().by_run.get(run).and_then(|m| m.get("acc")).map(|j| j.value);
+
+    // A metrics file appears, then is rewritten with a later epoch.
+    let metrics = run_dir.join("metrics.csv");
+    std::fs::write(&metrics, "run_id,name,value,step\nr1,acc,0.5,1\nr2,acc,0.6,1\n").unwrap();
+    eventually(&cat, "the metrics joined", |c| acc(c, "r1") == Some(0.5) && acc(c, "r2") == Some(0.6));
+    std::fs::write(&metrics, "run_id,name,value,step\nr1,acc,0.5,1\nr2,acc,0.6,1\nr1,acc,0.7,2\n").unwrap();
+    eventually(&cat, "the later epoch", |c| acc(c, "r1") == Some(0.7));
+
+    // A Trainer's results without a run id, in a folder of two runs: listed as not joined.
+    std::fs::write(run_dir.join("all_results.json"), r#"{"eval_accuracy": 0.9}"#).unwrap();
+    eventually(&cat, "the unjoinable file listed", |c| {
+        c.files().iter().any(|f| f.path == "sweep/all_results.json" && f.join_failed)
+    });
+    // The metrics file removed: its values go with it.
+    std::fs::remove_file(&metrics).unwrap();
+    eventually(&cat, "the metrics gone", |c| acc(c, "r1").is_none());
+}
