@@ -287,6 +287,20 @@ pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
     if path.file_name().is_some_and(|n| n == crate::metrics::MLFLOW_RUN_FILE) {
         return mlflow_run(path, display);
     }
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    if crate::metrics::MetricsFormat::of_file_name(&name).is_some() {
+        // Parsed whole (JSON into a tree): a lower limit than a log's.
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.is_file() && meta.len() > METRICS_MAX_BYTES {
+                let why = format!(
+                    "{} bytes, larger than the {} MiB a metrics file may have: not read",
+                    meta.len(),
+                    METRICS_MAX_BYTES >> 20
+                );
+                return Some(not_read(display, path, &why));
+            }
+        }
+    }
     match read_log(path) {
         Ok((stamp, bytes)) => {
             let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
@@ -376,6 +390,9 @@ fn metrics_file(
     ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics }
 }
 
+/// Largest metrics file read (a Trainer's state of a long run is tens of MB).
+pub const METRICS_MAX_BYTES: u64 = 128 << 20;
+
 /// At most this many metric files, and bytes in all, are read for one MLflow run.
 const MLFLOW_MAX_FILES: usize = 10_000;
 const MLFLOW_MAX_BYTES: u64 = 64 << 20;
@@ -402,7 +419,9 @@ fn mlflow_run(path: &Path, display: &str) -> Option<ParsedFile> {
             let key = p.strip_prefix(run_dir.join("metrics")).unwrap_or(&p).to_string_lossy().replace('\\', "/");
             match e.file_type() {
                 Ok(t) if t.is_dir() => dirs.push(p),
-                _ if files.len() >= MLFLOW_MAX_FILES || bytes > MLFLOW_MAX_BYTES => {
+                _ if files.len() >= MLFLOW_MAX_FILES
+                    || bytes + std::fs::symlink_metadata(&p).map_or(0, |m| m.len()) > MLFLOW_MAX_BYTES =>
+                {
                     skipped.push(format!(
                         "metrics/{key}: over the {MLFLOW_MAX_FILES} files or {} MiB read for one run",
                         MLFLOW_MAX_BYTES >> 20

@@ -168,3 +168,17 @@ fn a_sweep_shows_its_front_knee_and_the_co2_of_beaten_runs() {
     let none = cat.pareto(&ParetoQuery { project: Some("other".into()), ..ParetoQuery::default() });
     assert!(none.points.is_empty() && none.findings[0].contains("metrics.csv"), "{:?}", none.findings);
 }
+
+#[test]
+fn an_oversized_metrics_file_is_not_read_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("a/emissions.csv", log(&[("a1", 0.1)], "a"))]);
+    // Sparse: 129 MiB on paper, nothing on disk.
+    let f = std::fs::File::create(dir.path().join("a/trainer_state.json")).unwrap();
+    f.set_len(129 << 20).unwrap();
+    let cat = load_dir(dir.path()).unwrap();
+    let r = cat.files().iter().find(|f| f.path == "a/trainer_state.json").unwrap();
+    assert_eq!(r.schema, "not read");
+    assert!(r.problems[0].reason.contains("larger than the 128 MiB a metrics file may have"), "{:?}", r.problems);
+    assert!(cat.metrics().by_run.is_empty());
+}

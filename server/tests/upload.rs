@@ -462,7 +462,10 @@ async fn metrics_files_uploaded_with_a_log_join_its_runs() {
     let v: Value = serde_json::from_str(&body).unwrap();
     let by = |name: &str| v["files"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
     assert_eq!(by("metrics.csv")["accepted"], true);
-    assert!(by("metrics.csv")["message"].as_str().unwrap().contains("metrics.csv: 4 final values of 2 metrics for 2 runs"));
+    assert!(by("metrics.csv")["message"]
+        .as_str()
+        .unwrap()
+        .contains("metrics.csv: 4 final values of 2 metrics for 2 runs"));
     assert_eq!(by("wandb-summary.json")["accepted"], false);
     assert!(by("wandb-summary.json")["message"].as_str().unwrap().contains("wandb-summary.json"), "{body}");
     // The session's files say how they joined; its Pareto view has the run.
