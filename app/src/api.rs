@@ -226,7 +226,8 @@ pub async fn get_pareto(
     query: carbon_core::pareto::ParetoQuery,
 ) -> Result<(carbon_core::pareto::ParetoView, Option<carbon_core::pages::Chart>), PageError> {
     with_catalog(|c| {
-        let v = c.pareto(&query);
+        // The page carries the front and a spread of the beaten runs; the API has them all.
+        let v = c.pareto(&query).trimmed(carbon_core::pareto::BEATEN_SHOWN);
         let chart = (!v.points.is_empty()).then(|| charts::pareto(&v, Some(&crate::format::run_href)));
         (v, chart)
     })

@@ -257,6 +257,38 @@ pub struct ParetoView {
     pub dominated_runs: usize,
     /// What the view tells, in sentences.
     pub findings: Vec<String>,
+    /// Points in the view before [`ParetoView::trimmed`] left some out (the figures count all).
+    pub points_total: usize,
+}
+
+/// Beaten runs a page or a chart shows at most (every front run is always shown).
+pub const BEATEN_SHOWN: usize = 500;
+
+impl ParetoView {
+    /// The view with every front point and at most `max` of the others, spread evenly over their
+    /// cost (the cheapest and the dearest kept): what a page carries and a chart draws. The
+    /// figures and findings still count every run.
+    pub fn trimmed(mut self, max: usize) -> ParetoView {
+        let (front, mut beaten): (Vec<ParetoPoint>, Vec<ParetoPoint>) =
+            std::mem::take(&mut self.points).into_iter().partition(|p| p.on_front);
+        if beaten.len() > max {
+            let cost = |p: &ParetoPoint| match self.axis {
+                Axis::Co2 => p.co2_kg,
+                Axis::Energy => p.energy_kwh,
+            };
+            beaten.sort_by(|a, b| cost(a).unwrap_or(f64::INFINITY).total_cmp(&cost(b).unwrap_or(f64::INFINITY)));
+            let last = beaten.len() - 1;
+            let keep: Vec<usize> = match max {
+                0 => Vec::new(),
+                1 => vec![0],
+                _ => (0..max).map(|i| i * last / (max - 1)).collect(),
+            };
+            beaten = keep.into_iter().map(|i| beaten[i].clone()).collect();
+        }
+        self.points = front;
+        self.points.extend(beaten);
+        self
+    }
 }
 
 /// One run: its cost (kg CO2e or kWh) and its metric value.
@@ -373,6 +405,25 @@ mod tests {
 
     fn pts(v: &[(f64, f64)]) -> Vec<Point> {
         v.iter().map(|&(cost, value)| Point { cost, value }).collect()
+    }
+
+    #[test]
+    fn a_trimmed_view_keeps_the_front_and_spreads_the_beaten_runs_over_their_cost() {
+        let point = |i: usize, on_front: bool| ParetoPoint {
+            run_id: format!("r{i}"),
+            co2_kg: Some(i as f64),
+            value: i as f64,
+            on_front,
+            ..ParetoPoint::default()
+        };
+        let mut v = ParetoView { points: (0..1000).map(|i| point(i, i % 100 == 0)).collect(), ..ParetoView::default() };
+        v.points_total = v.points.len();
+        let t = v.trimmed(5);
+        assert_eq!(t.points.iter().filter(|p| p.on_front).count(), 10, "every front point");
+        let beaten: Vec<&str> = t.points.iter().filter(|p| !p.on_front).map(|p| p.run_id.as_str()).collect();
+        assert_eq!(beaten.len(), 5);
+        assert_eq!((beaten[0], beaten[4]), ("r1", "r999"), "the cheapest and the dearest kept");
+        assert_eq!(t.points_total, 1000);
     }
 
     #[test]

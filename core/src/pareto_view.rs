@@ -117,6 +117,7 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
         })
         .collect();
     view.guessed_joins = view.points.iter().filter(|p| p.joined_by_guess.is_some()).count();
+    view.points_total = view.points.len();
     view.front = f.front.iter().map(|&i| id(i)).collect();
     view.knee_run_id = f.knee.map(id);
     view.no_knee = f.no_knee.clone();

@@ -175,7 +175,7 @@ impl Report {
             files: files.into_iter().collect(),
             equivalents,
             best_elsewhere,
-            pareto: pareto.filter(|p| !p.points.is_empty()),
+            pareto: pareto.filter(|p| !p.points.is_empty()).map(|p| p.trimmed(crate::pareto::BEATEN_SHOWN)),
             runs: runs.iter().take(RUNS_LISTED).map(|r| crate::pages::RunRow::from(*r)).collect(),
             totals,
         }

@@ -104,7 +104,7 @@ fn charts_of(cat: &Catalog, scope: &ReportScope, report: &Report) -> Vec<Chart> 
     let plotted = carbon_core::pages::ExperimentPage::plotted(&runs);
     out.push(charts::duration_vs_co2(&plotted, "duration-co2", "Duration against CO₂e, per run"));
     if let Some(p) = &report.pareto {
-        out.push(charts::pareto(p, None));
+        out.push(charts::pareto(&p.clone().trimmed(carbon_core::pareto::BEATEN_SHOWN), None));
     }
     out
 }

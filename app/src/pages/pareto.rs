@@ -182,6 +182,9 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                 </form>
             }.into_any())}
             {v.axis_note.clone().map(|n| view! { <p class="hint">{n}</p> })}
+            {(v.points.len() < v.points_total).then(|| view! {
+                <p class="hint">{format!("The chart shows every run on the front and {} of the beaten ones, spread over their cost; the figures count all {} (GET /api/v1/pareto lists every point).", v.points.len() - v.front.len(), v.points_total)}</p>
+            })}
             <ul class="findings">{v.findings.iter().map(|f| view! { <li>{f.clone()}</li> }).collect_view()}</ul>
             {chart.map(|c| view! { <ChartView chart=c/> }.into_any())}
             {v.no_knee.is_none().then_some(()).and(v.knee_run_id.as_ref()).map(|_| view! {
