@@ -262,7 +262,7 @@ pub struct ParetoView {
 }
 
 /// Beaten runs a page or a chart shows at most (every front run is always shown).
-pub const BEATEN_SHOWN: usize = 500;
+pub const BEATEN_SHOWN: usize = 300;
 
 impl ParetoView {
     /// The view with every front point and at most `max` of the others, spread evenly over their

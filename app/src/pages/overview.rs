@@ -163,6 +163,9 @@ fn ProjectTree(p: ProjectNode) -> impl IntoView {
                     }
                 })
                 .collect_view()}
+            <p class="more">
+                <a href=crate::format::href(&format!("/pareto?project={}", encode(&project)))>"accuracy against CO₂e, and a report →"</a>
+            </p>
             {(p.experiments_total > n_exp).then(|| view! {
                 <p class="more">
                     <a href=crate::format::href(&format!("/runs?project={}", encode(&project)))>

@@ -89,6 +89,7 @@ fn RunView(p: RunPageData) -> impl IntoView {
                 "When should it run next? →"
             </a>
         </p>
+        <super::ReportLinks selection=vec![("run_id", r.run_id.clone())] metric=None/>
         <RunHoursLine run_id=r.run_id.clone()/>
         {(!p.equivalents.is_empty()).then(|| view! { <Equivalents list=p.equivalents/> })}
         {p.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}

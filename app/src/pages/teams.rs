@@ -147,6 +147,12 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
             <noscript><button type="submit">"Apply"</button></noscript>
             <a href=crate::format::href(&base)>"Clear"</a>
         </form>
+        {(!org).then(|| view! {
+            <p>
+                <a href=crate::format::href(&crate::format::url("/pareto", [("team", p.title.clone())]))>"Accuracy against CO₂e for this team's runs →"</a>
+            </p>
+            <super::ReportLinks selection=vec![("team", p.title.clone())] metric=None/>
+        }.into_any())}
         <section class="stats">
             <Stat label="Runs" value=t.runs.to_string() note=format!("{} projects", p.top_projects.len())/>
             <Stat label="Energy" value=energy(Some(t.energy_kwh)) note=format!("range {} – {}", energy(Some(t.energy_kwh_low)), energy(Some(t.energy_kwh_high)))/>
