@@ -165,7 +165,7 @@ pub fn is_read_file(path: &Path, name: &str) -> bool {
     let parent = path.parent();
     let parent_name = parent.and_then(Path::file_name).map(|n| n.to_string_lossy()).unwrap_or_default();
     if name == MLFLOW_RUN_FILE {
-        return parent.is_some_and(|p| p.join("metrics").is_dir())
+        return parent.is_some_and(|p| std::fs::symlink_metadata(p.join("metrics")).is_ok_and(|m| m.is_dir()))
             && !path.components().any(|c| c.as_os_str() == ".trash");
     }
     match MetricsFormat::of_file_name(name) {

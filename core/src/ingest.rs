@@ -96,6 +96,17 @@ impl Stamp {
     /// read (see [`open_log`]), the stamp of the reason, so an unchanged reason is no change.
     /// `None` when nothing is there any more.
     pub fn of_path(path: &Path) -> Option<Stamp> {
+        if path.file_name().is_some_and(|n| n == crate::metrics::MLFLOW_RUN_FILE) {
+            return mlflow_stamp(path);
+        }
+        if let Some(why) = metrics_refusal(path) {
+            return Some(Stamp::not_read(&why));
+        }
+        Stamp::of_path_plain(path)
+    }
+
+    /// [`Stamp::of_path`] of the file alone.
+    fn of_path_plain(path: &Path) -> Option<Stamp> {
         use std::io::{Read, Seek, SeekFrom};
         let (mut f, meta) = match open_log(path) {
             Ok(opened) => opened,
@@ -287,19 +298,8 @@ pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
     if path.file_name().is_some_and(|n| n == crate::metrics::MLFLOW_RUN_FILE) {
         return mlflow_run(path, display);
     }
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    if crate::metrics::MetricsFormat::of_file_name(&name).is_some() {
-        // Parsed whole (JSON into a tree): a lower limit than a log's.
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.is_file() && meta.len() > METRICS_MAX_BYTES {
-                let why = format!(
-                    "{} bytes, larger than the {} MiB a metrics file may have: not read",
-                    meta.len(),
-                    METRICS_MAX_BYTES >> 20
-                );
-                return Some(not_read(display, path, &why));
-            }
-        }
+    if let Some(why) = metrics_refusal(path) {
+        return Some(not_read(display, path, &why));
     }
     match read_log(path) {
         Ok((stamp, bytes)) => {
@@ -390,64 +390,161 @@ fn metrics_file(
     ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics }
 }
 
-/// Largest metrics file read (a Trainer's state of a long run is tens of MB).
+/// Largest metrics CSV read (a million rows or so).
 pub const METRICS_MAX_BYTES: u64 = 128 << 20;
+
+/// Largest metrics JSON read: parsed whole into a tree, which costs several times the bytes (a
+/// Trainer's state of a long run is a few MB).
+pub const METRICS_JSON_MAX_BYTES: u64 = 32 << 20;
+
+/// Why a metrics file is not read for its size, if so.
+fn metrics_refusal(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let max = match crate::metrics::MetricsFormat::of_file_name(&name)? {
+        crate::metrics::MetricsFormat::Csv => METRICS_MAX_BYTES,
+        _ => METRICS_JSON_MAX_BYTES,
+    };
+    let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
+    (meta.len() > max).then(|| {
+        format!(
+            "{} bytes, larger than the {} MiB a metrics file of this kind may have: not read",
+            meta.len(),
+            max >> 20
+        )
+    })
+}
 
 /// At most this many metric files, and bytes in all, are read for one MLflow run.
 const MLFLOW_MAX_FILES: usize = 10_000;
 const MLFLOW_MAX_BYTES: u64 = 64 << 20;
 
-/// An MLflow file-store run, read through its `meta.yaml` (the stamp is that file's: MLflow
-/// rewrites it when the run ends): the `codecarbon.run_id` tag and every file under `metrics/`
-/// (a key with `/` is a sub-folder). Links, pipes and devices are not read, as for logs.
-fn mlflow_run(path: &Path, display: &str) -> Option<ParsedFile> {
-    let (stamp, _) = match read_log(path) {
-        Ok(read) => read,
-        Err(NotRead::Gone) => return None,
-        Err(NotRead::Because(why)) => return Some(not_read(display, path, &why)),
-    };
-    let run_dir = path.parent().unwrap_or(Path::new("."));
-    let text = |p: &Path| read_log(p).ok().map(|(_, b)| decode(&b).0.into_owned());
-    let tag = text(&run_dir.join("tags").join("codecarbon.run_id"));
-    let mut files: Vec<(String, String)> = Vec::new();
-    let mut skipped: Vec<String> = Vec::new();
-    let (mut bytes, mut dirs) = (0u64, vec![run_dir.join("metrics")]);
+/// Whether `p` is a folder itself (not a link to one).
+fn is_real_dir(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+}
+
+/// At most this many folders are listed under one MLflow run's `metrics/`.
+const MLFLOW_MAX_DIRS: usize = 1000;
+
+/// The files of an MLflow run's `metrics/` folder (a key with `/` is a sub-folder), without
+/// following links (a link to a folder is not listed; one to a file is refused when read), up to
+/// [`MLFLOW_MAX_DIRS`] folders and [`MLFLOW_MAX_FILES`] files: (key, path, size).
+fn mlflow_metric_files(run_dir: &Path) -> (Vec<(String, PathBuf, u64)>, bool) {
+    let root = run_dir.join("metrics");
+    let (mut out, mut dirs, mut listed, mut cut) = (Vec::new(), Vec::new(), 0, false);
+    if is_real_dir(&root) {
+        dirs.push(root.clone());
+    }
     while let Some(d) = dirs.pop() {
+        listed += 1;
+        if listed > MLFLOW_MAX_DIRS {
+            cut = true;
+            break;
+        }
         let Ok(entries) = std::fs::read_dir(&d) else { continue };
         for e in entries.flatten() {
             let p = e.path();
-            let key = p.strip_prefix(run_dir.join("metrics")).unwrap_or(&p).to_string_lossy().replace('\\', "/");
             match e.file_type() {
                 Ok(t) if t.is_dir() => dirs.push(p),
-                _ if files.len() >= MLFLOW_MAX_FILES
-                    || bytes + std::fs::symlink_metadata(&p).map_or(0, |m| m.len()) > MLFLOW_MAX_BYTES =>
-                {
-                    skipped.push(format!(
-                        "metrics/{key}: over the {MLFLOW_MAX_FILES} files or {} MiB read for one run",
-                        MLFLOW_MAX_BYTES >> 20
-                    ));
+                _ if out.len() >= MLFLOW_MAX_FILES => cut = true,
+                _ => {
+                    let key = p.strip_prefix(&root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                    let size = std::fs::symlink_metadata(&p).map_or(0, |m| m.len());
+                    out.push((key, p, size));
                 }
-                _ => match read_log(&p) {
-                    Ok((_, b)) => {
-                        bytes += b.len() as u64;
-                        files.push((key, decode(&b).0.into_owned()));
-                    }
-                    Err(NotRead::Gone) => {}
-                    Err(NotRead::Because(why)) => skipped.push(format!("metrics/{key}: {why}")),
-                },
             }
         }
     }
-    files.sort();
+    out.sort();
+    (out, cut)
+}
+
+/// The stamp of an MLflow run: its `meta.yaml`'s, mixed with the size and modification time of
+/// every metric file and of its `codecarbon.run_id` tag, so a value logged while the run goes on
+/// (MLflow appends to the metric's file, not to `meta.yaml`) is a change. Reads metadata only.
+pub fn mlflow_stamp(meta_yaml: &Path) -> Option<Stamp> {
+    let mut stamp = Stamp::of_path_plain(meta_yaml)?;
+    let run_dir = meta_yaml.parent().unwrap_or(Path::new("."));
+    let mut mix = Vec::with_capacity(64);
+    let mut add = |p: &Path| {
+        if let Ok(m) = std::fs::symlink_metadata(p) {
+            let t = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            mix.extend_from_slice(&m.len().to_le_bytes());
+            mix.extend_from_slice(&t.to_le_bytes());
+            mix.extend_from_slice(p.as_os_str().as_encoded_bytes());
+        }
+    };
+    add(&run_dir.join("tags").join("codecarbon.run_id"));
+    for (_, p, _) in mlflow_metric_files(run_dir).0 {
+        add(&p);
+    }
+    stamp.tail ^= fnv(&mix);
+    Some(stamp)
+}
+
+/// A small text file (an MLflow tag), at most `max` bytes of it, never through a link or a pipe.
+fn read_small(path: &Path, max: u64) -> Option<String> {
+    use std::io::Read;
+    let (f, _) = open_log(path).ok()?;
+    let mut bytes = Vec::new();
+    f.take(max).read_to_end(&mut bytes).ok()?;
+    Some(decode(&bytes).0.into_owned())
+}
+
+/// An MLflow file-store run, read through its `meta.yaml`: the `codecarbon.run_id` tag and every
+/// file under `metrics/` (see [`mlflow_metric_files`]); the stamp is [`mlflow_stamp`]. A run
+/// MLflow marks deleted gives no values. Links, pipes and devices are not read, as for logs.
+fn mlflow_run(path: &Path, display: &str) -> Option<ParsedFile> {
+    let meta = match read_log(path) {
+        Ok((_, meta)) => decode(&meta).0.into_owned(),
+        Err(NotRead::Gone) => return None,
+        Err(NotRead::Because(why)) => return Some(not_read(display, path, &why)),
+    };
+    let stamp = mlflow_stamp(path)?;
+    let problem = |reason: String| Problem { line: 0, column: None, column_name: None, reason, rejected: true };
+    let format = crate::metrics::MetricsFormat::MlflowRun;
+    if meta.lines().any(|l| l.trim() == "lifecycle_stage: deleted") {
+        let mut m = crate::metrics::Metrics::default();
+        m.problems.push(problem("a deleted MLflow run (lifecycle_stage: deleted): its metrics are not used".into()));
+        let mut file = metrics_file(display, format, m, Source::Path(path.to_path_buf()));
+        file.stamp = Some(stamp);
+        return Some(file);
+    }
+    let run_dir = path.parent().unwrap_or(Path::new("."));
+    let tags = run_dir.join("tags");
+    let tag = if is_real_dir(&tags) { read_small(&tags.join("codecarbon.run_id"), 4096) } else { None };
+    let (listed, cut) = mlflow_metric_files(run_dir);
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    let mut bytes = 0u64;
+    for (key, p, size) in listed {
+        if bytes + size > MLFLOW_MAX_BYTES {
+            skipped
+                .push(format!("metrics/{key} and the rest: over the {} MiB read for one run", MLFLOW_MAX_BYTES >> 20));
+            break;
+        }
+        match read_log(&p) {
+            Ok((_, b)) => {
+                bytes += b.len() as u64;
+                files.push((key, decode(&b).0.into_owned()));
+            }
+            Err(NotRead::Gone) => {}
+            Err(NotRead::Because(why)) if skipped.len() < 20 => skipped.push(format!("metrics/{key}: {why}")),
+            Err(NotRead::Because(_)) => {}
+        }
+    }
+    if cut {
+        skipped.push(format!(
+            "more than {MLFLOW_MAX_FILES} metric files or {MLFLOW_MAX_DIRS} folders: the rest are not read"
+        ));
+    }
     let mut m = crate::metrics::read_mlflow_run(tag.as_deref(), &files);
-    m.problems.extend(skipped.into_iter().map(|reason| Problem {
-        line: 0,
-        column: None,
-        column_name: None,
-        reason,
-        rejected: true,
-    }));
-    let mut file = metrics_file(display, crate::metrics::MetricsFormat::MlflowRun, m, Source::Path(path.to_path_buf()));
+    m.problems.extend(skipped.into_iter().map(problem));
+    let mut file = metrics_file(display, format, m, Source::Path(path.to_path_buf()));
     file.stamp = Some(stamp);
     Some(file)
 }

@@ -159,6 +159,30 @@ fn timestamp(s: &str) -> Option<f64> {
 /// Problems kept per file (the rest are counted in one last problem).
 pub const MAX_PROBLEMS_KEPT: usize = 200;
 
+/// Widest metrics.csv read (a wide file has a column per metric).
+pub const MAX_COLUMNS: usize = 1000;
+
+/// Longest run id taken (CodeCarbon's are 36-character UUIDs): a longer one is not a run id,
+/// and every value would carry a copy of it.
+pub const MAX_RUN_ID: usize = 200;
+
+/// Longest metric name kept, and text quoted in a problem: longer is cut with `…`.
+const MAX_NAME: usize = 200;
+
+/// `s` cut to [`MAX_NAME`] characters.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(MAX_NAME) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// A run id a file names, if it is one: trimmed, not empty, at most [`MAX_RUN_ID`] bytes.
+fn run_id_of(s: &str) -> Option<String> {
+    let s = s.trim();
+    (!s.is_empty() && s.len() <= MAX_RUN_ID).then(|| s.to_string())
+}
+
 impl Metrics {
     fn push(&mut self, p: Problem) {
         if self.problems.len() < MAX_PROBLEMS_KEPT {
@@ -180,35 +204,69 @@ impl Metrics {
 /// `metrics.csv`, long or wide.
 pub fn read_csv(text: &str) -> Metrics {
     let mut out = Metrics::default();
-    let mut rows = crate::records::records(text)
-        .collect_owned()
-        .into_iter()
-        .filter(|(_, f)| !(f.len() == 1 && f[0].trim().is_empty()));
-    let Some((_, header)) = rows.next() else {
-        out.push(problem(
-            0,
-            None,
-            None,
-            "an empty file: a metrics.csv starts with a header such as run_id,name,value".into(),
-        ));
-        return out;
+    let mut records = crate::records::records(text);
+    let mut rec = crate::records::Record::default();
+    // The header: the first record that is not blank.
+    let header: Vec<String> = loop {
+        if !records.read(&mut rec) {
+            out.push(problem(
+                0,
+                None,
+                None,
+                "an empty file: a metrics.csv starts with a header such as run_id,name,value".into(),
+            ));
+            return out;
+        }
+        if !rec.is_blank(text) {
+            break rec.iter(text).map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
+        }
     };
-    let names: Vec<String> =
-        header.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+    if header.len() > MAX_COLUMNS {
+        out.push(problem(
+            1,
+            None,
+            None,
+            format!("{} columns, more than the {MAX_COLUMNS} a metrics file may have: not read", header.len()),
+        ));
+        return out.finish();
+    }
+    let names: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
     let col = |n: &str| names.iter().position(|h| h == n);
-    let run_col = col("run_id");
+    let (run_col, step_col, ts_col) = (col("run_id"), col("step"), col("timestamp"));
     let mut finals = Finals::default();
     // MLflow's own word for the name is `key`; some write `metric`.
     let long = (col("name").or_else(|| col("metric")).or_else(|| col("key")), col("value"));
-    // A wide file's column that holds text (a model name, a note) is said once, not per row.
-    let mut text_columns: Vec<usize> = Vec::new();
-    for (line, fields) in rows {
-        let cell = |i: usize| fields.get(i).map(String::as_str).unwrap_or("");
-        let run = run_col.map(|i| cell(i).trim().to_string()).filter(|r| !r.is_empty());
-        if run_col.is_some() && run.is_none() {
-            out.push(problem(line, run_col.map(|i| i + 1), Some("run_id"), "no run_id: the row is skipped".into()));
+    // The wide form's metric columns, and those found to hold text (said once, not per row).
+    let metric_cols: Vec<usize> = (0..names.len())
+        .filter(|&i| {
+            Some(i) != run_col && !names[i].is_empty() && !["step", "timestamp", "epoch"].contains(&names[i].as_str())
+        })
+        .collect();
+    let mut text_column = vec![false; names.len()];
+    while records.read(&mut rec) {
+        if rec.is_blank(text) {
             continue;
         }
+        let line = rec.line;
+        let cell = |i: usize| if i < rec.len() { rec.get(text, i) } else { "" };
+        let run = match run_col.map(|i| cell(i).trim()) {
+            None => None,
+            Some("") => {
+                out.push(problem(line, run_col.map(|i| i + 1), Some("run_id"), "no run_id: the row is skipped".into()));
+                continue;
+            }
+            Some(r) if r.len() > MAX_RUN_ID => {
+                out.push(problem(
+                    line,
+                    run_col.map(|i| i + 1),
+                    Some("run_id"),
+                    format!("a run_id of {} bytes (more than {MAX_RUN_ID}): the row is skipped", r.len()),
+                ));
+                continue;
+            }
+            Some(r) => Some(r.to_string()),
+        };
+        let step = step_col.and_then(|i| number(cell(i)));
         match long {
             (Some(n), Some(v)) => {
                 let name = cell(n).trim();
@@ -217,7 +275,7 @@ pub fn read_csv(text: &str) -> Metrics {
                         line,
                         Some(v + 1),
                         Some("value"),
-                        format!("'{}' is not a finite number: the row is skipped", cell(v).trim()),
+                        format!("'{}' is not a finite number: the row is skipped", shorten(cell(v).trim())),
                     ));
                     continue;
                 };
@@ -225,33 +283,27 @@ pub fn read_csv(text: &str) -> Metrics {
                     out.push(problem(line, Some(n + 1), Some("name"), "no metric name: the row is skipped".into()));
                     continue;
                 }
-                let step = col("step").and_then(|i| number(cell(i)));
-                let ts = col("timestamp").and_then(|i| timestamp(cell(i)));
-                finals.add(run, name.to_string(), value, step, ts);
+                let ts = ts_col.and_then(|i| timestamp(cell(i)));
+                finals.add(run, shorten(name), value, step, ts);
             }
             _ => {
-                for (i, h) in names.iter().enumerate() {
-                    if Some(i) == run_col || h.is_empty() || ["step", "timestamp", "epoch"].contains(&h.as_str()) {
-                        continue;
-                    }
+                for &i in &metric_cols {
                     let raw = cell(i).trim();
-                    if raw.is_empty() {
+                    if raw.is_empty() || text_column[i] {
                         continue;
                     }
                     match number(raw) {
-                        Some(v) => {
-                            let step = col("step").and_then(|j| number(cell(j)));
-                            let name = header[i].trim().trim_start_matches('\u{feff}').to_string();
-                            finals.add(run.clone(), name, v, step, None);
-                        }
-                        None if text_columns.contains(&i) => {}
+                        Some(v) => finals.add(run.clone(), shorten(&header[i]), v, step, None),
                         None => {
-                            text_columns.push(i);
+                            text_column[i] = true;
                             out.push(problem(
                                 line,
                                 Some(i + 1),
-                                Some(h),
-                                format!("'{raw}' is not a finite number: the column's text cells are skipped"),
+                                Some(&names[i]),
+                                format!(
+                                    "'{}' is not a finite number: the column's text cells are skipped",
+                                    shorten(raw)
+                                ),
                             ));
                         }
                     }
@@ -275,7 +327,7 @@ fn json(text: &str, what: &str) -> Result<Value, Metrics> {
 fn flat_numbers(o: &serde_json::Map<String, Value>, skip: impl Fn(&str) -> bool) -> Vec<(String, f64)> {
     o.iter()
         .filter(|(k, _)| !skip(k))
-        .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|x| x.is_finite())?)))
+        .filter_map(|(k, v)| Some((shorten(k), v.as_f64().filter(|x| x.is_finite())?)))
         .collect()
 }
 
@@ -334,23 +386,30 @@ pub fn read_wandb_summary(text: &str) -> Metrics {
         }
         Err(m) => return m,
     };
-    let run = ["codecarbon_run_id", "codecarbon.run_id", "codecarbon/run_id"]
+    let named = ["codecarbon_run_id", "codecarbon.run_id", "codecarbon/run_id"]
         .iter()
-        .find_map(|k| o.get(*k).and_then(Value::as_str))
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_string);
+        .find_map(|k| o.get(*k).and_then(Value::as_str));
+    let run = named.and_then(run_id_of);
+    let mut problems = Vec::new();
+    if let (Some(n), None) = (named, &run) {
+        problems.push(problem(
+            0,
+            None,
+            Some("codecarbon_run_id"),
+            format!("a run id of {} bytes is not one: the values go to the folder's run", n.len()),
+        ));
+    }
     let values = flat_numbers(&o, |k| k.starts_with('_'))
         .into_iter()
         .map(|(name, value)| MetricValue { run_id: run.clone(), name, value })
         .collect();
-    Metrics { values, ..Metrics::default() }
+    Metrics { values, problems, ..Metrics::default() }
 }
 
 /// An MLflow file-store run: its `codecarbon.run_id` tag (the file's text) and its metric files
 /// (`key`, text of lines `timestamp value [step]`).
 pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> Metrics {
-    let run = tag.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+    let run = tag.and_then(run_id_of);
     let mut finals = Finals::default();
     let mut out = Metrics::default();
     for (key, text) in metric_files {
@@ -372,7 +431,7 @@ pub fn read_mlflow_run(tag: Option<&str>, metric_files: &[(String, String)]) -> 
                     i + 1,
                     None,
                     Some(key),
-                    format!("metrics/{key}: '{line}' is not 'timestamp value [step]'"),
+                    format!("metrics/{key}: '{}' is not 'timestamp value [step]'", shorten(line)),
                 )),
             }
         }
@@ -487,26 +546,43 @@ fn folder_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-/// The run a file that names none belongs to: the only run logged in the nearest folder (its
-/// own or one above) that logs any, or why there is none.
-fn folder_run(path: &str, folder_runs: &HashMap<String, BTreeSet<String>>) -> Result<(String, String), String> {
-    let mut folder = folder_of(path);
-    loop {
-        if let Some(runs) = folder_runs.get(folder) {
-            let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
-            return match runs.iter().next() {
-                Some(run) if runs.len() == 1 => Ok((run.clone(), format!("the only run logged in {shown}"))),
-                _ => Err(format!(
-                    "{shown} logs {} runs and the file names none: add a run_id column, a codecarbon_run_id key \
-                     or a codecarbon.run_id tag",
-                    runs.len()
-                )),
-            };
+/// The folder whose runs a file that names none may belong to: its own, or for W&B the folder
+/// holding `wandb/` (its run folders sit below it); never further up, where a folder's only run
+/// is unlikely to be the file's.
+fn guess_folder(path: &str, format: MetricsFormat) -> &str {
+    let own = folder_of(path);
+    if format == MetricsFormat::WandbSummary {
+        if let Some(at) = own.rfind("/wandb/").map(|i| &own[..i]).or_else(|| own.starts_with("wandb/").then_some("")) {
+            return at;
         }
-        if folder.is_empty() {
-            return Err("no CodeCarbon log in its folder or any folder above it, and the file names no run".into());
+    }
+    own
+}
+
+/// The run a file that names none belongs to: the only run logged in its folder (see
+/// [`guess_folder`]), or why there is none.
+fn folder_run(
+    path: &str,
+    format: MetricsFormat,
+    folder_runs: &HashMap<String, BTreeSet<String>>,
+) -> Result<(String, String), String> {
+    if format == MetricsFormat::MlflowRun {
+        return Err("the MLflow run has no codecarbon.run_id tag: set it with \
+                    mlflow.set_tag(\"codecarbon.run_id\", tracker.run_id)"
+            .into());
+    }
+    let folder = guess_folder(path, format);
+    let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+    match folder_runs.get(folder) {
+        Some(runs) if runs.len() == 1 => {
+            Ok((runs.iter().next().cloned().unwrap_or_default(), format!("the only run logged in {shown}")))
         }
-        folder = folder_of(folder);
+        Some(runs) => Err(format!(
+            "{shown} logs {} runs and the file names none: add a run_id column, a codecarbon_run_id key \
+             or a codecarbon.run_id tag",
+            runs.len()
+        )),
+        None => Err(format!("no CodeCarbon log in {shown}, and the file names no run")),
     }
 }
 
@@ -531,7 +607,7 @@ pub fn join(
                     fj.unknown_runs.insert(id.clone());
                     continue;
                 }
-                None => match folder.get_or_insert_with(|| folder_run(path, folder_runs)) {
+                None => match folder.get_or_insert_with(|| folder_run(path, file.format, folder_runs)) {
                     Ok((run, why)) => (run.clone(), Some(why.clone())),
                     Err(why) => {
                         if !fj.unjoined.contains(why) {

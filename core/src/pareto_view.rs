@@ -87,8 +87,10 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
     let points: Vec<Point> =
         with.iter().map(|(r, j)| Point { cost: cost(r).unwrap_or(f64::NAN), value: j.value }).collect();
     let good = |v: f64| if direction == Direction::Higher { v } else { -v };
-    let best_value = points.iter().map(|p| good(p.value)).fold(f64::NEG_INFINITY, f64::max);
-    let unit_interval = with.iter().all(|(_, j)| (0.0..=1.0).contains(&j.value));
+    // δ's default and the step come from the runs that can be placed (a cost and a value).
+    let placed = || points.iter().filter(|p| p.cost.is_finite() && p.cost >= 0.0);
+    let best_value = placed().map(|p| good(p.value)).fold(f64::NEG_INFINITY, f64::max);
+    let unit_interval = placed().all(|p| (0.0..=1.0).contains(&p.value));
     // δ: one point of a score in [0, 1], else 1 % of the best value.
     view.delta = q.delta.unwrap_or(if unit_interval { 0.01 } else { 0.01 * best_value.abs() });
     view.step = if unit_interval { 0.01 } else { 1.0 };
@@ -129,9 +131,12 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
         .zip(&f.cost_per_unit)
         .map(|(w, c)| FrontStep { from_run_id: id(w[0]), to_run_id: id(w[1]), cost_per_unit: *c })
         .collect();
-    let usable: std::collections::HashSet<usize> = (0..points.len()).filter(|i| !f.unusable.contains(i)).collect();
+    let mut usable = vec![true; points.len()];
+    for &i in &f.unusable {
+        usable[i] = false;
+    }
     for (i, (r, _)) in with.iter().enumerate() {
-        if usable.contains(&i) && !f.on_front[i] {
+        if usable[i] && !f.on_front[i] {
             view.dominated_runs += 1;
             view.dominated_co2_kg += r.assessment.co2_kg.unwrap_or(0.0);
             view.dominated_co2_kg_low += r.assessment.co2_kg_low.unwrap_or(0.0);
@@ -210,14 +215,18 @@ fn findings(v: &ParetoView, with: &[(&Run, &crate::metrics::Joined)], f: &crate:
     }
     if v.dominated_runs > 0 {
         out.push(format!(
-            "This selection spent {} ({}–{}) on {} beaten on both axes by a run on the front.",
+            "This selection spent {} ({}–{}) on {} that another run matched or beat for no more {}.",
             co2_kg(v.dominated_co2_kg),
             co2_kg(v.dominated_co2_kg_low),
             co2_kg(v.dominated_co2_kg_high),
-            count(v.dominated_runs, "run")
+            count(v.dominated_runs, "run"),
+            match v.axis {
+                Axis::Co2 => "CO₂e",
+                Axis::Energy => "energy",
+            }
         ));
     } else if !f.front.is_empty() {
-        out.push("No run was beaten on both axes.".into());
+        out.push("Every run is on the front: none was matched or beaten for less.".into());
     }
     if v.guessed_joins > 0 {
         out.push(format!(

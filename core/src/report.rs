@@ -298,7 +298,7 @@ impl Report {
             if p.dominated_runs > 0 {
                 let _ = write!(
                     s,
-                    " Runs beaten on both {metric} and cost by another run accounted for {} of the total.",
+                    " Runs that another run matched or beat on {metric} for no more cost accounted for {} of the total.",
                     t.mass(p.dominated_co2_kg)
                 );
             }
@@ -399,7 +399,11 @@ impl Report {
 
     /// The Hugging Face model card's `co2_eq_emissions` block: emissions in grams.
     pub fn model_card_yaml(&self) -> String {
-        let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " "));
+        // A double-quoted YAML string: backslash and quote escaped, control characters as spaces.
+        let q = |v: &str| {
+            let v: String = v.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+        };
         let place = self.places.iter().map(|p| p.label.clone()).collect::<Vec<_>>().join("; ");
         let sources: Vec<String> = self.cited_sources().iter().map(|s| format!("{} {}", s.publisher, s.year)).collect();
         format!(
@@ -515,6 +519,8 @@ pub fn latex_escape(s: &str) -> String {
             '—' => out.push_str("---"),
             '×' => out.push_str("$\\times$"),
             '\u{00a0}' => out.push('~'),
+            // Control characters (a line break, DEL) stop LaTeX or end the paragraph: a space.
+            c if c.is_control() => out.push(' '),
             c if c.is_ascii() => out.push(c),
             // Base LaTeX has no glyph for most other characters: keep the text ASCII.
             c => out.push_str(&deaccent(c)),
@@ -549,6 +555,11 @@ fn deaccent(c: char) -> String {
 fn markdown_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
+        if c.is_control() {
+            // A line break in a name would start a heading or a list of its own.
+            out.push(' ');
+            continue;
+        }
         if "\\`*_[]<>#|".contains(c) {
             out.push('\\');
         }

@@ -136,6 +136,49 @@ fn advise(options: &[WhatIfOption], current: f64, energy: f64) -> Advice {
     Advice::Move { car_km: car_km(best.saving_kg) }
 }
 
+/// Where `runs` ran, for a map: a cloud run at its region's coordinates, another at the
+/// coordinates CodeCarbon logged, grouped by place (rounded to 0.1°); and how many runs have no
+/// coordinates.
+pub fn places_of(runs: &[&Run], regions: &[RegionRow]) -> (Vec<crate::pages::MapPlace>, usize) {
+    use std::collections::HashMap;
+    let region = |r: &Run| {
+        let (p, c) = (r.cloud_provider.as_deref()?, r.cloud_region.as_deref()?);
+        regions.iter().find(|x| x.provider.eq_ignore_ascii_case(p) && x.region.eq_ignore_ascii_case(c))
+    };
+    let mut places: HashMap<(i32, i32), crate::pages::MapPlace> = HashMap::new();
+    let mut unplaced = 0;
+    for r in runs {
+        let at = match region(r) {
+            Some(x) => Some((x.lon, x.lat, format!("{} {} ({})", x.provider, x.region, x.name))),
+            None => match (r.longitude, r.latitude) {
+                (Some(lon), Some(lat)) if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) => {
+                    let place = r.assessment.location_label.split(" — ").next().unwrap_or_default();
+                    Some((lon, lat, place.strip_prefix("grid of ").unwrap_or(place).to_string()))
+                }
+                _ => None,
+            },
+        };
+        let Some((lon, lat, label)) = at else {
+            unplaced += 1;
+            continue;
+        };
+        let key = ((lon * 10.0).round() as i32, (lat * 10.0).round() as i32);
+        let p = places.entry(key).or_insert_with(|| crate::pages::MapPlace {
+            label,
+            lon,
+            lat,
+            g_per_kwh: r.assessment.intensity_g_per_kwh,
+            ..Default::default()
+        });
+        p.runs += 1;
+        p.co2_kg += r.assessment.co2_kg.unwrap_or(0.0);
+    }
+    let mut out: Vec<crate::pages::MapPlace> = places.into_values().collect();
+    // The largest drawn first, so smaller circles stay on top.
+    out.sort_by(|a, b| b.co2_kg.total_cmp(&a.co2_kg).then_with(|| a.label.cmp(&b.label)));
+    (out, unplaced)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,47 +299,4 @@ mod tests {
         let us_east_1 = rows.iter().find(|r| r.provider == "aws" && r.region == "us-east-1").map(|r| r.label.clone());
         assert!(us_east_1.is_some_and(|l| l.starts_with("grid of Virginia, US")));
     }
-}
-
-/// Where `runs` ran, for a map: a cloud run at its region's coordinates, another at the
-/// coordinates CodeCarbon logged, grouped by place (rounded to 0.1°); and how many runs have no
-/// coordinates.
-pub fn places_of(runs: &[&Run], regions: &[RegionRow]) -> (Vec<crate::pages::MapPlace>, usize) {
-    use std::collections::HashMap;
-    let region = |r: &Run| {
-        let (p, c) = (r.cloud_provider.as_deref()?, r.cloud_region.as_deref()?);
-        regions.iter().find(|x| x.provider.eq_ignore_ascii_case(p) && x.region.eq_ignore_ascii_case(c))
-    };
-    let mut places: HashMap<(i32, i32), crate::pages::MapPlace> = HashMap::new();
-    let mut unplaced = 0;
-    for r in runs {
-        let at = match region(r) {
-            Some(x) => Some((x.lon, x.lat, format!("{} {} ({})", x.provider, x.region, x.name))),
-            None => match (r.longitude, r.latitude) {
-                (Some(lon), Some(lat)) if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) => {
-                    let place = r.assessment.location_label.split(" — ").next().unwrap_or_default();
-                    Some((lon, lat, place.strip_prefix("grid of ").unwrap_or(place).to_string()))
-                }
-                _ => None,
-            },
-        };
-        let Some((lon, lat, label)) = at else {
-            unplaced += 1;
-            continue;
-        };
-        let key = ((lon * 10.0).round() as i32, (lat * 10.0).round() as i32);
-        let p = places.entry(key).or_insert_with(|| crate::pages::MapPlace {
-            label,
-            lon,
-            lat,
-            g_per_kwh: r.assessment.intensity_g_per_kwh,
-            ..Default::default()
-        });
-        p.runs += 1;
-        p.co2_kg += r.assessment.co2_kg.unwrap_or(0.0);
-    }
-    let mut out: Vec<crate::pages::MapPlace> = places.into_values().collect();
-    // The largest drawn first, so smaller circles stay on top.
-    out.sort_by(|a, b| b.co2_kg.total_cmp(&a.co2_kg).then_with(|| a.label.cmp(&b.label)));
-    (out, unplaced)
 }

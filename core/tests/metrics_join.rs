@@ -111,7 +111,7 @@ fn each_format_joins_by_run_id_or_by_its_folder_and_says_so() {
     let two = cat.files().iter().find(|f| f.path == "two/all_results.json").unwrap();
     assert!(two.join_failed);
     assert!(note(&cat, "two/all_results.json").contains("two/ logs 2 runs"), "{}", note(&cat, "two/all_results.json"));
-    assert!(note(&cat, "nowhere/all_results.json").contains("no CodeCarbon log in its folder"));
+    assert!(note(&cat, "nowhere/all_results.json").contains("no CodeCarbon log in nowhere/"));
     // Metrics files hold no runs: the run count is the logs' alone.
     assert_eq!(cat.runs(DatasetMode::Latest).len(), 9);
 }
@@ -152,7 +152,11 @@ fn a_sweep_shows_its_front_knee_and_the_co2_of_beaten_runs() {
         .sum();
     assert!((v.dominated_co2_kg - beaten).abs() < 1e-12, "{} vs {beaten}", v.dominated_co2_kg);
     assert!(v.dominated_co2_kg_low <= v.dominated_co2_kg && v.dominated_co2_kg <= v.dominated_co2_kg_high);
-    assert!(v.findings.iter().any(|f| f.contains("beaten on both axes")), "{:?}", v.findings);
+    assert!(
+        v.findings.iter().any(|f| f.contains("that another run matched or beat for no more CO₂e")),
+        "{:?}",
+        v.findings
+    );
     // The loss goes down: its front is the same runs, read the other way.
     let l = cat.pareto(&ParetoQuery { metric: Some("loss".into()), ..ParetoQuery::default() });
     assert_eq!(l.direction, Some(Direction::Lower));
@@ -173,12 +177,92 @@ fn a_sweep_shows_its_front_knee_and_the_co2_of_beaten_runs() {
 fn an_oversized_metrics_file_is_not_read_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), &[("a/emissions.csv", log(&[("a1", 0.1)], "a"))]);
-    // Sparse: 129 MiB on paper, nothing on disk.
-    let f = std::fs::File::create(dir.path().join("a/trainer_state.json")).unwrap();
-    f.set_len(129 << 20).unwrap();
+    // Sparse: large on paper, nothing on disk. JSON is parsed whole, so its limit is lower.
+    for (name, size, says) in [("trainer_state.json", 33u64 << 20, "32 MiB"), ("metrics.csv", 129 << 20, "128 MiB")] {
+        std::fs::File::create(dir.path().join("a").join(name)).unwrap().set_len(size).unwrap();
+        let cat = load_dir(dir.path()).unwrap();
+        let r = cat.files().iter().find(|f| f.path == format!("a/{name}")).unwrap();
+        assert_eq!(r.schema, "not read");
+        assert!(
+            r.problems[0].reason.contains(&format!("larger than the {says} a metrics file of this kind may have")),
+            "{:?}",
+            r.problems
+        );
+        assert!(cat.metrics().by_run.is_empty());
+        // Still too large is no change at the next check.
+        assert!(carbon_core::catalog::changes_on_disk(dir.path(), &cat).is_empty(), "{name}");
+        std::fs::remove_file(dir.path().join("a").join(name)).unwrap();
+    }
+}
+
+#[test]
+fn mlflow_runs_join_by_tag_only_follow_no_link_and_change_when_a_value_is_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            ("emissions.csv", log(&[("only", 0.1)], "e")),
+            // Tagged; untagged (no guess, even with one run above); deleted.
+            ("mlruns/0/a/meta.yaml", "run_id: a\nlifecycle_stage: active\n".into()),
+            ("mlruns/0/a/tags/codecarbon.run_id", "only\n".into()),
+            ("mlruns/0/a/metrics/acc", "1700000000000 0.5 1\n".into()),
+            ("mlruns/0/b/meta.yaml", "run_id: b\n".into()),
+            ("mlruns/0/b/metrics/acc", "1700000000000 0.9 1\n".into()),
+            ("mlruns/0/c/meta.yaml", "run_id: c\nlifecycle_stage: deleted\n".into()),
+            ("mlruns/0/c/tags/codecarbon.run_id", "only".into()),
+            ("mlruns/0/c/metrics/acc", "1700000000000 0.1 1\n".into()),
+            // A wide file with too many columns, and a run id that is not one.
+            ("wide/emissions.csv", log(&[("w", 0.1)], "e")),
+            (
+                "wide/metrics.csv",
+                format!(
+                    "run_id,{}\nw,{}\n",
+                    (0..1001).map(|i| format!("m{i}")).collect::<Vec<_>>().join(","),
+                    vec!["1"; 1001].join(",")
+                ),
+            ),
+            ("long/emissions.csv", log(&[("l", 0.1)], "e")),
+            ("long/metrics.csv", format!("run_id,name,value\n{},acc,0.5\n", "x".repeat(300))),
+            // A results file one folder below the run's: no climbing.
+            ("hf/emissions.csv", log(&[("h", 0.1)], "e")),
+            ("hf/eval/all_results.json", r#"{"eval_accuracy": 0.8}"#.into()),
+            // W&B: the folder holding wandb/ is the run's.
+            ("wb/emissions.csv", log(&[("wb1", 0.1)], "e")),
+            ("wb/wandb/run-1/files/wandb-summary.json", r#"{"acc": 0.7}"#.into()),
+        ],
+    );
+    // An MLflow run whose metrics folder is a link elsewhere: not followed.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), "1700000000000 42 1\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("mlruns/0/d")).unwrap();
+    std::fs::write(dir.path().join("mlruns/0/d/meta.yaml"), "run_id: d\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("mlruns/0/d/metrics")).unwrap();
     let cat = load_dir(dir.path()).unwrap();
-    let r = cat.files().iter().find(|f| f.path == "a/trainer_state.json").unwrap();
-    assert_eq!(r.schema, "not read");
-    assert!(r.problems[0].reason.contains("larger than the 128 MiB a metrics file may have"), "{:?}", r.problems);
-    assert!(cat.metrics().by_run.is_empty());
+    assert_eq!(value(&cat, "only", "acc"), Some(0.5), "the tagged run; the deleted one gives nothing");
+    assert!(note(&cat, "mlruns/0/b/meta.yaml").contains("not joined: the MLflow run has no codecarbon.run_id tag"));
+    let c = cat.files().iter().find(|f| f.path == "mlruns/0/c/meta.yaml").unwrap();
+    assert!(c.problems.iter().any(|p| p.reason.contains("a deleted MLflow run")));
+    assert!(!cat.files().iter().any(|f| f.path == "mlruns/0/d/meta.yaml"), "a linked metrics folder is no MLflow run");
+    assert!(!cat.metrics().by_run.values().any(|m| m.values().any(|j| j.value == 42.0)));
+    let wide = cat.files().iter().find(|f| f.path == "wide/metrics.csv").unwrap();
+    assert!(wide.problems[0].reason.contains("1002 columns, more than the 1000"), "{:?}", wide.problems);
+    let long = cat.files().iter().find(|f| f.path == "long/metrics.csv").unwrap();
+    assert!(long.problems[0].reason.contains("a run_id of 300 bytes"), "{:?}", long.problems);
+    assert!(note(&cat, "hf/eval/all_results.json").contains("no CodeCarbon log in hf/eval/"));
+    assert!(cat.metrics().by_run["wb1"]["acc"].guess.as_deref().is_some_and(|g| g.contains("wb/")));
+
+    // MLflow appends a value to the metric's file, not to meta.yaml: the check sees it.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let acc = dir.path().join("mlruns/0/a/metrics/acc");
+    std::fs::write(&acc, "1700000000000 0.5 1\n1700000001000 0.75 2\n").unwrap();
+    let mut cat = cat;
+    let changes = carbon_core::catalog::changes_on_disk(dir.path(), &cat);
+    assert!(
+        changes.iter().any(|c| c.path == "mlruns/0/a/meta.yaml"),
+        "{:?}",
+        changes.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
+    cat.apply(changes);
+    assert_eq!(value(&cat, "only", "acc"), Some(0.75));
+    assert!(carbon_core::catalog::changes_on_disk(dir.path(), &cat).is_empty(), "and then nothing more");
 }

@@ -50,32 +50,39 @@ fn display(dir: &Path, path: &Path) -> Option<String> {
 /// parsed before the catalog is touched, and the new catalog is built on a copy: readers keep
 /// the one they hold meanwhile.
 pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
+    // A value MLflow logs lands in the run's `metrics/` (a tag in `tags/`): the run is read again
+    // through its `meta.yaml`.
+    let run_file = mlflow_run_file(path);
+    let path = run_file.as_deref().unwrap_or(path);
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let Some(shown) = display(dir, path).filter(|_| is_read_file(path, &name)) else { return false };
     // What the catalog held before this read: the result is applied only if that is still so
     // (another reader, e.g. a save, may have put a newer or whole version in meanwhile).
     let before = catalog.current().stamp_of(&shown);
     // Never a link, a pipe or a device (opening a pipe would wait for a writer): said instead.
-    let parsed = match read_log(path) {
-        // A metrics file is read whole (JSON has no lines to leave for later), an MLflow run
-        // with its folder.
-        Ok((stamp, _)) if !is_log_file(&name) || carbon_core::metrics::MetricsFormat::of_file_name(&name).is_some() => {
-            if before == Some(stamp) {
-                return false;
-            }
-            ingest_path(path, &shown)
+    let metrics = !is_log_file(&name) || carbon_core::metrics::MetricsFormat::of_file_name(&name).is_some();
+    // A metrics file is read whole (JSON has no lines to leave for later), an MLflow run with its
+    // folder; unchanged (by its stamp, which reads no more than the file's end), not at all.
+    let parsed = if metrics {
+        match carbon_core::ingest::Stamp::of_path(path) {
+            Some(stamp) if before == Some(stamp) => return false,
+            Some(_) => ingest_path(path, &shown),
+            None => None,
         }
-        Ok((stamp, bytes)) => {
-            // Already read as it is (an event repeated, or a file the server saved itself).
-            if before == Some(stamp) {
-                return false;
+    } else {
+        match read_log(path) {
+            Ok((stamp, bytes)) => {
+                // Already read as it is (an event repeated, or a file the server saved itself).
+                if before == Some(stamp) {
+                    return false;
+                }
+                let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
+                file.stamp = Some(stamp);
+                Some(file)
             }
-            let mut file = ingest_source(&shown, complete_lines(&bytes), Source::Path(path.to_path_buf()));
-            file.stamp = Some(stamp);
-            Some(file)
+            Err(NotRead::Gone) => None,
+            Err(NotRead::Because(why)) => Some(not_read(&shown, path, &why)),
         }
-        Err(NotRead::Gone) => None,
-        Err(NotRead::Because(why)) => Some(not_read(&shown, path, &why)),
     };
     if parsed.is_none() && !catalog.current().files().iter().any(|f| f.path == shown) {
         return false;
@@ -101,6 +108,18 @@ pub fn refresh(dir: &Path, path: &Path, catalog: &Shared) -> bool {
             false
         }
     }
+}
+
+/// The `meta.yaml` of the MLflow run whose `metrics/` or `tags/` holds `path`, if any.
+fn mlflow_run_file(path: &Path) -> Option<std::path::PathBuf> {
+    path.ancestors().skip(1).find_map(|a| {
+        let name = a.file_name()?;
+        if name != "metrics" && name != "tags" {
+            return None;
+        }
+        let meta = a.parent()?.join(carbon_core::metrics::MLFLOW_RUN_FILE);
+        meta.is_file().then_some(meta)
+    })
 }
 
 /// Watches `dir` recursively; each change is announced. Keep the returned watcher alive for as

@@ -102,7 +102,8 @@ fn a_sweep_report_states_its_figures_in_each_format() {
 
 #[test]
 fn hostile_names_cannot_break_the_latex_the_markdown_the_yaml_or_the_html() {
-    let nasty = r#"50%_off & co #1 {x} ~^\end{document} <script>alert(1)</script> "q" café"#;
+    let nasty =
+        "50%_off & co #1 {x} ~^\\end{document} <script>alert(1)</script> \"q\" café \u{1}\u{7f}\n## Intended use";
     let header = "timestamp,project_name,run_id,experiment_id,duration,emissions,energy_consumed,country_iso_code,country_name,gpu_model,cpu_model,codecarbon_version";
     let csv = format!(
         "{header}\n2026-05-01T10:00:00,\"{}\",r1,e1,3600,0.05,1.0,FRA,France,\"1 x {}\",\"{}\",3.2.6\n",
@@ -125,7 +126,8 @@ fn hostile_names_cannot_break_the_latex_the_markdown_the_yaml_or_the_html() {
     let yaml = render(&cat, &scope, Format::Yaml, NOW).unwrap();
     assert!(yaml.contains(r#"\"q\""#), "quotes escaped in YAML strings: {yaml}");
     let md = render(&cat, &scope, Format::Md, NOW).unwrap();
-    assert!(md.contains(r"\<script\>"), "{md}");
+    assert!(md.contains(r"\<script\>") && !md.contains("\n## Intended") && md.contains(r"\#\# Intended"), "{md}");
+    assert!(!yaml.contains('\u{1}') && yaml.lines().count() == 6, "one line per field: {yaml}");
     let tex = render(&cat, &scope, Format::Tex, NOW).unwrap();
     assert!(tex.contains(r"50\%\_off \& co \#1 \{x\}") && !tex.contains(r"~^\end"), "{tex}");
     if latex_available() {

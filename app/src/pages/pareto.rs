@@ -177,7 +177,7 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                             <option value="log" selected=v.scale == Scale::Log>"log"</option>
                         </select>
                     </label>
-                    <label>"δ " <input name="delta" size="8" value=sig4(v.delta) title="the cheapest run within δ of the best value, in the metric's units"/></label>
+                    <label>"δ " <input name="delta" size="8" value=v.query.delta.map(sig4).unwrap_or_default() placeholder=sig4(v.delta) title="the cheapest run within δ of the best value, in the metric's units (empty: the default for the metric)"/></label>
                     <button type="submit">"Show"</button>
                 </form>
             }.into_any())}
