@@ -38,7 +38,7 @@ test('the Pareto page shows the front, the knee and what the beaten runs spent, 
   assert.match(await page.locator('h1').first().textContent(), new RegExp(api.knee_run_id.slice(0, 8)));
 });
 
-test('the report opens with the network off, loads nothing, and prints on A4', async () => {
+test('the report opens with the network off, loads nothing, and prints on A4 and letter', async () => {
   const { page, url } = app;
   const res = await fetch(`${url}/api/v1/report?project=bert-sst2-sweep&format=html`);
   assert.equal(res.status, 200);
@@ -67,9 +67,11 @@ test('the report opens with the network off, loads nothing, and prints on A4', a
     await page.screenshot({ path: `${out}/report.png`, fullPage: true });
   }
   await page.emulateMedia({ media: 'print' });
-  const pdf = await page.pdf({ format: 'A4' });
-  assert.ok(pdf.length > 10000, 'it prints');
-  if (out) writeFileSync(`${out}/report.pdf`, pdf);
+  for (const format of ['A4', 'Letter']) {
+    const pdf = await page.pdf({ format });
+    assert.ok(pdf.length > 10000, `it prints on ${format}`);
+    if (out) writeFileSync(`${out}/report-${format}.pdf`, pdf);
+  }
   await page.unroute('**/*');
   await context.setOffline(false);
 });

@@ -127,7 +127,7 @@ figcaption{font-size:11px;color:#55645c}
 pre{background:#f4f7f5;border:1px solid #dfe6e2;padding:8px;font-size:11px;white-space:pre-wrap;word-break:break-word;page-break-inside:avoid;break-inside:avoid}
 ul.findings li{margin:2px 0}
 .note{font-size:12px;color:#55645c}
-@page{size:A4;margin:14mm}
+@page{margin:14mm}
 @media print{body{max-width:none;padding:0}h2{page-break-after:avoid;break-after:avoid}a{color:inherit;text-decoration:none}}
 "#;
 
