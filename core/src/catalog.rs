@@ -37,8 +37,10 @@ pub struct Catalog {
     /// `path_prefix → team` from `teams.csv`; the folder layout otherwise.
     team_mapping: Arc<Vec<(String, String)>>,
     reports: Arc<Vec<FileReport>>,
-    /// Metrics files joined to the runs.
+    /// Metrics files joined to the runs, and what they were joined from (see
+    /// [`Catalog::join_inputs`]): an appended checkpoint changes neither, so it is not joined again.
     metric_join: Arc<MetricJoin>,
+    metric_join_inputs: u64,
     /// Sort orders and filter values of these runs, each computed on first use.
     derived: Arc<Derived>,
     /// Why changes to the folder may not be seen (the watcher failed), for the Files page.
@@ -568,7 +570,11 @@ impl Catalog {
         self.derived = Arc::default();
         let mut order: Vec<Arc<Run>> = self.merged.values().cloned().collect();
         order.par_sort_unstable_by(|a, b| b.ended_at.cmp(&a.ended_at).then_with(|| a.run_id.cmp(&b.run_id)));
-        self.metric_join = Arc::new(self.join_metrics());
+        let inputs = self.join_inputs();
+        if inputs != self.metric_join_inputs {
+            self.metric_join = Arc::new(self.join_metrics());
+            self.metric_join_inputs = inputs;
+        }
         let join = &self.metric_join;
         self.reports = Arc::new(
             self.files
@@ -600,6 +606,42 @@ impl Catalog {
         self.index = Arc::new(order.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect());
         self.order = Arc::new(order);
         self.modes = [latest, codecarbon];
+    }
+
+    /// A fingerprint of what the join depends on: the metrics files (path, stamp, values), the
+    /// run ids and which log file holds which run (0 without metrics files). Order-independent
+    /// sums of hashes, so it costs a pass over the parts, not a sort.
+    fn join_inputs(&self) -> u64 {
+        use crate::ingest::fnv;
+        if !self.files.values().any(|f| f.metrics.is_some()) {
+            return 0;
+        }
+        let mut h: u64 = 1;
+        for (path, f) in self.files.iter() {
+            match &f.metrics {
+                Some(m) => {
+                    let stamp = f.stamp.map_or([0u64; 3], |s| [s.size, s.mtime_ns as u64, s.tail]);
+                    h = h.wrapping_add(
+                        fnv(path.as_bytes()) ^ stamp[0] ^ stamp[1].rotate_left(21) ^ stamp[2].rotate_left(42),
+                    );
+                    h = h.wrapping_add(m.values.len() as u64);
+                    // Held in memory (an upload): no stamp, so the values themselves.
+                    if f.stamp.is_none() {
+                        for v in &m.values {
+                            let run = v.run_id.as_deref().map_or(0, |r| fnv(r.as_bytes()));
+                            h = h.wrapping_add(fnv(v.name.as_bytes()) ^ v.value.to_bits() ^ run.rotate_left(13));
+                        }
+                    }
+                }
+                None => {
+                    let p = fnv(path.as_bytes());
+                    for part in &f.runs {
+                        h = h.wrapping_add(p ^ fnv(part.run.run_id.as_bytes()).rotate_left(7));
+                    }
+                }
+            }
+        }
+        h.max(1)
     }
 
     /// Joins the metrics files to the merged runs (nothing to do without metrics files).

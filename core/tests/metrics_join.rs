@@ -266,3 +266,26 @@ fn mlflow_runs_join_by_tag_only_follow_no_link_and_change_when_a_value_is_logged
     assert_eq!(value(&cat, "only", "acc"), Some(0.75));
     assert!(carbon_core::catalog::changes_on_disk(dir.path(), &cat).is_empty(), "and then nothing more");
 }
+
+#[test]
+fn an_appended_checkpoint_keeps_the_join_and_a_new_run_redoes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[("p/emissions.csv", log(&[("a", 0.1)], "e")), ("p/all_results.json", r#"{"acc": 0.5}"#.into())],
+    );
+    let mut cat = load_dir(dir.path()).unwrap();
+    let before = cat.clone();
+    assert_eq!(value(&cat, "a", "acc"), Some(0.5), "the folder's only run");
+    // A later checkpoint of the same run: the same inputs, the same join.
+    let more = log(&[("a", 0.2)], "e");
+    let row = more.lines().nth(1).unwrap();
+    std::fs::write(dir.path().join("p/emissions.csv"), format!("{}{row}\n", log(&[("a", 0.1)], "e"))).unwrap();
+    assert_eq!(cat.apply(carbon_core::catalog::changes_on_disk(dir.path(), &cat)), 1);
+    assert!(std::ptr::eq(before.metrics(), cat.metrics()), "not joined again");
+    // A second run in the folder: the guess no longer holds, and the file says so.
+    std::fs::write(dir.path().join("p/emissions.csv"), log(&[("a", 0.1), ("b", 0.1)], "e")).unwrap();
+    cat.apply(carbon_core::catalog::changes_on_disk(dir.path(), &cat));
+    assert_eq!(value(&cat, "a", "acc"), None);
+    assert!(note(&cat, "p/all_results.json").contains("p/ logs 2 runs"));
+}
