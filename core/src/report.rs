@@ -256,7 +256,7 @@ impl Report {
         );
         let places = self.places_words(|p| {
             format!(
-                "{} {} in {}{} ({}, {})",
+                "{} {} in {}{}, as {} published it for {}",
                 sig3(p.g_per_kwh),
                 t.intensity,
                 esc(&p.label),
