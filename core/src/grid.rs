@@ -671,8 +671,10 @@ pub const NO_SPLIT: f64 = 0.30;
 /// always CodeCarbon's model).
 pub fn energy_range(run: &Run) -> (Option<f64>, Option<f64>, Option<f64>, String) {
     let Some(total) = run.energy_kwh else { return (None, None, None, "no energy in the CSV".into()) };
+    // The parts the range is made of: the positive ones (CodeCarbon writes slightly negative
+    // deltas at times); the range is scaled from their sum to the total.
     let parts = [run.cpu_energy_kwh, run.gpu_energy_kwh, run.ram_energy_kwh];
-    let split: f64 = parts.iter().flatten().sum();
+    let split: f64 = parts.iter().flatten().filter(|e| **e > 0.0).sum();
     if split <= 0.0 {
         let (a, b) = (total * (1.0 - NO_SPLIT), total * (1.0 + NO_SPLIT));
         return (

@@ -364,3 +364,19 @@ fn a_negative_energy_is_kept_as_written_and_its_co2_range_stays_in_order() {
     assert!(lo <= v && v <= hi, "{lo} ≤ {v} ≤ {hi}");
     assert!(a.energy_kwh_low.unwrap() <= a.energy_kwh_high.unwrap());
 }
+
+#[test]
+fn one_negative_part_does_not_push_the_energy_range_past_the_total() {
+    // Found by the fuzz test: RAM -0.0125 beside CPU 0.0125 and GPU 0.025, total 0.05. The range
+    // was scaled by total ÷ (sum with the negative part) = 2, its low landing above the total.
+    let text = "timestamp,run_id,duration,emissions,energy_consumed,cpu_energy,gpu_energy,ram_energy,cpu_power,country_iso_code\n\
+                2026-10-01T10:00:10,r,50,0.025,0.05,0.0125,0.025,-0.0125,10.0,FRA\n";
+    let f = carbon_core::ingest::ingest_bytes("neg.csv", text.as_bytes()).unwrap();
+    let cat = Catalog::from_files(vec![f]).unwrap();
+    let r = &cat.runs(L)[0];
+    let a = &r.assessment;
+    let (elo, e, ehi) = (a.energy_kwh_low.unwrap(), r.energy_kwh.unwrap(), a.energy_kwh_high.unwrap());
+    assert!(elo <= e && e <= ehi, "{elo} ≤ {e} ≤ {ehi}");
+    let (lo, v, hi) = (a.co2_kg_low.unwrap(), a.co2_kg.unwrap(), a.co2_kg_high.unwrap());
+    assert!(lo <= v && v <= hi, "{lo} ≤ {v} ≤ {hi}");
+}
