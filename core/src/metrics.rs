@@ -364,28 +364,26 @@ pub fn read_trainer_state(text: &str) -> Metrics {
 /// Hugging Face Trainer's `all_results.json` (and `eval_results.json`): a flat object.
 pub fn read_all_results(text: &str) -> Metrics {
     match json(text, "results file") {
-        Ok(Value::Object(o)) => Metrics {
-            values: flat_numbers(&o, trainer_bookkeeping)
-                .into_iter()
-                .map(|(name, value)| MetricValue { run_id: None, name, value })
-                .collect(),
-            ..Metrics::default()
-        },
+        Ok(Value::Object(o)) => {
+            // A script may name its run as for W&B (`trainer.save_metrics("all", {…})` with it).
+            let (run, problems) = named_run(&o);
+            Metrics {
+                values: flat_numbers(&o, trainer_bookkeeping)
+                    .into_iter()
+                    .map(|(name, value)| MetricValue { run_id: run.clone(), name, value })
+                    .collect(),
+                problems,
+                ..Metrics::default()
+            }
+        }
         Ok(_) => Metrics { problems: vec![problem(0, None, None, "not a JSON object".into())], ..Metrics::default() },
         Err(m) => m,
     }
 }
 
-/// W&B's `wandb-summary.json`: the summary's numbers (not W&B's own `_` keys); the run is named
-/// by a `codecarbon_run_id` (or `codecarbon.run_id`) key when the script logged it.
-pub fn read_wandb_summary(text: &str) -> Metrics {
-    let o = match json(text, "wandb-summary.json") {
-        Ok(Value::Object(o)) => o,
-        Ok(_) => {
-            return Metrics { problems: vec![problem(0, None, None, "not a JSON object".into())], ..Metrics::default() }
-        }
-        Err(m) => return m,
-    };
+/// The run a JSON metrics object names by a `codecarbon_run_id` (or `codecarbon.run_id`) key,
+/// and the problem when the key holds no run id.
+fn named_run(o: &serde_json::Map<String, Value>) -> (Option<String>, Vec<Problem>) {
     let named = ["codecarbon_run_id", "codecarbon.run_id", "codecarbon/run_id"]
         .iter()
         .find_map(|k| o.get(*k).and_then(Value::as_str));
@@ -399,6 +397,20 @@ pub fn read_wandb_summary(text: &str) -> Metrics {
             format!("a run id of {} bytes is not one: the values go to the folder's run", n.len()),
         ));
     }
+    (run, problems)
+}
+
+/// W&B's `wandb-summary.json`: the summary's numbers (not W&B's own `_` keys); the run is named
+/// by a `codecarbon_run_id` (or `codecarbon.run_id`) key when the script logged it.
+pub fn read_wandb_summary(text: &str) -> Metrics {
+    let o = match json(text, "wandb-summary.json") {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => {
+            return Metrics { problems: vec![problem(0, None, None, "not a JSON object".into())], ..Metrics::default() }
+        }
+        Err(m) => return m,
+    };
+    let (run, problems) = named_run(&o);
     let values = flat_numbers(&o, |k| k.starts_with('_'))
         .into_iter()
         .map(|(name, value)| MetricValue { run_id: run.clone(), name, value })
@@ -578,9 +590,19 @@ fn folder_run(
             Ok((runs.iter().next().cloned().unwrap_or_default(), format!("the only run logged in {shown}")))
         }
         Some(runs) => Err(format!(
-            "{shown} logs {} runs and the file names none: add a run_id column, a codecarbon_run_id key \
-             or a codecarbon.run_id tag",
-            runs.len()
+            "{shown} logs {} runs and the file names none: {}",
+            runs.len(),
+            match format {
+                MetricsFormat::Csv => "add a run_id column (CodeCarbon's run id)",
+                MetricsFormat::HfTrainerState => {
+                    "give each run its own output_dir, or put its values in a metrics.csv with a run_id column"
+                }
+                MetricsFormat::HfAllResults => {
+                    "give each run its own output_dir, or add a \"codecarbon_run_id\" key with CodeCarbon's run id"
+                }
+                MetricsFormat::WandbSummary => "log CodeCarbon's run id in the summary as codecarbon_run_id",
+                MetricsFormat::MlflowRun => "set the codecarbon.run_id tag",
+            }
         )),
         None => Err(format!("no CodeCarbon log in {shown}, and the file names no run")),
     }

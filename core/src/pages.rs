@@ -63,7 +63,8 @@ impl FilesPage {
                 .map(|f| FileReport { problems: f.problems.iter().take(max_problems).cloned().collect(), ..f.clone() })
                 .collect(),
             total: files.len(),
-            with_problems: files.iter().filter(|f| f.problem_count > 0).count(),
+            // A metrics file that joined no run has something to say too.
+            with_problems: files.iter().filter(|f| f.problem_count > 0 || f.join_failed).count(),
             page,
             pages,
         }

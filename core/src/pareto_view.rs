@@ -185,7 +185,7 @@ fn findings(v: &ParetoView, with: &[(&Run, &crate::metrics::Joined)], f: &crate:
             };
             let gap = (with[b].1.value - with[k].1.value).abs();
             out.push(format!(
-                "Knee (on a {} axis): {}{share}, {} below the best.",
+                "Knee (on a {} axis): {}{share}, {} from the best.",
                 if v.scale == crate::pareto::Scale::Log { "log" } else { "linear" },
                 at(k),
                 sig4(gap)
@@ -201,7 +201,9 @@ fn findings(v: &ParetoView, with: &[(&Run, &crate::metrics::Joined)], f: &crate:
         out.push(format!("The cheapest run within δ = {} of the best: {}.", sig4(v.delta), at(d)));
     }
     if let (Some(&last), Some(c)) = (f.front.last(), f.cost_per_unit.last()) {
-        let (step, per) = (v.step, format!("+{}", sig4(v.step)));
+        // Better is up or down: a step of the metric is said the way it improves.
+        let sign = if v.direction == Some(Direction::Lower) { "−" } else { "+" };
+        let (step, per) = (v.step, format!("{sign}{}", sig4(v.step)));
         let unit = match v.axis {
             Axis::Co2 => co2_kg(c * step),
             Axis::Energy => energy_kwh(c * step),
@@ -214,8 +216,12 @@ fn findings(v: &ParetoView, with: &[(&Run, &crate::metrics::Joined)], f: &crate:
         ));
     }
     if v.dominated_runs > 0 {
+        let energy = match v.axis {
+            Axis::Energy => format!("{} of electricity, ", energy_kwh(v.dominated_energy_kwh)),
+            Axis::Co2 => String::new(),
+        };
         out.push(format!(
-            "This selection spent {} ({}–{}) on {} that another run matched or beat for no more {}.",
+            "This selection spent {energy}{} ({}–{}), on {} that another run matched or beat for no more {}.",
             co2_kg(v.dominated_co2_kg),
             co2_kg(v.dominated_co2_kg_low),
             co2_kg(v.dominated_co2_kg_high),

@@ -74,6 +74,9 @@ fn each_format_joins_by_run_id_or_by_its_folder_and_says_so() {
             // A folder with two runs and a results file that names neither.
             ("two/emissions.csv", log(&[("t1", 0.1), ("t2", 0.1)], "two")),
             ("two/all_results.json", r#"{"eval_accuracy":0.5}"#.into()),
+            // The same, naming its run: an exact join.
+            ("named/emissions.csv", log(&[("n1", 0.1), ("n2", 0.1)], "named")),
+            ("named/all_results.json", r#"{"eval_accuracy":0.55,"codecarbon_run_id":"n2"}"#.into()),
             // W&B, naming its run by key.
             ("wb/emissions.csv", log(&[("w1", 0.2), ("w2", 0.2)], "wb")),
             ("wb/wandb/run-20260518_100000-abc/files/wandb-summary.json", r#"{"acc":0.66,"_step":5,"codecarbon_run_id":"w2"}"#.into()),
@@ -110,10 +113,13 @@ fn each_format_joins_by_run_id_or_by_its_folder_and_says_so() {
     // Files that cannot be joined are listed with the reason.
     let two = cat.files().iter().find(|f| f.path == "two/all_results.json").unwrap();
     assert!(two.join_failed);
-    assert!(note(&cat, "two/all_results.json").contains("two/ logs 2 runs"), "{}", note(&cat, "two/all_results.json"));
+    let two = note(&cat, "two/all_results.json");
+    assert!(two.contains("two/ logs 2 runs") && two.contains("give each run its own output_dir"), "{two}");
+    assert_eq!(value(&cat, "n2", "eval_accuracy"), Some(0.55));
+    assert!(note(&cat, "named/all_results.json").contains("joined to 1 run by run_id"));
     assert!(note(&cat, "nowhere/all_results.json").contains("no CodeCarbon log in nowhere/"));
     // Metrics files hold no runs: the run count is the logs' alone.
-    assert_eq!(cat.runs(DatasetMode::Latest).len(), 9);
+    assert_eq!(cat.runs(DatasetMode::Latest).len(), 11);
 }
 
 #[test]

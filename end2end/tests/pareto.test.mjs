@@ -16,7 +16,7 @@ test('the Pareto page shows the front, the knee and what the beaten runs spent, 
   const api = await (await fetch(`${url}/api/v1/pareto?project=bert-sst2-sweep`)).json();
   const findings = await page.locator('ul.findings').textContent();
   assert.match(findings, /Knee \(on a linear axis\): run [0-9a-f]{8} \(eval_accuracy 0\.\d+ at [\d.]+ g CO₂e\)/);
-  assert.match(findings, /This selection spent [\d.]+ kg CO₂e \([\d.]+ kg CO₂e–[\d.]+ kg CO₂e\) on \d+ runs that another run matched or beat for no more CO₂e/);
+  assert.match(findings, /This selection spent [\d.]+ kg CO₂e \([\d.]+ kg CO₂e–[\d.]+ kg CO₂e\), on \d+ runs that another run matched or beat for no more CO₂e/);
   assert.equal(await page.locator('section.pareto').getAttribute('data-knee'), api.knee_run_id);
   assert.equal(await page.locator('table.pareto-front tbody tr').count(), api.points.filter((p) => p.on_front).length);
   assert.equal(await page.locator(`table.pareto-front tr[data-run="${api.knee_run_id}"] td.mark`).textContent(), 'knee');

@@ -517,8 +517,10 @@ async fn api_report(
     let run_id = params.get("run_id").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     let scope = carbon_core::report::ReportScope { run_id, selection };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let body = read(&s, |c| report::render(c, &scope, format, now))?
-        .map_err(|e| AppError::client(StatusCode::NOT_FOUND, e))?;
+    let body = read(&s, |c| report::render(c, &scope, format, now))?.map_err(|e| match e {
+        report::ReportError::NoRuns(why) => AppError::client(StatusCode::NOT_FOUND, why),
+        report::ReportError::Bad(why) => AppError::client(StatusCode::BAD_REQUEST, why),
+    })?;
     let disposition = match format {
         // The page opens in the browser (and is saved from there); statements download.
         report::Format::Html => format!("inline; filename=\"{}\"", report::file_name(&scope, format)),

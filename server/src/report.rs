@@ -54,6 +54,21 @@ impl Format {
     }
 }
 
+/// Why there is no report: nothing matches (404 for the API), or the query is wrong (400).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReportError {
+    NoRuns(String),
+    Bad(String),
+}
+
+impl std::fmt::Display for ReportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportError::NoRuns(why) | ReportError::Bad(why) => f.write_str(why),
+        }
+    }
+}
+
 /// A file name for the report of `scope`: letters, digits, `-` and `_` only.
 pub fn file_name(scope: &ReportScope, format: Format) -> String {
     let t: String = scope
@@ -67,13 +82,69 @@ pub fn file_name(scope: &ReportScope, format: Format) -> String {
 
 /// The report of `scope` in `format`, generated at `now` (unix seconds); `Err` says why there is
 /// none (no run matches).
-pub fn render(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> Result<String, String> {
+pub fn render(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> Result<String, ReportError> {
+    let runs = cat.runs(DatasetMode::Latest);
+    if runs.is_empty() {
+        return Err(ReportError::NoRuns(
+            "no runs: the folder holds no CodeCarbon log (the Files page says what was read)".into(),
+        ));
+    }
+    // A run by its id, or by the start of it the pages show (8 characters), when only one matches.
+    let mut scope = scope.clone();
+    if let Some(id) = scope.run_id.clone() {
+        if cat.run(&id, DatasetMode::Latest).is_none() {
+            let matching: Vec<&str> = runs
+                .iter()
+                .map(|r| r.run_id.as_str())
+                .filter(|r| id.len() >= 4 && r.starts_with(id.as_str()))
+                .collect();
+            match matching.as_slice() {
+                [one] => scope.run_id = Some(one.to_string()),
+                [] => {
+                    return Err(ReportError::NoRuns(format!(
+                        "no run '{id}' (give its id, or the first 8 characters the pages show)"
+                    )))
+                }
+                many => {
+                    return Err(ReportError::Bad(format!("{} runs start with '{id}': give more of the id", many.len())))
+                }
+            }
+        }
+    }
+    let scope = &scope;
     let report = cat.report(scope, now).ok_or_else(|| {
-        format!(
-            "no runs match {}",
-            scope.run_id.as_ref().map_or_else(|| scope.selection.scope(), |r| format!("run {r}"))
-        )
+        // Say what there is to choose from.
+        let q = &scope.selection;
+        let (what, mut have): (&str, Vec<String>) = if q.experiment.is_some() {
+            ("experiments", runs.iter().filter_map(|r| r.experiment_id.clone()).collect())
+        } else if q.project.is_some() {
+            ("projects", runs.iter().filter_map(|r| r.project_name.clone()).collect())
+        } else {
+            ("teams", runs.iter().filter_map(|r| r.team.clone()).collect())
+        };
+        have.sort();
+        have.dedup();
+        let n = have.len();
+        have.truncate(10);
+        ReportError::NoRuns(format!(
+            "no runs match {}; the {what} are: {}{}",
+            q.scope(),
+            have.join(", "),
+            if n > 10 { format!(" and {} more", n - 10) } else { String::new() }
+        ))
     })?;
+    // A metric asked for that no run of the selection has is a mistake, not an empty section.
+    if let (Some(m), None) = (&scope.selection.metric, &scope.run_id) {
+        let have = cat.pareto(&scope.selection).metrics;
+        if !have.iter().any(|x| &x.name == m) {
+            let names: Vec<&str> = have.iter().map(|x| x.name.as_str()).collect();
+            return Err(ReportError::Bad(format!(
+                "metric '{m}': no run of {} has it (they have: {})",
+                scope.selection.scope(),
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            )));
+        }
+    }
     Ok(match format {
         Format::Tex => report.latex(),
         Format::Md => report.markdown(),
@@ -210,8 +281,19 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
     h.push_str("</tbody></table><ul class=\"note\">");
     let methods: Vec<String> = r.energy_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
     let _ = write!(h, "<li>Energy as CodeCarbon logged it: {}. A run's figures are its last checkpoint (the largest duration) per run id; copies of a row in several files count once.</li>", esc(&methods.join("; ")));
-    let pue: Vec<String> = r.pue.iter().map(|(p, n)| format!("{} ({n} runs)", sig3(*p))).collect();
-    let _ = write!(h, "<li>PUE applied: {}.</li>", esc(&pue.join(", ")));
+    let pue: Vec<String> = r
+        .pue
+        .iter()
+        .map(|(p, n)| {
+            let runs = carbon_core::units::count(*n, "run");
+            if (*p - 1.0).abs() < 1e-9 {
+                format!("none (1.0) for {runs}")
+            } else {
+                format!("{} for {runs}", sig3(*p))
+            }
+        })
+        .collect();
+    let _ = write!(h, "<li>Data-centre overhead (PUE) factor: {}.</li>", esc(&pue.join(", ")));
     h.push_str("<li>CO₂e = energy × the annual average grid intensity of where each run ran (lifecycle emissions). The range combines the spread of published intensity figures for the place with the uncertainty of the energy figure.</li>");
     h.push_str("<li>These totals cover the runs of this selection as logged, including development and failed runs that wrote a log.</li></ul>");
 
@@ -252,6 +334,9 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
             }
             if p.best_run_id.as_ref() == Some(id) {
                 mark.push("best");
+            }
+            if pt.joined_by_guess.is_some() {
+                mark.push("metric joined by folder (a guess)");
             }
             let co2 = match (pt.co2_kg, pt.co2_kg_low, pt.co2_kg_high) {
                 (Some(c), Some(l), Some(u)) => format!("{} ({} – {})", co2_kg(c), co2_kg(l), co2_kg(u)),

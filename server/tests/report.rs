@@ -5,7 +5,7 @@
 
 use carbon_core::pareto::ParetoQuery;
 use carbon_core::report::ReportScope;
-use carbon_dash::report::{render, Format};
+use carbon_dash::report::{render, Format, ReportError};
 use std::path::Path;
 use std::process::Command;
 
@@ -92,7 +92,24 @@ fn a_sweep_report_states_its_figures_in_each_format() {
     let run = render(&cat, &ReportScope { run_id: Some(one.clone()), ..Default::default() }, Format::Md, NOW).unwrap();
     assert!(run.contains("over 1 run\n"), "{run}");
     let none = ReportScope { run_id: Some("nope".into()), ..Default::default() };
-    assert!(render(&cat, &none, Format::Html, NOW).unwrap_err().contains("no runs match run nope"));
+    assert_eq!(
+        render(&cat, &none, Format::Html, NOW).unwrap_err(),
+        ReportError::NoRuns("no run 'nope' (give its id, or the first 8 characters the pages show)".into())
+    );
+    // The 8 characters the pages show are enough when only one run starts with them.
+    let short = ReportScope { run_id: Some(one[..8].to_string()), ..Default::default() };
+    assert_eq!(render(&cat, &short, Format::Md, NOW).unwrap(), run);
+    // A metric no run has is a mistake, said with the ones there are; an unknown project lists them.
+    let mut bad = sweep();
+    bad.selection.metric = Some("bleu".into());
+    assert!(
+        matches!(render(&cat, &bad, Format::Tex, NOW), Err(ReportError::Bad(m)) if m.contains("metric 'bleu': no run of project bert-sst2-sweep has it (they have: eval_accuracy, eval_loss"))
+    );
+    let mut nope = sweep();
+    nope.selection.project = Some("nope".into());
+    assert!(
+        matches!(render(&cat, &nope, Format::Tex, NOW), Err(ReportError::NoRuns(m)) if m.contains("the projects are: bert-sst2-sweep, llama-3-8b-lora"))
+    );
     if latex_available() {
         let dir = tempfile::tempdir().unwrap();
         let log = compile(dir.path(), &tex, &bib);

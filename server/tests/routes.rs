@@ -618,7 +618,7 @@ async fn reports_come_in_each_format_with_their_type_and_a_file_name() {
         ("tex", "application/x-tex", "% Compute and carbon statement"),
         ("md", "text/markdown", "## Environmental impact"),
         ("yaml", "application/yaml", "co2_eq_emissions:"),
-        ("bib", "application/x-bibtex", "@software{codecarbon,"),
+        ("bib", "application/x-bibtex", "@misc{codecarbon,"),
     ] {
         let uri = format!("/api/v1/report?experiment=&project=bert-sst2-sweep&format={format}");
         let (status, headers, body) = call(&app(), Request::get(&uri).body(Body::empty()).unwrap()).await;
@@ -628,6 +628,8 @@ async fn reports_come_in_each_format_with_their_type_and_a_file_name() {
         assert!(disposition.contains(&format!("carbon-report-project-bert-sst2-sweep.{format}")), "{disposition}");
         assert!(body.starts_with(start), "{format}: {}", &body[..80.min(body.len())]);
     }
+    let (status, body) = get("/api/v1/report?project=bert-sst2-sweep&metric=bleu").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a metric no run has: {body}");
     let (status, body) = get("/api/v1/report?format=docx").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("format 'docx'"));

@@ -40,7 +40,7 @@ fn warnings(f: &FileReport) -> usize {
 /// A file worth a card of its own: one with problems or an unusual layout (the table says the
 /// rest).
 fn has_notes(f: &FileReport) -> bool {
-    f.problem_count > 0 || f.reordered || !f.missing_columns.is_empty() || !f.extra_columns.is_empty()
+    f.problem_count > 0 || f.join_failed || f.reordered || !f.missing_columns.is_empty() || !f.extra_columns.is_empty()
 }
 
 fn page_href(page: usize) -> String {

@@ -153,7 +153,7 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                     <label>"Metric "
                         <select name="metric">
                             {v.metrics.iter().map(|m| view! {
-                                <option value=m.name.clone() selected=v.metric.as_deref() == Some(m.name.as_str())>{format!("{} ({} runs)", m.name, m.runs)}</option>
+                                <option value=m.name.clone() selected=v.metric.as_deref() == Some(m.name.as_str())>{format!("{} ({})", m.name, carbon_core::units::count(m.runs, "run"))}</option>
                             }).collect_view()}
                         </select>
                     </label>
@@ -193,7 +193,7 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
             {(!front_rows.is_empty()).then(|| view! {
                 <h3>"Along the front"</h3>
                 <table class="pareto-front">
-                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">{format!("Step cost per +{} of {}", sig4(v.step), v.metric.clone().unwrap_or_default())}</th><th></th></tr></thead>
+                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">{format!("Step cost per {}{} of {}", if v.direction == Some(Direction::Lower) { "−" } else { "+" }, sig4(v.step), v.metric.clone().unwrap_or_default())}</th><th></th></tr></thead>
                     <tbody>
                         {front_rows.into_iter().map(|(i, p)| view! {
                             <tr data-run=p.run_id.clone()>
