@@ -84,8 +84,10 @@ pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewP
     with_catalog(|c| {
         let mut o = c.summary(dataset).overview_page(page);
         let t = &o.summary.totals;
-        o.equivalents =
-            carbon_core::grid::Grid::embedded().equivalents(t.co2_kg, t.co2_kg_low, t.co2_kg_high, t.energy_kwh);
+        o.equivalents = carbon_core::grid::Grid::embedded().equivalents_in_range(
+            (t.co2_kg, t.co2_kg_low, t.co2_kg_high),
+            (t.energy_kwh, t.energy_kwh_low, t.energy_kwh_high),
+        );
         // The trend at a glance: CO2 per month, by team (the largest, the others together).
         use carbon_core::timeseries::{timeseries, Dimension, Period};
         let runs: Vec<&carbon_core::model::Run> = c.runs(dataset).iter().collect();

@@ -623,6 +623,13 @@ impl Grid {
 
     /// Everyday equivalents of `co2_kg` (with its range) and `kwh`, each with its source.
     pub fn equivalents(&self, co2_kg: f64, co2_low: f64, co2_high: f64, kwh: f64) -> Vec<Equivalent> {
+        self.equivalents_in_range((co2_kg, co2_low, co2_high), (kwh, kwh, kwh))
+    }
+
+    /// [`Grid::equivalents`] with the energy's range too, for the energy-based factors:
+    /// `(value, low, high)` of CO2 (kg) and of energy (kWh).
+    pub fn equivalents_in_range(&self, co2: (f64, f64, f64), kwh: (f64, f64, f64)) -> Vec<Equivalent> {
+        let (co2_kg, co2_low, co2_high) = co2;
         self.factors
             .iter()
             .map(|f| {
@@ -630,7 +637,7 @@ impl Grid {
                 let by_energy = f.unit.starts_with("kWh");
                 let amount = |x: f64| if by_energy { x / f.value } else { x * 1000.0 / f.value };
                 let (a, lo, hi) = if by_energy {
-                    (amount(kwh), amount(kwh), amount(kwh))
+                    (amount(kwh.0), amount(kwh.1), amount(kwh.2))
                 } else {
                     (amount(co2_kg), amount(co2_low), amount(co2_high))
                 };

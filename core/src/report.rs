@@ -161,7 +161,10 @@ impl Report {
         let regions = crate::whatif::regions(grid);
         let whatif = crate::whatif::what_if(&scope, runs, &regions, &crate::query::WhatIfFilters::default());
         let best_elsewhere = whatif.options.first().filter(|o| o.saving_kg > 0.0).cloned();
-        let mut equivalents = grid.equivalents(totals.co2_kg, totals.co2_kg_low, totals.co2_kg_high, totals.energy_kwh);
+        let mut equivalents = grid.equivalents_in_range(
+            (totals.co2_kg, totals.co2_kg_low, totals.co2_kg_high),
+            (totals.energy_kwh, totals.energy_kwh_low, totals.energy_kwh_high),
+        );
         equivalents.sort_by(|a, b| b.amount.total_cmp(&a.amount));
         let meaningful = equivalents.iter().filter(|e| e.amount >= 0.1).count().max(3);
         equivalents.truncate(meaningful);

@@ -375,7 +375,7 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
     if let Some(o) = &r.best_elsewhere {
         let _ = write!(
             h,
-            "<li>What if: the same energy in {} {} ({}, {} g/kWh) would have been {} ({}–{}), {}&nbsp;% lower.</li>",
+            "<li>What if: the same energy in {} {} ({}, {} g/kWh) would have been {} ({}–{}), {}&nbsp;% lower (from {}&nbsp;% to {}&nbsp;% over its range).</li>",
             esc(&o.provider),
             esc(&o.region),
             esc(&o.name),
@@ -383,7 +383,9 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
             esc(&co2_kg(o.co2_kg)),
             esc(&co2_kg(o.co2_kg_low)),
             esc(&co2_kg(o.co2_kg_high)),
-            sig3(o.saving_pct)
+            sig3(o.saving_pct),
+            sig3(100.0 * (1.0 - o.co2_kg_high / r.totals.co2_kg.max(f64::MIN_POSITIVE))),
+            sig3(100.0 * (1.0 - o.co2_kg_low / r.totals.co2_kg.max(f64::MIN_POSITIVE)))
         );
     }
     h.push_str("</ul>");
