@@ -478,7 +478,7 @@ impl Report {
 }
 
 /// A cloud provider as it names itself: GCP, AWS, Azure (others as written).
-fn provider_name(p: &str) -> String {
+pub fn provider_name(p: &str) -> String {
     match p.to_ascii_lowercase().as_str() {
         "gcp" => "GCP".into(),
         "aws" => "AWS".into(),

@@ -322,7 +322,17 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
         if let Some(c) = charts.iter().find(|c| c.id == "pareto") {
             figure(&mut h, c);
         }
-        let _ = write!(h, "<table><thead><tr><th>Run on the front</th><th class=\"num\">{}</th><th class=\"num\">CO₂e (range)</th><th class=\"num\">Energy</th><th></th></tr></thead><tbody>", esc(&metric));
+        let on_front: Vec<&carbon_core::pareto::ParetoPoint> =
+            p.front.iter().filter_map(|id| p.points.iter().find(|x| &x.run_id == id)).collect();
+        let cu = co2_unit(on_front.iter().filter_map(|x| x.co2_kg_high.or(x.co2_kg)).fold(0.0, f64::max));
+        let eu = energy_unit(on_front.iter().filter_map(|x| x.energy_kwh).fold(0.0, f64::max));
+        let _ = write!(
+            h,
+            "<table><thead><tr><th>Run on the front</th><th class=\"num\">{}</th><th class=\"num\">CO₂e, {} (range)</th><th class=\"num\">Energy, {}</th><th></th></tr></thead><tbody>",
+            esc(&metric),
+            cu.1,
+            eu.1
+        );
         for id in &p.front {
             let Some(pt) = p.points.iter().find(|x| &x.run_id == id) else { continue };
             let mut mark = Vec::new();
@@ -338,11 +348,7 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
             if pt.joined_by_guess.is_some() {
                 mark.push("metric joined by folder (a guess)");
             }
-            let co2 = match (pt.co2_kg, pt.co2_kg_low, pt.co2_kg_high) {
-                (Some(c), Some(l), Some(u)) => format!("{} ({} – {})", co2_kg(c), co2_kg(l), co2_kg(u)),
-                (Some(c), _, _) => co2_kg(c),
-                _ => "–".into(),
-            };
+            let co2 = in_unit(cu, pt.co2_kg, pt.co2_kg_low, pt.co2_kg_high);
             let _ = write!(
                 h,
                 r#"<tr><td title="{}">{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
@@ -350,7 +356,7 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
                 esc(&id.chars().take(8).collect::<String>()),
                 sig4(pt.value),
                 esc(&co2),
-                esc(&pt.energy_kwh.map(energy_kwh).unwrap_or_else(|| "–".into())),
+                in_unit(eu, pt.energy_kwh, None, None),
                 mark.join(", ")
             );
         }
@@ -375,8 +381,8 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
     if let Some(o) = &r.best_elsewhere {
         let _ = write!(
             h,
-            "<li>What if: the same energy in {} {} ({}, {} g/kWh) would have been {} ({}–{}), {}&nbsp;% lower (from {}&nbsp;% to {}&nbsp;% over its range).</li>",
-            esc(&o.provider),
+            "<li>What if: the same energy in {} {}, {}, at {} g/kWh would have been {} ({}–{}), {}&nbsp;% lower (from {}&nbsp;% to {}&nbsp;% over its range).</li>",
+            esc(&carbon_core::report::provider_name(&o.provider)),
             esc(&o.region),
             esc(&o.name),
             sig3(o.intensity_g_per_kwh),
@@ -402,13 +408,16 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
 
     let _ =
         write!(h, "<h2>Appendix: runs</h2><p class=\"note\">{} of {} runs, newest first.</p>", r.runs.len(), t.runs);
-    h.push_str("<table><thead><tr><th>Run</th><th>Project / experiment</th><th>Ended</th><th class=\"num\">Duration</th><th class=\"num\">Energy</th><th class=\"num\">CO₂e (range)</th><th>Where</th></tr></thead><tbody>");
+    let cu = co2_unit(r.runs.iter().filter_map(|x| x.co2_kg_high.or(x.co2_kg)).fold(0.0, f64::max));
+    let eu = energy_unit(r.runs.iter().filter_map(|x| x.energy_kwh).fold(0.0, f64::max));
+    let _ = write!(
+        h,
+        "<table><thead><tr><th>Run</th><th>Project / experiment</th><th>Ended</th><th class=\"num\">Duration</th><th class=\"num\">Energy, {}</th><th class=\"num\">CO₂e, {} (range)</th><th>Where</th></tr></thead><tbody>",
+        eu.1,
+        cu.1
+    );
     for run in &r.runs {
-        let co2 = match (run.co2_kg, run.co2_kg_low, run.co2_kg_high) {
-            (Some(c), Some(l), Some(u)) => format!("{} ({} – {})", co2_kg(c), co2_kg(l), co2_kg(u)),
-            (Some(c), _, _) => co2_kg(c),
-            _ => "–".into(),
-        };
+        let co2 = in_unit(cu, run.co2_kg, run.co2_kg_low, run.co2_kg_high);
         let _ = write!(
             h,
             r#"<tr><td>{}</td><td>{} / {}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
@@ -417,7 +426,7 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
             esc(run.experiment_id.as_deref().unwrap_or("–")),
             run.ended_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "–".into()),
             esc(&run.duration_s.map(carbon_core::units::duration_s).unwrap_or_else(|| "–".into())),
-            esc(&run.energy_kwh.map(energy_kwh).unwrap_or_else(|| "–".into())),
+            in_unit(eu, run.energy_kwh, None, None),
             esc(&co2),
             esc(&run.location_label)
         );
@@ -430,6 +439,32 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
     let data = serde_json::to_string(r).unwrap_or_default().replace('<', "\\u003c");
     let _ = write!(h, r#"<script type="application/json" id="report-data">{data}</script></body></html>"#);
     h
+}
+
+/// One unit for a whole table column, so its figures compare at a glance: (factor, name).
+fn co2_unit(max_kg: f64) -> (f64, &'static str) {
+    match max_kg {
+        m if m >= 1.0 => (1.0, "kg CO₂e"),
+        m if m >= 1e-3 => (1e3, "g CO₂e"),
+        _ => (1e6, "mg CO₂e"),
+    }
+}
+
+fn energy_unit(max_kwh: f64) -> (f64, &'static str) {
+    if max_kwh >= 1.0 {
+        (1.0, "kWh")
+    } else {
+        (1e3, "Wh")
+    }
+}
+
+/// A value and its range in a column's unit: "842 (690 – 1010)".
+fn in_unit((factor, _): (f64, &str), v: Option<f64>, low: Option<f64>, high: Option<f64>) -> String {
+    match (v, low, high) {
+        (Some(v), Some(l), Some(h)) => format!("{} ({} – {})", sig3(v * factor), sig3(l * factor), sig3(h * factor)),
+        (Some(v), _, _) => sig3(v * factor),
+        _ => "–".into(),
+    }
 }
 
 fn figure(h: &mut String, c: &Chart) {
