@@ -10,7 +10,6 @@ use carbon_core::timeseries::TimeSeries;
 use carbon_core::units;
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::fmt::Write;
 
 pub const W: u32 = 760;
 pub const H: u32 = 340;
@@ -45,31 +44,35 @@ fn series_colour(i: usize, key: &str) -> RGBColor {
 
 /// Hover targets appended to a plotters SVG: (x, y, text).
 fn with_targets(svg: String, targets: &[(i32, i32, String)]) -> String {
-    let mut extra = String::from(r#"<g class="hover-targets">"#);
-    for (x, y, t) in targets {
-        let t = crate::map::escape_xml(t);
-        let _ = write!(
-            extra,
-            r#"<circle cx="{x}" cy="{y}" r="7" fill="transparent" data-tip="{t}"><title>{t}</title></circle>"#
-        );
-    }
-    extra.push_str("</g></svg>");
-    match svg.rfind("</svg>") {
-        Some(i) => format!("{}{extra}", &svg[..i]),
-        None => svg,
+    append_targets(svg, targets.iter().map(|(x, y, t)| target(*x, *y, t, None)))
+}
+
+/// Hover targets that also link (to a run's page; an empty href: no link): (x, y, text, href).
+fn with_link_targets(svg: String, targets: &[(i32, i32, String, String)]) -> String {
+    append_targets(
+        svg,
+        targets.iter().map(|(x, y, t, h)| target(*x, *y, t, Some(h.as_str()).filter(|h| !h.is_empty()))),
+    )
+}
+
+/// One invisible circle carrying its text (`data-tip`, and `<title>` without JavaScript).
+fn target(x: i32, y: i32, text: &str, href: Option<&str>) -> String {
+    let t = crate::map::escape_xml(text);
+    match href {
+        Some(h) => format!(
+            r#"<a href="{}"><circle cx="{x}" cy="{y}" r="8" fill="transparent" data-tip="{t}"><title>{t}</title></circle></a>"#,
+            crate::map::escape_xml(h)
+        ),
+        None => {
+            format!(r#"<circle cx="{x}" cy="{y}" r="7" fill="transparent" data-tip="{t}"><title>{t}</title></circle>"#)
+        }
     }
 }
 
-/// Hover targets that also link (to a run's page): (x, y, text, href).
-fn with_link_targets(svg: String, targets: &[(i32, i32, String, String)]) -> String {
+/// `targets` in a group of their own, last in the SVG (on top of what they describe).
+fn append_targets(svg: String, targets: impl Iterator<Item = String>) -> String {
     let mut extra = String::from(r#"<g class="hover-targets">"#);
-    for (x, y, t, href) in targets {
-        let (t, href) = (crate::map::escape_xml(t), crate::map::escape_xml(href));
-        let _ = write!(
-            extra,
-            r#"<a href="{href}"><circle cx="{x}" cy="{y}" r="8" fill="transparent" data-tip="{t}"><title>{t}</title></circle></a>"#
-        );
-    }
+    extra.extend(targets);
     extra.push_str("</g></svg>");
     match svg.rfind("</svg>") {
         Some(i) => format!("{}{extra}", &svg[..i]),
@@ -703,12 +706,7 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) ->
         });
         (svg, targets)
     };
-    let svg = if link.is_some() {
-        with_link_targets(svg, &targets)
-    } else {
-        let plain: Vec<(i32, i32, String)> = targets.into_iter().map(|(x, y, t, _)| (x, y, t)).collect();
-        with_targets(svg, &plain)
-    };
+    let svg = with_link_targets(svg, &targets);
     let mut csv = csv_line(&[
         "run_id".into(),
         "value".into(),

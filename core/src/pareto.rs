@@ -265,6 +265,16 @@ pub struct ParetoView {
 pub const BEATEN_SHOWN: usize = 300;
 
 impl ParetoView {
+    /// What a front run is, in words: "knee", "cheapest within δ", "best" (each that applies).
+    pub fn marks(&self, run_id: &str) -> Vec<&'static str> {
+        let is = |id: &Option<String>| id.as_deref() == Some(run_id);
+        [(&self.knee_run_id, "knee"), (&self.within_delta_run_id, "cheapest within δ"), (&self.best_run_id, "best")]
+            .into_iter()
+            .filter(|(id, _)| is(id))
+            .map(|(_, word)| word)
+            .collect()
+    }
+
     /// The view with every front point and at most `max` of the others, spread evenly over their
     /// cost (the cheapest and the dearest kept): what a page carries and a chart draws. The
     /// figures and findings still count every run.

@@ -3,26 +3,21 @@
 
 /// Three significant digits, no exponent, trailing zeros dropped ("13.4", "0.512", "1,234" kept as "1234").
 pub fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return if x.is_finite() { "0".into() } else { "–".into() };
-    }
-    let mag = x.abs().log10().floor() as i32;
-    let decimals = (2 - mag).clamp(0, 12) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    significant(x, 3)
 }
 
 /// A metric's value: four significant digits (0.9091 and 0.9094 stay apart), no exponent.
 pub fn sig4(x: f64) -> String {
+    significant(x, 4)
+}
+
+/// `digits` significant digits, no exponent, trailing zeros dropped.
+fn significant(x: f64, digits: i32) -> String {
     if x == 0.0 || !x.is_finite() {
         return if x.is_finite() { "0".into() } else { "–".into() };
     }
     let mag = x.abs().log10().floor() as i32;
-    let decimals = (3 - mag).clamp(0, 12) as usize;
+    let decimals = (digits - 1 - mag).clamp(0, 12) as usize;
     let s = format!("{x:.decimals$}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

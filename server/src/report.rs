@@ -134,7 +134,9 @@ pub fn render(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> R
         ))
     })?;
     // A metric asked for that no run of the selection has is a mistake, not an empty section.
-    if let (Some(m), None) = (&scope.selection.metric, &scope.run_id) {
+    let shown = |m: &String| report.pareto.as_ref().is_some_and(|p| p.metric.as_ref() == Some(m));
+    if let Some(m) = scope.selection.metric.as_ref().filter(|m| scope.run_id.is_none() && !shown(m)) {
+        // The report has no Pareto section for it (no run has it, or none has a cost): which?
         let have = cat.pareto(&scope.selection).metrics;
         if !have.iter().any(|x| &x.name == m) {
             let names: Vec<&str> = have.iter().map(|x| x.name.as_str()).collect();
@@ -175,7 +177,8 @@ fn charts_of(cat: &Catalog, scope: &ReportScope, report: &Report) -> Vec<Chart> 
     let plotted = carbon_core::pages::ExperimentPage::plotted(&runs);
     out.push(charts::duration_vs_co2(&plotted, "duration-co2", "Duration against CO₂e, per run"));
     if let Some(p) = &report.pareto {
-        out.push(charts::pareto(&p.clone().trimmed(carbon_core::pareto::BEATEN_SHOWN), None));
+        // Trimmed already by the report.
+        out.push(charts::pareto(p, None));
     }
     out
 }
@@ -335,16 +338,7 @@ pub fn html(r: &Report, charts: &[Chart]) -> String {
         );
         for id in &p.front {
             let Some(pt) = p.points.iter().find(|x| &x.run_id == id) else { continue };
-            let mut mark = Vec::new();
-            if p.knee_run_id.as_ref() == Some(id) {
-                mark.push("knee");
-            }
-            if p.within_delta_run_id.as_ref() == Some(id) {
-                mark.push("cheapest within δ");
-            }
-            if p.best_run_id.as_ref() == Some(id) {
-                mark.push("best");
-            }
+            let mut mark = p.marks(id);
             if pt.joined_by_guess.is_some() {
                 mark.push("metric joined by folder (a guess)");
             }

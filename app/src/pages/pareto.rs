@@ -126,19 +126,7 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
         .filter_map(|(i, id)| v.points.iter().find(|p| &p.run_id == id).map(|p| (i, p.clone())))
         .collect();
     let step_of = |i: usize| if i == 0 { None } else { v.steps.get(i - 1).map(|s| s.cost_per_unit * v.step) };
-    let mark = |id: &str| {
-        let mut m = Vec::new();
-        if v.knee_run_id.as_deref() == Some(id) {
-            m.push("knee");
-        }
-        if v.within_delta_run_id.as_deref() == Some(id) {
-            m.push("cheapest within δ");
-        }
-        if v.best_run_id.as_deref() == Some(id) {
-            m.push("best");
-        }
-        m.join(", ")
-    };
+    let mark = |id: &str| v.marks(id).join(", ");
     let no_metrics = v.metrics.is_empty();
     view! {
         <section class="pareto" data-knee=v.knee_run_id.clone().unwrap_or_default()>
