@@ -71,6 +71,22 @@ fn with_catalog<T>(f: impl FnOnce(&carbon_core::catalog::Catalog) -> T) -> Resul
     Ok(f(&shared.current()))
 }
 
+/// A run with its checkpoints (thinned or all, see [`carbon_core::catalog::Catalog::detail`])
+/// and how many it has.
+#[cfg(feature = "ssr")]
+async fn run_detail(
+    run_id: &str,
+    mode: DatasetMode,
+    thinned: bool,
+) -> Result<Option<(carbon_core::model::RunDetail, usize)>, PageError> {
+    let shared = active()
+        .map(|a| a.catalog)
+        .or_else(use_context::<Shared>)
+        .ok_or_else(|| PageError::server("no catalog in the request's context"))?;
+    let catalog = shared.current();
+    catalog.detail(run_id, mode, thinned).await.map_err(PageError::server)
+}
+
 /// Whether this visitor may upload (and save), the limits, and its session's files.
 #[server]
 pub async fn get_upload_state() -> Result<UploadState, PageError> {
@@ -133,11 +149,8 @@ pub async fn get_files(page: usize) -> Result<FilesPage, PageError> {
 /// A run's page: the run, its checkpoints (thinned), its everyday equivalents and its charts.
 #[server(input = Json)]
 pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option<RunPageData>, PageError> {
-    let detail = with_catalog(|c| c.run_detail(&run_id, dataset))?.map_err(PageError::server)?;
-    let Some(mut d) = detail else { return Ok(None) };
     // The charts draw what the table lists: at most MAX_CHECKPOINT_ROWS points, the last kept.
-    let checkpoints_total = d.checkpoints.len();
-    d.checkpoints = carbon_core::pages::thin(d.checkpoints);
+    let Some((d, checkpoints_total)) = run_detail(&run_id, dataset, true).await? else { return Ok(None) };
     let mut charts: Vec<carbon_core::pages::Chart> = charts::energy_split(&d.run).into_iter().collect();
     if d.checkpoints.len() > 1 && d.run.tasks.is_empty() {
         charts.push(charts::run_progress(&d));
@@ -248,8 +261,8 @@ pub async fn get_plan(query: carbon_core::schedule::PlanQuery) -> Result<carbon_
     let grid = carbon_core::grid::Grid::embedded();
     let offline = live.offline_advice();
     let facts = match query.run_id.as_deref().filter(|r| !r.is_empty()) {
-        Some(id) => match with_catalog(|c| c.run_detail(id, DatasetMode::Latest))?.map_err(PageError::server)? {
-            Some(d) => Some(RunFacts::of(grid, &d)),
+        Some(id) => match run_detail(id, DatasetMode::Latest, false).await? {
+            Some((d, _)) => Some(RunFacts::of(grid, &d)),
             None => return Ok(PlanView { answer: Err(format!("no run '{id}'")), chart: None, offline }),
         },
         None => None,
@@ -301,7 +314,7 @@ pub async fn get_run_hours(run_id: String) -> Result<carbon_core::schedule::RunH
     if live.offline() {
         return Ok(carbon_core::schedule::RunHoursView { hours: None, note: None });
     }
-    let Some(d) = with_catalog(|c| c.run_detail(&run_id, DatasetMode::Latest))?.map_err(PageError::server)? else {
+    let Some((d, _)) = run_detail(&run_id, DatasetMode::Latest, false).await? else {
         return Ok(carbon_core::schedule::RunHoursView { hours: None, note: None });
     };
     Ok(carbon_live::planner::run_hours(&live, carbon_core::grid::Grid::embedded(), &d).await)

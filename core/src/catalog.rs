@@ -45,6 +45,29 @@ pub struct Catalog {
     derived: Arc<Derived>,
     /// Why changes to the folder may not be seen (the watcher failed), for the Files page.
     watch_problem: Option<String>,
+    /// Where the checkpoints of collected runs are read (they are held as totals only).
+    row_store: RowStoreRef,
+}
+
+/// The future a [`RowStore`] answers with.
+pub type RowsFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(Vec<Checkpoint>, usize), String>> + Send + 'a>>;
+
+/// Where the checkpoints of runs held as totals only ([`ingest::Source::Store`]) are read: the
+/// collected runs' database.
+pub trait RowStore: Send + Sync {
+    /// Run `run_id`'s checkpoints (running totals) in time order, at most `max` of them, evenly
+    /// spaced with the last one kept; and how many it has.
+    fn checkpoints<'a>(&'a self, run_id: &'a str, max: usize) -> RowsFuture<'a>;
+}
+
+#[derive(Clone, Default)]
+struct RowStoreRef(Option<Arc<dyn RowStore>>);
+
+impl std::fmt::Debug for RowStoreRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "RowStore" } else { "no RowStore" })
+    }
 }
 
 /// The runs assessed in one dataset mode, and their summary.
@@ -837,6 +860,42 @@ impl Catalog {
             checkpoints.sort_by(|a, b| a.file.cmp(&b.file).then(a.line.cmp(&b.line)));
         }
         Ok(Some(RunDetail { run: run.clone(), checkpoints }))
+    }
+
+    /// Where collected runs' checkpoints are read from (kept by every later version).
+    pub fn set_row_store(&mut self, store: Arc<dyn RowStore>) {
+        self.row_store = RowStoreRef(Some(store));
+    }
+
+    /// A run with its checkpoints, and how many it has: a file's rows read again (all, or with
+    /// `thinned` at most [`crate::pages::MAX_CHECKPOINT_ROWS`]), a collected run's read from its
+    /// database, thinned there (its records can be millions; the checkpoints API pages
+    /// through all of them).
+    pub async fn detail(
+        &self,
+        run_id: &str,
+        mode: DatasetMode,
+        thinned: bool,
+    ) -> Result<Option<(RunDetail, usize)>, String> {
+        let Some(mut d) = self.run_detail(run_id, mode).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if d.run.source == crate::model::RunSource::Collected {
+            if let Some(store) = &self.row_store.0 {
+                let (mut rows, total) = store.checkpoints(run_id, crate::pages::MAX_CHECKPOINT_ROWS).await?;
+                let file = d.run.source_files.first().cloned().unwrap_or_default();
+                for c in &mut rows {
+                    c.file.clone_from(&file);
+                }
+                d.checkpoints = rows;
+                return Ok(Some((d, total)));
+            }
+        }
+        let total = d.checkpoints.len();
+        if thinned {
+            d.checkpoints = crate::pages::thin(d.checkpoints);
+        }
+        Ok(Some((d, total)))
     }
 
     /// Positions of the runs of `mode` in the order `key` sorts them, computed once per version

@@ -362,6 +362,8 @@ pub struct Rows<'a> {
     pub experiment_name: bool,
     /// The PUE the energies already include, written in the `pue` column.
     pub pue: Option<f64>,
+    /// Adds the `folded_records` column (see [`FOLDED_COLUMN`]).
+    pub folded_column: bool,
     duration: f64,
     emissions: f64,
     cpu: f64,
@@ -378,6 +380,7 @@ impl<'a> Rows<'a> {
             run,
             experiment_name: true,
             pue: None,
+            folded_column: false,
             duration: 0.0,
             emissions: 0.0,
             cpu: 0.0,
@@ -389,6 +392,12 @@ impl<'a> Rows<'a> {
 
     /// Appends the row after record `r`, newline included.
     pub fn push(&mut self, out: &mut String, r: &EmissionIn) {
+        self.push_folded(out, r, 1);
+    }
+
+    /// Appends the row after `r`, a row that stands for `records` tracker records (more than one
+    /// when retention folded them together).
+    pub fn push_folded(&mut self, out: &mut String, r: &EmissionIn, records: u64) {
         let (exp, run) = (self.exp, self.run);
         let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
         let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
@@ -397,9 +406,7 @@ impl<'a> Rows<'a> {
         self.cpu += r.cpu_energy.unwrap_or(0.0);
         self.gpu += r.gpu_energy.unwrap_or(0.0);
         self.ram += r.ram_energy.unwrap_or(0.0);
-        self.energy += r
-            .energy_consumed
-            .unwrap_or(r.cpu_energy.unwrap_or(0.0) + r.gpu_energy.unwrap_or(0.0) + r.ram_energy.unwrap_or(0.0));
+        self.energy += energy_of(r);
         let time = naive_time(&r.timestamp).map(|t| crate::time::iso_micros(&t));
         csv_text(out, time.as_deref());
         csv_text(out, Some(&exp.project));
@@ -442,10 +449,17 @@ impl<'a> Rows<'a> {
         if self.experiment_name {
             csv_text(out, Some(&exp.name));
         }
+        if self.folded_column {
+            csv_num(out, (records > 1).then_some(records as f64));
+        }
         out.pop();
         out.push('\n');
     }
 }
+
+/// The column an export adds after [`CSV_HEADER`]'s: how many tracker records a row stands for,
+/// where retention (`--keep-records`) folded old records together; empty for a record as posted.
+pub const FOLDED_COLUMN: &str = "folded_records";
 
 /// CodeCarbon 3.x's own 38 columns (what `carbon-dash track` writes).
 pub fn codecarbon_header() -> &'static str {
@@ -473,20 +487,90 @@ pub fn interval_s(r: &EmissionIn) -> f64 {
     }
 }
 
-/// A collected run as the catalog holds a log file: its rows written as CodeCarbon's CSV (kept in
-/// memory, so its page shows them) and read by the same parser as files.
-pub fn run_file(exp: &Experiment, run_id: &str, run: &RunIn, records: &[EmissionIn]) -> ParsedFile {
-    let mut text = String::with_capacity(CSV_HEADER.len() + 400 * (records.len() + 1));
+/// What the database keeps of a collected run beside its records, maintained as each record
+/// commits: the sums of the records' deltas and the newest record's running means. The run's
+/// totals follow from it without reading a record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Totals {
+    /// Records the tracker posted (those folded by retention counted one by one).
+    pub records: u64,
+    /// Σ [`interval_s`], seconds.
+    pub interval_s: f64,
+    pub emissions: f64,
+    pub cpu_energy: f64,
+    pub gpu_energy: f64,
+    pub ram_energy: f64,
+    /// Σ `energy_consumed` (or, where a record has none, its parts).
+    pub energy: f64,
+    /// The newest record (by [`instant`], the later post on ties): its timestamp, powers,
+    /// utilisations and WUE; its deltas are not used.
+    pub last: EmissionIn,
+}
+
+impl Totals {
+    /// Adds one record that is newer than (or as new as) every record added before.
+    pub fn add(&mut self, r: &EmissionIn) {
+        self.records += 1;
+        self.add_sums(r);
+        self.last = r.clone();
+    }
+
+    /// Adds a record's deltas (not its means).
+    pub fn add_sums(&mut self, r: &EmissionIn) {
+        self.interval_s += interval_s(r);
+        self.emissions += r.emissions_sum.unwrap_or(0.0);
+        self.cpu_energy += r.cpu_energy.unwrap_or(0.0);
+        self.gpu_energy += r.gpu_energy.unwrap_or(0.0);
+        self.ram_energy += r.ram_energy.unwrap_or(0.0);
+        self.energy += energy_of(r);
+    }
+
+    /// One record that stands for all of them: the sums as its deltas, the newest record's
+    /// time and means. Its [`interval_s`] is the sum of theirs.
+    pub fn as_record(&self) -> EmissionIn {
+        EmissionIn {
+            duration: self.interval_s,
+            emissions_sum: Some(self.emissions),
+            emissions_rate: None,
+            cpu_energy: Some(self.cpu_energy),
+            gpu_energy: Some(self.gpu_energy),
+            ram_energy: Some(self.ram_energy),
+            energy_consumed: Some(self.energy),
+            extra: None,
+            ..self.last.clone()
+        }
+    }
+}
+
+/// A record's energy, kWh: `energy_consumed`, or the sum of its parts when it has none.
+pub fn energy_of(r: &EmissionIn) -> f64 {
+    r.energy_consumed.unwrap_or(r.cpu_energy.unwrap_or(0.0) + r.gpu_energy.unwrap_or(0.0) + r.ram_energy.unwrap_or(0.0))
+}
+
+/// A collected run as the catalog holds a log file, from its [`Totals`]: the one row its last
+/// checkpoint would be, read by the same parser as files (same model, same CO2 engine), and no
+/// rows kept: its checkpoints are read from the database when a page asks ([`Source::Store`]).
+pub fn run_file(exp: &Experiment, run_id: &str, run: &RunIn, totals: &Totals) -> ParsedFile {
+    let mut text = String::with_capacity(CSV_HEADER.len() + 800);
     text.push_str(CSV_HEADER);
     text.push('\n');
-    write_rows(&mut text, exp, run_id, run, records);
-    let bytes = text.into_bytes();
+    Rows::new(exp, run_id, run).push(&mut text, &totals.as_record());
     let path = display_path(exp, run_id);
-    let mut file = ingest::ingest_source(&path, &bytes, Source::Memory(Arc::new(bytes.clone())));
+    let mut file = ingest::ingest_source(&path, text.as_bytes(), Source::Store);
+    file.len = 0;
+    file.report.rows_read = totals.records as usize;
     for part in &mut file.runs {
-        Arc::make_mut(&mut part.run).source = RunSource::Collected;
+        let r = Arc::make_mut(&mut part.run);
+        r.source = RunSource::Collected;
+        r.checkpoints = totals.records as usize;
     }
     file
+}
+
+/// Many collected runs as files, in parallel (see [`run_file`]).
+pub fn run_files(runs: Vec<(Experiment, String, RunIn, Totals)>) -> Vec<ParsedFile> {
+    use rayon::prelude::*;
+    runs.par_iter().map(|(exp, id, run, totals)| run_file(exp, id, run, totals)).collect()
 }
 
 #[cfg(test)]
@@ -591,7 +675,12 @@ mod tests {
             .collect();
         sort_records(&mut records);
         assert_eq!(records[0].cpu_power, Some(32.0));
-        let file = run_file(&exp, "r-1", &run, &records);
+        let mut totals = Totals::default();
+        for r in &records {
+            totals.add(r);
+        }
+        let file = run_file(&exp, "r-1", &run, &totals);
+        assert!(matches!(file.source, Source::Store), "no rows held: {:?}", file.source);
         assert_eq!(file.report.path, "collected://ml/vision/baseline/r-1");
         assert_eq!(team_of_path(&file.report.path), Some(Some("ml".to_string())));
         assert!(file.report.problems.is_empty(), "{:?}", file.report.problems);
@@ -608,5 +697,12 @@ mod tests {
         assert_eq!(r.cpu_power_w, Some(30.0));
         assert_eq!((r.country_iso_code.as_deref(), r.experiment_id.as_deref()), (Some("FRA"), Some("8edb03e1")));
         assert_eq!(r.ended_at.map(|t| crate::time::iso(&t)[11..].to_string()).as_deref(), Some("18:40:05"));
+        // The very run that all its rows, written out and parsed, make.
+        let mut text = format!("{CSV_HEADER}\n");
+        write_rows(&mut text, &exp, "r-1", &run, &records);
+        let full = ingest::ingest_bytes(&file.report.path, text.as_bytes()).expect("parse");
+        let mut whole = (*full.runs[0].run).clone();
+        whole.source = RunSource::Collected;
+        assert_eq!(&whole, &**r);
     }
 }

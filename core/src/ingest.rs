@@ -36,6 +36,10 @@ pub enum Source {
     Path(PathBuf),
     /// Bytes held in memory (uploads, the built-in demo).
     Memory(Shared),
+    /// Rows kept in the collected runs' database: the catalog holds the run's totals only, and
+    /// its checkpoints are read from the database when asked (see
+    /// [`crate::catalog::RowStore`]).
+    Store,
 }
 
 impl std::fmt::Debug for Source {
@@ -43,6 +47,7 @@ impl std::fmt::Debug for Source {
         match self {
             Source::Path(p) => write!(f, "Path({})", p.display()),
             Source::Memory(b) => write!(f, "Memory({} bytes)", (**b).as_ref().len()),
+            Source::Store => f.write_str("Store"),
         }
     }
 }
@@ -59,6 +64,7 @@ impl Source {
                 }
             }
             Source::Memory(b) => Ok(Cow::Borrowed((**b).as_ref())),
+            Source::Store => Ok(Cow::Borrowed(&[])),
         }
     }
 }

@@ -70,6 +70,12 @@ pub enum Command {
         /// 0: no limit.
         #[arg(long, default_value_t = 100)]
         collect_rate: u32,
+        /// Keep collected records this long (e.g. 90d, 36h; off by default): older ones are
+        /// folded, hourly, into a few rows per run that keep their sums (totals stay exact to the
+        /// last record; the run's chart draws its old part coarser; the export says which rows
+        /// are folded), so the database grows with runs, not records.
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        keep_records: Option<std::time::Duration>,
         #[command(flatten)]
         live: LiveArgs,
     },
@@ -545,4 +551,24 @@ mod tests {
         let err = ServeSettings::from_args(Some("/no/such/dir".into()), addr, "site".into());
         assert!(err.is_err_and(|e| e.to_string().contains("no such folder")));
     }
+}
+
+/// `90d`, `36h`, `45m`: an age, at least an hour.
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("'{s}': give a number of days, hours or minutes, e.g. 90d, 36h, 90m");
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        _ => return Err(bad()),
+    }
+    .filter(|s| *s < 100 * 365 * 86_400)
+    .ok_or_else(bad)?;
+    if secs < 3_600 {
+        return Err(format!("'{s}': keep records an hour at least"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }

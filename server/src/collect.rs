@@ -20,7 +20,7 @@ use axum::Json;
 use carbon_core::collect::{EmissionIn, FieldError, RunIn};
 use carbon_store::{Store, StoreError};
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -214,76 +214,103 @@ pub async fn post_emission(State(s): State<AppState>, headers: HeaderMap, body: 
 }
 
 /// `GET /api/v1/projects/{project}/emissions.csv`: every collected run of a project, as
-/// CodeCarbon writes its `emissions.csv`.
+/// CodeCarbon writes its `emissions.csv`, sent as it is read (a project's records can be
+/// millions).
 pub async fn export(State(s): State<AppState>, Path(project): Path<String>) -> Response {
     let Some(c) = &s.collector else {
         return refusal(StatusCode::NOT_FOUND, "this server keeps no collected runs (no --db, no --collect)");
     };
-    match c.store.export_csv(&project).await {
-        Ok(csv) => {
-            let name: String = project
-                .chars()
-                .map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '_' })
-                .collect();
-            (
-                [
-                    (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}-emissions.csv\"")),
-                ],
-                csv,
-            )
-                .into_response()
-        }
-        Err(StoreError::Refused(why)) => refusal(StatusCode::NOT_FOUND, why),
-        Err(e) => crate::AppError::internal(e).into_response(),
+    match c.store.project(&project).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("no project '{project}'")),
+        Err(e) => return crate::AppError::internal(e).into_response(),
     }
+    let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (store, name) = (c.store.clone(), project.clone());
+    tokio::spawn(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
+        let forward = async {
+            while let Some(piece) = rx.recv().await {
+                if body_tx.send(Ok(Bytes::from(piece))).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let (done, ()) = tokio::join!(store.export(&name, tx), forward);
+        if let Err(e) = done {
+            // The answer is under way: it is cut (the client sees an incomplete body, never a
+            // short file that looks whole), and the log says why.
+            tracing::error!(error = %e, project = %name, "export cut short");
+            let _ = body_tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (piece, rx))
+    }));
+    let name: String =
+        project.chars().map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '_' }).collect();
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}-emissions.csv\"")),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-/// Puts the collected runs `ids` (every run when `None`) into the catalog as they are stored now,
-/// then tells open pages. Returns how many runs were read.
-pub async fn load_into(
-    store: &Store,
-    catalog: &Shared,
-    announcer: &Announcer,
-    ids: Option<Vec<String>>,
-) -> anyhow::Result<usize> {
-    let files = store.run_files(ids.as_deref()).await?;
+/// Reads the collected runs changed after `cursor` (all of them for 0) from their totals into
+/// the catalog, then tells open pages. Returns the cursor to read from next and how many runs
+/// were read.
+pub async fn load_after(store: &Store, catalog: &Shared, announcer: &Announcer, cursor: i64) -> anyhow::Result<(i64, usize)> {
+    let (files, next) = store.runs_after(cursor).await?;
     let n = files.len();
     if n == 0 {
-        return Ok(0);
+        return Ok((next, 0));
     }
     let catalog = catalog.clone();
     tokio::task::spawn_blocking(move || catalog.update(|c| c.upsert_all(files))).await??;
     announcer.announce();
-    Ok(n)
+    Ok((next, n))
 }
 
-/// Keeps the catalog up to date with the store: runs committed here, and with PostgreSQL runs
-/// committed by other replicas (`LISTEN`), read back at most every [`REFRESH`]. Returns once
-/// listening, so a full read made after it misses nothing. A listener whose connection drops
-/// listens again, then has everything read again (news may have been missed meanwhile); a
-/// read-back that fails is tried again.
-pub async fn follow(store: Store, catalog: Shared, announcer: Announcer) -> anyhow::Result<()> {
-    let pending = Arc::new(Pending::default());
+/// Keeps the catalog up to date with the store from `cursor` on: records committed here, and
+/// with PostgreSQL those committed by other replicas (`LISTEN`, the payload is the commit's
+/// sequence number), read back at most every [`REFRESH`], each time only the runs changed after
+/// the cursor (from their totals: one row a run). A listener whose connection drops listens
+/// again, then reads from its cursor: what was committed meanwhile is read, nothing twice. A
+/// read-back that fails is tried again; every [`POLL`] the store is asked anyway (a process
+/// beside this one writing the same SQLite file, a notification lost).
+pub async fn follow(store: Store, catalog: Shared, announcer: Announcer, cursor: i64) -> anyhow::Result<()> {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    // Read once at once: what committed between the caller's read and this listening.
+    let newest = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+    let heard = {
+        let (wake, newest) = (wake.clone(), newest.clone());
+        move |seq: i64| {
+            newest.fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
+            wake.notify_one();
+        }
+    };
     {
-        let (pending, store) = (pending.clone(), store.clone());
+        let (store, heard) = (store.clone(), heard.clone());
         tokio::spawn(async move {
+            let mut seen = 0;
             loop {
-                let ids = store.committed().await;
-                pending.add(ids);
+                seen = store.committed(seen).await;
+                heard(seen);
             }
         });
     }
     if store.engine() == carbon_store::Engine::Postgres {
         let url = store.url().to_string();
         let mut listener = listen(&url).await?;
-        let pending = pending.clone();
         tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
-                    Ok(Some(n)) => pending.add(vec![n.payload().to_string()]),
+                    Ok(Some(n)) => heard(n.payload().parse().unwrap_or(i64::MAX)),
                     // The connection dropped (sqlx would reconnect quietly): listen anew, then
-                    // read everything, in that order.
+                    // read from the cursor, in that order.
                     Ok(None) | Err(_) => {
                         tracing::warn!("lost the connection that hears other replicas' runs; listening again");
                         listener = loop {
@@ -295,24 +322,29 @@ pub async fn follow(store: Store, catalog: Shared, announcer: Announcer) -> anyh
                                 }
                             }
                         };
-                        pending.everything();
+                        heard(i64::MAX);
                     }
                 }
             }
         });
     }
     tokio::spawn(async move {
+        let mut cursor = cursor;
         loop {
-            let ids = pending.take().await;
+            // Something newer than the cursor was heard of, or it is time to look anyway.
+            if newest.load(std::sync::atomic::Ordering::Acquire) <= cursor {
+                let _ = tokio::time::timeout(POLL, wake.notified()).await;
+            }
             let started = Instant::now();
-            let failed = match load_into(&store, &catalog, &announcer, ids.clone()).await {
-                Ok(_) => false,
+            let failed = match load_after(&store, &catalog, &announcer, cursor).await {
+                Ok((next, _)) => {
+                    cursor = next;
+                    // What was heard of is read (news that came meanwhile left a wake-up).
+                    newest.store(cursor, std::sync::atomic::Ordering::Release);
+                    false
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "reading collected runs back failed; again shortly");
-                    match ids {
-                        Some(ids) => pending.add(ids),
-                        None => pending.everything(),
-                    }
                     true
                 }
             };
@@ -325,42 +357,28 @@ pub async fn follow(store: Store, catalog: Shared, announcer: Announcer) -> anyh
     Ok(())
 }
 
-/// Runs to read back: their ids, or everything.
-#[derive(Default)]
-struct Pending {
-    ids: Mutex<(HashSet<String>, bool)>,
-    wake: tokio::sync::Notify,
-}
-
-impl Pending {
-    fn add(&self, ids: Vec<String>) {
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).0.extend(ids);
-        self.wake.notify_one();
-    }
-
-    fn everything(&self) {
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.wake.notify_one();
-    }
-
-    /// Waits for something to read; `None`: everything.
-    async fn take(&self) -> Option<Vec<String>> {
+/// Retention: every hour (and at once), folds the records older than `age` (see
+/// [`Store::fold_records`]).
+pub fn keep_records(store: Store, age: Duration) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
         loop {
-            let notified = self.wake.notified();
-            {
-                let mut p = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-                let (ids, all) = std::mem::take(&mut *p);
-                if all {
-                    return None;
+            every.tick().await;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let before = now.saturating_sub(age).as_micros() as i64;
+            match store.fold_records(before).await {
+                Ok((0, _, _)) => {}
+                Ok((runs, rows, left)) => {
+                    tracing::info!(runs, rows, left, "folded records older than --keep-records")
                 }
-                if !ids.is_empty() {
-                    return Some(ids.into_iter().collect());
-                }
+                Err(e) => tracing::error!(error = %e, "folding old records failed; again in an hour"),
             }
-            notified.await;
         }
-    }
+    });
 }
+
+/// How often the store is asked for changes without having heard of any.
+pub const POLL: Duration = Duration::from_secs(5);
 
 async fn listen(url: &str) -> anyhow::Result<carbon_store::PgListener> {
     let mut listener = carbon_store::PgListener::connect(url).await?;

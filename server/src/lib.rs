@@ -18,7 +18,7 @@ use axum::{Extension, Json, Router};
 use carbon_core::catalog::Catalog;
 use carbon_core::grid::Grid;
 use carbon_core::model::{
-    DatasetInfo, DatasetMode, Equivalent, FileReport, RegionRow, Run, RunDetail, Summary, WhatIf,
+    DatasetInfo, DatasetMode, Equivalent, FileReport, RegionRow, Run, Summary, WhatIf,
 };
 use carbon_core::query::{RunQuery, WhatIfQuery};
 use leptos::prelude::*;
@@ -311,13 +311,87 @@ async fn api_run(
     Extension(Active { catalog: s, .. }): Extension<Active>,
     Path(id): Path<String>,
     Query(params): Params,
-) -> Result<Json<RunDetail>, AppError> {
+) -> Result<Response, AppError> {
     let mode = dataset(&params)?;
-    match read(&s, |c| c.run_detail(&id, mode))? {
-        Ok(Some(d)) => Ok(Json(d)),
+    let cat = s.current();
+    match cat.detail(&id, mode, false).await {
+        Ok(Some((d, total))) => {
+            let mut res = Json(&d).into_response();
+            if total > d.checkpoints.len() {
+                // A collected run's records can be millions: the chart's share here, all of them
+                // a page at a time from the checkpoints endpoint.
+                let h = res.headers_mut();
+                h.insert("x-checkpoints-total", total.into());
+                if let Ok(link) = format!("<{}/checkpoints>; rel=\"checkpoints\"", percent(&id)).parse() {
+                    h.insert(axum::http::header::LINK, link);
+                }
+            }
+            Ok(res)
+        }
         Ok(None) => Err(AppError::client(StatusCode::NOT_FOUND, format!("no run with id '{id}'"))),
         Err(e) => Err(AppError::internal(e)),
     }
+}
+
+/// `GET /api/v1/runs/{id}/checkpoints?after=N&limit=M`: a run's checkpoints (running totals, in
+/// time order, numbered from 1) after the N-th, M at most ([`CHECKPOINTS_PER_PAGE`] by default),
+/// with `X-Total-Count` and a `Link` to the next page. Collected runs are read from their
+/// database a page at a time.
+async fn api_checkpoints(
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+    Query(params): Params,
+) -> Result<Response, AppError> {
+    let after = count_param(&params, "after")?.unwrap_or(0);
+    let limit = count_param(&params, "limit")?.unwrap_or(CHECKPOINTS_PER_PAGE).clamp(1, CHECKPOINTS_PER_PAGE);
+    let cat = s.current();
+    let Some(run) = cat.run(&id, DatasetMode::Latest) else {
+        return Err(AppError::client(StatusCode::NOT_FOUND, format!("no run with id '{id}'")));
+    };
+    let collected = run.source == carbon_core::model::RunSource::Collected;
+    let (rows, total) = match (&st.collector, collected) {
+        (Some(c), true) => {
+            let (mut rows, total) = c.store.checkpoints_page(&id, after, limit).await.map_err(AppError::internal)?;
+            let file = run.source_files.first().cloned().unwrap_or_default();
+            for r in &mut rows {
+                r.file.clone_from(&file);
+            }
+            (rows, total)
+        }
+        _ => {
+            let d = cat.run_detail(&id, DatasetMode::Latest).map_err(AppError::internal)?;
+            let all = d.map(|d| d.checkpoints).unwrap_or_default();
+            let total = all.len();
+            (all.into_iter().skip(after).take(limit).collect(), total)
+        }
+    };
+    let mut res = Json(&rows).into_response();
+    let h = res.headers_mut();
+    h.insert("x-total-count", total.into());
+    if after + rows.len() < total {
+        if let Ok(link) = format!("<{}?after={}&limit={limit}>; rel=\"next\"", uri.path(), after + rows.len()).parse() {
+            h.insert(axum::http::header::LINK, link);
+        }
+    }
+    Ok(res)
+}
+
+/// Checkpoints per answer of the checkpoints endpoint, at most.
+pub const CHECKPOINTS_PER_PAGE: usize = 10_000;
+
+/// A path segment with everything but unreserved characters escaped.
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// Every file's report, a page at a time (`offset`, `limit`; [`RUNS_PER_ANSWER`] by default),
@@ -468,8 +542,8 @@ async fn api_plan(
     let grid = carbon_core::grid::Grid::embedded();
     let facts = match q.run_id.as_deref().filter(|r| !r.is_empty()) {
         Some(id) => {
-            let d = read(&s, |c| c.run_detail(id, DatasetMode::Latest))?.map_err(AppError::internal)?;
-            let d = d.ok_or_else(|| AppError::client(StatusCode::NOT_FOUND, format!("no run '{id}'")))?;
+            let d = s.current().detail(id, DatasetMode::Latest, false).await.map_err(AppError::internal)?;
+            let (d, _) = d.ok_or_else(|| AppError::client(StatusCode::NOT_FOUND, format!("no run '{id}'")))?;
             Some(carbon_core::schedule::RunFacts::of(grid, &d))
         }
         None => None,
@@ -517,7 +591,7 @@ async fn api_report(
     let run_id = params.get("run_id").map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
     let scope = carbon_core::report::ReportScope { run_id, selection };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let body = read(&s, |c| report::render(c, &scope, format, now))?.map_err(|e| match e {
+    let body = report::render_async(&s.current(), &scope, format, now).await.map_err(|e| match e {
         report::ReportError::NoRuns(why) => AppError::client(StatusCode::NOT_FOUND, why),
         report::ReportError::Bad(why) => AppError::client(StatusCode::BAD_REQUEST, why),
     })?;
@@ -667,6 +741,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/projects/{project}/emissions.csv", get(collect::export))
         .route("/api/v1/runs", get(api_runs))
         .route("/api/v1/runs/{run_id}", get(api_run))
+        .route("/api/v1/runs/{run_id}/checkpoints", get(api_checkpoints))
         .route("/api/v1/files", get(api_files))
         .route("/api/v1/equivalents", get(api_equivalents))
         .route("/api/v1/datasets", get(api_datasets))

@@ -56,6 +56,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         db,
         collect,
         collect_rate,
+        keep_records,
         live,
     } = command
     else {
@@ -167,9 +168,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     }
     if let Some(store) = store {
         let started = std::time::Instant::now();
-        // Listening first: what commits while everything is read is read again after.
-        collect::follow(store.clone(), state.catalog.clone(), state.announcer.clone()).await?;
-        let n = collect::load_into(&store, &state.catalog, &state.announcer, None).await?;
+        // Pages read a collected run's checkpoints from the store.
+        let rows: std::sync::Arc<dyn carbon_core::catalog::RowStore> = std::sync::Arc::new(store.clone());
+        state.catalog.update(|c| c.set_row_store(rows));
+        // Every run from its totals (one row each), then what commits after, from that cursor.
+        let (cursor, n) = collect::load_after(&store, &state.catalog, &state.announcer, 0).await?;
+        collect::follow(store.clone(), state.catalog.clone(), state.announcer.clone(), cursor).await?;
         let (runs, records) = store.counts().await?;
         let engine = match store.engine() {
             carbon_store::Engine::Sqlite => {
@@ -183,6 +187,14 @@ async fn serve(command: Command) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64(),
             if collect { "; taking trackers' posts at /runs and /emissions" } else { "" }
         );
+        if let Some(age) = keep_records {
+            if read_only && !collect {
+                println!("note: --keep-records is ignored: this server only reads the store (add --collect)");
+            } else {
+                collect::keep_records(store.clone(), age);
+                println!("records older than {} h are folded hourly (--keep-records)", age.as_secs() / 3600);
+            }
+        }
         if collect && store.projects().await?.is_empty() {
             println!(
                 "note: this store has no projects yet, so every post will be refused: is --db the one \

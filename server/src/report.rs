@@ -4,7 +4,7 @@
 //! `GET /api/v1/report` and written by `carbon-dash report`.
 
 use carbon_core::catalog::Catalog;
-use carbon_core::model::{DatasetMode, Run};
+use carbon_core::model::{DatasetMode, Run, RunDetail};
 use carbon_core::pages::Chart;
 use carbon_core::report::{Report, ReportScope};
 use carbon_core::units::{co2_kg, energy_kwh, sig3, sig4};
@@ -83,6 +83,23 @@ pub fn file_name(scope: &ReportScope, format: Format) -> String {
 /// The report of `scope` in `format`, generated at `now` (unix seconds); `Err` says why there is
 /// none (no run matches).
 pub fn render(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> Result<String, ReportError> {
+    let (report, scope) = prepare(cat, scope, now)?;
+    let detail = scope.run_id.as_ref().and_then(|id| cat.run_detail(id, DatasetMode::Latest).ok().flatten());
+    Ok(output(cat, &scope, &report, format, detail))
+}
+
+/// [`render`], with a collected run's checkpoints read from its database (a run report's chart).
+pub async fn render_async(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> Result<String, ReportError> {
+    let (report, scope) = prepare(cat, scope, now)?;
+    let detail = match (&scope.run_id, format) {
+        (Some(id), Format::Html) => cat.detail(id, DatasetMode::Latest, false).await.ok().flatten().map(|(d, _)| d),
+        _ => None,
+    };
+    Ok(output(cat, &scope, &report, format, detail))
+}
+
+/// The report of `scope` (its run named in full), or why there is none.
+fn prepare(cat: &Catalog, scope: &ReportScope, now: i64) -> Result<(Report, ReportScope), ReportError> {
     let runs = cat.runs(DatasetMode::Latest);
     if runs.is_empty() {
         return Err(ReportError::NoRuns(
@@ -147,21 +164,26 @@ pub fn render(cat: &Catalog, scope: &ReportScope, format: Format, now: i64) -> R
             )));
         }
     }
-    Ok(match format {
+    Ok((report, scope.clone()))
+}
+
+fn output(cat: &Catalog, scope: &ReportScope, report: &Report, format: Format, detail: Option<RunDetail>) -> String {
+    match format {
         Format::Tex => report.latex(),
         Format::Md => report.markdown(),
         Format::Yaml => report.model_card_yaml(),
         Format::Bib => report.bibtex(),
-        Format::Html => html(&report, &charts_of(cat, scope, &report)),
-    })
+        Format::Html => html(report, &charts_of(cat, scope, report, detail)),
+    }
 }
 
-/// The dashboard's charts for the report: a run's own, or the selection's trend and runs.
-fn charts_of(cat: &Catalog, scope: &ReportScope, report: &Report) -> Vec<Chart> {
+/// The dashboard's charts for the report: a run's own (from `detail`), or the selection's trend
+/// and runs.
+fn charts_of(cat: &Catalog, scope: &ReportScope, report: &Report, detail: Option<RunDetail>) -> Vec<Chart> {
     use carbon_core::timeseries::{timeseries, Dimension, Period};
     let mut out = Vec::new();
-    if let Some(id) = &scope.run_id {
-        if let Ok(Some(d)) = cat.run_detail(id, DatasetMode::Latest) {
+    if scope.run_id.is_some() {
+        if let Some(d) = detail {
             out.push(charts::run_progress(&d));
             out.extend(charts::energy_split(&d.run));
         }

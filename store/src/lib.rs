@@ -3,22 +3,31 @@
 //! set of queries through sqlx's `Any` driver. Migrations run when a store is opened.
 //!
 //! Writes go through one writer task that commits whatever is waiting in one transaction (group
-//! commit), so a record is acknowledged only once it is durable, and many trackers cost one
-//! commit, not one each. Each write is idempotent: a record posted again (a client retrying after
-//! a lost answer) lands once.
+//! commit: the records in multi-row inserts), so a record is acknowledged only once it is
+//! durable, and many trackers cost one commit, not one each. Each write is idempotent: a record
+//! posted again (a client retrying after a lost answer) lands once.
+//!
+//! Each run keeps its totals beside its records ([`collect::Totals`]), updated in the transaction
+//! that commits the records, so reading the runs back costs one row per run, never a scan of the
+//! records. Records carry a sequence number taken from one counter row inside the committing
+//! transaction, which holds that row until it commits: the numbers commit in order, so a reader
+//! that has seen everything up to its cursor asks for what changed after it ([`Store::runs_after`])
+//! and misses nothing, on every replica.
 
-use carbon_core::collect::{self, EmissionIn, Experiment, RunIn};
+use carbon_core::collect::{self, EmissionIn, Experiment, RunIn, Totals};
 use carbon_core::ingest::ParsedFile;
+use carbon_core::model::Checkpoint;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{AnyPool, Row, SqlStr};
+use sqlx::{AnyPool, Row, SqlSafeStr, SqlStr};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-mod schema;
+pub mod schema;
 
 /// For other replicas' news (PostgreSQL `LISTEN` on [`CHANNEL`]).
 pub use sqlx::postgres::PgListener;
@@ -27,8 +36,17 @@ pub use sqlx::postgres::PgListener;
 pub const QUEUE: usize = 4096;
 /// Writes committed in one transaction, at most.
 const BATCH: usize = 512;
-/// The PostgreSQL channel each committed run is announced on (for the other replicas).
+/// The PostgreSQL channel each commit's sequence number is announced on (for the other replicas).
 pub const CHANNEL: &str = "carbon_dash_runs";
+/// Records in one multi-row insert, at most (23 parameters each).
+const INSERT_ROWS: usize = 256;
+/// How long a token's project is remembered: a token revoked by another process (the
+/// `token revoke` command) stops working within this time; in this one, at once.
+const TOKEN_TTL: Duration = Duration::from_secs(2);
+/// Run → project pairs remembered (they never change), at most; forgotten all at once beyond.
+const RUN_CACHE: usize = 200_000;
+/// The `body_hash` of a row that retention folded from several records.
+const FOLDED: &str = "folded";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,10 +128,15 @@ pub struct Store {
     engine: Engine,
     url: String,
     writer: mpsc::Sender<Job>,
-    /// Run ids committed by this process since the last [`Store::committed`] took them.
-    committed: Arc<(std::sync::Mutex<HashSet<String>>, tokio::sync::Notify)>,
+    /// The newest sequence number this process committed, and a wake-up for who follows it.
+    committed: Arc<(AtomicI64, tokio::sync::Notify)>,
     /// Transactions the writer committed.
     commits: Arc<std::sync::atomic::AtomicU64>,
+    /// Token hash → (project, when looked up); run → project.
+    tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    run_projects: Arc<Mutex<HashMap<String, String>>>,
+    /// Months (as `year * 12 + month - 1`) whose PostgreSQL partition is known to exist.
+    partitions: Arc<Mutex<HashSet<i64>>>,
 }
 
 /// Microseconds since 1970, now.
@@ -180,17 +203,36 @@ impl Store {
             )
         };
         let pool = options(if engine == Engine::Sqlite { 4 } else { 8 }).connect(&url).await?;
-        let migrator = Migrator::with_migrations(vec![Migration::new(
-            1,
-            "collected runs".into(),
-            MigrationType::Simple,
-            SqlStr::from_static(schema::V1),
-            false,
-        )]);
+        let v2 = match engine {
+            Engine::Sqlite => schema::v2_sqlite(),
+            Engine::Postgres => schema::v2_postgres(),
+        };
+        let migrator = Migrator::with_migrations(vec![
+            Migration::new(1, "collected runs".into(), MigrationType::Simple, SqlStr::from_static(schema::V1), false),
+            Migration::new(
+                2,
+                "run totals, record sequence".into(),
+                MigrationType::Simple,
+                sqlx::AssertSqlSafe(v2).into_sql_str(),
+                false,
+            ),
+        ]);
         migrator.run(&pool).await?;
         let write_pool = options(1).connect(&url).await?;
         let (writer, jobs) = mpsc::channel(QUEUE);
-        let store = Store { pool, write_pool, engine, url, writer, committed: Arc::default(), commits: Arc::default() };
+        let store = Store {
+            pool,
+            write_pool,
+            engine,
+            url,
+            writer,
+            committed: Arc::default(),
+            commits: Arc::default(),
+            tokens: Arc::default(),
+            run_projects: Arc::default(),
+            partitions: Arc::default(),
+        };
+        store.copy_v1_records().await?;
         tokio::spawn(store.clone().write_loop(jobs));
         Ok(store)
     }
@@ -220,17 +262,14 @@ impl Store {
         &self.url
     }
 
-    /// The run ids this process committed records of since the last call, once there are some
-    /// (for one reader: whoever keeps the views up to date).
-    pub async fn committed(&self) -> Vec<String> {
+    /// Waits until this process commits records with a sequence number above `after`, and
+    /// returns the newest one (for whoever keeps the views up to date).
+    pub async fn committed(&self, after: i64) -> i64 {
         loop {
             let notified = self.committed.1.notified();
-            let ids: Vec<String> = {
-                let mut set = self.committed.0.lock().unwrap_or_else(|e| e.into_inner());
-                std::mem::take(&mut *set).into_iter().collect()
-            };
-            if !ids.is_empty() {
-                return ids;
+            let seq = self.committed.0.load(Ordering::Acquire);
+            if seq > after {
+                return seq;
             }
             notified.await;
         }
@@ -454,18 +493,40 @@ impl Store {
         if n == 0 {
             return refused(format!("no live token of project '{}' starts with '{prefix}'", p.name));
         }
+        lock(&self.tokens).clear();
         Ok(n)
     }
 
     // ---- what a tracker may do ----
 
-    /// The project a live (not revoked) token writes to.
+    /// The project a live (not revoked) token writes to. A live token is remembered for
+    /// [`TOKEN_TTL`] (a tracker posts every few seconds: one lookup, not one a post).
     pub async fn token_project(&self, token: &str) -> Result<Option<String>> {
+        let hash = token_hash(token);
+        if let Some((project, at)) = lock(&self.tokens).get(&hash) {
+            if at.elapsed() < TOKEN_TTL {
+                return Ok(Some(project.clone()));
+            }
+        }
         let row = sqlx::query("SELECT project_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash(token))
+            .bind(&hash)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("project_id")).transpose()?)
+        let project: Option<String> = row.map(|r| r.try_get("project_id")).transpose()?;
+        let mut tokens = lock(&self.tokens);
+        match &project {
+            Some(p) => {
+                // Bounded by the tokens `token add` made; expired ones go when it grows.
+                if tokens.len() > 10_000 {
+                    tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
+                }
+                tokens.insert(hash, (p.clone(), Instant::now()));
+            }
+            None => {
+                tokens.remove(&hash);
+            }
+        }
+        Ok(project)
     }
 
     pub async fn experiment_project(&self, experiment_id: &str) -> Result<Option<String>> {
@@ -476,13 +537,25 @@ impl Store {
         Ok(row.map(|r| r.try_get("project_id")).transpose()?)
     }
 
+    /// The project of a run (remembered: it never changes).
     pub async fn run_project(&self, run_id: &str) -> Result<Option<String>> {
+        if let Some(p) = lock(&self.run_projects).get(run_id) {
+            return Ok(Some(p.clone()));
+        }
         let row =
             sqlx::query("SELECT e.project_id FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id = $1")
                 .bind(run_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.map(|r| r.try_get("project_id")).transpose()?)
+        let project: Option<String> = row.map(|r| r.try_get("project_id")).transpose()?;
+        if let Some(p) = &project {
+            let mut runs = lock(&self.run_projects);
+            if runs.len() >= RUN_CACHE {
+                runs.clear();
+            }
+            runs.insert(run_id.to_string(), p.clone());
+        }
+        Ok(project)
     }
 
     /// Stores a tracker's run and returns its id, once committed. The same run posted again
@@ -515,175 +588,411 @@ impl Store {
                 }
             }
             match self.write(&batch).await {
-                Ok(results) => self.answer(batch, results),
+                Ok((results, seq)) => self.answer(batch, results, seq),
                 Err(e) => {
                     tracing::warn!(error = %e, n = batch.len(), "a batch of writes failed");
                     let message = e.to_string();
                     let results = batch.iter().map(|_| Err(StoreError::NotStored(message.clone()))).collect();
-                    self.answer(batch, results);
+                    self.answer(batch, results, None);
                 }
             }
         }
     }
 
-    fn answer(&self, batch: Vec<Job>, results: Vec<Result<Option<String>>>) {
-        let mut runs: Vec<String> = Vec::new();
+    fn answer(&self, batch: Vec<Job>, results: Vec<Result<Option<String>>>, seq: Option<i64>) {
         for (job, result) in batch.into_iter().zip(results) {
             match job {
                 Job::Run(_, tx) => {
                     let _ = tx.send(result.map(Option::unwrap_or_default));
                 }
-                Job::Emission(e, tx) => {
-                    if result.is_ok() {
-                        runs.push(e.run_id.clone());
-                    }
+                Job::Emission(_, tx) => {
                     let _ = tx.send(result.map(|_| ()));
                 }
             }
         }
-        if !runs.is_empty() {
-            self.committed.0.lock().unwrap_or_else(|e| e.into_inner()).extend(runs);
-            self.committed.1.notify_one();
+        if let Some(seq) = seq {
+            self.committed.0.fetch_max(seq, Ordering::AcqRel);
+            self.committed.1.notify_waiters();
         }
     }
 
-    /// Writes `batch` in one transaction; one result per job (a run's id for a run). `Err`: the
-    /// transaction failed, nothing of the batch is stored.
-    async fn write(&self, batch: &[Job]) -> Result<Vec<Result<Option<String>>>> {
-        let mut tx = self.write_pool.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        let mut notify: Vec<&str> = Vec::new();
-        for job in batch {
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-            let result = match job {
-                Job::Run(r, _) => insert_run(&mut tx, r).await.map(Some),
-                Job::Emission(e, _) => insert_emission(&mut tx, e).await.map(|()| None),
-            };
-            match result {
-                Ok(v) => {
-                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
-                    if let Job::Emission(e, _) = job {
-                        notify.push(&e.run_id);
-                    }
-                    out.push(Ok(v));
+    /// PostgreSQL: makes the monthly partitions the records' instants fall in (before the
+    /// transaction that writes them, so that it takes no lock on the table). Another replica
+    /// making the same one at the same time is no error.
+    async fn ensure_partitions(&self, instants: impl Iterator<Item = i64>) -> Result<()> {
+        if self.engine != Engine::Postgres {
+            return Ok(());
+        }
+        let mut months: Vec<i64> = instants.filter_map(month_of).collect();
+        months.sort_unstable();
+        months.dedup();
+        months.retain(|m| !lock(&self.partitions).contains(m));
+        for m in months {
+            let (name, from, to) = partition(m);
+            let ddl = format!("CREATE TABLE IF NOT EXISTS {name} PARTITION OF emissions FOR VALUES FROM ({from}) TO ({to})");
+            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&self.write_pool).await {
+                let exists = sqlx::query("SELECT 1 AS one FROM pg_class WHERE relname = $1")
+                    .bind(&name)
+                    .fetch_optional(&self.write_pool)
+                    .await?
+                    .is_some();
+                if !exists {
+                    return Err(e.into());
                 }
-                Err(e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
-                    out.push(Err(e));
+            }
+            lock(&self.partitions).insert(m);
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` in one transaction; one result per job (a run's id for a run), and the
+    /// newest sequence number it committed. `Err`: the transaction failed, nothing of the batch
+    /// is stored.
+    async fn write(&self, batch: &[Job]) -> Result<(Vec<Result<Option<String>>>, Option<i64>)> {
+        let mut out: Vec<Result<Option<String>>> = (0..batch.len()).map(|_| Ok(None)).collect();
+        // Records: their instants first (a timestamp the parser took always has one).
+        let mut records: Vec<(usize, &EmissionIn, i64)> = Vec::new();
+        for (i, job) in batch.iter().enumerate() {
+            if let Job::Emission(e, _) = job {
+                match collect::instant(&e.timestamp).map(|t| t.and_utc().timestamp_micros()) {
+                    Some(at) => records.push((i, e, at)),
+                    None => out[i] = refused(format!("record timestamp '{}' names no moment", e.timestamp)),
                 }
             }
         }
-        if self.engine == Engine::Postgres {
-            notify.sort_unstable();
-            notify.dedup();
-            for run in notify {
-                // Delivered to the other replicas when (and only if) the transaction commits.
-                sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(run).execute(&mut *tx).await?;
+        self.ensure_partitions(records.iter().map(|r| r.2)).await?;
+        let mut tx = self.write_pool.begin().await?;
+        for (i, job) in batch.iter().enumerate() {
+            if let Job::Run(r, _) = job {
+                sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+                match insert_run(&mut tx, r).await {
+                    Ok(id) => {
+                        sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
+                        out[i] = Ok(Some(id));
+                    }
+                    Err(e) => {
+                        sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *tx).await?;
+                        sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?;
+                        out[i] = Err(e);
+                    }
+                }
+            }
+        }
+        let mut seq = None;
+        if !records.is_empty() {
+            // Records of runs that do not exist are refused alone.
+            let mut ids: Vec<&str> = records.iter().map(|r| r.1.run_id.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let known = existing_runs(&mut tx, &ids).await?;
+            // The same run and timestamp twice in one batch: the first is written, the second
+            // is a retry of it or a conflict.
+            let mut first: HashMap<(&str, &str), (usize, String)> = HashMap::new();
+            let mut repeats: Vec<(usize, usize)> = Vec::new();
+            let mut rows: Vec<NewRecord> = Vec::new();
+            for &(i, e, at) in &records {
+                if !known.contains(e.run_id.as_str()) {
+                    out[i] = refused(format!("no run {} on this server", e.run_id));
+                    continue;
+                }
+                let hash = content_hash(e);
+                match first.get(&(e.run_id.as_str(), e.timestamp.as_str())) {
+                    Some((j, h)) if *h == hash => repeats.push((i, *j)),
+                    Some(_) => out[i] = Err(conflict(e)),
+                    None => {
+                        first.insert((&e.run_id, &e.timestamp), (i, hash.clone()));
+                        rows.push(NewRecord { job: i, record: e, at_us: at, hash, seq: 0, records: 1 });
+                    }
+                }
+            }
+            if !rows.is_empty() {
+                // Taken inside the transaction and held until it commits: numbers commit in order.
+                let top: i64 = sqlx::query("UPDATE counters SET value = value + $1 WHERE name = 'seq' RETURNING value")
+                    .bind(rows.len() as i64)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("value")?;
+                let base = top - rows.len() as i64;
+                for (k, r) in rows.iter_mut().enumerate() {
+                    r.seq = base + 1 + k as i64;
+                }
+                let inserted = insert_records(&mut tx, &rows, now()).await?;
+                let mut added: Vec<&NewRecord> = Vec::new();
+                for (r, new) in rows.iter().zip(inserted) {
+                    if new {
+                        added.push(r);
+                        continue;
+                    }
+                    // Not inserted: a retry (the same record) or another record at its timestamp.
+                    let stored: String = sqlx::query(
+                        "SELECT body_hash FROM emissions WHERE run_id = $1 AND at_us = $2 AND timestamp = $3",
+                    )
+                    .bind(&r.record.run_id)
+                    .bind(r.at_us)
+                    .bind(&r.record.timestamp)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("body_hash")?;
+                    if stored != r.hash {
+                        out[r.job] = Err(conflict(r.record));
+                    }
+                }
+                // Each run's totals, in the same transaction as its records.
+                added.sort_by(|a, b| {
+                    (a.record.run_id.as_str(), a.at_us, a.record.timestamp.as_str()).cmp(&(
+                        b.record.run_id.as_str(),
+                        b.at_us,
+                        b.record.timestamp.as_str(),
+                    ))
+                });
+                for group in added.chunk_by(|a, b| a.record.run_id == b.record.run_id) {
+                    let mut delta = Totals::default();
+                    for r in group {
+                        delta.add(r.record);
+                    }
+                    let last = group[group.len() - 1];
+                    add_totals(&mut tx, &last.record.run_id, &delta, last.at_us, top).await?;
+                }
+                if self.engine == Engine::Postgres {
+                    // Delivered to the other replicas when (and only if) the transaction commits.
+                    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(top.to_string()).execute(&mut *tx).await?;
+                }
+                seq = Some(top);
+            }
+            // A repeat in the batch fares as the record it repeats.
+            for (i, j) in repeats {
+                if let Err(StoreError::Conflict(_)) = &out[j] {
+                    if let Job::Emission(e, _) = &batch[i] {
+                        out[i] = Err(conflict(e));
+                    }
+                }
             }
         }
         tx.commit().await?;
-        self.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(out)
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok((out, seq))
     }
 
     // ---- reading collected runs back ----
 
-    /// Collected runs as the catalog holds files: every run, or those of `only`. Runs without
-    /// records yet are left out (they show once their first record lands). Every run's records
-    /// are read in one ordered pass, one run at a time held as rows.
-    pub async fn run_files(&self, only: Option<&[String]>) -> Result<Vec<ParsedFile>> {
-        use futures_util::TryStreamExt;
+    /// The collected runs changed after sequence number `cursor` (every run with records for 0),
+    /// as the catalog holds files, and the cursor to ask from next time. One row per run, read
+    /// from its totals: no record is read.
+    pub async fn runs_after(&self, cursor: i64) -> Result<(Vec<ParsedFile>, i64)> {
         let experiments: HashMap<String, Experiment> =
             self.experiments(None).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
-        let file = |id: &str, run: &RunIn, mut list: Vec<EmissionIn>| -> Option<ParsedFile> {
-            let exp = experiments.get(&run.experiment_id)?;
-            if list.is_empty() {
-                return None;
-            }
-            collect::sort_records(&mut list);
-            Some(collect::run_file(exp, id, run, &list))
-        };
-        let mut out = Vec::new();
-        match only {
-            None => {
-                let mut runs: HashMap<String, RunIn> = HashMap::new();
-                for r in &sqlx::query(RUN_COLUMNS).fetch_all(&self.pool).await? {
-                    let (id, run) = run_of(r)?;
-                    runs.insert(id, run);
-                }
-                let q = format!("{EMISSION_COLUMNS} ORDER BY run_id, received_at");
-                let mut rows = sqlx::query(sqlx::AssertSqlSafe(q)).fetch(&self.pool);
-                let mut current: Option<(String, Vec<EmissionIn>)> = None;
-                while let Some(row) = rows.try_next().await? {
-                    let e = emission_of(&row)?;
-                    match &mut current {
-                        Some((id, list)) if *id == e.run_id => list.push(e),
-                        _ => {
-                            if let Some((id, list)) = current.take() {
-                                out.extend(runs.get(&id).and_then(|run| file(&id, run, list)));
-                            }
-                            current = Some((e.run_id.clone(), vec![e]));
-                        }
-                    }
-                }
-                if let Some((id, list)) = current {
-                    out.extend(runs.get(&id).and_then(|run| file(&id, run, list)));
-                }
-            }
-            Some(ids) => {
-                for id in ids {
-                    let one_run = format!("{RUN_COLUMNS} WHERE id = $1");
-                    let Some(r) = sqlx::query(sqlx::AssertSqlSafe(one_run)).bind(id).fetch_optional(&self.pool).await?
-                    else {
-                        continue;
-                    };
-                    let (_, run) = run_of(&r)?;
-                    let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1 ORDER BY received_at");
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_all(&self.pool).await?;
-                    let list = rows.iter().map(emission_of).collect::<Result<Vec<_>>>()?;
-                    out.extend(file(id, &run, list));
-                }
+        let q = format!("{RUN_COLUMNS}, {TOTALS_COLUMNS} FROM runs WHERE last_seq > $1 ORDER BY last_seq");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(cursor).fetch_all(&self.pool).await?;
+        let mut next = cursor;
+        let mut runs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (id, run) = run_of(r)?;
+            let (totals, last_seq) = totals_of(r, &id)?;
+            next = next.max(last_seq);
+            if let Some(exp) = experiments.get(&run.experiment_id) {
+                runs.push((exp.clone(), id, run, totals));
             }
         }
-        Ok(out)
+        drop(rows);
+        let files = tokio::task::spawn_blocking(move || collect::run_files(runs))
+            .await
+            .map_err(|e| StoreError::NotStored(format!("reading runs back: {e}")))?;
+        Ok((files, next))
+    }
+
+    /// The newest sequence number committed (by any process).
+    pub async fn last_seq(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&self.pool).await?.try_get("value")?)
+    }
+
+    /// Run `run_id`'s checkpoints (running totals, in time order), at most `max`, evenly spaced
+    /// with the last one kept, thinned by the database; and how many rows it has.
+    pub async fn checkpoints(&self, run_id: &str, max: usize) -> Result<(Vec<Checkpoint>, usize)> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM emissions WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let step = if total as usize <= max { 1 } else { (total - 1) / (max.max(2) as i64 - 1) + 1 };
+        let q = format!("{CHECKPOINTS} WHERE (i - 1) % $2 = 0 OR i = n ORDER BY i");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(run_id).bind(step).fetch_all(&self.pool).await?;
+        Ok((rows.iter().map(checkpoint_of).collect::<Result<_>>()?, total as usize))
+    }
+
+    /// A page of run `run_id`'s checkpoints: those after the `after`-th (1-based numbers, in
+    /// time order), at most `limit`; and how many rows it has.
+    pub async fn checkpoints_page(&self, run_id: &str, after: usize, limit: usize) -> Result<(Vec<Checkpoint>, usize)> {
+        let q = format!("{CHECKPOINTS} WHERE i > $2 ORDER BY i LIMIT $3");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(run_id)
+            .bind(after as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let total = match rows.first() {
+            Some(r) => r.try_get::<i64, _>("n")? as usize,
+            None => sqlx::query("SELECT COUNT(*) AS n FROM emissions WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<i64, _>("n")? as usize,
+        };
+        Ok((rows.iter().map(checkpoint_of).collect::<Result<_>>()?, total))
     }
 
     /// Every run of `project` as one CodeCarbon `emissions.csv` (header, then each run's rows
-    /// with its running totals).
-    pub async fn export_csv(&self, project: &str) -> Result<String> {
+    /// with its running totals; a last column says how many records a row folded by retention
+    /// stands for), sent in pieces to `out` as it is read: a run's records are read a page at a
+    /// time, never all at once. Stops early when `out` is closed.
+    pub async fn export(&self, project: &str, out: mpsc::Sender<String>) -> Result<()> {
         let p = self.need_project(project).await?;
         let experiments: HashMap<String, Experiment> =
             self.experiments(Some(&p.id)).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
         let q = format!(
-            "{RUN_COLUMNS} WHERE experiment_id IN (SELECT id FROM experiments WHERE project_id = $1) ORDER BY timestamp, id"
+            "{RUN_COLUMNS} FROM runs WHERE experiment_id IN (SELECT id FROM experiments WHERE project_id = $1) ORDER BY timestamp, id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(&p.id).fetch_all(&self.pool).await?;
-        let mut out = String::from(collect::CSV_HEADER);
-        out.push('\n');
-        for r in &rows {
+        let runs = sqlx::query(sqlx::AssertSqlSafe(q)).bind(&p.id).fetch_all(&self.pool).await?;
+        if out.send(format!("{},{}\n", collect::CSV_HEADER, collect::FOLDED_COLUMN)).await.is_err() {
+            return Ok(());
+        }
+        const PAGE: i64 = 5000;
+        for r in &runs {
             let (id, run) = run_of(r)?;
             let Some(exp) = experiments.get(&run.experiment_id) else { continue };
-            let q = format!("{EMISSION_COLUMNS} WHERE run_id = $1 ORDER BY received_at");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(&id).fetch_all(&self.pool).await?;
-            let mut list = rows.iter().map(emission_of).collect::<Result<Vec<_>>>()?;
-            collect::sort_records(&mut list);
-            collect::write_rows(&mut out, exp, &id, &run, &list);
+            let mut rows = collect::Rows::new(exp, &id, &run);
+            rows.folded_column = true;
+            let mut after: (i64, String) = (i64::MIN, String::new());
+            loop {
+                let q = format!(
+                    "{EMISSION_COLUMNS} FROM emissions WHERE run_id = $1 AND (at_us > $2 OR (at_us = $2 AND timestamp > $3))
+                     ORDER BY at_us, timestamp LIMIT $4"
+                );
+                let page = sqlx::query(sqlx::AssertSqlSafe(q))
+                    .bind(&id)
+                    .bind(after.0)
+                    .bind(&after.1)
+                    .bind(PAGE)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut text = String::with_capacity(page.len() * 400);
+                for row in &page {
+                    let e = emission_of(row)?;
+                    let n: i64 = row.try_get("records")?;
+                    rows.push_folded(&mut text, &e, n.max(1) as u64);
+                    after = (row.try_get("at_us")?, e.timestamp);
+                }
+                if !text.is_empty() && out.send(text).await.is_err() {
+                    return Ok(());
+                }
+                if (page.len() as i64) < PAGE {
+                    break;
+                }
+            }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// [`Store::export`] into one string (for the command line and tests).
+    pub async fn export_csv(&self, project: &str) -> Result<String> {
+        let (tx, mut rx) = mpsc::channel(4);
+        let (done, text) = tokio::join!(self.export(project, tx), async move {
+            let mut text = String::new();
+            while let Some(piece) = rx.recv().await {
+                text.push_str(&piece);
+            }
+            text
+        });
+        done?;
+        Ok(text)
+    }
+
+    /// Retention: folds the records older than `before_us` (µs since 1970) into fewer rows
+    /// that keep their sums: each run's old records become at most about 400 rows (one per
+    /// span of at least an hour), each the sum of the records it stands for, with the last one's
+    /// time and means. Totals stay exact; a run's page draws its old part coarser. Returns
+    /// (runs folded, rows before, rows after). One run per transaction.
+    pub async fn fold_records(&self, before_us: i64) -> Result<(usize, u64, u64)> {
+        let ids: Vec<String> = sqlx::query("SELECT DISTINCT run_id FROM emissions WHERE at_us < $1 AND body_hash <> $2")
+            .bind(before_us)
+            .bind(FOLDED)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("run_id"))
+            .collect::<Result<_, _>>()?;
+        let (mut before, mut after) = (0u64, 0u64);
+        for id in &ids {
+            let (b, a) = self.fold_run(id, before_us).await?;
+            before += b;
+            after += a;
+        }
+        Ok((ids.len(), before, after))
+    }
+
+    async fn fold_run(&self, run_id: &str, before_us: i64) -> Result<(u64, u64)> {
+        let mut tx = self.write_pool.begin().await?;
+        let span: (Option<i64>, Option<i64>) = {
+            let r = sqlx::query("SELECT MIN(at_us) AS a, MAX(at_us) AS b FROM emissions WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            (r.try_get("a")?, r.try_get("b")?)
+        };
+        let width = match span {
+            (Some(a), Some(b)) => ((b - a) / 400).max(3_600_000_000),
+            _ => return Ok((0, 0)),
+        };
+        let q = format!(
+            "{EMISSION_COLUMNS}, seq FROM emissions WHERE run_id = $1 AND at_us < $2 ORDER BY at_us, timestamp"
+        );
+        let old = sqlx::query(sqlx::AssertSqlSafe(q)).bind(run_id).bind(before_us).fetch_all(&mut *tx).await?;
+        let mut rows: Vec<(EmissionIn, i64, i64, i64)> = Vec::with_capacity(old.len());
+        for r in &old {
+            rows.push((emission_of(r)?, r.try_get("at_us")?, r.try_get("seq")?, r.try_get("records")?));
+        }
+        drop(old);
+        let mut folded: Vec<(EmissionIn, i64, i64, i64)> = Vec::new();
+        for group in rows.chunk_by(|a, b| a.1.div_euclid(width) == b.1.div_euclid(width)) {
+            let mut sum = Totals::default();
+            for (e, ..) in group {
+                sum.add_sums(e);
+            }
+            let (last, at, seq, _) = &group[group.len() - 1];
+            sum.last = last.clone();
+            let n: i64 = group.iter().map(|g| g.3.max(1)).sum();
+            folded.push((sum.as_record(), *at, *seq, n));
+        }
+        sqlx::query("DELETE FROM emissions WHERE run_id = $1 AND at_us < $2")
+            .bind(run_id)
+            .bind(before_us)
+            .execute(&mut *tx)
+            .await?;
+        let new: Vec<NewRecord> = folded
+            .iter()
+            .map(|(e, at, seq, n)| NewRecord { job: 0, record: e, at_us: *at, hash: FOLDED.into(), seq: *seq, records: *n })
+            .collect();
+        insert_records(&mut tx, &new, now()).await?;
+        tx.commit().await?;
+        Ok((rows.len() as u64, new.len() as u64))
     }
 
     /// Transactions the writer has committed (fewer than writes when many wait at once).
     pub fn commits(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+        self.commits.load(Ordering::Relaxed)
     }
 
-    /// How many runs and records are stored (for the console and tests).
+    /// How many runs and records are stored (records as the trackers posted them, those folded
+    /// by retention counted one by one), from the runs' totals.
     pub async fn counts(&self) -> Result<(i64, i64)> {
-        let runs: i64 = sqlx::query("SELECT COUNT(*) AS n FROM runs").fetch_one(&self.pool).await?.try_get("n")?;
-        let records: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM emissions").fetch_one(&self.pool).await?.try_get("n")?;
-        Ok((runs, records))
+        let r = sqlx::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(records), 0) AS BIGINT) AS records FROM runs")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get("n")?, r.try_get("records")?))
+    }
+
+    /// Rows in the records table (fewer than the records once retention folded some).
+    pub async fn record_rows(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM emissions").fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     /// Closes the pool: writes still waiting fail (their callers get an error, never a 201).
@@ -692,6 +1001,251 @@ impl Store {
         drop(writer);
         pool.close().await;
     }
+
+    /// Upgrade from version 1: copies the records of `emissions_v1` (when it is there) into the
+    /// records table of version 2, run by run in time order, working out each record's instant,
+    /// interval and sequence number and each run's totals; then drops it. One transaction:
+    /// stopped half-way, nothing of it stays and the next start does it again.
+    async fn copy_v1_records(&self) -> Result<()> {
+        let exists = |engine: Engine| match engine {
+            Engine::Sqlite => "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = 'emissions_v1'",
+            Engine::Postgres => "SELECT 1 AS one FROM pg_class WHERE relname = 'emissions_v1' AND relkind = 'r'",
+        };
+        if sqlx::query(exists(self.engine)).fetch_optional(&self.pool).await?.is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let mut tx = self.write_pool.begin().await?;
+        if self.engine == Engine::Postgres {
+            // Replicas starting together: one copies, the others wait, then find nothing to do.
+            sqlx::query("SELECT pg_advisory_xact_lock(7243100)").execute(&mut *tx).await?;
+            if sqlx::query(exists(self.engine)).fetch_optional(&mut *tx).await?.is_none() {
+                return Ok(());
+            }
+        }
+        let ids: Vec<String> = sqlx::query("SELECT DISTINCT run_id FROM emissions_v1 ORDER BY run_id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("run_id"))
+            .collect::<Result<_, _>>()?;
+        let mut seq: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'seq'")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("value")?;
+        let mut copied = 0usize;
+        for id in &ids {
+            let q = format!("{EMISSION_V1_COLUMNS} FROM emissions_v1 WHERE run_id = $1 ORDER BY received_at");
+            let old = sqlx::query(sqlx::AssertSqlSafe(q)).bind(id).fetch_all(&mut *tx).await?;
+            let mut list: Vec<(EmissionIn, String, i64)> = Vec::with_capacity(old.len());
+            for r in &old {
+                list.push((emission_of(r)?, r.try_get("body_hash")?, r.try_get("received_at")?));
+            }
+            drop(old);
+            let at = |e: &EmissionIn| collect::instant(&e.timestamp).map_or(0, |t| t.and_utc().timestamp_micros());
+            // In time order, ties in the order they came (as version 1 read them back).
+            list.sort_by_key(|(e, _, _)| at(e));
+            if self.engine == Engine::Postgres {
+                let mut months: Vec<i64> = list.iter().filter_map(|(e, ..)| month_of(at(e))).collect();
+                months.sort_unstable();
+                months.dedup();
+                for m in months {
+                    let (name, from, to) = partition(m);
+                    let ddl = format!(
+                        "CREATE TABLE IF NOT EXISTS {name} PARTITION OF emissions FOR VALUES FROM ({from}) TO ({to})"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut *tx).await?;
+                    lock(&self.partitions).insert(m);
+                }
+            }
+            let mut totals = Totals::default();
+            let mut rows = Vec::with_capacity(list.len());
+            for (e, hash, _) in &list {
+                seq += 1;
+                totals.add(e);
+                rows.push(NewRecord { job: 0, record: e, at_us: at(e), hash: hash.clone(), seq, records: 1 });
+            }
+            let received = list.iter().map(|l| l.2).max().unwrap_or(0);
+            insert_records(&mut tx, &rows, received).await?;
+            if let Some(last) = rows.last() {
+                add_totals(&mut tx, id, &totals, last.at_us, seq).await?;
+            }
+            copied += rows.len();
+        }
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'seq'").bind(seq).execute(&mut *tx).await?;
+        sqlx::query("DROP TABLE emissions_v1").execute(&mut *tx).await?;
+        tx.commit().await?;
+        tracing::info!(records = copied, runs = ids.len(), seconds = started.elapsed().as_secs_f64(), "upgraded the records to version 2");
+        Ok(())
+    }
+}
+
+/// A record about to be inserted.
+struct NewRecord<'a> {
+    /// Its job in the batch.
+    job: usize,
+    record: &'a EmissionIn,
+    at_us: i64,
+    hash: String,
+    seq: i64,
+    /// Tracker records it stands for (1 but for rows folded by retention).
+    records: i64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn conflict(e: &EmissionIn) -> StoreError {
+    StoreError::Conflict(format!(
+        "run {} has another record at {} already: a record's timestamp is its identity",
+        e.run_id, e.timestamp
+    ))
+}
+
+/// The month (`year * 12 + month - 1`) of an instant in µs, for years 2000–2100 (others go to
+/// the default partition).
+fn month_of(at_us: i64) -> Option<i64> {
+    use chrono::Datelike;
+    let t = chrono::DateTime::from_timestamp_micros(at_us)?;
+    (2000..=2100).contains(&t.year()).then(|| i64::from(t.year()) * 12 + i64::from(t.month0()))
+}
+
+/// A month's partition: its name and range of instants (µs).
+fn partition(month: i64) -> (String, i64, i64) {
+    let start = |m: i64| {
+        chrono::NaiveDate::from_ymd_opt((m / 12) as i32, (m % 12) as u32 + 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(0, |t| t.and_utc().timestamp_micros())
+    };
+    (format!("emissions_y{}m{:02}", month / 12, month % 12 + 1), start(month), start(month + 1))
+}
+
+/// Which of `ids` are runs.
+async fn existing_runs(tx: &mut Tx, ids: &[&str]) -> Result<HashSet<String>> {
+    let mut known = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let q = format!("SELECT id FROM runs WHERE id IN ({})", marks.join(", "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(q));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(&mut **tx).await? {
+            known.insert(r.try_get("id")?);
+        }
+    }
+    Ok(known)
+}
+
+/// Inserts `rows` (multi-row inserts); for each, whether it was new (not a record already
+/// stored at its run and timestamp).
+async fn insert_records(tx: &mut Tx, rows: &[NewRecord<'_>], received_at: i64) -> Result<Vec<bool>> {
+    const COLUMNS: usize = 23;
+    let mut inserted: HashSet<(String, String)> = HashSet::new();
+    for chunk in rows.chunks(INSERT_ROWS) {
+        let mut q = String::from(
+            "INSERT INTO emissions (run_id, at_us, timestamp, seq, body_hash, received_at, duration, interval_s,
+             emissions_sum, emissions_rate, cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy,
+             energy_consumed, cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent, wue, extra,
+             records) VALUES ",
+        );
+        for k in 0..chunk.len() {
+            if k > 0 {
+                q.push(',');
+            }
+            q.push('(');
+            for c in 0..COLUMNS {
+                if c > 0 {
+                    q.push(',');
+                }
+                q.push_str(&format!("${}", k * COLUMNS + c + 1));
+            }
+            q.push(')');
+        }
+        q.push_str(" ON CONFLICT DO NOTHING RETURNING run_id, timestamp");
+        // Not kept prepared: sqlx's `Any` declares a null double as a 4-byte float, and a
+        // statement prepared with one would refuse an 8-byte value later.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(q)).persistent(false);
+        for r in chunk {
+            let e = r.record;
+            query = query
+                .bind(&e.run_id)
+                .bind(r.at_us)
+                .bind(&e.timestamp)
+                .bind(r.seq)
+                .bind(&r.hash)
+                .bind(received_at)
+                .bind(e.duration)
+                .bind(collect::interval_s(e))
+                .bind(e.emissions_sum)
+                .bind(e.emissions_rate)
+                .bind(e.cpu_power)
+                .bind(e.gpu_power)
+                .bind(e.ram_power)
+                .bind(e.cpu_energy)
+                .bind(e.gpu_energy)
+                .bind(e.ram_energy)
+                .bind(e.energy_consumed)
+                .bind(e.cpu_utilization_percent)
+                .bind(e.gpu_utilization_percent)
+                .bind(e.ram_utilization_percent)
+                .bind(e.wue)
+                .bind(&e.extra)
+                .bind(r.records);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            inserted.insert((row.try_get("run_id")?, row.try_get("timestamp")?));
+        }
+    }
+    Ok(rows.iter().map(|r| inserted.contains(&(r.record.run_id.clone(), r.record.timestamp.clone()))).collect())
+}
+
+/// Adds `delta` (records newer than or as new as its last, at `last_at`) to run `run_id`'s
+/// totals: the sums grow; the newest record's values are replaced when this one is as new.
+async fn add_totals(tx: &mut Tx, run_id: &str, delta: &Totals, last_at: i64, seq: i64) -> Result<()> {
+    let l = &delta.last;
+    // Every SET reads the row as it was: `newer` compares with the old `last_at`.
+    let newer = "(last_at IS NULL OR $10 >= last_at)";
+    let q = format!(
+        "UPDATE runs SET records = records + $2, sum_interval = sum_interval + $3, sum_emissions = sum_emissions + $4,
+            sum_cpu_energy = sum_cpu_energy + $5, sum_gpu_energy = sum_gpu_energy + $6,
+            sum_ram_energy = sum_ram_energy + $7, sum_energy = sum_energy + $8, last_seq = $9,
+            last_at = CASE WHEN {newer} THEN $10 ELSE last_at END,
+            last_timestamp = CASE WHEN {newer} THEN $11 ELSE last_timestamp END,
+            last_cpu_power = CASE WHEN {newer} THEN $12 ELSE last_cpu_power END,
+            last_gpu_power = CASE WHEN {newer} THEN $13 ELSE last_gpu_power END,
+            last_ram_power = CASE WHEN {newer} THEN $14 ELSE last_ram_power END,
+            last_cpu_utilization = CASE WHEN {newer} THEN $15 ELSE last_cpu_utilization END,
+            last_gpu_utilization = CASE WHEN {newer} THEN $16 ELSE last_gpu_utilization END,
+            last_ram_utilization = CASE WHEN {newer} THEN $17 ELSE last_ram_utilization END,
+            last_wue = CASE WHEN {newer} THEN $18 ELSE last_wue END
+         WHERE id = $1"
+    );
+    // Not kept prepared (see `insert_records`).
+    sqlx::query(sqlx::AssertSqlSafe(q))
+        .persistent(false)
+        .bind(run_id)
+        .bind(delta.records as i64)
+        .bind(delta.interval_s)
+        .bind(delta.emissions)
+        .bind(delta.cpu_energy)
+        .bind(delta.gpu_energy)
+        .bind(delta.ram_energy)
+        .bind(delta.energy)
+        .bind(seq)
+        .bind(last_at)
+        .bind(&l.timestamp)
+        .bind(l.cpu_power)
+        .bind(l.gpu_power)
+        .bind(l.ram_power)
+        .bind(l.cpu_utilization_percent)
+        .bind(l.gpu_utilization_percent)
+        .bind(l.ram_utilization_percent)
+        .bind(l.wue)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -716,6 +1270,8 @@ async fn insert_run(tx: &mut Tx, r: &RunIn) -> Result<String> {
             ram_total_size, tracking_mode, extra)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
+    // Not kept prepared (see `insert_records`).
+    .persistent(false)
     .bind(&id)
     .bind(&hash)
     .bind(&r.experiment_id)
@@ -740,57 +1296,6 @@ async fn insert_run(tx: &mut Tx, r: &RunIn) -> Result<String> {
     Ok(id)
 }
 
-/// A record, once: the same record again is a retry (stored once); another record with the same
-/// run and timestamp is refused, never silently dropped.
-async fn insert_emission(tx: &mut Tx, e: &EmissionIn) -> Result<()> {
-    let hash = content_hash(e);
-    let done = sqlx::query(
-        "INSERT INTO emissions (run_id, timestamp, body_hash, received_at, duration, emissions_sum, emissions_rate,
-            cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed,
-            cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent, wue, extra)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-         ON CONFLICT (run_id, timestamp) DO NOTHING",
-    )
-    .bind(&e.run_id)
-    .bind(&e.timestamp)
-    .bind(&hash)
-    .bind(now())
-    .bind(e.duration)
-    .bind(e.emissions_sum)
-    .bind(e.emissions_rate)
-    .bind(e.cpu_power)
-    .bind(e.gpu_power)
-    .bind(e.ram_power)
-    .bind(e.cpu_energy)
-    .bind(e.gpu_energy)
-    .bind(e.ram_energy)
-    .bind(e.energy_consumed)
-    .bind(e.cpu_utilization_percent)
-    .bind(e.gpu_utilization_percent)
-    .bind(e.ram_utilization_percent)
-    .bind(e.wue)
-    .bind(&e.extra)
-    .execute(&mut **tx)
-    .await?;
-    if done.rows_affected() == 1 {
-        return Ok(());
-    }
-    let stored: String = sqlx::query("SELECT body_hash FROM emissions WHERE run_id = $1 AND timestamp = $2")
-        .bind(&e.run_id)
-        .bind(&e.timestamp)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("body_hash")?;
-    if stored == hash {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(format!(
-            "run {} has another record at {} already: a record's timestamp is its identity",
-            e.run_id, e.timestamp
-        )))
-    }
-}
-
 fn queue_error<T>(e: mpsc::error::TrySendError<T>) -> StoreError {
     match e {
         mpsc::error::TrySendError::Full(_) => StoreError::Busy,
@@ -802,11 +1307,80 @@ const EXPERIMENT_COLUMNS: &str = "SELECT e.id, e.name, e.project_id, p.name AS p
     e.country_iso_code, e.region, e.cloud_provider, e.cloud_region FROM experiments e JOIN projects p ON p.id = e.project_id";
 
 const RUN_COLUMNS: &str = "SELECT id, experiment_id, timestamp, os, python_version, codecarbon_version, cpu_count,
-    cpu_model, gpu_count, gpu_model, longitude, latitude, region, provider, ram_total_size, tracking_mode, extra FROM runs";
+    cpu_model, gpu_count, gpu_model, longitude, latitude, region, provider, ram_total_size, tracking_mode, extra";
 
-const EMISSION_COLUMNS: &str = "SELECT run_id, timestamp, duration, emissions_sum, emissions_rate, cpu_power,
-    gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed, cpu_utilization_percent,
-    gpu_utilization_percent, ram_utilization_percent, wue, extra FROM emissions";
+/// A run's totals (see [`totals_of`]).
+const TOTALS_COLUMNS: &str = "records, last_seq, sum_interval, sum_emissions, sum_cpu_energy, sum_gpu_energy,
+    sum_ram_energy, sum_energy, last_timestamp, last_cpu_power, last_gpu_power, last_ram_power, last_cpu_utilization,
+    last_gpu_utilization, last_ram_utilization, last_wue";
+
+const EMISSION_COLUMNS: &str = "SELECT run_id, timestamp, at_us, records, duration, emissions_sum, emissions_rate,
+    cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed, cpu_utilization_percent,
+    gpu_utilization_percent, ram_utilization_percent, wue, extra";
+
+/// Version 1's records (for the upgrade).
+const EMISSION_V1_COLUMNS: &str = "SELECT run_id, timestamp, body_hash, received_at, duration, emissions_sum,
+    emissions_rate, cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed,
+    cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent, wue, extra";
+
+/// A run's checkpoints, numbered `i` from 1 in time order, with their running totals and the
+/// run's row count `n`: the database sums, the caller picks rows (`WHERE` on `i`, `n`).
+const CHECKPOINTS: &str = "SELECT * FROM (SELECT ROW_NUMBER() OVER w AS i, COUNT(*) OVER () AS n, timestamp,
+    SUM(interval_s) OVER w AS d,
+    SUM(COALESCE(energy_consumed, COALESCE(cpu_energy, 0.0) + COALESCE(gpu_energy, 0.0) + COALESCE(ram_energy, 0.0))) OVER w AS e,
+    SUM(COALESCE(cpu_energy, 0.0)) OVER w AS c, SUM(COALESCE(gpu_energy, 0.0)) OVER w AS g,
+    SUM(COALESCE(ram_energy, 0.0)) OVER w AS r, SUM(COALESCE(emissions_sum, 0.0)) OVER w AS em,
+    cpu_power, gpu_power, ram_power, cpu_utilization_percent, gpu_utilization_percent, ram_utilization_percent
+    FROM emissions WHERE run_id = $1
+    WINDOW w AS (ORDER BY at_us, timestamp ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) t";
+
+fn checkpoint_of(r: &AnyRow) -> Result<Checkpoint> {
+    let timestamp: String = r.try_get("timestamp")?;
+    Ok(Checkpoint {
+        file: String::new(),
+        line: r.try_get::<i64, _>("i")? as usize,
+        timestamp: collect::naive_time(&timestamp),
+        task_name: None,
+        duration_s: Some(r.try_get("d")?),
+        energy_kwh: Some(r.try_get("e")?),
+        cpu_energy_kwh: Some(r.try_get("c")?),
+        gpu_energy_kwh: Some(r.try_get("g")?),
+        ram_energy_kwh: Some(r.try_get("r")?),
+        co2_kg_reported: Some(r.try_get("em")?),
+        cpu_power_w: r.try_get("cpu_power")?,
+        gpu_power_w: r.try_get("gpu_power")?,
+        ram_power_w: r.try_get("ram_power")?,
+        cpu_utilization_percent: r.try_get("cpu_utilization_percent")?,
+        gpu_utilization_percent: r.try_get("gpu_utilization_percent")?,
+        ram_utilization_percent: r.try_get("ram_utilization_percent")?,
+    })
+}
+
+/// A run's totals and the sequence number of its newest change.
+fn totals_of(r: &AnyRow, run_id: &str) -> Result<(Totals, i64)> {
+    let totals = Totals {
+        records: r.try_get::<i64, _>("records")?.max(0) as u64,
+        interval_s: r.try_get("sum_interval")?,
+        emissions: r.try_get("sum_emissions")?,
+        cpu_energy: r.try_get("sum_cpu_energy")?,
+        gpu_energy: r.try_get("sum_gpu_energy")?,
+        ram_energy: r.try_get("sum_ram_energy")?,
+        energy: r.try_get("sum_energy")?,
+        last: EmissionIn {
+            timestamp: r.try_get::<Option<String>, _>("last_timestamp")?.unwrap_or_default(),
+            run_id: run_id.to_string(),
+            cpu_power: r.try_get("last_cpu_power")?,
+            gpu_power: r.try_get("last_gpu_power")?,
+            ram_power: r.try_get("last_ram_power")?,
+            cpu_utilization_percent: r.try_get("last_cpu_utilization")?,
+            gpu_utilization_percent: r.try_get("last_gpu_utilization")?,
+            ram_utilization_percent: r.try_get("last_ram_utilization")?,
+            wue: r.try_get("last_wue")?,
+            ..Default::default()
+        },
+    };
+    Ok((totals, r.try_get::<Option<i64>, _>("last_seq")?.unwrap_or(0)))
+}
 
 fn experiment_of(r: &AnyRow) -> Result<Experiment> {
     let iso: Option<String> = r.try_get("country_iso_code")?;
@@ -870,4 +1444,11 @@ fn emission_of(r: &AnyRow) -> Result<EmissionIn> {
         wue: r.try_get("wue")?,
         extra: r.try_get("extra")?,
     })
+}
+
+/// The collected runs' checkpoints, for the catalog's run pages.
+impl carbon_core::catalog::RowStore for Store {
+    fn checkpoints<'a>(&'a self, run_id: &'a str, max: usize) -> carbon_core::catalog::RowsFuture<'a> {
+        Box::pin(async move { Store::checkpoints(self, run_id, max).await.map_err(|e| e.to_string()) })
+    }
 }

@@ -73,3 +73,83 @@ CREATE TABLE emissions (
 );
 CREATE INDEX tokens_project ON tokens (project_id);
 ";
+
+/// Version 2, for both engines (then [`V2_SQLITE`] or [`V2_POSTGRES`]): each run keeps its totals
+/// beside its records (maintained in the transaction that commits them), so a start reads one row
+/// per run; records get a commit-ordered sequence number (`seq`), each run the newest one that
+/// changed it (`last_seq`): readers apply what changed after their cursor. The old records table
+/// is renamed `emissions_v1`; `Store::open` copies it into the new one (working out each
+/// record's instant, interval, sequence number and each run's totals), then drops it.
+pub const V2: &str = "
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('seq', 0);
+ALTER TABLE runs ADD COLUMN records BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN last_seq BIGINT;
+ALTER TABLE runs ADD COLUMN sum_interval DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sum_emissions DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sum_cpu_energy DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sum_gpu_energy DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sum_ram_energy DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN sum_energy DOUBLE PRECISION NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN last_at BIGINT;
+ALTER TABLE runs ADD COLUMN last_timestamp TEXT;
+ALTER TABLE runs ADD COLUMN last_cpu_power DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_gpu_power DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_ram_power DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_cpu_utilization DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_gpu_utilization DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_ram_utilization DOUBLE PRECISION;
+ALTER TABLE runs ADD COLUMN last_wue DOUBLE PRECISION;
+CREATE INDEX runs_last_seq ON runs (last_seq);
+ALTER TABLE emissions RENAME TO emissions_v1;
+";
+
+/// The records table of version 2. `at_us`: the record's instant (µs since 1970, UTC), which
+/// orders a run's records and (PostgreSQL) partitions the table by month; the key
+/// `(run_id, at_us, timestamp)` is as unique as `(run_id, timestamp)` (the instant follows from
+/// the timestamp) and serves the ordered reads of one run. `interval_s`: the seconds the record
+/// covers ([`carbon_core::collect::interval_s`]). `records`: how many tracker records the row
+/// stands for (more than 1 once retention folded old ones together; `body_hash` is then
+/// `folded`).
+const V2_RECORDS_COLUMNS: &str = "
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    at_us BIGINT NOT NULL,
+    timestamp TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    body_hash TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    duration DOUBLE PRECISION NOT NULL,
+    interval_s DOUBLE PRECISION NOT NULL,
+    emissions_sum DOUBLE PRECISION,
+    emissions_rate DOUBLE PRECISION,
+    cpu_power DOUBLE PRECISION,
+    gpu_power DOUBLE PRECISION,
+    ram_power DOUBLE PRECISION,
+    cpu_energy DOUBLE PRECISION,
+    gpu_energy DOUBLE PRECISION,
+    ram_energy DOUBLE PRECISION,
+    energy_consumed DOUBLE PRECISION,
+    cpu_utilization_percent DOUBLE PRECISION,
+    gpu_utilization_percent DOUBLE PRECISION,
+    ram_utilization_percent DOUBLE PRECISION,
+    wue DOUBLE PRECISION,
+    extra TEXT,
+    records BIGINT NOT NULL DEFAULT 1,
+    PRIMARY KEY (run_id, at_us, timestamp)";
+
+pub fn v2_sqlite() -> String {
+    format!("{V2}\nCREATE TABLE emissions ({V2_RECORDS_COLUMNS}\n) WITHOUT ROWID;\n")
+}
+
+/// PostgreSQL: records partitioned by month of `at_us` (partitions made as records need them,
+/// see `Store::ensure_partitions`; instants outside 2000–2100 go to the default partition).
+pub fn v2_postgres() -> String {
+    format!(
+        "{V2}\nALTER INDEX emissions_pkey RENAME TO emissions_v1_pkey;\n\
+         CREATE TABLE emissions ({V2_RECORDS_COLUMNS}\n) PARTITION BY RANGE (at_us);\n\
+         CREATE TABLE emissions_default PARTITION OF emissions DEFAULT;\n"
+    )
+}

@@ -116,9 +116,11 @@ async fn records_are_kept_once_and_read_back_as_a_run_on_both_engines() {
         let clash = s.add_emission(record(&id, 6, 0.5)).await.expect_err("same timestamp, other figures");
         assert!(matches!(clash, StoreError::Conflict(_)), "{clash}");
         assert_eq!(s.counts().await.expect("counts"), (2, 3), "{spec}");
+        assert_eq!(s.record_rows().await.expect("rows"), 3);
         assert_eq!(s.run_project(&id).await.expect("q"), s.experiment_project(&exp).await.expect("q"));
 
-        let files = s.run_files(None).await.expect("files");
+        let (files, cursor) = s.runs_after(0).await.expect("files");
+        assert!(cursor > 0);
         let file = files.iter().find(|f| f.report.path.ends_with(&id)).expect("the run's file");
         assert_eq!(file.report.path, format!("collected://vision-team/vision/baseline/{id}"));
         let run = &file.runs[0].run;
@@ -129,14 +131,17 @@ async fn records_are_kept_once_and_read_back_as_a_run_on_both_engines() {
         // The run without records yet is not shown (it is once its first record lands).
         assert!(!files.iter().any(|f| f.report.path.ends_with(&other)));
         assert_eq!(files.len(), 1);
-        // One run asked for alone.
-        let one = s.run_files(Some(std::slice::from_ref(&id))).await.expect("one");
-        assert_eq!(one.len(), 1);
-        assert_eq!(one[0].runs[0].run, file.runs[0].run);
+        // Nothing changed after the cursor; a new record brings back its run alone.
+        assert!(s.runs_after(cursor).await.expect("none").0.is_empty());
+        s.add_emission(record(&other, 1, 0.001)).await.expect("record");
+        let (changed, next) = s.runs_after(cursor).await.expect("changed");
+        assert_eq!(changed.len(), 1);
+        assert!(changed[0].report.path.ends_with(&other) && next > cursor);
+        assert_eq!(s.runs_after(0).await.expect("all").0.len(), 2);
 
         let csv = s.export_csv("vision").await.expect("export");
-        let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], carbon_core::collect::CSV_HEADER);
+        let lines: Vec<&str> = csv.lines().filter(|l| !l.contains(&other)).collect();
+        assert_eq!(lines[0], format!("{},folded_records", carbon_core::collect::CSV_HEADER));
         assert_eq!(lines.len(), 4, "{csv}");
         // Posted at 4, 2, 6 s; rows in time order, the totals running: 0.002, 0.003, 0.007 kWh.
         let energy: Vec<f64> =
@@ -147,7 +152,8 @@ async fn records_are_kept_once_and_read_back_as_a_run_on_both_engines() {
         // Rows in time order with running totals, readable by the log parser.
         let parsed = carbon_core::ingest::ingest_bytes("export.csv", csv.as_bytes()).expect("parse");
         assert!(parsed.report.problems.is_empty(), "{:?}", parsed.report.problems);
-        assert!((parsed.runs[0].run.energy_kwh.expect("kwh") - 0.007).abs() < 1e-12);
+        let exported = parsed.runs.iter().find(|p| p.run.run_id == id).expect("the run");
+        assert!((exported.run.energy_kwh.expect("kwh") - 0.007).abs() < 1e-12);
         s.close().await;
     }
 }
@@ -205,6 +211,222 @@ async fn a_store_reopened_keeps_everything_and_is_not_migrated_twice() {
         let s = Store::open(&spec).await.expect("reopen");
         assert_eq!(s.counts().await.expect("counts"), (1, 1));
         assert!(s.token_project(&token).await.expect("token").is_some());
+        s.close().await;
+    }
+}
+
+
+/// Records in a shuffled order over `runs` runs: (run index, second) pairs.
+fn shuffled(n: usize, runs: usize) -> Vec<(usize, usize)> {
+    let mut v: Vec<(usize, usize)> = (0..n).map(|i| (i % runs, i / runs)).collect();
+    // A fixed permutation (a multiplicative step coprime with n), so the test is repeatable.
+    let step = (1..n).rev().find(|s| gcd(*s, n) == 1 && *s * 3 > n).unwrap_or(1);
+    let mut out = Vec::with_capacity(n);
+    let mut k = 0;
+    for _ in 0..n {
+        out.push(v[k]);
+        k = (k + step) % n;
+    }
+    v.clear();
+    out
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn timed(run: &str, i: usize, kwh: f64) -> EmissionIn {
+    let mut e = record(run, 0, kwh);
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+        + chrono::TimeDelta::seconds(120 * i as i64);
+    e.timestamp = format!("{}+00:00", t.format("%Y-%m-%dT%H:%M:%S%.6f"));
+    e.cpu_power = Some(i as f64);
+    e
+}
+
+#[tokio::test]
+async fn checkpoints_from_the_database_equal_the_records_thinned_and_paged() {
+    for spec in common::dbs().await.specs {
+        let s = Store::open(&spec).await.expect("open");
+        let (exp, _) = project_with_experiment(&s, "vision").await;
+        let id = s.add_run(run_in(&exp, "2026-11-01T00:00:00+00:00")).await.expect("run");
+        const N: usize = 1000;
+        // Posted out of order, in concurrent batches.
+        let tasks: Vec<_> = shuffled(N, 1)
+            .into_iter()
+            .map(|(_, i)| {
+                let (s, id) = (s.clone(), id.clone());
+                tokio::spawn(async move { s.add_emission(timed(&id, i, 0.001 * (1.0 + (i % 7) as f64))).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task").expect("stored");
+        }
+        // Every checkpoint, a page at a time: the running sums of the records in time order.
+        let mut all = Vec::new();
+        loop {
+            let (page, total) = s.checkpoints_page(&id, all.len(), 170).await.expect("page");
+            assert_eq!(total, N);
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        assert_eq!(all.len(), N, "{spec}");
+        let mut energy = 0.0;
+        for (i, c) in all.iter().enumerate() {
+            energy += 0.001 * (1.0 + (i % 7) as f64);
+            assert_eq!(c.line, i + 1);
+            assert_eq!(c.cpu_power_w, Some(i as f64), "record {i} in time order");
+            assert!((c.energy_kwh.expect("energy") - energy).abs() < 1e-9, "{i}: {:?} vs {energy}", c.energy_kwh);
+            assert!((c.duration_s.expect("duration") - 2.0 * (i + 1) as f64).abs() < 1e-9);
+        }
+        // Thinned by the database for a chart: at most 400, evenly spaced, the last kept.
+        let (thin, total) = s.checkpoints(&id, 400).await.expect("thinned");
+        assert_eq!(total, N);
+        assert!(thin.len() <= 400 && thin.len() > 300, "{}", thin.len());
+        assert_eq!(thin.last(), all.last());
+        assert_eq!(thin[0], all[0]);
+        // The run's totals (kept on write, no record read) agree with the records.
+        let (files, _) = s.runs_after(0).await.expect("runs");
+        let run = &files[0].runs[0].run;
+        assert_eq!(run.checkpoints, N);
+        assert!((run.energy_kwh.expect("energy") - energy).abs() < 1e-9);
+        assert_eq!(run.cpu_power_w, Some((N - 1) as f64), "the newest record's mean, whatever the order posted");
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn retention_folds_old_records_and_keeps_the_totals_exact() {
+    for spec in common::dbs().await.specs {
+        let s = Store::open(&spec).await.expect("open");
+        let (exp, _) = project_with_experiment(&s, "vision").await;
+        let id = s.add_run(run_in(&exp, "2026-11-01T00:00:00+00:00")).await.expect("run");
+        // Two days of records, one every 2 minutes.
+        const N: usize = 1440;
+        for chunk in (0..N).collect::<Vec<_>>().chunks(200) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|&i| {
+                    let (s, id) = (s.clone(), id.clone());
+                    tokio::spawn(async move { s.add_emission(timed(&id, i, 0.0001 * (1 + i % 5) as f64)).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("task").expect("stored");
+            }
+        }
+        let before = s.runs_after(0).await.expect("runs").0[0].runs[0].run.clone();
+        let last_before = s.checkpoints(&id, 400).await.expect("rows").0.last().cloned();
+        // Fold everything before the second day.
+        let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let (runs, rows, left) = s.fold_records(cutoff.and_utc().timestamp_micros()).await.expect("fold");
+        assert_eq!((runs, rows), (1, 720), "{spec}");
+        assert_eq!(left, 24, "one row an hour");
+        assert_eq!(s.record_rows().await.expect("rows"), 720 + 24);
+        // The run's totals are the same; so is its last checkpoint, summed from the folded rows.
+        let after = s.runs_after(0).await.expect("runs").0[0].runs[0].run.clone();
+        assert_eq!(after, before);
+        assert_eq!(s.counts().await.expect("counts"), (1, N as i64), "records counted as posted");
+        let (rows_now, total) = s.checkpoints(&id, 400).await.expect("rows");
+        assert_eq!(total, 744);
+        let (a, b) = (last_before.expect("last"), rows_now.last().cloned().expect("last"));
+        assert!((a.energy_kwh.unwrap() - b.energy_kwh.unwrap()).abs() < 1e-12);
+        assert!((a.duration_s.unwrap() - b.duration_s.unwrap()).abs() < 1e-9);
+        assert_eq!(a.timestamp, b.timestamp);
+        // Folding again changes nothing; the export says which rows are folded.
+        assert_eq!(s.fold_records(cutoff.and_utc().timestamp_micros()).await.expect("again").0, 0);
+        let csv = s.export_csv("vision").await.expect("export");
+        let folded: Vec<&str> = csv.lines().skip(1).filter(|l| l.ends_with(",30")).collect();
+        assert_eq!(folded.len(), 24, "each folded row says it stands for 30 records");
+        assert_eq!(csv.lines().skip(1).filter(|l| l.ends_with(',')).count(), 720);
+        let parsed = carbon_core::ingest::ingest_bytes("export.csv", csv.as_bytes()).expect("parse");
+        assert!((parsed.runs[0].run.energy_kwh.unwrap() - before.energy_kwh.unwrap()).abs() < 1e-12);
+        s.close().await;
+    }
+}
+
+/// Version 1's records table and a run in it, written as the release before this one wrote
+/// them, then opened by this version: migrated in place, nothing lost.
+#[tokio::test]
+async fn a_database_of_the_previous_release_is_upgraded_in_place() {
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    for spec in common::dbs().await.specs {
+        sqlx::any::install_default_drivers();
+        let url = if spec.starts_with("postgres") { spec.clone() } else { format!("sqlite://{spec}?mode=rwc") };
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        let v1 = Migrator::with_migrations(vec![Migration::new(
+            1,
+            "collected runs".into(),
+            MigrationType::Simple,
+            sqlx::SqlStr::from_static(carbon_store::schema::V1),
+            false,
+        )]);
+        v1.run(&pool).await.expect("version 1");
+        for q in [
+            "INSERT INTO projects (id, name, team, created_at) VALUES ('p1', 'vision', 'cv', 1)",
+            "INSERT INTO experiments (id, project_id, name, country_iso_code, created_at) VALUES ('e1', 'p1', 'base', 'FRA', 1)",
+            "INSERT INTO tokens (hash, prefix, project_id, created_at) VALUES ('h', 'cdt_01234567', 'p1', 1)",
+            "INSERT INTO runs (id, body_hash, experiment_id, timestamp, received_at, cpu_model) VALUES ('r1', 'b1', 'e1', '2026-11-29T18:39:22+00:00', 1, 'Xeon')",
+            "INSERT INTO runs (id, body_hash, experiment_id, timestamp, received_at) VALUES ('r2', 'b2', 'e1', '2026-11-29T18:39:23+00:00', 1)",
+        ] {
+            sqlx::query(q).execute(&pool).await.expect(q);
+        }
+        // r1: three records posted out of order (one with a +01:00 offset, so its wall clock
+        // sorts last but its instant first); r2: none.
+        for (t, kwh, power, at) in [
+            ("2026-11-29T18:40:04+00:00", 0.002, 31.0, 2),
+            ("2026-11-29T19:40:02+01:00", 0.001, 30.0, 1),
+            ("2026-11-29T18:40:06+00:00", 0.004, 32.0, 3),
+        ] {
+            sqlx::query(
+                "INSERT INTO emissions (run_id, timestamp, body_hash, received_at, duration, emissions_sum,
+                    emissions_rate, cpu_power, cpu_energy, energy_consumed) VALUES ('r1', $1, $2, $3, 2, $4, $5, $6, $7, $7)",
+            )
+            .bind(t)
+            .bind(format!("h{at}"))
+            .bind(at as i64)
+            .bind(kwh * 0.05)
+            .bind(kwh * 0.05 / 2.4)
+            .bind(power)
+            .bind(kwh)
+            .execute(&pool)
+            .await
+            .expect("record");
+        }
+        pool.close().await;
+
+        let s = Store::open(&spec).await.expect("open and upgrade");
+        assert_eq!(s.counts().await.expect("counts"), (2, 3), "{spec}");
+        assert_eq!(s.tokens("vision").await.expect("tokens")[0].prefix, "cdt_01234567");
+        let (files, cursor) = s.runs_after(0).await.expect("runs");
+        assert_eq!(files.len(), 1, "the run with records");
+        let run = &files[0].runs[0].run;
+        assert_eq!((run.checkpoints, run.cpu_model.as_deref()), (3, Some("Xeon")));
+        assert!((run.energy_kwh.unwrap() - 0.007).abs() < 1e-12);
+        // The interval from emissions over rate (2.4 s), as version 1 read it back.
+        assert!((run.duration_s.unwrap() - 7.2).abs() < 1e-9, "{:?}", run.duration_s);
+        assert_eq!(run.cpu_power_w, Some(32.0), "the newest record's");
+        let (rows, _) = s.checkpoints("r1", 400).await.expect("rows");
+        assert_eq!(rows.iter().map(|c| c.cpu_power_w.unwrap()).collect::<Vec<_>>(), [30.0, 31.0, 32.0]);
+        // The old records table is gone; new records go on from the copied sequence.
+        let old = s.export_csv("vision").await.expect("export");
+        assert_eq!(old.lines().count(), 4);
+        let mut e = record("r1", 8, 0.001);
+        e.timestamp = "2026-11-29T18:40:08+00:00".into();
+        s.add_emission(e).await.expect("new record");
+        let (changed, next) = s.runs_after(cursor).await.expect("after");
+        assert_eq!((changed.len(), changed[0].runs[0].run.checkpoints), (1, 4));
+        assert!(next > cursor);
+        s.close().await;
+        // Opened again: nothing to upgrade, nothing lost.
+        let s = Store::open(&spec).await.expect("reopen");
+        assert_eq!(s.counts().await.expect("counts"), (2, 4));
         s.close().await;
     }
 }
