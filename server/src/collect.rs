@@ -262,7 +262,12 @@ pub async fn export(State(s): State<AppState>, Path(project): Path<String>) -> R
 /// Reads the collected runs changed after `cursor` (all of them for 0) from their totals into
 /// the catalog, then tells open pages. Returns the cursor to read from next and how many runs
 /// were read.
-pub async fn load_after(store: &Store, catalog: &Shared, announcer: &Announcer, cursor: i64) -> anyhow::Result<(i64, usize)> {
+pub async fn load_after(
+    store: &Store,
+    catalog: &Shared,
+    announcer: &Announcer,
+    cursor: i64,
+) -> anyhow::Result<(i64, usize)> {
     let (files, next) = store.runs_after(cursor).await?;
     let n = files.len();
     if n == 0 {

@@ -17,9 +17,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use carbon_core::catalog::Catalog;
 use carbon_core::grid::Grid;
-use carbon_core::model::{
-    DatasetInfo, DatasetMode, Equivalent, FileReport, RegionRow, Run, Summary, WhatIf,
-};
+use carbon_core::model::{DatasetInfo, DatasetMode, Equivalent, FileReport, RegionRow, Run, Summary, WhatIf};
 use carbon_core::query::{RunQuery, WhatIfQuery};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};

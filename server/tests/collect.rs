@@ -336,7 +336,8 @@ fn posts_are_checked_as_codecarbons_server_does_and_collected_runs_show_everywhe
         let (status, headers, csv) = http(a, "GET", "/api/v1/projects/vision/emissions.csv", &[], b"");
         assert_eq!(status, 200);
         assert!(headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/csv")));
-        assert_eq!(csv.lines().next(), Some(carbon_core::collect::CSV_HEADER));
+        let header = format!("{},{}", carbon_core::collect::CSV_HEADER, carbon_core::collect::FOLDED_COLUMN);
+        assert_eq!(csv.lines().next(), Some(header.as_str()));
         assert_eq!(csv.lines().count(), 4, "{csv}");
         assert_eq!(csv, cli(&db, &["export", "--project", "vision"]));
         assert_eq!(http(a, "GET", "/api/v1/projects/nope/emissions.csv", &[], b"").0, 404);
@@ -695,7 +696,7 @@ fn replicas_on_one_postgresql_show_each_others_runs_even_after_losing_their_list
     let killed = rt.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&db).await.unwrap();
-        let q = "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()";
+        let q = "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid() AND datname = current_database()";
         let n = sqlx::query(q).fetch_all(&pool).await.unwrap().len();
         pool.close().await;
         n
@@ -705,4 +706,55 @@ fn replicas_on_one_postgresql_show_each_others_runs_even_after_losing_their_list
     eventually("the record committed while B listened again", || {
         collected_run(&b.addr, &id).is_some_and(|r| r["checkpoints"] == 3)
     });
+}
+
+#[test]
+fn a_collected_runs_checkpoints_come_from_the_database_thinned_for_pages_and_paged_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in dbs(dir.path()) {
+        let (exp, token) = setup(&db, "vision");
+        let server = Server::start(&db, &["--collect", "--collect-rate", "0"]);
+        let (_, body) = post(&server.addr, "/runs", Some(&token), &run_body(&exp, "2026-11-29T18:39:22+00:00"));
+        let id = body["id"].as_str().unwrap().to_string();
+        const N: usize = 450;
+        let (addr, acked) = (std::sync::Mutex::new(server.addr.clone()), std::sync::Mutex::new(Vec::new()));
+        post_all(&addr, &acked, &token, &id, N, 8);
+        eventually("every record counted", || collected_run(&server.addr, &id).is_some_and(|r| r["checkpoints"] == N));
+        // The run's JSON: the chart's share of its checkpoints, and where the rest are.
+        let (status, headers, text) = http(&server.addr, "GET", &format!("/api/v1/runs/{id}"), &[], b"");
+        assert_eq!(status, 200);
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert_eq!(header("x-checkpoints-total").as_deref(), Some("450"), "{db}");
+        assert_eq!(header("link"), Some(format!("<{id}/checkpoints>; rel=\"checkpoints\"")));
+        let detail: Value = serde_json::from_str(&text).unwrap();
+        let shown = detail["checkpoints"].as_array().unwrap();
+        assert!(shown.len() <= 400 && shown.len() >= 200, "{}", shown.len());
+        let last = shown.last().unwrap();
+        assert!((last["energy_kwh"].as_f64().unwrap() - detail["run"]["energy_kwh"].as_f64().unwrap()).abs() < 1e-9);
+        // Every checkpoint, a page at a time following the Link header: the running totals.
+        let mut all: Vec<Value> = Vec::new();
+        let mut next = Some(format!("/api/v1/runs/{id}/checkpoints?limit=100"));
+        while let Some(path) = next.take() {
+            let (status, headers, text) = http(&server.addr, "GET", &path, &[], b"");
+            assert_eq!(status, 200, "{path}");
+            let total = headers.iter().find(|(k, _)| k == "x-total-count").map(|(_, v)| v.clone());
+            assert_eq!(total.as_deref(), Some("450"));
+            all.extend(serde_json::from_str::<Vec<Value>>(&text).unwrap());
+            next = headers
+                .iter()
+                .find(|(k, _)| k == "link")
+                .map(|(_, v)| v.trim_start_matches('<').split('>').next().unwrap().to_string());
+        }
+        assert_eq!(all.len(), N, "{db}");
+        for (i, c) in all.iter().enumerate() {
+            assert_eq!(c["line"], i + 1);
+            assert!((c["energy_kwh"].as_f64().unwrap() - 0.001 * (i + 1) as f64).abs() < 1e-9, "{i}: {c}");
+            assert!(c["file"].as_str().unwrap().starts_with("collected://"));
+        }
+        // Its page draws from the same rows.
+        let (status, _, page) = http(&server.addr, "GET", &format!("/runs/{id}"), &[], b"");
+        assert_eq!(status, 200);
+        assert!(page.contains("450"), "the page says how many checkpoints the run has");
+        assert_eq!(http(&server.addr, "GET", "/api/v1/runs/nope/checkpoints", &[], b"").0, 404);
+    }
 }

@@ -40,9 +40,6 @@ const BATCH: usize = 512;
 pub const CHANNEL: &str = "carbon_dash_runs";
 /// Records in one multi-row insert, at most (23 parameters each).
 const INSERT_ROWS: usize = 256;
-/// How long a token's project is remembered: a token revoked by another process (the
-/// `token revoke` command) stops working within this time; in this one, at once.
-const TOKEN_TTL: Duration = Duration::from_secs(2);
 /// Run → project pairs remembered (they never change), at most; forgotten all at once beyond.
 const RUN_CACHE: usize = 200_000;
 /// The `body_hash` of a row that retention folded from several records.
@@ -132,8 +129,7 @@ pub struct Store {
     committed: Arc<(AtomicI64, tokio::sync::Notify)>,
     /// Transactions the writer committed.
     commits: Arc<std::sync::atomic::AtomicU64>,
-    /// Token hash → (project, when looked up); run → project.
-    tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    /// Run → project.
     run_projects: Arc<Mutex<HashMap<String, String>>>,
     /// Months (as `year * 12 + month - 1`) whose PostgreSQL partition is known to exist.
     partitions: Arc<Mutex<HashSet<i64>>>,
@@ -228,7 +224,6 @@ impl Store {
             writer,
             committed: Arc::default(),
             commits: Arc::default(),
-            tokens: Arc::default(),
             run_projects: Arc::default(),
             partitions: Arc::default(),
         };
@@ -493,40 +488,19 @@ impl Store {
         if n == 0 {
             return refused(format!("no live token of project '{}' starts with '{prefix}'", p.name));
         }
-        lock(&self.tokens).clear();
         Ok(n)
     }
 
     // ---- what a tracker may do ----
 
-    /// The project a live (not revoked) token writes to. A live token is remembered for
-    /// [`TOKEN_TTL`] (a tracker posts every few seconds: one lookup, not one a post).
+    /// The project a live (not revoked) token writes to. Looked up at each post (one indexed
+    /// row): a token revoked by any process is refused at once.
     pub async fn token_project(&self, token: &str) -> Result<Option<String>> {
-        let hash = token_hash(token);
-        if let Some((project, at)) = lock(&self.tokens).get(&hash) {
-            if at.elapsed() < TOKEN_TTL {
-                return Ok(Some(project.clone()));
-            }
-        }
         let row = sqlx::query("SELECT project_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(&hash)
+            .bind(token_hash(token))
             .fetch_optional(&self.pool)
             .await?;
-        let project: Option<String> = row.map(|r| r.try_get("project_id")).transpose()?;
-        let mut tokens = lock(&self.tokens);
-        match &project {
-            Some(p) => {
-                // Bounded by the tokens `token add` made; expired ones go when it grows.
-                if tokens.len() > 10_000 {
-                    tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
-                }
-                tokens.insert(hash, (p.clone(), Instant::now()));
-            }
-            None => {
-                tokens.remove(&hash);
-            }
-        }
-        Ok(project)
+        Ok(row.map(|r| r.try_get("project_id")).transpose()?)
     }
 
     pub async fn experiment_project(&self, experiment_id: &str) -> Result<Option<String>> {
@@ -629,7 +603,8 @@ impl Store {
         months.retain(|m| !lock(&self.partitions).contains(m));
         for m in months {
             let (name, from, to) = partition(m);
-            let ddl = format!("CREATE TABLE IF NOT EXISTS {name} PARTITION OF emissions FOR VALUES FROM ({from}) TO ({to})");
+            let ddl =
+                format!("CREATE TABLE IF NOT EXISTS {name} PARTITION OF emissions FOR VALUES FROM ({from}) TO ({to})");
             if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&self.write_pool).await {
                 let exists = sqlx::query("SELECT 1 AS one FROM pg_class WHERE relname = $1")
                     .bind(&name)
@@ -755,7 +730,11 @@ impl Store {
                 }
                 if self.engine == Engine::Postgres {
                     // Delivered to the other replicas when (and only if) the transaction commits.
-                    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(top.to_string()).execute(&mut *tx).await?;
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(CHANNEL)
+                        .bind(top.to_string())
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 seq = Some(top);
             }
@@ -802,7 +781,10 @@ impl Store {
 
     /// The newest sequence number committed (by any process).
     pub async fn last_seq(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&self.pool).await?.try_get("value")?)
+        Ok(sqlx::query("SELECT value FROM counters WHERE name = 'seq'")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("value")?)
     }
 
     /// Run `run_id`'s checkpoints (running totals, in time order), at most `max`, evenly spaced
@@ -912,14 +894,15 @@ impl Store {
     /// time and means. Totals stay exact; a run's page draws its old part coarser. Returns
     /// (runs folded, rows before, rows after). One run per transaction.
     pub async fn fold_records(&self, before_us: i64) -> Result<(usize, u64, u64)> {
-        let ids: Vec<String> = sqlx::query("SELECT DISTINCT run_id FROM emissions WHERE at_us < $1 AND body_hash <> $2")
-            .bind(before_us)
-            .bind(FOLDED)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get("run_id"))
-            .collect::<Result<_, _>>()?;
+        let ids: Vec<String> =
+            sqlx::query("SELECT DISTINCT run_id FROM emissions WHERE at_us < $1 AND body_hash <> $2")
+                .bind(before_us)
+                .bind(FOLDED)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get("run_id"))
+                .collect::<Result<_, _>>()?;
         let (mut before, mut after) = (0u64, 0u64);
         for id in &ids {
             let (b, a) = self.fold_run(id, before_us).await?;
@@ -969,7 +952,14 @@ impl Store {
             .await?;
         let new: Vec<NewRecord> = folded
             .iter()
-            .map(|(e, at, seq, n)| NewRecord { job: 0, record: e, at_us: *at, hash: FOLDED.into(), seq: *seq, records: *n })
+            .map(|(e, at, seq, n)| NewRecord {
+                job: 0,
+                record: e,
+                at_us: *at,
+                hash: FOLDED.into(),
+                seq: *seq,
+                records: *n,
+            })
             .collect();
         insert_records(&mut tx, &new, now()).await?;
         tx.commit().await?;
@@ -1029,10 +1019,8 @@ impl Store {
             .iter()
             .map(|r| r.try_get("run_id"))
             .collect::<Result<_, _>>()?;
-        let mut seq: i64 = sqlx::query("SELECT value FROM counters WHERE name = 'seq'")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("value")?;
+        let mut seq: i64 =
+            sqlx::query("SELECT value FROM counters WHERE name = 'seq'").fetch_one(&mut *tx).await?.try_get("value")?;
         let mut copied = 0usize;
         for id in &ids {
             let q = format!("{EMISSION_V1_COLUMNS} FROM emissions_v1 WHERE run_id = $1 ORDER BY received_at");
@@ -1075,7 +1063,12 @@ impl Store {
         sqlx::query("UPDATE counters SET value = $1 WHERE name = 'seq'").bind(seq).execute(&mut *tx).await?;
         sqlx::query("DROP TABLE emissions_v1").execute(&mut *tx).await?;
         tx.commit().await?;
-        tracing::info!(records = copied, runs = ids.len(), seconds = started.elapsed().as_secs_f64(), "upgraded the records to version 2");
+        tracing::info!(
+            records = copied,
+            runs = ids.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "upgraded the records to version 2"
+        );
         Ok(())
     }
 }

@@ -215,7 +215,6 @@ async fn a_store_reopened_keeps_everything_and_is_not_migrated_twice() {
     }
 }
 
-
 /// Records in a shuffled order over `runs` runs: (run index, second) pairs.
 fn shuffled(n: usize, runs: usize) -> Vec<(usize, usize)> {
     let mut v: Vec<(usize, usize)> = (0..n).map(|i| (i % runs, i / runs)).collect();
