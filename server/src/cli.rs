@@ -491,10 +491,43 @@ impl ServeSettings {
     }
 }
 
+/// `90d`, `36h`, `45m`: an age, at least an hour.
+pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("'{s}': give a number of days, hours or minutes, e.g. 90d, 36h, 90m");
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        _ => return Err(bad()),
+    }
+    .filter(|s| *s < 100 * 365 * 86_400)
+    .ok_or_else(bad)?;
+    if secs < 3_600 {
+        return Err(format!("'{s}': keep records an hour at least"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn keep_records_takes_days_hours_or_minutes_an_hour_at_least() {
+        assert_eq!(parse_age("90d"), Ok(std::time::Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_age("36h"), Ok(std::time::Duration::from_secs(36 * 3_600)));
+        assert_eq!(parse_age("90m"), Ok(std::time::Duration::from_secs(5_400)));
+        for bad in ["90", "d", "-1d", "1.5d", "30m", "99999999999999999d", "", "9y"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+        let cli = Cli::parse_from(["carbon-dash", "serve", "--collect", "--keep-records", "2d"]);
+        let Command::Serve { keep_records, .. } = cli.command else { panic!("serve") };
+        assert_eq!(keep_records, Some(std::time::Duration::from_secs(172_800)));
+    }
 
     #[test]
     fn read_only_turns_upload_off_unless_previews_are_allowed_and_never_saves() {
@@ -551,24 +584,4 @@ mod tests {
         let err = ServeSettings::from_args(Some("/no/such/dir".into()), addr, "site".into());
         assert!(err.is_err_and(|e| e.to_string().contains("no such folder")));
     }
-}
-
-/// `90d`, `36h`, `45m`: an age, at least an hour.
-pub fn parse_age(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("'{s}': give a number of days, hours or minutes, e.g. 90d, 36h, 90m");
-    let t = s.trim();
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "d" => n.checked_mul(86_400),
-        "h" => n.checked_mul(3_600),
-        "m" => n.checked_mul(60),
-        _ => return Err(bad()),
-    }
-    .filter(|s| *s < 100 * 365 * 86_400)
-    .ok_or_else(bad)?;
-    if secs < 3_600 {
-        return Err(format!("'{s}': keep records an hour at least"));
-    }
-    Ok(std::time::Duration::from_secs(secs))
 }

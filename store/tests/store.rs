@@ -240,7 +240,7 @@ fn gcd(a: usize, b: usize) -> usize {
 
 fn timed(run: &str, i: usize, kwh: f64) -> EmissionIn {
     let mut e = record(run, 0, kwh);
-    let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("value").and_hms_opt(0, 0, 0).expect("value")
         + chrono::TimeDelta::seconds(120 * i as i64);
     e.timestamp = format!("{}+00:00", t.format("%Y-%m-%dT%H:%M:%S%.6f"));
     e.cpu_power = Some(i as f64);
@@ -323,7 +323,7 @@ async fn retention_folds_old_records_and_keeps_the_totals_exact() {
         let before = s.runs_after(0).await.expect("runs").0[0].runs[0].run.clone();
         let last_before = s.checkpoints(&id, 400).await.expect("rows").0.last().cloned();
         // Fold everything before the second day.
-        let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap().and_hms_opt(0, 0, 0).unwrap();
+        let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("value").and_hms_opt(0, 0, 0).expect("value");
         let (runs, rows, left) = s.fold_records(cutoff.and_utc().timestamp_micros()).await.expect("fold");
         assert_eq!((runs, rows), (1, 720), "{spec}");
         assert_eq!(left, 24, "one row an hour");
@@ -335,8 +335,8 @@ async fn retention_folds_old_records_and_keeps_the_totals_exact() {
         let (rows_now, total) = s.checkpoints(&id, 400).await.expect("rows");
         assert_eq!(total, 744);
         let (a, b) = (last_before.expect("last"), rows_now.last().cloned().expect("last"));
-        assert!((a.energy_kwh.unwrap() - b.energy_kwh.unwrap()).abs() < 1e-12);
-        assert!((a.duration_s.unwrap() - b.duration_s.unwrap()).abs() < 1e-9);
+        assert!((a.energy_kwh.expect("value") - b.energy_kwh.expect("value")).abs() < 1e-12);
+        assert!((a.duration_s.expect("value") - b.duration_s.expect("value")).abs() < 1e-9);
         assert_eq!(a.timestamp, b.timestamp);
         // Folding again changes nothing; the export says which rows are folded.
         assert_eq!(s.fold_records(cutoff.and_utc().timestamp_micros()).await.expect("again").0, 0);
@@ -345,7 +345,7 @@ async fn retention_folds_old_records_and_keeps_the_totals_exact() {
         assert_eq!(folded.len(), 24, "each folded row says it stands for 30 records");
         assert_eq!(csv.lines().skip(1).filter(|l| l.ends_with(',')).count(), 720);
         let parsed = carbon_core::ingest::ingest_bytes("export.csv", csv.as_bytes()).expect("parse");
-        assert!((parsed.runs[0].run.energy_kwh.unwrap() - before.energy_kwh.unwrap()).abs() < 1e-12);
+        assert!((parsed.runs[0].run.energy_kwh.expect("value") - before.energy_kwh.expect("value")).abs() < 1e-12);
         s.close().await;
     }
 }
@@ -407,12 +407,12 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
         assert_eq!(files.len(), 1, "the run with records");
         let run = &files[0].runs[0].run;
         assert_eq!((run.checkpoints, run.cpu_model.as_deref()), (3, Some("Xeon")));
-        assert!((run.energy_kwh.unwrap() - 0.007).abs() < 1e-12);
+        assert!((run.energy_kwh.expect("value") - 0.007).abs() < 1e-12);
         // The interval from emissions over rate (2.4 s), as version 1 read it back.
-        assert!((run.duration_s.unwrap() - 7.2).abs() < 1e-9, "{:?}", run.duration_s);
+        assert!((run.duration_s.expect("value") - 7.2).abs() < 1e-9, "{:?}", run.duration_s);
         assert_eq!(run.cpu_power_w, Some(32.0), "the newest record's");
         let (rows, _) = s.checkpoints("r1", 400).await.expect("rows");
-        assert_eq!(rows.iter().map(|c| c.cpu_power_w.unwrap()).collect::<Vec<_>>(), [30.0, 31.0, 32.0]);
+        assert_eq!(rows.iter().map(|c| c.cpu_power_w.expect("value")).collect::<Vec<_>>(), [30.0, 31.0, 32.0]);
         // The old records table is gone; new records go on from the copied sequence.
         let old = s.export_csv("vision").await.expect("export");
         assert_eq!(old.lines().count(), 4);
