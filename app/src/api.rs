@@ -106,7 +106,7 @@ pub async fn get_overview(dataset: DatasetMode, page: usize) -> Result<OverviewP
         );
         // The trend at a glance: CO2 per month, by team (the largest, the others together).
         use carbon_core::timeseries::{timeseries, Dimension, Period};
-        let runs: Vec<&carbon_core::model::Run> = c.runs(dataset).iter().collect();
+        let runs: Vec<&carbon_core::model::Run> = c.runs(dataset).iter().map(|r| &**r).collect();
         if !runs.is_empty() {
             let by_team = timeseries(&runs, Period::Month, Dimension::Team).top(charts::MAX_SERIES - 1);
             o.charts.push(charts::stacked_co2(&by_team, "overview-monthly", "CO₂e per month, by team"));
@@ -205,7 +205,7 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
     use carbon_core::timeseries::{team_page, timeseries, Dimension, Period};
     with_catalog(|c| {
         let all = c.runs(dataset);
-        let runs: Vec<&carbon_core::model::Run> = all.iter().filter(|r| filter.matches(r)).collect();
+        let runs: Vec<&carbon_core::model::Run> = all.iter().map(|r| &**r).filter(|r| filter.matches(r)).collect();
         let title = filter.team.clone().unwrap_or_else(|| "Organisation".into());
         let mut page = team_page(&title, &runs, all);
         // The largest projects (teams), the others together: as many series as colours, and the
@@ -225,8 +225,12 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
 #[server(input = Json)]
 pub async fn get_experiment(experiment_id: String, dataset: DatasetMode) -> Result<Option<ExperimentPage>, PageError> {
     with_catalog(|c| {
-        let runs: Vec<&carbon_core::model::Run> =
-            c.runs(dataset).iter().filter(|r| r.experiment_id.as_deref() == Some(experiment_id.as_str())).collect();
+        let runs: Vec<&carbon_core::model::Run> = c
+            .runs(dataset)
+            .iter()
+            .map(|r| &**r)
+            .filter(|r| r.experiment_id.as_deref() == Some(experiment_id.as_str()))
+            .collect();
         let mut page = ExperimentPage::of(experiment_id, &runs)?;
         let plotted = ExperimentPage::plotted(&runs);
         page.runs_plotted = plotted.len();

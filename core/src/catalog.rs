@@ -70,51 +70,69 @@ impl std::fmt::Debug for RowStoreRef {
     }
 }
 
-/// The runs assessed in one dataset mode, and their summary.
+/// The runs assessed in one dataset mode, and their summary (made when first asked for).
+/// Runs are behind `Arc`s: a change re-assesses the runs it touched and copies pointers to the
+/// others, so a publish costs a pass over pointers, not a copy of every run.
 #[derive(Debug, Default)]
 struct Assessed {
-    runs: Vec<Run>,
-    summary: Summary,
+    runs: Vec<Arc<Run>>,
+    summary: OnceLock<Summary>,
+    reports: Arc<Vec<FileReport>>,
 }
 
 /// Assesses `order` in `mode`. With `kept` (the runs that changed, the previous assessment and
-/// its index), unchanged runs keep their assessment, unless it was explained by other runs
-/// (those may have changed).
+/// its index), unchanged runs keep their assessed run as it was (a pointer copy), unless its
+/// assessment was explained by other runs (those may have changed).
 fn assess_mode(
     order: &[Arc<Run>],
     mode: DatasetMode,
     apply_provider_pue: bool,
-    reports: &[FileReport],
+    reports: &Arc<Vec<FileReport>>,
     kept: Option<(&HashSet<String>, &Assessed, &HashMap<String, usize>)>,
 ) -> Assessed {
     use crate::model::DeltaKind;
     let grid = Grid::embedded();
-    // Runs share places: each place is worked out once.
+    let was = |r: &Arc<Run>| -> Option<Arc<Run>> {
+        let (changed, old, index) = kept?;
+        if changed.contains(&r.run_id) {
+            return None;
+        }
+        let o = old.runs.get(*index.get(&r.run_id)?)?;
+        let explained_by_others =
+            o.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::OlderCodecarbonData);
+        (o.run_id == r.run_id && !explained_by_others).then(|| o.clone())
+    };
+    let kept_runs: Vec<Option<Arc<Run>>> = order.par_iter().map(was).collect();
+    // Runs share places: each place is worked out once (for the runs assessed anew).
     let mut places: HashMap<Location, crate::grid::Place> = HashMap::new();
-    for r in order {
-        let at = Location::of(r);
-        places.entry(at).or_insert_with(|| grid.place(&at, mode));
+    for (r, k) in order.iter().zip(&kept_runs) {
+        if k.is_none() {
+            let at = Location::of(r);
+            places.entry(at).or_insert_with(|| grid.place(&at, mode));
+        }
     }
-    let mut runs: Vec<Run> = order
+    let mut runs: Vec<Arc<Run>> = order
         .par_iter()
-        .map(|r| {
-            let mut run = (**r).clone();
-            let was = kept
-                .filter(|(changed, _, _)| !changed.contains(&r.run_id))
-                .and_then(|(_, old, index)| index.get(&r.run_id).and_then(|&i| old.runs.get(i)))
-                .filter(|o| o.run_id == r.run_id)
-                .map(|o| o.assessment.clone())
-                .filter(|a| a.delta_reason.as_ref().is_none_or(|d| d.kind != DeltaKind::OlderCodecarbonData));
-            run.assessment = was.unwrap_or_else(|| match places.get(&Location::of(r)) {
-                Some(place) => grid.assess_at(&run, mode, apply_provider_pue, place),
-                None => grid.assess(&run, mode, apply_provider_pue),
-            });
-            run
+        .zip(kept_runs)
+        .map(|(r, k)| {
+            k.unwrap_or_else(|| {
+                let mut run = (**r).clone();
+                run.assessment = match places.get(&Location::of(r)) {
+                    Some(place) => grid.assess_at(&run, mode, apply_provider_pue, place),
+                    None => grid.assess(&run, mode, apply_provider_pue),
+                };
+                Arc::new(run)
+            })
         })
         .collect();
     explain_constant_gaps(&mut runs);
-    let summary = Summary::build(&runs, reports);
-    Assessed { runs, summary }
+    Assessed { runs, summary: OnceLock::new(), reports: reports.clone() }
+}
+
+impl Assessed {
+    fn summary(&self) -> &Summary {
+        self.summary.get_or_init(|| Summary::build(&self.runs, &self.reports))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -725,10 +743,10 @@ impl Catalog {
             provider: q.provider.clone(),
             ..RunQuery::default()
         };
-        self.runs(DatasetMode::Latest).iter().filter(|r| sel.matches(r)).collect()
+        self.runs(DatasetMode::Latest).iter().map(|r| &**r).filter(|r| sel.matches(r)).collect()
     }
 
-    /// The runs and summary in `mode`, assessed now if they were not yet.
+    /// The runs in `mode`, assessed now if they were not yet.
     fn assessed(&self, mode: DatasetMode) -> &Assessed {
         self.modes[slot(mode)]
             .get_or_init(|| assess_mode(&self.order, mode, self.apply_provider_pue, &self.reports, None))
@@ -739,7 +757,7 @@ impl Catalog {
     pub fn map_page(&self, q: &crate::query::WhatIfQuery) -> crate::pages::MapPage {
         let grid = Grid::embedded();
         let all = crate::whatif::regions(grid);
-        let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().filter(|r| q.selects(r)).collect();
+        let runs: Vec<&Run> = self.runs(DatasetMode::Latest).iter().map(|r| &**r).filter(|r| q.selects(r)).collect();
         let whatif = crate::whatif::what_if(&q.label(), &runs, &all, &q.filters);
         let shown: Vec<crate::model::RegionRow> = all
             .iter()
@@ -775,7 +793,7 @@ impl Catalog {
     }
 
     /// Runs assessed in `mode`, newest first.
-    pub fn runs(&self, mode: DatasetMode) -> &[Run] {
+    pub fn runs(&self, mode: DatasetMode) -> &[Arc<Run>] {
         &self.assessed(mode).runs
     }
 
@@ -817,11 +835,11 @@ impl Catalog {
     }
 
     pub fn summary(&self, mode: DatasetMode) -> &Summary {
-        &self.assessed(mode).summary
+        self.assessed(mode).summary()
     }
 
     pub fn run(&self, run_id: &str, mode: DatasetMode) -> Option<&Run> {
-        self.index.get(run_id).and_then(|&i| self.assessed(mode).runs.get(i))
+        self.index.get(run_id).and_then(|&i| self.assessed(mode).runs.get(i)).map(|r| &**r)
     }
 
     /// A run with its rows, read again from its files: checkpoints by duration, tasks in file
@@ -971,7 +989,7 @@ fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
 /// A gap no embedded figure explains, but whose implied intensity recurs in several runs at one
 /// place, is a static figure of an older CodeCarbon release (its data files changed since); live
 /// values (Electricity Maps) vary from run to run, so a one-off stays unexplained.
-fn explain_constant_gaps(runs: &mut [Run]) {
+fn explain_constant_gaps(runs: &mut [Arc<Run>]) {
     use crate::model::{DeltaKind, DeltaReason};
     fn key(r: &Run) -> Option<(String, String)> {
         let imp = r.assessment.implied_intensity_g_per_kwh?;
@@ -990,6 +1008,8 @@ fn explain_constant_gaps(runs: &mut [Run]) {
     for r in runs.iter_mut().filter(|r| unknown(r)) {
         let n = key(r).and_then(|k| counts.get(&k).copied()).unwrap_or(0);
         if n >= 2 {
+            // Copied only when it changes (others may share it).
+            let r = Arc::make_mut(r);
             let version = r.codecarbon_version.clone().unwrap_or_else(|| format!("({} layout)", r.schema));
             r.assessment.delta_reason = Some(DeltaReason {
                 kind: DeltaKind::OlderCodecarbonData,

@@ -437,10 +437,10 @@ impl Summary {
 
     /// Builds the overview from runs (any order) and file reports. Projects and experiments are
     /// sorted by name, runs by start time.
-    pub fn build(runs: &[Run], files: &[FileReport]) -> Summary {
+    pub fn build<R: std::borrow::Borrow<Run>>(runs: &[R], files: &[FileReport]) -> Summary {
         use std::collections::BTreeMap;
         let mut tree: BTreeMap<&str, BTreeMap<&str, Vec<&Run>>> = BTreeMap::new();
-        for r in runs {
+        for r in runs.iter().map(|r| r.borrow()) {
             tree.entry(r.project_name.as_deref().unwrap_or(UNNAMED))
                 .or_default()
                 .entry(r.experiment_id.as_deref().unwrap_or(UNNAMED))
@@ -484,13 +484,13 @@ impl Summary {
             })
             .collect();
         Summary {
-            dataset: runs.first().map(|r| r.assessment.dataset).unwrap_or_default(),
-            totals: Totals::of(runs),
+            dataset: runs.first().map(|r| r.borrow().assessment.dataset).unwrap_or_default(),
+            totals: Totals::of(runs.iter().map(|r| r.borrow())),
             files: files.len(),
             rows_read: files.iter().map(|f| f.rows_read).sum(),
             rows_rejected: files.iter().map(|f| f.rows_rejected).sum(),
-            first_run: runs.iter().filter_map(|r| r.started_at).min(),
-            last_run: runs.iter().filter_map(|r| r.ended_at).max(),
+            first_run: runs.iter().filter_map(|r| r.borrow().started_at).min(),
+            last_run: runs.iter().filter_map(|r| r.borrow().ended_at).max(),
             projects,
         }
     }

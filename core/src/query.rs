@@ -3,6 +3,7 @@
 use crate::model::{DatasetMode, Run, UNNAMED};
 use crate::pages::{RunRow, RunsPage};
 use serde::{Deserialize, Serialize};
+use std::borrow::Borrow;
 use std::cmp::Ordering;
 
 /// Columns runs can be sorted by.
@@ -155,14 +156,14 @@ impl RunQuery {
     }
 
     /// One page of the matching runs, with the values the filters offer.
-    pub fn page_of(&self, runs: &[Run]) -> RunsPage {
+    pub fn page_of<R: Borrow<Run>>(&self, runs: &[R]) -> RunsPage {
         let order = sort_order(runs, self.sort_key(), self.is_descending());
         self.page_in(runs, &order, &FilterValues::of(runs))
     }
 
     /// One page of the matching runs, with `order` the runs' order for this query's sort (see
     /// [`sort_order`]): no sort per request, and only the rows shown are copied.
-    pub fn page_in(&self, runs: &[Run], order: &[u32], values: &FilterValues) -> RunsPage {
+    pub fn page_in<R: Borrow<Run>>(&self, runs: &[R], order: &[u32], values: &FilterValues) -> RunsPage {
         let matched = self.ordered(runs, order).count();
         let pages = matched.div_ceil(PAGE_SIZE).max(1);
         let page = self.page.unwrap_or(1).clamp(1, pages);
@@ -181,8 +182,12 @@ impl RunQuery {
     }
 
     /// The matching runs in `order`.
-    pub fn ordered<'a>(&'a self, runs: &'a [Run], order: &'a [u32]) -> impl Iterator<Item = &'a Run> + 'a {
-        order.iter().map(move |&i| &runs[i as usize]).filter(move |r| self.matches(r))
+    pub fn ordered<'a, R: Borrow<Run>>(
+        &'a self,
+        runs: &'a [R],
+        order: &'a [u32],
+    ) -> impl Iterator<Item = &'a Run> + 'a {
+        order.iter().map(move |&i| runs[i as usize].borrow()).filter(move |r| self.matches(r))
     }
 
     pub fn matches(&self, r: &Run) -> bool {
@@ -200,9 +205,9 @@ impl RunQuery {
     }
 
     /// The matching runs, sorted; missing values always last.
-    pub fn apply<'a>(&self, runs: &'a [Run]) -> Vec<&'a Run> {
+    pub fn apply<'a, R: Borrow<Run>>(&self, runs: &'a [R]) -> Vec<&'a Run> {
         let order = sort_order(runs, self.sort_key(), self.is_descending());
-        order.iter().map(|&i| &runs[i as usize]).filter(|r| self.matches(r)).collect()
+        order.iter().map(|&i| runs[i as usize].borrow()).filter(|r| self.matches(r)).collect()
     }
 }
 
@@ -218,10 +223,10 @@ pub struct FilterValues {
 }
 
 impl FilterValues {
-    pub fn of(runs: &[Run]) -> FilterValues {
+    pub fn of<R: Borrow<Run>>(runs: &[R]) -> FilterValues {
         let distinct = |f: fn(&Run) -> Option<&String>| -> Vec<String> {
             let set: std::collections::BTreeSet<&str> =
-                runs.iter().map(|r| f(r).map_or(UNNAMED, |s| s.as_str())).collect();
+                runs.iter().map(|r| f(r.borrow()).map_or(UNNAMED, |s| s.as_str())).collect();
             set.into_iter().map(str::to_string).collect()
         };
         FilterValues {
@@ -235,10 +240,10 @@ impl FilterValues {
 }
 
 /// Positions of `runs` sorted by `key` (missing values last in both directions, ties by run id).
-pub fn sort_order(runs: &[Run], key: SortKey, desc: bool) -> Vec<u32> {
+pub fn sort_order<R: Borrow<Run>>(runs: &[R], key: SortKey, desc: bool) -> Vec<u32> {
     let mut order: Vec<u32> = (0..runs.len() as u32).collect();
     order.sort_by(|&i, &j| {
-        let (a, b) = (&runs[i as usize], &runs[j as usize]);
+        let (a, b) = (runs[i as usize].borrow(), runs[j as usize].borrow());
         let ord = match key {
             SortKey::Started => cmp_opt(&a.started_at, &b.started_at, desc),
             SortKey::Project => cmp_opt(&a.project_name, &b.project_name, desc),

@@ -244,9 +244,9 @@ pub fn timeseries(runs: &[&Run], period: Period, by: Dimension) -> TimeSeries {
 }
 
 /// Teams with their totals, largest CO2 first.
-pub fn teams(runs: &[Run]) -> Vec<crate::pages::TeamSummary> {
+pub fn teams<R: std::borrow::Borrow<Run>>(runs: &[R]) -> Vec<crate::pages::TeamSummary> {
     let mut by: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
-    for r in runs {
+    for r in runs.iter().map(|r| r.borrow()) {
         by.entry(Dimension::Team.of(r)).or_default().push(r);
     }
     let mut out: Vec<crate::pages::TeamSummary> = by
@@ -267,7 +267,7 @@ pub fn teams(runs: &[Run]) -> Vec<crate::pages::TeamSummary> {
 
 /// The team page's figures (charts are drawn by the caller from [`timeseries`]): totals, the
 /// last month with runs against the month before, top runs and projects.
-pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::pages::TeamPage {
+pub fn team_page<R: std::borrow::Borrow<Run>>(title: &str, runs: &[&Run], all: &[R]) -> crate::pages::TeamPage {
     use crate::model::Totals;
     use crate::pages::{ProjectTotal, TeamPage};
     let months: BTreeSet<String> =
@@ -295,7 +295,8 @@ pub fn team_page(title: &str, runs: &[&Run], all: &[Run]) -> crate::pages::TeamP
         .map(|(p, rs)| ProjectTotal { project_name: p, totals: Totals::of(rs.iter().copied()) })
         .collect();
     top_projects.sort_by(|a, b| b.totals.co2_kg.total_cmp(&a.totals.co2_kg));
-    let distinct = |d: Dimension| all.iter().map(|r| d.of(r)).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
+    let distinct =
+        |d: Dimension| all.iter().map(|r| d.of(r.borrow())).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>();
     TeamPage {
         title: title.to_string(),
         totals: Totals::of(runs.iter().copied()),

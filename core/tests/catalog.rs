@@ -33,7 +33,7 @@ fn logs() -> tempfile::TempDir {
 }
 
 fn runs(cat: &Catalog, mode: DatasetMode) -> Vec<Run> {
-    cat.runs(mode).to_vec()
+    cat.runs(mode).iter().map(|r| (**r).clone()).collect()
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn catalog(names: &[&str]) -> Catalog {
 fn only_run(name: &str) -> Run {
     let cat = catalog(&[name]);
     assert_eq!(cat.runs(L).len(), 1, "{name}: {:?}", cat.files()[0].problems);
-    cat.runs(L)[0].clone()
+    (*cat.runs(L)[0]).clone()
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {

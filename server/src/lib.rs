@@ -368,8 +368,9 @@ async fn api_checkpoints(
     let mut res = Json(&rows).into_response();
     let h = res.headers_mut();
     h.insert("x-total-count", total.into());
-    if after + rows.len() < total {
-        if let Ok(link) = format!("<{}?after={}&limit={limit}>; rel=\"next\"", uri.path(), after + rows.len()).parse() {
+    let next = after.saturating_add(rows.len());
+    if next < total {
+        if let Ok(link) = format!("<{}?after={next}&limit={limit}>; rel=\"next\"", uri.path()).parse() {
             h.insert(axum::http::header::LINK, link);
         }
     }
@@ -625,7 +626,7 @@ async fn api_timeseries(
     };
     let filter = carbon_core::query::ViewFilter::from_params(|k| params.get(k).cloned());
     read(&s, |c| {
-        let runs: Vec<&Run> = c.runs(mode).iter().filter(|r| filter.matches(r)).collect();
+        let runs: Vec<&Run> = c.runs(mode).iter().map(|r| &**r).filter(|r| filter.matches(r)).collect();
         Json(timeseries(&runs, period, by))
     })
 }

@@ -40,6 +40,10 @@ const BATCH: usize = 512;
 pub const CHANNEL: &str = "carbon_dash_runs";
 /// Records in one multi-row insert, at most (23 parameters each).
 const INSERT_ROWS: usize = 256;
+/// Reads that scan a run's or a project's records, at once, at most (see `Store::heavy_reads`).
+const HEAVY_READS: usize = 2;
+/// How long a live token's project is remembered (see [`Store::token_project`]).
+pub const TOKEN_TTL: Duration = Duration::from_secs(1);
 /// Run → project pairs remembered (they never change), at most; forgotten all at once beyond.
 const RUN_CACHE: usize = 200_000;
 /// The `body_hash` of a row that retention folded from several records.
@@ -129,10 +133,15 @@ pub struct Store {
     committed: Arc<(AtomicI64, tokio::sync::Notify)>,
     /// Transactions the writer committed.
     commits: Arc<std::sync::atomic::AtomicU64>,
-    /// Run → project.
+    /// Token hash → (project, when looked up); run → project.
+    tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
     run_projects: Arc<Mutex<HashMap<String, String>>>,
     /// Months (as `year * 12 + month - 1`) whose PostgreSQL partition is known to exist.
     partitions: Arc<Mutex<HashSet<i64>>>,
+    /// Reads whose cost grows with a run's or a project's records (checkpoints, exports) take a
+    /// turn here, so that requests for them cannot take every connection from the pages and
+    /// the trackers.
+    heavy_reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Microseconds since 1970, now.
@@ -224,8 +233,10 @@ impl Store {
             writer,
             committed: Arc::default(),
             commits: Arc::default(),
+            tokens: Arc::default(),
             run_projects: Arc::default(),
             partitions: Arc::default(),
+            heavy_reads: Arc::new(tokio::sync::Semaphore::new(HEAVY_READS)),
         };
         store.copy_v1_records().await?;
         tokio::spawn(store.clone().write_loop(jobs));
@@ -488,19 +499,42 @@ impl Store {
         if n == 0 {
             return refused(format!("no live token of project '{}' starts with '{prefix}'", p.name));
         }
+        lock(&self.tokens).clear();
         Ok(n)
     }
 
     // ---- what a tracker may do ----
 
-    /// The project a live (not revoked) token writes to. Looked up at each post (one indexed
-    /// row): a token revoked by any process is refused at once.
+    /// The project a live (not revoked) token writes to. A live token is remembered for
+    /// [`TOKEN_TTL`]: a tracker posts every few seconds, and a lookup is a trip to the database
+    /// each (on SQLite, to its connection's thread and back). A token revoked here is refused at
+    /// once; by another process (the `token revoke` command, another replica), within the TTL.
     pub async fn token_project(&self, token: &str) -> Result<Option<String>> {
+        let hash = token_hash(token);
+        if let Some((project, at)) = lock(&self.tokens).get(&hash) {
+            if at.elapsed() < TOKEN_TTL {
+                return Ok(Some(project.clone()));
+            }
+        }
         let row = sqlx::query("SELECT project_id FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(token_hash(token))
+            .bind(&hash)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.try_get("project_id")).transpose()?)
+        let project: Option<String> = row.map(|r| r.try_get("project_id")).transpose()?;
+        let mut tokens = lock(&self.tokens);
+        match &project {
+            Some(p) => {
+                // Live tokens only (made-up ones are never kept), and expired ones dropped.
+                if tokens.len() >= 10_000 {
+                    tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
+                }
+                tokens.insert(hash, (p.clone(), Instant::now()));
+            }
+            None => {
+                tokens.remove(&hash);
+            }
+        }
+        Ok(project)
     }
 
     pub async fn experiment_project(&self, experiment_id: &str) -> Result<Option<String>> {
@@ -591,13 +625,17 @@ impl Store {
     }
 
     /// PostgreSQL: makes the monthly partitions the records' instants fall in (before the
-    /// transaction that writes them, so that it takes no lock on the table). Another replica
-    /// making the same one at the same time is no error.
+    /// transaction that writes them, so that it takes no lock on the table), for months from two
+    /// years back to two months ahead: a tracker's clock cannot make a partition a month of the
+    /// last century; such records go to the default partition. Another replica making the same
+    /// one at the same time is no error; a partition that cannot be made (the default partition
+    /// holds records of its month) leaves its records in the default partition.
     async fn ensure_partitions(&self, instants: impl Iterator<Item = i64>) -> Result<()> {
         if self.engine != Engine::Postgres {
             return Ok(());
         }
-        let mut months: Vec<i64> = instants.filter_map(month_of).collect();
+        let now = month_of(now()).unwrap_or(0);
+        let mut months: Vec<i64> = instants.filter_map(month_of).filter(|m| (now - 24..=now + 2).contains(m)).collect();
         months.sort_unstable();
         months.dedup();
         months.retain(|m| !lock(&self.partitions).contains(m));
@@ -612,12 +650,22 @@ impl Store {
                     .await?
                     .is_some();
                 if !exists {
-                    return Err(e.into());
+                    tracing::warn!(error = %e, partition = %name, "records of this month stay in the default partition");
                 }
             }
             lock(&self.partitions).insert(m);
         }
         Ok(())
+    }
+
+    /// A write transaction. SQLite: `BEGIN IMMEDIATE`, the write lock taken at once, so that a
+    /// transaction that reads before it writes is never refused because another process (the
+    /// command line, a second server on the same file) wrote in between.
+    async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.write_pool.begin().await?,
+        })
     }
 
     /// Writes `batch` in one transaction; one result per job (a run's id for a run), and the
@@ -636,7 +684,7 @@ impl Store {
             }
         }
         self.ensure_partitions(records.iter().map(|r| r.2)).await?;
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (i, job) in batch.iter().enumerate() {
             if let Job::Run(r, _) = job {
                 sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
@@ -663,6 +711,7 @@ impl Store {
             // The same run and timestamp twice in one batch: the first is written, the second
             // is a retry of it or a conflict.
             let mut first: HashMap<(&str, &str), (usize, String)> = HashMap::new();
+            let received_at = now();
             let mut repeats: Vec<(usize, usize)> = Vec::new();
             let mut rows: Vec<NewRecord> = Vec::new();
             for &(i, e, at) in &records {
@@ -676,7 +725,7 @@ impl Store {
                     Some(_) => out[i] = Err(conflict(e)),
                     None => {
                         first.insert((&e.run_id, &e.timestamp), (i, hash.clone()));
-                        rows.push(NewRecord { job: i, record: e, at_us: at, hash, seq: 0, records: 1 });
+                        rows.push(NewRecord { job: i, record: e, at_us: at, hash, seq: 0, records: 1, received_at });
                     }
                 }
             }
@@ -691,7 +740,7 @@ impl Store {
                 for (k, r) in rows.iter_mut().enumerate() {
                     r.seq = base + 1 + k as i64;
                 }
-                let inserted = insert_records(&mut tx, &rows, now()).await?;
+                let inserted = insert_records(&mut tx, &rows).await?;
                 let mut added: Vec<&NewRecord> = Vec::new();
                 for (r, new) in rows.iter().zip(inserted) {
                     if new {
@@ -699,16 +748,18 @@ impl Store {
                         continue;
                     }
                     // Not inserted: a retry (the same record) or another record at its timestamp.
-                    let stored: String = sqlx::query(
+                    let stored: Option<String> = sqlx::query(
                         "SELECT body_hash FROM emissions WHERE run_id = $1 AND at_us = $2 AND timestamp = $3",
                     )
                     .bind(&r.record.run_id)
                     .bind(r.at_us)
                     .bind(&r.record.timestamp)
-                    .fetch_one(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?
-                    .try_get("body_hash")?;
-                    if stored != r.hash {
+                    .map(|row| row.try_get("body_hash"))
+                    .transpose()?;
+                    // None: folded away meanwhile by retention (this was a retry of it).
+                    if stored.is_some_and(|h| h != r.hash && h != FOLDED) {
                         out[r.job] = Err(conflict(r.record));
                     }
                 }
@@ -762,16 +813,19 @@ impl Store {
             self.experiments(None).await?.into_iter().map(|e| (e.id.clone(), e)).collect();
         let q = format!("{RUN_COLUMNS}, {TOTALS_COLUMNS} FROM runs WHERE last_seq > $1 ORDER BY last_seq");
         let rows = sqlx::query(sqlx::AssertSqlSafe(q)).bind(cursor).fetch_all(&self.pool).await?;
-        let mut next = cursor;
+        let (mut next, mut hold) = (cursor, i64::MAX);
         let mut runs = Vec::with_capacity(rows.len());
         for r in &rows {
             let (id, run) = run_of(r)?;
             let (totals, last_seq) = totals_of(r, &id)?;
             next = next.max(last_seq);
-            if let Some(exp) = experiments.get(&run.experiment_id) {
-                runs.push((exp.clone(), id, run, totals));
+            match experiments.get(&run.experiment_id) {
+                Some(exp) => runs.push((exp.clone(), id, run, totals)),
+                // Its experiment was made after the experiments were read: read it next time.
+                None => hold = hold.min(last_seq - 1),
             }
         }
+        let next = next.min(hold).max(cursor);
         drop(rows);
         let files = tokio::task::spawn_blocking(move || collect::run_files(runs))
             .await
@@ -790,6 +844,7 @@ impl Store {
     /// Run `run_id`'s checkpoints (running totals, in time order), at most `max`, evenly spaced
     /// with the last one kept, thinned by the database; and how many rows it has.
     pub async fn checkpoints(&self, run_id: &str, max: usize) -> Result<(Vec<Checkpoint>, usize)> {
+        let _turn = self.heavy_reads.acquire().await.map_err(|_| StoreError::Closed)?;
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM emissions WHERE run_id = $1")
             .bind(run_id)
             .fetch_one(&self.pool)
@@ -804,11 +859,12 @@ impl Store {
     /// A page of run `run_id`'s checkpoints: those after the `after`-th (1-based numbers, in
     /// time order), at most `limit`; and how many rows it has.
     pub async fn checkpoints_page(&self, run_id: &str, after: usize, limit: usize) -> Result<(Vec<Checkpoint>, usize)> {
+        let _turn = self.heavy_reads.acquire().await.map_err(|_| StoreError::Closed)?;
         let q = format!("{CHECKPOINTS} WHERE i > $2 ORDER BY i LIMIT $3");
         let rows = sqlx::query(sqlx::AssertSqlSafe(q))
             .bind(run_id)
-            .bind(after as i64)
-            .bind(limit as i64)
+            .bind(after.min(i64::MAX as usize) as i64)
+            .bind(limit.min(i64::MAX as usize) as i64)
             .fetch_all(&self.pool)
             .await?;
         let total = match rows.first() {
@@ -846,16 +902,20 @@ impl Store {
             let mut after: (i64, String) = (i64::MIN, String::new());
             loop {
                 let q = format!(
-                    "{EMISSION_COLUMNS} FROM emissions WHERE run_id = $1 AND (at_us > $2 OR (at_us = $2 AND timestamp > $3))
+                    "{EMISSION_COLUMNS} FROM emissions WHERE run_id = $1 AND (at_us, timestamp) > ($2, $3)
                      ORDER BY at_us, timestamp LIMIT $4"
                 );
-                let page = sqlx::query(sqlx::AssertSqlSafe(q))
-                    .bind(&id)
-                    .bind(after.0)
-                    .bind(&after.1)
-                    .bind(PAGE)
-                    .fetch_all(&self.pool)
-                    .await?;
+                // A turn per page, not held while the client reads (a slow one must not hold it).
+                let page = {
+                    let _turn = self.heavy_reads.acquire().await.map_err(|_| StoreError::Closed)?;
+                    sqlx::query(sqlx::AssertSqlSafe(q))
+                        .bind(&id)
+                        .bind(after.0)
+                        .bind(&after.1)
+                        .bind(PAGE)
+                        .fetch_all(&self.pool)
+                        .await?
+                };
                 let mut text = String::with_capacity(page.len() * 400);
                 for row in &page {
                     let e = emission_of(row)?;
@@ -892,7 +952,9 @@ impl Store {
     /// that keep their sums: each run's old records become at most about 400 rows (one per
     /// span of at least an hour), each the sum of the records it stands for, with the last one's
     /// time and means. Totals stay exact; a run's page draws its old part coarser. Returns
-    /// (runs folded, rows before, rows after). One run per transaction.
+    /// (runs folded, rows before, rows after). A run is folded a few spans per transaction,
+    /// holding its row (so records committing meanwhile, here or on another replica, wait or are
+    /// left for the next pass, and two replicas folding at once take turns).
     pub async fn fold_records(&self, before_us: i64) -> Result<(usize, u64, u64)> {
         let ids: Vec<String> =
             sqlx::query("SELECT DISTINCT run_id FROM emissions WHERE at_us < $1 AND body_hash <> $2")
@@ -905,30 +967,55 @@ impl Store {
                 .collect::<Result<_, _>>()?;
         let (mut before, mut after) = (0u64, 0u64);
         for id in &ids {
-            let (b, a) = self.fold_run(id, before_us).await?;
-            before += b;
-            after += a;
+            let mut from = i64::MIN;
+            while let Some((b, a, next)) = self.fold_slice(id, from, before_us).await? {
+                before += b;
+                after += a;
+                from = next;
+            }
         }
         Ok((ids.len(), before, after))
     }
 
-    async fn fold_run(&self, run_id: &str, before_us: i64) -> Result<(u64, u64)> {
-        let mut tx = self.write_pool.begin().await?;
-        let span: (Option<i64>, Option<i64>) = {
-            let r = sqlx::query("SELECT MIN(at_us) AS a, MAX(at_us) AS b FROM emissions WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            (r.try_get("a")?, r.try_get("b")?)
+    /// Folds run `run_id`'s rows from `from` (µs) on, a few spans of them, before `before_us`;
+    /// `None` when nothing is left before it. Returns (rows read, rows written, where the next
+    /// slice starts).
+    async fn fold_slice(&self, run_id: &str, from: i64, before_us: i64) -> Result<Option<(u64, u64, i64)>> {
+        /// Spans per transaction: bounds what one holds (and the writer waits for).
+        const SPANS: i64 = 16;
+        let mut tx = self.begin_write().await?;
+        // The run's row first: writers of its records (which update it) wait for this fold.
+        sqlx::query("UPDATE runs SET records = records WHERE id = $1").bind(run_id).execute(&mut *tx).await?;
+        let r = sqlx::query(
+            "SELECT MIN(at_us) AS a, MAX(at_us) AS b, MIN(CASE WHEN at_us >= $2 THEN at_us END) AS c
+             FROM emissions WHERE run_id = $1",
+        )
+        .bind(run_id)
+        .bind(from)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (Some(first), Some(last), Some(start)) =
+            (r.try_get::<Option<i64>, _>("a")?, r.try_get::<Option<i64>, _>("b")?, r.try_get::<Option<i64>, _>("c")?)
+        else {
+            return Ok(None);
         };
-        let width = match span {
-            (Some(a), Some(b)) => ((b - a) / 400).max(3_600_000_000),
-            _ => return Ok((0, 0)),
-        };
+        if start >= before_us {
+            return Ok(None);
+        }
+        let width = ((last - first) / 400).max(3_600_000_000);
+        // Whole spans only, so that a span is never split between two slices.
+        let span_start = start.div_euclid(width) * width;
+        let end = (span_start.saturating_add(SPANS * width)).min(before_us.div_euclid(width) * width);
+        if end <= start {
+            // The span the cut-off falls in is not over: it is folded once it is.
+            return Ok(None);
+        }
         let q = format!(
-            "{EMISSION_COLUMNS}, seq FROM emissions WHERE run_id = $1 AND at_us < $2 ORDER BY at_us, timestamp"
+            "{EMISSION_COLUMNS}, seq FROM emissions WHERE run_id = $1 AND at_us >= $2 AND at_us < $3
+             ORDER BY at_us, timestamp"
         );
-        let old = sqlx::query(sqlx::AssertSqlSafe(q)).bind(run_id).bind(before_us).fetch_all(&mut *tx).await?;
+        let old =
+            sqlx::query(sqlx::AssertSqlSafe(q)).bind(run_id).bind(span_start).bind(end).fetch_all(&mut *tx).await?;
         let mut rows: Vec<(EmissionIn, i64, i64, i64)> = Vec::with_capacity(old.len());
         for r in &old {
             rows.push((emission_of(r)?, r.try_get("at_us")?, r.try_get("seq")?, r.try_get("records")?));
@@ -945,11 +1032,13 @@ impl Store {
             let n: i64 = group.iter().map(|g| g.3.max(1)).sum();
             folded.push((sum.as_record(), *at, *seq, n));
         }
-        sqlx::query("DELETE FROM emissions WHERE run_id = $1 AND at_us < $2")
+        sqlx::query("DELETE FROM emissions WHERE run_id = $1 AND at_us >= $2 AND at_us < $3")
             .bind(run_id)
-            .bind(before_us)
+            .bind(span_start)
+            .bind(end)
             .execute(&mut *tx)
             .await?;
+        let received_at = now();
         let new: Vec<NewRecord> = folded
             .iter()
             .map(|(e, at, seq, n)| NewRecord {
@@ -959,11 +1048,12 @@ impl Store {
                 hash: FOLDED.into(),
                 seq: *seq,
                 records: *n,
+                received_at,
             })
             .collect();
-        insert_records(&mut tx, &new, now()).await?;
+        insert_records(&mut tx, &new).await?;
         tx.commit().await?;
-        Ok((rows.len() as u64, new.len() as u64))
+        Ok(Some((rows.len() as u64, new.len() as u64, end)))
     }
 
     /// Transactions the writer has committed (fewer than writes when many wait at once).
@@ -1005,7 +1095,7 @@ impl Store {
             return Ok(());
         }
         let started = Instant::now();
-        let mut tx = self.write_pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.engine == Engine::Postgres {
             // Replicas starting together: one copies, the others wait, then find nothing to do.
             sqlx::query("SELECT pg_advisory_xact_lock(7243100)").execute(&mut *tx).await?;
@@ -1031,10 +1121,15 @@ impl Store {
             }
             drop(old);
             let at = |e: &EmissionIn| collect::instant(&e.timestamp).map_or(0, |t| t.and_utc().timestamp_micros());
-            // In time order, ties in the order they came (as version 1 read them back).
-            list.sort_by_key(|(e, _, _)| at(e));
+            // In time order (ties by timestamp text, as checkpoints are read).
+            list.sort_by(|(a, ..), (b, ..)| (at(a), a.timestamp.as_str()).cmp(&(at(b), b.timestamp.as_str())));
             if self.engine == Engine::Postgres {
-                let mut months: Vec<i64> = list.iter().filter_map(|(e, ..)| month_of(at(e))).collect();
+                let now = month_of(now()).unwrap_or(0);
+                let mut months: Vec<i64> = list
+                    .iter()
+                    .filter_map(|(e, ..)| month_of(at(e)))
+                    .filter(|m| (now - 24..=now + 2).contains(m))
+                    .collect();
                 months.sort_unstable();
                 months.dedup();
                 for m in months {
@@ -1048,13 +1143,21 @@ impl Store {
             }
             let mut totals = Totals::default();
             let mut rows = Vec::with_capacity(list.len());
-            for (e, hash, _) in &list {
+            for (e, hash, received_at) in &list {
                 seq += 1;
                 totals.add(e);
-                rows.push(NewRecord { job: 0, record: e, at_us: at(e), hash: hash.clone(), seq, records: 1 });
+                let received_at = *received_at;
+                rows.push(NewRecord {
+                    job: 0,
+                    record: e,
+                    at_us: at(e),
+                    hash: hash.clone(),
+                    seq,
+                    records: 1,
+                    received_at,
+                });
             }
-            let received = list.iter().map(|l| l.2).max().unwrap_or(0);
-            insert_records(&mut tx, &rows, received).await?;
+            insert_records(&mut tx, &rows).await?;
             if let Some(last) = rows.last() {
                 add_totals(&mut tx, id, &totals, last.at_us, seq).await?;
             }
@@ -1083,6 +1186,7 @@ struct NewRecord<'a> {
     seq: i64,
     /// Tracker records it stands for (1 but for rows folded by retention).
     records: i64,
+    received_at: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -1096,12 +1200,11 @@ fn conflict(e: &EmissionIn) -> StoreError {
     ))
 }
 
-/// The month (`year * 12 + month - 1`) of an instant in µs, for years 2000–2100 (others go to
-/// the default partition).
+/// The month (`year * 12 + month - 1`) of an instant in µs.
 fn month_of(at_us: i64) -> Option<i64> {
     use chrono::Datelike;
     let t = chrono::DateTime::from_timestamp_micros(at_us)?;
-    (2000..=2100).contains(&t.year()).then(|| i64::from(t.year()) * 12 + i64::from(t.month0()))
+    Some(i64::from(t.year()) * 12 + i64::from(t.month0()))
 }
 
 /// A month's partition: its name and range of instants (µs).
@@ -1133,7 +1236,7 @@ async fn existing_runs(tx: &mut Tx, ids: &[&str]) -> Result<HashSet<String>> {
 
 /// Inserts `rows` (multi-row inserts); for each, whether it was new (not a record already
 /// stored at its run and timestamp).
-async fn insert_records(tx: &mut Tx, rows: &[NewRecord<'_>], received_at: i64) -> Result<Vec<bool>> {
+async fn insert_records(tx: &mut Tx, rows: &[NewRecord<'_>]) -> Result<Vec<bool>> {
     const COLUMNS: usize = 23;
     let mut inserted: HashSet<(String, String)> = HashSet::new();
     for chunk in rows.chunks(INSERT_ROWS) {
@@ -1168,7 +1271,7 @@ async fn insert_records(tx: &mut Tx, rows: &[NewRecord<'_>], received_at: i64) -
                 .bind(&e.timestamp)
                 .bind(r.seq)
                 .bind(&r.hash)
-                .bind(received_at)
+                .bind(r.received_at)
                 .bind(e.duration)
                 .bind(collect::interval_s(e))
                 .bind(e.emissions_sum)
@@ -1198,8 +1301,9 @@ async fn insert_records(tx: &mut Tx, rows: &[NewRecord<'_>], received_at: i64) -
 /// totals: the sums grow; the newest record's values are replaced when this one is as new.
 async fn add_totals(tx: &mut Tx, run_id: &str, delta: &Totals, last_at: i64, seq: i64) -> Result<()> {
     let l = &delta.last;
-    // Every SET reads the row as it was: `newer` compares with the old `last_at`.
-    let newer = "(last_at IS NULL OR $10 >= last_at)";
+    // Every SET reads the row as it was: `newer` compares with the old `last_at`. The newest
+    // record is the last by (instant, timestamp), the order checkpoints are read in.
+    let newer = "(last_at IS NULL OR $10 > last_at OR ($10 = last_at AND $11 >= last_timestamp))";
     let q = format!(
         "UPDATE runs SET records = records + $2, sum_interval = sum_interval + $3, sum_emissions = sum_emissions + $4,
             sum_cpu_energy = sum_cpu_energy + $5, sum_gpu_energy = sum_gpu_energy + $6,

@@ -145,7 +145,7 @@ pub fn v2_sqlite() -> String {
 }
 
 /// PostgreSQL: records partitioned by month of `at_us` (partitions made as records need them,
-/// see `Store::ensure_partitions`; instants outside 2000–2100 go to the default partition).
+/// see `Store::ensure_partitions`; months outside two years back to two months ahead go to the default partition).
 pub fn v2_postgres() -> String {
     format!(
         "{V2}\nALTER INDEX emissions_pkey RENAME TO emissions_v1_pkey;\n\

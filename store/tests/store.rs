@@ -346,6 +346,33 @@ async fn retention_folds_old_records_and_keeps_the_totals_exact() {
         assert_eq!(csv.lines().skip(1).filter(|l| l.ends_with(',')).count(), 720);
         let parsed = carbon_core::ingest::ingest_bytes("export.csv", csv.as_bytes()).expect("parse");
         assert!((parsed.runs[0].run.energy_kwh.expect("value") - before.energy_kwh.expect("value")).abs() < 1e-12);
+        // Late records of the folded day arrive while it is folded again: none is lost or
+        // counted twice.
+        let late: Vec<_> = (0..60)
+            .map(|i| {
+                let (s, id) = (s.clone(), id.clone());
+                tokio::spawn(async move {
+                    let mut e = timed(&id, 12 * i, 0.5);
+                    e.timestamp = e.timestamp.replace(".000000+00:00", ".500000+00:00");
+                    s.add_emission(e).await
+                })
+            })
+            .collect();
+        let folding = {
+            let s = s.clone();
+            tokio::spawn(async move { s.fold_records(cutoff.and_utc().timestamp_micros()).await })
+        };
+        for t in late {
+            t.await.expect("task").expect("late record");
+        }
+        folding.await.expect("task").expect("fold");
+        s.fold_records(cutoff.and_utc().timestamp_micros()).await.expect("fold again");
+        assert_eq!(s.counts().await.expect("counts"), (1, N as i64 + 60));
+        let run = s.runs_after(0).await.expect("runs").0[0].runs[0].run.clone();
+        let (rows_now, _) = s.checkpoints(&id, 400).await.expect("rows");
+        let summed = rows_now.last().and_then(|c| c.energy_kwh).expect("energy");
+        assert!((run.energy_kwh.expect("value") - summed).abs() < 1e-9, "{:?} vs {summed}", run.energy_kwh);
+        assert!((summed - before.energy_kwh.expect("value") - 30.0).abs() < 1e-9);
         s.close().await;
     }
 }
