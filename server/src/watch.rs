@@ -141,9 +141,12 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
                     return;
                 }
             };
-            // Events were lost (the kernel's queue overflowed): look at the whole tree.
+            // Events were lost (the kernel's queue overflowed): look at the whole tree, unless the
+            // overflow is a check's own doing (see [`own_overflow`]).
             if event.need_rescan() {
-                check(&folder_root, &folder_catalog, &folder_announcer, None, false);
+                if !own_overflow() {
+                    check(&folder_root, &folder_catalog, &folder_announcer, None, false);
+                }
                 return;
             }
             if matches!(event.kind, notify::EventKind::Access(_)) {
@@ -195,7 +198,11 @@ fn is_folder(dir: &Path, path: &Path, catalog: &Shared) -> bool {
 /// already did before the check). Returns how many files changed.
 pub fn check(dir: &Path, catalog: &Shared, announcer: &Announcer, cache: Option<&Path>, stale: bool) -> usize {
     let started = std::time::Instant::now();
+    CHECKING.fetch_add(1, Ordering::AcqRel);
+    CHECKS.fetch_add(1, Ordering::Relaxed);
     let changes = changes_on_disk(dir, &catalog.current());
+    *CHECKED.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+    CHECKING.fetch_sub(1, Ordering::AcqRel);
     let changed = catalog.update(|cat| cat.apply(changes));
     println!(
         "checked {} against what was read: {} changed ({:.2} s)",
@@ -213,6 +220,29 @@ pub fn check(dir: &Path, catalog: &Shared, announcer: &Announcer, cache: Option<
         }
     }
     changed
+}
+
+/// Checks running now, and when the last one finished reading the folder; checks started.
+static CHECKING: AtomicU64 = AtomicU64::new(0);
+static CHECKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times this process has [`check`]ed a folder.
+pub fn checks() -> u64 {
+    CHECKS.load(Ordering::Relaxed)
+}
+static CHECKED: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+/// After a check, an overflow within this long is the check's own.
+const OWN_OVERFLOW: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether an overflow of the kernel's event queue comes from a check's own reading: the watch
+/// sees every file and folder opened, so reading a tree of more than ~16 k entries (the kernel's
+/// default `max_queued_events`) overflows it. Looking again for such an overflow would read the
+/// tree again, overflow again, and never end (at 160 k files, a check every 2 s for good). A
+/// change whose event was lost to it is seen at the file's next change (CodeCarbon appends every
+/// few seconds) or at the next start.
+fn own_overflow() -> bool {
+    let recent = CHECKED.lock().unwrap_or_else(|e| e.into_inner()).is_some_and(|t| t.elapsed() < OWN_OVERFLOW);
+    CHECKING.load(Ordering::Acquire) > 0 || recent
 }
 
 /// Live `serve` of `dir`, for the life of the process: watches it, then [`check`]s it.
