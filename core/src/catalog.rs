@@ -81,8 +81,8 @@ struct Assessed {
 }
 
 /// Assesses `order` in `mode`. With `kept` (the runs that changed, the previous assessment and
-/// its index), unchanged runs keep their assessed run as it was (a pointer copy), unless its
-/// assessment was explained by other runs (those may have changed).
+/// its index), unchanged runs keep their assessed run as it was (a pointer copy); an explanation
+/// that depends on other runs is checked again by [`explain_constant_gaps`].
 fn assess_mode(
     order: &[Arc<Run>],
     mode: DatasetMode,
@@ -90,7 +90,6 @@ fn assess_mode(
     reports: &Arc<Vec<FileReport>>,
     kept: Option<(&HashSet<String>, &Assessed, &HashMap<String, usize>)>,
 ) -> Assessed {
-    use crate::model::DeltaKind;
     let grid = Grid::embedded();
     let was = |r: &Arc<Run>| -> Option<Arc<Run>> {
         let (changed, old, index) = kept?;
@@ -98,9 +97,7 @@ fn assess_mode(
             return None;
         }
         let o = old.runs.get(*index.get(&r.run_id)?)?;
-        let explained_by_others =
-            o.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::OlderCodecarbonData);
-        (o.run_id == r.run_id && !explained_by_others).then(|| o.clone())
+        (o.run_id == r.run_id).then(|| o.clone())
     };
     let kept_runs: Vec<Option<Arc<Run>>> = order.par_iter().map(was).collect();
     // Runs share places: each place is worked out once (for the runs assessed anew).
@@ -125,7 +122,10 @@ fn assess_mode(
             })
         })
         .collect();
-    explain_constant_gaps(&mut runs);
+    explain_constant_gaps(&mut runs, |r| match places.get(&Location::of(r)) {
+        Some(place) => grid.assess_at(r, mode, apply_provider_pue, place),
+        None => grid.assess(r, mode, apply_provider_pue),
+    });
     Assessed { runs, summary: OnceLock::new(), reports: reports.clone() }
 }
 
@@ -986,41 +986,67 @@ fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
     Some(Arc::new(run))
 }
 
+/// How [`explain_constant_gaps`]' explanations begin (to tell them from the grid's own).
+const EXPLAINED_BY_OTHERS: &str = "the CSV implies ";
+
+/// Whether `r`'s reason is [`explain_constant_gaps`]' (it depends on other runs).
+fn explained_by_others(r: &Run) -> bool {
+    r.assessment.delta_reason.as_ref().is_some_and(|d| {
+        d.kind == crate::model::DeltaKind::OlderCodecarbonData && d.detail.starts_with(EXPLAINED_BY_OTHERS)
+    })
+}
+
 /// A gap no embedded figure explains, but whose implied intensity recurs in several runs at one
 /// place, is a static figure of an older CodeCarbon release (its data files changed since); live
-/// values (Electricity Maps) vary from run to run, so a one-off stays unexplained.
-fn explain_constant_gaps(runs: &mut [Arc<Run>]) {
+/// values (Electricity Maps) vary from run to run, so a one-off stays unexplained. Runs whose
+/// reason does not change are not copied (runs kept from the previous version are shared); a
+/// run explained before whose place no longer has another such run is assessed again
+/// (`reassess`).
+fn explain_constant_gaps(runs: &mut [Arc<Run>], reassess: impl Fn(&Run) -> crate::model::Assessment + Sync) {
     use crate::model::{DeltaKind, DeltaReason};
-    fn key(r: &Run) -> Option<(String, String)> {
+    /// The place (case aside) and the implied intensity to 4 significant digits, hashed: no
+    /// allocation per run.
+    fn key(r: &Run) -> Option<(u64, i64, i32)> {
         let imp = r.assessment.implied_intensity_g_per_kwh?;
-        let place = [&r.cloud_provider, &r.cloud_region, &r.country_iso_code]
-            .map(|x| x.as_deref().unwrap_or("").to_lowercase())
-            .join("/");
-        Some((place, format!("{imp:.3e}")))
-    }
-    let unknown = |r: &Run| r.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::LiveOrUnknown);
-    let mut counts: HashMap<(String, String), usize> = HashMap::new();
-    for r in runs.iter().filter(|r| unknown(r)) {
-        if let Some(k) = key(r) {
-            *counts.entry(k).or_default() += 1;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [&r.cloud_provider, &r.cloud_region, &r.country_iso_code] {
+            for c in part.as_deref().unwrap_or("").chars().flat_map(char::to_lowercase).chain(['/']) {
+                h = (h ^ u64::from(c)).wrapping_mul(0x100_0000_01b3);
+            }
         }
+        if imp == 0.0 || !imp.is_finite() {
+            return Some((h, 0, 0));
+        }
+        let exp = imp.abs().log10().floor() as i32;
+        Some((h, (imp / 10f64.powi(exp - 3)).round() as i64, exp))
     }
-    for r in runs.iter_mut().filter(|r| unknown(r)) {
-        let n = key(r).and_then(|k| counts.get(&k).copied()).unwrap_or(0);
-        if n >= 2 {
+    let unexplained = |r: &Run| r.assessment.delta_reason.as_ref().is_some_and(|d| d.kind == DeltaKind::LiveOrUnknown);
+    let candidate = |r: &Run| unexplained(r) || explained_by_others(r);
+    let keys: Vec<Option<(u64, i64, i32)>> =
+        runs.par_iter().map(|r| if candidate(r) { key(r) } else { None }).collect();
+    let mut counts: HashMap<(u64, i64, i32), usize> = HashMap::new();
+    for k in keys.iter().flatten() {
+        *counts.entry(*k).or_default() += 1;
+    }
+    runs.par_iter_mut().zip(keys).for_each(|(r, k)| {
+        let Some(k) = k else { return };
+        let n = counts.get(&k).copied().unwrap_or(0);
+        if n >= 2 && unexplained(r) {
             // Copied only when it changes (others may share it).
             let r = Arc::make_mut(r);
             let version = r.codecarbon_version.clone().unwrap_or_else(|| format!("({} layout)", r.schema));
             r.assessment.delta_reason = Some(DeltaReason {
                 kind: DeltaKind::OlderCodecarbonData,
                 detail: format!(
-                    "the CSV implies {:.1} g/kWh, as do {} runs at this place: a static figure of CodeCarbon {version}'s \
-                     data, since updated (recomputed with {:.1})",
+                    "{EXPLAINED_BY_OTHERS}{:.1} g/kWh, as do other runs at this place: a static figure of CodeCarbon \
+                     {version}'s data, since updated (recomputed with {:.1})",
                     r.assessment.implied_intensity_g_per_kwh.unwrap_or(f64::NAN),
-                    n - 1,
                     r.assessment.intensity_g_per_kwh
                 ),
             });
+        } else if n < 2 && explained_by_others(r) {
+            let r = Arc::make_mut(r);
+            r.assessment = reassess(r);
         }
-    }
+    });
 }

@@ -253,3 +253,41 @@ fn an_unreadable_team_mapping_stays_said_after_a_check() {
     cat.apply(changes);
     assert!(said(&cat));
 }
+
+/// Runs whose CO₂ no embedded figure explains, at one place and one implied intensity: each is
+/// explained by the others (an older CodeCarbon figure). A change elsewhere keeps them as they
+/// were (the very same runs, not copies); when only one is left, it is unexplained again.
+#[test]
+fn explanations_by_other_runs_follow_changes_and_unchanged_runs_are_shared() {
+    use carbon_core::ingest::ingest_bytes;
+    use carbon_core::model::DeltaKind;
+    let file = |name: &str, run: &str| {
+        let csv = format!(
+            "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+             2026-10-01T10:00:00,p,{run},60,0.000123456,0.001,FRA\n"
+        );
+        ingest_bytes(name, csv.as_bytes()).unwrap()
+    };
+    let kind = |cat: &Catalog, run: &str| cat.run(run, L).unwrap().assessment.delta_reason.as_ref().map(|d| d.kind);
+    let shared = SharedCatalog::new(Catalog::from_files(vec![file("a.csv", "a"), file("b.csv", "b")]).unwrap());
+    let before = shared.current();
+    assert_eq!(kind(&before, "a"), Some(DeltaKind::OlderCodecarbonData));
+    assert_eq!(kind(&before, "b"), Some(DeltaKind::OlderCodecarbonData));
+    // Another run elsewhere: a and b are the same runs as before, not copies.
+    let other = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+                 2026-10-02T10:00:00,q,c,60,0.0001,0.002,DEU\n";
+    shared.update(|c| c.upsert(ingest_bytes("c.csv", other.as_bytes()).unwrap()).unwrap());
+    let after = shared.current();
+    let ptr = |cat: &Catalog, id: &str| {
+        let i = cat.runs(L).iter().position(|r| r.run_id == id).unwrap();
+        std::sync::Arc::as_ptr(&cat.runs(L)[i])
+    };
+    assert_eq!(ptr(&before, "a"), ptr(&after, "a"));
+    assert_eq!(kind(&after, "a"), Some(DeltaKind::OlderCodecarbonData));
+    // b goes: a alone says nothing about older data.
+    shared.update(|c| c.remove("b.csv").unwrap());
+    assert_eq!(kind(&shared.current(), "a"), Some(DeltaKind::LiveOrUnknown));
+    // b back: explained again.
+    shared.update(|c| c.upsert(file("b.csv", "b")).unwrap());
+    assert_eq!(kind(&shared.current(), "a"), Some(DeltaKind::OlderCodecarbonData));
+}
