@@ -59,6 +59,9 @@ pub trait RowStore: Send + Sync {
     /// Run `run_id`'s checkpoints (running totals) in time order, at most `max` of them, evenly
     /// spaced with the last one kept; and how many it has.
     fn checkpoints<'a>(&'a self, run_id: &'a str, max: usize) -> RowsFuture<'a>;
+    /// Run `run_id`'s checkpoints after the `after`-th (numbered from 1 in time order), at most
+    /// `limit`; and how many it has.
+    fn page<'a>(&'a self, run_id: &'a str, after: usize, limit: usize) -> RowsFuture<'a>;
 }
 
 #[derive(Clone, Default)]
@@ -898,22 +901,41 @@ impl Catalog {
         let Some(mut d) = self.run_detail(run_id, mode).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        if d.run.source == crate::model::RunSource::Collected {
-            if let Some(store) = &self.row_store.0 {
-                let (mut rows, total) = store.checkpoints(run_id, crate::pages::MAX_CHECKPOINT_ROWS).await?;
-                let file = d.run.source_files.first().cloned().unwrap_or_default();
-                for c in &mut rows {
-                    c.file.clone_from(&file);
-                }
-                d.checkpoints = rows;
-                return Ok(Some((d, total)));
-            }
+        if let Some(store) = self.row_store_of(&d.run) {
+            let (rows, total) = store.checkpoints(run_id, crate::pages::MAX_CHECKPOINT_ROWS).await?;
+            d.checkpoints = named(rows, &d.run);
+            return Ok(Some((d, total)));
         }
         let total = d.checkpoints.len();
         if thinned {
             d.checkpoints = crate::pages::thin(d.checkpoints);
         }
         Ok(Some((d, total)))
+    }
+
+    /// A run's checkpoints after the `after`-th (numbered from 1 in time order, running totals),
+    /// at most `limit`, and how many it has (`None`: no such run): a collected run's read from
+    /// its database a page at a time, a file's from its rows.
+    pub async fn checkpoints_page(
+        &self,
+        run_id: &str,
+        after: usize,
+        limit: usize,
+    ) -> Result<Option<(Vec<Checkpoint>, usize)>, String> {
+        let Some(run) = self.run(run_id, DatasetMode::Latest) else { return Ok(None) };
+        if let Some(store) = self.row_store_of(run) {
+            let (rows, total) = store.page(run_id, after, limit).await?;
+            return Ok(Some((named(rows, run), total)));
+        }
+        let all = self.run_detail(run_id, DatasetMode::Latest).map_err(|e| e.to_string())?;
+        let all = all.map(|d| d.checkpoints).unwrap_or_default();
+        let total = all.len();
+        Ok(Some((all.into_iter().skip(after).take(limit).collect(), total)))
+    }
+
+    /// The store that holds `run`'s rows, for a collected run (when there is one).
+    fn row_store_of(&self, run: &Run) -> Option<&Arc<dyn RowStore>> {
+        self.row_store.0.as_ref().filter(|_| run.source == crate::model::RunSource::Collected)
     }
 
     /// Positions of the runs of `mode` in the order `key` sorts them, computed once per version
@@ -938,6 +960,16 @@ impl Catalog {
     pub fn select<'a>(&'a self, q: &'a RunQuery, mode: DatasetMode) -> impl Iterator<Item = &'a Run> + 'a {
         q.ordered(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()))
     }
+}
+
+/// Checkpoints read from a store, named by the run's display path (as a file's rows are by
+/// their file's).
+fn named(mut rows: Vec<Checkpoint>, run: &Run) -> Vec<Checkpoint> {
+    let file = run.source_files.first().cloned().unwrap_or_default();
+    for c in &mut rows {
+        c.file.clone_from(&file);
+    }
+    rows
 }
 
 /// One run from what its files hold of it (`parts` in path order). Checkpoint rows win over task

@@ -510,9 +510,21 @@ pub struct Totals {
 impl Totals {
     /// Adds one record that is newer than (or as new as) every record added before.
     pub fn add(&mut self, r: &EmissionIn) {
-        self.records += 1;
-        self.add_sums(r);
-        self.last = r.clone();
+        self.extend([r]);
+    }
+
+    /// Adds records in time order, each newer than (or as new as) those before: the last one
+    /// alone is copied.
+    pub fn extend<'a>(&mut self, records: impl IntoIterator<Item = &'a EmissionIn>) {
+        let mut last = None;
+        for r in records {
+            self.records += 1;
+            self.add_sums(r);
+            last = Some(r);
+        }
+        if let Some(r) = last {
+            self.last = r.clone();
+        }
     }
 
     /// Adds a record's deltas (not its means).

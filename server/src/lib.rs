@@ -337,33 +337,14 @@ async fn api_run(
 /// database a page at a time.
 async fn api_checkpoints(
     Extension(Active { catalog: s, .. }): Extension<Active>,
-    State(st): State<AppState>,
     Path(id): Path<String>,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
     Query(params): Params,
 ) -> Result<Response, AppError> {
     let after = count_param(&params, "after")?.unwrap_or(0);
     let limit = count_param(&params, "limit")?.unwrap_or(CHECKPOINTS_PER_PAGE).clamp(1, CHECKPOINTS_PER_PAGE);
-    let cat = s.current();
-    let Some(run) = cat.run(&id, DatasetMode::Latest) else {
+    let Some((rows, total)) = s.current().checkpoints_page(&id, after, limit).await.map_err(AppError::internal)? else {
         return Err(AppError::client(StatusCode::NOT_FOUND, format!("no run with id '{id}'")));
-    };
-    let collected = run.source == carbon_core::model::RunSource::Collected;
-    let (rows, total) = match (&st.collector, collected) {
-        (Some(c), true) => {
-            let (mut rows, total) = c.store.checkpoints_page(&id, after, limit).await.map_err(AppError::internal)?;
-            let file = run.source_files.first().cloned().unwrap_or_default();
-            for r in &mut rows {
-                r.file.clone_from(&file);
-            }
-            (rows, total)
-        }
-        _ => {
-            let d = cat.run_detail(&id, DatasetMode::Latest).map_err(AppError::internal)?;
-            let all = d.map(|d| d.checkpoints).unwrap_or_default();
-            let total = all.len();
-            (all.into_iter().skip(after).take(limit).collect(), total)
-        }
     };
     let mut res = Json(&rows).into_response();
     let h = res.headers_mut();

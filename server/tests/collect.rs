@@ -423,14 +423,20 @@ fn post_all(
     });
 }
 
+/// A server taking posts without a rate limit, a token of project `vision` and a run of it.
+fn collecting_one_run(db: &str) -> (Server, String, String) {
+    let (exp, token) = setup(db, "vision");
+    let server = Server::start(db, &["--collect", "--collect-rate", "0"]);
+    let (_, body) = post(&server.addr, "/runs", Some(&token), &run_body(&exp, "2026-11-29T18:39:22+00:00"));
+    let id = body["id"].as_str().unwrap().to_string();
+    (server, token, id)
+}
+
 #[test]
 fn every_acknowledged_record_survives_a_kill_and_retried_ones_land_once() {
     let dir = tempfile::tempdir().unwrap();
     for db in dbs(dir.path()) {
-        let (exp, token) = setup(&db, "vision");
-        let server = Server::start(&db, &["--collect", "--collect-rate", "0"]);
-        let (_, body) = post(&server.addr, "/runs", Some(&token), &run_body(&exp, "2026-11-29T18:39:22+00:00"));
-        let id = body["id"].as_str().unwrap().to_string();
+        let (server, token, id) = collecting_one_run(&db);
         const N: usize = 1500;
         let addr = std::sync::Mutex::new(server.addr.clone());
         let mut server = Some(server);
@@ -716,10 +722,7 @@ fn replicas_on_one_postgresql_show_each_others_runs_even_after_losing_their_list
 fn a_collected_runs_checkpoints_come_from_the_database_thinned_for_pages_and_paged_for_scripts() {
     let dir = tempfile::tempdir().unwrap();
     for db in dbs(dir.path()) {
-        let (exp, token) = setup(&db, "vision");
-        let server = Server::start(&db, &["--collect", "--collect-rate", "0"]);
-        let (_, body) = post(&server.addr, "/runs", Some(&token), &run_body(&exp, "2026-11-29T18:39:22+00:00"));
-        let id = body["id"].as_str().unwrap().to_string();
+        let (server, token, id) = collecting_one_run(&db);
         const N: usize = 450;
         let (addr, acked) = (std::sync::Mutex::new(server.addr.clone()), std::sync::Mutex::new(Vec::new()));
         post_all(&addr, &acked, &token, &id, N, 8);
@@ -760,5 +763,14 @@ fn a_collected_runs_checkpoints_come_from_the_database_thinned_for_pages_and_pag
         assert_eq!(status, 200);
         assert!(page.contains("450"), "the page says how many checkpoints the run has");
         assert_eq!(http(&server.addr, "GET", "/api/v1/runs/nope/checkpoints", &[], b"").0, 404);
+        // Numbers past any run, or not numbers: an empty page, or a 400 that says why.
+        let (status, headers, text) =
+            http(&server.addr, "GET", &format!("/api/v1/runs/{id}/checkpoints?after=18446744073709551615"), &[], b"");
+        assert_eq!((status, text.as_str()), (200, "[]"));
+        assert!(!headers.iter().any(|(k, _)| k == "link"), "no next page");
+        let bad = format!("/api/v1/runs/{id}/checkpoints?after=-1");
+        assert_eq!(http(&server.addr, "GET", &bad, &[], b"").0, 400);
+        let (_, _, one) = http(&server.addr, "GET", &format!("/api/v1/runs/{id}/checkpoints?limit=0"), &[], b"");
+        assert_eq!(serde_json::from_str::<Vec<Value>>(&one).unwrap().len(), 1, "a limit of 0 is taken as 1");
     }
 }

@@ -773,9 +773,7 @@ impl Store {
                 });
                 for group in added.chunk_by(|a, b| a.record.run_id == b.record.run_id) {
                     let mut delta = Totals::default();
-                    for r in group {
-                        delta.add(r.record);
-                    }
+                    delta.extend(group.iter().map(|r| r.record));
                     let last = group[group.len() - 1];
                     add_totals(&mut tx, &last.record.run_id, &delta, last.at_us, top).await?;
                 }
@@ -1142,10 +1140,10 @@ impl Store {
                 }
             }
             let mut totals = Totals::default();
+            totals.extend(list.iter().map(|l| &l.0));
             let mut rows = Vec::with_capacity(list.len());
             for (e, hash, received_at) in &list {
                 seq += 1;
-                totals.add(e);
                 let received_at = *received_at;
                 rows.push(NewRecord {
                     job: 0,
@@ -1547,5 +1545,9 @@ fn emission_of(r: &AnyRow) -> Result<EmissionIn> {
 impl carbon_core::catalog::RowStore for Store {
     fn checkpoints<'a>(&'a self, run_id: &'a str, max: usize) -> carbon_core::catalog::RowsFuture<'a> {
         Box::pin(async move { Store::checkpoints(self, run_id, max).await.map_err(|e| e.to_string()) })
+    }
+
+    fn page<'a>(&'a self, run_id: &'a str, after: usize, limit: usize) -> carbon_core::catalog::RowsFuture<'a> {
+        Box::pin(async move { self.checkpoints_page(run_id, after, limit).await.map_err(|e| e.to_string()) })
     }
 }

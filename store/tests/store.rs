@@ -456,3 +456,41 @@ async fn a_database_of_the_previous_release_is_upgraded_in_place() {
         s.close().await;
     }
 }
+
+/// A tracker's clock cannot make PostgreSQL partitions at will: records of months far from now
+/// are stored (in the default partition), and only months near now get a partition of their own.
+#[tokio::test]
+async fn partitions_are_made_only_for_months_near_now() {
+    for spec in common::dbs().await.specs.into_iter().filter(|s| s.starts_with("postgres")) {
+        let s = Store::open(&spec).await.expect("open");
+        let (exp, _) = project_with_experiment(&s, "vision").await;
+        let id = s.add_run(run_in(&exp, "2026-11-29T18:39:22+00:00")).await.expect("run");
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let now = chrono::DateTime::from_timestamp(secs as i64, 0).expect("now");
+        for t in ["1999-01-01T00:00:00+00:00", "2090-06-01T00:00:00+00:00", "1970-01-01T00:00:00Z"]
+            .into_iter()
+            .map(str::to_string)
+            .chain([now.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()])
+        {
+            let mut e = record(&id, 0, 0.001);
+            e.timestamp = t;
+            s.add_emission(e).await.expect("stored");
+        }
+        assert_eq!(s.counts().await.expect("counts"), (1, 4));
+        let pool = sqlx::AnyPool::connect(&spec).await.expect("connect");
+        let names: Vec<String> = sqlx::query(
+            "SELECT CAST(c.relname AS TEXT) AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'emissions' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("partitions")
+        .iter()
+        .map(|r| sqlx::Row::try_get(r, "name").expect("name"))
+        .collect();
+        let this_month = now.format("emissions_y%Ym%m").to_string();
+        assert_eq!(names, ["emissions_default".to_string(), this_month], "{spec}");
+        pool.close().await;
+        s.close().await;
+    }
+}
