@@ -225,28 +225,30 @@ pub async fn export(State(s): State<AppState>, Path(project): Path<String>) -> R
         Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("no project '{project}'")),
         Err(e) => return crate::AppError::internal(e).into_response(),
     }
-    let (body_tx, body_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let (store, name) = (c.store.clone(), project.clone());
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(4);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let store = c.store.clone();
+    let name = project.clone();
     tokio::spawn(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(4);
-        let forward = async {
-            while let Some(piece) = rx.recv().await {
-                if body_tx.send(Ok(Bytes::from(piece))).await.is_err() {
-                    break;
-                }
-            }
-        };
-        let (done, ()) = tokio::join!(store.export(&name, tx), forward);
-        if let Err(e) = done {
-            // The answer is under way: it is cut (the client sees an incomplete body, never a
-            // short file that looks whole), and the log says why.
-            tracing::error!(error = %e, project = %name, "export cut short");
-            let _ = body_tx.send(Err(std::io::Error::other(e.to_string()))).await;
-        }
+        let _ = done_tx.send(store.export(&name, tx).await);
     });
-    let body = axum::body::Body::from_stream(futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv().await.map(|piece| (piece, rx))
-    }));
+    let pieces = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|piece| (Ok::<_, std::io::Error>(Bytes::from(piece)), rx))
+    });
+    // An export that fails on the way is cut (the client sees an incomplete body, never a short
+    // file that looks whole), and the log says why.
+    let end = futures_util::stream::once(async move {
+        match done_rx.await {
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "export cut short");
+                Some(Err(std::io::Error::other(e.to_string())))
+            }
+            _ => None,
+        }
+    })
+    .filter_map(std::future::ready);
+    let body = axum::body::Body::from_stream(pieces.chain(end));
     let name: String =
         project.chars().map(|ch| if ch.is_ascii_alphanumeric() || "-_.".contains(ch) { ch } else { '_' }).collect();
     (
