@@ -90,18 +90,12 @@ fn label_at(periods: &[String], x: f64) -> String {
 
 fn csv_line(fields: &[String]) -> String {
     let quote = |f: &String| {
-        // Spreadsheets run cells starting with = + - @ (or a tab or CR before one) as formulas:
-        // prefix them.
-        let f = if f.starts_with(['=', '+', '@', '\t', '\r']) || (f.starts_with('-') && f.parse::<f64>().is_err()) {
-            format!("'{f}")
-        } else {
-            f.clone()
-        };
+        let f = carbon_core::text::spreadsheet_cell(f);
         // A CR alone ends a row in many readers too: quoted like LF, a cell never starts a row.
         if f.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", f.replace('"', "\"\""))
         } else {
-            f
+            f.into_owned()
         }
     };
     fields.iter().map(quote).collect::<Vec<_>>().join(",") + "\n"

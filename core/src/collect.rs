@@ -103,17 +103,22 @@ impl Fields {
                 Err(bad(name, format!("longer than {MAX_TEXT_CHARS} characters")))
             }
             Some(Value::String(s)) if s.chars().any(char::is_control) => Err(bad(name, "holds control characters")),
+            Some(Value::String(s)) if s.chars().any(crate::text::is_spoofing) => {
+                Err(bad(name, "holds invisible or text-direction characters (U+202E and the like)"))
+            }
             Some(Value::String(s)) => Ok(Some(s)),
             Some(v) => Err(bad(name, format!("expected a string, got {}", kind(&v)))),
         }
     }
 
-    /// A descriptive field (hardware, versions): a control character becomes a space and a text
+    /// A descriptive field (hardware, versions): a control character becomes a space, a
+    /// text-direction or invisible character is left out (see [`crate::text::shown`]) and a text
     /// over the limit is cut, rather than the whole run refused for it.
     fn label(&mut self, name: &str) -> Result<Option<String>, FieldError> {
         match self.0.remove(name) {
             Some(Value::String(s)) => {
-                Ok(Some(s.chars().take(MAX_TEXT_CHARS).map(|c| if c.is_control() { ' ' } else { c }).collect()))
+                let cut: String = s.chars().take(MAX_TEXT_CHARS).collect();
+                Ok(Some(crate::text::shown(&cut).into_owned()))
             }
             other => {
                 let mut one = Fields(Map::new());
@@ -143,6 +148,14 @@ impl Fields {
         }
     }
 
+    /// A figure from 0 to `max` (`unit`), where more is more than `what` (see [`MAX_MACHINE_W`]).
+    fn physical(&mut self, name: &str, max: f64, unit: &str, what: &str) -> Result<Option<f64>, FieldError> {
+        match self.number(name, 0.0, f64::MAX)? {
+            Some(x) if x > max => Err(bad(name, format!("{x} {unit} is more than {what} (at most {max:.3e} {unit})"))),
+            other => Ok(other),
+        }
+    }
+
     fn count(&mut self, name: &str) -> Result<Option<f64>, FieldError> {
         match self.number(name, 0.0, 1e6)? {
             Some(x) if x.fract() != 0.0 => Err(bad(name, format!("expected a whole number, got {x}"))),
@@ -150,10 +163,23 @@ impl Fields {
         }
     }
 
-    fn timestamp(&mut self) -> Result<String, FieldError> {
+    /// The record's time, which must lie within [`PLAUSIBLE_PAST`] before `now` and
+    /// [`PLAUSIBLE_FUTURE`] after it (a tracker posts as it measures).
+    fn timestamp(&mut self, now: Timestamp) -> Result<String, FieldError> {
         let t = self.required_text("timestamp")?;
-        if naive_time(&t).is_none() {
+        let Some(at) = instant(&t) else {
             return Err(bad("timestamp", format!("'{t}' is not an ISO 8601 date and time")));
+        };
+        if at < now - PLAUSIBLE_PAST || at > now + PLAUSIBLE_FUTURE {
+            return Err(bad(
+                "timestamp",
+                format!(
+                    "'{t}' is not within {} years before and a day after the server's clock ({}): is the machine's \
+                     clock right?",
+                    PLAUSIBLE_PAST.num_days() / 365,
+                    crate::time::iso(&now)
+                ),
+            ));
         }
         Ok(t)
     }
@@ -180,17 +206,36 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// Largest figure accepted for energy (kWh), emissions (kg) and power (W) in one record.
-const MAX_FIGURE: f64 = 1e12;
 /// Longest interval one record may cover: a year, in seconds.
 const MAX_DURATION_S: f64 = 366.0 * 86_400.0;
+/// Shortest interval one record may cover (CodeCarbon sends whole seconds, at least 1).
+pub const MIN_DURATION_S: f64 = 0.001;
+/// The most one machine draws, in W: 100 kW, about seven 8-GPU servers at full load (one draws
+/// 10 to 15 kW). A tracker measures one machine: a power above this, or an energy above this
+/// power over the record's interval (plus a second, as CodeCarbon cuts intervals to whole
+/// seconds), is refused.
+pub const MAX_MACHINE_W: f64 = 100_000.0;
+/// The most CO2 a kWh emits anywhere, in kg (coal plants emit about 1): bounds emissions.
+pub const MAX_KG_PER_KWH: f64 = 2.0;
+/// The most RAM one machine has, in GB.
+pub const MAX_RAM_GB: f64 = 100_000.0;
+/// The most water a kWh uses (WUE), in L.
+pub const MAX_WUE: f64 = 100.0;
+/// How far before and after the server's clock a tracker's timestamp may be.
+pub const PLAUSIBLE_PAST: chrono::TimeDelta = chrono::TimeDelta::days(10 * 365);
+pub const PLAUSIBLE_FUTURE: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 impl RunIn {
     /// Reads a `POST /runs` body; the first field that cannot be taken is named.
     pub fn parse(body: &[u8]) -> Result<RunIn, FieldError> {
+        RunIn::parse_at(body, now_utc())
+    }
+
+    /// [`RunIn::parse`] with the server's clock at `now` (UTC).
+    pub fn parse_at(body: &[u8], now: Timestamp) -> Result<RunIn, FieldError> {
         let mut f = Fields::of(body)?;
         let run = RunIn {
-            timestamp: f.timestamp()?,
+            timestamp: f.timestamp(now)?,
             experiment_id: f.required_text("experiment_id")?,
             os: f.label("os")?,
             python_version: f.label("python_version")?,
@@ -203,7 +248,7 @@ impl RunIn {
             latitude: f.number("latitude", -90.0, 90.0)?,
             region: f.label("region")?,
             provider: f.label("provider")?,
-            ram_total_size: f.number("ram_total_size", 0.0, MAX_FIGURE)?,
+            ram_total_size: f.number("ram_total_size", 0.0, MAX_RAM_GB)?,
             tracking_mode: f.label("tracking_mode")?,
             extra: None,
         };
@@ -214,37 +259,56 @@ impl RunIn {
 impl EmissionIn {
     /// Reads a `POST /emissions` body; the first field that cannot be taken is named.
     pub fn parse(body: &[u8]) -> Result<EmissionIn, FieldError> {
+        EmissionIn::parse_at(body, now_utc())
+    }
+
+    /// [`EmissionIn::parse`] with the server's clock at `now` (UTC). Figures must be ones a
+    /// machine can reach (see [`MAX_MACHINE_W`]).
+    pub fn parse_at(body: &[u8], now: Timestamp) -> Result<EmissionIn, FieldError> {
         let mut f = Fields::of(body)?;
-        let timestamp = f.timestamp()?;
+        let timestamp = f.timestamp(now)?;
         let run_id = f.required_text("run_id")?;
         let duration = match f.number("duration", f64::MIN, MAX_DURATION_S)? {
             None => return Err(bad("duration", "missing")),
-            Some(d) if d <= 0.0 => return Err(bad("duration", format!("{d} s: an interval lasts more than 0 s"))),
+            Some(d) if d < MIN_DURATION_S => {
+                return Err(bad("duration", format!("{d} s: an interval lasts at least {MIN_DURATION_S} s")))
+            }
             Some(d) => d,
         };
-        let figure = |f: &mut Fields, name: &str| f.number(name, 0.0, MAX_FIGURE);
+        // What one machine can use and emit in this interval.
+        let max_kwh = MAX_MACHINE_W * (duration + 1.0) / 3.6e6;
+        let max_kg = max_kwh * MAX_KG_PER_KWH;
+        let max_rate = MAX_MACHINE_W / 1000.0 * MAX_KG_PER_KWH / 3600.0;
+        let energy = |f: &mut Fields, name: &str| f.physical(name, max_kwh, "kWh", "one machine uses in this interval");
+        let power = |f: &mut Fields, name: &str| f.physical(name, MAX_MACHINE_W, "W", "one machine draws");
         let percent = |f: &mut Fields, name: &str| f.number(name, 0.0, 100.0);
         let e = EmissionIn {
             timestamp,
             run_id,
             duration,
-            emissions_sum: figure(&mut f, "emissions_sum")?,
-            emissions_rate: figure(&mut f, "emissions_rate")?,
-            cpu_power: figure(&mut f, "cpu_power")?,
-            gpu_power: figure(&mut f, "gpu_power")?,
-            ram_power: figure(&mut f, "ram_power")?,
-            cpu_energy: figure(&mut f, "cpu_energy")?,
-            gpu_energy: figure(&mut f, "gpu_energy")?,
-            ram_energy: figure(&mut f, "ram_energy")?,
-            energy_consumed: figure(&mut f, "energy_consumed")?,
+            emissions_sum: f.physical("emissions_sum", max_kg, "kg", "one machine emits in this interval")?,
+            emissions_rate: f.physical("emissions_rate", max_rate, "kg/s", "one machine emits")?,
+            cpu_power: power(&mut f, "cpu_power")?,
+            gpu_power: power(&mut f, "gpu_power")?,
+            ram_power: power(&mut f, "ram_power")?,
+            cpu_energy: energy(&mut f, "cpu_energy")?,
+            gpu_energy: energy(&mut f, "gpu_energy")?,
+            ram_energy: energy(&mut f, "ram_energy")?,
+            energy_consumed: energy(&mut f, "energy_consumed")?,
             cpu_utilization_percent: percent(&mut f, "cpu_utilization_percent")?,
             gpu_utilization_percent: percent(&mut f, "gpu_utilization_percent")?,
             ram_utilization_percent: percent(&mut f, "ram_utilization_percent")?,
-            wue: figure(&mut f, "wue")?,
+            wue: f.number("wue", 0.0, MAX_WUE)?,
             extra: None,
         };
         Ok(EmissionIn { extra: f.extra()?, ..e })
     }
+}
+
+/// The system clock, in UTC.
+pub fn now_utc() -> Timestamp {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    chrono::DateTime::from_timestamp(since.as_secs() as i64, since.subsec_nanos()).unwrap_or_default().naive_utc()
 }
 
 /// The wall-clock time of a tracker's timestamp (`2026-11-29T18:39:22.172723+00:00`): the local
@@ -324,14 +388,15 @@ pub fn team_of_path(path: &str) -> Option<Option<String>> {
 /// CodeCarbon's readers skip and carbon-dash shows as a tag: the id alone says little).
 pub const CSV_HEADER: &str = "timestamp,project_name,run_id,experiment_id,duration,emissions,emissions_rate,cpu_power,gpu_power,ram_power,cpu_energy,gpu_energy,ram_energy,energy_consumed,water_consumed,country_name,country_iso_code,region,cloud_provider,cloud_region,os,python_version,codecarbon_version,cpu_count,cpu_model,gpu_count,gpu_model,longitude,latitude,ram_total_size,tracking_mode,cpu_utilization_percent,gpu_utilization_percent,ram_utilization_percent,ram_used_gb,on_cloud,pue,wue,experiment_name";
 
-fn csv_text(out: &mut String, v: Option<&str>) {
+fn csv_text(out: &mut String, spreadsheet_safe: bool, v: Option<&str>) {
     let v = v.unwrap_or("");
+    let v = if spreadsheet_safe { crate::text::spreadsheet_cell(v) } else { std::borrow::Cow::Borrowed(v) };
     if v.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&v.replace('"', "\"\""));
         out.push('"');
     } else {
-        out.push_str(v);
+        out.push_str(&v);
     }
     out.push(',');
 }
@@ -364,6 +429,9 @@ pub struct Rows<'a> {
     pub pue: Option<f64>,
     /// Adds the `folded_records` column (see [`FOLDED_COLUMN`]).
     pub folded_column: bool,
+    /// Text cells that a spreadsheet would run as formulas get a leading `'` (see
+    /// [`crate::text::spreadsheet_cell`]): for exports, which people open in spreadsheets.
+    pub spreadsheet_safe: bool,
     duration: f64,
     emissions: f64,
     cpu: f64,
@@ -381,6 +449,7 @@ impl<'a> Rows<'a> {
             experiment_name: true,
             pue: None,
             folded_column: false,
+            spreadsheet_safe: false,
             duration: 0.0,
             emissions: 0.0,
             cpu: 0.0,
@@ -398,7 +467,7 @@ impl<'a> Rows<'a> {
     /// Appends the row after `r`, a row that stands for `records` tracker records (more than one
     /// when retention folded them together).
     pub fn push_folded(&mut self, out: &mut String, r: &EmissionIn, records: u64) {
-        let (exp, run) = (self.exp, self.run);
+        let (exp, run, safe) = (self.exp, self.run, self.spreadsheet_safe);
         let cloud_provider = exp.cloud_provider.as_deref().or(run.provider.as_deref());
         let cloud_region = exp.cloud_region.as_deref().or(run.region.as_deref());
         self.duration += interval_s(r);
@@ -408,10 +477,10 @@ impl<'a> Rows<'a> {
         self.ram += r.ram_energy.unwrap_or(0.0);
         self.energy += energy_of(r);
         let time = naive_time(&r.timestamp).map(|t| crate::time::iso_micros(&t));
-        csv_text(out, time.as_deref());
-        csv_text(out, Some(&exp.project));
-        csv_text(out, Some(self.run_id));
-        csv_text(out, Some(&exp.id));
+        csv_text(out, safe, time.as_deref());
+        csv_text(out, safe, Some(&exp.project));
+        csv_text(out, safe, Some(self.run_id));
+        csv_text(out, safe, Some(&exp.id));
         csv_num(out, Some(self.duration));
         csv_num(out, Some(self.emissions));
         csv_num(out, Some(self.emissions / self.duration));
@@ -423,31 +492,31 @@ impl<'a> Rows<'a> {
         csv_num(out, Some(self.ram));
         csv_num(out, Some(self.energy));
         csv_num(out, r.wue.map(|w| w * self.energy));
-        csv_text(out, exp.country_name.as_deref());
-        csv_text(out, exp.country_iso_code.as_deref());
-        csv_text(out, exp.region.as_deref());
-        csv_text(out, cloud_provider);
-        csv_text(out, cloud_region);
-        csv_text(out, run.os.as_deref());
-        csv_text(out, run.python_version.as_deref());
-        csv_text(out, run.codecarbon_version.as_deref());
+        csv_text(out, safe, exp.country_name.as_deref());
+        csv_text(out, safe, exp.country_iso_code.as_deref());
+        csv_text(out, safe, exp.region.as_deref());
+        csv_text(out, safe, cloud_provider);
+        csv_text(out, safe, cloud_region);
+        csv_text(out, safe, run.os.as_deref());
+        csv_text(out, safe, run.python_version.as_deref());
+        csv_text(out, safe, run.codecarbon_version.as_deref());
         csv_num(out, run.cpu_count);
-        csv_text(out, run.cpu_model.as_deref());
+        csv_text(out, safe, run.cpu_model.as_deref());
         csv_num(out, run.gpu_count);
-        csv_text(out, run.gpu_model.as_deref());
+        csv_text(out, safe, run.gpu_model.as_deref());
         csv_num(out, run.longitude);
         csv_num(out, run.latitude);
         csv_num(out, run.ram_total_size);
-        csv_text(out, run.tracking_mode.as_deref());
+        csv_text(out, safe, run.tracking_mode.as_deref());
         csv_num(out, r.cpu_utilization_percent);
         csv_num(out, r.gpu_utilization_percent);
         csv_num(out, r.ram_utilization_percent);
         csv_num(out, None);
-        csv_text(out, Some(if cloud_provider.is_some() { "Y" } else { "N" }));
+        csv_text(out, safe, Some(if cloud_provider.is_some() { "Y" } else { "N" }));
         csv_num(out, self.pue);
         csv_num(out, r.wue);
         if self.experiment_name {
-            csv_text(out, Some(&exp.name));
+            csv_text(out, safe, Some(&exp.name));
         }
         if self.folded_column {
             csv_num(out, (records > 1).then_some(records as f64));
@@ -639,6 +708,66 @@ mod tests {
             RunIn::parse(with(RUN, "os", &long).as_bytes()).expect("taken").os.map(|o| o.len()),
             Some(MAX_TEXT_CHARS)
         );
+    }
+
+    #[test]
+    fn figures_no_machine_reaches_and_times_far_from_now_are_refused_naming_the_field() {
+        let now = naive_time("2026-11-29T20:00:00").expect("now");
+        let err = |body: String| EmissionIn::parse_at(body.as_bytes(), now).expect_err("refused");
+        // The attack: 1e12 kWh in 1e-300 s.
+        let e = err(with(&with(EMISSION, "duration", "1e-300"), "energy_consumed", "1e12"));
+        assert_eq!(e.field, "duration");
+        assert!(e.message.contains("at least 0.001 s"), "{e}");
+        // 2 s at most 100 kW is 0.0833 kWh (the bound allows one more second: 3 s).
+        let e = err(with(EMISSION, "energy_consumed", "0.1"));
+        assert_eq!(e.field, "energy_consumed");
+        assert!(e.message.contains("more than one machine uses"), "{e}");
+        assert!(EmissionIn::parse_at(with(EMISSION, "energy_consumed", "0.08").as_bytes(), now).is_ok());
+        assert_eq!(err(with(EMISSION, "gpu_power", "150000")).field, "gpu_power");
+        assert_eq!(err(with(EMISSION, "emissions_sum", "1")).field, "emissions_sum");
+        assert_eq!(err(with(EMISSION, "wue", "1e6")).field, "wue");
+        for t in ["\"0001-01-01T00:00:00+00:00\"", "\"9999-12-31T00:00:00+00:00\"", "\"2026-12-01T00:00:00+00:00\""] {
+            let e = err(with(EMISSION, "timestamp", t));
+            assert_eq!(e.field, "timestamp");
+            assert!(e.message.contains("clock"), "{e}");
+        }
+        // A clock 14 hours ahead (a local time sent as UTC) is still taken.
+        assert!(EmissionIn::parse_at(with(EMISSION, "timestamp", "\"2026-11-30T09:59:00\"").as_bytes(), now).is_ok());
+        let run = |t: &str| RunIn::parse_at(with(RUN, "timestamp", t).as_bytes(), now);
+        assert_eq!(run("\"9999-12-31T00:00:00\"").expect_err("refused").field, "timestamp");
+        assert_eq!(
+            RunIn::parse_at(with(RUN, "ram_total_size", "1e9").as_bytes(), now).expect_err("refused").field,
+            "ram_total_size"
+        );
+    }
+
+    #[test]
+    fn text_direction_characters_are_left_out_of_labels_and_refused_in_ids() {
+        let run = RunIn::parse(with(RUN, "cpu_model", "\"Xeon \\u202egpu.exe\\u2066\"").as_bytes()).expect("taken");
+        assert_eq!(run.cpu_model.as_deref(), Some("Xeon gpu.exe"));
+        let e = RunIn::parse(with(RUN, "experiment_id", "\"a\\u202eb\"").as_bytes()).expect_err("refused");
+        assert_eq!(e.field, "experiment_id");
+    }
+
+    #[test]
+    fn an_export_row_cannot_be_a_spreadsheet_formula_and_keeps_its_numbers() {
+        let exp = Experiment { id: "e".into(), name: "=1+1".into(), project: "@p".into(), ..Experiment::default() };
+        let run = RunIn {
+            cpu_model: Some("=HYPERLINK(\"http://evil\",\"x\")".into()),
+            longitude: Some(-3.5),
+            ..RunIn::default()
+        };
+        let rec = EmissionIn::parse(EMISSION.as_bytes()).expect("emission");
+        let (mut plain, mut safe) = (String::new(), String::new());
+        Rows::new(&exp, "-r", &run).push(&mut plain, &rec);
+        let mut rows = Rows::new(&exp, "-r", &run);
+        rows.spreadsheet_safe = true;
+        rows.push(&mut safe, &rec);
+        assert!(plain.contains(",@p,-r,") && plain.contains(r#""=HYPERLINK(""http://evil"",""x"")""#), "{plain}");
+        assert!(safe.contains(",'@p,'-r,") && safe.contains(r#""'=HYPERLINK(""http://evil"",""x"")""#), "{safe}");
+        assert!(safe.trim_end().ends_with(",'=1+1") && safe.contains(",-3.5,"), "{safe}");
+        let cells = |t: &str| t.split(',').filter(|c| c.parse::<f64>().is_ok()).count();
+        assert_eq!(cells(&plain), cells(&safe));
     }
 
     #[test]

@@ -736,8 +736,10 @@ impl Layout {
             .iter()
             .take(MAX_TAGS)
             .filter_map(|&p| {
-                value(rec.get(text, p))
-                    .map(|v| (clip(self.header_raw[p].clone(), MAX_TAG_CHARS), clip(v.to_string(), MAX_TAG_CHARS)))
+                value(rec.get(text, p)).map(|v| {
+                    let name = crate::text::shown(&self.header_raw[p]).into_owned();
+                    (clip(name, MAX_TAG_CHARS), clip(crate::text::shown(v).into_owned(), MAX_TAG_CHARS))
+                })
             })
             .collect()
     }
@@ -747,7 +749,8 @@ impl Layout {
         let mut nums = [None; N_NUM];
         self.numbers(text, rec, &mut nums, None);
         let n = |name: &str| nums[num_index(name)];
-        let t = |name: &str| self.text(text, rec, name).map(str::to_string);
+        // As shown: control characters spaces, text-direction and invisible characters out.
+        let t = |name: &str| self.text(text, rec, name).map(|v| crate::text::shown(v).into_owned());
         let rate_in_grams = self
             .version_pos
             .and_then(|p| value(rec.get(text, p)))
@@ -1120,9 +1123,12 @@ fn scan(
             },
             None => None,
         };
+        if report_rows {
+            implausible(&mut report, &layout, line, timestamp, &nums);
+        }
         let id = layout.run_pos.and_then(|p| value(rec.get(text, p)));
         let (run_id, synthetic) = match id {
-            Some(id) => (Cow::Borrowed(id), false),
+            Some(id) => (crate::text::shown(id), false),
             None => {
                 let made =
                     format!("row-{:016x}", rec.iter(text).fold(Fnv::new(), |h, f| h.bytes(f.trim().as_bytes())).0);
@@ -1154,6 +1160,61 @@ fn scan(
         on_row(&layout, &rec, &row);
     }
     (report, Some(layout))
+}
+
+/// `x` as written, or in scientific notation when very large or small.
+fn short(x: f64) -> String {
+    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Notes a row whose values no machine can have (see [`crate::collect::MAX_MACHINE_W`]): a time
+/// before 1990 or after tomorrow, a duration under a millisecond with energy, a mean power above
+/// what one machine draws. The row is kept as written; the note says what to check.
+fn implausible(
+    report: &mut FileReport,
+    layout: &Layout,
+    line: usize,
+    timestamp: Option<(usize, &str)>,
+    nums: &[Option<f64>; N_NUM],
+) {
+    use crate::collect::{MAX_MACHINE_W, MIN_DURATION_S};
+    let problem = |column: Option<usize>, name: &str, reason: String| Problem {
+        line,
+        column: column.map(|p| p + 1),
+        column_name: Some(name.into()),
+        reason,
+        rejected: false,
+    };
+    if let Some((p, v)) = timestamp {
+        let year = parse_timestamp(v).map(|t| chrono::Datelike::year(&t));
+        let latest = crate::collect::now_utc() + crate::collect::PLAUSIBLE_FUTURE;
+        if year.is_some_and(|y| y < 1990) || parse_timestamp(v).is_some_and(|t| t > latest) {
+            let reason = format!(
+                "timestamp '{v}' is before 1990 or after tomorrow: kept as written, but the machine's clock was \
+                 probably wrong"
+            );
+            note(report, problem(Some(p), c::TIMESTAMP, reason));
+        }
+    }
+    let (duration, energy) = (nums[num_index(c::DURATION)], nums[num_index(c::ENERGY_CONSUMED)]);
+    if let (Some(d), Some(e)) = (duration, energy) {
+        let watts = e * 3.6e6 / d;
+        if (d < MIN_DURATION_S && e > 0.0) || watts > MAX_MACHINE_W {
+            let mean = if d < MIN_DURATION_S { "no time at all".to_string() } else { crate::units::power_w(watts) };
+            let reason = format!(
+                "{} kWh in {} s is a mean of {mean}, more than one machine draws ({} kW at most): kept as \
+                 written, but check the tracker",
+                short(e),
+                short(d),
+                MAX_MACHINE_W / 1000.0
+            );
+            note(report, problem(layout.pos(c::ENERGY_CONSUMED), c::ENERGY_CONSUMED, reason));
+        }
+    }
 }
 
 /// The runs of one file as its rows arrive: per run, where its best checkpoint row is, the keys
@@ -1336,6 +1397,26 @@ fn excerpt(rec: &Record, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_rows_are_kept_with_a_problem_and_text_direction_characters_are_left_out() {
+        let csv = "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_model\n\
+                   2026-10-01T10:00:00,p\u{202E}fdp.exe,ok,10,0.0001,0.001,Xeon\u{200B}\n\
+                   0001-01-01T00:00:00,p,old,10,0.0001,0.001,Xeon\n\
+                   9999-12-31T00:00:00,p,future,10,0.0001,0.001,Xeon\n\
+                   2026-10-01T10:00:00,p,\u{2066}huge,1e-300,1,1e12,Xeon\n";
+        let f = ingest_bytes("odd.csv", csv.as_bytes()).expect("parsed");
+        assert_eq!((f.report.rows_read, f.report.rows_rejected), (4, 0));
+        let lines: Vec<(usize, Option<&str>)> =
+            f.report.problems.iter().map(|p| (p.line, p.column_name.as_deref())).collect();
+        assert_eq!(lines, [(3, Some("timestamp")), (4, Some("timestamp")), (5, Some("energy_consumed"))]);
+        assert!(f.report.problems[2].reason.contains("more than one machine draws"), "{:?}", f.report.problems);
+        let ok = f.runs.iter().find(|r| r.run.run_id == "ok").expect("run ok");
+        assert_eq!(ok.run.project_name.as_deref(), Some("pfdp.exe"));
+        assert_eq!(ok.run.cpu_model.as_deref(), Some("Xeon"));
+        assert!(f.runs.iter().any(|r| r.run.run_id == "huge"), "the id without its isolate");
+        assert!(f.runs.iter().any(|r| r.run.energy_kwh == Some(1e12)), "values kept as written");
+    }
 
     #[test]
     fn the_fast_timestamp_path_agrees_with_the_general_formats() {

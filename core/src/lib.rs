@@ -10,6 +10,7 @@ pub mod pareto;
 pub mod plan;
 pub mod query;
 pub mod schedule;
+pub mod text;
 pub mod time;
 pub mod units;
 

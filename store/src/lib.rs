@@ -897,6 +897,7 @@ impl Store {
             let Some(exp) = experiments.get(&run.experiment_id) else { continue };
             let mut rows = collect::Rows::new(exp, &id, &run);
             rows.folded_column = true;
+            rows.spreadsheet_safe = true;
             let mut after: (i64, String) = (i64::MIN, String::new());
             loop {
                 let q = format!(
