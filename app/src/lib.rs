@@ -37,8 +37,27 @@ pub fn under(base: &str, path: &str) -> String {
     }
 }
 
-/// The HTML document around the app.
+/// The Content-Security-Policy of the app's pages: scripts only from this site and the page's
+/// own inline scripts (which carry its nonce), wasm compiled from this site, requests to this
+/// site only, no frames, no plugins, no `<base>`, forms posted here only. Styles may be inline
+/// (tooltips are placed by a style attribute).
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// The HTML document around the app. On the server it also sets the page's
+/// Content-Security-Policy (see [`page_policy`]) with the nonce its scripts carry.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(res)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(policy) = http::HeaderValue::from_str(&page_policy(&nonce.to_string())) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, policy);
+        }
+    }
     let base = base_path();
     view! {
         <!DOCTYPE html>

@@ -50,6 +50,14 @@ pub enum Command {
         /// Seconds a client has to send its request line and headers before it is disconnected.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_timeout: u64,
+        /// Seconds a client may take nothing of its answer before it is disconnected.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        write_timeout: u64,
+        /// Connections one client address (an IPv6 /64) may hold at once; more are answered 503.
+        /// Behind a reverse proxy every client has the proxy's address: raise it, or 0 for no
+        /// limit per address (the proxy then limits its clients).
+        #[arg(long, default_value_t = crate::conn::MAX_CONNECTIONS_PER_CLIENT as u64)]
+        max_connections_per_client: u64,
         #[command(flatten)]
         cache: CacheArgs,
         /// Also answer to this host name (repeatable). On a loopback address the server answers
@@ -386,7 +394,8 @@ pub struct UploadArgs {
     /// Largest upload request, and most one session holds, in MB.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_request_mb: u64,
-    /// Upload sessions held at once.
+    /// Upload sessions held at once (one client address an eighth of them at most; its new
+    /// session replaces its oldest idle one, and a full server ends the session idle longest).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub max_sessions: u64,
 }
@@ -410,6 +419,7 @@ impl UploadArgs {
             max_request_bytes: (self.max_request_mb * 1_000_000) as usize,
             ttl: std::time::Duration::from_secs(self.session_minutes * 60),
             max_sessions: self.max_sessions as usize,
+            max_sessions_per_client: (self.max_sessions as usize / 8).max(1),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod cli;
 pub mod collect;
+pub mod conn;
 pub mod demo;
 pub mod manage;
 pub mod report;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub collector: Option<collect::Collector>,
     /// Live grid data (offline unless configured).
     pub live: std::sync::Arc<carbon_live::Live>,
+    /// Open connections by client address (counted by [`serve`], shown by `/healthz`).
+    pub connections: conn::Connections,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -119,9 +122,6 @@ fn logged_uri(uri: &axum::http::Uri) -> String {
 /// Event streams open at once, at most; more get 503 and the page works without live updates.
 pub const MAX_EVENT_STREAMS: usize = 1000;
 
-/// Connections open at once, at most; more wait in the listen queue.
-pub const MAX_CONNECTIONS: usize = 4096;
-
 /// How long a stopping server waits for requests in flight.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -157,6 +157,7 @@ impl AppState {
             behind_tls: false,
             collector: None,
             live: std::sync::Arc::new(carbon_live::Live::new(carbon_live::Config::default())),
+            connections: conn::Connections::default(),
         }
     }
 }
@@ -585,6 +586,10 @@ async fn api_report(
     if let Ok(v) = disposition.parse() {
         headers.insert(axum::http::header::CONTENT_DISPOSITION, v);
     }
+    if format == report::Format::Html {
+        headers
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(REPORT_POLICY));
+    }
     Ok((headers, body).into_response())
 }
 
@@ -658,8 +663,10 @@ async fn healthz(State(s): State<AppState>) -> Result<Json<serde_json::Value>, A
     let (files, runs, watch) = read(&s.catalog, |c| {
         (c.files().len(), c.runs(DatasetMode::Latest).len(), c.watch_problem().map(str::to_string))
     })?;
+    let (open, most) = s.connections.counts();
     Ok(Json(serde_json::json!({
-        "status": "ok", "files": files, "runs": runs, "read_only": s.read_only, "watch_problem": watch
+        "status": "ok", "files": files, "runs": runs, "read_only": s.read_only, "watch_problem": watch,
+        "connections": { "open": open, "most_from_one_address": most }
     })))
 }
 
@@ -670,10 +677,21 @@ async fn api_not_found() -> AppError {
 }
 
 /// Answers 408 with a reason when the request (its body included) is not done within `limit`:
-/// a slow client holds only its own connection, never a worker.
+/// a slow client holds only its own connection, never a worker. The answer then has
+/// [`ANSWER_TIME_FACTOR`] times `limit` to be sent (an event stream, which lasts as long as its
+/// page, has no limit).
 async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
+        Ok(res) => {
+            let streaming = res
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+            if streaming {
+                return res;
+            }
+            res.map(|body| conn::TimedBody::wrap(body, limit * ANSWER_TIME_FACTOR))
+        }
         Err(_) => AppError::client(
             StatusCode::REQUEST_TIMEOUT,
             format!(
@@ -683,6 +701,44 @@ async fn deadline(limit: std::time::Duration, req: axum::extract::Request, next:
         )
         .into_response(),
     }
+}
+
+/// An answer must be sent within this many request timeouts (10 minutes by default: a full
+/// export on a slow link), however slowly its client reads.
+pub const ANSWER_TIME_FACTOR: u32 = 20;
+
+/// The Content-Security-Policy of a self-contained report: its own inline CSS and inline SVG,
+/// no script and no request at all (its data is JSON no script reads).
+pub const REPORT_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// The Content-Security-Policy of every answer that sets none of its own (JSON, assets, plain
+/// pages): nothing runs, styles and images from this site only.
+pub const DEFAULT_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// HSTS behind TLS: a year, this host only (the proxy's other names are not ours to pin).
+pub const HSTS: &str = "max-age=31536000";
+
+/// The headers every answer carries: no content sniffing, no framing (CSP `frame-ancestors` and
+/// `X-Frame-Options` for older browsers), the referrer only to this site, a
+/// Content-Security-Policy (pages and reports set their own), and HSTS behind TLS.
+async fn security_headers(behind_tls: bool, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{header, HeaderValue};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_POLICY));
+    }
+    if behind_tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
+    res
 }
 
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets,
@@ -777,7 +833,10 @@ pub fn router(state: AppState) -> Router {
             .route(&format!("{}/", state.base_path), to_base)
     };
     // A tracker whose api_endpoint ends in '/' asks for `//runs`: repeated slashes are one.
-    Router::new().fallback_service(tower::ServiceBuilder::new().map_request(one_slash).service(app))
+    let tls = state.behind_tls;
+    Router::new()
+        .fallback_service(tower::ServiceBuilder::new().map_request(one_slash).service(app))
+        .layer(axum::middleware::from_fn(move |req, next| security_headers(tls, req, next)))
 }
 
 /// The request with each run of slashes in its path made one.
@@ -847,28 +906,29 @@ async fn full_page_path(mut req: axum::extract::Request, next: axum::middleware:
 /// Largest request head (request line and headers): beyond it the answer is 431.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
-/// Serves `app` on `listener`. A client that has not sent its request head within
-/// `header_timeout` is disconnected, so slow clients cannot pile up connections.
+/// Serves `app` on `listener` within `limits` (see [`conn::Limits`]): a client that has not sent
+/// its request head in time, or takes nothing of its answer for a while, is disconnected; one
+/// address holds only its share of the connections. Every request carries its [`conn::Client`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    header_timeout: std::time::Duration,
+    limits: conn::Limits,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut connections = tokio::task::JoinSet::new();
     let mut stop = stopping.clone();
     loop {
-        // At most MAX_CONNECTIONS at once: the others wait in the listen queue.
+        // At most max_connections at once: the others wait in the listen queue.
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot,
             _ = stop.changed() => break,
         };
         let Ok(slot) = slot else { break };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait rather than spin.
                     tracing::warn!("accept failed: {e}");
@@ -878,18 +938,33 @@ pub async fn serve(
             },
             _ = stop.changed() => break,
         };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let client = conn::Client(peer.ip());
+        let Some(counted) = limits.open.open(client.key(), limits.per_client) else {
+            // Over its address's share: told so in one write to a fresh socket (it never
+            // blocks), then closed; the slot is free again at once.
+            let _ = stream.try_write(conn::OVER_LIMIT);
+            tracing::debug!(client = %peer.ip(), "connection refused: the address holds its share");
+            continue;
+        };
+        let with_client = move |mut req: axum::http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(client);
+            req
+        };
+        let service =
+            hyper_util::service::TowerToHyperService::new(tower::ServiceExt::map_request(app.clone(), with_client));
         let mut stop = stopping.clone();
+        let (header_timeout, write_timeout) = (limits.header_timeout, limits.write_timeout);
         // Finished connections are reaped as new ones come.
         while connections.try_join_next().is_some() {}
         connections.spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, counted);
             // HTTP/1 only: its header timeout runs from the first byte awaited, so a connection
             // that never sends a request gives its slot back (the auto-detecting builder waited
             // for the protocol's first bytes without a limit, and h2c has no header timeout).
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
-            let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+            let io = TokioIo::new(conn::Guarded::new(stream, write_timeout));
+            let conn = builder.serve_connection(io, service).with_upgrades();
             tokio::pin!(conn);
             let ended = tokio::select! {
                 ended = conn.as_mut() => ended,

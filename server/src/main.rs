@@ -48,6 +48,8 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         upload,
         request_timeout,
         header_timeout,
+        write_timeout,
+        max_connections_per_client,
         base_path,
         log_format,
         cache,
@@ -147,7 +149,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     state.allowed_hosts = carbon_dash::allowed_hosts(settings.addr, &allow_hosts);
     state.behind_tls = behind_tls;
     state.request_timeout = std::time::Duration::from_secs(request_timeout);
-    state.upload = upload.policy(&settings.source, read_only, allow_upload_preview);
+    state.upload = upload
+        .policy(&settings.source, read_only, allow_upload_preview)
+        .needing_names(state.allowed_hosts.as_deref(), settings.addr);
+    if state.allowed_hosts.is_none() && !(read_only && !allow_upload_preview) {
+        println!("note: upload is off: {}", state.upload.disabled_reason.as_deref().unwrap_or_default());
+    }
     // Expired upload sessions give their memory back.
     let sessions = state.sessions.clone();
     tokio::spawn(async move {
@@ -219,7 +226,11 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         let _ = stopping.send(true);
     });
     let stop = state.stopping.subscribe();
-    carbon_dash::serve(listener, router(state), std::time::Duration::from_secs(header_timeout), stop).await;
+    let mut limits =
+        carbon_dash::conn::Limits::new(std::time::Duration::from_secs(header_timeout), state.connections.clone());
+    limits.write_timeout = std::time::Duration::from_secs(write_timeout);
+    limits.per_client = max_connections_per_client as usize;
+    carbon_dash::serve(listener, router(state), limits, stop).await;
     println!("stopped");
     Ok(())
 }

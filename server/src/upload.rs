@@ -2,6 +2,7 @@
 //! expiring after a set time) and shown in the same views as the logs; in local `serve` mode the
 //! visitor may then save them under `DIR/uploads/`, atomically and never over an existing file.
 
+use crate::conn::{Client, ClientKey};
 use crate::AppState;
 use app::api::{Active, Shared};
 use app::under;
@@ -10,7 +11,7 @@ use axum::extract::{Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use carbon_core::catalog::{is_log_file, Catalog};
 use carbon_core::ingest::{ingest_source, ParsedFile, Source};
 use carbon_core::metrics::MetricsFormat;
@@ -36,6 +37,26 @@ pub struct UploadPolicy {
     pub max_request_bytes: usize,
     pub ttl: Duration,
     pub max_sessions: usize,
+    /// Sessions one client address (an IPv6 /64) holds at most: its new one replaces its
+    /// oldest idle one.
+    pub max_sessions_per_client: usize,
+}
+
+impl UploadPolicy {
+    /// Upload (and so save and session links) needs the names this server answers to: a server
+    /// that answers to any name can be reached by a web page through a name of its own (DNS
+    /// rebinding), which the same-origin check cannot tell from this site.
+    pub fn needing_names(mut self, allowed_hosts: Option<&[String]>, addr: std::net::SocketAddr) -> UploadPolicy {
+        if allowed_hosts.is_none() && self.disabled_reason.is_none() {
+            self.disabled_reason = Some(format!(
+                "Upload is off: this server listens on {addr} and answers to any host name, so a web page could \
+                 reach it through a name of its own (DNS rebinding). Start it with --allow-host NAME (the names \
+                 its users type) to turn upload on."
+            ));
+            self.save_root = None;
+        }
+        self
+    }
 }
 
 impl Default for UploadPolicy {
@@ -47,6 +68,7 @@ impl Default for UploadPolicy {
             max_request_bytes: 200_000_000,
             ttl: Duration::from_secs(3600),
             max_sessions: 64,
+            max_sessions_per_client: 8,
         }
     }
 }
@@ -61,6 +83,10 @@ struct Session {
     files: Vec<UploadedFile>,
     bytes: usize,
     expires: Instant,
+    /// The address that opened it (`None` when the request had none, as in tests).
+    client: Option<ClientKey>,
+    /// Its last upload or save: under pressure, the session idle longest goes first.
+    used: Instant,
 }
 
 impl Session {
@@ -69,7 +95,7 @@ impl Session {
     }
 
     /// A session with no file yet: it holds its slot while its first upload is read.
-    fn reserved(catalog: Shared, ttl: Duration) -> Session {
+    fn reserved(catalog: Shared, ttl: Duration, client: Option<ClientKey>) -> Session {
         Session {
             turn: Arc::default(),
             catalog,
@@ -77,7 +103,14 @@ impl Session {
             files: Vec::new(),
             bytes: 0,
             expires: Instant::now() + ttl,
+            client,
+            used: Instant::now(),
         }
+    }
+
+    /// No upload or save of it is under way.
+    fn is_idle(&self) -> bool {
+        self.turn.try_lock().is_ok()
     }
 }
 
@@ -122,6 +155,47 @@ impl Sessions {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Makes room for a new session of `client` in `map`: the client's oldest idle session goes
+    /// when it holds its share, then, when the server holds `max` sessions, the one idle
+    /// longest. The refusal when the client's sessions, or all, are busy reading uploads.
+    fn make_room(
+        map: &mut HashMap<String, Session>,
+        client: Option<ClientKey>,
+        p: &UploadPolicy,
+    ) -> Result<(), (StatusCode, String)> {
+        map.retain(|_, s| s.is_open());
+        let oldest_idle = |map: &HashMap<String, Session>, of: Option<ClientKey>| {
+            map.iter()
+                .filter(|(_, s)| s.is_idle() && (of.is_none() || s.client == of))
+                .min_by_key(|(_, s)| s.used)
+                .map(|(id, _)| id.clone())
+        };
+        if client.is_some() {
+            let held = map.values().filter(|s| s.client == client).count();
+            if held >= p.max_sessions_per_client.max(1) {
+                let Some(id) = oldest_idle(map, client) else {
+                    return Err((
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("your address has {held} uploads under way: wait for them to finish"),
+                    ));
+                };
+                map.remove(&id);
+            }
+        }
+        if map.len() >= p.max_sessions {
+            if let Some(id) = oldest_idle(map, None) {
+                map.remove(&id);
+            }
+        }
+        if map.len() >= p.max_sessions {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "every upload session on this server is busy reading files: try again in a minute".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn view(&self, id: &str) -> Option<(Shared, UploadSession)> {
@@ -423,6 +497,7 @@ fn judge(given: Vec<Given>, taken: Vec<String>, max_file: usize) -> (Vec<Uploade
 /// with the result of each file, or sends a plain form post to `/upload`, which lists them.
 pub async fn upload(
     State(s): State<AppState>,
+    client: Option<Extension<Client>>,
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Response {
@@ -457,25 +532,26 @@ pub async fn upload(
         let map = s.sessions.lock();
         map.get(&id).filter(|x| x.is_open()).map(|x| (id.clone(), x.turn.clone(), x.catalog.clone()))
     });
-    let (id, turn, catalog, mut reservation) = match existing {
-        Some((id, turn, catalog)) => (id, turn, catalog, None),
+    let (id, _turn, catalog, mut reservation) = match existing {
+        Some((id, turn, catalog)) => (id, turn.lock_owned().await, catalog, None),
         None => {
-            s.sessions.purge();
+            let client = client.map(|Extension(c)| c.key());
             let id = match new_id() {
                 Ok(id) => id,
                 Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("no session id: {e}")),
             };
             let mut c = Catalog::default();
             c.set_apply_provider_pue(s.catalog.current().applies_provider_pue());
-            let session = Session::reserved(Shared::new(c), p.ttl);
-            let (turn, catalog) = (session.turn.clone(), session.catalog.clone());
+            let session = Session::reserved(Shared::new(c), p.ttl, client);
+            // Busy from the start: room is never made by ending a session being filled.
+            let Ok(turn) = session.turn.clone().try_lock_owned() else {
+                return reply.error(StatusCode::INTERNAL_SERVER_ERROR, "a new session was busy".into());
+            };
+            let catalog = session.catalog.clone();
             {
                 let mut map = s.sessions.lock();
-                if map.len() >= p.max_sessions {
-                    return reply.error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "too many upload sessions open on this server: try again later".into(),
-                    );
+                if let Err((status, why)) = Sessions::make_room(&mut map, client, p) {
+                    return reply.error(status, why);
                 }
                 map.insert(id.clone(), session);
             }
@@ -483,7 +559,6 @@ pub async fn upload(
             (id, turn, catalog, Some(reservation))
         }
     };
-    let _turn = turn.lock_owned().await;
     let (held, taken) = {
         let map = s.sessions.lock();
         match map.get(&id).filter(|x| x.is_open()) {
@@ -513,6 +588,16 @@ pub async fn upload(
         Err(e) => return reply.error(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the upload failed: {e}")),
     };
 
+    // A new session none of whose files could be read ends at once (its slot is free again):
+    // the answer says why each file was refused.
+    if parsed.is_empty() && reservation.is_some() {
+        if reply.json {
+            let body = serde_json::json!({ "session": null, "expires_in_s": 0, "files": results });
+            return Json(body).into_response();
+        }
+        let why: Vec<String> = results.iter().map(|f| format!("{}: {}", f.name, f.message)).collect();
+        return reply.error(StatusCode::UNPROCESSABLE_ENTITY, format!("no file could be read. {}", why.join("; ")));
+    }
     // Into the session's catalog (a new session starts from nothing: only the visitor's files).
     let originals: Vec<(String, Bytes)> = parsed.iter().map(|(f, b)| (f.report.path.clone(), b.clone())).collect();
     let files: Vec<ParsedFile> = parsed.into_iter().map(|(f, _)| f).collect();
@@ -551,6 +636,7 @@ pub async fn upload(
         session.originals.extend(originals);
         session.files.extend(results.iter().cloned());
         session.expires = Instant::now() + p.ttl;
+        session.used = Instant::now();
     }
     if let Some(r) = reservation.as_mut() {
         r.armed = false;
@@ -591,7 +677,9 @@ pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String
 pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let reply = Reply::new(&s, &headers);
     let Some(root) = s.upload.save_root.clone() else {
-        let why = if s.read_only {
+        let why = if let Some(off) = &s.upload.disabled_reason {
+            off.as_str()
+        } else if s.read_only {
             "this server is read-only: nothing is saved (uploads stay in your private session)"
         } else {
             "there is no logs folder to save to (the demo runs from built-in logs): start carbon-dash serve DIR"
@@ -643,6 +731,7 @@ pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
             .filter_map(|rel| carbon_core::ingest::ingest_path(&logs.join(rel), rel))
             .collect();
         if let Some(session) = sessions.lock().get_mut(&session_id) {
+            session.used = Instant::now();
             for (name, result) in &written {
                 if let (Ok(path), Some(f)) = (result, session.files.iter_mut().find(|f| &f.name == name)) {
                     f.saved_as = Some(path.clone());
@@ -731,6 +820,9 @@ fn plain_page(base: &str, title: &str, body: &str) -> String {
 /// (another site cannot put a visitor into a session of its choosing).
 pub async fn open(State(s): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let reply = Reply { json: false, base: &s.base_path };
+    if let Some(off) = &s.upload.disabled_reason {
+        return reply.error(StatusCode::FORBIDDEN, off.clone());
+    }
     if !same_origin(&headers) {
         return reply.error(
             StatusCode::FORBIDDEN,

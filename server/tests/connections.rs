@@ -19,14 +19,62 @@ fn start_stoppable(
     request_timeout: Duration,
     header_timeout: Duration,
 ) -> (SocketAddr, tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    start_limited(request_timeout, |l| l.header_timeout = header_timeout)
+}
+
+/// Serves the demo with these connection limits.
+fn start_limited(
+    request_timeout: Duration,
+    limit: impl FnOnce(&mut carbon_dash::conn::Limits),
+) -> (SocketAddr, tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let mut s = state(catalog());
     s.request_timeout = request_timeout;
     let stopping = s.stopping.clone();
+    let mut limits = carbon_dash::conn::Limits::new(Duration::from_secs(10), s.connections.clone());
+    limit(&mut limits);
     let app = build(s);
     let listener = server_runtime().block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
-    let task = server_runtime().spawn(carbon_dash::serve(listener, app, header_timeout, stopping.subscribe()));
+    let task = server_runtime().spawn(carbon_dash::serve(listener, app, limits, stopping.subscribe()));
     (addr, stopping, task)
+}
+
+/// A connection from another loopback address (127.0.0.2: another client to the server),
+/// receiving into a small buffer.
+fn connect_from(local: &str, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.bind(format!("{local}:0").parse().unwrap())?;
+    let stream = server_runtime()
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), socket.connect(addr)).await })??;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    Ok(stream)
+}
+
+/// The server's open connections, as `/healthz` tells them.
+fn open_connections(addr: SocketAddr) -> u64 {
+    let mut s = connect(addr);
+    write!(s, "GET /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let answer = read_all(s);
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    v["connections"]["open"].as_u64().unwrap()
+}
+
+/// `/healthz` times from 127.0.0.1 while `for_how_long` passes: every time, sorted.
+fn healthz_times(addr: SocketAddr, for_how_long: Duration) -> Vec<Duration> {
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while start.elapsed() < for_how_long {
+        let (status, took) = quick_get(addr, "/healthz");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        times.push(took);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    times.sort();
+    times
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -191,4 +239,75 @@ fn a_stopping_server_ends_event_streams_and_returns_without_waiting_for_a_kill()
     assert!(asked.elapsed() < Duration::from_secs(5), "stopped after {:?}", asked.elapsed());
     // Nothing listens any more.
     assert!(TcpStream::connect(addr).is_err(), "the socket is closed");
+}
+
+#[test]
+fn clients_that_never_read_their_answers_are_cut_and_cannot_take_the_server() {
+    let write_timeout = Duration::from_secs(2);
+    let (addr, _stop, _task) = start_limited(Duration::from_secs(30), |l| {
+        l.write_timeout = write_timeout;
+        l.max_connections = 100;
+        l.per_client = 40;
+    });
+    // 150 connections from one address, each asking for 30 maps at once and reading nothing.
+    let pipelined = "GET /map HTTP/1.1\r\nHost: test\r\n\r\n".repeat(30);
+    let mut attackers = Vec::new();
+    for _ in 0..150 {
+        if let Ok(mut s) = connect_from("127.0.0.2", addr) {
+            let _ = s.write_all(pipelined.as_bytes());
+            attackers.push(s);
+        }
+    }
+    let attacked = Instant::now();
+    // Another address is served at once, all along.
+    let times = healthz_times(addr, Duration::from_secs(3));
+    let p95 = times[times.len() * 95 / 100];
+    assert!(p95 < Duration::from_millis(100), "/healthz p95 {p95:?} during the attack ({:?} at most)", times.last());
+    // The attackers over their address's share were told so; the others are cut once they
+    // have taken nothing for the write timeout.
+    let told = attackers
+        .iter_mut()
+        .filter_map(|s| {
+            let mut head = [0u8; 12];
+            s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            (s.read_exact(&mut head).is_ok() && &head == b"HTTP/1.1 503").then_some(())
+        })
+        .count();
+    assert!(told >= 100, "{told} of 150 told 503");
+    while open_connections(addr) > 1 {
+        assert!(
+            attacked.elapsed() < write_timeout * 5,
+            "{} still open after {:?}",
+            open_connections(addr),
+            attacked.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("never-reading clients cut within {:?}; /healthz p95 {p95:?}", attacked.elapsed());
+}
+
+#[test]
+fn slow_headers_from_one_address_leave_another_address_served() {
+    let (addr, _stop, _task) = start_limited(Duration::from_secs(30), |l| {
+        l.header_timeout = Duration::from_secs(30);
+        l.max_connections = 100;
+        l.per_client = 40;
+    });
+    let mut slow = Vec::new();
+    for _ in 0..150 {
+        if let Ok(mut s) = connect_from("127.0.0.2", addr) {
+            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: a");
+            slow.push(s);
+        }
+    }
+    // Trickling on: a byte a connection now and then, never the end of the head.
+    for s in &mut slow {
+        let _ = s.write_all(b"a");
+    }
+    let times = healthz_times(addr, Duration::from_secs(2));
+    assert!(*times.last().unwrap() < Duration::from_secs(1), "{times:?}");
+    let p95 = times[times.len() * 95 / 100];
+    assert!(p95 < Duration::from_millis(100), "/healthz p95 {p95:?}");
+    let (status, _) = quick_get(addr, "/api/v1/summary");
+    assert_eq!(status, "HTTP/1.1 200 OK");
 }
