@@ -53,3 +53,20 @@ test('payloads in CSV text fields stay text on every page', async () => {
   assert.ok((await page.locator('table.runs-table').textContent()).includes('<script>window.__pwned=1</script>'), 'shown as text');
   assert.equal(dialogs, 0);
 });
+
+test('pages hydrate under their Content-Security-Policy and break none of it', async () => {
+  const violations = [];
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text()); });
+  await page.exposeFunction('__cspViolation', (v) => violations.push(v));
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => window.__cspViolation(`${e.violatedDirective} ${e.blockedURI}`));
+  });
+  for (const path of ['/', '/runs', '/map', '/teams', '/upload', '/plan', '/nope']) {
+    const res = await page.goto(server.url + path);
+    const policy = res.headers()['content-security-policy'] || '';
+    assert.match(policy, /script-src 'self' 'nonce-[^']+' 'wasm-unsafe-eval'/, `${path}: ${policy}`);
+    assert.equal(res.headers()['x-frame-options'], 'DENY');
+    await hydrated(page);
+  }
+  assert.deepEqual(violations, [], 'no CSP violation on any page');
+});

@@ -774,3 +774,45 @@ fn a_collected_runs_checkpoints_come_from_the_database_thinned_for_pages_and_pag
         assert_eq!(serde_json::from_str::<Vec<Value>>(&one).unwrap().len(), 1, "a limit of 0 is taken as 1");
     }
 }
+
+#[test]
+fn hostile_tracker_text_and_impossible_records_are_cleaned_refused_and_exported_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db").display().to_string();
+    let (exp, token) = setup(&db, "vision");
+    let server = Server::start(&db, &["--collect", "--collect-rate", "0"]);
+    let a = &server.addr;
+    // A spreadsheet formula behind a right-to-left override.
+    let mut run = run_body(&exp, "2026-11-29T18:39:22+00:00");
+    run["cpu_model"] = json!("=HYPERLINK(\"http://evil\",\"x\")\u{202E}fdp.exe");
+    let (status, body) = post(a, "/runs", Some(&token), &run);
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    // Records no machine can produce: 422 naming the field; nothing of them is kept.
+    let impossible = [
+        ("duration", json!(1e-300)),
+        ("energy_consumed", json!(1e12)),
+        ("gpu_power", json!(1e7)),
+        ("timestamp", json!("9999-12-31T00:00:00+00:00")),
+        ("timestamp", json!("0001-01-01T00:00:00+00:00")),
+    ];
+    for (field, value) in impossible {
+        let mut e = emission_body(&id, 1);
+        e[field] = value.clone();
+        let (status, body) = post(a, "/emissions", Some(&token), &e);
+        assert_eq!(status, 422, "{field} {value}: {body}");
+        assert!(body.to_string().contains(&format!("'{field}'")), "{field}: {body}");
+    }
+    assert_eq!(post(a, "/emissions", Some(&token), &emission_body(&id, 1)).0, 201);
+    eventually("the run collected", || collected_run(a, &id).is_some());
+    let shown = collected_run(a, &id).unwrap();
+    assert_eq!(shown["cpu_model"], "=HYPERLINK(\"http://evil\",\"x\")fdp.exe", "no override: {shown}");
+    assert!(shown["energy_kwh"].as_f64().unwrap() < 0.01, "{shown}");
+    // The export: the formula is text to a spreadsheet, the numbers are numbers.
+    let (status, _, csv) = http(a, "GET", "/api/v1/projects/vision/emissions.csv", &[], b"");
+    assert_eq!(status, 200);
+    let row = csv.lines().nth(1).unwrap();
+    assert!(row.contains(r#""'=HYPERLINK(""http://evil"",""x"")fdp.exe""#), "{row}");
+    assert!(row.contains(",2.0,") || row.contains(",2,"), "the duration stays a number: {row}");
+    assert!(!csv.contains('\u{202E}'));
+}

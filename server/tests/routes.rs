@@ -649,3 +649,53 @@ async fn the_files_page_says_how_each_metrics_file_joined() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("joined to 30 runs by run_id"), "the Files page shows the join");
 }
+
+/// Status, headers and body of a GET on a router over the demo.
+async fn get_with_headers(app: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    call(app, Request::get(uri).body(Body::empty()).unwrap()).await
+}
+
+#[tokio::test]
+async fn every_answer_carries_security_headers_and_pages_a_policy_their_scripts_meet() {
+    let plain = app();
+    let header = |h: &axum::http::HeaderMap, name: &str| {
+        h.get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    };
+    for uri in ["/", "/runs", "/api/v1/summary", "/api/v1/report?format=html", "/nope", "/api/v1/nope", "/healthz"] {
+        let (status, h, _) = get_with_headers(&plain, uri).await;
+        assert!(status.is_success() || status == StatusCode::NOT_FOUND, "{uri}: {status}");
+        assert_eq!(header(&h, "x-content-type-options"), "nosniff", "{uri}");
+        assert_eq!(header(&h, "x-frame-options"), "DENY", "{uri}");
+        assert_eq!(header(&h, "referrer-policy"), "same-origin", "{uri}");
+        assert!(header(&h, "content-security-policy").contains("frame-ancestors 'none'"), "{uri}");
+        assert!(h.get("strict-transport-security").is_none(), "no HSTS without TLS in front");
+    }
+    // A page: its inline scripts all carry the nonce its policy names, and no other script runs.
+    for uri in ["/", "/runs", "/nope"] {
+        let (_, h, page) = get_with_headers(&plain, uri).await;
+        let policy = header(&h, "content-security-policy");
+        let nonce =
+            policy.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap_or_else(|| panic!("{policy}"));
+        assert!(nonce.len() >= 16, "{policy}");
+        let scripts_allowed = policy.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap();
+        assert!(!scripts_allowed.contains("'unsafe-inline'") && !scripts_allowed.contains("'unsafe-eval'"), "{policy}");
+        let scripts: Vec<&str> = page.split("<script").skip(1).map(|s| &s[..s.find('>').unwrap()]).collect();
+        assert!(!scripts.is_empty(), "{uri}");
+        for s in scripts {
+            assert!(s.contains(&format!("nonce=\"{nonce}\"")), "{uri}: <script{s}>");
+        }
+    }
+    // The report: no script at all, its own styles and images only.
+    let (_, h, report) = get_with_headers(&plain, "/api/v1/report?format=html").await;
+    assert_eq!(header(&h, "content-security-policy"), carbon_dash::REPORT_POLICY);
+    assert!(report.split("<script").skip(1).all(|s| s.starts_with(" type=\"application/json\"")), "only data");
+    // JSON: nothing may run.
+    let (_, h, _) = get_with_headers(&plain, "/api/v1/summary").await;
+    assert_eq!(header(&h, "content-security-policy"), carbon_dash::DEFAULT_POLICY);
+    // Behind TLS: HSTS.
+    let mut s = common::state(catalog());
+    s.behind_tls = true;
+    let tls = common::build(s);
+    let (_, h, _) = get_with_headers(&tls, "/").await;
+    assert_eq!(header(&h, "strict-transport-security"), carbon_dash::HSTS);
+}
