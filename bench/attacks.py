@@ -2,7 +2,10 @@
 """Hostile inputs against a running server: for each attack, the server's peak memory and the p95
 of /healthz while it lasts.
 
-    python3 bench/attacks.py [--bin target/release/carbon-dash]
+    python3 bench/attacks.py [--bin target/release/carbon-dash] [--site site] [--only NAME,...]
+
+The attackers connect from 127.0.0.2 and /healthz is asked from 127.0.0.1: two client addresses,
+as a hostile client and everyone else would be.
 
 Each attack gets a fresh server (release build: ./x build --release) on a small logs folder
 written here; /healthz is asked 20 times a second from another thread during the attack, and the
@@ -62,9 +65,14 @@ def rss_kb(pid):
         return 0, 0
 
 
-def start(binary, logs, extra=()):
-    proc = subprocess.Popen([binary, "serve", logs, "--addr", "127.0.0.1:%d" % PORT, "--site-root",
-                             os.path.join(ROOT, "site"), "--no-cache"] + list(extra),
+SITE = os.path.join(ROOT, "site")
+ATTACKER = "127.0.0.2"
+
+
+def start(binary, logs, extra=(), host="127.0.0.1"):
+    args = [binary, "serve"] + ([logs] if logs else []) + ["--addr", "%s:%d" % (host, PORT), "--site-root", SITE,
+                                                           "--no-cache"]
+    proc = subprocess.Popen(args + list(extra),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
     threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
@@ -115,7 +123,7 @@ class Watch:
         self.thread.join()
         lat = sorted(self.lat)
         p95 = lat[int(len(lat) * 0.95)] * 1000 if lat else float("nan")
-        return {"healthz_p95_ms": round(p95, 1), "healthz_failures": self.fail,
+        return {"healthz_p95_ms": round(p95, 1), "healthz_ok": len(lat), "healthz_failures": self.fail,
                 "peak_rss_mb": round(max(self.peak, rss_kb(self.pid)[1]) / 1024, 1)}
 
 
@@ -172,7 +180,7 @@ def stream_flood():
     socks, refused = [], 0
     for _ in range(2000):
         try:
-            s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+            s = attacker_socket(rcvbuf=65536)
             s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             socks.append(s)
         except OSError:
@@ -191,44 +199,243 @@ def stream_flood():
     return "%d opened, %d refused to connect, %d of the last 50 told 503" % (len(socks), refused, answered)
 
 
+def attacker_socket(rcvbuf=4096):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.bind((ATTACKER, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", PORT))
+    return s
+
+
+def established_from_attacker():
+    """Attacker connections the server holds open (ss: the server's side, established, to
+    127.0.0.2; a socket the server closed with data still unsent is the kernel's, not held)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "dst", ATTACKER, "sport", "= :%d" % PORT],
+                         capture_output=True, text=True).stdout
+    return len([l for l in out.splitlines() if l.strip()])
+
+
+def never_reading(n=4200, hold=20):
+    """n connections from one address, each sending 30 pipelined GET /map and reading nothing."""
+    socks, refused = [], 0
+    pipelined = b"GET /map HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 30
+    for _ in range(n):
+        try:
+            s = attacker_socket()
+            s.sendall(pipelined)
+            socks.append(s)
+        except OSError:
+            refused += 1
+    t0 = time.monotonic()
+    time.sleep(hold)
+    left = established_from_attacker()
+    for s in socks:
+        s.close()
+    return "%d connected, %d refused; after %d s %d still open" % (len(socks), refused, hold, left)
+
+
+def slow_headers(n=4200, hold=20):
+    """n connections from one address trickling a header byte a second, never ending the head;
+    each one the server cuts is opened again at once."""
+    socks, refused, reopened = [], 0, 0
+
+    def opened():
+        s = attacker_socket()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        return s
+
+    for _ in range(n):
+        try:
+            socks.append(opened())
+        except OSError:
+            refused += 1
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < hold:
+        for i, s in enumerate(socks):
+            try:
+                s.send(b"a")
+            except OSError:
+                s.close()
+                try:
+                    socks[i] = opened()
+                    reopened += 1
+                except OSError:
+                    refused += 1
+        time.sleep(1)
+    left = established_from_attacker()
+    for s in socks:
+        s.close()
+    return "%d kept open (%d reopened after a cut), %d refused; at the end %d open" % (len(socks), reopened, refused,
+                                                                                       left)
+
+
+def upload_from(source, name):
+    import http.client
+    kind, body = multipart([(name, (HEADER + row("u-" + name, 5)).encode())])
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30, source_address=(source, 0))
+    try:
+        c.request("POST", "/upload", body=body, headers={"Content-Type": kind, "Accept": "application/json"})
+        return c.getresponse().status
+    except OSError as e:
+        return str(e)
+    finally:
+        c.close()
+
+
+def upload_slots():
+    """64 tiny uploads from one address, then one from another."""
+    statuses = [upload_from(ATTACKER, "t%d.csv" % i) for i in range(64)]
+    other = upload_from("127.0.0.1", "mine.csv")
+    return "attacker: %d of 64 taken; another address's upload: %s" % (statuses.count(200), other)
+
+
+def headers_of(path):
+    try:
+        with urllib.request.urlopen(URL + path, timeout=30) as r:
+            h = r.headers
+    except urllib.error.HTTPError as e:
+        h = e.headers
+    names = ["X-Content-Type-Options", "Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"]
+    return [n for n in names if h.get(n)]
+
+
+def security_headers():
+    """Which security headers a page, the report and JSON carry."""
+    got = {p: headers_of(p) for p in ["/", "/api/v1/report?format=html", "/api/v1/summary"]}
+    return "; ".join("%s: %s" % (p, ", ".join(h) or "none") for p, h in got.items())
+
+
+def cli(binary, db, *args):
+    return subprocess.run([binary] + list(args) + ["--db", db], capture_output=True, text=True).stdout
+
+
+def collect_setup(binary, db):
+    cli(binary, db, "project", "add", "p")
+    exp = [l.split("=", 1)[1].strip() for l in cli(binary, db, "experiment", "add", "--project", "p", "--name", "e",
+                                                   "--country", "FRA").splitlines() if "experiment_id" in l][0]
+    token = [l.split("=", 1)[1].strip() for l in cli(binary, db, "token", "add", "--project", "p").splitlines()
+             if "api_key" in l][0]
+    return exp, token
+
+
+def post_json(path, token, body):
+    req = urllib.request.Request(URL + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "x-api-token": token})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, None
+
+
+def tracker_records(exp, token):
+    """A run whose cpu_model is a formula behind U+202E, then impossible records."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    run = {"timestamp": now, "experiment_id": exp, "cpu_model": '=HYPERLINK("http://evil","x")\u202efdp.exe',
+           "cpu_count": 2, "gpu_count": 0, "ram_total_size": 16, "tracking_mode": "machine"}
+    status, body = post_json("/runs", token, run)
+    run_id = (body or {}).get("id", "none")
+    base = {"timestamp": now, "run_id": run_id, "duration": 2, "energy_consumed": 0.001, "emissions_sum": 0.00005}
+    tiny = dict(base, duration=1e-300, energy_consumed=1e12)
+    far = dict(base, timestamp="9999-12-31T00:00:00+00:00")
+    old = dict(base, timestamp="0001-01-01T00:00:00+00:00")
+    later = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 2))
+    good = dict(base, timestamp=later)
+    got = [post_json("/emissions", token, b)[0] for b in (tiny, far, old, good)]
+    time.sleep(6)
+    runs = json.loads(urllib.request.urlopen(URL + "/api/v1/runs?limit=all", timeout=30).read())
+    shown = next((r for r in runs if r.get("run_id") == run_id), {})
+    csv = urllib.request.urlopen(URL + "/api/v1/projects/p/emissions.csv", timeout=30).read().decode()
+    return ("1e-300 s with 1e12 kWh: %s; year 9999: %s; year 0001: %s; a good record: %s; energy shown %s kWh; "
+            "U+202E shown: %s; formula cell in the export: %s" % (
+                got[0], got[1], got[2], got[3], shown.get("energy_kwh"), "\u202e" in json.dumps(shown, ensure_ascii=False),
+                "neutralised ('=)" if "\"'=HYPERLINK" in csv else ("as is" if "\"=HYPERLINK" in csv else "absent")))
+
+
+def dns_rebinding():
+    """An upload from a page of evil.example whose name now points at this server (0.0.0.0)."""
+    kind, body = multipart([("e.csv", (HEADER + row("r", 5)).encode())])
+    req = urllib.request.Request(URL + "/upload", data=body, method="POST", headers={
+        "Content-Type": kind, "Accept": "application/json", "Host": "evil.example:%d" % PORT,
+        "Origin": "http://evil.example:%d" % PORT})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return "upload from the rebound name: %d" % r.status
+    except urllib.error.HTTPError as e:
+        return "upload from the rebound name: %d" % e.code
+
+
+def measured(name, binary, logs, attack, results, extra=(), host="127.0.0.1", before=None):
+    proc, why = start(binary, logs, extra, host)
+    if not proc:
+        results[name] = {"error": why[-300:]}
+        print("%s: did not start: %s" % (name, why[-300:]), flush=True)
+        return
+    if before:
+        before()
+    base = rss_kb(proc.pid)[0]
+    w = Watch(proc.pid)
+    what = attack()
+    time.sleep(0.5)
+    results[name] = dict(w.finish(), result=what, rss_before_mb=round(base / 1024, 1))
+    print("%s: %s" % (name, results[name]), flush=True)
+    stop(proc)
+
+
 def main():
+    global SITE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/carbon-dash"))
+    ap.add_argument("--site", default=SITE)
+    ap.add_argument("--only", default="", help="comma-separated attack names (default: all)")
     a = ap.parse_args()
+    SITE = a.site
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+    only = set(x for x in a.only.split(",") if x)
     results = {}
-    # The hostile folder: does the server start at all?
-    logs = logs_folder(hostile=True)
-    proc, why = start(a.bin, logs)
-    first = next((l for l in why.splitlines() if l.strip()), "")
-    results["hostile folder"] = {"starts": proc is not None, "why_not": first[:200]}
-    print("hostile folder (dangling link, link to /dev/zero, FIFO, 1 GiB file): %s" % (
-        "starts" if proc else "does not start: " + first[:200]), flush=True)
-    if proc:
-        stop(proc)
-    shutil.rmtree(logs, ignore_errors=True)
-    logs = logs_folder(odd_dates=True)
-    proc, why = start(a.bin, logs)
-    if proc:
-        w = Watch(proc.pid)
-        what = day_series()
-        results["day series 1600-2100"] = dict(w.finish(), result=what)
-        print("day series 1600-2100: %s" % results["day series 1600-2100"], flush=True)
-        stop(proc)
-    shutil.rmtree(logs, ignore_errors=True)
-    for name, attack in [("wide upload (4 MB)", wide_upload), ("1,000 files named a.csv", many_names),
-                         ("2,000 event streams", stream_flood)]:
-        logs = logs_folder()
+    want = lambda name: not only or name in only
+    if want("hostile-folder"):
+        logs = logs_folder(hostile=True)
         proc, why = start(a.bin, logs)
-        if not proc:
-            results[name] = {"error": why}
-            continue
-        base = rss_kb(proc.pid)[0]
-        w = Watch(proc.pid)
-        what = attack()
-        time.sleep(0.5)
-        results[name] = dict(w.finish(), result=what, rss_before_mb=round(base / 1024, 1))
-        print("%s: %s" % (name, results[name]), flush=True)
-        stop(proc)
+        first = next((l for l in why.splitlines() if l.strip()), "")
+        results["hostile folder"] = {"starts": proc is not None, "why_not": first[:200]}
+        print("hostile folder (dangling link, link to /dev/zero, FIFO, 1 GiB file): %s" % (
+            "starts" if proc else "does not start: " + first[:200]), flush=True)
+        if proc:
+            stop(proc)
+        shutil.rmtree(logs, ignore_errors=True)
+    if want("day-series"):
+        logs = logs_folder(odd_dates=True)
+        measured("day series 1600-2100", a.bin, logs, day_series, results)
+        shutil.rmtree(logs, ignore_errors=True)
+    plain = [("wide upload (4 MB)", "wide-upload", wide_upload), ("1,000 files named a.csv", "many-names", many_names),
+             ("2,000 event streams", "streams", stream_flood),
+             ("4,200 never-reading clients (30 pipelined /map each, 20 s)", "never-reading", never_reading),
+             ("4,200 slow-header clients (20 s)", "slow-headers", slow_headers),
+             ("64 uploads from one address", "upload-slots", upload_slots),
+             ("security headers", "headers", security_headers)]
+    for name, key, attack in plain:
+        if want(key):
+            logs = logs_folder()
+            measured(name, a.bin, logs, attack, results)
+            shutil.rmtree(logs, ignore_errors=True)
+    if want("tracker"):
+        d = tempfile.mkdtemp(prefix="attack-db-")
+        db = os.path.join(d, "store.db")
+        setup = {}
+        measured("hostile tracker records", a.bin, None, lambda: tracker_records(*setup["v"]), results,
+                 extra=["--collect", "--collect-rate", "0", "--db", db],
+                 before=lambda: setup.update(v=collect_setup(a.bin, db)))
+        shutil.rmtree(d, ignore_errors=True)
+    if want("dns-rebinding"):
+        logs = logs_folder()
+        measured("DNS rebinding on 0.0.0.0 without --allow-host", a.bin, logs, dns_rebinding, results, host="0.0.0.0")
         shutil.rmtree(logs, ignore_errors=True)
     print(json.dumps(results))
 
