@@ -865,8 +865,9 @@ const MAX_REASON_CHARS: usize = 300;
 fn note(report: &mut FileReport, p: Problem) {
     report.problem_count += 1;
     if report.problems.len() < MAX_PROBLEMS_KEPT {
-        let reason = clip(p.reason, MAX_REASON_CHARS);
-        let column_name = p.column_name.map(|n| clip(n, MAX_TAG_CHARS));
+        // A reason quotes the file: shown without text-direction characters like the rest.
+        let reason = clip(crate::text::shown(&p.reason).into_owned(), MAX_REASON_CHARS);
+        let column_name = p.column_name.map(|n| clip(crate::text::shown(&n).into_owned(), MAX_TAG_CHARS));
         report.problems.push(Problem { reason, column_name, ..p });
     }
 }
@@ -936,7 +937,11 @@ fn scan(
     );
     let known_pos = |name: &str| header.iter().position(|h| h == name);
     let extra: Vec<usize> = (0..header.len()).filter(|&i| c::kind_of(&header[i]).is_none()).collect();
-    report.extra_columns = extra.iter().take(MAX_TAGS).map(|&i| clip(header_raw[i].clone(), MAX_TAG_CHARS)).collect();
+    report.extra_columns = extra
+        .iter()
+        .take(MAX_TAGS)
+        .map(|&i| clip(crate::text::shown(&header_raw[i]).into_owned(), MAX_TAG_CHARS))
+        .collect();
     report.missing_columns =
         generation.columns.iter().filter(|col| known_pos(col).is_none()).map(|s| s.to_string()).collect();
     let present_order: Vec<&str> =
@@ -1029,6 +1034,8 @@ fn scan(
     let (i_dur, i_energy, i_co2) = (num_index(c::DURATION), num_index(c::ENERGY_CONSUMED), num_index(c::EMISSIONS));
     let mut nums = [None; N_NUM];
     let mut warnings = Vec::new();
+    // Rows dated after this are noted (read once a file).
+    let latest_ms = (crate::collect::now_utc() + crate::collect::PLAUSIBLE_FUTURE).and_utc().timestamp_millis();
     while next(&mut rec) {
         report.rows_read += 1;
         let line = rec.line;
@@ -1124,7 +1131,7 @@ fn scan(
             None => None,
         };
         if report_rows {
-            implausible(&mut report, &layout, line, timestamp, &nums);
+            implausible(&mut report, &layout, line, timestamp.zip(timestamp_ms), latest_ms, &nums);
         }
         let id = layout.run_pos.and_then(|p| value(rec.get(text, p)));
         let (run_id, synthetic) = match id {
@@ -1178,10 +1185,13 @@ fn implausible(
     report: &mut FileReport,
     layout: &Layout,
     line: usize,
-    timestamp: Option<(usize, &str)>,
+    timestamp: Option<((usize, &str), i64)>,
+    latest_ms: i64,
     nums: &[Option<f64>; N_NUM],
 ) {
     use crate::collect::{MAX_MACHINE_W, MIN_DURATION_S};
+    /// 1990-01-01T00:00:00, in ms.
+    const EARLIEST_MS: i64 = 631_152_000_000;
     let problem = |column: Option<usize>, name: &str, reason: String| Problem {
         line,
         column: column.map(|p| p + 1),
@@ -1189,10 +1199,8 @@ fn implausible(
         reason,
         rejected: false,
     };
-    if let Some((p, v)) = timestamp {
-        let year = parse_timestamp(v).map(|t| chrono::Datelike::year(&t));
-        let latest = crate::collect::now_utc() + crate::collect::PLAUSIBLE_FUTURE;
-        if year.is_some_and(|y| y < 1990) || parse_timestamp(v).is_some_and(|t| t > latest) {
+    if let Some(((p, v), ms)) = timestamp {
+        if !(EARLIEST_MS..=latest_ms).contains(&ms) {
             let reason = format!(
                 "timestamp '{v}' is before 1990 or after tomorrow: kept as written, but the machine's clock was \
                  probably wrong"

@@ -22,8 +22,15 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// answered 503 and closed at once.
 pub const MAX_CONNECTIONS_PER_CLIENT: usize = 256;
 
-/// How long a client may take nothing of its answer before its connection is cut.
+/// How long a client may take too little of its answer before its connection is cut.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a client must take of its answer per [`WRITE_TIMEOUT`] while the server waits on it:
+/// 16 KiB (1.6 KB/s, a slow mobile link), so one reading a byte now and then is cut too.
+pub const MIN_BYTES_PER_TIMEOUT: usize = 16 * 1024;
+
+/// Live-update streams one client address may hold (a stream is an open tab).
+pub const MAX_STREAMS_PER_CLIENT: usize = 32;
 
 /// What a client address counts as: an IPv4 address, or an IPv6 /64 (the block one subscriber
 /// gets, so one client cannot take a fresh address per connection).
@@ -129,29 +136,42 @@ impl Drop for Open {
 pub const OVER_LIMIT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconnection: close\r\n\
 retry-after: 5\r\ncontent-length: 59\r\n\r\ntoo many connections from your address: close some and retry";
 
-/// A connection whose writes fail once the client has taken nothing for `timeout`: the
-/// server's memory and the connection's slot are never held by a client that does not read.
+/// A connection whose writes fail once the client, while the server waits on it, takes less
+/// than [`MIN_BYTES_PER_TIMEOUT`] in `timeout`: the server's memory and the connection's slot
+/// are never held by a client that does not read, or reads a trickle.
 pub struct Guarded<S> {
     io: S,
     timeout: Duration,
+    /// Runs while the server waits on the client: started by a write that could not proceed,
+    /// ended once everything is handed to the kernel (a flush that completes).
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Bytes the client took since the timer last started.
+    taken: usize,
 }
 
 impl<S> Guarded<S> {
     pub fn new(io: S, timeout: Duration) -> Guarded<S> {
-        Guarded { io, timeout, stalled: None }
+        Guarded { io, timeout, stalled: None, taken: 0 }
     }
 
-    /// After a write that could not proceed: the error once the client has stalled too long.
+    /// After a write that could not proceed: the error once the client took too little in time.
     fn stall(&mut self, cx: &mut Context<'_>) -> Option<io::Error> {
         let timeout = self.timeout;
-        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-        timer.as_mut().poll(cx).is_ready().then(|| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client took nothing of its answer for {} s", timeout.as_secs_f64()),
-            )
-        })
+        loop {
+            let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+            if timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            if self.taken < MIN_BYTES_PER_TIMEOUT {
+                return Some(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the client took {} bytes of its answer in {} s", self.taken, timeout.as_secs_f64()),
+                ));
+            }
+            // Enough this time: the next period starts now.
+            self.taken = 0;
+            timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+        }
     }
 
     fn after<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
@@ -160,11 +180,15 @@ impl<S> Guarded<S> {
                 Some(e) => Poll::Ready(Err(e)),
                 None => Poll::Pending,
             },
-            ready => {
-                self.stalled = None;
-                ready
-            }
+            ready => ready,
         }
+    }
+
+    fn wrote(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = r {
+            self.taken += n;
+        }
+        self.after(cx, r)
     }
 }
 
@@ -178,7 +202,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write(cx, buf);
-        this.after(cx, r)
+        this.wrote(cx, r)
     }
 
     fn poll_write_vectored(
@@ -188,7 +212,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        this.after(cx, r)
+        this.wrote(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -198,6 +222,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.io).poll_flush(cx);
+        if let Poll::Ready(Ok(())) = r {
+            // Everything is the kernel's now: the server waits on the client no longer.
+            this.stalled = None;
+            this.taken = 0;
+        }
         this.after(cx, r)
     }
 

@@ -65,6 +65,10 @@ pub struct AppState {
     pub live: std::sync::Arc<carbon_live::Live>,
     /// Open connections by client address (counted by [`serve`], shown by `/healthz`).
     pub connections: conn::Connections,
+    /// Open live-update streams by client address, and how many one address may hold (0: no
+    /// limit of its own).
+    pub stream_clients: conn::Connections,
+    pub streams_per_client: usize,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -158,6 +162,8 @@ impl AppState {
             collector: None,
             live: std::sync::Arc::new(carbon_live::Live::new(carbon_live::Config::default())),
             connections: conn::Connections::default(),
+            stream_clients: conn::Connections::default(),
+            streams_per_client: conn::MAX_STREAMS_PER_CLIENT,
         }
     }
 }
@@ -628,9 +634,23 @@ async fn api_teams(
 /// Server-sent events: `event: catalog` with a version number each time the logs change.
 /// At most [`MAX_EVENT_STREAMS`] at once (503 beyond: pages then work without live updates);
 /// every stream ends when the server stops.
-async fn events(State(s): State<AppState>) -> Response {
+async fn events(State(s): State<AppState>, client: Option<Extension<conn::Client>>) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
+    let mine = match client {
+        Some(Extension(c)) => match s.stream_clients.open(c.key(), s.streams_per_client) {
+            Some(counted) => Some(counted),
+            None => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "30")],
+                    "too many of your open pages follow live updates: close some",
+                )
+                    .into_response()
+            }
+        },
+        None => None,
+    };
     let Ok(permit) = s.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -639,7 +659,7 @@ async fn events(State(s): State<AppState>) -> Response {
         )
             .into_response();
     };
-    let state = (s.changes.subscribe(), s.stopping.subscribe(), permit);
+    let state = (s.changes.subscribe(), s.stopping.subscribe(), (permit, mine));
     let stream = futures_util::stream::unfold(state, |(mut rx, mut stop, permit)| async move {
         loop {
             if *stop.borrow() {
@@ -964,7 +984,7 @@ pub async fn serve(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).max_buf_size(MAX_HEADER_BYTES);
             let io = TokioIo::new(conn::Guarded::new(stream, write_timeout));
-            let conn = builder.serve_connection(io, service).with_upgrades();
+            let conn = builder.serve_connection(io, service);
             tokio::pin!(conn);
             let ended = tokio::select! {
                 ended = conn.as_mut() => ended,

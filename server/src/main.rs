@@ -152,7 +152,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     state.upload = upload
         .policy(&settings.source, read_only, allow_upload_preview)
         .needing_names(state.allowed_hosts.as_deref(), settings.addr);
-    if state.allowed_hosts.is_none() && !(read_only && !allow_upload_preview) {
+    if state.allowed_hosts.is_none() && (!read_only || allow_upload_preview) {
         println!("note: upload is off: {}", state.upload.disabled_reason.as_deref().unwrap_or_default());
     }
     // Expired upload sessions give their memory back.
@@ -230,6 +230,11 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         carbon_dash::conn::Limits::new(std::time::Duration::from_secs(header_timeout), state.connections.clone());
     limits.write_timeout = std::time::Duration::from_secs(write_timeout);
     limits.per_client = max_connections_per_client as usize;
+    if limits.per_client == 0 {
+        // Behind a proxy that is every client's address: no share per address anywhere.
+        state.upload.max_sessions_per_client = 0;
+        state.streams_per_client = 0;
+    }
     carbon_dash::serve(listener, router(state), limits, stop).await;
     println!("stopped");
     Ok(())

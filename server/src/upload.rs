@@ -38,7 +38,7 @@ pub struct UploadPolicy {
     pub ttl: Duration,
     pub max_sessions: usize,
     /// Sessions one client address (an IPv6 /64) holds at most: its new one replaces its
-    /// oldest idle one.
+    /// oldest idle one (0: no share per address, as behind a proxy that is every client's).
     pub max_sessions_per_client: usize,
 }
 
@@ -158,24 +158,25 @@ impl Sessions {
     }
 
     /// Makes room for a new session of `client` in `map`: the client's oldest idle session goes
-    /// when it holds its share, then, when the server holds `max` sessions, the one idle
-    /// longest. The refusal when the client's sessions, or all, are busy reading uploads.
+    /// when it holds its share; when the server holds `max` sessions, the idle session of the
+    /// address holding the most goes (the one idle longest among its own). The refusal when
+    /// the client's sessions, or all, are busy reading uploads.
     fn make_room(
         map: &mut HashMap<String, Session>,
         client: Option<ClientKey>,
         p: &UploadPolicy,
     ) -> Result<(), (StatusCode, String)> {
         map.retain(|_, s| s.is_open());
-        let oldest_idle = |map: &HashMap<String, Session>, of: Option<ClientKey>| {
-            map.iter()
-                .filter(|(_, s)| s.is_idle() && (of.is_none() || s.client == of))
-                .min_by_key(|(_, s)| s.used)
-                .map(|(id, _)| id.clone())
-        };
-        if client.is_some() {
+        let share = p.max_sessions_per_client;
+        if client.is_some() && share > 0 {
             let held = map.values().filter(|s| s.client == client).count();
-            if held >= p.max_sessions_per_client.max(1) {
-                let Some(id) = oldest_idle(map, client) else {
+            if held >= share {
+                let oldest = map
+                    .iter()
+                    .filter(|(_, s)| s.client == client && s.is_idle())
+                    .min_by_key(|(_, s)| s.used)
+                    .map(|(id, _)| id.clone());
+                let Some(id) = oldest else {
                     return Err((
                         StatusCode::TOO_MANY_REQUESTS,
                         format!("your address has {held} uploads under way: wait for them to finish"),
@@ -185,7 +186,16 @@ impl Sessions {
             }
         }
         if map.len() >= p.max_sessions {
-            if let Some(id) = oldest_idle(map, None) {
+            let mut held: HashMap<Option<ClientKey>, usize> = HashMap::new();
+            for s in map.values() {
+                *held.entry(s.client).or_default() += 1;
+            }
+            let heaviest = map
+                .iter()
+                .filter(|(_, s)| s.is_idle())
+                .max_by_key(|(_, s)| (held.get(&s.client).copied().unwrap_or(0), std::cmp::Reverse(s.used)))
+                .map(|(id, _)| id.clone());
+            if let Some(id) = heaviest {
                 map.remove(&id);
             }
         }

@@ -258,6 +258,7 @@ fn clients_that_never_read_their_answers_are_cut_and_cannot_take_the_server() {
             attackers.push(s);
         }
     }
+    assert_eq!(attackers.len(), 150, "every attacker connected from 127.0.0.2");
     let attacked = Instant::now();
     // Another address is served at once, all along.
     let times = healthz_times(addr, Duration::from_secs(3));
@@ -300,6 +301,7 @@ fn slow_headers_from_one_address_leave_another_address_served() {
             slow.push(s);
         }
     }
+    assert_eq!(slow.len(), 150, "every slow client connected from 127.0.0.2");
     // Trickling on: a byte a connection now and then, never the end of the head.
     for s in &mut slow {
         let _ = s.write_all(b"a");
@@ -310,4 +312,44 @@ fn slow_headers_from_one_address_leave_another_address_served() {
     assert!(p95 < Duration::from_millis(100), "/healthz p95 {p95:?}");
     let (status, _) = quick_get(addr, "/api/v1/summary");
     assert_eq!(status, "HTTP/1.1 200 OK");
+}
+
+#[test]
+fn a_client_reading_a_trickle_is_cut_too() {
+    let (addr, _stop, _task) = start_limited(Duration::from_secs(30), |l| l.write_timeout = Duration::from_secs(2));
+    let mut s = connect_from("127.0.0.2", addr).unwrap();
+    s.write_all("GET /map HTTP/1.1\r\nHost: test\r\n\r\n".repeat(30).as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 100];
+    // 100 bytes every 200 ms: 1 KB in a 2 s period, where 16 KiB are needed.
+    while open_connections(addr) > 1 {
+        assert!(started.elapsed() < Duration::from_secs(20), "still held after {:?}", started.elapsed());
+        let _ = s.read(&mut buf);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("a trickling reader was cut after {:?}", started.elapsed());
+}
+
+#[test]
+fn one_address_holds_only_its_share_of_live_update_streams() {
+    let (addr, _stop, _task) = start_limited(Duration::from_secs(30), |_| {});
+    let mut answers = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..(carbon_dash::conn::MAX_STREAMS_PER_CLIENT + 8) {
+        let mut s = connect_from("127.0.0.2", addr).unwrap();
+        s.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        answers.push(String::from_utf8_lossy(&head).to_string());
+        held.push(s);
+    }
+    let open = answers.iter().filter(|a| *a == "HTTP/1.1 200").count();
+    let refused = answers.iter().filter(|a| *a == "HTTP/1.1 503").count();
+    assert_eq!((open, refused), (carbon_dash::conn::MAX_STREAMS_PER_CLIENT, 8));
+    // Another address still follows live updates.
+    let mut mine = connect(addr);
+    mine.write_all(b"GET /api/v1/events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    mine.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
 }

@@ -385,6 +385,32 @@ async fn uploads_from_one_address_cannot_take_the_sessions_of_another() {
 }
 
 #[tokio::test]
+async fn a_full_server_ends_an_idle_session_of_the_address_holding_the_most() {
+    let mut s = state(catalog());
+    s.upload = UploadPolicy { max_sessions: 4, max_sessions_per_client: 3, ..UploadPolicy::default() };
+    let sessions = s.sessions.clone();
+    let app = build(s);
+    let mut cookies = Vec::new();
+    for (ip, name) in [("10.0.0.9", "b.csv"), ("10.0.0.2", "a1.csv"), ("10.0.0.2", "a2.csv"), ("10.0.0.2", "a3.csv")] {
+        let (status, headers, body) = call(&app, from(ip, upload_request(&[(name, GOOD)], None, true))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        cookies.push(session_cookie(&headers));
+    }
+    assert_eq!(sessions.len(), 4);
+    // A newcomer: room is made at the expense of the address holding three, not of the one
+    // whose session is the oldest.
+    let (status, _, _) = call(&app, from("10.0.0.7", upload_request(&[("c.csv", GOOD)], None, true))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sessions.len(), 4);
+    let (_, headers, _) =
+        call(&app, from("10.0.0.9", upload_request(&[("b2.csv", GOOD)], Some(&cookies[0]), true))).await;
+    assert_eq!(session_cookie(&headers), cookies[0], "the lone session of 10.0.0.9 goes on");
+    let (_, headers, _) =
+        call(&app, from("10.0.0.2", upload_request(&[("a4.csv", GOOD)], Some(&cookies[1]), true))).await;
+    assert_ne!(session_cookie(&headers), cookies[1], "the oldest of 10.0.0.2's ended");
+}
+
+#[tokio::test]
 async fn a_refused_or_empty_upload_frees_its_slot_at_once() {
     let mut s = state(catalog());
     s.upload = UploadPolicy { max_sessions: 1, ..UploadPolicy::default() };
