@@ -131,15 +131,18 @@ fn hostile_names_cannot_break_the_latex_the_markdown_the_yaml_or_the_html() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("emissions.csv"), csv).unwrap();
     let cat = carbon_core::catalog::load_dir(dir.path()).unwrap();
+    // Read as shown: its control characters (the newline too) are spaces.
+    let name = carbon_core::text::shown(nasty).into_owned();
+    assert!(name.ends_with("café    ## Intended use"), "{name:?}");
     let scope =
-        ReportScope { run_id: None, selection: ParetoQuery { project: Some(nasty.into()), ..Default::default() } };
+        ReportScope { run_id: None, selection: ParetoQuery { project: Some(name.clone()), ..Default::default() } };
     let html = render(&cat, &scope, Format::Html, NOW).unwrap();
     assert!(!html.contains("<script>alert"), "the name is escaped in the HTML");
     assert_eq!(html.matches("<script").count(), 1, "only the page's data block");
     let data = html.split(r#"<script type="application/json" id="report-data">"#).nth(1).unwrap();
     let data = data.split("</script>").next().unwrap();
     let parsed: serde_json::Value = serde_json::from_str(data).unwrap();
-    assert_eq!(parsed["scope"], format!("project {nasty}"));
+    assert_eq!(parsed["scope"], format!("project {name}"));
     let yaml = render(&cat, &scope, Format::Yaml, NOW).unwrap();
     assert!(yaml.contains(r#"\"q\""#), "quotes escaped in YAML strings: {yaml}");
     let md = render(&cat, &scope, Format::Md, NOW).unwrap();
