@@ -153,7 +153,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         .policy(&settings.source, read_only, allow_upload_preview)
         .needing_names(state.allowed_hosts.as_deref(), settings.addr);
     if state.allowed_hosts.is_none() && (!read_only || allow_upload_preview) {
-        println!("note: upload is off: {}", state.upload.disabled_reason.as_deref().unwrap_or_default());
+        println!("note: {}", state.upload.disabled_reason.as_deref().unwrap_or_default());
     }
     // Expired upload sessions give their memory back.
     let sessions = state.sessions.clone();
