@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever what the cache holds or how files are parsed changes.
-const FORMAT: &str = "carbon-dash parse cache 7";
+const FORMAT: &str = "carbon-dash parse cache 8";
 
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {

@@ -291,3 +291,42 @@ fn explanations_by_other_runs_follow_changes_and_unchanged_runs_are_shared() {
     shared.update(|c| c.upsert(file("b.csv", "b")).unwrap());
     assert_eq!(kind(&shared.current(), "a"), Some(DeltaKind::OlderCodecarbonData));
 }
+
+#[test]
+fn a_cache_of_the_previous_release_is_read_again_from_the_logs_and_replaced() {
+    let dir = logs();
+    // Text the previous release kept as it came: a right-to-left override in a project name.
+    std::fs::create_dir_all(dir.path().join("spoof")).unwrap();
+    std::fs::write(
+        dir.path().join("spoof/emissions.csv"),
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed\n2026-10-01T10:00:00,gpu-\u{202E}fdp.exe,s1,60,0.001,0.01\n",
+    )
+    .unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = carbon_core::parse_cache::cache_file(cache_dir.path(), dir.path());
+    let (first, _) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    first.write_parse_cache(&cache).unwrap();
+    // The same cache as the previous release wrote it: its format marker says 7.
+    let bytes = std::fs::read(&cache).unwrap();
+    let (new, old) = (b"carbon-dash parse cache 8", b"carbon-dash parse cache 7");
+    let marks = bytes.windows(new.len()).filter(|w| w == new).count();
+    assert!(marks > 0, "the marker is in the file as written");
+    let mut previous = bytes.clone();
+    for i in 0..previous.len().saturating_sub(new.len() - 1) {
+        if &previous[i..i + new.len()] == new {
+            previous[i..i + new.len()].copy_from_slice(old);
+        }
+    }
+    std::fs::write(&cache, &previous).unwrap();
+    // Not used: every file is read again from the logs (nothing is lost: they are the source).
+    let (again, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!(loaded.cache_problem.as_deref(), Some("not a cache of this version of carbon-dash"));
+    assert_eq!((loaded.reused, loaded.parsed), (0, 7));
+    assert!(loaded.cache_stale(), "so the server writes it anew after its check");
+    assert_eq!(runs(&again, L), runs(&first, L));
+    assert_eq!(again.run("s1", L).unwrap().project_name.as_deref(), Some("gpu-fdp.exe"));
+    // Written anew, it is this release's and is used.
+    again.write_parse_cache(&cache).unwrap();
+    let (_, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
+    assert_eq!((loaded.reused, loaded.parsed), (7, 0));
+}
