@@ -660,6 +660,8 @@ impl Catalog {
         if !self.files.values().any(|f| f.metrics.is_some()) {
             return 0;
         }
+        // Results tables join by the runs' figures too: only then do they count.
+        let tables = self.files.values().any(|f| f.metrics.as_ref().is_some_and(|m| m.table.is_some()));
         let mut h: u64 = 1;
         for (path, f) in self.files.iter() {
             match &f.metrics {
@@ -680,7 +682,14 @@ impl Catalog {
                 None => {
                     let p = fnv(path.as_bytes());
                     for part in &f.runs {
-                        h = h.wrapping_add(p ^ fnv(part.run.run_id.as_bytes()).rotate_left(7));
+                        let r = &part.run;
+                        let figures = if tables {
+                            r.co2_kg_reported.map_or(0, f64::to_bits)
+                                ^ r.energy_kwh.map_or(0, f64::to_bits).rotate_left(29)
+                        } else {
+                            0
+                        };
+                        h = h.wrapping_add(p ^ fnv(r.run_id.as_bytes()).rotate_left(7) ^ figures);
                     }
                 }
             }
@@ -690,11 +699,37 @@ impl Catalog {
 
     /// Joins the metrics files to the merged runs (nothing to do without metrics files).
     fn join_metrics(&self) -> MetricJoin {
-        let metric_files: Vec<(&str, &crate::metrics::MetricsFile)> =
+        let mut metric_files: Vec<(&str, &crate::metrics::MetricsFile)> =
             self.files.iter().filter_map(|(p, f)| f.metrics.as_deref().map(|m| (p.as_str(), m))).collect();
         if metric_files.is_empty() {
             return MetricJoin::default();
         }
+        // Results tables join by what they hold: the runs' figures and names, by folder.
+        let tables: Vec<(&str, crate::metrics::MetricsFile)> = if metric_files.iter().any(|(_, m)| m.table.is_some()) {
+            let facts = self.run_facts();
+            let mut in_folder: HashMap<String, Vec<String>> = HashMap::new();
+            for (path, f) in self.files.iter().filter(|(_, f)| !f.runs.is_empty()) {
+                let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let list = in_folder.entry(folder.to_string()).or_default();
+                for p in &f.runs {
+                    if !list.contains(&p.run.run_id) {
+                        list.push(p.run.run_id.clone());
+                    }
+                }
+            }
+            metric_files
+                .iter()
+                .filter_map(|(path, m)| {
+                    let t = m.table.as_deref()?;
+                    let join = crate::results::join_table(path, t, &facts, &in_folder);
+                    Some((*path, crate::metrics::MetricsFile::joined_table(t, join)))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        metric_files.retain(|(_, m)| m.table.is_none());
+        metric_files.extend(tables.iter().map(|(p, m)| (*p, m)));
         let mut folder_runs: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
         for (path, f) in self.files.iter().filter(|(_, f)| !f.runs.is_empty()) {
             let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -702,6 +737,32 @@ impl Catalog {
         }
         let runs: HashSet<&str> = self.merged.keys().map(String::as_str).collect();
         crate::metrics::join(&metric_files, &runs, &folder_runs)
+    }
+
+    /// What a results table may join runs by: their figures, names and folders.
+    fn run_facts(&self) -> Vec<crate::results::RunFacts> {
+        self.merged
+            .values()
+            .map(|r| {
+                let mut names: Vec<String> = Vec::new();
+                names.extend(r.project_name.iter().cloned());
+                names.extend(r.experiment_id.iter().cloned());
+                names.extend(r.tags.iter().map(|(_, v)| v.clone()));
+                names.sort();
+                names.dedup();
+                let mut folders: Vec<String> =
+                    r.source_files.iter().map(|p| p.rsplit_once('/').map_or("", |(d, _)| d).to_string()).collect();
+                folders.sort();
+                folders.dedup();
+                crate::results::RunFacts {
+                    id: r.run_id.clone(),
+                    folders,
+                    co2_kg: r.co2_kg_reported,
+                    energy_kwh: r.energy_kwh,
+                    names,
+                }
+            })
+            .collect()
     }
 
     /// Metric values joined to runs, and how each metrics file joined.

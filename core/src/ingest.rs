@@ -351,6 +351,13 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     let (text, encoding) = decode(bytes);
     let mut parts = Parts::default();
     let (report, layout) = scan(display, &text, encoding, true, |_, rec, row| parts.add(rec, row));
+    // Not CodeCarbon's, but numbers: a results table, joined by what it holds once the runs
+    // are known.
+    if layout.is_none() && report.schema == "not CodeCarbon" {
+        if let Some(table) = crate::results::read_table(&text) {
+            return results_file(display, table, encoding, source, bytes.len());
+        }
+    }
     let runs = match layout {
         Some(layout) => parts.finish(&layout, &text, display, &report.schema),
         None => Vec::new(),
@@ -392,8 +399,51 @@ fn metrics_file(
         problems: m.problems,
         ..FileReport::default()
     };
-    let metrics = Some(Arc::new(crate::metrics::MetricsFile { format, values: m.values }));
+    let metrics = Some(Arc::new(crate::metrics::MetricsFile::of(format, m.values)));
     ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics }
+}
+
+/// A results table as the catalog holds it (see [`crate::results`]).
+fn results_file(display: &str, table: crate::results::Table, encoding: &str, source: Source, len: usize) -> ParsedFile {
+    let numeric = table.numeric_columns();
+    let mut problems = Vec::new();
+    if table.rows_total > table.rows.len() {
+        problems.push(Problem {
+            line: 0,
+            column: None,
+            column_name: None,
+            reason: format!(
+                "{} data rows: the first {} are joined to runs, the others are not read",
+                table.rows_total,
+                table.rows.len()
+            ),
+            rejected: false,
+        });
+    }
+    let report = FileReport {
+        path: display.to_string(),
+        encoding: encoding.to_string(),
+        schema: "results table".into(),
+        schema_detail: format!(
+            "{} columns, {} of numbers ({}{}), {} rows{}: joined to runs by what it holds",
+            table.columns.len(),
+            numeric.len(),
+            numeric.iter().take(5).map(|&c| table.columns[c].as_str()).collect::<Vec<_>>().join(", "),
+            if numeric.len() > 5 { ", …" } else { "" },
+            table.rows_total,
+            if table.headerless { ", no header" } else { "" }
+        ),
+        columns: table.columns.len(),
+        rows_read: table.rows_total,
+        problem_count: problems.len(),
+        problems,
+        ..FileReport::default()
+    };
+    let metrics = crate::metrics::MetricsFile {
+        table: Some(Arc::new(table)),
+        ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
+    };
+    ParsedFile { report, runs: Vec::new(), source, len, stamp: None, metrics: Some(Arc::new(metrics)) }
 }
 
 /// Largest metrics CSV read (a million rows or so).

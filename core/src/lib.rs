@@ -35,6 +35,8 @@ pub mod records;
 #[cfg(feature = "ingest")]
 pub mod report;
 #[cfg(feature = "ingest")]
+pub mod results;
+#[cfg(feature = "ingest")]
 pub mod timeseries;
 #[cfg(feature = "ingest")]
 pub mod whatif;

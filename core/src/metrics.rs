@@ -14,6 +14,7 @@
 use crate::model::Problem;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Which kind of file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +24,9 @@ pub enum MetricsFormat {
     HfAllResults,
     WandbSummary,
     MlflowRun,
+    /// A CSV that is neither a log nor a metrics file but holds numbers: joined by what it holds
+    /// (see [`crate::results`]).
+    ResultsTable,
 }
 
 impl MetricsFormat {
@@ -55,6 +59,7 @@ impl MetricsFormat {
             MetricsFormat::HfAllResults => "Hugging Face all_results.json",
             MetricsFormat::WandbSummary => "W&B wandb-summary.json",
             MetricsFormat::MlflowRun => "MLflow run",
+            MetricsFormat::ResultsTable => "results table",
         }
     }
 
@@ -67,6 +72,7 @@ impl MetricsFormat {
             MetricsFormat::WandbSummary => 2,
             MetricsFormat::MlflowRun => 3,
             MetricsFormat::HfTrainerState => 4,
+            MetricsFormat::ResultsTable => 5,
         }
     }
 }
@@ -80,6 +86,56 @@ pub const MLFLOW_RUN_FILE: &str = "meta.yaml";
 pub struct MetricsFile {
     pub format: MetricsFormat,
     pub values: Vec<MetricValue>,
+    /// A results table, joined once the runs are known (its `values` are then empty).
+    pub table: Option<Arc<crate::results::Table>>,
+    /// How a results table joined: its values then name their runs.
+    pub joined: Option<Result<TableJoined, String>>,
+}
+
+/// How a results table joined (see [`crate::results::TableJoin`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableJoined {
+    pub how: String,
+    pub guess: bool,
+    pub rows: usize,
+    pub rows_without_run: usize,
+}
+
+impl MetricsFile {
+    pub fn of(format: MetricsFormat, values: Vec<MetricValue>) -> MetricsFile {
+        MetricsFile { format, values, table: None, joined: None }
+    }
+
+    /// A results table joined to runs: each row's numbers (key columns aside) are its run's
+    /// metrics; or why it is not joined.
+    pub fn joined_table(table: &crate::results::Table, join: Result<crate::results::TableJoin, String>) -> MetricsFile {
+        let mut file = MetricsFile::of(MetricsFormat::ResultsTable, Vec::new());
+        match join {
+            Ok(j) => {
+                let numeric = table.numeric_columns();
+                let lines: HashMap<usize, &Vec<crate::results::Cell>> =
+                    table.rows.iter().map(|(l, cells)| (*l, cells)).collect();
+                let mut finals = Finals::default();
+                for (line, run) in &j.rows {
+                    let Some(cells) = lines.get(line) else { continue };
+                    for &c in numeric.iter().filter(|c| !j.key_columns.contains(c)) {
+                        if let Some(crate::results::Cell::Number(x)) = cells.get(c) {
+                            finals.add(Some(run.clone()), shorten(&table.columns[c]), *x, None, None);
+                        }
+                    }
+                }
+                file.values = finals.values();
+                file.joined = Some(Ok(TableJoined {
+                    how: j.how,
+                    guess: j.guess,
+                    rows: j.rows.len(),
+                    rows_without_run: j.rows_without_run,
+                }));
+            }
+            Err(why) => file.joined = Some(Err(why)),
+        }
+        file
+    }
 }
 
 /// One final value.
@@ -459,7 +515,7 @@ pub fn read(format: MetricsFormat, text: &str) -> Metrics {
         MetricsFormat::HfTrainerState => read_trainer_state(text),
         MetricsFormat::HfAllResults => read_all_results(text),
         MetricsFormat::WandbSummary => read_wandb_summary(text),
-        MetricsFormat::MlflowRun => Metrics::default(),
+        MetricsFormat::MlflowRun | MetricsFormat::ResultsTable => Metrics::default(),
     }
 }
 
@@ -481,6 +537,8 @@ pub struct FileJoin {
     pub runs: BTreeSet<String>,
     /// Set when the values went to its folder's run: why that run.
     pub guess: Option<String>,
+    /// A results table: what joined its rows to runs, and rows that named no run.
+    pub how: Option<(String, usize)>,
     /// Why values were not joined (each reason once).
     pub unjoined: Vec<String>,
     /// Run ids the file names that are not in the logs.
@@ -504,6 +562,13 @@ impl FileJoin {
         let mut parts = Vec::new();
         match (self.runs.len(), &self.guess) {
             (0, _) => parts.push(format!("not joined: {}", self.unjoined.join("; "))),
+            (n, _) if self.how.is_some() => {
+                let (how, without) = self.how.clone().unwrap_or_default();
+                parts.push(format!("joined to {n} run{} by {how}", if n == 1 { "" } else { "s" }));
+                if without > 0 {
+                    parts.push(format!("{without} row{} name no run", if without == 1 { "" } else { "s" }));
+                }
+            }
             (_, Some(why)) => parts.push(format!(
                 "joined to run {} by its folder, a guess: {why}",
                 self.runs.iter().next().map(String::as_str).unwrap_or_default()
@@ -602,6 +667,7 @@ fn folder_run(
                 }
                 MetricsFormat::WandbSummary => "log CodeCarbon's run id in the summary as codecarbon_run_id",
                 MetricsFormat::MlflowRun => "set the codecarbon.run_id tag",
+                MetricsFormat::ResultsTable => "add a run_id column (CodeCarbon's run id)",
             }
         )),
         None => Err(format!("no CodeCarbon log in {shown}, and the file names no run")),
@@ -622,9 +688,20 @@ pub fn join(
     for (path, file) in files {
         let mut fj = FileJoin::default();
         let mut folder: Option<Result<(String, String), String>> = None;
+        let table_guess = match &file.joined {
+            Some(Ok(j)) => {
+                fj.how = Some((j.how.clone(), j.rows_without_run));
+                j.guess.then(|| j.how.clone())
+            }
+            Some(Err(why)) => {
+                fj.unjoined.push(why.clone());
+                None
+            }
+            None => None,
+        };
         for v in &file.values {
             let (run, guess) = match &v.run_id {
-                Some(id) if runs.contains(id.as_str()) => (id.clone(), None),
+                Some(id) if runs.contains(id.as_str()) => (id.clone(), table_guess.clone()),
                 Some(id) => {
                     fj.unknown_runs.insert(id.clone());
                     continue;
@@ -639,7 +716,7 @@ pub fn join(
                     }
                 },
             };
-            if guess.is_some() {
+            if guess.is_some() && fj.how.is_none() {
                 fj.guess = guess.clone();
             }
             fj.runs.insert(run.clone());

@@ -330,3 +330,42 @@ fn a_cache_of_the_previous_release_is_read_again_from_the_logs_and_replaced() {
     let (_, loaded) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     assert_eq!((loaded.reused, loaded.parsed), (7, 0));
 }
+
+#[test]
+fn results_tables_beside_the_logs_join_by_what_they_hold_and_say_how_or_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    std::fs::create_dir_all(&sweep).unwrap();
+    let header = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code";
+    std::fs::write(
+        sweep.join("emissions.csv"),
+        format!(
+            "{header}\n2026-10-01T10:00:00,bert-base,a1,600,0.0123456789012345,0.0301,FRA\n\
+             2026-10-01T11:00:00,bert-base,a2,600,0.0234567890123456,0.0602,FRA\n\
+             2026-10-01T12:00:00,roberta,a3,600,0.0345678901234567,0.0903,FRA\n"
+        ),
+    )
+    .unwrap();
+    // What tracker.stop() returned, copied into the results (in g, one digit fewer), and a
+    // results row with no run beside it.
+    std::fs::write(
+        sweep.join("results.csv"),
+        "model,co2_g,accuracy,f1\nbert-base,12.345678901234,0.91,0.88\nroberta,34.567890123457,0.93,0.90\n\
+         bert-large,99.9,0.95,0.93\n",
+    )
+    .unwrap();
+    // A table naming models only: bert-base is two runs, so it does not join.
+    std::fs::write(sweep.join("by_model.csv"), "model,bleu\nbert-base,30.1\nroberta,31.5\n").unwrap();
+    let cat = load_dir(dir.path()).unwrap();
+    let m = cat.metrics();
+    let acc = |run: &str| m.by_run.get(run).and_then(|v| v.get("accuracy")).map(|j| j.value);
+    assert_eq!((acc("a1"), acc("a2"), acc("a3")), (Some(0.91), None, Some(0.93)));
+    assert!(m.by_run.get("a1").is_some_and(|v| !v.contains_key("co2_g")), "the key column is not a metric");
+    let note = |path: &str| cat.files().iter().find(|f| f.path == path).and_then(|f| f.join.clone()).unwrap();
+    let results = note("sweep/results.csv");
+    assert!(results.contains("joined to 2 runs by the column co2_g equal to each run's emissions (g)"), "{results}");
+    assert!(results.contains("1 row name no run"), "{results}");
+    let by_model = note("sweep/by_model.csv");
+    assert!(by_model.starts_with("not joined: the column model names runs, but not one each"), "{by_model}");
+    assert!(cat.files().iter().any(|f| f.path == "sweep/results.csv" && f.schema == "results table"));
+}

@@ -326,7 +326,7 @@ fn a_file_built_to_blow_up_memory_costs_a_bounded_amount_per_byte() {
 }
 
 #[test]
-fn csvs_that_live_beside_ml_logs_are_said_not_to_be_codecarbon_files() {
+fn csvs_that_live_beside_ml_logs_are_read_as_metrics_or_results_tables_not_logs() {
     use carbon_core::ingest::ingest_bytes;
     // A metrics.csv (Lightning's CSVLogger writes one) is read as metrics, for the folder's run.
     let m = ingest_bytes(
@@ -337,17 +337,24 @@ fn csvs_that_live_beside_ml_logs_are_said_not_to_be_codecarbon_files() {
     assert_eq!((m.runs.len(), m.report.schema.as_str()), (0, "metrics"));
     let values = &m.metrics.as_ref().unwrap().values;
     assert!(values.iter().any(|v| v.name == "accuracy" && v.value == 0.85 && v.run_id.is_none()), "{values:?}");
+    // Numbers that are not a log: results tables, joined to runs by what they hold.
     for (name, text) in [
         ("nvml.csv", "timestamp,gpu_index,power_w,energy_consumed\n2026-10-01T10:00:00,0,250,0.01\n"),
         ("phases.csv", "phase,start,end,duration,emissions\ntrain,0,60,60,0.001\n"),
     ] {
         let f = ingest_bytes(name, text.as_bytes()).unwrap();
         let r = &f.report;
-        assert_eq!((f.runs.len(), r.rows_read, r.rows_rejected), (0, r.rows_read, r.rows_read), "{name}");
-        assert_eq!(r.problem_count, 1, "{name}: one problem, not one a row");
-        assert!(r.problems[0].reason.starts_with("not a CodeCarbon file"), "{name}: {}", r.problems[0].reason);
-        assert_eq!(r.schema, "not CodeCarbon", "{name}: no header generation named");
+        assert_eq!((f.runs.len(), r.rows_read, r.rows_rejected), (0, 1, 0), "{name}");
+        assert_eq!(r.schema, "results table", "{name}");
+        assert!(f.metrics.as_ref().unwrap().table.is_some(), "{name}");
     }
+    // Text only: neither.
+    let f = ingest_bytes("notes.csv", b"who,what\nana,tried lr 3e-4\n").unwrap();
+    let r = &f.report;
+    assert_eq!((f.runs.len(), r.rows_read, r.rows_rejected), (0, 1, 1));
+    assert_eq!(r.problem_count, 1, "one problem, not one a row");
+    assert!(r.problems[0].reason.starts_with("not a CodeCarbon file"), "{}", r.problems[0].reason);
+    assert_eq!(r.schema, "not CodeCarbon", "no header generation named");
 }
 
 #[test]

@@ -97,7 +97,7 @@ fn main() {
         let m = metrics::read_csv(&text);
         let read = ms(t);
         assert!(m.problems.is_empty());
-        let file = MetricsFile { format: MetricsFormat::Csv, values: m.values };
+        let file = MetricsFile::of(MetricsFormat::Csv, m.values);
         let t = Instant::now();
         let ids: HashSet<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
         let folders: HashMap<String, BTreeSet<String>> = HashMap::new();

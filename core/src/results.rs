@@ -1,0 +1,513 @@
+//! Results tables: CSVs beside the logs that hold model quality (accuracy, loss, …) keyed by
+//! something other than CodeCarbon's run id, joined to runs by what they hold.
+//!
+//! Researchers rarely write CodeCarbon's run id next to their results. They copy the emissions
+//! `tracker.stop()` returned into the row, name the row as the run's `project_name`, or keep one
+//! results table beside one log, a row per run. A table joins when one of these says which run
+//! each row is, for every row that names a run, with no doubt:
+//!
+//! 1. a column holding run ids;
+//! 2. a column equal to each run's emissions (kg, g or mg) or energy (kWh or Wh), within a
+//!    relative 1e-9;
+//! 3. a column holding each run's `project_name`, `experiment_id` or a tag value, one run each
+//!    (runs in the table's folder first);
+//! 4. a name column and a value column together, when the name alone is ambiguous;
+//! 5. the same folder, as many rows as runs, in order (a guess, said as one).
+//!
+//! Otherwise it is not joined, and the reason names the candidates.
+
+use crate::records::{records, Record};
+use std::collections::{HashMap, HashSet};
+
+/// Data rows a table keeps (a longer one is joined by its first rows, and says so).
+pub const MAX_ROWS: usize = 100_000;
+/// Columns a table may have.
+pub const MAX_COLUMNS: usize = 1000;
+/// Characters a text cell keeps.
+const MAX_TEXT: usize = 200;
+
+/// Two figures are the same when they differ by at most this share of the larger.
+pub const TOLERANCE: f64 = 1e-9;
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Number(f64),
+    Text(Box<str>),
+}
+
+impl Cell {
+    fn of(raw: &str) -> Cell {
+        let t = raw.trim();
+        if t.is_empty() {
+            return Cell::Empty;
+        }
+        match t.parse::<f64>() {
+            Ok(x) if x.is_finite() => Cell::Number(x),
+            _ => Cell::Text(t.chars().take(MAX_TEXT).collect::<String>().into()),
+        }
+    }
+
+    /// The cell as a key: its text, or the number as written (ids such as `7`).
+    fn key(&self) -> Option<String> {
+        match self {
+            Cell::Empty => None,
+            Cell::Number(x) => Some(format!("{x}")),
+            Cell::Text(t) => Some(t.to_string()),
+        }
+    }
+}
+
+/// A results table: its columns and data rows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Table {
+    pub columns: Vec<String>,
+    /// (line, cells), at most [`MAX_ROWS`].
+    pub rows: Vec<(usize, Vec<Cell>)>,
+    /// Data rows in the file (kept or not).
+    pub rows_total: usize,
+    /// Whether the file had no header (its columns are named `column 1`, …).
+    pub headerless: bool,
+}
+
+impl Table {
+    /// Columns holding numbers in at least one row (and no text).
+    pub fn numeric_columns(&self) -> Vec<usize> {
+        (0..self.columns.len())
+            .filter(|&c| {
+                let cells = self.rows.iter().filter_map(|(_, r)| r.get(c));
+                let mut any = false;
+                for cell in cells {
+                    match cell {
+                        Cell::Number(_) => any = true,
+                        Cell::Text(_) => return false,
+                        Cell::Empty => {}
+                    }
+                }
+                any
+            })
+            .collect()
+    }
+}
+
+/// Reads `text` as a results table: `None` unless it has a data row and a numeric column.
+pub fn read_table(text: &str) -> Option<Table> {
+    let mut recs = records(text);
+    let mut rec = Record::default();
+    let mut next = |rec: &mut Record| {
+        while recs.read(rec) {
+            if !rec.is_blank(text) {
+                return true;
+            }
+        }
+        false
+    };
+    if !next(&mut rec) {
+        return None;
+    }
+    let first: Vec<Cell> = rec.iter(text).map(Cell::of).collect();
+    if first.len() > MAX_COLUMNS {
+        return None;
+    }
+    // A first row of numbers only is data: the file has no header.
+    let headerless = first.iter().all(|c| matches!(c, Cell::Number(_) | Cell::Empty));
+    let mut table = Table {
+        columns: if headerless {
+            (1..=first.len()).map(|i| format!("column {i}")).collect()
+        } else {
+            rec.iter(text).map(|h| h.trim().trim_start_matches('\u{feff}').chars().take(MAX_TEXT).collect()).collect()
+        },
+        headerless,
+        ..Table::default()
+    };
+    if headerless {
+        table.rows.push((rec.line, first));
+        table.rows_total = 1;
+    }
+    while next(&mut rec) {
+        table.rows_total += 1;
+        if table.rows.len() < MAX_ROWS {
+            let mut cells: Vec<Cell> = rec.iter(text).take(table.columns.len()).map(Cell::of).collect();
+            cells.resize(table.columns.len(), Cell::Empty);
+            table.rows.push((rec.line, cells));
+        }
+    }
+    (!table.rows.is_empty() && !table.numeric_columns().is_empty()).then_some(table)
+}
+
+/// What the join knows of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunFacts {
+    pub id: String,
+    /// Folders of the log files that hold it.
+    pub folders: Vec<String>,
+    pub co2_kg: Option<f64>,
+    pub energy_kwh: Option<f64>,
+    /// Names it goes by besides its id: `project_name`, `experiment_id`, tag values.
+    pub names: Vec<String>,
+}
+
+/// How a table joined: for each kept row joined, the run; the key columns (not metrics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableJoin {
+    pub rows: Vec<(usize, String)>,
+    pub key_columns: Vec<usize>,
+    /// In words: "the column co2_kg equal to each run's emissions (kg)".
+    pub how: String,
+    /// The join is a guess (folder and row order).
+    pub guess: bool,
+    /// Rows that named no run (left out).
+    pub rows_without_run: usize,
+}
+
+/// A quantity a value column may copy, and the scales it may be written in.
+const QUANTITIES: [(&str, &[(f64, &str)]); 2] =
+    [("emissions", &[(1.0, "kg"), (1e3, "g"), (1e6, "mg")]), ("energy", &[(1.0, "kWh"), (1e3, "Wh")])];
+
+fn same(a: f64, b: f64) -> bool {
+    (a - b).abs() <= TOLERANCE * a.abs().max(b.abs())
+}
+
+/// Runs sorted by one figure, for lookups within the tolerance.
+struct ByFigure<'a>(Vec<(f64, &'a str)>);
+
+impl<'a> ByFigure<'a> {
+    fn new(runs: &'a [RunFacts], figure: impl Fn(&RunFacts) -> Option<f64>) -> ByFigure<'a> {
+        let mut v: Vec<(f64, &str)> =
+            runs.iter().filter_map(|r| figure(r).filter(|x| *x != 0.0).map(|x| (x, r.id.as_str()))).collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ByFigure(v)
+    }
+
+    /// Runs whose figure equals `x` within the tolerance.
+    fn find(&self, x: f64) -> Vec<&'a str> {
+        let lo = x - TOLERANCE * x.abs() * 2.0;
+        let start = self.0.partition_point(|(v, _)| *v < lo);
+        self.0[start..]
+            .iter()
+            .take_while(|(v, _)| *v <= x + TOLERANCE * x.abs() * 2.0)
+            .filter(|(v, _)| same(*v, x))
+            .map(|(_, id)| *id)
+            .collect()
+    }
+}
+
+/// For each row, the runs a column names (empty: none; `None`: the row has no value there).
+type Candidates<'a> = Vec<Option<Vec<&'a str>>>;
+
+/// Whether the candidates of every row are at most one run, distinct across rows, and at least
+/// one row has one: then the rows joined, and how many named no run.
+fn unique<'a>(cands: &Candidates<'a>, rows: &[(usize, Vec<Cell>)]) -> Option<(Vec<(usize, String)>, usize)> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut without = 0;
+    for (c, (line, _)) in cands.iter().zip(rows) {
+        match c.as_deref() {
+            None | Some([]) => without += 1,
+            Some([one]) => {
+                if !seen.insert(*one) {
+                    return None;
+                }
+                out.push((*line, one.to_string()));
+            }
+            Some(_) => return None,
+        }
+    }
+    (!out.is_empty()).then_some((out, without))
+}
+
+/// Joins `table` (at `path` under the logs folder) to `runs`; `folder_runs` holds the runs of
+/// each folder's log files, in the order the files list them. The reason it is not joined, with
+/// the candidates, otherwise.
+pub fn join_table(
+    path: &str,
+    table: &Table,
+    runs: &[RunFacts],
+    folder_runs: &HashMap<String, Vec<String>>,
+) -> Result<TableJoin, String> {
+    let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let in_folder = |r: &RunFacts| {
+        r.folders.iter().any(|f| f == folder || folder.is_empty() || f.starts_with(&format!("{folder}/")))
+    };
+    let numeric = table.numeric_columns();
+    let cell = |row: &[Cell], c: usize| row.get(c).cloned().unwrap_or(Cell::Empty);
+    let mut doubts: Vec<String> = Vec::new();
+    // A join is worth making only if numbers are left besides its keys.
+    let metrics_left = |keys: &[usize]| numeric.iter().any(|c| !keys.contains(c));
+
+    // 1 and 3: a column naming runs (by id, then by the names runs go by).
+    let by_id: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let mut by_name: HashMap<&str, Vec<&RunFacts>> = HashMap::new();
+    for r in runs {
+        for n in &r.names {
+            by_name.entry(n.as_str()).or_default().push(r);
+        }
+    }
+    let name_candidates = |c: usize| -> Candidates<'_> {
+        table
+            .rows
+            .iter()
+            .map(|(_, row)| {
+                let k = cell(row, c).key()?;
+                let all: Vec<&RunFacts> = by_name.get(k.as_str()).cloned().unwrap_or_default();
+                let near: Vec<&RunFacts> = all.iter().copied().filter(|r| in_folder(r)).collect();
+                let pick = if near.is_empty() { all } else { near };
+                let mut ids: Vec<&str> = pick.iter().map(|r| r.id.as_str()).collect();
+                ids.dedup();
+                Some(ids)
+            })
+            .collect()
+    };
+    for c in 0..table.columns.len() {
+        let ids: Candidates = table
+            .rows
+            .iter()
+            .map(|(_, row)| {
+                let k = cell(row, c).key()?;
+                Some(by_id.get(k.as_str()).map(|id| vec![*id]).unwrap_or_default())
+            })
+            .collect();
+        if let Some((rows, without)) = unique(&ids, &table.rows) {
+            return Ok(TableJoin {
+                how: format!("the column {} holding CodeCarbon's run ids", table.columns[c]),
+                rows,
+                key_columns: vec![c],
+                guess: false,
+                rows_without_run: without,
+            });
+        }
+    }
+
+    // 2: a column copying each run's emissions or energy.
+    let figures = [ByFigure::new(runs, |r| r.co2_kg), ByFigure::new(runs, |r| r.energy_kwh)];
+    let value_candidates = |c: usize, q: usize, scale: f64| -> Candidates<'_> {
+        table
+            .rows
+            .iter()
+            .map(|(_, row)| match cell(row, c) {
+                Cell::Number(x) if x != 0.0 => Some(figures[q].find(x / scale)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut value_keys: Vec<(usize, usize, f64, &str)> = Vec::new();
+    for &c in &numeric {
+        for (q, (what, scales)) in QUANTITIES.iter().enumerate() {
+            for &(scale, unit) in scales.iter() {
+                let cands = value_candidates(c, q, scale);
+                let matched = cands.iter().flatten().filter(|v| !v.is_empty()).count();
+                let valued = cands.iter().flatten().count();
+                // A round figure may equal a run's by chance: most rows must match.
+                if matched == 0 || matched * 2 < valued || !metrics_left(&[c]) {
+                    continue;
+                }
+                value_keys.push((c, q, scale, unit));
+                if let Some((rows, without)) = unique(&cands, &table.rows) {
+                    return Ok(TableJoin {
+                        how: format!("the column {} equal to each run's {what} ({unit})", table.columns[c]),
+                        rows,
+                        key_columns: vec![c],
+                        guess: false,
+                        rows_without_run: without,
+                    });
+                }
+                doubts.push(format!(
+                    "the column {} matches the {what} ({unit}) of {matched} rows' runs, but some rows match \
+                     several runs or one run twice",
+                    table.columns[c]
+                ));
+            }
+        }
+    }
+
+    // 3: a column of names.
+    let text_columns: Vec<usize> = (0..table.columns.len()).filter(|c| !numeric.contains(c)).collect();
+    let mut name_keys = Vec::new();
+    for &c in &text_columns {
+        let cands = name_candidates(c);
+        let matched = cands.iter().flatten().filter(|v| !v.is_empty()).count();
+        if matched == 0 {
+            continue;
+        }
+        name_keys.push(c);
+        if let Some((rows, without)) = unique(&cands, &table.rows) {
+            return Ok(TableJoin {
+                how: format!(
+                    "the column {} naming each run (its project_name, experiment_id or a tag)",
+                    table.columns[c]
+                ),
+                rows,
+                key_columns: vec![c],
+                guess: false,
+                rows_without_run: without,
+            });
+        }
+        let shared: Vec<String> = cands
+            .iter()
+            .zip(&table.rows)
+            .filter_map(|(v, (line, row))| match v {
+                Some(ids) if ids.len() > 1 => {
+                    Some(format!("'{}' (line {line}) names {} runs", cell(row, c).key().unwrap_or_default(), ids.len()))
+                }
+                _ => None,
+            })
+            .take(3)
+            .collect();
+        doubts.push(format!(
+            "the column {} names runs, but not one each{}",
+            table.columns[c],
+            if shared.is_empty() { String::new() } else { format!(": {}", shared.join(", ")) }
+        ));
+    }
+
+    // 4: a name and a value together.
+    for &n in &name_keys {
+        let names = name_candidates(n);
+        for &(c, q, scale, unit) in &value_keys {
+            let values = value_candidates(c, q, scale);
+            let both: Candidates = names
+                .iter()
+                .zip(&values)
+                .map(|(a, b)| match (a, b) {
+                    (Some(a), Some(b)) => Some(a.iter().copied().filter(|id| b.contains(id)).collect()),
+                    (Some(a), None) => Some(a.clone()),
+                    (None, b) => b.clone(),
+                })
+                .collect();
+            if let Some((rows, without)) = unique(&both, &table.rows) {
+                return Ok(TableJoin {
+                    how: format!(
+                        "the columns {} (a run's name) and {} (its {}, {unit}) together",
+                        table.columns[n], table.columns[c], QUANTITIES[q].0
+                    ),
+                    rows,
+                    key_columns: vec![n, c],
+                    guess: false,
+                    rows_without_run: without,
+                });
+            }
+        }
+    }
+
+    // 5: as many rows as the folder's runs, in order.
+    let here = folder_runs.get(folder).map(Vec::as_slice).unwrap_or_default();
+    if doubts.is_empty() && !here.is_empty() && here.len() == table.rows.len() && table.rows_total == table.rows.len() {
+        let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+        return Ok(TableJoin {
+            how: format!("row order: {shown} logs {} runs and the table has as many rows, a guess", here.len()),
+            rows: table.rows.iter().map(|(line, _)| *line).zip(here.iter().cloned()).collect(),
+            key_columns: Vec::new(),
+            guess: true,
+            rows_without_run: 0,
+        });
+    }
+    if doubts.is_empty() {
+        let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+        doubts.push(format!(
+            "no column holds a run's id, emissions, energy or name, and {shown} logs {} runs for its {} rows",
+            here.len(),
+            table.rows_total
+        ));
+    }
+    Err(format!("{}: add a run_id column with CodeCarbon's run id", doubts.join("; ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, folder: &str, co2: f64, kwh: f64, names: &[&str]) -> RunFacts {
+        RunFacts {
+            id: id.into(),
+            folders: vec![folder.into()],
+            co2_kg: Some(co2),
+            energy_kwh: Some(kwh),
+            names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    fn runs() -> Vec<RunFacts> {
+        vec![
+            run("r1", "exp", 0.00123456789012, 0.01, &["bert-base", "seed-1"]),
+            run("r2", "exp", 0.00234567890123, 0.02, &["bert-base", "seed-2"]),
+            run("r3", "exp", 0.00345678901234, 0.03, &["roberta"]),
+        ]
+    }
+
+    fn folders() -> HashMap<String, Vec<String>> {
+        HashMap::from([("exp".to_string(), vec!["r1".into(), "r2".into(), "r3".into()])])
+    }
+
+    fn joined(path: &str, csv: &str) -> Result<TableJoin, String> {
+        let table = read_table(csv).ok_or("not a table")?;
+        join_table(path, &table, &runs(), &folders())
+    }
+
+    fn pairs(j: &TableJoin) -> Vec<(usize, &str)> {
+        j.rows.iter().map(|(l, r)| (*l, r.as_str())).collect()
+    }
+
+    #[test]
+    fn emissions_copied_into_the_rows_join_in_kg_g_or_mg_and_energy_in_wh() {
+        // One digit more or fewer than the log, upper-case E, padded.
+        let j =
+            joined("exp/results.csv", "model,co2_kg,accuracy\nb,  1.23456789012E-03 ,0.9\nr,0.00345678901234,0.8\n")
+                .unwrap();
+        assert_eq!(pairs(&j), [(2, "r1"), (3, "r3")]);
+        assert!(j.how.contains("co2_kg equal to each run's emissions (kg)") && !j.guess, "{}", j.how);
+        let j = joined("other/results.csv", "g,acc\n2.34567890123,0.5\n").unwrap();
+        assert_eq!(pairs(&j), [(2, "r2")]);
+        assert!(j.how.contains("(g)"));
+        let j = joined("r.csv", "mg,acc\n1234.56789012,0.5\n").unwrap();
+        assert!(j.how.contains("(mg)"), "{}", j.how);
+        let j = joined("r.csv", "energy_wh,acc\n30,0.5\n10,0.4\n").unwrap();
+        assert_eq!(pairs(&j), [(2, "r3"), (3, "r1")]);
+        assert!(j.how.contains("energy (Wh)"));
+        // A row with no run beside it is left out, and counted.
+        let j = joined("r.csv", "co2,acc\n0.00123456789012,0.9\n0.5,0.1\n").unwrap();
+        assert_eq!((pairs(&j), j.rows_without_run), (vec![(2, "r1")], 1));
+    }
+
+    #[test]
+    fn a_name_column_joins_when_each_row_names_one_run_and_a_name_with_a_value_when_not() {
+        let j = joined("exp/r.csv", "run,acc\nseed-2,0.7\nroberta,0.8\n").unwrap();
+        assert_eq!(pairs(&j), [(2, "r2"), (3, "r3")]);
+        assert!(j.how.contains("naming each run"));
+        // bert-base is two runs: with the emissions it is one each.
+        let j =
+            joined("exp/r.csv", "model,co2_g,acc\nbert-base,1.23456789012,0.7\nbert-base,2.34567890123,0.8\n").unwrap();
+        assert_eq!(pairs(&j), [(2, "r1"), (3, "r2")]);
+        assert!(j.how.contains("co2_g equal"), "the value alone already says: {}", j.how);
+        // The run ids themselves, and a column of CodeCarbon run ids wins over everything.
+        let j = joined("exp/r.csv", "id,acc\nr3,0.1\n").unwrap();
+        assert!(j.how.contains("run ids"));
+    }
+
+    #[test]
+    fn ambiguous_tables_are_not_joined_and_say_why() {
+        let e = joined("exp/r.csv", "model,acc\nbert-base,0.7\nbert-base,0.8\nroberta,0.5\n").unwrap_err();
+        assert!(e.contains("the column model names runs, but not one each: 'bert-base' (line 2) names 2 runs"), "{e}");
+        assert!(e.contains("add a run_id column"), "{e}");
+        // The same run twice (a copy of its row).
+        let e = joined("exp/r.csv", "co2,acc\n0.00123456789012,0.7\n0.00123456789012,0.7\n0.00345678901234,0.5\n")
+            .unwrap_err();
+        assert!(e.contains("one run twice"), "{e}");
+    }
+
+    #[test]
+    fn a_table_beside_as_many_runs_joins_by_order_as_a_guess_and_otherwise_not() {
+        let j = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n3,0.9\n").unwrap();
+        assert!(j.guess && j.how.contains("row order"), "{}", j.how);
+        assert_eq!(pairs(&j), [(2, "r1"), (3, "r2"), (4, "r3")]);
+        let e = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n").unwrap_err();
+        assert!(e.contains("logs 3 runs for its 2 rows"), "{e}");
+        // Header-less: numbers from the first line.
+        let t = read_table("0.00123456789012,0.9\n0.00234567890123,0.8\n").unwrap();
+        assert!(t.headerless && t.columns == ["column 1", "column 2"]);
+        let j = join_table("x.csv", &t, &runs(), &folders()).unwrap();
+        assert_eq!(j.rows.len(), 2);
+        // No numbers: not a results table.
+        assert!(read_table("name,notes\na,hello\n").is_none());
+    }
+}
