@@ -366,7 +366,8 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
 fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
     let r = &parsed.report;
     if let Some(m) = &parsed.metrics {
-        let accepted = !m.values.is_empty();
+        // A results table's values come with the join, once the runs are known.
+        let accepted = !m.values.is_empty() || m.table.is_some();
         let message = match r.problems.first() {
             Some(p) if !accepted => format!("{name}: {}", p.reason),
             _ if !accepted => format!("{name}: no metric value in it"),
