@@ -383,6 +383,19 @@ def measured(name, binary, logs, attack, results, extra=(), host="127.0.0.1", be
     stop(proc)
 
 
+def results_table_1m():
+    """A results table of a million rows beside the logs: the server's start and its memory."""
+    d = tempfile.mkdtemp(prefix="attack-results-")
+    with open(os.path.join(d, "emissions.csv"), "w") as f:
+        f.write(HEADER + "".join(row("r%d" % i, 10 + i) for i in range(3)))
+    with open(os.path.join(d, "results.csv"), "w") as f:
+        f.write("model,co2_kg,accuracy,loss\n")
+        f.write("".join("m%d,%g,%g,%g\n" % (i, i * 1e-7 + 0.5, (i % 1000) / 1000, 1 - (i % 1000) / 1000)
+                        for i in range(1000000)))
+    size = os.path.getsize(os.path.join(d, "results.csv"))
+    return d, size
+
+
 def main():
     global SITE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -425,6 +438,21 @@ def main():
             logs = logs_folder()
             measured(name, a.bin, logs, attack, results)
             shutil.rmtree(logs, ignore_errors=True)
+    if want("results-1m"):
+        d, size = results_table_1m()
+        t0 = time.monotonic()
+        proc, why = start(a.bin, d)
+        took = time.monotonic() - t0
+        if proc:
+            files = json.loads(urllib.request.urlopen(URL + "/api/v1/files?limit=100", timeout=60).read())
+            note = next((f.get("join") for f in files if f["path"] == "results.csv"), None)
+            peak = rss_kb(proc.pid)[1]
+            results["results table, 1,000,000 rows"] = {"bytes": size, "start_s": round(took, 2),
+                                                       "peak_rss_mb": round(peak / 1024, 1), "join": note}
+            print("results table, 1,000,000 rows (%d MB): answering after %.2f s, peak %.1f MB; %s" % (
+                size >> 20, took, peak / 1024, note), flush=True)
+            stop(proc)
+        shutil.rmtree(d, ignore_errors=True)
     if want("tracker"):
         d = tempfile.mkdtemp(prefix="attack-db-")
         db = os.path.join(d, "store.db")

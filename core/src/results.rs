@@ -453,59 +453,74 @@ mod tests {
         // One digit more or fewer than the log, upper-case E, padded.
         let j =
             joined("exp/results.csv", "model,co2_kg,accuracy\nb,  1.23456789012E-03 ,0.9\nr,0.00345678901234,0.8\n")
-                .unwrap();
+                .expect("joined");
         assert_eq!(pairs(&j), [(2, "r1"), (3, "r3")]);
         assert!(j.how.contains("co2_kg equal to each run's emissions (kg)") && !j.guess, "{}", j.how);
-        let j = joined("other/results.csv", "g,acc\n2.34567890123,0.5\n").unwrap();
+        let j = joined("other/results.csv", "g,acc\n2.34567890123,0.5\n").expect("joined");
         assert_eq!(pairs(&j), [(2, "r2")]);
         assert!(j.how.contains("(g)"));
-        let j = joined("r.csv", "mg,acc\n1234.56789012,0.5\n").unwrap();
+        let j = joined("r.csv", "mg,acc\n1234.56789012,0.5\n").expect("joined");
         assert!(j.how.contains("(mg)"), "{}", j.how);
-        let j = joined("r.csv", "energy_wh,acc\n30,0.5\n10,0.4\n").unwrap();
+        let j = joined("r.csv", "energy_wh,acc\n30,0.5\n10,0.4\n").expect("joined");
         assert_eq!(pairs(&j), [(2, "r3"), (3, "r1")]);
         assert!(j.how.contains("energy (Wh)"));
         // A row with no run beside it is left out, and counted.
-        let j = joined("r.csv", "co2,acc\n0.00123456789012,0.9\n0.5,0.1\n").unwrap();
+        let j = joined("r.csv", "co2,acc\n0.00123456789012,0.9\n0.5,0.1\n").expect("joined");
         assert_eq!((pairs(&j), j.rows_without_run), (vec![(2, "r1")], 1));
     }
 
     #[test]
     fn a_name_column_joins_when_each_row_names_one_run_and_a_name_with_a_value_when_not() {
-        let j = joined("exp/r.csv", "run,acc\nseed-2,0.7\nroberta,0.8\n").unwrap();
+        let j = joined("exp/r.csv", "run,acc\nseed-2,0.7\nroberta,0.8\n").expect("joined");
         assert_eq!(pairs(&j), [(2, "r2"), (3, "r3")]);
         assert!(j.how.contains("naming each run"));
         // bert-base is two runs: with the emissions it is one each.
-        let j =
-            joined("exp/r.csv", "model,co2_g,acc\nbert-base,1.23456789012,0.7\nbert-base,2.34567890123,0.8\n").unwrap();
+        let j = joined("exp/r.csv", "model,co2_g,acc\nbert-base,1.23456789012,0.7\nbert-base,2.34567890123,0.8\n")
+            .expect("joined");
         assert_eq!(pairs(&j), [(2, "r1"), (3, "r2")]);
         assert!(j.how.contains("co2_g equal"), "the value alone already says: {}", j.how);
         // The run ids themselves, and a column of CodeCarbon run ids wins over everything.
-        let j = joined("exp/r.csv", "id,acc\nr3,0.1\n").unwrap();
+        let j = joined("exp/r.csv", "id,acc\nr3,0.1\n").expect("joined");
         assert!(j.how.contains("run ids"));
     }
 
     #[test]
+    fn a_name_and_a_value_together_join_when_neither_does_alone() {
+        let runs = vec![
+            run("r1", "s", 0.001, 0.1, &["bert-base"]),
+            run("r2", "s", 0.002, 0.2, &["bert-base"]),
+            run("r3", "s", 0.001, 0.3, &["roberta"]),
+        ];
+        let t =
+            read_table("model,co2,acc\nbert-base,0.001,0.7\nroberta,0.001,0.8\nbert-base,0.002,0.9\n").expect("joined");
+        let j = join_table("s/r.csv", &t, &runs, &HashMap::new()).expect("joined");
+        assert_eq!(pairs(&j), [(2, "r1"), (3, "r3"), (4, "r2")]);
+        assert!(j.how.contains("the columns model (a run's name) and co2 (its emissions, kg) together"), "{}", j.how);
+        assert_eq!(j.key_columns, [0, 1]);
+    }
+
+    #[test]
     fn ambiguous_tables_are_not_joined_and_say_why() {
-        let e = joined("exp/r.csv", "model,acc\nbert-base,0.7\nbert-base,0.8\nroberta,0.5\n").unwrap_err();
+        let e = joined("exp/r.csv", "model,acc\nbert-base,0.7\nbert-base,0.8\nroberta,0.5\n").expect_err("not joined");
         assert!(e.contains("the column model names runs, but not one each: 'bert-base' (line 2) names 2 runs"), "{e}");
         assert!(e.contains("add a run_id column"), "{e}");
         // The same run twice (a copy of its row).
         let e = joined("exp/r.csv", "co2,acc\n0.00123456789012,0.7\n0.00123456789012,0.7\n0.00345678901234,0.5\n")
-            .unwrap_err();
+            .expect_err("not joined");
         assert!(e.contains("one run twice"), "{e}");
     }
 
     #[test]
     fn a_table_beside_as_many_runs_joins_by_order_as_a_guess_and_otherwise_not() {
-        let j = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n3,0.9\n").unwrap();
+        let j = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n3,0.9\n").expect("joined");
         assert!(j.guess && j.how.contains("row order"), "{}", j.how);
         assert_eq!(pairs(&j), [(2, "r1"), (3, "r2"), (4, "r3")]);
-        let e = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n").unwrap_err();
+        let e = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n").expect_err("not joined");
         assert!(e.contains("logs 3 runs for its 2 rows"), "{e}");
         // Header-less: numbers from the first line.
-        let t = read_table("0.00123456789012,0.9\n0.00234567890123,0.8\n").unwrap();
+        let t = read_table("0.00123456789012,0.9\n0.00234567890123,0.8\n").expect("joined");
         assert!(t.headerless && t.columns == ["column 1", "column 2"]);
-        let j = join_table("x.csv", &t, &runs(), &folders()).unwrap();
+        let j = join_table("x.csv", &t, &runs(), &folders()).expect("joined");
         assert_eq!(j.rows.len(), 2);
         // No numbers: not a results table.
         assert!(read_table("name,notes\na,hello\n").is_none());
