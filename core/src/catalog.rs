@@ -686,6 +686,7 @@ impl Catalog {
                         let figures = if tables {
                             r.co2_kg_reported.map_or(0, f64::to_bits)
                                 ^ r.energy_kwh.map_or(0, f64::to_bits).rotate_left(29)
+                                ^ r.project_name.as_deref().map_or(0, |n| fnv(n.as_bytes())).rotate_left(11)
                         } else {
                             0
                         };
@@ -707,16 +708,21 @@ impl Catalog {
         // Results tables join by what they hold: the runs' figures and names, by folder.
         let tables: Vec<(&str, crate::metrics::MetricsFile)> = if metric_files.iter().any(|(_, m)| m.table.is_some()) {
             let facts = self.run_facts();
-            let mut in_folder: HashMap<String, Vec<String>> = HashMap::new();
-            for (path, f) in self.files.iter().filter(|(_, f)| !f.runs.is_empty()) {
-                let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
-                let list = in_folder.entry(folder.to_string()).or_default();
-                for p in &f.runs {
-                    if !list.contains(&p.run.run_id) {
-                        list.push(p.run.run_id.clone());
-                    }
-                }
+            // Folders with one log file, and its runs in the file's order (for the row-order guess).
+            let mut logs_in: HashMap<&str, usize> = HashMap::new();
+            for path in self.files.iter().filter(|(_, f)| !f.runs.is_empty()).map(|(p, _)| p) {
+                *logs_in.entry(path.rsplit_once('/').map_or("", |(d, _)| d)).or_default() += 1;
             }
+            let in_folder: HashMap<String, Vec<String>> = self
+                .files
+                .iter()
+                .filter(|(_, f)| !f.runs.is_empty())
+                .filter_map(|(path, f)| {
+                    let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+                    (logs_in.get(folder) == Some(&1))
+                        .then(|| (folder.to_string(), f.runs.iter().map(|p| p.run.run_id.clone()).collect()))
+                })
+                .collect();
             metric_files
                 .iter()
                 .filter_map(|(path, m)| {

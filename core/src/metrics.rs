@@ -112,14 +112,14 @@ impl MetricsFile {
         let mut file = MetricsFile::of(MetricsFormat::ResultsTable, Vec::new());
         match join {
             Ok(j) => {
-                let numeric = table.numeric_columns();
+                let metrics = table.metric_columns(&j.key_columns);
                 let lines: HashMap<usize, &Vec<crate::results::Cell>> =
                     table.rows.iter().map(|(l, cells)| (*l, cells)).collect();
                 let mut finals = Finals::default();
                 for (line, run) in &j.rows {
                     let Some(cells) = lines.get(line) else { continue };
-                    for &c in numeric.iter().filter(|c| !j.key_columns.contains(c)) {
-                        if let Some(crate::results::Cell::Number(x)) = cells.get(c) {
+                    for &c in &metrics {
+                        if let Some(crate::results::Cell::Number(x, _)) = cells.get(c) {
                             finals.add(Some(run.clone()), shorten(&table.columns[c]), *x, None, None);
                         }
                     }

@@ -33,31 +33,51 @@ pub const TOLERANCE: f64 = 1e-9;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Empty,
-    Number(f64),
+    /// A number, and its text as written (an id such as `007` is matched as written).
+    Number(f64, Box<str>),
     Text(Box<str>),
 }
+
+/// What tables write for a missing value.
+const MISSING: [&str; 8] = ["nan", "none", "null", "n/a", "na", "-", "inf", "-inf"];
 
 impl Cell {
     fn of(raw: &str) -> Cell {
         let t = raw.trim();
-        if t.is_empty() {
+        if t.is_empty() || MISSING.iter().any(|m| t.eq_ignore_ascii_case(m)) {
             return Cell::Empty;
         }
+        let kept = || t.chars().take(MAX_TEXT).collect::<String>().into();
         match t.parse::<f64>() {
-            Ok(x) if x.is_finite() => Cell::Number(x),
-            _ => Cell::Text(t.chars().take(MAX_TEXT).collect::<String>().into()),
+            Ok(x) if x.is_finite() => Cell::Number(x, kept()),
+            _ => Cell::Text(kept()),
         }
     }
 
-    /// The cell as a key: its text, or the number as written (ids such as `7`).
-    fn key(&self) -> Option<String> {
+    /// The cell as a key: its text as written.
+    fn key(&self) -> Option<&str> {
         match self {
             Cell::Empty => None,
-            Cell::Number(x) => Some(format!("{x}")),
-            Cell::Text(t) => Some(t.to_string()),
+            Cell::Number(_, t) | Cell::Text(t) => Some(t),
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Number(x, _) => Some(*x),
+            _ => None,
         }
     }
 }
+
+/// Cells a table keeps at most (rows × columns), so memory stays near 100 MB whatever the file.
+pub const MAX_CELLS: usize = 2_000_000;
+
+/// Largest file read as a results table (a larger CSV that is not a log is said to be neither).
+pub const MAX_BYTES: usize = 64 << 20;
+
+/// Columns that count steps rather than measure the model: never metrics.
+pub const BOOKKEEPING: [&str; 4] = ["step", "epoch", "timestamp", "seed"];
 
 /// A results table: its columns and data rows.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -72,21 +92,29 @@ pub struct Table {
 }
 
 impl Table {
-    /// Columns holding numbers in at least one row (and no text).
+    /// Columns whose cells are mostly numbers (a stray word or garbage row does not make a
+    /// column text).
     pub fn numeric_columns(&self) -> Vec<usize> {
         (0..self.columns.len())
             .filter(|&c| {
-                let cells = self.rows.iter().filter_map(|(_, r)| r.get(c));
-                let mut any = false;
-                for cell in cells {
+                let (mut numbers, mut texts) = (0usize, 0usize);
+                for cell in self.rows.iter().filter_map(|(_, r)| r.get(c)) {
                     match cell {
-                        Cell::Number(_) => any = true,
-                        Cell::Text(_) => return false,
+                        Cell::Number(..) => numbers += 1,
+                        Cell::Text(_) => texts += 1,
                         Cell::Empty => {}
                     }
                 }
-                any
+                numbers > 0 && numbers > texts * 4
             })
+            .collect()
+    }
+
+    /// Numeric columns that may be metrics: not bookkeeping and not in `keys`.
+    pub fn metric_columns(&self, keys: &[usize]) -> Vec<usize> {
+        self.numeric_columns()
+            .into_iter()
+            .filter(|c| !keys.contains(c) && !BOOKKEEPING.contains(&self.columns[*c].to_ascii_lowercase().as_str()))
             .collect()
     }
 }
@@ -106,12 +134,17 @@ pub fn read_table(text: &str) -> Option<Table> {
     if !next(&mut rec) {
         return None;
     }
+    if text.len() > MAX_BYTES {
+        return None;
+    }
     let first: Vec<Cell> = rec.iter(text).map(Cell::of).collect();
     if first.len() > MAX_COLUMNS {
         return None;
     }
     // A first row of numbers only is data: the file has no header.
-    let headerless = first.iter().all(|c| matches!(c, Cell::Number(_) | Cell::Empty));
+    let headerless = first.iter().all(|c| matches!(c, Cell::Number(..) | Cell::Empty));
+    let header_line: Vec<String> = rec.iter(text).map(|h| h.trim().to_string()).collect();
+    let max_rows = (MAX_CELLS / first.len().max(1)).min(MAX_ROWS);
     let mut table = Table {
         columns: if headerless {
             (1..=first.len()).map(|i| format!("column {i}")).collect()
@@ -126,8 +159,13 @@ pub fn read_table(text: &str) -> Option<Table> {
         table.rows_total = 1;
     }
     while next(&mut rec) {
+        // The header again (tables appended to by several exports): not a row.
+        if !headerless && rec.len() == header_line.len() && rec.iter(text).zip(&header_line).all(|(a, b)| a.trim() == b)
+        {
+            continue;
+        }
         table.rows_total += 1;
-        if table.rows.len() < MAX_ROWS {
+        if table.rows.len() < max_rows {
             let mut cells: Vec<Cell> = rec.iter(text).take(table.columns.len()).map(Cell::of).collect();
             cells.resize(table.columns.len(), Cell::Empty);
             table.rows.push((rec.line, cells));
@@ -217,9 +255,16 @@ fn unique<'a>(cands: &Candidates<'a>, rows: &[(usize, Vec<Cell>)]) -> Option<(Ve
     (!out.is_empty()).then_some((out, without))
 }
 
-/// Joins `table` (at `path` under the logs folder) to `runs`; `folder_runs` holds the runs of
-/// each folder's log files, in the order the files list them. The reason it is not joined, with
-/// the candidates, otherwise.
+/// Significant digits of a number as written (`0.00123456` has 6): a figure of many digits equal
+/// to a run's is no coincidence.
+fn significant_digits(raw: &str) -> usize {
+    let mantissa = raw.split(['e', 'E']).next().unwrap_or("");
+    mantissa.trim_start_matches(['-', '+', '0', '.']).chars().filter(char::is_ascii_digit).count()
+}
+
+/// Joins `table` (at `path` under the logs folder) to `runs`; `folder_runs` holds, for each
+/// folder with one log file, its runs in the order the file lists them. The reason it is not
+/// joined, with the candidates, otherwise.
 pub fn join_table(
     path: &str,
     table: &Table,
@@ -227,56 +272,55 @@ pub fn join_table(
     folder_runs: &HashMap<String, Vec<String>>,
 ) -> Result<TableJoin, String> {
     let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
-    let in_folder = |r: &RunFacts| {
-        r.folders.iter().any(|f| f == folder || folder.is_empty() || f.starts_with(&format!("{folder}/")))
-    };
+    let below = format!("{folder}/");
+    let in_folder = |r: &RunFacts| folder.is_empty() || r.folders.iter().any(|f| f == folder || f.starts_with(&below));
+    // Names are looked up among the runs of the table's folder when it has any (chosen once for
+    // the whole table: one row never goes to a run elsewhere).
+    let local: Vec<&RunFacts> = runs.iter().filter(|r| in_folder(r)).collect();
+    let named: Vec<&RunFacts> = if local.is_empty() { runs.iter().collect() } else { local };
     let numeric = table.numeric_columns();
-    let cell = |row: &[Cell], c: usize| row.get(c).cloned().unwrap_or(Cell::Empty);
-    let mut doubts: Vec<String> = Vec::new();
-    // A join is worth making only if numbers are left besides its keys.
-    let metrics_left = |keys: &[usize]| numeric.iter().any(|c| !keys.contains(c));
-
-    // 1 and 3: a column naming runs (by id, then by the names runs go by).
-    let by_id: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
-    let mut by_name: HashMap<&str, Vec<&RunFacts>> = HashMap::new();
-    for r in runs {
-        for n in &r.names {
-            by_name.entry(n.as_str()).or_default().push(r);
-        }
+    let metrics_left = |keys: &[usize]| !table.metric_columns(keys).is_empty();
+    fn cell(row: &[Cell], c: usize) -> Option<&Cell> {
+        row.get(c).filter(|x| !matches!(x, Cell::Empty))
     }
-    let name_candidates = |c: usize| -> Candidates<'_> {
-        table
-            .rows
-            .iter()
-            .map(|(_, row)| {
-                let k = cell(row, c).key()?;
-                let all: Vec<&RunFacts> = by_name.get(k.as_str()).cloned().unwrap_or_default();
-                let near: Vec<&RunFacts> = all.iter().copied().filter(|r| in_folder(r)).collect();
-                let pick = if near.is_empty() { all } else { near };
-                let mut ids: Vec<&str> = pick.iter().map(|r| r.id.as_str()).collect();
-                ids.dedup();
-                Some(ids)
-            })
-            .collect()
+    let mut doubts: Vec<String> = Vec::new();
+    let pick = |how: String, rows: Vec<(usize, String)>, keys: Vec<usize>, without: usize| TableJoin {
+        how,
+        rows,
+        key_columns: keys,
+        guess: false,
+        rows_without_run: without,
     };
+
+    // 1: a column of run ids (most of its rows naming one).
+    let by_id: HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let mut best: Best = None;
     for c in 0..table.columns.len() {
-        let ids: Candidates = table
+        let cands: Candidates = table
             .rows
             .iter()
             .map(|(_, row)| {
-                let k = cell(row, c).key()?;
-                Some(by_id.get(k.as_str()).map(|id| vec![*id]).unwrap_or_default())
+                let k = cell(row, c)?.key()?;
+                Some(by_id.get(k).map(|id| vec![*id]).unwrap_or_default())
             })
             .collect();
-        if let Some((rows, without)) = unique(&ids, &table.rows) {
-            return Ok(TableJoin {
-                how: format!("the column {} holding CodeCarbon's run ids", table.columns[c]),
-                rows,
-                key_columns: vec![c],
-                guess: false,
-                rows_without_run: without,
-            });
+        let (matched, valued) = counts(&cands);
+        if matched * 2 < valued || !metrics_left(&[c]) {
+            continue;
         }
+        if let Some((rows, without)) = unique(&cands, &table.rows) {
+            if best.as_ref().is_none_or(|b| matched > b.1) {
+                best = Some((c, matched, rows, without));
+            }
+        }
+    }
+    if let Some((c, _, rows, without)) = best {
+        return Ok(pick(
+            format!("the column {} holding CodeCarbon's run ids", table.columns[c]),
+            rows,
+            vec![c],
+            without,
+        ));
     }
 
     // 2: a column copying each run's emissions or energy.
@@ -285,9 +329,9 @@ pub fn join_table(
         table
             .rows
             .iter()
-            .map(|(_, row)| match cell(row, c) {
-                Cell::Number(x) if x != 0.0 => Some(figures[q].find(x / scale)),
-                _ => None,
+            .map(|(_, row)| match cell(row, c)?.number()? {
+                0.0 => None,
+                x => Some(figures[q].find(x / scale)),
             })
             .collect()
     };
@@ -296,21 +340,26 @@ pub fn join_table(
         for (q, (what, scales)) in QUANTITIES.iter().enumerate() {
             for &(scale, unit) in scales.iter() {
                 let cands = value_candidates(c, q, scale);
-                let matched = cands.iter().flatten().filter(|v| !v.is_empty()).count();
-                let valued = cands.iter().flatten().count();
-                // A round figure may equal a run's by chance: most rows must match.
-                if matched == 0 || matched * 2 < valued || !metrics_left(&[c]) {
+                let (matched, valued) = counts(&cands);
+                // A round figure may equal a run's by chance: most rows must match, or the
+                // matching figures must have many digits.
+                let precise = cands.iter().zip(&table.rows).all(|(v, (_, row))| match v {
+                    Some(ids) if !ids.is_empty() => {
+                        cell(row, c).and_then(Cell::key).is_some_and(|raw| significant_digits(raw) >= 6)
+                    }
+                    _ => true,
+                });
+                if matched == 0 || (matched * 2 < valued && !precise) || !metrics_left(&[c]) {
                     continue;
                 }
                 value_keys.push((c, q, scale, unit));
                 if let Some((rows, without)) = unique(&cands, &table.rows) {
-                    return Ok(TableJoin {
-                        how: format!("the column {} equal to each run's {what} ({unit})", table.columns[c]),
+                    return Ok(pick(
+                        format!("the column {} equal to each run's {what} ({unit})", table.columns[c]),
                         rows,
-                        key_columns: vec![c],
-                        guess: false,
-                        rows_without_run: without,
-                    });
+                        vec![c],
+                        without,
+                    ));
                 }
                 doubts.push(format!(
                     "the column {} matches the {what} ({unit}) of {matched} rows' runs, but some rows match \
@@ -321,35 +370,52 @@ pub fn join_table(
         }
     }
 
-    // 3: a column of names.
+    // 3: a column of names, looked up once per distinct name.
+    let mut by_name: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in &named {
+        for n in &r.names {
+            let ids = by_name.entry(n.as_str()).or_default();
+            if ids.last() != Some(&r.id.as_str()) {
+                ids.push(r.id.as_str());
+            }
+        }
+    }
+    // At most two candidates a row: enough to tell one from several.
+    let name_candidates = |c: usize| -> Candidates<'_> {
+        table
+            .rows
+            .iter()
+            .map(|(_, row)| {
+                let k = cell(row, c)?.key()?;
+                Some(by_name.get(k).map(|ids| ids.iter().take(2).copied().collect()).unwrap_or_default())
+            })
+            .collect()
+    };
     let text_columns: Vec<usize> = (0..table.columns.len()).filter(|c| !numeric.contains(c)).collect();
     let mut name_keys = Vec::new();
+    let mut best: Best = None;
     for &c in &text_columns {
         let cands = name_candidates(c);
-        let matched = cands.iter().flatten().filter(|v| !v.is_empty()).count();
-        if matched == 0 {
+        let (matched, valued) = counts(&cands);
+        if matched == 0 || matched * 2 < valued {
             continue;
         }
         name_keys.push(c);
         if let Some((rows, without)) = unique(&cands, &table.rows) {
-            return Ok(TableJoin {
-                how: format!(
-                    "the column {} naming each run (its project_name, experiment_id or a tag)",
-                    table.columns[c]
-                ),
-                rows,
-                key_columns: vec![c],
-                guess: false,
-                rows_without_run: without,
-            });
+            if best.as_ref().is_none_or(|b| matched > b.1) {
+                best = Some((c, matched, rows, without));
+            }
+            continue;
         }
         let shared: Vec<String> = cands
             .iter()
             .zip(&table.rows)
             .filter_map(|(v, (line, row))| match v {
-                Some(ids) if ids.len() > 1 => {
-                    Some(format!("'{}' (line {line}) names {} runs", cell(row, c).key().unwrap_or_default(), ids.len()))
-                }
+                Some(ids) if ids.len() > 1 => Some(format!(
+                    "'{}' (line {line}) names {} runs",
+                    cell(row, c).and_then(Cell::key).unwrap_or_default(),
+                    by_name.get(cell(row, c).and_then(Cell::key).unwrap_or_default()).map_or(0, Vec::len)
+                )),
                 _ => None,
             })
             .take(3)
@@ -360,42 +426,58 @@ pub fn join_table(
             if shared.is_empty() { String::new() } else { format!(": {}", shared.join(", ")) }
         ));
     }
+    if let Some((c, _, rows, without)) = best {
+        return Ok(pick(
+            format!("the column {} naming each run (its project_name, experiment_id or a tag)", table.columns[c]),
+            rows,
+            vec![c],
+            without,
+        ));
+    }
 
-    // 4: a name and a value together.
+    // 4: a name and a value together: the value's runs that go by the row's name.
     for &n in &name_keys {
-        let names = name_candidates(n);
         for &(c, q, scale, unit) in &value_keys {
             let values = value_candidates(c, q, scale);
-            let both: Candidates = names
+            let both: Candidates = table
+                .rows
                 .iter()
                 .zip(&values)
-                .map(|(a, b)| match (a, b) {
-                    (Some(a), Some(b)) => Some(a.iter().copied().filter(|id| b.contains(id)).collect()),
-                    (Some(a), None) => Some(a.clone()),
-                    (None, b) => b.clone(),
+                .map(|((_, row), v)| {
+                    let name = cell(row, n).and_then(Cell::key);
+                    let ids = by_name.get(name?)?;
+                    let v = v.as_ref()?;
+                    Some(v.iter().copied().filter(|id| ids.contains(id)).collect())
                 })
                 .collect();
             if let Some((rows, without)) = unique(&both, &table.rows) {
-                return Ok(TableJoin {
-                    how: format!(
+                return Ok(pick(
+                    format!(
                         "the columns {} (a run's name) and {} (its {}, {unit}) together",
                         table.columns[n], table.columns[c], QUANTITIES[q].0
                     ),
                     rows,
-                    key_columns: vec![n, c],
-                    guess: false,
-                    rows_without_run: without,
-                });
+                    vec![n, c],
+                    without,
+                ));
             }
         }
     }
 
-    // 5: as many rows as the folder's runs, in order.
+    // 5: as many rows as the runs of the folder's one log, in order.
     let here = folder_runs.get(folder).map(Vec::as_slice).unwrap_or_default();
-    if doubts.is_empty() && !here.is_empty() && here.len() == table.rows.len() && table.rows_total == table.rows.len() {
-        let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+    let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
+    if doubts.is_empty()
+        && !here.is_empty()
+        && here.len() == table.rows.len()
+        && table.rows_total == table.rows.len()
+        && metrics_left(&[])
+    {
         return Ok(TableJoin {
-            how: format!("row order: {shown} logs {} runs and the table has as many rows, a guess", here.len()),
+            how: format!(
+                "row order: {shown} logs {} runs in one file and the table has as many rows, a guess",
+                here.len()
+            ),
             rows: table.rows.iter().map(|(line, _)| *line).zip(here.iter().cloned()).collect(),
             key_columns: Vec::new(),
             guess: true,
@@ -403,14 +485,23 @@ pub fn join_table(
         });
     }
     if doubts.is_empty() {
-        let shown = if folder.is_empty() { "the top folder".to_string() } else { format!("{folder}/") };
         doubts.push(format!(
-            "no column holds a run's id, emissions, energy or name, and {shown} logs {} runs for its {} rows",
+            "no column holds a run's id, emissions, energy or name, and {shown} logs {} runs in one file for its {} rows",
             here.len(),
             table.rows_total
         ));
     }
     Err(format!("{}: add a run_id column with CodeCarbon's run id", doubts.join("; ")))
+}
+
+/// The best key column so far: (column, rows matched, rows joined, rows without a run).
+type Best = Option<(usize, usize, Vec<(usize, String)>, usize)>;
+
+/// Rows naming a run, and rows with a value, of a column's candidates.
+fn counts(cands: &Candidates) -> (usize, usize) {
+    let valued = cands.iter().flatten().count();
+    let matched = cands.iter().flatten().filter(|v| !v.is_empty()).count();
+    (matched, valued)
 }
 
 #[cfg(test)]
@@ -500,6 +591,21 @@ mod tests {
     }
 
     #[test]
+    fn traps_a_stray_word_a_repeated_header_one_coincidental_name_and_bookkeeping_columns() {
+        let t = read_table(
+            "dataset,run,co2,acc,epoch\nsst2,seed-1,n/a,0.9,3\ndataset,run,co2,acc,epoch\nmnli,seed-2,oops,0.8,3\n\
+             roberta,roberta,NaN,0.7,3\n",
+        )
+        .expect("table");
+        assert_eq!(t.rows_total, 3, "the repeated header is not a row");
+        assert_eq!(t.numeric_columns(), [3, 4], "acc and epoch; co2 holds one word among blanks and is text");
+        // `dataset` names one run by chance (a tag); `run` names a run on every row: it wins.
+        let j = join_table("exp/r.csv", &t, &runs(), &folders()).expect("joined");
+        assert!(j.how.contains("the column run naming each run"), "{}", j.how);
+        assert_eq!(t.metric_columns(&j.key_columns), [3], "epoch is bookkeeping, not a metric");
+    }
+
+    #[test]
     fn ambiguous_tables_are_not_joined_and_say_why() {
         let e = joined("exp/r.csv", "model,acc\nbert-base,0.7\nbert-base,0.8\nroberta,0.5\n").expect_err("not joined");
         assert!(e.contains("the column model names runs, but not one each: 'bert-base' (line 2) names 2 runs"), "{e}");
@@ -516,7 +622,7 @@ mod tests {
         assert!(j.guess && j.how.contains("row order"), "{}", j.how);
         assert_eq!(pairs(&j), [(2, "r1"), (3, "r2"), (4, "r3")]);
         let e = joined("exp/r.csv", "epochs,acc\n3,0.7\n3,0.8\n").expect_err("not joined");
-        assert!(e.contains("logs 3 runs for its 2 rows"), "{e}");
+        assert!(e.contains("logs 3 runs in one file for its 2 rows"), "{e}");
         // Header-less: numbers from the first line.
         let t = read_table("0.00123456789012,0.9\n0.00234567890123,0.8\n").expect("joined");
         assert!(t.headerless && t.columns == ["column 1", "column 2"]);

@@ -748,6 +748,9 @@ pub const HSTS: &str = "max-age=31536000";
 async fn security_headers(behind_tls: bool, req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use axum::http::{header, HeaderValue};
     let mut res = next.run(req).await;
+    if !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        res = page_policy_from_body(res).await;
+    }
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -759,6 +762,48 @@ async fn security_headers(behind_tls: bool, req: axum::extract::Request, next: a
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
     }
     res
+}
+
+/// A page whose shell set no policy (it does so as it renders): the policy for the nonce its
+/// scripts carry, read from the start of its body (the document's head), which is sent on as it
+/// came. Anything else is left as it is.
+async fn page_policy_from_body(res: Response) -> Response {
+    use axum::body::HttpBody as _;
+    use axum::http::header;
+    let html = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !html || res.headers().contains_key(header::CONTENT_ENCODING) {
+        return res;
+    }
+    let (mut parts, mut body) = res.into_parts();
+    let first = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+    let first = match first {
+        Some(Ok(frame)) => frame.into_data().ok(),
+        _ => None,
+    };
+    if let Some(bytes) = &first {
+        let nonce = bytes
+            .windows(7)
+            .position(|w| w == b"nonce=\"")
+            .and_then(|at| bytes[at + 7..].split(|b| *b == b'"').next())
+            .filter(|n| !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || b"-_+/=".contains(b)))
+            .and_then(|n| std::str::from_utf8(n).ok());
+        if let Some(v) = nonce.and_then(|n| axum::http::HeaderValue::from_str(&app::page_policy(n)).ok()) {
+            parts.headers.insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    let head = futures_util::stream::iter(first.map(Ok::<_, axum::Error>));
+    let rest = futures_util::stream::unfold(body, |mut body| async move {
+        loop {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await? {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => return Some((Ok(data), body)),
+                    Err(_) => continue,
+                },
+                Err(e) => return Some((Err(e), body)),
+            }
+        }
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(futures_util::StreamExt::chain(head, rest)))
 }
 
 /// The whole application: pages (server-rendered, hydrated), server functions, JSON API, assets,
@@ -1041,6 +1086,24 @@ mod tests {
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap_or_default();
         (status, String::from_utf8_lossy(&bytes).to_string())
+    }
+
+    #[tokio::test]
+    async fn a_page_without_its_policy_gets_the_one_its_scripts_nonce_names_and_its_body_whole() {
+        let page = "<!DOCTYPE html><head><script type=\"module\" nonce=\"AbC-12_x\">go()</script></head><body>…";
+        let res = ([(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+        let res = page_policy_from_body(res).await;
+        let policy = res.headers().get(axum::http::header::CONTENT_SECURITY_POLICY).map(|v| v.to_str().unwrap_or(""));
+        assert_eq!(policy, Some(app::page_policy("AbC-12_x").as_str()));
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap_or_default();
+        assert_eq!(bytes, page.as_bytes());
+        // No nonce, or not HTML: nothing set here (the default policy is added after).
+        let plain = ([(axum::http::header::CONTENT_TYPE, "text/html")], "<p>saved</p>").into_response();
+        assert!(page_policy_from_body(plain)
+            .await
+            .headers()
+            .get(axum::http::header::CONTENT_SECURITY_POLICY)
+            .is_none());
     }
 
     #[test]

@@ -674,8 +674,11 @@ async fn every_answer_carries_security_headers_and_pages_a_policy_their_scripts_
     for uri in ["/", "/runs", "/nope"] {
         let (_, h, page) = get_with_headers(&plain, uri).await;
         let policy = header(&h, "content-security-policy");
-        let nonce =
-            policy.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap_or_else(|| panic!("{policy}"));
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .unwrap_or_else(|| panic!("{uri}: {policy}"));
         assert!(nonce.len() >= 16, "{policy}");
         let scripts_allowed = policy.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap();
         assert!(!scripts_allowed.contains("'unsafe-inline'") && !scripts_allowed.contains("'unsafe-eval'"), "{policy}");
