@@ -253,8 +253,35 @@ async fn api_runs(
         )
             .into_response());
     }
-    let page: Vec<Run> = cat.select(&q, mode).skip(offset).take(limit).cloned().collect();
+    let mut page: Vec<serde_json::Value> = Vec::new();
+    for r in cat.select(&q, mode).skip(offset).take(limit) {
+        let mut v = serde_json::to_value(r).map_err(AppError::internal)?;
+        with_metrics(&mut v, &cat, &r.run_id);
+        page.push(v);
+    }
     Ok((headers, Json(page)).into_response())
+}
+
+/// Adds a run's model metrics to its JSON, when files beside the logs give it some:
+/// `metrics` (name → final value) and `metrics_join` (name → the file, how it joined, and why it
+/// is a guess when it is one).
+fn with_metrics(v: &mut serde_json::Value, cat: &Catalog, run_id: &str) {
+    let Some(metrics) = cat.metrics().by_run.get(run_id) else { return };
+    let Some(o) = v.as_object_mut() else { return };
+    let values: serde_json::Map<String, serde_json::Value> =
+        metrics.iter().map(|(name, j)| (name.clone(), j.value.into())).collect();
+    let joins: serde_json::Map<String, serde_json::Value> = metrics
+        .iter()
+        .map(|(name, j)| {
+            let how = cat.metrics().files.get(&j.file).map(|f| f.note()).unwrap_or_default();
+            (
+                name.clone(),
+                serde_json::json!({ "file": j.file, "format": j.format.label(), "how": how, "guess": j.guess }),
+            )
+        })
+        .collect();
+    o.insert("metrics".into(), values.into());
+    o.insert("metrics_join".into(), joins.into());
 }
 
 /// Every run of `q` from `offset`, as one JSON array sent a thousand runs at a time: memory
@@ -298,7 +325,13 @@ fn stream_runs(cat: std::sync::Arc<Catalog>, q: RunQuery, mode: DatasetMode, off
                 if at.wrote {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut out, r).ok()?;
+                if cat.metrics().by_run.contains_key(&r.run_id) {
+                    let mut v = serde_json::to_value(r).ok()?;
+                    with_metrics(&mut v, &cat, &r.run_id);
+                    serde_json::to_writer(&mut out, &v).ok()?;
+                } else {
+                    serde_json::to_writer(&mut out, r).ok()?;
+                }
                 at.wrote = true;
                 n += 1;
             }
@@ -321,7 +354,9 @@ async fn api_run(
     let cat = s.current();
     match cat.detail(&id, mode, false).await {
         Ok(Some((d, total))) => {
-            let mut res = Json(&d).into_response();
+            let mut body = serde_json::to_value(&d).map_err(AppError::internal)?;
+            with_metrics(&mut body, &cat, &d.run.run_id);
+            let mut res = Json(body).into_response();
             if total > d.checkpoints.len() {
                 // A collected run's records can be millions: the chart's share here, all of them
                 // a page at a time from the checkpoints endpoint.

@@ -702,3 +702,30 @@ async fn every_answer_carries_security_headers_and_pages_a_policy_their_scripts_
     let (_, h, _) = get_with_headers(&tls, "/").await;
     assert_eq!(header(&h, "strict-transport-security"), carbon_dash::HSTS);
 }
+
+#[tokio::test]
+async fn runs_carry_their_model_metrics_and_how_each_was_joined() {
+    let runs = json("/api/v1/runs?project=bert-sst2-sweep&limit=100").await;
+    let runs = runs.as_array().unwrap();
+    let with: Vec<&Value> = runs.iter().filter(|r| r.get("metrics").is_some()).collect();
+    assert!(with.len() >= 30, "the sweep's trials have metrics: {}", with.len());
+    let one = with.iter().find(|r| r["metrics_join"]["eval_accuracy"]["guess"].is_null()).unwrap();
+    let acc = one["metrics"]["eval_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{one}");
+    let join = &one["metrics_join"]["eval_accuracy"];
+    assert!(join["file"].as_str().unwrap().ends_with("metrics.csv"), "{join}");
+    assert!(join["how"].as_str().unwrap().contains("by run_id"), "{join}");
+    // The Trainer run's values are joined by its folder: a guess, said.
+    let guessed = with.iter().find(|r| !r["metrics_join"].as_object().unwrap().values().all(|j| j["guess"].is_null()));
+    assert!(guessed.is_some(), "the Trainer run's metrics are a guess");
+    // The run's own answer and the streamed list say the same.
+    let id = one["run_id"].as_str().unwrap();
+    let detail = json(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(detail["metrics"]["eval_accuracy"].as_f64(), Some(acc));
+    let all = json("/api/v1/runs?limit=all").await;
+    let streamed = all.as_array().unwrap().iter().find(|r| r["run_id"] == id).unwrap();
+    assert_eq!(streamed["metrics"], one["metrics"]);
+    // A run without metrics has no such keys.
+    let other = all.as_array().unwrap().iter().find(|r| r["project_name"] != "bert-sst2-sweep").unwrap();
+    assert!(other.get("metrics").is_none() && other.get("metrics_join").is_none(), "{other}");
+}
