@@ -200,7 +200,10 @@ pub fn is_log_file(name: &str) -> bool {
 /// Whether the watcher and the walk read a file of this name: a log, a metrics file or an
 /// MLflow run's `meta.yaml` (see [`is_read_file`] for where).
 pub fn is_read_name(name: &str) -> bool {
-    is_log_file(name) || MetricsFormat::of_file_name(name).is_some() || name == MLFLOW_RUN_FILE
+    is_log_file(name)
+        || MetricsFormat::of_file_name(name).is_some()
+        || name == MLFLOW_RUN_FILE
+        || name == crate::declare::FILE
 }
 
 /// Whether a walk reads the file `name` at `path`: a log or a metrics file, but not a Trainer
@@ -217,7 +220,7 @@ pub fn is_read_file(path: &Path, name: &str) -> bool {
     match MetricsFormat::of_file_name(name) {
         Some(MetricsFormat::HfTrainerState) => !parent_name.starts_with("checkpoint-"),
         Some(_) => true,
-        None => is_log_file(name),
+        None => is_log_file(name) || name == crate::declare::FILE,
     }
 }
 
@@ -723,18 +726,30 @@ impl Catalog {
                         .then(|| (folder.to_string(), f.runs.iter().map(|p| p.run.run_id.clone()).collect()))
                 })
                 .collect();
+            // Declared joins first (the logs folder's own carbon-dash.toml).
+            let declared: &[crate::declare::Declaration] = self
+                .files
+                .get(crate::declare::FILE)
+                .and_then(|f| f.metrics.as_ref())
+                .and_then(|m| m.declarations.as_deref())
+                .map_or(&[], Vec::as_slice);
             metric_files
                 .iter()
                 .filter_map(|(path, m)| {
                     let t = m.table.as_deref()?;
-                    let join = crate::results::join_table(path, t, &facts, &in_folder);
+                    let by_declaration =
+                        declared.iter().find_map(|d| crate::declare::covers(&d.table, path).map(|key| (d, key)));
+                    let join = match by_declaration {
+                        Some((d, key)) => crate::results::join_declared(path, t, d, key.as_deref(), &facts),
+                        None => crate::results::join_table(path, t, &facts, &in_folder),
+                    };
                     Some((*path, crate::metrics::MetricsFile::joined_table(t, join)))
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        metric_files.retain(|(_, m)| m.table.is_none());
+        metric_files.retain(|(_, m)| m.table.is_none() && m.declarations.is_none());
         metric_files.extend(tables.iter().map(|(p, m)| (*p, m)));
         let mut folder_runs: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
         for (path, f) in self.files.iter().filter(|(_, f)| !f.runs.is_empty()) {
@@ -766,6 +781,9 @@ impl Catalog {
                     co2_kg: r.co2_kg_reported,
                     energy_kwh: r.energy_kwh,
                     names,
+                    project: r.project_name.clone(),
+                    experiment: r.experiment_id.clone(),
+                    tags: r.tags.clone(),
                 }
             })
             .collect()

@@ -337,6 +337,9 @@ pub fn ingest_bytes(display: &str, bytes: &[u8]) -> Result<ParsedFile, IngestErr
 /// reported.
 pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
     let name = display.rsplit('/').next().unwrap_or(display);
+    if name == crate::declare::FILE {
+        return declarations_file(display, bytes, source);
+    }
     if let Some(format) = crate::metrics::MetricsFormat::of_file_name(name) {
         let (text, encoding) = decode(bytes);
         let mut file = metrics_file(display, format, crate::metrics::read(format, &text), source);
@@ -401,6 +404,42 @@ fn metrics_file(
     };
     let metrics = Some(Arc::new(crate::metrics::MetricsFile::of(format, m.values)));
     ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics }
+}
+
+/// `carbon-dash.toml` as the catalog holds it: the joins it declares, or its mistakes.
+fn declarations_file(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
+    let (text, encoding) = decode(bytes);
+    let (declarations, problems) = if bytes.len() > crate::declare::MAX_BYTES {
+        let why = format!("{} bytes: a {} is a few lines, at most 1 MB", bytes.len(), crate::declare::FILE);
+        (Vec::new(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
+    } else if display != crate::declare::FILE {
+        let why = format!("only the {} at the top of the logs folder is read", crate::declare::FILE);
+        (Vec::new(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
+    } else {
+        match crate::declare::parse(&text) {
+            Ok(d) => (d, Vec::new()),
+            Err(p) => (Vec::new(), p),
+        }
+    };
+    let report = FileReport {
+        path: display.to_string(),
+        encoding: encoding.to_string(),
+        schema: "declarations".into(),
+        schema_detail: format!(
+            "{} declared join{} of results tables",
+            declarations.len(),
+            if declarations.len() == 1 { "" } else { "s" }
+        ),
+        rows_read: declarations.len(),
+        problem_count: problems.len(),
+        problems,
+        ..FileReport::default()
+    };
+    let metrics = crate::metrics::MetricsFile {
+        declarations: Some(Arc::new(declarations)),
+        ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
+    };
+    ParsedFile { report, runs: Vec::new(), source, len: bytes.len(), stamp: None, metrics: Some(Arc::new(metrics)) }
 }
 
 /// A results table as the catalog holds it (see [`crate::results`]).

@@ -21,6 +21,8 @@ pub mod collect;
 #[cfg(feature = "ingest")]
 pub mod columns;
 #[cfg(feature = "ingest")]
+pub mod declare;
+#[cfg(feature = "ingest")]
 pub mod grid;
 #[cfg(feature = "ingest")]
 pub mod ingest;

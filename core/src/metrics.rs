@@ -90,6 +90,8 @@ pub struct MetricsFile {
     pub table: Option<Arc<crate::results::Table>>,
     /// How a results table joined: its values then name their runs.
     pub joined: Option<Result<TableJoined, String>>,
+    /// `carbon-dash.toml`: the joins it declares.
+    pub declarations: Option<Arc<Vec<crate::declare::Declaration>>>,
 }
 
 /// How a results table joined (see [`crate::results::TableJoin`]).
@@ -103,7 +105,7 @@ pub struct TableJoined {
 
 impl MetricsFile {
     pub fn of(format: MetricsFormat, values: Vec<MetricValue>) -> MetricsFile {
-        MetricsFile { format, values, table: None, joined: None }
+        MetricsFile { format, values, table: None, joined: None, declarations: None }
     }
 
     /// A results table joined to runs: each row's numbers (key columns aside) are its run's

@@ -184,6 +184,9 @@ pub struct RunFacts {
     pub energy_kwh: Option<f64>,
     /// Names it goes by besides its id: `project_name`, `experiment_id`, tag values.
     pub names: Vec<String>,
+    pub project: Option<String>,
+    pub experiment: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 /// How a table joined: for each kept row joined, the run; the key columns (not metrics).
@@ -491,7 +494,123 @@ pub fn join_table(
             table.rows_total
         ));
     }
-    Err(format!("{}: add a run_id column with CodeCarbon's run id", doubts.join("; ")))
+    Err(format!(
+        "{}: add a run_id column with CodeCarbon's run id, or declare how it names its runs in {} \
+         ([[results]] table = \"{path}\", key = \"<column>\", run = \"project_name\" or another run field)",
+        doubts.join("; "),
+        crate::declare::FILE
+    ))
+}
+
+/// Joins `table` (at `path`) as `decl` says (see [`crate::declare`]); `named_key` is the key its
+/// file name gave (`{key}` in the declared table). Each row names at most one run; a row naming
+/// several is a mistake said with its line.
+pub fn join_declared(
+    path: &str,
+    table: &Table,
+    decl: &crate::declare::Declaration,
+    named_key: Option<&str>,
+    runs: &[RunFacts],
+) -> Result<TableJoin, String> {
+    use crate::declare::RunField;
+    let at = format!("{} line {}", crate::declare::FILE, decl.line);
+    let column = match &decl.key {
+        Some(k) => Some(table.columns.iter().position(|c| c.eq_ignore_ascii_case(k)).ok_or_else(|| {
+            let some: Vec<&str> = table.columns.iter().take(8).map(String::as_str).collect();
+            format!("{at}: the table has no column '{k}' (it has {}): change key", some.join(", "))
+        })?),
+        None => None,
+    };
+    let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let below = format!("{folder}/");
+    let local: Vec<&RunFacts> = runs
+        .iter()
+        .filter(|r| folder.is_empty() || r.folders.iter().any(|f| f == folder || f.starts_with(&below)))
+        .collect();
+    let scope: Vec<&RunFacts> = if local.is_empty() { runs.iter().collect() } else { local };
+    let figures = match decl.run {
+        RunField::Emissions(..) => Some(ByFigure::new(runs, |r| r.co2_kg)),
+        RunField::Energy(..) => Some(ByFigure::new(runs, |r| r.energy_kwh)),
+        _ => None,
+    };
+    // The runs a key names, as the declaration reads it.
+    let find = |k: &str| -> Vec<String> {
+        match &decl.run {
+            RunField::RunId => runs.iter().filter(|r| r.id == k).map(|r| r.id.clone()).collect(),
+            RunField::ProjectName => {
+                scope.iter().filter(|r| r.project.as_deref() == Some(k)).map(|r| r.id.clone()).collect()
+            }
+            RunField::ExperimentId => {
+                scope.iter().filter(|r| r.experiment.as_deref() == Some(k)).map(|r| r.id.clone()).collect()
+            }
+            RunField::Tag(t) => scope
+                .iter()
+                .filter(|r| r.tags.iter().any(|(n, v)| n.eq_ignore_ascii_case(t) && v == k))
+                .map(|r| r.id.clone())
+                .collect(),
+            RunField::Emissions(scale, _) | RunField::Energy(scale, _) => match k.trim().parse::<f64>() {
+                Ok(x) if x != 0.0 => figures
+                    .as_ref()
+                    .map(|f| f.find(x / scale))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                _ => Vec::new(),
+            },
+        }
+    };
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    let mut without = 0;
+    for (line, cells) in &table.rows {
+        let key = match (column, named_key) {
+            (Some(c), _) => cells.get(c).and_then(Cell::key).map(str::to_string),
+            (None, k) => k.map(str::to_string),
+        };
+        let Some(key) = key else {
+            without += 1;
+            continue;
+        };
+        let mut ids = find(&key);
+        ids.sort();
+        match ids.as_slice() {
+            [] => without += 1,
+            [one] => {
+                if column.is_some() && !seen.insert(one.clone()) {
+                    return Err(format!("{at}: line {line}: '{key}' names run {one}, which another row names too"));
+                }
+                rows.push((*line, one.clone()));
+            }
+            many => {
+                return Err(format!(
+                    "{at}: line {line}: '{key}' is the {} of {} runs ({}{}): choose a key that names one",
+                    decl.run.label(),
+                    many.len(),
+                    many.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                    if many.len() > 3 { ", …" } else { "" }
+                ))
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!("{at}: no row's key is a run's {}", decl.run.label()));
+    }
+    Ok(TableJoin {
+        how: format!(
+            "its declaration ({at}): {} is each run's {}",
+            match (&decl.key, named_key) {
+                (Some(k), _) => format!("the column {k}"),
+                (None, Some(k)) => format!("'{k}' from its name"),
+                (None, None) => "the key".into(),
+            },
+            decl.run.label()
+        ),
+        rows,
+        key_columns: column.into_iter().collect(),
+        guess: false,
+        rows_without_run: without,
+    })
 }
 
 /// The best key column so far: (column, rows matched, rows joined, rows without a run).
@@ -515,6 +634,7 @@ mod tests {
             co2_kg: Some(co2),
             energy_kwh: Some(kwh),
             names: names.iter().map(|n| n.to_string()).collect(),
+            ..RunFacts::default()
         }
     }
 

@@ -369,3 +369,57 @@ fn results_tables_beside_the_logs_join_by_what_they_hold_and_say_how_or_why_not(
     assert!(by_model.starts_with("not joined: the column model names runs, but not one each"), "{by_model}");
     assert!(cat.files().iter().any(|f| f.path == "sweep/results.csv" && f.schema == "results table"));
 }
+
+#[test]
+fn a_declaration_in_carbon_dash_toml_joins_what_content_cannot_and_its_mistakes_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    std::fs::create_dir_all(sweep.join("per_model")).unwrap();
+    std::fs::write(
+        sweep.join("emissions.csv"),
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed,dataset\n\
+         2026-10-01T10:00:00,bert-base,a1,600,0.0123,0.0301,sst2\n\
+         2026-10-01T11:00:00,bert-base,a2,600,0.0234,0.0602,mnli\n\
+         2026-10-01T12:00:00,roberta,a3,600,0.0345,0.0903,sst2\n",
+    )
+    .unwrap();
+    // One file per model, its name the model: nothing inside says which run.
+    std::fs::write(sweep.join("per_model/roberta.csv"), "epoch,accuracy\n3,0.93\n").unwrap();
+    // A wide table keyed by dataset, which names two runs: a declaration cannot make it one.
+    std::fs::write(sweep.join("by_dataset.csv"), "dataset,bleu\nsst2,30.1\nmnli,31.5\n").unwrap();
+    let mut cat = load_dir(dir.path()).unwrap();
+    let acc = |cat: &Catalog, run: &str| cat.metrics().by_run.get(run).and_then(|v| v.get("accuracy")).map(|j| j.value);
+    assert_eq!(acc(&cat, "a3"), None, "not joined by content");
+    let note = |cat: &Catalog, path: &str| {
+        cat.files().iter().find(|f| f.path == path).and_then(|f| f.join.clone()).unwrap_or_default()
+    };
+    assert!(note(&cat, "sweep/per_model/roberta.csv").contains("declare how it names its runs in carbon-dash.toml"));
+
+    std::fs::write(
+        dir.path().join("carbon-dash.toml"),
+        "# how our results name their runs\n[[results]]\ntable = \"sweep/per_model/{key}.csv\"\nrun = \"project_name\"\n\n\
+         [[results]]\ntable = \"**/by_dataset.csv\"\nkey = \"dataset\"\nrun = \"tag:dataset\"\n",
+    )
+    .unwrap();
+    cat.apply(changes_on_disk(dir.path(), &cat));
+    assert_eq!(acc(&cat, "a3"), Some(0.93));
+    let how = note(&cat, "sweep/per_model/roberta.csv");
+    assert!(
+        how.contains("its declaration (carbon-dash.toml line 2): 'roberta' from its name is each run's project_name"),
+        "{how}"
+    );
+    let why = note(&cat, "sweep/by_dataset.csv");
+    assert!(why.contains("carbon-dash.toml line 6: line 2: 'sst2' is the tag dataset of 2 runs (a1, a3"), "{why}");
+
+    // A mistake: named with its line and column, and the tables join by content again.
+    std::fs::write(
+        dir.path().join("carbon-dash.toml"),
+        "[[results]]\ntable = \"x.csv\"\nkey = \"m\"\nrun = \"projet\"\n",
+    )
+    .unwrap();
+    cat.apply(changes_on_disk(dir.path(), &cat));
+    let toml = cat.files().iter().find(|f| f.path == "carbon-dash.toml").unwrap();
+    assert_eq!((toml.problems[0].line, toml.problems[0].column), (4, Some(7)));
+    assert!(toml.problems[0].reason.contains("is not a run field"), "{:?}", toml.problems);
+    assert_eq!(acc(&cat, "a3"), None);
+}
