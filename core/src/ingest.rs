@@ -439,7 +439,7 @@ fn declarations_file(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
         declarations: Some(Arc::new(declarations)),
         ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
     };
-    ParsedFile { report, runs: Vec::new(), source, len: bytes.len(), stamp: None, metrics: Some(Arc::new(metrics)) }
+    held_as_metrics(report, source, bytes.len(), metrics)
 }
 
 /// A results table as the catalog holds it (see [`crate::results`]).
@@ -482,7 +482,12 @@ fn results_file(display: &str, table: crate::results::Table, encoding: &str, sou
         table: Some(Arc::new(table)),
         ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
     };
-    ParsedFile { report, runs: Vec::new(), source, len, stamp: None, metrics: Some(Arc::new(metrics)) }
+    held_as_metrics(report, source, len, metrics)
+}
+
+/// A file that holds no runs but values the catalog joins to them (not in the parse cache).
+fn held_as_metrics(report: FileReport, source: Source, len: usize, m: crate::metrics::MetricsFile) -> ParsedFile {
+    ParsedFile { report, runs: Vec::new(), source, len, stamp: None, metrics: Some(Arc::new(m)) }
 }
 
 /// Largest metrics CSV read (a million rows or so).
@@ -1001,15 +1006,7 @@ fn scan(
     }
     let mut recs = records(text);
     let mut rec = Record::default();
-    let mut next = |rec: &mut Record| {
-        while recs.read(rec) {
-            if !rec.is_blank(text) {
-                return true;
-            }
-        }
-        false
-    };
-    let has_header = next(&mut rec);
+    let has_header = recs.read_filled(&mut rec);
     // Names as written (trimmed) for user columns; lower-cased for binding CodeCarbon's.
     let header_raw: Vec<String> =
         if has_header { rec.iter(text).map(|h| h.trim().to_string()).collect() } else { Vec::new() };
@@ -1076,7 +1073,7 @@ fn scan(
                 rejected: true,
             },
         );
-        while next(&mut rec) {
+        while recs.read_filled(&mut rec) {
             report.rows_read += 1;
         }
         report.rows_rejected = report.rows_read;
@@ -1125,7 +1122,7 @@ fn scan(
     let mut warnings = Vec::new();
     // Rows dated after this are noted (read once a file).
     let latest_ms = (crate::collect::now_utc() + crate::collect::PLAUSIBLE_FUTURE).and_utc().timestamp_millis();
-    while next(&mut rec) {
+    while recs.read_filled(&mut rec) {
         report.rows_read += 1;
         let line = rec.line;
         // A rejected row is quoted in its report, so nothing the file holds is lost from view.

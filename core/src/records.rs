@@ -59,6 +59,16 @@ pub fn records(text: &str) -> Records<'_> {
 }
 
 impl<'a> Records<'a> {
+    /// Reads the next record that is not blank into `rec`; `false` at the end of the text.
+    pub fn read_filled(&mut self, rec: &mut Record) -> bool {
+        while self.read(rec) {
+            if !rec.is_blank(self.text) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Reads the next record into `rec`; `false` at the end of the text.
     pub fn read(&mut self, rec: &mut Record) -> bool {
         let b = self.text.as_bytes();

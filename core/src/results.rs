@@ -123,15 +123,7 @@ impl Table {
 pub fn read_table(text: &str) -> Option<Table> {
     let mut recs = records(text);
     let mut rec = Record::default();
-    let mut next = |rec: &mut Record| {
-        while recs.read(rec) {
-            if !rec.is_blank(text) {
-                return true;
-            }
-        }
-        false
-    };
-    if !next(&mut rec) {
+    if !recs.read_filled(&mut rec) {
         return None;
     }
     if text.len() > MAX_BYTES {
@@ -158,7 +150,7 @@ pub fn read_table(text: &str) -> Option<Table> {
         table.rows.push((rec.line, first));
         table.rows_total = 1;
     }
-    while next(&mut rec) {
+    while recs.read_filled(&mut rec) {
         // The header again (tables appended to by several exports): not a row.
         if !headerless && rec.len() == header_line.len() && rec.iter(text).zip(&header_line).all(|(a, b)| a.trim() == b)
         {

@@ -253,13 +253,16 @@ async fn api_runs(
         )
             .into_response());
     }
-    let mut page: Vec<serde_json::Value> = Vec::new();
-    for r in cat.select(&q, mode).skip(offset).take(limit) {
-        let mut v = serde_json::to_value(r).map_err(AppError::internal)?;
-        with_metrics(&mut v, &cat, &r.run_id);
-        page.push(v);
+    let mut page: Vec<u8> = vec![b'['];
+    for (i, r) in cat.select(&q, mode).skip(offset).take(limit).enumerate() {
+        if i > 0 {
+            page.push(b',');
+        }
+        write_run(&mut page, &cat, r).map_err(AppError::internal)?;
     }
-    Ok((headers, Json(page)).into_response())
+    page.push(b']');
+    headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    Ok((headers, page).into_response())
 }
 
 /// Adds a run's model metrics to its JSON, when files beside the logs give it some:
@@ -282,6 +285,16 @@ fn with_metrics(v: &mut serde_json::Value, cat: &Catalog, run_id: &str) {
         .collect();
     o.insert("metrics".into(), values.into());
     o.insert("metrics_join".into(), joins.into());
+}
+
+/// A run as the API writes it: as it is, or with its metrics when it has some.
+fn write_run(out: &mut Vec<u8>, cat: &Catalog, r: &Run) -> Result<(), serde_json::Error> {
+    if !cat.metrics().by_run.contains_key(&r.run_id) {
+        return serde_json::to_writer(out, r);
+    }
+    let mut v = serde_json::to_value(r)?;
+    with_metrics(&mut v, cat, &r.run_id);
+    serde_json::to_writer(out, &v)
 }
 
 /// Every run of `q` from `offset`, as one JSON array sent a thousand runs at a time: memory
@@ -325,13 +338,7 @@ fn stream_runs(cat: std::sync::Arc<Catalog>, q: RunQuery, mode: DatasetMode, off
                 if at.wrote {
                     out.push(b',');
                 }
-                if cat.metrics().by_run.contains_key(&r.run_id) {
-                    let mut v = serde_json::to_value(r).ok()?;
-                    with_metrics(&mut v, &cat, &r.run_id);
-                    serde_json::to_writer(&mut out, &v).ok()?;
-                } else {
-                    serde_json::to_writer(&mut out, r).ok()?;
-                }
+                write_run(&mut out, &cat, r).ok()?;
                 at.wrote = true;
                 n += 1;
             }
