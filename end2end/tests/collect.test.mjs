@@ -46,12 +46,19 @@ test('a collected run grows on its open page as the tracker posts', async () => 
     longitude: null, latitude: null, region: null, provider: null, ram_total_size: 32, tracking_mode: 'machine',
   });
   await post('/emissions', record(id, 1));
+  // Note when the page's live-update stream has opened, so the records below are posted after it.
+  await page.addInitScript(() => {
+    const Source = window.EventSource;
+    window.EventSource = class extends Source {
+      constructor(...args) { super(...args); this.addEventListener('open', () => { window.__liveOpen = true; }); }
+    };
+  });
   await page.goto(`${server.url}/runs/${id}`);
   await hydrated(page);
   await page.evaluate(() => { window.__noReload = true; });
   const rows = () => page.locator('table.checkpoints tbody tr').count();
   await page.waitForFunction(() => document.querySelectorAll('table.checkpoints tbody tr').length === 1, null, { timeout: 5000 });
-  await page.waitForTimeout(300); // the event stream is open
+  await page.waitForFunction(() => window.__liveOpen === true, null, { timeout: 10000 });
   await post('/emissions', record(id, 2));
   await post('/emissions', record(id, 3));
   await page.waitForFunction(() => document.querySelectorAll('table.checkpoints tbody tr').length === 3, null, { timeout: 5000 });

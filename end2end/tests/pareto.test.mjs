@@ -46,6 +46,8 @@ test('the report opens with the network off, loads nothing, and prints on A4 and
   const requests = [];
   const errors = [];
   const context = page.context();
+  // Leave the app page first: its live-update stream would report the network going away.
+  await page.goto('about:blank');
   await context.setOffline(true);
   await page.route('**/*', (route) => { requests.push(route.request().url()); route.abort(); });
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
