@@ -204,6 +204,8 @@ pub fn is_read_name(name: &str) -> bool {
         || MetricsFormat::of_file_name(name).is_some()
         || name == MLFLOW_RUN_FILE
         || name == crate::declare::FILE
+        || crate::stores::candidate(name).is_some()
+        || crate::results::is_json_table_name(name)
 }
 
 /// Whether a walk reads the file `name` at `path`: a log or a metrics file, but not a Trainer
@@ -220,7 +222,13 @@ pub fn is_read_file(path: &Path, name: &str) -> bool {
     match MetricsFormat::of_file_name(name) {
         Some(MetricsFormat::HfTrainerState) => !parent_name.starts_with("checkpoint-"),
         Some(_) => true,
-        None => is_log_file(name) || name == crate::declare::FILE,
+        None => {
+            is_log_file(name)
+                || name == crate::declare::FILE
+                || crate::stores::candidate(name).is_some()
+                // Not a Trainer checkpoint's files, nor the parse cache's own folder.
+                || (crate::results::is_json_table_name(name) && !parent_name.starts_with("checkpoint-"))
+        }
     }
 }
 
@@ -739,11 +747,20 @@ impl Catalog {
                     let t = m.table.as_deref()?;
                     let by_declaration =
                         declared.iter().find_map(|d| crate::declare::covers(&d.table, path).map(|key| (d, key)));
+                    // A W&B run's folder is below wandb/: its runs are those of the folder above.
+                    let home = crate::metrics::guess_folder(path, m.format);
+                    let scoped = match path.rsplit_once('/') {
+                        Some((folder, name)) if folder != home && home.is_empty() => name.to_string(),
+                        Some((folder, name)) if folder != home => format!("{home}/{name}"),
+                        _ => path.to_string(),
+                    };
                     let join = match by_declaration {
                         Some((d, key)) => crate::results::join_declared(path, t, d, key.as_deref(), &facts),
-                        None => crate::results::join_table(path, t, &facts, &in_folder),
+                        None => crate::results::join_table(&scoped, t, &facts, &in_folder),
                     };
-                    Some((*path, crate::metrics::MetricsFile::joined_table(t, join)))
+                    let mut joined = crate::metrics::MetricsFile::joined_table(m.format, t, join);
+                    joined.directions = m.directions.clone();
+                    Some((*path, joined))
                 })
                 .collect()
         } else {

@@ -8,6 +8,7 @@
 //! is a [`Problem`] with its line and column. The file itself is never modified.
 
 use crate::columns::{self as c, Kind};
+use crate::metrics::MetricsFormat;
 use crate::model::{Checkpoint, FileReport, Problem, Run};
 use crate::records::{records, Record};
 use chrono::NaiveDateTime;
@@ -304,12 +305,19 @@ pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
     if path.file_name().is_some_and(|n| n == crate::metrics::MLFLOW_RUN_FILE) {
         return mlflow_run(path, display);
     }
+    if let Some(candidate) = path.file_name().and_then(|n| crate::stores::candidate(&n.to_string_lossy())) {
+        return store_file(path, display, candidate);
+    }
     if let Some(why) = metrics_refusal(path) {
         return Some(not_read(display, path, &why));
     }
     match read_log(path) {
         Ok((stamp, bytes)) => {
             let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
+            // JSON that is not a table (a configuration, a tokenizer) is not the logs' business.
+            if file.report.schema == NOT_A_TABLE {
+                return None;
+            }
             file.stamp = Some(stamp);
             Some(file)
         }
@@ -352,13 +360,31 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
         return file;
     }
     let (text, encoding) = decode(bytes);
+    if crate::results::is_json_table_name(name) {
+        let lines = !name.to_ascii_lowercase().ends_with(".json");
+        return match crate::results::read_json_table(&text, lines) {
+            Some(table) => {
+                table_file(display, MetricsFormat::ResultsTable, table, encoding, source, bytes.len(), Vec::new())
+            }
+            None => {
+                let report = FileReport {
+                    path: display.to_string(),
+                    encoding: encoding.to_string(),
+                    schema: NOT_A_TABLE.into(),
+                    schema_detail: "JSON without a list of records holding numbers: not a results table".into(),
+                    ..FileReport::default()
+                };
+                ParsedFile { report, runs: Vec::new(), source, len: bytes.len(), stamp: None, metrics: None }
+            }
+        };
+    }
     let mut parts = Parts::default();
     let (report, layout) = scan(display, &text, encoding, true, |_, rec, row| parts.add(rec, row));
     // Not CodeCarbon's, but numbers: a results table, joined by what it holds once the runs
     // are known.
     if layout.is_none() && report.schema == "not CodeCarbon" {
         if let Some(table) = crate::results::read_table(&text) {
-            return results_file(display, table, encoding, source, bytes.len());
+            return table_file(display, MetricsFormat::ResultsTable, table, encoding, source, bytes.len(), Vec::new());
         }
     }
     let runs = match layout {
@@ -442,10 +468,56 @@ fn declarations_file(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     held_as_metrics(report, source, bytes.len(), metrics)
 }
 
-/// A results table as the catalog holds it (see [`crate::results`]).
-fn results_file(display: &str, table: crate::results::Table, encoding: &str, source: Source, len: usize) -> ParsedFile {
+/// The schema of a JSON file that is not a results table (not held when read from disk).
+const NOT_A_TABLE: &str = "not a results table";
+
+/// A tracking tool's store (see [`crate::stores`]) as the catalog holds it; `None` when the
+/// file is not one (another SQLite database) or is gone.
+fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -> Option<ParsedFile> {
+    use crate::stores::Store;
+    let stamp = Stamp::of_path_plain(path)?;
+    let source = Source::Path(path.to_path_buf());
+    match crate::stores::read(path, candidate) {
+        Ok(Some((store, read))) => {
+            let format = match store {
+                Store::Mlflow => MetricsFormat::MlflowDb,
+                Store::Optuna => MetricsFormat::OptunaDb,
+                Store::OptunaJournal => MetricsFormat::OptunaJournal,
+                Store::Wandb => MetricsFormat::WandbRun,
+            };
+            let notes = read.notes.into_iter().map(|n| Problem {
+                line: 0,
+                column: None,
+                column_name: None,
+                reason: n,
+                rejected: false,
+            });
+            let mut file = table_file(display, format, read.table, "", source, stamp.size as usize, notes.collect());
+            if let Some(m) = file.metrics.as_mut().and_then(Arc::get_mut) {
+                m.directions = read.directions;
+            }
+            file.stamp = Some(stamp);
+            Some(file)
+        }
+        Ok(None) => None,
+        Err(why) if why == "gone" => None,
+        Err(why) => Some(not_read(display, path, &why)),
+    }
+}
+
+/// A results table (a CSV, a JSON file or a store) as the catalog holds it (see
+/// [`crate::results`]), with `notes` on what was left out.
+fn table_file(
+    display: &str,
+    format: MetricsFormat,
+    table: crate::results::Table,
+    encoding: &str,
+    source: Source,
+    len: usize,
+    notes: Vec<Problem>,
+) -> ParsedFile {
     let numeric = table.numeric_columns();
-    let mut problems = Vec::new();
+    let mut problems = notes;
     if table.rows_total > table.rows.len() {
         problems.push(Problem {
             line: 0,
@@ -464,7 +536,8 @@ fn results_file(display: &str, table: crate::results::Table, encoding: &str, sou
         encoding: encoding.to_string(),
         schema: "results table".into(),
         schema_detail: format!(
-            "{} columns, {} of numbers ({}{}), {} rows{}: joined to runs by what it holds",
+            "{}{} columns, {} of numbers ({}{}), {} rows{}: joined to runs by what it holds",
+            if format == MetricsFormat::ResultsTable { String::new() } else { format!("{}: ", format.label()) },
             table.columns.len(),
             numeric.len(),
             numeric.iter().take(5).map(|&c| table.columns[c].as_str()).collect::<Vec<_>>().join(", "),
@@ -480,7 +553,7 @@ fn results_file(display: &str, table: crate::results::Table, encoding: &str, sou
     };
     let metrics = crate::metrics::MetricsFile {
         table: Some(Arc::new(table)),
-        ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
+        ..crate::metrics::MetricsFile::of(format, Vec::new())
     };
     held_as_metrics(report, source, len, metrics)
 }
@@ -500,9 +573,11 @@ pub const METRICS_JSON_MAX_BYTES: u64 = 32 << 20;
 /// Why a metrics file is not read for its size, if so.
 fn metrics_refusal(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_string_lossy();
-    let max = match crate::metrics::MetricsFormat::of_file_name(&name)? {
-        crate::metrics::MetricsFormat::Csv => METRICS_MAX_BYTES,
-        _ => METRICS_JSON_MAX_BYTES,
+    let max = match crate::metrics::MetricsFormat::of_file_name(&name) {
+        Some(crate::metrics::MetricsFormat::Csv) => METRICS_MAX_BYTES,
+        Some(_) => METRICS_JSON_MAX_BYTES,
+        None if crate::results::is_json_table_name(&name) => METRICS_JSON_MAX_BYTES,
+        None => return None,
     };
     let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file())?;
     (meta.len() > max).then(|| {
@@ -644,10 +719,38 @@ fn mlflow_run(path: &Path, display: &str) -> Option<ParsedFile> {
     }
     let mut m = crate::metrics::read_mlflow_run(tag.as_deref(), &files);
     m.problems.extend(skipped.into_iter().map(problem));
+    let params = mlflow_params(run_dir, m.values.first().and_then(|v| v.run_id.clone()));
     let mut file = metrics_file(display, format, m, Source::Path(path.to_path_buf()));
+    if let Some(held) = file.metrics.as_mut().and_then(Arc::get_mut) {
+        held.params = params;
+    }
     file.stamp = Some(stamp);
     Some(file)
 }
+
+/// Hyper-parameters an MLflow file-store run keeps under `params/` (a file each, named as the
+/// parameter): at most [`MLFLOW_MAX_PARAMS`], each 4 KiB at most; links are not followed.
+fn mlflow_params(run_dir: &Path, run_id: Option<String>) -> Vec<crate::metrics::ParamValue> {
+    let dir = run_dir.join("params");
+    if !is_real_dir(&dir) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut out: Vec<crate::metrics::ParamValue> = entries
+        .flatten()
+        .take(MLFLOW_MAX_PARAMS)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let value = read_small(&e.path(), 4096)?;
+            Some(crate::metrics::ParamValue { run_id: run_id.clone(), name, value: value.trim().to_string() })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Parameters read for one MLflow file-store run at most.
+const MLFLOW_MAX_PARAMS: usize = 1000;
 
 /// The accepted rows of `run_id` in a file (for a run's page), in file order.
 pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpoint)> {

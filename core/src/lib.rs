@@ -39,6 +39,8 @@ pub mod report;
 #[cfg(feature = "ingest")]
 pub mod results;
 #[cfg(feature = "ingest")]
+pub mod stores;
+#[cfg(feature = "ingest")]
 pub mod timeseries;
 #[cfg(feature = "ingest")]
 pub mod whatif;

@@ -24,9 +24,15 @@ pub enum MetricsFormat {
     HfAllResults,
     WandbSummary,
     MlflowRun,
-    /// A CSV that is neither a log nor a metrics file but holds numbers: joined by what it holds
-    /// (see [`crate::results`]).
+    /// A CSV or JSON file that is neither a log nor a metrics file but holds numbers: joined by
+    /// what it holds (see [`crate::results`]).
     ResultsTable,
+    /// MLflow's database (`mlflow.db`), W&B's run file, Optuna's storage: read as tables (see
+    /// [`crate::stores`]).
+    MlflowDb,
+    WandbRun,
+    OptunaDb,
+    OptunaJournal,
 }
 
 impl MetricsFormat {
@@ -60,6 +66,10 @@ impl MetricsFormat {
             MetricsFormat::WandbSummary => "W&B wandb-summary.json",
             MetricsFormat::MlflowRun => "MLflow run",
             MetricsFormat::ResultsTable => "results table",
+            MetricsFormat::MlflowDb => "MLflow database",
+            MetricsFormat::WandbRun => "W&B run file",
+            MetricsFormat::OptunaDb => "Optuna study (SQLite)",
+            MetricsFormat::OptunaJournal => "Optuna study (journal)",
         }
     }
 
@@ -72,6 +82,8 @@ impl MetricsFormat {
             MetricsFormat::WandbSummary => 2,
             MetricsFormat::MlflowRun => 3,
             MetricsFormat::HfTrainerState => 4,
+            MetricsFormat::MlflowDb | MetricsFormat::OptunaDb | MetricsFormat::OptunaJournal => 3,
+            MetricsFormat::WandbRun => 2,
             MetricsFormat::ResultsTable => 5,
         }
     }
@@ -92,6 +104,19 @@ pub struct MetricsFile {
     pub joined: Option<Result<TableJoined, String>>,
     /// `carbon-dash.toml`: the joins it declares.
     pub declarations: Option<Arc<Vec<crate::declare::Declaration>>>,
+    /// Hyper-parameters, by run (a joined table's parameter columns).
+    pub params: Vec<ParamValue>,
+    /// Metric name → whether higher is better, where the file says.
+    pub directions: Vec<(String, bool)>,
+}
+
+/// One hyper-parameter of a run, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamValue {
+    /// `None`: the folder's run, as for [`MetricValue`].
+    pub run_id: Option<String>,
+    pub name: String,
+    pub value: String,
 }
 
 /// How a results table joined (see [`crate::results::TableJoin`]).
@@ -105,16 +130,29 @@ pub struct TableJoined {
 
 impl MetricsFile {
     pub fn of(format: MetricsFormat, values: Vec<MetricValue>) -> MetricsFile {
-        MetricsFile { format, values, table: None, joined: None, declarations: None }
+        MetricsFile {
+            format,
+            values,
+            table: None,
+            joined: None,
+            declarations: None,
+            params: Vec::new(),
+            directions: Vec::new(),
+        }
     }
 
     /// A results table joined to runs: each row's numbers (key columns aside) are its run's
     /// metrics; or why it is not joined.
-    pub fn joined_table(table: &crate::results::Table, join: Result<crate::results::TableJoin, String>) -> MetricsFile {
-        let mut file = MetricsFile::of(MetricsFormat::ResultsTable, Vec::new());
+    pub fn joined_table(
+        format: MetricsFormat,
+        table: &crate::results::Table,
+        join: Result<crate::results::TableJoin, String>,
+    ) -> MetricsFile {
+        let mut file = MetricsFile::of(format, Vec::new());
         match join {
             Ok(j) => {
                 let metrics = table.metric_columns(&j.key_columns);
+                let params = table.param_columns();
                 let lines: HashMap<usize, &Vec<crate::results::Cell>> =
                     table.rows.iter().map(|(l, cells)| (*l, cells)).collect();
                 let mut finals = Finals::default();
@@ -123,6 +161,15 @@ impl MetricsFile {
                     for &c in &metrics {
                         if let Some(crate::results::Cell::Number(x, _)) = cells.get(c) {
                             finals.add(Some(run.clone()), shorten(&table.columns[c]), *x, None, None);
+                        }
+                    }
+                    for &c in &params {
+                        if let Some(v) = cells.get(c).and_then(crate::results::Cell::key) {
+                            file.params.push(ParamValue {
+                                run_id: Some(run.clone()),
+                                name: shorten(&table.columns[c]),
+                                value: v.to_string(),
+                            });
                         }
                     }
                 }
@@ -517,7 +564,13 @@ pub fn read(format: MetricsFormat, text: &str) -> Metrics {
         MetricsFormat::HfTrainerState => read_trainer_state(text),
         MetricsFormat::HfAllResults => read_all_results(text),
         MetricsFormat::WandbSummary => read_wandb_summary(text),
-        MetricsFormat::MlflowRun | MetricsFormat::ResultsTable => Metrics::default(),
+        // Read by their own readers (folders, tables, stores).
+        MetricsFormat::MlflowRun
+        | MetricsFormat::ResultsTable
+        | MetricsFormat::MlflowDb
+        | MetricsFormat::WandbRun
+        | MetricsFormat::OptunaDb
+        | MetricsFormat::OptunaJournal => Metrics::default(),
     }
 }
 
@@ -603,6 +656,11 @@ pub struct MetricJoin {
     pub by_run: HashMap<String, BTreeMap<String, Joined>>,
     /// metrics file path → how it joined.
     pub files: BTreeMap<String, FileJoin>,
+    /// run id → hyper-parameter → value (the first file's, by path, when two give one).
+    pub params: HashMap<String, BTreeMap<String, String>>,
+    /// Metric name → whether higher is better, where a joined file says (an Optuna study's
+    /// directions).
+    pub directions: BTreeMap<String, bool>,
 }
 
 impl MetricJoin {
@@ -628,9 +686,9 @@ fn folder_of(path: &str) -> &str {
 /// The folder whose runs a file that names none may belong to: its own, or for W&B the folder
 /// holding `wandb/` (its run folders sit below it); never further up, where a folder's only run
 /// is unlikely to be the file's.
-fn guess_folder(path: &str, format: MetricsFormat) -> &str {
+pub fn guess_folder(path: &str, format: MetricsFormat) -> &str {
     let own = folder_of(path);
-    if format == MetricsFormat::WandbSummary {
+    if matches!(format, MetricsFormat::WandbSummary | MetricsFormat::WandbRun) {
         if let Some(at) = own.rfind("/wandb/").map(|i| &own[..i]).or_else(|| own.starts_with("wandb/").then_some("")) {
             return at;
         }
@@ -670,6 +728,11 @@ fn folder_run(
                 MetricsFormat::WandbSummary => "log CodeCarbon's run id in the summary as codecarbon_run_id",
                 MetricsFormat::MlflowRun => "set the codecarbon.run_id tag",
                 MetricsFormat::ResultsTable => "add a run_id column (CodeCarbon's run id)",
+                MetricsFormat::MlflowDb => "set the codecarbon.run_id tag",
+                MetricsFormat::WandbRun => "log CodeCarbon's run id in the summary as codecarbon_run_id",
+                MetricsFormat::OptunaDb | MetricsFormat::OptunaJournal => {
+                    "set the trial's codecarbon_run_id user attribute"
+                }
             }
         )),
         None => Err(format!("no CodeCarbon log in {shown}, and the file names no run")),
@@ -746,6 +809,22 @@ pub fn join(
                 if lj.conflicts.len() < CONFLICTS_SAID {
                     lj.conflicts.push(said);
                 }
+            }
+        }
+        for p in &file.params {
+            let run = match &p.run_id {
+                Some(id) if runs.contains(id.as_str()) => id.clone(),
+                Some(_) => continue,
+                None => match folder.get_or_insert_with(|| folder_run(path, file.format, folder_runs)) {
+                    Ok((run, _)) => run.clone(),
+                    Err(_) => continue,
+                },
+            };
+            out.params.entry(run).or_default().entry(p.name.clone()).or_insert_with(|| p.value.clone());
+        }
+        if !fj.runs.is_empty() {
+            for (name, up) in &file.directions {
+                out.directions.entry(name.clone()).or_insert(*up);
             }
         }
         if fj.runs.is_empty() && fj.unjoined.is_empty() {

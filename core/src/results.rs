@@ -42,7 +42,9 @@ pub enum Cell {
 const MISSING: [&str; 8] = ["nan", "none", "null", "n/a", "na", "-", "inf", "-inf"];
 
 impl Cell {
-    fn of(raw: &str) -> Cell {
+    /// A cell as a table writes it: blank or a missing marker is empty, a finite number is a
+    /// number, anything else text.
+    pub fn of(raw: &str) -> Cell {
         let t = raw.trim();
         if t.is_empty() || MISSING.iter().any(|m| t.eq_ignore_ascii_case(m)) {
             return Cell::Empty;
@@ -54,15 +56,26 @@ impl Cell {
         }
     }
 
+    /// A JSON value as a cell: numbers and strings as [`Cell::of`] reads them, `true`/`false`
+    /// as text, `null`, arrays and objects as nothing.
+    pub fn of_json(v: &serde_json::Value) -> Cell {
+        match v {
+            serde_json::Value::Number(n) => Cell::of(&n.to_string()),
+            serde_json::Value::String(s) => Cell::of(s),
+            serde_json::Value::Bool(b) => Cell::Text(if *b { "true" } else { "false" }.into()),
+            _ => Cell::Empty,
+        }
+    }
+
     /// The cell as a key: its text as written.
-    fn key(&self) -> Option<&str> {
+    pub fn key(&self) -> Option<&str> {
         match self {
             Cell::Empty => None,
             Cell::Number(_, t) | Cell::Text(t) => Some(t),
         }
     }
 
-    fn number(&self) -> Option<f64> {
+    pub fn number(&self) -> Option<f64> {
         match self {
             Cell::Number(x, _) => Some(*x),
             _ => None,
@@ -79,10 +92,29 @@ pub const MAX_BYTES: usize = 64 << 20;
 /// Columns that count steps rather than measure the model: never metrics.
 pub const BOOKKEEPING: [&str; 4] = ["step", "epoch", "timestamp", "seed"];
 
+/// A row as a store or a JSON file gives it: its line (or number), and cells by column name.
+pub type NamedRow = (usize, Vec<(String, ColumnKind, Cell)>);
+
+/// What a column holds, when the file says so (a tracking tool's store does; a CSV does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColumnKind {
+    /// Unknown: numbers may be metrics, text may name runs.
+    #[default]
+    Any,
+    /// A model metric (when it holds numbers).
+    Metric,
+    /// A hyper-parameter: travels with the run, never a metric.
+    Param,
+    /// A name or id: may name runs, never a metric.
+    Key,
+}
+
 /// A results table: its columns and data rows.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     pub columns: Vec<String>,
+    /// What each column holds; empty when the file does not say (all [`ColumnKind::Any`]).
+    pub kinds: Vec<ColumnKind>,
     /// (line, cells), at most [`MAX_ROWS`].
     pub rows: Vec<(usize, Vec<Cell>)>,
     /// Data rows in the file (kept or not).
@@ -110,12 +142,69 @@ impl Table {
             .collect()
     }
 
-    /// Numeric columns that may be metrics: not bookkeeping and not in `keys`.
+    /// What column `c` holds.
+    pub fn kind(&self, c: usize) -> ColumnKind {
+        self.kinds.get(c).copied().unwrap_or_default()
+    }
+
+    /// Numeric columns that may be metrics: not bookkeeping, parameters or names, and not in
+    /// `keys`.
     pub fn metric_columns(&self, keys: &[usize]) -> Vec<usize> {
         self.numeric_columns()
             .into_iter()
-            .filter(|c| !keys.contains(c) && !BOOKKEEPING.contains(&self.columns[*c].to_ascii_lowercase().as_str()))
+            .filter(|&c| {
+                !keys.contains(&c)
+                    && match self.kind(c) {
+                        ColumnKind::Metric => true,
+                        ColumnKind::Any => !BOOKKEEPING.contains(&self.columns[c].to_ascii_lowercase().as_str()),
+                        ColumnKind::Param | ColumnKind::Key => false,
+                    }
+            })
             .collect()
+    }
+
+    /// Columns of hyper-parameters.
+    pub fn param_columns(&self) -> Vec<usize> {
+        (0..self.columns.len()).filter(|&c| self.kind(c) == ColumnKind::Param).collect()
+    }
+
+    /// A table of `rows` (line, cells by column name), columns in first-seen order, at most
+    /// [`MAX_COLUMNS`] of them, [`MAX_ROWS`] rows and about [`MAX_CELLS`] cells.
+    pub fn from_rows(rows: impl IntoIterator<Item = NamedRow>) -> Table {
+        let mut table = Table::default();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut cells_kept = 0usize;
+        for (line, named) in rows {
+            table.rows_total += 1;
+            if table.rows.len() >= MAX_ROWS || cells_kept >= MAX_CELLS {
+                continue;
+            }
+            let mut row = vec![Cell::Empty; table.columns.len()];
+            for (name, kind, cell) in named {
+                let c = match index.get(&name) {
+                    Some(&c) => c,
+                    None if table.columns.len() < MAX_COLUMNS => {
+                        let c = table.columns.len();
+                        index.insert(name.chars().take(MAX_TEXT).collect(), c);
+                        table.columns.push(name.chars().take(MAX_TEXT).collect());
+                        table.kinds.push(kind);
+                        c
+                    }
+                    None => continue,
+                };
+                if row.len() <= c {
+                    row.resize(c + 1, Cell::Empty);
+                }
+                row[c] = cell;
+            }
+            cells_kept += row.len();
+            table.rows.push((line, row));
+        }
+        let width = table.columns.len();
+        for (_, row) in &mut table.rows {
+            row.resize(width, Cell::Empty);
+        }
+        table
     }
 }
 
@@ -163,6 +252,101 @@ pub fn read_table(text: &str) -> Option<Table> {
             table.rows.push((rec.line, cells));
         }
     }
+    (!table.rows.is_empty() && !table.numeric_columns().is_empty()).then_some(table)
+}
+
+/// Whether a JSON file of this name may be a results table: `.json`, `.jsonl`, `.ndjson`, but
+/// not the configuration files ML tools keep beside their models (`config.json`,
+/// `tokenizer.json`, …), which are never tables and may be large.
+pub fn is_json_table_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let Some((stem, ext)) = lower.rsplit_once('.') else { return false };
+    matches!(ext, "json" | "jsonl" | "ndjson")
+        && !(stem.ends_with("config")
+            || stem.starts_with("tokenizer")
+            || stem.starts_with("package")
+            || matches!(stem, "vocab" | "special_tokens_map" | "added_tokens" | "wandb-metadata" | "preprocessor"))
+}
+
+/// Reads `text` as a JSON results table: an array of objects (a row each, numbered from 1), an
+/// object of objects (a row each, its key in the column `key`), or JSON lines (an object a
+/// line: two lines at least, or one in a `.jsonl`/`.ndjson` file). Nested objects give
+/// `outer.inner` columns (one level); arrays are not read. `None` unless a row has a number.
+pub fn read_json_table(text: &str, lines_by_name: bool) -> Option<Table> {
+    use serde_json::Value;
+    if text.len() > MAX_BYTES {
+        return None;
+    }
+    fn cells(obj: &serde_json::Map<String, Value>, out: &mut Vec<(String, ColumnKind, Cell)>) {
+        for (k, v) in obj {
+            match v {
+                Value::Object(inner) => {
+                    for (k2, v2) in inner {
+                        let c = Cell::of_json(v2);
+                        if !matches!(c, Cell::Empty) {
+                            out.push((format!("{k}.{k2}"), ColumnKind::Any, c));
+                        }
+                    }
+                }
+                v => {
+                    let c = Cell::of_json(v);
+                    if !matches!(c, Cell::Empty) {
+                        out.push((k.clone(), ColumnKind::Any, c));
+                    }
+                }
+            }
+        }
+    }
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let mut rows: Vec<NamedRow> = Vec::new();
+    if trimmed.starts_with('[') {
+        let Ok(Value::Array(items)) = serde_json::from_str::<Value>(trimmed) else { return None };
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(obj) = item else { return None };
+            let mut row = Vec::new();
+            cells(obj, &mut row);
+            rows.push((i + 1, row));
+        }
+    } else if trimmed.starts_with('{') {
+        // JSON lines when every non-blank line is an object.
+        let mut lines: Vec<(usize, serde_json::Map<String, Value>)> = Vec::new();
+        let mut all = true;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(obj)) => lines.push((i + 1, obj)),
+                _ => {
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if all && (lines.len() >= 2 || (lines_by_name && !lines.is_empty())) {
+            for (line, obj) in &lines {
+                let mut row = Vec::new();
+                cells(obj, &mut row);
+                rows.push((*line, row));
+            }
+        } else {
+            // One object: a table when each of its values is an object (a row per key).
+            let Ok(Value::Object(outer)) = serde_json::from_str::<Value>(trimmed) else { return None };
+            if outer.is_empty() || !outer.values().all(Value::is_object) {
+                return None;
+            }
+            for (i, (key, v)) in outer.iter().enumerate() {
+                let mut row = vec![("key".to_string(), ColumnKind::Any, Cell::of(key))];
+                if let Value::Object(obj) = v {
+                    cells(obj, &mut row);
+                }
+                rows.push((i + 1, row));
+            }
+        }
+    } else {
+        return None;
+    }
+    let table = Table::from_rows(rows);
     (!table.rows.is_empty() && !table.numeric_columns().is_empty()).then_some(table)
 }
 
@@ -261,6 +445,50 @@ fn significant_digits(raw: &str) -> usize {
 /// folder with one log file, its runs in the order the file lists them. The reason it is not
 /// joined, with the candidates, otherwise.
 pub fn join_table(
+    path: &str,
+    table: &Table,
+    runs: &[RunFacts],
+    folder_runs: &HashMap<String, Vec<String>>,
+) -> Result<TableJoin, String> {
+    let mut join = join_once(path, table, runs, folder_runs)?;
+    // Rows left without a run may name theirs another way (a tracking tool's runs: some tagged
+    // with the run id, others holding the emissions): join them again, among the runs left, by
+    // anything but row order.
+    for _ in 0..2 {
+        if join.guess || join.rows_without_run == 0 {
+            break;
+        }
+        let used: HashSet<&str> = join.rows.iter().map(|(_, r)| r.as_str()).collect();
+        let joined: HashSet<usize> = join.rows.iter().map(|(l, _)| *l).collect();
+        let rows: Vec<(usize, Vec<Cell>)> = table.rows.iter().filter(|(l, _)| !joined.contains(l)).cloned().collect();
+        let rest = Table {
+            columns: table.columns.clone(),
+            kinds: table.kinds.clone(),
+            rows_total: rows.len(),
+            rows,
+            headerless: table.headerless,
+        };
+        let left: Vec<RunFacts> = runs.iter().filter(|r| !used.contains(r.id.as_str())).cloned().collect();
+        match join_once(path, &rest, &left, &HashMap::new()) {
+            Ok(more) if !more.guess && !more.rows.is_empty() => {
+                join.how =
+                    format!("{} ({} rows), and {} ({} rows)", join.how, join.rows.len(), more.how, more.rows.len());
+                join.rows.extend(more.rows);
+                join.rows_without_run = more.rows_without_run;
+                for c in more.key_columns {
+                    if !join.key_columns.contains(&c) {
+                        join.key_columns.push(c);
+                    }
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok(join)
+}
+
+/// One rule for the whole table (see [`join_table`]).
+fn join_once(
     path: &str,
     table: &Table,
     runs: &[RunFacts],
