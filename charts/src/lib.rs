@@ -579,7 +579,10 @@ pub fn duration_vs_co2(runs: &[&Run], id: &str, title: &str) -> Chart {
 /// `link`, each point links to the page it names for a run id.
 pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) -> String>) -> Chart {
     use carbon_core::pareto::{Axis, Scale};
-    let metric = v.metric.clone().unwrap_or_default();
+    let metric = match (&v.metric, &v.metric_unit) {
+        (Some(m), Some(u)) => format!("{m} ({u})"),
+        (m, _) => m.clone().unwrap_or_default(),
+    };
     type Range = (Option<f64>, Option<f64>);
     let (raw, lo_hi): (Vec<Option<f64>>, Vec<Range>) = match v.axis {
         Axis::Co2 => v.points.iter().map(|p| (p.co2_kg, (p.co2_kg_low, p.co2_kg_high))).unzip(),

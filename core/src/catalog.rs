@@ -774,7 +774,13 @@ impl Catalog {
             folder_runs.entry(folder.to_string()).or_default().extend(f.runs.iter().map(|p| p.run.run_id.clone()));
         }
         let runs: HashSet<&str> = self.merged.keys().map(String::as_str).collect();
-        crate::metrics::join(&metric_files, &runs, &folder_runs)
+        let mut join = crate::metrics::join(&metric_files, &runs, &folder_runs);
+        // What carbon-dash.toml says of the metrics wins over what a file says.
+        if let Some(said) = self.files.get(crate::declare::FILE).and_then(|f| f.metrics.as_ref()) {
+            join.directions.extend(said.directions.iter().cloned());
+            join.units.extend(said.units.iter().cloned());
+        }
+        join
     }
 
     /// What a results table may join runs by: their figures, names and folders.

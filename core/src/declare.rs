@@ -11,6 +11,9 @@
 //! [[results]]
 //! table = "results/{key}.csv"     # the key from the file's name: the whole table is that run
 //! run = "tag:dataset"
+//!
+//! [metrics]                       # what a metric's name does not say
+//! wer = { better = "lower", unit = "%" }
 //! ```
 
 use crate::model::Problem;
@@ -76,11 +79,36 @@ pub struct Declaration {
     pub run: RunField,
 }
 
+/// What the file declares.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Declared {
+    pub results: Vec<Declaration>,
+    pub metrics: Vec<MetricDeclared>,
+}
+
+/// What `[metrics]` says of one metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricDeclared {
+    pub name: String,
+    /// Whether higher is better (`better = "higher"`), when said.
+    pub higher: Option<bool>,
+    pub unit: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileDe {
     #[serde(default)]
     results: Vec<toml::Spanned<BlockDe>>,
+    #[serde(default)]
+    metrics: std::collections::BTreeMap<String, MetricDe>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricDe {
+    better: Option<toml::Spanned<String>>,
+    unit: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -106,7 +134,7 @@ fn problem(text: &str, at: usize, reason: String) -> Problem {
 
 /// Reads `carbon-dash.toml`: its declarations, or every mistake with its line, column and what
 /// to change.
-pub fn parse(text: &str) -> Result<Vec<Declaration>, Vec<Problem>> {
+pub fn parse(text: &str) -> Result<Declared, Vec<Problem>> {
     let file: FileDe = toml::from_str(text).map_err(|e| {
         let at = e.span().map_or(0, |s| s.start);
         let first = e.message().lines().next().unwrap_or("").trim().to_string();
@@ -115,12 +143,32 @@ pub fn parse(text: &str) -> Result<Vec<Declaration>, Vec<Problem>> {
             at,
             format!(
                 "{first}: a block is [[results]] with table = \"…\", run = \"…\" and, unless the table's name holds \
-                 {{key}}, key = \"…\""
+                 {{key}}, key = \"…\"; a metric is <name> = {{ better = \"higher\" or \"lower\", unit = \"…\" }} under \
+                 [metrics]"
             ),
         )]
     })?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut metrics = Vec::new();
+    for (name, m) in file.metrics {
+        let higher = match m.better.as_ref().map(|b| (b.get_ref().trim(), b.span().start)) {
+            None => None,
+            Some(("higher", _)) => Some(true),
+            Some(("lower", _)) => Some(false),
+            Some((other, at)) => {
+                problems.push(problem(
+                    text,
+                    at,
+                    format!("better = \"{other}\" for the metric {name}: say \"higher\" or \"lower\""),
+                ));
+                continue;
+            }
+        };
+        let unit =
+            m.unit.map(|u| crate::text::shown(u.trim()).chars().take(20).collect::<String>()).filter(|u| !u.is_empty());
+        metrics.push(MetricDeclared { name, higher, unit });
+    }
     for block in file.results {
         let at = block.span().start;
         let b = block.into_inner();
@@ -152,7 +200,7 @@ pub fn parse(text: &str) -> Result<Vec<Declaration>, Vec<Problem>> {
         out.push(Declaration { line: place(text, at).0, table, key, run });
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok(Declared { results: out, metrics })
     } else {
         Err(problems)
     }
@@ -201,7 +249,17 @@ mod tests {
     fn declarations_are_read_and_mistakes_named_with_their_line() {
         let text = "# joins\n[[results]]\ntable = \"sweep/*/results.csv\"\nkey = \"model\"\nrun = \"project_name\"\n\n\
                     [[results]]\ntable = \"results/{key}.csv\"\nrun = \"tag:dataset\"\n";
-        let d = parse(text).expect("read");
+        let text =
+            format!("{text}\n[metrics]\nwer = {{ better = \"lower\", unit = \"%\" }}\nbleu.better = \"higher\"\n");
+        let declared = parse(&text).expect("read");
+        assert_eq!(
+            declared.metrics,
+            [
+                MetricDeclared { name: "bleu".into(), higher: Some(true), unit: None },
+                MetricDeclared { name: "wer".into(), higher: Some(false), unit: Some("%".into()) }
+            ]
+        );
+        let d = declared.results;
         assert_eq!(d.len(), 2);
         assert_eq!((d[0].line, d[0].key.as_deref(), &d[0].run), (2, Some("model"), &RunField::ProjectName));
         assert_eq!((d[1].line, d[1].key.as_deref(), &d[1].run), (7, None, &RunField::Tag("dataset".into())));
@@ -215,6 +273,9 @@ mod tests {
         assert_eq!(bad[0].line, 3, "{:?}", bad[0]);
         let bad = parse("[[results]\n").expect_err("syntax");
         assert_eq!(bad[0].line, 1);
+        let bad = parse("[metrics]\nwer = { better = \"less\" }\n").expect_err("direction");
+        assert_eq!((bad[0].line, bad[0].column), (2, Some(18)), "{:?}", bad[0]);
+        assert!(bad[0].reason.contains("say \"higher\" or \"lower\""), "{}", bad[0].reason);
     }
 
     #[test]

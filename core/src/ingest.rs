@@ -435,34 +435,40 @@ fn metrics_file(
 /// `carbon-dash.toml` as the catalog holds it: the joins it declares, or its mistakes.
 fn declarations_file(display: &str, bytes: &[u8], source: Source) -> ParsedFile {
     let (text, encoding) = decode(bytes);
-    let (declarations, problems) = if bytes.len() > crate::declare::MAX_BYTES {
+    let (declared, problems) = if bytes.len() > crate::declare::MAX_BYTES {
         let why = format!("{} bytes: a {} is a few lines, at most 1 MB", bytes.len(), crate::declare::FILE);
-        (Vec::new(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
+        (Default::default(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
     } else if display != crate::declare::FILE {
         let why = format!("only the {} at the top of the logs folder is read", crate::declare::FILE);
-        (Vec::new(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
+        (Default::default(), vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }])
     } else {
         match crate::declare::parse(&text) {
             Ok(d) => (d, Vec::new()),
-            Err(p) => (Vec::new(), p),
+            Err(p) => (Default::default(), p),
         }
     };
+    let crate::declare::Declared { results: declarations, metrics: said } = declared;
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let report = FileReport {
         path: display.to_string(),
         encoding: encoding.to_string(),
         schema: "declarations".into(),
         schema_detail: format!(
-            "{} declared join{} of results tables",
+            "{} declared join{} of results tables, {} metric{} described",
             declarations.len(),
-            if declarations.len() == 1 { "" } else { "s" }
+            plural(declarations.len()),
+            said.len(),
+            plural(said.len())
         ),
-        rows_read: declarations.len(),
+        rows_read: declarations.len() + said.len(),
         problem_count: problems.len(),
         problems,
         ..FileReport::default()
     };
     let metrics = crate::metrics::MetricsFile {
         declarations: Some(Arc::new(declarations)),
+        directions: said.iter().filter_map(|m| m.higher.map(|h| (m.name.clone(), h))).collect(),
+        units: said.iter().filter_map(|m| m.unit.clone().map(|u| (m.name.clone(), u))).collect(),
         ..crate::metrics::MetricsFile::of(crate::metrics::MetricsFormat::ResultsTable, Vec::new())
     };
     held_as_metrics(report, source, bytes.len(), metrics)

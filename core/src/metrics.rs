@@ -108,6 +108,8 @@ pub struct MetricsFile {
     pub params: Vec<ParamValue>,
     /// Metric name → whether higher is better, where the file says.
     pub directions: Vec<(String, bool)>,
+    /// Metric name → its unit (`carbon-dash.toml`'s `[metrics]`).
+    pub units: Vec<(String, String)>,
 }
 
 /// One hyper-parameter of a run, as written.
@@ -138,6 +140,7 @@ impl MetricsFile {
             declarations: None,
             params: Vec::new(),
             directions: Vec::new(),
+            units: Vec::new(),
         }
     }
 
@@ -659,8 +662,10 @@ pub struct MetricJoin {
     /// run id → hyper-parameter → value (the first file's, by path, when two give one).
     pub params: HashMap<String, BTreeMap<String, String>>,
     /// Metric name → whether higher is better, where a joined file says (an Optuna study's
-    /// directions).
+    /// directions) or `carbon-dash.toml` declares it (which wins).
     pub directions: BTreeMap<String, bool>,
+    /// Metric name → its unit, where declared.
+    pub units: BTreeMap<String, String>,
 }
 
 impl MetricJoin {

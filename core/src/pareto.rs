@@ -190,6 +190,9 @@ pub struct MetricName {
     pub name: String,
     pub runs: usize,
     pub direction: Direction,
+    /// Its unit, where declared.
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// One run in the view.
@@ -230,6 +233,13 @@ pub struct ParetoView {
     pub metric: Option<String>,
     pub direction: Option<Direction>,
     pub direction_guessed: bool,
+    /// The direction not asked for came from the metric's study or `carbon-dash.toml`, not its
+    /// name.
+    #[serde(default)]
+    pub direction_said: bool,
+    /// The metric's unit, where declared.
+    #[serde(default)]
+    pub metric_unit: Option<String>,
     pub axis: Axis,
     /// Why the axis is what it is when it was not asked for.
     pub axis_note: Option<String>,

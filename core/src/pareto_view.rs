@@ -25,9 +25,16 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
             *counts.entry(name).or_default() += 1;
         }
     }
+    // Where a study or carbon-dash.toml says which way is better, that; else the name's guess.
+    let said = |name: &str| join.directions.get(name).map(|&up| if up { Direction::Higher } else { Direction::Lower });
     let mut metrics: Vec<MetricName> = counts
         .into_iter()
-        .map(|(name, runs)| MetricName { name: name.to_string(), runs, direction: direction_of(name) })
+        .map(|(name, runs)| MetricName {
+            name: name.to_string(),
+            runs,
+            direction: said(name).unwrap_or_else(|| direction_of(name)),
+            unit: join.units.get(name).cloned(),
+        })
         .collect();
     metrics.sort_by(|a, b| b.runs.cmp(&a.runs).then_with(|| a.name.cmp(&b.name)));
     let mut view = ParetoView {
@@ -48,9 +55,11 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
         view.runs_without_metric = runs.len();
         return view;
     };
-    let direction = q.direction.unwrap_or_else(|| direction_of(&metric));
+    let direction = q.direction.or_else(|| said(&metric)).unwrap_or_else(|| direction_of(&metric));
     view.direction = Some(direction);
     view.direction_guessed = q.direction.is_none();
+    view.direction_said = q.direction.is_none() && said(&metric).is_some();
+    view.metric_unit = join.units.get(&metric).cloned();
     let with: Vec<(&Run, &crate::metrics::Joined)> =
         runs.iter().filter_map(|r| join.by_run.get(&r.run_id).and_then(|m| m.get(&metric)).map(|j| (*r, j))).collect();
     view.metric = Some(metric.clone());

@@ -423,3 +423,60 @@ fn a_declaration_in_carbon_dash_toml_joins_what_content_cannot_and_its_mistakes_
     assert!(toml.problems[0].reason.contains("is not a run field"), "{:?}", toml.problems);
     assert_eq!(acc(&cat, "a3"), None);
 }
+
+#[test]
+fn json_results_tables_join_like_csv_ones_and_declared_metrics_say_their_direction_and_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code";
+    let log = |folder: &str, rows: &[(&str, &str, f64)]| {
+        let d = dir.path().join(folder);
+        std::fs::create_dir_all(&d).unwrap();
+        let mut text = format!("{header}\n");
+        for (i, (project, id, kg)) in rows.iter().enumerate() {
+            text.push_str(&format!("2026-10-01T1{i}:00:00,{project},{id},600,{kg},0.0301,FRA\n"));
+        }
+        std::fs::write(d.join("emissions.csv"), text).unwrap();
+        d
+    };
+    // A JSON array of records naming each run's project (nested scores give `scores.wer`).
+    let asr = log("asr", &[("whisper-small", "w1", 0.0123456789012345), ("whisper-base", "w2", 0.0234567890123456)]);
+    std::fs::write(
+        asr.join("results.json"),
+        r#"[{"model": "whisper-small", "scores": {"wer": 12.5}}, {"model": "whisper-base", "scores": {"wer": 15.25}}]"#,
+    )
+    .unwrap();
+    // JSON lines copying the emissions in kg, upper-case exponent, and a config that is no table.
+    let mt = log("mt", &[("a", "m1", 0.0345678901234567), ("b", "m2", 0.0456789012345678)]);
+    std::fs::write(
+        mt.join("scores.jsonl"),
+        "{\"co2\": 3.45678901234567E-2, \"bleu\": 30.5}\n{\"co2\": 4.56789012345678E-2, \"bleu\": 28}\n",
+    )
+    .unwrap();
+    std::fs::write(mt.join("config.json"), r#"{"hidden_size": 768, "layers": 12}"#).unwrap();
+    std::fs::write(mt.join("notes.json"), r#"{"hidden_size": 768, "layers": 12}"#).unwrap();
+    // An object of objects, a row per key.
+    let cv = log("cv", &[("resnet", "c1", 0.01), ("vit", "c2", 0.02)]);
+    std::fs::write(cv.join("summary.json"), r#"{"resnet": {"top1": 76.1}, "vit": {"top1": 81.0}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("carbon-dash.toml"),
+        "[metrics]\n\"scores.wer\" = { better = \"lower\", unit = \"%\" }\ntop1 = { unit = \"%\" }\n",
+    )
+    .unwrap();
+    let cat = load_dir(dir.path()).unwrap();
+    let m = cat.metrics();
+    let get = |run: &str, name: &str| m.by_run.get(run).and_then(|v| v.get(name)).map(|j| j.value);
+    assert_eq!((get("w1", "scores.wer"), get("w2", "scores.wer")), (Some(12.5), Some(15.25)), "{:#?}", m.files);
+    assert_eq!((get("m1", "bleu"), get("m2", "bleu")), (Some(30.5), Some(28.0)), "{:#?}", m.files);
+    assert_eq!((get("c1", "top1"), get("c2", "top1")), (Some(76.1), Some(81.0)), "{:#?}", m.files);
+    assert!(get("m1", "co2").is_none(), "the emissions column is the key");
+    assert!(get("m1", "hidden_size").is_none(), "a configuration is not results");
+    let listed: Vec<&str> = cat.files().iter().map(|f| f.path.as_str()).collect();
+    assert!(!listed.contains(&"mt/config.json") && !listed.contains(&"mt/notes.json"), "{listed:?}");
+    assert_eq!(m.directions.get("scores.wer"), Some(&false));
+    assert_eq!(m.units.get("top1").map(String::as_str), Some("%"));
+    // The Pareto view takes the declared direction, and says where it came from.
+    let q = carbon_core::pareto::ParetoQuery { metric: Some("scores.wer".into()), ..Default::default() };
+    let view = cat.pareto(&q);
+    assert_eq!(view.direction, Some(carbon_core::pareto::Direction::Lower));
+    assert!(view.direction_said && view.metric_unit.as_deref() == Some("%"));
+}

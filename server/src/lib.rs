@@ -266,11 +266,16 @@ async fn api_runs(
 }
 
 /// Adds a run's model metrics to its JSON, when files beside the logs give it some:
-/// `metrics` (name → final value) and `metrics_join` (name → the file, how it joined, and why it
-/// is a guess when it is one).
+/// `metrics` (name → final value), `metrics_join` (name → the file, how it joined, and why it
+/// is a guess when it is one) and `params` (hyper-parameter → value as written).
 fn with_metrics(v: &mut serde_json::Value, cat: &Catalog, run_id: &str) {
-    let Some(metrics) = cat.metrics().by_run.get(run_id) else { return };
     let Some(o) = v.as_object_mut() else { return };
+    if let Some(params) = cat.metrics().params.get(run_id) {
+        let params: serde_json::Map<String, serde_json::Value> =
+            params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+        o.insert("params".into(), params.into());
+    }
+    let Some(metrics) = cat.metrics().by_run.get(run_id) else { return };
     let values: serde_json::Map<String, serde_json::Value> =
         metrics.iter().map(|(name, j)| (name.clone(), j.value.into())).collect();
     let joins: serde_json::Map<String, serde_json::Value> = metrics
@@ -289,7 +294,7 @@ fn with_metrics(v: &mut serde_json::Value, cat: &Catalog, run_id: &str) {
 
 /// A run as the API writes it: as it is, or with its metrics when it has some.
 fn write_run(out: &mut Vec<u8>, cat: &Catalog, r: &Run) -> Result<(), serde_json::Error> {
-    if !cat.metrics().by_run.contains_key(&r.run_id) {
+    if !cat.metrics().by_run.contains_key(&r.run_id) && !cat.metrics().params.contains_key(&r.run_id) {
         return serde_json::to_writer(out, r);
     }
     let mut v = serde_json::to_value(r)?;

@@ -729,3 +729,41 @@ async fn runs_carry_their_model_metrics_and_how_each_was_joined() {
     let other = all.as_array().unwrap().iter().find(|r| r["project_name"] != "bert-sst2-sweep").unwrap();
     assert!(other.get("metrics").is_none() && other.get("metrics_join").is_none(), "{other}");
 }
+
+#[tokio::test]
+async fn runs_carry_the_hyper_parameters_of_their_optuna_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("emissions.csv"),
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+         2026-10-01T10:00:00,trial-0,t0,600,0.0123456789012345,0.0301,FRA\n\
+         2026-10-01T11:00:00,trial-1,t1,600,0.0234567890123456,0.0602,FRA\n",
+    )
+    .unwrap();
+    // Optuna's journal as its JournalFileBackend writes it: a study, two complete trials.
+    let dist = r#""{\"name\": \"CategoricalDistribution\", \"attributes\": {\"choices\": [\"adam\", \"sgd\"]}}""#;
+    let mut journal = String::from(
+        "{\"op_code\":0,\"worker_id\":\"w\",\"study_name\":\"s\",\"directions\":[2]}\n\
+         {\"op_code\":3,\"worker_id\":\"w\",\"study_id\":0,\"system_attr\":{\"study:metric_names\":[\"f1\"]}}\n",
+    );
+    for (t, (id, f1)) in [("t0", 0.81), ("t1", 0.86)].iter().enumerate() {
+        journal.push_str(&format!(
+            "{{\"op_code\":4,\"worker_id\":\"w\",\"study_id\":0,\"datetime_start\":\"2026-10-01T10:00:00\"}}\n\
+             {{\"op_code\":5,\"worker_id\":\"w\",\"trial_id\":{t},\"param_name\":\"optimizer\",\"param_value_internal\":{t},\"distribution\":{dist}}}\n\
+             {{\"op_code\":8,\"worker_id\":\"w\",\"trial_id\":{t},\"user_attr\":{{\"codecarbon_run_id\":\"{id}\"}}}}\n\
+             {{\"op_code\":6,\"worker_id\":\"w\",\"trial_id\":{t},\"state\":1,\"values\":[{f1}]}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("journal.log"), journal).unwrap();
+    let app = common::build(common::state(carbon_core::catalog::load_dir(dir.path()).unwrap()));
+    let (status, _, body) = common::call(&app, Request::get("/api/v1/runs/t1").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(run["metrics"]["f1"].as_f64(), Some(0.86), "{run}");
+    assert_eq!(run["params"]["optimizer"], "sgd", "{run}");
+    assert_eq!(run["metrics_join"]["f1"]["format"], "Optuna study (journal)");
+    let (_, _, list) = common::call(&app, Request::get("/api/v1/runs").body(Body::empty()).unwrap()).await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let t0 = list.as_array().unwrap().iter().find(|r| r["run_id"] == "t0").unwrap();
+    assert_eq!(t0["params"]["optimizer"], "adam");
+}

@@ -141,13 +141,13 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                     <label>"Metric "
                         <select name="metric">
                             {v.metrics.iter().map(|m| view! {
-                                <option value=m.name.clone() selected=v.metric.as_deref() == Some(m.name.as_str())>{format!("{} ({})", m.name, carbon_core::units::count(m.runs, "run"))}</option>
+                                <option value=m.name.clone() selected=v.metric.as_deref() == Some(m.name.as_str())>{format!("{}{} ({})", m.name, m.unit.as_ref().map(|u| format!(" [{u}]")).unwrap_or_default(), carbon_core::units::count(m.runs, "run"))}</option>
                             }).collect_view()}
                         </select>
                     </label>
                     <label>"Better is "
                         <select name="direction">
-                            <option value="" selected=dir_value.is_empty()>{format!("guessed from the name: {}", guessed.unwrap_or("–"))}</option>
+                            <option value="" selected=dir_value.is_empty()>{format!("{}: {}", if v.direction_said { "as its study or carbon-dash.toml says" } else { "guessed from the name" }, guessed.unwrap_or("–"))}</option>
                             <option value="higher" selected=dir_value == "higher">"higher"</option>
                             <option value="lower" selected=dir_value == "lower">"lower"</option>
                         </select>
