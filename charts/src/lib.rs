@@ -26,6 +26,10 @@ const PALETTE: &[RGBColor] = &[
     RGBColor(120, 120, 120),
 ];
 
+/// Values of a hyper-parameter told apart by colour on the Pareto chart (the palette less the
+/// three the front and its rings use).
+const GROUP_COLOURS: usize = 5;
+
 fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
@@ -649,10 +653,21 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) ->
                 .map(|i| (tx(raw[i].unwrap_or_default()), v.points[i].value))
                 .collect();
             chart.draw_series(LineSeries::new(front, colour(0).stroke_width(2)))?;
+            // Coloured by a hyper-parameter: a colour per value (after the three the front and
+            // its rings use), the rest grey.
+            let shown_groups = v.groups.len().min(GROUP_COLOURS);
+            let group_colour = |g: Option<&str>| match v.groups.iter().position(|x| Some(x.as_str()) == g) {
+                Some(k) if k < shown_groups => colour(3 + k),
+                _ => grey,
+            };
             for &i in &idx {
                 let p = &v.points[i];
                 let at = (tx(raw[i].unwrap_or_default()), p.value);
-                let c = if p.on_front { colour(0) } else { grey };
+                let c = match (&v.colour, p.on_front) {
+                    (Some(_), _) => group_colour(p.group.as_deref()),
+                    (None, true) => colour(0),
+                    (None, false) => grey,
+                };
                 let style = if p.joined_by_guess.is_some() { c.stroke_width(2) } else { c.filled() };
                 chart.draw_series(std::iter::once(Circle::new(at, 4, style)))?;
                 if is(&v.knee_run_id, p) {
@@ -688,35 +703,46 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) ->
                 if p.joined_by_guess.is_some() {
                     tip.push_str(", metric joined by folder (a guess)");
                 }
+                if let (Some(param), Some(g)) = (&v.colour, &p.group) {
+                    tip.push_str(&format!(", {param} {g}"));
+                }
                 let href = link.map(|l| l(&p.run_id)).unwrap_or_default();
                 targets.push((x, y, tip, href));
             }
-            let items: Vec<LegendItem> = vec![
-                ("front".into(), colour(0), true),
-                ("beaten run".into(), grey, false),
+            let mut items: Vec<LegendItem> = match &v.colour {
+                None => vec![("front".into(), colour(0), true), ("beaten run".into(), grey, false)],
+                Some(param) => {
+                    let mut g: Vec<LegendItem> = vec![("front (line)".into(), colour(0), true)];
+                    g.extend(v.groups.iter().take(shown_groups).enumerate().map(|(k, value)| {
+                        (format!("{param} = {}", value.chars().take(14).collect::<String>()), colour(3 + k), false)
+                    }));
+                    if v.groups.len() > shown_groups {
+                        g.push((format!("{} other values", v.groups.len() - shown_groups), grey, false));
+                    }
+                    g
+                }
+            };
+            items.extend::<Vec<LegendItem>>(vec![
                 ("knee (ring)".into(), colour(1), true),
                 ("within δ (ring)".into(), colour(2), true),
                 ("hollow: by folder".into(), RGBColor(90, 90, 90), true),
                 ("bar: cost range".into(), RGBColor(200, 200, 200), true),
-            ];
+            ]);
             draw_legend(&legend, &items)
         });
         (svg, targets)
     };
     let svg = with_link_targets(svg, &targets);
-    let mut csv = csv_line(&[
-        "run_id".into(),
-        "value".into(),
-        "co2_kg".into(),
-        "co2_kg_low".into(),
-        "co2_kg_high".into(),
-        "energy_kwh".into(),
-        "on_front".into(),
-        "joined_by_guess".into(),
-    ]);
+    let mut header: Vec<String> =
+        ["run_id", "value", "co2_kg", "co2_kg_low", "co2_kg_high", "energy_kwh", "on_front", "joined_by_guess"]
+            .map(String::from)
+            .to_vec();
+    // Coloured by a hyper-parameter: its value, in a column of its name.
+    header.extend(v.colour.clone());
+    let mut csv = csv_line(&header);
     let opt = |x: Option<f64>| x.map(|x| x.to_string()).unwrap_or_default();
     for p in &v.points {
-        csv.push_str(&csv_line(&[
+        let mut cells = vec![
             p.run_id.clone(),
             p.value.to_string(),
             opt(p.co2_kg),
@@ -725,7 +751,11 @@ pub fn pareto(v: &carbon_core::pareto::ParetoView, link: Option<&dyn Fn(&str) ->
             opt(p.energy_kwh),
             p.on_front.to_string(),
             p.joined_by_guess.is_some().to_string(),
-        ]));
+        ];
+        if v.colour.is_some() {
+            cells.push(p.group.clone().unwrap_or_default());
+        }
+        csv.push_str(&csv_line(&cells));
     }
     let alt = format!(
         "Scatter of {} runs: {metric} against {}; {} on the front{}.",

@@ -1061,7 +1061,16 @@ impl Catalog {
     /// One page of the Runs table.
     pub fn runs_page(&self, q: &RunQuery) -> RunsPage {
         let mode = q.mode();
-        q.page_in(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()), self.filter_values())
+        let mut page =
+            q.page_in(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()), self.filter_values());
+        let join = self.metrics();
+        page.metrics = join.names().into_iter().map(|(n, _)| n).collect();
+        if let Some(metric) = &q.metric {
+            for row in &mut page.rows {
+                row.metric = join.by_run.get(&row.run_id).and_then(|m| m.get(metric)).map(|j| j.value);
+            }
+        }
+        page
     }
 
     /// The runs `q` selects, in its order, assessed in `mode`.

@@ -173,6 +173,9 @@ pub struct RunRow {
     pub region: Option<String>,
     pub cloud_provider: Option<String>,
     pub cloud_region: Option<String>,
+    /// The value of the metric the table shows, when the run has it.
+    #[serde(default)]
+    pub metric: Option<f64>,
 }
 
 impl From<&Run> for RunRow {
@@ -195,6 +198,7 @@ impl From<&Run> for RunRow {
             region: r.region.clone(),
             cloud_provider: r.cloud_provider.clone(),
             cloud_region: r.cloud_region.clone(),
+            metric: None,
         }
     }
 }
@@ -215,6 +219,9 @@ pub struct RunsPage {
     pub countries: Vec<String>,
     pub teams: Vec<String>,
     pub providers: Vec<String>,
+    /// Model metrics the runs have (most common first), one of which may be a column.
+    #[serde(default)]
+    pub metrics: Vec<String>,
 }
 
 /// Everything the map page shows.

@@ -104,6 +104,9 @@ pub struct ParetoQuery {
     pub scale: Option<Scale>,
     /// δ for "the cheapest run within δ of the best", in the metric's units.
     pub delta: Option<f64>,
+    /// A hyper-parameter whose values colour the points.
+    #[serde(default)]
+    pub colour: Option<String>,
 }
 
 impl ParetoQuery {
@@ -147,6 +150,7 @@ impl ParetoQuery {
             axis: choice("axis", &["co2", "energy"])?.map(|i| if i == 0 { Axis::Co2 } else { Axis::Energy }),
             scale: choice("scale", &["linear", "log"])?.map(|i| if i == 0 { Scale::Linear } else { Scale::Log }),
             delta,
+            colour: field("colour"),
         })
     }
 
@@ -213,6 +217,9 @@ pub struct ParetoPoint {
     pub joined_by_guess: Option<String>,
     /// The metrics file the value came from.
     pub metric_file: String,
+    /// The run's value of the hyper-parameter colouring the view.
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 /// One step along the front: what the next better run costs per unit of metric gained.
@@ -240,6 +247,15 @@ pub struct ParetoView {
     /// The metric's unit, where declared.
     #[serde(default)]
     pub metric_unit: Option<String>,
+    /// Hyper-parameters the selection's runs have, with how many runs have each.
+    #[serde(default)]
+    pub params: Vec<(String, usize)>,
+    /// The hyper-parameter colouring the points, and its values in the legend's order (the
+    /// most common first; numbers in order).
+    #[serde(default)]
+    pub colour: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
     pub axis: Axis,
     /// Why the axis is what it is when it was not asked for.
     pub axis_note: Option<String>,

@@ -46,6 +46,15 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
     };
     let metric = q.metric.clone().or_else(|| metrics.first().map(|m| m.name.clone()));
     view.metrics = metrics;
+    let mut params: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in runs {
+        for name in join.params.get(&r.run_id).into_iter().flat_map(|m| m.keys()) {
+            *params.entry(name).or_default() += 1;
+        }
+    }
+    view.params = params.into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+    view.params.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    view.colour = q.colour.clone().filter(|c| view.params.iter().any(|(n, _)| n == c));
     let Some(metric) = metric else {
         view.findings.push(format!(
             "No run of {} has a metric: put a metrics.csv (run_id,name,value) beside the logs, or keep the \
@@ -125,8 +134,10 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
             on_front: f.on_front[i],
             joined_by_guess: j.guess.clone(),
             metric_file: j.file.clone(),
+            group: view.colour.as_ref().and_then(|c| join.params.get(&r.run_id)?.get(c).cloned()),
         })
         .collect();
+    view.groups = groups(&view.points);
     view.guessed_joins = view.points.iter().filter(|p| p.joined_by_guess.is_some()).count();
     view.points_total = view.points.len();
     view.front = f.front.iter().map(|&i| id(i)).collect();
@@ -155,6 +166,22 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
     }
     view.findings = findings(&view, &with, &f);
     view
+}
+
+/// The values of the colouring hyper-parameter: in numeric order when all are numbers, else
+/// the most common first.
+fn groups(points: &[ParetoPoint]) -> Vec<String> {
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for g in points.iter().filter_map(|p| p.group.as_deref()) {
+        *count.entry(g).or_default() += 1;
+    }
+    let mut out: Vec<(&str, usize)> = count.into_iter().collect();
+    if out.iter().all(|(g, _)| g.parse::<f64>().is_ok()) {
+        out.sort_by(|a, b| a.0.parse::<f64>().unwrap_or(0.0).total_cmp(&b.0.parse::<f64>().unwrap_or(0.0)));
+    } else {
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    }
+    out.into_iter().map(|(g, _)| g.to_string()).collect()
 }
 
 /// What the view tells, in sentences, with units.

@@ -72,6 +72,9 @@ pub struct RunQuery {
     pub page: Option<usize>,
     /// Dataset the CO2 is recomputed with (`latest` when absent).
     pub dataset: Option<DatasetMode>,
+    /// A model metric shown as a column (joined from the files beside the logs).
+    #[serde(default)]
+    pub metric: Option<String>,
 }
 
 /// Rows per page of the Runs table.
@@ -98,6 +101,7 @@ impl RunQuery {
             }),
             page: get("page").and_then(|p| p.trim().parse().ok()).filter(|&p| p > 1),
             dataset: get("dataset").as_deref().and_then(DatasetMode::parse).filter(|d| *d != DatasetMode::Latest),
+            metric: field("metric"),
         }
     }
 
@@ -112,6 +116,7 @@ impl RunQuery {
             ("provider", &self.provider),
             ("from", &self.from),
             ("to", &self.to),
+            ("metric", &self.metric),
         ] {
             if let Some(v) = v {
                 out.push((k, v.clone()));
@@ -178,6 +183,7 @@ impl RunQuery {
             countries: values.countries.clone(),
             teams: values.teams.clone(),
             providers: values.providers.clone(),
+            metrics: Vec::new(),
         }
     }
 

@@ -165,6 +165,16 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                             <option value="log" selected=v.scale == Scale::Log>"log"</option>
                         </select>
                     </label>
+                    {(!v.params.is_empty()).then(|| view! {
+                        <label>"Colour by "
+                            <select name="colour">
+                                <option value="" selected=v.colour.is_none()>"on the front or not"</option>
+                                {v.params.iter().map(|(name, runs)| view! {
+                                    <option value=name.clone() selected=v.colour.as_deref() == Some(name.as_str())>{format!("{name} ({})", carbon_core::units::count(*runs, "run"))}</option>
+                                }).collect_view()}
+                            </select>
+                        </label>
+                    })}
                     <label>"δ " <input name="delta" size="8" value=v.query.delta.map(sig4).unwrap_or_default() placeholder=sig4(v.delta) title="the cheapest run within δ of the best value, in the metric's units (empty: the default for the metric)"/></label>
                     <button type="submit">"Show"</button>
                 </form>

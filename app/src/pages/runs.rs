@@ -52,6 +52,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             "team" => q.team = v,
             "provider" => q.provider = v,
             "from" => q.from = v,
+            "metric" => q.metric = v,
             _ => q.to = v,
         }
         navigate(&path_of(&q.on_page(1)), Default::default());
@@ -63,7 +64,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             <label>
                 {label}
                 <select name=key on:change=move |ev| set_param(key, event_target_value(&ev))>
-                    <option value="" selected=current.is_empty()>"all"</option>
+                    <option value="" selected=current.is_empty()>{if key == "metric" { "none" } else { "all" }}</option>
                     {options
                         .into_iter()
                         .map(|o| {
@@ -104,6 +105,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             </th>
         }
     };
+    let metric_name = q.metric.clone().filter(|m| p.metrics.contains(m));
     let first = (p.page - 1) * carbon_core::query::PAGE_SIZE + 1;
     let count = if p.matched == 0 {
         format!("0 of {} runs", p.total)
@@ -119,6 +121,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             {select("provider", "Cloud", p.providers, q.provider.clone())}
             {date("from", "Started from", q.from.clone())}
             {date("to", "to", q.to.clone())}
+            {(!p.metrics.is_empty()).then(|| select("metric", "Metric column", p.metrics.clone(), q.metric.clone()))}
             <noscript>
                 <button type="submit">"Apply"</button>
             </noscript>
@@ -139,6 +142,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                     <th>"Gap to CSV"</th>
                     {header(SortKey::Country, "Country", false)}
                     <th>"Cloud"</th>
+                    {metric_name.clone().map(|m| view! { <th class="num" data-metric=m.clone()>{m.clone()}</th> })}
                 </tr>
             </thead>
             <tbody>
@@ -183,6 +187,9 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                                         _ => "–".into(),
                                     }}
                                 </td>
+                                {metric_name.is_some().then(|| view! {
+                                    <td class="num metric">{r.metric.map(carbon_core::units::sig4).unwrap_or_else(|| "–".into())}</td>
+                                })}
                             </tr>
                         }
                     })
