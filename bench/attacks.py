@@ -3,6 +3,8 @@
 of /healthz while it lasts.
 
     python3 bench/attacks.py [--bin target/release/carbon-dash] [--site site] [--only NAME,...]
+    (NAME: hostile-folder, day-series, wide-upload, many-names, streams, never-reading, slow-headers,
+     upload-slots, headers, results-1m, mlflow-1g, wandb-corrupt, tracker, dns-rebinding)
 
 The attackers connect from 127.0.0.2 and /healthz is asked from 127.0.0.1: two client addresses,
 as a hostile client and everyone else would be.
@@ -396,6 +398,115 @@ def results_table_1m():
     return d, size
 
 
+def mlflow_db_1g():
+    """An MLflow database of over 1 GiB beside the logs: 100,001 runs (one over what is read),
+    4 million final metrics, and 900 MB of artifacts' padding, as a long-lived server's grows."""
+    import sqlite3
+    d = tempfile.mkdtemp(prefix="attack-mlflow-")
+    with open(os.path.join(d, "emissions.csv"), "w") as f:
+        f.write(HEADER + "".join(row("r%d" % i, 10 + i) for i in range(3)))
+    db = sqlite3.connect(os.path.join(d, "mlflow.db"))
+    db.executescript("""
+        CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT);
+        CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, lifecycle_stage TEXT, experiment_id INTEGER,
+                           start_time BIGINT);
+        CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
+        CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
+        CREATE TABLE latest_metrics (key TEXT, value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN,
+                                     run_uuid TEXT);
+        CREATE TABLE padding (b BLOB);
+        INSERT INTO experiments VALUES (1, 'sweep', 'active');
+    """)
+    db.executemany("INSERT INTO runs VALUES (?, ?, 'active', 1, ?)",
+                   (("%032x" % i, "r%d" % i, i) for i in range(100001)))
+    db.executemany("INSERT INTO latest_metrics VALUES (?, ?, 0, 0, 0, ?)",
+                   (("m%d" % (i % 40), (i % 1000) / 1000, "%032x" % (i // 40)) for i in range(4000000)))
+    db.executemany("INSERT INTO tags VALUES ('codecarbon.run_id', ?, ?)", (("r%d" % i, "%032x" % i) for i in range(3)))
+    db.executemany("INSERT INTO padding VALUES (zeroblob(1048576))", (() for _ in range(900)))
+    db.commit()
+    db.close()
+    return d, os.path.getsize(os.path.join(d, "mlflow.db"))
+
+
+def wandb_corrupt():
+    """A W&B run file of about 100 MB (200,000 history records), every tenth 32 KiB block
+    damaged, and the final summary last."""
+    import zlib
+
+    def varint(n):
+        out = b""
+        while True:
+            b = n & 0x7F
+            n >>= 7
+            if n:
+                out += bytes([b | 0x80])
+            else:
+                return out + bytes([b])
+
+    def field(num, payload):
+        return varint(num << 3 | 2) + varint(len(payload)) + payload
+
+    def record(kind, items):
+        body = b"".join(field(1, field(1, k.encode()) + field(16, v.encode())) for k, v in items)
+        return field(kind, body)
+
+    d = tempfile.mkdtemp(prefix="attack-wandb-")
+    with open(os.path.join(d, "emissions.csv"), "w") as f:
+        f.write(HEADER + row("r0", 10))
+    run_dir = os.path.join(d, "wandb", "offline-run-20261205_000000-abc123")
+    os.makedirs(run_dir)
+    out = bytearray(b":W&B\xe1\xbe\x00")
+    BLOCK = 32768
+    records = [record(2, [("accuracy", "%g" % (i / 200000)), ("loss", "%g" % (1 - i / 200000))] +
+                      [("extra_%d" % k, "%d" % i) for k in range(10)]) for i in range(200000)]
+    records.append(record(3, [("accuracy", "0.97"), ("codecarbon_run_id", '"r0"')]))
+    for r in records:
+        first = True
+        while True:
+            left = BLOCK - len(out) % BLOCK
+            if left < 7:
+                out += b"\0" * left
+                continue
+            take = min(len(r), left - 7)
+            last = take == len(r)
+            kind = (1 if last else 2) if first else (4 if last else 3)
+            piece = r[:take]
+            out += (zlib.crc32(bytes([kind]) + piece) & 0xFFFFFFFF).to_bytes(4, "little")
+            out += take.to_bytes(2, "little") + bytes([kind]) + piece
+            r = r[take:]
+            first = False
+            if last:
+                break
+    blocks = len(out) // BLOCK
+    for b in range(5, blocks - 1, 10):
+        out[b * BLOCK + 1000] ^= 0xFF
+    with open(os.path.join(run_dir, "run-abc123.wandb"), "wb") as f:
+        f.write(out)
+    return d, len(out)
+
+
+def store_start(binary, name, make, path, results):
+    d, size = make()
+    t0 = time.monotonic()
+    proc, why = start(binary, d)
+    took = time.monotonic() - t0
+    if proc:
+        files = json.loads(urllib.request.urlopen(URL + "/api/v1/files?limit=100", timeout=60).read())
+        f = next((f for f in files if f["path"] == path), {})
+        peak = rss_kb(proc.pid)[1]
+        health = urllib.request.urlopen(URL + "/healthz", timeout=10).status
+        results[name] = {"bytes": size, "start_s": round(took, 2), "peak_rss_mb": round(peak / 1024, 1),
+                         "join": f.get("join"), "problems": [p["reason"] for p in f.get("problems", [])][:2],
+                         "healthz": health}
+        print("%s (%d MB): answering after %.2f s, peak %.1f MB; %s; %s" % (
+            name, size >> 20, took, peak / 1024, f.get("join"), results[name]["problems"]), flush=True)
+        stop(proc)
+    else:
+        results[name] = {"error": why[-300:]}
+        print("%s: did not start: %s" % (name, why[-300:]), flush=True)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     global SITE
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -453,6 +564,11 @@ def main():
                 size >> 20, took, peak / 1024, note), flush=True)
             stop(proc)
         shutil.rmtree(d, ignore_errors=True)
+    if want("mlflow-1g"):
+        store_start(a.bin, "mlflow.db over 1 GiB", mlflow_db_1g, "mlflow.db", results)
+    if want("wandb-corrupt"):
+        store_start(a.bin, "W&B run file with damaged blocks", wandb_corrupt,
+                    "wandb/offline-run-20261205_000000-abc123/run-abc123.wandb", results)
     if want("tracker"):
         d = tempfile.mkdtemp(prefix="attack-db-")
         db = os.path.join(d, "store.db")
