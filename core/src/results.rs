@@ -714,12 +714,84 @@ fn join_once(
             table.rows_total
         ));
     }
-    Err(format!(
-        "{}: add a run_id column with CodeCarbon's run id, or declare how it names its runs in {} \
-         ([[results]] table = \"{path}\", key = \"<column>\", run = \"project_name\" or another run field)",
-        doubts.join("; "),
-        crate::declare::FILE
-    ))
+    let declare = match suggestion(path, table, &named) {
+        Some(s) => format!("or declare in {}: {s}", crate::declare::FILE),
+        None => format!(
+            "or declare how it names its runs in {} ([[results]] table = \"{path}\", key = \"<column>\", \
+             run = \"project_name\" or another run field)",
+            crate::declare::FILE
+        ),
+    };
+    Err(format!("{}: add a run_id column with CodeCarbon's run id, {declare}", doubts.join("; ")))
+}
+
+/// The declaration that would join the most rows of `table`, one run each, when one would: a
+/// text column holding some runs' `project_name`, `experiment_id` or a tag (too few rows for the
+/// join by content), or the file's name holding one.
+fn suggestion(path: &str, table: &Table, runs: &[&RunFacts]) -> Option<String> {
+    // Each run field, and how many runs each of its values names.
+    fn add<'a>(fields: &mut HashMap<String, HashMap<&'a str, usize>>, field: String, v: &'a str) {
+        *fields.entry(field).or_default().entry(v).or_default() += 1;
+    }
+    let mut fields: HashMap<String, HashMap<&str, usize>> = HashMap::new();
+    for r in runs {
+        if let Some(p) = &r.project {
+            add(&mut fields, "project_name".into(), p);
+        }
+        if let Some(e) = &r.experiment {
+            add(&mut fields, "experiment_id".into(), e);
+        }
+        for (k, v) in &r.tags {
+            add(&mut fields, format!("tag:{k}"), v);
+        }
+    }
+    let mut fields: Vec<(String, HashMap<&str, usize>)> = fields.into_iter().collect();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let numeric = table.numeric_columns();
+    // (rows naming one run, column, field)
+    let mut best: Option<(usize, usize, &str)> = None;
+    for c in (0..table.columns.len()).filter(|c| !numeric.contains(c)) {
+        for (field, values) in &fields {
+            let one = table
+                .rows
+                .iter()
+                .filter(|(_, row)| row.get(c).and_then(Cell::key).is_some_and(|k| values.get(k) == Some(&1)))
+                .count();
+            if one > 0 && best.is_none_or(|b| one > b.0) {
+                best = Some((one, c, field));
+            }
+        }
+    }
+    if let Some((one, c, field)) = best {
+        return Some(format!(
+            "[[results]] table = \"{path}\", key = \"{}\", run = \"{field}\" (it names one run in {one} of {} rows)",
+            table.columns[c],
+            table.rows.len()
+        ));
+    }
+    // The file's name (less its extension) naming one run: the whole table is that run.
+    let (folder, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let mut named: Vec<(&str, &str)> = fields
+        .iter()
+        .flat_map(|(field, values)| {
+            values
+                .iter()
+                .filter(|(v, n)| **n == 1 && v.len() >= 2 && stem.contains(**v))
+                .map(|(v, _)| (field.as_str(), *v))
+        })
+        .collect();
+    // The longest value the name holds (`mnli-mm` before `mnli`).
+    named.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)).then_with(|| a.1.cmp(b.1)));
+    let &(field, value) = named.first()?;
+    let pattern = format!(
+        "{}{}{}{}",
+        if folder.is_empty() { String::new() } else { format!("{folder}/") },
+        stem.replacen(value, "{key}", 1),
+        if ext.is_empty() { "" } else { "." },
+        ext
+    );
+    Some(format!("[[results]] table = \"{pattern}\", run = \"{field}\" (its name holds '{value}')"))
 }
 
 /// Joins `table` (at `path`) as `decl` says (see [`crate::declare`]); `named_key` is the key its
@@ -856,6 +928,34 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             ..RunFacts::default()
         }
+    }
+
+    #[test]
+    fn a_table_that_does_not_join_suggests_the_declaration_that_would() {
+        let mut tagged = runs();
+        for (r, d) in tagged.iter_mut().zip(["mnli", "sst2", "qnli"]) {
+            r.tags = vec![("dataset".into(), d.into())];
+        }
+        // One row of three names a run's dataset: too few for a join by content.
+        let t = read_table("task,acc\nmnli,0.8\ncola,0.5\nrte,0.6\n").expect("table");
+        let why = join_table("exp/glue.csv", &t, &tagged, &HashMap::new()).expect_err("too few rows");
+        assert!(
+            why.contains(r#"[[results]] table = "exp/glue.csv", key = "task", run = "tag:dataset" (it names one run in 1 of 3 rows)"#),
+            "{why}"
+        );
+        // And it would: the row naming a run joins it.
+        let decl =
+            crate::declare::parse("[[results]]\ntable = \"exp/glue.csv\"\nkey = \"task\"\nrun = \"tag:dataset\"\n")
+                .expect("the suggested block reads");
+        let j = join_declared("exp/glue.csv", &t, &decl.results[0], None, &tagged).expect("joins");
+        assert_eq!((j.rows.len(), j.rows_without_run), (1, 2));
+        // Nothing in the rows, but the file's name holds a dataset.
+        let t = read_table("acc,f1\n0.8,0.7\n0.9,0.8\n").expect("table");
+        let why = join_table("exp/results_sst2.csv", &t, &tagged, &HashMap::new()).expect_err("no key");
+        assert!(
+            why.contains(r#"table = "exp/results_{key}.csv", run = "tag:dataset" (its name holds 'sst2')"#),
+            "{why}"
+        );
     }
 
     fn runs() -> Vec<RunFacts> {

@@ -393,7 +393,14 @@ fn a_declaration_in_carbon_dash_toml_joins_what_content_cannot_and_its_mistakes_
     let note = |cat: &Catalog, path: &str| {
         cat.files().iter().find(|f| f.path == path).and_then(|f| f.join.clone()).unwrap_or_default()
     };
-    assert!(note(&cat, "sweep/per_model/roberta.csv").contains("declare how it names its runs in carbon-dash.toml"));
+    // It suggests the very block that joins it (below).
+    let suggested = note(&cat, "sweep/per_model/roberta.csv");
+    assert!(
+        suggested.contains(
+            r#"declare in carbon-dash.toml: [[results]] table = "sweep/per_model/{key}.csv", run = "project_name" (its name holds 'roberta')"#
+        ),
+        "{suggested}"
+    );
 
     std::fs::write(
         dir.path().join("carbon-dash.toml"),
