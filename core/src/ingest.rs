@@ -115,7 +115,8 @@ impl Stamp {
     /// [`Stamp::of_path`] of the file alone.
     fn of_path_plain(path: &Path) -> Option<Stamp> {
         use std::io::{Read, Seek, SeekFrom};
-        let (mut f, meta) = match open_log(path) {
+        let store = path.file_name().is_some_and(|n| crate::stores::candidate(&n.to_string_lossy()).is_some());
+        let (mut f, meta) = match if store { open_store(path) } else { open_log(path) } {
             Ok(opened) => opened,
             Err(NotRead::Gone) => return None,
             Err(NotRead::Because(why)) => return Some(Stamp::not_read(&why)),
@@ -179,6 +180,15 @@ pub enum NotRead {
 /// symbolic links (never followed: see the README), pipes, sockets or devices, and not larger
 /// than [`MAX_FILE_BYTES`].
 pub fn refusal(meta: &std::fs::Metadata) -> Option<String> {
+    kind_refusal(meta).or_else(|| {
+        (meta.len() > MAX_FILE_BYTES).then(|| {
+            format!("{} bytes, larger than the {} bytes a log file may have: not read", meta.len(), MAX_FILE_BYTES)
+        })
+    })
+}
+
+/// Why a path is not a regular file to read, if so (a link, a pipe, a device, a folder).
+fn kind_refusal(meta: &std::fs::Metadata) -> Option<String> {
     let t = meta.file_type();
     #[cfg(unix)]
     {
@@ -201,18 +211,26 @@ pub fn refusal(meta: &std::fs::Metadata) -> Option<String> {
     if t.is_dir() {
         return Some("a folder".into());
     }
-    if !t.is_file() {
-        return Some("not a regular file: not read".into());
-    }
-    (meta.len() > MAX_FILE_BYTES).then(|| {
-        format!("{} bytes, larger than the {} bytes a log file may have: not read", meta.len(), MAX_FILE_BYTES)
-    })
+    (!t.is_file()).then(|| "not a regular file: not read".into())
 }
 
 /// Opens a log file for reading if it is one to read (see [`refusal`]), without following a
 /// link and without waiting on a pipe (the type is checked before and after opening, so a file
 /// swapped for a pipe in between is refused too).
 pub fn open_log(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), NotRead> {
+    open_checked(path, refusal)
+}
+
+/// [`open_log`] for a tracking tool's store, whatever its size: stores are read in bounded
+/// passes or by SQLite, never whole into memory.
+pub fn open_store(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), NotRead> {
+    open_checked(path, kind_refusal)
+}
+
+fn open_checked(
+    path: &Path,
+    refusal: fn(&std::fs::Metadata) -> Option<String>,
+) -> Result<(std::fs::File, std::fs::Metadata), NotRead> {
     let gone_or = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::NotFound => NotRead::Gone,
         _ => NotRead::Because(format!("cannot be read: {e}")),
@@ -508,6 +526,39 @@ fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -
         Ok(None) => None,
         Err(why) if why == "gone" => None,
         Err(why) => Some(not_read(display, path, &why)),
+    }
+}
+
+/// A store read by the server itself (an MLflow tracking server) as the catalog holds it, named
+/// `display`: its table, or why it could not be read (said on the Files page).
+pub fn held_store(display: &str, format: MetricsFormat, read: Result<crate::stores::Read, String>) -> ParsedFile {
+    let source = Source::Memory(Arc::new(Vec::new()));
+    match read {
+        Ok(read) => {
+            let notes = read.notes.into_iter().map(|n| Problem {
+                line: 0,
+                column: None,
+                column_name: None,
+                reason: n,
+                rejected: false,
+            });
+            let mut file = table_file(display, format, read.table, "", source, 0, notes.collect());
+            if let Some(m) = file.metrics.as_mut().and_then(Arc::get_mut) {
+                m.directions = read.directions;
+            }
+            file
+        }
+        Err(why) => {
+            let report = FileReport {
+                path: display.to_string(),
+                schema: "not read".into(),
+                schema_detail: why.clone(),
+                problem_count: 1,
+                problems: vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: false }],
+                ..FileReport::default()
+            };
+            ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics: None }
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub enum MetricsFormat {
     /// MLflow's database (`mlflow.db`), W&B's run file, Optuna's storage: read as tables (see
     /// [`crate::stores`]).
     MlflowDb,
+    /// An MLflow tracking server (`--mlflow-url`).
+    MlflowServer,
     WandbRun,
     OptunaDb,
     OptunaJournal,
@@ -67,6 +69,7 @@ impl MetricsFormat {
             MetricsFormat::MlflowRun => "MLflow run",
             MetricsFormat::ResultsTable => "results table",
             MetricsFormat::MlflowDb => "MLflow database",
+            MetricsFormat::MlflowServer => "MLflow tracking server",
             MetricsFormat::WandbRun => "W&B run file",
             MetricsFormat::OptunaDb => "Optuna study (SQLite)",
             MetricsFormat::OptunaJournal => "Optuna study (journal)",
@@ -82,7 +85,10 @@ impl MetricsFormat {
             MetricsFormat::WandbSummary => 2,
             MetricsFormat::MlflowRun => 3,
             MetricsFormat::HfTrainerState => 4,
-            MetricsFormat::MlflowDb | MetricsFormat::OptunaDb | MetricsFormat::OptunaJournal => 3,
+            MetricsFormat::MlflowDb
+            | MetricsFormat::MlflowServer
+            | MetricsFormat::OptunaDb
+            | MetricsFormat::OptunaJournal => 3,
             MetricsFormat::WandbRun => 2,
             MetricsFormat::ResultsTable => 5,
         }
@@ -571,6 +577,7 @@ pub fn read(format: MetricsFormat, text: &str) -> Metrics {
         MetricsFormat::MlflowRun
         | MetricsFormat::ResultsTable
         | MetricsFormat::MlflowDb
+        | MetricsFormat::MlflowServer
         | MetricsFormat::WandbRun
         | MetricsFormat::OptunaDb
         | MetricsFormat::OptunaJournal => Metrics::default(),
@@ -733,7 +740,7 @@ fn folder_run(
                 MetricsFormat::WandbSummary => "log CodeCarbon's run id in the summary as codecarbon_run_id",
                 MetricsFormat::MlflowRun => "set the codecarbon.run_id tag",
                 MetricsFormat::ResultsTable => "add a run_id column (CodeCarbon's run id)",
-                MetricsFormat::MlflowDb => "set the codecarbon.run_id tag",
+                MetricsFormat::MlflowDb | MetricsFormat::MlflowServer => "set the codecarbon.run_id tag",
                 MetricsFormat::WandbRun => "log CodeCarbon's run id in the summary as codecarbon_run_id",
                 MetricsFormat::OptunaDb | MetricsFormat::OptunaJournal => {
                     "set the trial's codecarbon_run_id user attribute"

@@ -6,7 +6,8 @@
 //!   params and final metrics (`latest_metrics`);
 //! - Optuna's storage, SQLite (`optuna.db`) or journal (a JSON-lines operation log): complete
 //!   trials, their objective values (named as the study names them), params and user attributes;
-//! - W&B's run file (`run-<id>.wandb`, what offline runs write): its config, history and summary.
+//! - W&B's run file (`run-<id>.wandb`, what offline runs write): its config, history and summary;
+//! - an MLflow tracking server's runs, as its REST API answers them (fetched by the server).
 //!
 //! Stores are read, never written: SQLite files are opened read-only (a short read that never
 //! holds a lock a writer would wait long for), with a time limit and row limits, whatever their
@@ -108,7 +109,7 @@ fn read_sqlite(path: &Path) -> Result<Option<(Store, Read)>, String> {
     let mut head = [0u8; 16];
     {
         use std::io::Read as _;
-        let (mut f, _) = crate::ingest::open_log(path).map_err(|e| match e {
+        let (mut f, _) = crate::ingest::open_store(path).map_err(|e| match e {
             crate::ingest::NotRead::Gone => "gone".to_string(),
             crate::ingest::NotRead::Because(why) => why,
         })?;
@@ -116,7 +117,10 @@ fn read_sqlite(path: &Path) -> Result<Option<(Store, Read)>, String> {
             return Ok(None);
         }
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW;
     let open = |immutable: bool| -> rusqlite::Result<rusqlite::Connection> {
         let uri = format!("file:{}?mode=ro{}", uri_path(path), if immutable { "&immutable=1" } else { "" });
         let c = rusqlite::Connection::open_with_flags(uri, flags)?;
@@ -355,7 +359,7 @@ struct JournalTrial {
 
 fn read_journal(path: &Path) -> Result<Option<Read>, String> {
     use std::io::{BufRead, Read as _};
-    let (f, _) = crate::ingest::open_log(path).map_err(|e| match e {
+    let (f, _) = crate::ingest::open_store(path).map_err(|e| match e {
         crate::ingest::NotRead::Gone => "gone".to_string(),
         crate::ingest::NotRead::Because(why) => why,
     })?;
@@ -652,7 +656,7 @@ fn wandb_records(mut input: impl std::io::Read, mut each: impl FnMut(&[u8])) -> 
 fn read_wandb(path: &Path) -> Result<Read, String> {
     use prost::Message;
     use std::io::Read as _;
-    let (f, _) = crate::ingest::open_log(path).map_err(|e| match e {
+    let (f, _) = crate::ingest::open_store(path).map_err(|e| match e {
         crate::ingest::NotRead::Gone => "gone".to_string(),
         crate::ingest::NotRead::Because(why) => why,
     })?;
@@ -718,6 +722,57 @@ fn read_wandb(path: &Path) -> Result<Read, String> {
         ));
     }
     Ok(Read { table: Table::from_rows([(1, cells)]), directions: Vec::new(), notes })
+}
+
+// ---------------------------------------------------------------------------------------------
+// An MLflow tracking server, through its REST API.
+
+/// The runs an MLflow tracking server's `runs/search` answered (its pages, as JSON), named with
+/// `experiments` (id → name): the table [`mlflow`] makes of `mlflow.db`. Runs not active, and
+/// metrics that are not numbers (`"NaN"`), are left out.
+pub fn mlflow_rest(experiments: &HashMap<String, String>, pages: &[serde_json::Value]) -> Read {
+    let mut runs: Rows = Vec::new();
+    let mut notes = Vec::new();
+    let pairs = |v: &serde_json::Value| -> Vec<(String, serde_json::Value)> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), kv["value"].clone())))
+            .collect()
+    };
+    for run in pages.iter().flat_map(|p| p["runs"].as_array().into_iter().flatten()) {
+        let info = &run["info"];
+        if info["lifecycle_stage"].as_str().is_some_and(|s| s != "active") {
+            continue;
+        }
+        if runs.len() >= crate::results::MAX_ROWS {
+            notes.push(format!(
+                "over {} runs: the first {} are read",
+                crate::results::MAX_ROWS,
+                crate::results::MAX_ROWS
+            ));
+            break;
+        }
+        let id = info["run_id"].as_str().or_else(|| info["run_uuid"].as_str()).unwrap_or_default();
+        let mut cells = Vec::new();
+        row(&mut cells, "MLflow run", ColumnKind::Key, Cell::of(id));
+        row(&mut cells, "run name", ColumnKind::Key, Cell::of(info["run_name"].as_str().unwrap_or_default()));
+        let experiment = info["experiment_id"].as_str().and_then(|e| experiments.get(e)).map_or("", String::as_str);
+        row(&mut cells, "experiment", ColumnKind::Key, Cell::of(experiment));
+        for (k, v) in pairs(&run["data"]["tags"]) {
+            if !k.starts_with("mlflow.") {
+                row(&mut cells, &format!("tags.{k}"), ColumnKind::Key, Cell::of(v.as_str().unwrap_or_default()));
+            }
+        }
+        for (k, v) in pairs(&run["data"]["params"]) {
+            row(&mut cells, &k, ColumnKind::Param, Cell::of(v.as_str().unwrap_or_default()));
+        }
+        for (k, v) in pairs(&run["data"]["metrics"]) {
+            row(&mut cells, &k, ColumnKind::Metric, v.as_f64().map_or(Cell::Empty, number));
+        }
+        runs.push((runs.len() + 1, cells));
+    }
+    Read { table: Table::from_rows(runs), directions: Vec::new(), notes }
 }
 
 #[cfg(test)]

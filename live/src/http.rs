@@ -93,7 +93,7 @@ fn message(body: &[u8]) -> String {
     }
 }
 
-fn network(e: reqwest::Error) -> String {
+pub(crate) fn network(e: reqwest::Error) -> String {
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {

@@ -19,6 +19,7 @@
 
 mod em;
 mod http;
+pub mod mlflow;
 pub mod planner;
 mod uk;
 

@@ -86,6 +86,14 @@ pub enum Command {
         keep_records: Option<std::time::Duration>,
         #[command(flatten)]
         live: LiveArgs,
+        /// An MLflow tracking server (http://host:5000) whose runs' metrics and params join the
+        /// logs' runs, read through its REST API; signs in with MLFLOW_TRACKING_TOKEN, or
+        /// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, when set.
+        #[arg(long, value_name = "URL", env = "CARBON_DASH_MLFLOW_URL")]
+        mlflow_url: Option<String>,
+        /// Seconds between reads of --mlflow-url (10 at least; doubling to 10 minutes while it fails).
+        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..))]
+        mlflow_every: u64,
     },
     /// Projects of collected runs (the unit a token writes to).
     #[command(subcommand)]

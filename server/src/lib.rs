@@ -6,6 +6,7 @@ pub mod collect;
 pub mod conn;
 pub mod demo;
 pub mod manage;
+pub mod mlflow;
 pub mod report;
 pub mod upload;
 pub mod watch;

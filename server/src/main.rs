@@ -60,6 +60,8 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         collect_rate,
         keep_records,
         live,
+        mlflow_url,
+        mlflow_every,
     } = command
     else {
         anyhow::bail!("not a serve command");
@@ -172,6 +174,21 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         let announcer = state.announcer.clone();
         let stale = loaded.cache_stale();
         std::thread::spawn(move || carbon_dash::watch::keep_up_to_date(d, catalog, announcer, cache_file, stale));
+    }
+    if let Some(url) = mlflow_url {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let auth = carbon_live::mlflow::Auth {
+            token: env("MLFLOW_TRACKING_TOKEN"),
+            user: env("MLFLOW_TRACKING_USERNAME").zip(env("MLFLOW_TRACKING_PASSWORD")),
+        };
+        let server = carbon_live::mlflow::MlflowServer::new(&url, auth, std::time::Duration::from_secs(30))
+            .map_err(|e| anyhow::anyhow!("--mlflow-url {url}: {e}"))?;
+        println!(
+            "MLflow tracking server {url}: its runs are read every {mlflow_every} s (shown as {})",
+            carbon_dash::mlflow::display(&server)
+        );
+        let every = std::time::Duration::from_secs(mlflow_every);
+        carbon_dash::mlflow::spawn(server, every, state.catalog.clone(), state.announcer.clone());
     }
     if let Some(store) = store {
         let started = std::time::Instant::now();
