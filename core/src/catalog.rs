@@ -756,7 +756,17 @@ impl Catalog {
                     };
                     let join = match by_declaration {
                         Some((d, key)) => crate::results::join_declared(path, t, d, key.as_deref(), &facts),
-                        None => crate::results::join_table(&scoped, t, &facts, &in_folder),
+                        // A declaration suggested for a W&B run covers the runs of its wandb/.
+                        None => crate::results::join_table(&scoped, t, &facts, &in_folder).map_err(|why| {
+                            if scoped == *path {
+                                return why;
+                            }
+                            let at = if home.is_empty() { String::new() } else { format!("{home}/") };
+                            why.replace(
+                                &format!("table = \"{scoped}\""),
+                                &format!("table = \"{at}wandb/*/run-*.wandb\""),
+                            )
+                        }),
                     };
                     let mut joined = crate::metrics::MetricsFile::joined_table(m.format, t, join);
                     joined.directions = m.directions.clone();

@@ -762,6 +762,7 @@ pub fn join(
     folder_runs: &HashMap<String, BTreeSet<String>>,
 ) -> MetricJoin {
     let mut out = MetricJoin::default();
+    let mut disagree: BTreeSet<String> = BTreeSet::new();
     for (path, file) in files {
         let mut fj = FileJoin::default();
         let mut folder: Option<Result<(String, String), String>> = None;
@@ -836,7 +837,10 @@ pub fn join(
         }
         if !fj.runs.is_empty() {
             for (name, up) in &file.directions {
-                out.directions.entry(name.clone()).or_insert(*up);
+                // Two studies that disagree on a metric's direction say nothing of it.
+                if *out.directions.entry(name.clone()).or_insert(*up) != *up {
+                    disagree.insert(name.clone());
+                }
             }
         }
         if fj.runs.is_empty() && fj.unjoined.is_empty() {
@@ -855,6 +859,9 @@ pub fn join(
             });
         }
         out.files.insert(path.to_string(), fj);
+    }
+    for name in disagree {
+        out.directions.remove(&name);
     }
     out
 }

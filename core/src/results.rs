@@ -173,37 +173,44 @@ impl Table {
     pub fn from_rows(rows: impl IntoIterator<Item = NamedRow>) -> Table {
         let mut table = Table::default();
         let mut index: HashMap<String, usize> = HashMap::new();
-        let mut cells_kept = 0usize;
+        let mut kept: Vec<(usize, Vec<(usize, Cell)>)> = Vec::new();
         for (line, named) in rows {
             table.rows_total += 1;
-            if table.rows.len() >= MAX_ROWS || cells_kept >= MAX_CELLS {
+            if kept.len() >= MAX_ROWS {
                 continue;
             }
-            let mut row = vec![Cell::Empty; table.columns.len()];
+            let mut cells = Vec::with_capacity(named.len());
             for (name, kind, cell) in named {
+                let name: String = name.chars().take(MAX_TEXT).collect();
                 let c = match index.get(&name) {
                     Some(&c) => c,
                     None if table.columns.len() < MAX_COLUMNS => {
                         let c = table.columns.len();
-                        index.insert(name.chars().take(MAX_TEXT).collect(), c);
-                        table.columns.push(name.chars().take(MAX_TEXT).collect());
+                        index.insert(name.clone(), c);
+                        table.columns.push(name);
                         table.kinds.push(kind);
                         c
                     }
                     None => continue,
                 };
-                if row.len() <= c {
-                    row.resize(c + 1, Cell::Empty);
-                }
-                row[c] = cell;
+                cells.push((c, cell));
             }
-            cells_kept += row.len();
-            table.rows.push((line, row));
+            kept.push((line, cells));
         }
-        let width = table.columns.len();
-        for (_, row) in &mut table.rows {
-            row.resize(width, Cell::Empty);
-        }
+        // Rows at the table's final width, as many as the cell budget allows.
+        let width = table.columns.len().max(1);
+        let rows = kept.len().min(MAX_CELLS / width);
+        table.rows = kept
+            .into_iter()
+            .take(rows)
+            .map(|(line, cells)| {
+                let mut row = vec![Cell::Empty; table.columns.len()];
+                for (c, cell) in cells {
+                    row[c] = cell;
+                }
+                (line, row)
+            })
+            .collect();
         table
     }
 }
@@ -265,7 +272,51 @@ pub fn is_json_table_name(name: &str) -> bool {
         && !(stem.ends_with("config")
             || stem.starts_with("tokenizer")
             || stem.starts_with("package")
+            || stem.ends_with(".index")
             || matches!(stem, "vocab" | "special_tokens_map" | "added_tokens" | "wandb-metadata" | "preprocessor"))
+}
+
+/// JSON as Python's `json` writes it: bare `NaN`, `Infinity` and `-Infinity` (outside strings)
+/// become `null`, which JSON parsers read.
+pub fn python_json(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !text.windows(3).any(|w| w == b"NaN" || w == b"Inf") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        let rest = &text[i..];
+        let token = [&b"-Infinity"[..], b"Infinity", b"NaN"].into_iter().find(|t| rest.starts_with(t));
+        match (b, token) {
+            (b'"', _) => {
+                in_string = true;
+                out.push(b);
+                i += 1;
+            }
+            (_, Some(t)) => {
+                out.extend_from_slice(b"null");
+                i += t.len();
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Reads `text` as a JSON results table: an array of objects (a row each, numbered from 1), an
@@ -297,6 +348,9 @@ pub fn read_json_table(text: &str, lines_by_name: bool) -> Option<Table> {
             }
         }
     }
+    // Python's json writes NaN and Infinity, which are not JSON.
+    let fixed = python_json(text.as_bytes());
+    let text = std::str::from_utf8(&fixed).unwrap_or(text);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let mut rows: Vec<NamedRow> = Vec::new();
     if trimmed.starts_with('[') {
@@ -452,8 +506,12 @@ pub fn join_table(
 ) -> Result<TableJoin, String> {
     let mut join = join_once(path, table, runs, folder_runs)?;
     // Rows left without a run may name theirs another way (a tracking tool's runs: some tagged
-    // with the run id, others holding the emissions): join them again, among the runs left, by
-    // anything but row order.
+    // with the run id, others holding the emissions): join them again, among the runs left in
+    // the table's folder (when it has any), by anything but row order.
+    let folder = path.rsplit_once('/').map_or("", |(d, _)| d);
+    let below = format!("{folder}/");
+    let in_folder = |r: &RunFacts| folder.is_empty() || r.folders.iter().any(|f| f == folder || f.starts_with(&below));
+    let local = runs.iter().any(in_folder);
     for _ in 0..2 {
         if join.guess || join.rows_without_run == 0 {
             break;
@@ -468,7 +526,8 @@ pub fn join_table(
             rows,
             headerless: table.headerless,
         };
-        let left: Vec<RunFacts> = runs.iter().filter(|r| !used.contains(r.id.as_str())).cloned().collect();
+        let left: Vec<RunFacts> =
+            runs.iter().filter(|r| !used.contains(r.id.as_str()) && (!local || in_folder(r))).cloned().collect();
         match join_once(path, &rest, &left, &HashMap::new()) {
             Ok(more) if !more.guess && !more.rows.is_empty() => {
                 join.how =
@@ -928,6 +987,25 @@ mod tests {
             names: names.iter().map(|n| n.to_string()).collect(),
             ..RunFacts::default()
         }
+    }
+
+    #[test]
+    fn a_wide_last_row_keeps_the_cell_budget_and_python_json_is_read() {
+        let mut rows: Vec<NamedRow> =
+            (0..99_999).map(|i| (i, vec![("a".into(), ColumnKind::Any, Cell::of("1"))])).collect();
+        rows.push((99_999, (0..999).map(|c| (format!("c{c}"), ColumnKind::Any, Cell::of("1"))).collect()));
+        let t = Table::from_rows(rows);
+        assert_eq!(t.columns.len(), 1000);
+        assert!(t.rows.len() * t.columns.len() <= MAX_CELLS, "{} rows", t.rows.len());
+        assert_eq!(t.rows_total, 100_000);
+        let t = read_json_table(
+            r#"[{"model": "NaN-net", "acc": NaN, "f1": 0.5}, {"model": "b", "acc": Infinity, "f1": 0.7}]"#,
+            false,
+        )
+        .expect("Python's json");
+        // NaN and Infinity are no values (acc has none); a name holding "NaN" is kept as written.
+        assert_eq!(t.columns, ["f1", "model"]);
+        assert_eq!(t.rows[0].1, [Cell::of("0.5"), Cell::Text("NaN-net".into())]);
     }
 
     #[test]

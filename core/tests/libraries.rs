@@ -42,7 +42,7 @@ fn mlflow_wandb_and_optuna_stores_join_their_runs_with_final_values() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().expect("the script prints what it wrote");
     let expected: Vec<Expected> = serde_json::from_str(last).expect("expected runs");
-    assert_eq!(expected.len(), 6 + 3 + 6 + 6 + 6, "runs written: {stdout}");
+    assert_eq!(expected.len(), 6 + 3 + 6 + 6 + 7, "runs written: {stdout}");
 
     let cat = load_dir(dir.path()).expect("load");
     let joined = cat.metrics();

@@ -123,6 +123,21 @@ def optuna_study(folder, journal):
 
     study.set_metric_names(["accuracy", "latency_ms"])
     study.optimize(objective, n_trials=6)
+    if journal:
+        # Resumed as scripts do (the journal gets its CREATE_STUDY again), then a second study,
+        # and a trial added whole, as optuna.copy_study and add_trial write it.
+        study = optuna.create_study(study_name=name, storage=storage, load_if_exists=True,
+                                    directions=["maximize", "minimize"])
+        other = optuna.create_study(study_name=name + "-other", storage=storage, direction="minimize")
+        other.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        dist = {"lr": optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True),
+                "optimizer": optuna.distributions.CategoricalDistribution(["adam", "sgd", "lamb"])}
+        t, emissions, _ = tracked(folder, f"{name}-added", lambda t: None)
+        study.add_trial(optuna.trial.create_trial(params={"lr": 2e-4, "optimizer": "lamb"}, distributions=dist,
+                                                  values=[0.9, 9.5], user_attrs={"codecarbon_run_id": run_id(t)}))
+        expected.append({"source": "optuna-journal", "run_id": run_id(t),
+                         "metrics": {"accuracy": 0.9, "latency_ms": 9.5},
+                         "params": {"lr": repr(2e-4), "optimizer": "lamb"}})
 
 
 which = sys.argv[2:] or ["mlflow", "mlflow-file", "wandb", "optuna", "optuna-journal"]
