@@ -161,6 +161,8 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
                     changed = true;
                 } else if is_folder(&root, path, &catalog) {
                     folders = true;
+                } else if is_store(path) {
+                    refresh_store_soon(&root, path, &catalog, &announcer);
                 } else {
                     changed |= refresh(&root, path, &catalog);
                 }
@@ -177,6 +179,37 @@ pub fn watch(dir: PathBuf, catalog: Shared, announcer: Announcer) -> notify::Res
     )?;
     watcher.watch(&watched, RecursiveMode::Recursive)?;
     Ok(watcher)
+}
+
+/// How long a tracking tool's store is left to settle after a write before it is read again: a
+/// training script writes its database or record log many times a second, and each read is the
+/// whole store.
+pub const STORE_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stores waiting for their read.
+static STORES_DUE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn is_store(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| carbon_core::stores::candidate(&n.to_string_lossy()).is_some())
+}
+
+/// Reads the store at `path` again in [`STORE_SETTLE`], once for all the writes until then.
+fn refresh_store_soon(dir: &Path, path: &Path, catalog: &Shared, announcer: &Announcer) {
+    {
+        let mut due = STORES_DUE.lock().unwrap_or_else(|e| e.into_inner());
+        if due.iter().any(|p| p == path) {
+            return;
+        }
+        due.push(path.to_path_buf());
+    }
+    let (dir, path, catalog, announcer) = (dir.to_path_buf(), path.to_path_buf(), catalog.clone(), announcer.clone());
+    std::thread::spawn(move || {
+        std::thread::sleep(STORE_SETTLE);
+        STORES_DUE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != &path);
+        if refresh(&dir, &path, &catalog) {
+            announcer.announce();
+        }
+    });
 }
 
 /// Whether `path` is (or was, by the catalog's files under it) a folder of the logs tree.

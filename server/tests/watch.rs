@@ -207,3 +207,34 @@ fn metrics_files_written_beside_a_watched_log_join_its_runs_as_they_change() {
     std::fs::remove_file(&metrics).unwrap();
     eventually(&cat, "the metrics gone", |c| acc(c, "r1").is_none());
 }
+
+#[test]
+fn a_store_written_many_times_a_second_is_read_once_it_settles() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("emissions.csv"), format!("{HEADER}{}{}", row("r1", 10), row("r2", 20))).unwrap();
+    let cat = SharedCatalog::new(load_dir(dir.path()).unwrap());
+    let (tx, _rx) = tokio::sync::broadcast::channel(16);
+    let _watcher = watch(dir.path().to_path_buf(), cat.clone(), Announcer::new(tx)).unwrap();
+    // An Optuna journal growing an operation at a time, as a sweep writes it.
+    let journal = dir.path().join("optuna_journal.log");
+    let op = |line: &str| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal)
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap()
+    };
+    op("{\"op_code\":0,\"worker_id\":\"w\",\"study_name\":\"s\",\"directions\":[2]}\n");
+    for (t, (run, f1)) in [("r1", 0.8), ("r2", 0.9)].into_iter().enumerate() {
+        op("{\"op_code\":4,\"worker_id\":\"w\",\"study_id\":0}\n");
+        op(&format!("{{\"op_code\":8,\"worker_id\":\"w\",\"trial_id\":{t},\"user_attr\":{{\"codecarbon_run_id\":\"{run}\"}}}}\n"));
+        op(&format!("{{\"op_code\":6,\"worker_id\":\"w\",\"trial_id\":{t},\"state\":1,\"values\":[{f1}]}}\n"));
+    }
+    let value = |c: &Catalog, run: &str| c.metrics().by_run.get(run).and_then(|m| m.get("value")).map(|j| j.value);
+    // Not read while it is being written, then read once with everything written.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(value(&cat.current(), "r2"), None, "read only once it settles");
+    eventually(&cat, "both trials joined", |c| value(c, "r1") == Some(0.8) && value(c, "r2") == Some(0.9));
+}
