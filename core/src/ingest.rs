@@ -366,6 +366,9 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     if name == crate::declare::FILE {
         return declarations_file(display, bytes, source);
     }
+    if let Some(candidate) = crate::stores::candidate(name) {
+        return store_in_memory(display, bytes, candidate, source);
+    }
     if let Some(format) = crate::metrics::MetricsFormat::of_file_name(name) {
         let (text, encoding) = decode(bytes);
         let mut file = metrics_file(display, format, crate::metrics::read(format, &text), source);
@@ -498,17 +501,11 @@ const NOT_A_TABLE: &str = "not a results table";
 /// A tracking tool's store (see [`crate::stores`]) as the catalog holds it; `None` when the
 /// file is not one (another SQLite database) or is gone.
 fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -> Option<ParsedFile> {
-    use crate::stores::Store;
     let stamp = Stamp::of_path_plain(path)?;
     let source = Source::Path(path.to_path_buf());
     match crate::stores::read(path, candidate) {
         Ok(Some((store, read))) => {
-            let format = match store {
-                Store::Mlflow => MetricsFormat::MlflowDb,
-                Store::Optuna => MetricsFormat::OptunaDb,
-                Store::OptunaJournal => MetricsFormat::OptunaJournal,
-                Store::Wandb => MetricsFormat::WandbRun,
-            };
+            let format = store_format(store);
             let notes = read.notes.into_iter().map(|n| Problem {
                 line: 0,
                 column: None,
@@ -526,6 +523,68 @@ fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -
         Ok(None) => None,
         Err(why) if why == "gone" => None,
         Err(why) => Some(not_read(display, path, &why)),
+    }
+}
+
+/// A store given as bytes (an upload): read from a private temporary file (SQLite reads files),
+/// removed at once.
+fn store_in_memory(display: &str, bytes: &[u8], candidate: crate::stores::Candidate, source: Source) -> ParsedFile {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let path = std::env::temp_dir().join(format!(
+        "carbon-dash-store-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options.open(&path).and_then(|mut f| f.write_all(bytes));
+    let read = match written {
+        Ok(()) => crate::stores::read(&path, candidate),
+        Err(e) => Err(format!("cannot be held for reading: {e}")),
+    };
+    let _ = std::fs::remove_file(&path);
+    let mut file = match read {
+        Ok(Some((store, read))) => held_store(display, store_format(store), Ok(read)),
+        Ok(None) => {
+            let why = "neither MLflow's, Optuna's nor W&B's: not read".to_string();
+            let report = FileReport {
+                path: display.to_string(),
+                schema: "not read".into(),
+                schema_detail: why.clone(),
+                problem_count: 1,
+                problems: vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }],
+                ..FileReport::default()
+            };
+            ParsedFile { report, runs: Vec::new(), source: source.clone(), len: 0, stamp: None, metrics: None }
+        }
+        Err(why) => held_store(display, MetricsFormat::MlflowDb, Err(why)),
+    };
+    // Given, not found: a store that cannot be read is refused.
+    if file.metrics.is_none() {
+        for p in &mut file.report.problems {
+            p.rejected = true;
+        }
+    }
+    file.source = source;
+    file.len = bytes.len();
+    file
+}
+
+fn store_format(store: crate::stores::Store) -> MetricsFormat {
+    use crate::stores::Store;
+    match store {
+        Store::Mlflow => MetricsFormat::MlflowDb,
+        Store::Optuna => MetricsFormat::OptunaDb,
+        Store::OptunaJournal => MetricsFormat::OptunaJournal,
+        Store::Wandb => MetricsFormat::WandbRun,
     }
 }
 

@@ -341,7 +341,7 @@ pub fn safe_name(given: &str) -> String {
 /// names to try, in order, until one is free.
 fn candidates(name: &str) -> impl Iterator<Item = String> + '_ {
     let lower = name.to_ascii_lowercase();
-    let at = lower.find(".csv").or_else(|| lower.rfind(".json")).unwrap_or(name.len());
+    let at = lower.find(".csv").or_else(|| lower.rfind('.')).unwrap_or(name.len());
     std::iter::once(name.to_string()).chain((2..).map(move |n| format!("{}-{n}{}", &name[..at], &name[at..])))
 }
 
@@ -350,13 +350,20 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
     if too_big {
         return Some(format!("{given}: larger than the {} limit for one file: not read", human_bytes(max_file as u64)));
     }
-    if !is_log_file(name) && MetricsFormat::of_file_name(name).is_none() {
+    let store = carbon_core::stores::candidate(name).is_some();
+    if !is_log_file(name)
+        && MetricsFormat::of_file_name(name).is_none()
+        && !store
+        && !carbon_core::results::is_json_table_name(name)
+    {
         return Some(format!(
             "{given}: not a CSV file: the name must end in .csv (CodeCarbon's .csv.bak and .csv_N.bak are read too), \
-             or be a metrics file (metrics.csv, trainer_state.json, all_results.json, wandb-summary.json)"
+             or be a metrics file (metrics.csv, trainer_state.json, all_results.json, wandb-summary.json), a results \
+             table (.json, .jsonl) or a tracking tool's store (mlflow.db, optuna.db, an Optuna journal, run-<id>.wandb)"
         ));
     }
-    if let Some(at) = bytes.iter().take(64 * 1024).position(|&b| b == 0) {
+    // Stores are binary (SQLite, W&B's record log); everything else is text.
+    if let Some(at) = bytes.iter().take(64 * 1024).position(|&b| b == 0).filter(|_| !store) {
         return Some(format!("{given}: not a CSV file: binary content (a zero byte at offset {at})"));
     }
     None

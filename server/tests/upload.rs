@@ -602,3 +602,50 @@ async fn metrics_files_uploaded_with_a_log_join_its_runs() {
     let (status, _, _) = call(&app, with_cookie("GET", "/api/v1/pareto?metric=accuracy", None)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn an_uploaded_mlflow_database_joins_the_uploaded_logs_and_a_file_that_is_no_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlflow.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(
+        "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT);
+         CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, lifecycle_stage TEXT, experiment_id INTEGER,
+                            start_time BIGINT);
+         CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
+         CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
+         CREATE TABLE latest_metrics (key TEXT, value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN, run_uuid TEXT);
+         INSERT INTO experiments VALUES (1, 'sweep', 'active');
+         INSERT INTO runs VALUES ('m1', 'a', 'active', 1, 0), ('m2', 'b', 'active', 1, 1);
+         INSERT INTO tags VALUES ('codecarbon.run_id', 'u1', 'm1'), ('codecarbon.run_id', 'u2', 'm2');
+         INSERT INTO params VALUES ('lr', '0.1', 'm1');
+         INSERT INTO latest_metrics VALUES ('accuracy', 0.8, 0, 3, 0, 'm1'), ('accuracy', 0.9, 0, 3, 0, 'm2');",
+    )
+    .unwrap();
+    drop(c);
+    let bytes = std::fs::read(&db).unwrap();
+    let log = "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+               2026-10-01T10:00:00,p,u1,600,0.01,0.03,FRA\n2026-10-01T11:00:00,p,u2,600,0.02,0.06,FRA\n";
+    let app = app_with(UploadPolicy::default(), false);
+    let files: &[(&str, &[u8])] =
+        &[("emissions.csv", log.as_bytes()), ("mlflow.db", &bytes), ("other.db", b"SQLite? no, words")];
+    let (status, headers, body) = call(&app, upload_request(files, None, true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let by = |name: &str| v["files"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(by("mlflow.db")["accepted"], true, "{body}");
+    assert!(by("mlflow.db")["message"].as_str().unwrap().contains("MLflow database"), "{body}");
+    assert_eq!(by("other.db")["accepted"], false, "{body}");
+    assert!(by("other.db")["message"].as_str().unwrap().contains("neither MLflow's"), "{body}");
+    let cookie = session_cookie(&headers);
+    let run = json_of(&app, "/api/v1/runs/u1", Some(&cookie)).await;
+    assert_eq!(run["metrics"]["accuracy"].as_f64(), Some(0.8), "{run}");
+    assert_eq!(run["params"]["lr"], "0.1");
+    // Nothing of it is left in the temporary folder.
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("carbon-dash-store-{}-", std::process::id())))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

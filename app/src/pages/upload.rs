@@ -95,12 +95,12 @@ fn UploadForm(s: UploadState, sending: RwSignal<Vec<Sending>>) -> impl IntoView 
             <p class="drop-here">"Drop emissions.csv files here"</p>
             <label>
                 "or choose files: "
-                <input type="file" name="file" multiple accept=".csv,.bak,text/csv" on:change=on_change/>
+                <input type="file" name="file" multiple accept=".csv,.bak,.json,.jsonl,.db,.sqlite,.sqlite3,.wandb,.log,text/csv,application/json" on:change=on_change/>
             </label>
             <noscript><button type="submit">"Upload"</button></noscript>
             <p class="hint">
                 {format!(
-                    "Up to {} a file and {} at a time (and in a session). CodeCarbon's .csv, .csv.bak and .csv_N.bak files, any version.",
+                    "Up to {} a file and {} at a time (and in a session). CodeCarbon's .csv, .csv.bak and .csv_N.bak files, any version; beside them, model results: metrics.csv, results tables (.csv, .json, .jsonl), Trainer and W&B JSON files, mlflow.db, optuna.db or an Optuna journal, W&B run files (run-<id>.wandb).",
                     human_bytes(s.max_file_bytes),
                     human_bytes(s.max_request_bytes),
                 )}
