@@ -208,7 +208,7 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// Rows read from one table of a store at most (its runs, tags, params, metrics).
+/// Rows read from one table of an Optuna store at most (its values, params, attributes).
 const MAX_STORE_ROWS: usize = 2_000_000;
 
 type Rows = Vec<crate::results::NamedRow>;
@@ -245,12 +245,21 @@ fn mlflow(conn: &rusqlite::Connection) -> rusqlite::Result<Read> {
         r.0 = i + 1;
     }
     let at: HashMap<String, usize> = ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-    let mut add = |sql: &str, kind: ColumnKind, prefix: &str| -> rusqlite::Result<()> {
+    // Tags, params and metrics share one budget of rows read: what a table keeps at most.
+    let mut budget = crate::results::MAX_CELLS;
+    let mut add = |sql: &str, kind: ColumnKind, prefix: &str, what: &str| -> rusqlite::Result<()> {
         let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query([MAX_STORE_ROWS as i64])?;
+        let mut rows = stmt.query([budget as i64 + 1])?;
         let mut read = 0usize;
         while let Some(r) = rows.next()? {
             read += 1;
+            if read > budget {
+                notes.push(format!(
+                    "over {} values in all: the {what} after them are not read",
+                    crate::results::MAX_CELLS
+                ));
+                break;
+            }
             let key: String = r.get(0)?;
             let run: String = r.get(2)?;
             let Some(cells) = at.get(&run).and_then(|&i| runs.get_mut(i)) else { continue };
@@ -262,9 +271,7 @@ fn mlflow(conn: &rusqlite::Connection) -> rusqlite::Result<Read> {
             };
             row(&mut cells.1, &format!("{prefix}{}", name(&key)), kind, cell);
         }
-        if read >= MAX_STORE_ROWS {
-            notes.push(format!("over {MAX_STORE_ROWS} rows of {prefix}… : the first are read"));
-        }
+        budget = budget.saturating_sub(read);
         Ok(())
     };
     // Rows of active runs only; MLflow's own tags (user, source, …) name no run.
@@ -273,8 +280,14 @@ fn mlflow(conn: &rusqlite::Connection) -> rusqlite::Result<Read> {
         &format!("SELECT x.key, x.value, x.run_uuid FROM tags x {active} AND x.key NOT LIKE 'mlflow.%' LIMIT ?1"),
         ColumnKind::Key,
         "tags.",
+        "tags",
     )?;
-    add(&format!("SELECT x.key, x.value, x.run_uuid FROM params x {active} LIMIT ?1"), ColumnKind::Param, "")?;
+    add(
+        &format!("SELECT x.key, x.value, x.run_uuid FROM params x {active} LIMIT ?1"),
+        ColumnKind::Param,
+        "",
+        "params",
+    )?;
     add(
         &format!(
             "SELECT x.key, x.value, x.run_uuid FROM latest_metrics x {active} AND (x.is_nan = 0 OR x.is_nan IS NULL) \
@@ -282,6 +295,7 @@ fn mlflow(conn: &rusqlite::Connection) -> rusqlite::Result<Read> {
         ),
         ColumnKind::Metric,
         "",
+        "metrics",
     )?;
     Ok(Read { table: Table::from_rows(runs), directions: Vec::new(), notes })
 }
