@@ -146,3 +146,103 @@ async fn an_mlflow_tracking_servers_runs_are_polled_and_joined() {
     let file = cat.files().iter().find(|f| f.path == "@mlflow/127.0.0.1:9").unwrap();
     assert_eq!(file.schema, "not read");
 }
+
+/// A real `mlflow server` (its process group, ended when dropped).
+struct RealServer(std::process::Child);
+
+impl Drop for RealServer {
+    fn drop(&mut self) {
+        // SAFETY: signals the process group this test started.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_real_mlflow_servers_runs_are_joined() {
+    let (Ok(mlflow), Ok(python)) = (std::env::var("CARBON_DASH_TEST_MLFLOW"), std::env::var("CARBON_DASH_TEST_PYTHON"))
+    else {
+        assert!(std::env::var_os("CI").is_none(), "CARBON_DASH_TEST_MLFLOW is not set: run ./x test");
+        eprintln!("CARBON_DASH_TEST_MLFLOW not set: the real MLflow server is not tested here");
+        return;
+    };
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _server = RealServer(
+        std::process::Command::new(mlflow)
+            .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.path().join("server.db").display()))
+            .arg("--default-artifact-root")
+            .arg(dir.path().join("artifacts"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    while !healthy(&format!("127.0.0.1:{port}")).await {
+        assert!(started.elapsed() < std::time::Duration::from_secs(90), "mlflow server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    // A training script logging to it with MLflow's client, as researchers do.
+    let script = r#"
+import mlflow
+mlflow.set_experiment("srv-sweep")
+for i in range(3):
+    with mlflow.start_run(run_name=f"trial-{i}"):
+        mlflow.log_param("lr", 0.1 / (i + 1))
+        for step in range(3):
+            mlflow.log_metric("accuracy", 0.5 + i / 10 + step / 100, step=step)
+        if i < 2:
+            mlflow.set_tag("codecarbon.run_id", f"cc{i}")
+with mlflow.start_run(run_name="gone") as r:
+    mlflow.log_metric("accuracy", 0.99)
+mlflow.delete_run(r.info.run_id)
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .env("MLFLOW_TRACKING_URI", &base)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        logs.path().join("emissions.csv"),
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n\
+         2026-10-01T10:00:00,p,cc0,600,0.01,0.03,FRA\n2026-10-01T11:00:00,p,cc1,600,0.02,0.06,FRA\n\
+         2026-10-01T12:00:00,trial-2,cc2,600,0.03,0.09,FRA\n",
+    )
+    .unwrap();
+    let catalog = SharedCatalog::new(carbon_core::catalog::load_dir(logs.path()).unwrap());
+    let server =
+        carbon_live::mlflow::MlflowServer::new(&base, Default::default(), std::time::Duration::from_secs(10)).unwrap();
+    let mut poller = carbon_dash::mlflow::Poller::new(server);
+    assert_eq!(poller.poll(&catalog).await, Ok(true));
+    let cat = catalog.current();
+    let value = |run: &str| cat.metrics().by_run.get(run).and_then(|m| m.get("accuracy")).map(|j| j.value);
+    // Two by their tag, the third by its run name (its project_name); the latest step's value.
+    for (run, want) in [("cc0", 0.52), ("cc1", 0.62), ("cc2", 0.72)] {
+        let got = value(run).unwrap_or_else(|| panic!("{run}: {:#?}", cat.metrics().files));
+        assert!((got - want).abs() < 1e-9, "{run}: {got}");
+    }
+    assert_eq!(cat.metrics().params.get("cc1").and_then(|p| p.get("lr")).map(String::as_str), Some("0.05"));
+    assert!(!cat.metrics().by_run.values().any(|m| m.get("accuracy").is_some_and(|j| j.value == 0.99)), "deleted");
+}
+
+/// Whether `GET /health` on `host` answers 200 (the server is up).
+async fn healthy(host: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(host).await else { return false };
+    let req = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    answer.starts_with(b"HTTP/1.1 200")
+}
