@@ -167,7 +167,27 @@ pub async fn get_run_page(run_id: String, dataset: DatasetMode) -> Result<Option
         ),
         None => Vec::new(),
     };
-    Ok(Some(RunPageData { detail: d, checkpoints_total, equivalents, charts }))
+    let (metrics, params) = with_catalog(|c| {
+        let join = c.metrics();
+        let metrics = join.by_run.get(&d.run.run_id).map_or(Vec::new(), |m| {
+            m.iter()
+                .map(|(name, j)| {
+                    let how = join.files.get(&j.file).map(|f| f.note()).unwrap_or_default();
+                    let from = match &j.guess {
+                        Some(why) => format!("{}: by its folder, a guess ({why})", j.file),
+                        None => format!("{} ({})", j.file, how),
+                    };
+                    (name.clone(), j.value, from)
+                })
+                .collect()
+        });
+        let params = join
+            .params
+            .get(&d.run.run_id)
+            .map_or(Vec::new(), |p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        (metrics, params)
+    })?;
+    Ok(Some(RunPageData { detail: d, checkpoints_total, equivalents, charts, metrics, params }))
 }
 
 #[server]

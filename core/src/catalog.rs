@@ -232,6 +232,12 @@ pub fn is_read_file(path: &Path, name: &str) -> bool {
     }
 }
 
+/// W&B's `wandb/latest-run` link to a run folder the walk reads anyway: not worth a word.
+fn is_wandb_latest(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "latest-run")
+        && path.parent().and_then(Path::file_name).is_some_and(|n| n == "wandb")
+}
+
 /// What a walk of the logs folder found: the log files to read (sorted), and what it would
 /// not go into, with why: folders it cannot list, links to folders (not followed).
 #[derive(Debug, Default)]
@@ -281,7 +287,7 @@ pub fn walk_logs(dir: &Path) -> Walk {
                         dirs.push(path);
                     } else if is_read_file(&path, &entry.file_name().to_string_lossy()) && path != teams {
                         files.push(path);
-                    } else if kind.is_symlink() && path.is_dir() {
+                    } else if kind.is_symlink() && path.is_dir() && !is_wandb_latest(&path) {
                         skipped.push((path, "a symbolic link to a folder: links are not followed".into()));
                     }
                 }

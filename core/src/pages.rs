@@ -14,6 +14,12 @@ pub struct RunPageData {
     pub checkpoints_total: usize,
     pub equivalents: Vec<Equivalent>,
     pub charts: Vec<Chart>,
+    /// Model metrics joined to the run: (name, value, the file it came from and how it joined).
+    #[serde(default)]
+    pub metrics: Vec<(String, f64, String)>,
+    /// Its hyper-parameters, as written.
+    #[serde(default)]
+    pub params: Vec<(String, String)>,
 }
 
 /// Checkpoint rows a run page lists at most.

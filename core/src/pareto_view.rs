@@ -57,8 +57,8 @@ pub fn build(q: &ParetoQuery, runs: &[&Run], join: &MetricJoin) -> ParetoView {
     view.colour = q.colour.clone().filter(|c| view.params.iter().any(|(n, _)| n == c));
     let Some(metric) = metric else {
         view.findings.push(format!(
-            "No run of {} has a metric: put a metrics.csv (run_id,name,value) beside the logs, or keep the \
-             Trainer's, W&B's or MLflow's files there.",
+            "No run of {} has a metric: put a metrics.csv (run_id,name,value) beside the logs, or keep your \
+             results tables, the Trainer's, W&B's, MLflow's or Optuna's files there.",
             view.scope
         ));
         view.runs_without_metric = runs.len();

@@ -69,3 +69,13 @@ test('the Runs table shows a joined metric as a column', async () => {
   const out = process.env.CARBON_DASH_SCREENSHOTS;
   if (out) await page.screenshot({ path: `${out}/runs-metric.png`, fullPage: true });
 });
+
+test("a run's page lists its joined metrics, where each came from, and its hyper-parameters", async () => {
+  const { page, url } = app;
+  await page.goto(`${url}/runs/${trials[3][0]}`);
+  await hydrated(page);
+  const table = await page.locator('table.run-metrics').textContent();
+  assert.match(table, /f1\s*0\.7/);
+  assert.match(table, /hpo\/optuna_journal\.log \(joined to 5 runs by the column codecarbon_run_id/);
+  assert.match(await page.locator('dl.run-params').textContent(), /optimizer\s*sgd/);
+});

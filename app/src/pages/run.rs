@@ -92,6 +92,22 @@ fn RunView(p: RunPageData) -> impl IntoView {
         <super::ReportLinks selection=vec![("run_id", r.run_id.clone())] metric=None/>
         <RunHoursLine run_id=r.run_id.clone()/>
         {(!p.equivalents.is_empty()).then(|| view! { <Equivalents list=p.equivalents/> })}
+        {(!p.metrics.is_empty() || !p.params.is_empty()).then(|| view! {
+            <h2>"Model metrics and hyper-parameters"</h2>
+            <table class="run-metrics">
+                <thead><tr><th>"Metric"</th><th class="num">"Final value"</th><th>"From"</th></tr></thead>
+                <tbody>
+                    {p.metrics.into_iter().map(|(name, value, from)| view! {
+                        <tr><td>{name}</td><td class="num">{carbon_core::units::sig4(value)}</td><td class="hint">{from}</td></tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(!p.params.is_empty()).then(|| view! {
+                <dl class="fields run-params">
+                    {p.params.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+                </dl>
+            })}
+        })}
         {p.charts.into_iter().map(|chart| view! { <super::ChartView chart/> }).collect_view()}
         <h2>"Every field"</h2>
         <dl class="fields">
