@@ -58,7 +58,7 @@ fn ExperimentBody(p: ExperimentPage) -> impl IntoView {
             </p>
         })}
         <table class="experiment-runs">
-            <thead><tr><th>"Run"</th><th>"Ended"</th><th class="num">"Duration"</th><th class="num">"Energy"</th><th class="num">"Energy per hour"</th><th class="num">"CO₂ (range)"</th><th></th></tr></thead>
+            <thead><tr><th>"Run"</th><th>"Ended"</th><th class="num">"Duration"</th><th class="num">"Energy"</th><th class="num">"Energy per hour"</th><th class="num">"CO₂ (range)"</th><th>"Note"</th></tr></thead>
             <tbody>
                 {p.runs.into_iter().map(|r| {
                     let per_hour = match (r.energy_kwh, r.duration_s) {

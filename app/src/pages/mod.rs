@@ -125,11 +125,13 @@ fn ChartView(chart: carbon_core::pages::Chart) -> impl IntoView {
     let (tip, set_tip) = signal(None::<(String, i32, i32)>);
     let on_move = move |ev: web_sys::MouseEvent| set_tip.set(tip_at(&ev));
     let enc = crate::format::encode;
+    // A chart whose points are links is a group of them (an image holds nothing to press).
+    let role = if chart.svg.contains("<a ") { "group" } else { "img" };
     view! {
         <figure class="chart" id=format!("chart-{}", chart.id)>
             <div
                 class="chart-svg"
-                role="img"
+                role=role
                 aria-label=chart.alt.clone()
                 on:mousemove=on_move
                 on:mouseleave=move |_| set_tip.set(None)

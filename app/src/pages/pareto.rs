@@ -189,9 +189,9 @@ fn ParetoBody(v: ParetoView, chart: Option<Chart>, #[prop(optional)] report_link
                 <p class="hint">"The knee is the front's run farthest above the line from its cheapest to its best run, both axes scaled to the same range: it moves with the scale (linear or log) and the cost (CO₂e or energy)."</p>
             })}
             {(!front_rows.is_empty()).then(|| view! {
-                <h3>"Along the front"</h3>
+                <h2>"Along the front"</h2>
                 <table class="pareto-front">
-                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">{format!("Step cost per {}{} of {}", if v.direction == Some(Direction::Lower) { "−" } else { "+" }, sig4(v.step), v.metric.clone().unwrap_or_default())}</th><th></th></tr></thead>
+                    <thead><tr><th>"Run"</th><th class="num">{v.metric.clone().unwrap_or_default()}</th><th class="num">{if v.axis == Axis::Co2 { "CO₂e (range)" } else { "Energy" }}</th><th class="num">{format!("Step cost per {}{} of {}", if v.direction == Some(Direction::Lower) { "−" } else { "+" }, sig4(v.step), v.metric.clone().unwrap_or_default())}</th><th>"Note"</th></tr></thead>
                     <tbody>
                         {front_rows.into_iter().map(|(i, p)| view! {
                             <tr data-run=p.run_id.clone()>

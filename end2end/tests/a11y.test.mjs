@@ -1,0 +1,60 @@
+// Pages everyone can use: axe-core (WCAG 2 A and AA rules) finds nothing on any page of the demo,
+// and every control is reachable by keyboard with a visible focus.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { startApp, hydrated } from './helpers.mjs';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let app;
+before(async () => { app = await startApp([]); });
+after(async () => { await app?.stop(); });
+
+/// The violations axe finds on the page as it is now (injected through the browser's debugger,
+/// which the page's Content-Security-Policy does not govern).
+export async function violations(page) {
+  await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document);
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length}× ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
+}
+
+test('every page of the demo passes axe-core with no violation', async () => {
+  const { page, url } = app;
+  const runs = await (await fetch(`${url}/api/v1/runs?limit=1`)).json();
+  const run = runs[0].run_id;
+  const experiment = runs[0].experiment_id;
+  const pages = ['/', '/runs', `/runs/${run}`, '/teams', '/map', '/regions', '/plan', '/files', '/data', '/upload',
+    '/pareto?project=bert-sst2-sweep', `/experiments/${experiment}`, `/map?run_id=${run}`, `/plan?run_id=${run}`];
+  const found = [];
+  for (const path of pages) {
+    await page.goto(url + path);
+    await hydrated(page);
+    for (const v of await violations(page)) found.push(`${path}: ${v}`);
+  }
+  assert.deepEqual(found, []);
+});
+
+test('the keyboard reaches every control of a page, each with a visible focus ring', async () => {
+  const { page, url } = app;
+  await page.goto(`${url}/runs`);
+  await hydrated(page);
+  const controls = await page.evaluate(() => document.querySelectorAll('a[href], button, input, select, [tabindex]:not([tabindex="-1"])').length);
+  const seen = new Set();
+  for (let i = 0; i < controls + 5; i++) {
+    await page.keyboard.press('Tab');
+    const focus = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      const style = getComputedStyle(el);
+      return { key: el.outerHTML.slice(0, 80), outline: style.outlineStyle, width: parseFloat(style.outlineWidth) };
+    });
+    if (!focus) continue;
+    assert.ok(focus.outline !== 'none' && focus.width >= 2, `a visible focus on ${focus.key}: ${JSON.stringify(focus)}`);
+    seen.add(focus.key);
+  }
+  assert.ok(seen.size >= controls - 1, `${seen.size} of ${controls} controls reached by Tab`);
+});
