@@ -828,6 +828,46 @@ impl Catalog {
             .collect()
     }
 
+    /// The catalog as a person who sees only the runs of `teams` sees it: their runs, the log
+    /// files holding them (a file shared with other teams' runs keeps only theirs, without its
+    /// problems, which may quote the others' rows), the metrics files that joined only their
+    /// runs, and `carbon-dash.toml`. Runs without a team, and files that hold no run (a file
+    /// that could not be read says nothing of whose it is), are nobody's but an admin's.
+    pub fn visible_to(&self, teams: &std::collections::BTreeSet<String>) -> Catalog {
+        let visible = |id: &str| self.merged.get(id).and_then(|r| r.team.as_deref()).is_some_and(|t| teams.contains(t));
+        let (mut upserts, mut removed) = (Vec::new(), Vec::new());
+        for (path, f) in self.files.iter() {
+            let keep = match &f.metrics {
+                Some(m) if m.declarations.is_some() => true,
+                Some(_) => self
+                    .metric_join
+                    .files
+                    .get(path)
+                    .is_some_and(|j| !j.runs.is_empty() && j.runs.iter().all(|r| visible(r))),
+                None => {
+                    let kept: Vec<RunPart> = f.runs.iter().filter(|p| visible(&p.run.run_id)).cloned().collect();
+                    let any = !kept.is_empty();
+                    if any && kept.len() < f.runs.len() {
+                        let mut g = (**f).clone();
+                        g.report.runs = kept.len();
+                        g.report.problems.clear();
+                        g.report.problem_count = 0;
+                        g.runs = kept;
+                        upserts.push(g);
+                    }
+                    any
+                }
+            };
+            if !keep {
+                removed.push(path.clone());
+            }
+        }
+        let mut scoped = self.clone();
+        scoped.watch_problem = None;
+        scoped.change(upserts, &removed);
+        scoped
+    }
+
     /// Metric values joined to runs, and how each metrics file joined.
     pub fn metrics(&self) -> &MetricJoin {
         &self.metric_join

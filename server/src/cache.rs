@@ -98,7 +98,10 @@ fn cacheable(req: &Request) -> bool {
     let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE]
         .iter()
         .any(|h| req.headers().contains_key(h));
+    // A person who sees some teams only sees their own pages (not shared with anyone).
+    let scoped = req.extensions().get::<crate::auth::Who>().is_some_and(|w| w.visible != crate::auth::Visible::All);
     req.method() == Method::GET
+        && !scoped
         && !conditional
         && !req
             .headers()

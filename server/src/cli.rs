@@ -86,14 +86,10 @@ pub enum Command {
         keep_records: Option<std::time::Duration>,
         #[command(flatten)]
         live: LiveArgs,
-        /// An MLflow tracking server (http://host:5000) whose runs' metrics and params join the
-        /// logs' runs, read through its REST API; signs in with MLFLOW_TRACKING_TOKEN, or
-        /// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, when set.
-        #[arg(long, value_name = "URL", env = "CARBON_DASH_MLFLOW_URL")]
-        mlflow_url: Option<String>,
-        /// Seconds between reads of --mlflow-url (10 at least; doubling to 10 minutes while it fails).
-        #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..))]
-        mlflow_every: u64,
+        #[command(flatten)]
+        mlflow: Box<MlflowArgs>,
+        #[command(flatten)]
+        auth: Box<AuthArgs>,
     },
     /// Projects of collected runs (the unit a token writes to).
     #[command(subcommand)]
@@ -477,6 +473,61 @@ pub fn parse_base_path(s: &str) -> Result<String, String> {
     }
 }
 
+/// An MLflow tracking server to read runs from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MlflowArgs {
+    /// An MLflow tracking server (http://host:5000) whose runs' metrics and params join the
+    /// logs' runs, read through its REST API; signs in with MLFLOW_TRACKING_TOKEN, or
+    /// MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, when set.
+    #[arg(long, value_name = "URL", env = "CARBON_DASH_MLFLOW_URL")]
+    pub mlflow_url: Option<String>,
+    /// Seconds between reads of --mlflow-url (10 at least; doubling to 10 minutes while it fails).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..))]
+    pub mlflow_every: u64,
+}
+
+/// Who may see what. Without `--auth`, everyone who reaches the server sees every run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuthArgs {
+    /// `proxy`: a trusted reverse proxy (oauth2-proxy, nginx auth_request, an SSO gateway) signs
+    /// people in and names them and their groups in headers; each person sees the runs of the
+    /// teams their groups name.
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthMode>,
+    /// The header naming the person signed in.
+    #[arg(long, default_value = "X-Forwarded-Email", value_name = "HEADER")]
+    pub auth_proxy_user_header: String,
+    /// The header listing their groups (commas or spaces between them).
+    #[arg(long, default_value = "X-Forwarded-Groups", value_name = "HEADER")]
+    pub auth_proxy_groups_header: String,
+    /// The proxy's addresses (CIDR, comma-separated): headers from anywhere else are refused.
+    #[arg(long, value_name = "CIDR[,CIDR…]", value_delimiter = ',', required_if_eq("auth", "proxy"))]
+    pub auth_proxy_trusted: Vec<ipnet::IpNet>,
+    /// Members of this group see every team's runs.
+    #[arg(long, value_name = "NAME")]
+    pub admin_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Proxy,
+}
+
+impl AuthArgs {
+    pub fn auth(&self) -> anyhow::Result<crate::auth::Auth> {
+        let Some(AuthMode::Proxy) = self.auth else { return Ok(crate::auth::Auth::Open) };
+        let header = |h: &str| {
+            axum::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| anyhow::anyhow!("'{h}' is not a header name"))
+        };
+        Ok(crate::auth::Auth::Proxy(crate::auth::Proxy {
+            user_header: header(&self.auth_proxy_user_header)?,
+            groups_header: header(&self.auth_proxy_groups_header)?,
+            trusted: self.auth_proxy_trusted.clone(),
+            admin_group: self.admin_group.clone(),
+        }))
+    }
+}
+
 /// Where the logs come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -557,6 +608,34 @@ mod tests {
         let preview = upload.policy(&Source::Dir("logs".into()), true, true);
         assert!(preview.disabled_reason.is_none() && preview.save_root.is_none());
         assert!(Cli::try_parse_from(["carbon-dash", "serve", "--allow-upload-preview"]).is_err(), "needs --read-only");
+    }
+
+    #[test]
+    fn proxy_sign_in_needs_the_proxys_addresses() {
+        assert!(Cli::try_parse_from(["carbon-dash", "serve", "--auth", "proxy"]).is_err(), "no --auth-proxy-trusted");
+        let cli = Cli::parse_from([
+            "carbon-dash",
+            "serve",
+            "--auth",
+            "proxy",
+            "--auth-proxy-trusted",
+            "10.0.0.0/8,127.0.0.1/32",
+            "--admin-group",
+            "ops",
+        ]);
+        let Command::Serve { auth, .. } = cli.command else { panic!("serve") };
+        let crate::auth::Auth::Proxy(p) = auth.auth().expect("settings") else { panic!("proxy") };
+        assert_eq!(p.trusted.len(), 2);
+        assert_eq!((p.user_header.as_str(), p.groups_header.as_str()), ("x-forwarded-email", "x-forwarded-groups"));
+        assert!(Cli::try_parse_from([
+            "carbon-dash",
+            "serve",
+            "--auth",
+            "proxy",
+            "--auth-proxy-trusted",
+            "10.0.0.300/8"
+        ])
+        .is_err());
     }
 
     #[test]

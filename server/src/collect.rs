@@ -216,12 +216,22 @@ pub async fn post_emission(State(s): State<AppState>, headers: HeaderMap, body: 
 /// `GET /api/v1/projects/{project}/emissions.csv`: every collected run of a project, as
 /// CodeCarbon writes its `emissions.csv`, sent as it is read (a project's records can be
 /// millions).
-pub async fn export(State(s): State<AppState>, Path(project): Path<String>) -> Response {
+pub async fn export(
+    State(s): State<AppState>,
+    Path(project): Path<String>,
+    who: Option<axum::Extension<crate::auth::Who>>,
+) -> Response {
     let Some(c) = &s.collector else {
         return refusal(StatusCode::NOT_FOUND, "this server keeps no collected runs (no --db, no --collect)");
     };
+    // A project of a team the person does not see does not exist for them.
+    let sees = |p: &carbon_store::Project| match who.as_ref().map(|w| &w.visible) {
+        None | Some(crate::auth::Visible::All) => true,
+        Some(crate::auth::Visible::Teams(t)) => p.team.as_ref().is_some_and(|team| t.contains(team)),
+    };
     match c.store.project(&project).await {
-        Ok(Some(_)) => {}
+        Ok(Some(p)) if sees(&p) => {}
+        Ok(Some(_)) => return refusal(StatusCode::NOT_FOUND, format!("no project '{project}'")),
         Ok(None) => return refusal(StatusCode::NOT_FOUND, format!("no project '{project}'")),
         Err(e) => return crate::AppError::internal(e).into_response(),
     }

@@ -1,5 +1,6 @@
 //! carbon-dash's server: the axum router (pages, JSON API, assets) over a shared catalog.
 
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod collect;
@@ -70,6 +71,9 @@ pub struct AppState {
     /// limit of its own).
     pub stream_clients: conn::Connections,
     pub streams_per_client: usize,
+    /// How people are signed in, and the catalog each set of teams sees.
+    pub auth: std::sync::Arc<auth::Auth>,
+    pub scoped: auth::Scoped,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -165,6 +169,8 @@ impl AppState {
             connections: conn::Connections::default(),
             stream_clients: conn::Connections::default(),
             streams_per_client: conn::MAX_STREAMS_PER_CLIENT,
+            auth: std::sync::Arc::default(),
+            scoped: auth::Scoped::default(),
         }
     }
 }
@@ -922,6 +928,7 @@ pub fn router(state: AppState) -> Router {
         .merge(collection)
         .layer(axum::middleware::from_fn_with_state(state.clone(), cache::cached_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), upload::active_catalog))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
         // gzip for clients that ask (the wasm bundle shrinks to about a quarter); never for the
         // event stream, which must flush each event.
         .layer(tower_http::compression::CompressionLayer::new())

@@ -60,8 +60,8 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         collect_rate,
         keep_records,
         live,
-        mlflow_url,
-        mlflow_every,
+        mlflow,
+        auth,
     } = command
     else {
         anyhow::bail!("not a serve command");
@@ -148,6 +148,17 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         (false, false) => println!("grid data: live from Electricity Maps"),
     }
     state.base_path = base_path.clone();
+    state.auth = std::sync::Arc::new(auth.auth()?);
+    if let carbon_dash::auth::Auth::Proxy(p) = &*state.auth {
+        let nets: Vec<String> = p.trusted.iter().map(|n| n.to_string()).collect();
+        println!(
+            "sign-in: by the proxy at {} ({} names the person, {} their teams{})",
+            nets.join(", "),
+            p.user_header,
+            p.groups_header,
+            p.admin_group.as_ref().map(|a| format!("; {a} sees every team")).unwrap_or_default()
+        );
+    }
     state.allowed_hosts = carbon_dash::allowed_hosts(settings.addr, &allow_hosts);
     state.behind_tls = behind_tls;
     state.request_timeout = std::time::Duration::from_secs(request_timeout);
@@ -175,6 +186,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         let stale = loaded.cache_stale();
         std::thread::spawn(move || carbon_dash::watch::keep_up_to_date(d, catalog, announcer, cache_file, stale));
     }
+    let (mlflow_url, mlflow_every) = (mlflow.mlflow_url.clone(), mlflow.mlflow_every);
     if let Some(url) = mlflow_url {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let auth = carbon_live::mlflow::Auth {

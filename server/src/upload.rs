@@ -282,7 +282,11 @@ pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: N
             upload.session = Some(info);
             catalog
         }
-        None => s.catalog.clone(),
+        // A person signed in sees their teams' runs.
+        None => match req.extensions().get::<crate::auth::Who>().map(|w| &w.visible) {
+            Some(crate::auth::Visible::Teams(teams)) => s.scoped.view(&s.catalog, teams),
+            _ => s.catalog.clone(),
+        },
     };
     req.extensions_mut().insert(Active { catalog, upload });
     next.run(req).await
