@@ -53,6 +53,10 @@ const MAX_HEADER: usize = 4096;
 /// Paths anyone may ask for: the health check and the browser bundle and styles. The collection
 /// API's posts keep their own write tokens.
 fn open_path(method: &Method, path: &str) -> bool {
+    // Only plain paths: no climbing out of /pkg/, no doubled or encoded separators.
+    if path.contains("..") || path.contains("//") || path.contains('%') || path.contains('\\') {
+        return false;
+    }
     path == "/healthz"
         || path.starts_with("/pkg/")
         || path == "/favicon.ico"
@@ -190,6 +194,11 @@ mod tests {
         let twice = headers(&[("x-forwarded-email", "ada@example.org"), ("x-forwarded-email", "eve@example.org")]);
         assert!(p.who(Some("::1".parse().expect("ip")), &twice).expect_err("twice").contains("twice"));
         assert!(p.who(Some("::1".parse().expect("ip")), &headers(&[])).expect_err("nobody").contains("nobody"));
+        for sneaky in ["/pkg/../api/v1/runs", "/pkg/%2e%2e/api/v1/runs", "//healthz/../runs", "/pkg/..\\runs"] {
+            assert!(!open_path(&Method::GET, sneaky), "{sneaky}");
+        }
+        assert!(open_path(&Method::GET, "/pkg/carbon-dash.css") && open_path(&Method::POST, "/emissions"));
+        assert!(!open_path(&Method::GET, "/emissions"), "the collection API is open to its posts only");
         let admin = headers(&[("x-forwarded-email", "root@example.org"), ("x-forwarded-groups", "carbon-admins")]);
         assert_eq!(p.who(Some("::1".parse().expect("ip")), &admin).expect("admin").visible, Visible::All);
     }
