@@ -837,13 +837,27 @@ impl Catalog {
         let visible = |id: &str| self.merged.get(id).and_then(|r| r.team.as_deref()).is_some_and(|t| teams.contains(t));
         let (mut upserts, mut removed) = (Vec::new(), Vec::new());
         for (path, f) in self.files.iter() {
+            // A file in another team's folder is theirs, whatever runs it names.
+            let ours = team_of(path, &self.team_mapping).is_some_and(|t| teams.contains(&t));
             let keep = match &f.metrics {
-                Some(m) if m.declarations.is_some() => true,
+                // The logs' own carbon-dash.toml, without its problems (they may name others' tables).
+                Some(m) if m.declarations.is_some() && path == crate::declare::FILE => {
+                    if !f.report.problems.is_empty() {
+                        let mut g = (**f).clone();
+                        g.report.problems.clear();
+                        g.report.problem_count = 0;
+                        upserts.push(g);
+                    }
+                    true
+                }
+                Some(m) if m.declarations.is_some() => false,
+                Some(_) if !ours => false,
                 Some(_) => self
                     .metric_join
                     .files
                     .get(path)
                     .is_some_and(|j| !j.runs.is_empty() && j.runs.iter().all(|r| visible(r))),
+                None if !ours => false,
                 None => {
                     let kept: Vec<RunPart> = f.runs.iter().filter(|p| visible(&p.run.run_id)).cloned().collect();
                     let any = !kept.is_empty();

@@ -108,12 +108,17 @@ impl Proxy {
 /// for the open paths.
 pub async fn authenticate(State(s): State<crate::AppState>, mut req: Request, next: Next) -> Response {
     let Auth::Proxy(proxy) = &*s.auth else { return next.run(req).await };
-    let path = req.uri().path().strip_prefix(s.base_path.as_str()).unwrap_or(req.uri().path()).to_string();
-    let peer = req.extensions().get::<crate::conn::Client>().map(|c| c.0);
+    // The router under a base path sees paths without it already.
+    let path = req.uri().path().to_string();
+    let peer = req.extensions().get::<crate::conn::Client>().map(|c| c.0.to_canonical());
     match proxy.who(peer, req.headers()) {
         Ok(who) => {
             req.extensions_mut().insert(who);
-            next.run(req).await
+            let mut res = next.run(req).await;
+            // One person's answer: no shared cache on the way keeps it for another.
+            res.headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("private, no-store"));
+            res
         }
         Err(_) if open_path(req.method(), &path) => next.run(req).await,
         Err(why) => {
@@ -131,8 +136,8 @@ pub struct Scoped(Arc<Mutex<ScopedInner>>);
 
 #[derive(Default)]
 struct ScopedInner {
-    /// The catalog they were made from (its address: a change makes a new one).
-    of: usize,
+    /// The catalog they were made from (held, so its address is never another's).
+    of: Option<Arc<carbon_core::catalog::Catalog>>,
     views: Vec<(BTreeSet<String>, SharedCatalog)>,
 }
 
@@ -143,10 +148,9 @@ impl Scoped {
     /// `all` as `teams` sees it.
     pub fn view(&self, all: &SharedCatalog, teams: &BTreeSet<String>) -> SharedCatalog {
         let current = all.current();
-        let of = Arc::as_ptr(&current) as usize;
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.of != of {
-            inner.of = of;
+        if !inner.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, &current)) {
+            inner.of = Some(current.clone());
             inner.views.clear();
         }
         if let Some((_, v)) = inner.views.iter().find(|(t, _)| t == teams) {

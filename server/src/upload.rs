@@ -282,9 +282,11 @@ pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: N
             upload.session = Some(info);
             catalog
         }
-        // A person signed in sees their teams' runs.
-        None => match req.extensions().get::<crate::auth::Who>().map(|w| &w.visible) {
-            Some(crate::auth::Visible::Teams(teams)) => s.scoped.view(&s.catalog, teams),
+        // A person signed in sees their teams' runs; behind sign-in, a request nobody signed
+        // (the open paths: assets) sees none.
+        None => match (req.extensions().get::<crate::auth::Who>().map(|w| &w.visible), &*s.auth) {
+            (Some(crate::auth::Visible::Teams(teams)), _) => s.scoped.view(&s.catalog, teams),
+            (None, crate::auth::Auth::Proxy(_)) => s.scoped.view(&s.catalog, &Default::default()),
             _ => s.catalog.clone(),
         },
     };
@@ -698,6 +700,11 @@ pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String
 /// `POST /upload/save`: the session's accepted files into `DIR/uploads/` (local serve mode only).
 pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let reply = Reply::new(&s, &headers);
+    // Behind sign-in, saved files would belong to no one's team: uploads stay private.
+    if matches!(&*s.auth, crate::auth::Auth::Proxy(_)) {
+        let why = "behind sign-in, uploads stay in your private session: put files in your team's folder to keep them";
+        return reply.error(StatusCode::FORBIDDEN, why.into());
+    }
     let Some(root) = s.upload.save_root.clone() else {
         let why = if let Some(off) = &s.upload.disabled_reason {
             off.as_str()

@@ -33,6 +33,9 @@ fn app() -> axum::Router {
     write("alpha/vision/emissions.csv", &log("alpha-project", ALPHA_RUN, "a1f00e0e-0000-4000-8000-0000000000e0"));
     write("beta/nlp/emissions.csv", &log(BETA_SECRET, BETA_RUN, BETA_EXPERIMENT));
     write("beta/nlp/metrics.csv", &format!("run_id,name,value\n{BETA_RUN},accuracy,0.91\n"));
+    write("beta/nlp/carbon-dash.toml", "[[results]]\ntable = \"beta-only.csv\"\n");
+    // A metrics file in alpha's folder naming beta's run: beta's figure, not alpha's to see.
+    write("alpha/vision/metrics.csv", &format!("run_id,name,value\n{BETA_RUN},bleu,31\n"));
     // A file no team holds (at the root), and one that cannot be read as a log.
     write("unowned.csv", "hello,world\n1,2\n");
     let cat = carbon_core::catalog::load_dir(dir.path()).unwrap();
@@ -164,6 +167,20 @@ async fn nothing_of_team_beta_reaches_alpha_on_any_route_and_nobody_else_sees_an
     assert!(b.contains("\"accuracy\":0.91"), "{b}");
     let (_, _, all) = call(&app, get("/api/v1/runs", "10.0.0.5", Some(("root@example.org", "carbon-admins")))).await;
     assert!(all.contains(ALPHA_RUN) && all.contains(BETA_RUN), "{all}");
+    // Paths that climb out of the open ones, and the health check's figures of every team.
+    for sneaky in ["/pkg/../runs", "/pkg/%2e%2e/files", "/pkg/.%2e/api/v1/runs"] {
+        let (status, _, body) = call(&app, get(sneaky, "192.0.2.9", None)).await;
+        assert!(status == StatusCode::UNAUTHORIZED && !body.contains(ALPHA_RUN), "{sneaky}: {status}");
+    }
+    let (_, _, health) = call(&app, get("/healthz", "10.0.0.5", alpha)).await;
+    assert_eq!(health.trim(), r#"{"status":"ok"}"#);
+    let (_, _, health) = call(&app, get("/healthz", "10.0.0.5", Some(("root@example.org", "carbon-admins")))).await;
+    assert!(health.contains("\"runs\":2"), "{health}");
+    // Saving uploads into the logs folder would give them to no team: refused.
+    let mut save = Request::post("/upload/save").header("accept", "application/json").body(Body::empty()).unwrap();
+    save.headers_mut().insert("x-forwarded-email", "ada@example.org".parse().unwrap());
+    save.extensions_mut().insert(carbon_dash::conn::Client("10.0.0.5".parse().unwrap()));
+    assert_eq!(call(&app, save).await.0, StatusCode::FORBIDDEN);
     // The live-update stream is a page's too: refused to anonymous.
     assert_eq!(call(&app, get("/api/v1/events", "10.0.0.5", None)).await.0, StatusCode::UNAUTHORIZED);
     // Two user headers (a spliced request) are refused.
