@@ -688,7 +688,11 @@ async fn api_teams(
 /// Server-sent events: `event: catalog` with a version number each time the logs change.
 /// At most [`MAX_EVENT_STREAMS`] at once (503 beyond: pages then work without live updates);
 /// every stream ends when the server stops.
-async fn events(State(s): State<AppState>, client: Option<Extension<conn::Client>>) -> Response {
+async fn events(
+    State(s): State<AppState>,
+    client: Option<Extension<conn::Client>>,
+    who: Option<Extension<auth::Who>>,
+) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
     let mine = match client {
@@ -713,15 +717,31 @@ async fn events(State(s): State<AppState>, client: Option<Extension<conn::Client
         )
             .into_response();
     };
-    let state = (s.changes.subscribe(), s.stopping.subscribe(), (permit, mine));
-    let stream = futures_util::stream::unfold(state, |(mut rx, mut stop, permit)| async move {
+    // A person who sees some teams hears of a change only when their view changed: another
+    // team's logs changing is not theirs to know.
+    let scope = who.and_then(|Extension(w)| match w.visible {
+        auth::Visible::Teams(t) => Some((s.clone(), t)),
+        auth::Visible::All => None,
+    });
+    let seen = scope.as_ref().map(|(s, t)| view_fingerprint(&s.scoped.view(&s.catalog, t).current()));
+    let state = (s.changes.subscribe(), s.stopping.subscribe(), (permit, mine, scope, seen));
+    let stream = futures_util::stream::unfold(state, |(mut rx, mut stop, mut held)| async move {
         loop {
             if *stop.borrow() {
                 return None;
             }
             tokio::select! {
                 got = rx.recv() => match got {
-                    Ok(v) => return Some((Ok::<_, std::convert::Infallible>(Event::default().event("catalog").data(v.to_string())), (rx, stop, permit))),
+                    Ok(v) => {
+                        if let Some((s, teams)) = &held.2 {
+                            let now = view_fingerprint(&s.scoped.view(&s.catalog, teams).current());
+                            if held.3 == Some(now) {
+                                continue;
+                            }
+                            held.3 = Some(now);
+                        }
+                        return Some((Ok::<_, std::convert::Infallible>(Event::default().event("catalog").data(v.to_string())), (rx, stop, held)));
+                    }
                     Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => return None,
                 },
@@ -730,6 +750,25 @@ async fn events(State(s): State<AppState>, client: Option<Extension<conn::Client
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// What a person's view shows, in one number: its totals, files and rows, and joined metrics.
+fn view_fingerprint(c: &Catalog) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    serde_json::to_string(c.summary(DatasetMode::Latest)).unwrap_or_default().hash(&mut h);
+    for f in c.files() {
+        (&f.path, f.rows_read, f.rows_rejected, &f.join).hash(&mut h);
+    }
+    let mut values: Vec<(&String, &String, u64)> = c
+        .metrics()
+        .by_run
+        .iter()
+        .flat_map(|(run, m)| m.iter().map(move |(name, j)| (run, name, j.value.to_bits())))
+        .collect();
+    values.sort();
+    values.hash(&mut h);
+    h.finish()
 }
 
 /// Liveness and a glance at what is loaded, for container health checks.

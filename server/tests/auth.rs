@@ -24,6 +24,11 @@ fn log(project: &str, run: &str, experiment: &str) -> String {
 }
 
 fn app() -> axum::Router {
+    app_and_state().0
+}
+
+/// The app, its state and its logs folder.
+fn app_and_state() -> (axum::Router, carbon_dash::AppState, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let write = |path: &str, text: &str| {
         let p = dir.path().join(path);
@@ -39,7 +44,7 @@ fn app() -> axum::Router {
     // A file no team holds (at the root), and one that cannot be read as a log.
     write("unowned.csv", "hello,world\n1,2\n");
     let cat = carbon_core::catalog::load_dir(dir.path()).unwrap();
-    std::mem::forget(dir);
+    let root = dir.keep();
     let mut s = state(cat);
     s.auth = std::sync::Arc::new(Auth::Proxy(Proxy {
         user_header: "x-forwarded-email".parse().unwrap(),
@@ -47,7 +52,7 @@ fn app() -> axum::Router {
         trusted: vec!["10.0.0.0/8".parse().unwrap()],
         admin_group: Some("carbon-admins".into()),
     }));
-    build(s)
+    (build(s.clone()), s, root)
 }
 
 /// A page without what differs between two answers: the script nonce (also in `crossorigin`).
@@ -188,4 +193,45 @@ async fn nothing_of_team_beta_reaches_alpha_on_any_route_and_nobody_else_sees_an
     twice.headers_mut().append("x-forwarded-email", "eve@example.org".parse().unwrap());
     assert_eq!(call(&app, twice).await.0, StatusCode::UNAUTHORIZED);
     eprintln!("{}", table.join("\n"));
+}
+
+#[tokio::test]
+async fn the_live_stream_tells_a_team_of_its_own_changes_only() {
+    use tower::ServiceExt;
+    let (app, s, root) = app_and_state();
+    let res = common::server_runtime()
+        .spawn(app.oneshot(get("/api/v1/events", "10.0.0.5", Some(("ada@example.org", "alpha")))))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.into_body();
+    // Beta's log grows: alpha hears nothing.
+    let change = |path: &str, run: &str, project: &str, experiment: &str| {
+        let p = root.join(path);
+        let text = log(project, run, experiment)
+            + &format!("2026-10-01T10:20:00,{project},{run},{experiment},1800,0.037,0.09,FRA\n");
+        std::fs::write(&p, text).unwrap();
+        let parsed = carbon_core::ingest::ingest_path(&p, path).unwrap();
+        s.catalog.update(|c| c.upsert(parsed)).unwrap();
+        s.announcer.announce();
+    };
+    change("beta/nlp/emissions.csv", BETA_RUN, BETA_SECRET, BETA_EXPERIMENT);
+    assert!(!next_event(&mut body).await, "alpha is not told of beta's change");
+    change("alpha/vision/emissions.csv", ALPHA_RUN, "alpha-project", "a1f00e0e-0000-4000-8000-0000000000e0");
+    assert!(next_event(&mut body).await, "alpha is told of its own");
+}
+
+/// Whether an event comes on the stream within 1.5 s.
+async fn next_event(body: &mut axum::body::Body) -> bool {
+    use http_body_util::BodyExt;
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(1500), body.frame()).await {
+            Ok(Some(Ok(f))) => match f.into_data() {
+                Ok(d) if String::from_utf8_lossy(&d).contains("event: catalog") => return true,
+                _ => continue,
+            },
+            _ => return false,
+        }
+    }
 }
