@@ -16,4 +16,4 @@ USER carbon
 VOLUME /logs
 EXPOSE 3000
 HEALTHCHECK CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/3000 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ok <&3"]
-CMD ["carbon-dash", "serve", "/logs", "--addr", "0.0.0.0:3000", "--read-only"]
+CMD ["carbon-dash", "serve", "/logs", "--addr", "0.0.0.0:3000", "--public", "--read-only"]

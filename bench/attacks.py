@@ -74,6 +74,8 @@ ATTACKER = "127.0.0.2"
 def start(binary, logs, extra=(), host="127.0.0.1"):
     args = [binary, "serve"] + ([logs] if logs else []) + ["--addr", "%s:%d" % (host, PORT), "--site-root", SITE,
                                                            "--no-cache"]
+    if host != "127.0.0.1":
+        args.append("--public")
     proc = subprocess.Popen(args + list(extra),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []

@@ -506,6 +506,10 @@ pub struct AuthArgs {
     /// Members of this group see every team's runs.
     #[arg(long, value_name = "NAME")]
     pub admin_group: Option<String>,
+    /// Show every run to whoever reaches this server, with no sign-in: needed to listen on an
+    /// address other than loopback without --auth.
+    #[arg(long, conflicts_with = "auth")]
+    pub public: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -514,6 +518,17 @@ pub enum AuthMode {
 }
 
 impl AuthArgs {
+    /// Why a server on `addr` must not start as asked, if so: on an address others reach, it
+    /// shows runs only to people signed in, or to everyone when told so.
+    pub fn refusal(&self, addr: std::net::SocketAddr) -> Option<String> {
+        (!addr.ip().is_loopback() && self.auth.is_none() && !self.public).then(|| {
+            format!(
+                "refusing to serve every run to whoever reaches {addr} without sign-in: add --auth proxy \
+                 --auth-proxy-trusted <its address> to sign people in, or --public to show every run to everyone"
+            )
+        })
+    }
+
     pub fn auth(&self) -> anyhow::Result<crate::auth::Auth> {
         let Some(AuthMode::Proxy) = self.auth else { return Ok(crate::auth::Auth::Open) };
         let header = |h: &str| {
@@ -608,6 +623,22 @@ mod tests {
         let preview = upload.policy(&Source::Dir("logs".into()), true, true);
         assert!(preview.disabled_reason.is_none() && preview.save_root.is_none());
         assert!(Cli::try_parse_from(["carbon-dash", "serve", "--allow-upload-preview"]).is_err(), "needs --read-only");
+    }
+
+    #[test]
+    fn a_server_others_reach_signs_people_in_or_says_it_is_public() {
+        let auth = |args: &[&str]| {
+            let cli = Cli::parse_from([&["carbon-dash", "serve"], args].concat());
+            let Command::Serve { auth, .. } = cli.command else { panic!("serve") };
+            auth
+        };
+        let open: std::net::SocketAddr = "0.0.0.0:3000".parse().expect("addr");
+        assert!(auth(&[]).refusal(open).is_some_and(|why| why.contains("--public")));
+        assert!(auth(&["--public"]).refusal(open).is_none());
+        assert!(auth(&["--auth", "proxy", "--auth-proxy-trusted", "10.0.0.1/32"]).refusal(open).is_none());
+        assert!(auth(&[]).refusal("127.0.0.1:3000".parse().expect("addr")).is_none(), "loopback as today");
+        assert!(auth(&[]).refusal("[::1]:3000".parse().expect("addr")).is_none());
+        assert!(Cli::try_parse_from(["carbon-dash", "serve", "--public", "--auth", "proxy"]).is_err());
     }
 
     #[test]

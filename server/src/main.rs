@@ -74,6 +74,9 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         // One JSON object a line, with the request span's method and URI: for log collectors.
         LogFormat::Json => logs.json().with_current_span(true).with_span_list(false).init(),
     }
+    if let Some(why) = auth.refusal(addr) {
+        anyhow::bail!(why);
+    }
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest reads files in parallel (rayon): keep it off the async workers.
     let source = settings.source.clone();
