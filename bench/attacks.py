@@ -408,17 +408,9 @@ def mlflow_db_1g():
     with open(os.path.join(d, "emissions.csv"), "w") as f:
         f.write(HEADER + "".join(row("r%d" % i, 10 + i) for i in range(3)))
     db = sqlite3.connect(os.path.join(d, "mlflow.db"))
-    db.executescript("""
-        CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT);
-        CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, lifecycle_stage TEXT, experiment_id INTEGER,
-                           start_time BIGINT);
-        CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
-        CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
-        CREATE TABLE latest_metrics (key TEXT, value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN,
-                                     run_uuid TEXT);
-        CREATE TABLE padding (b BLOB);
-        INSERT INTO experiments VALUES (1, 'sweep', 'active');
-    """)
+    with open(os.path.join(ROOT, "core/tests/fixtures/mlflow_schema.sql")) as schema:
+        db.executescript(schema.read())
+    db.execute("CREATE TABLE padding (b BLOB)")
     db.executemany("INSERT INTO runs VALUES (?, ?, 'active', 1, ?)",
                    (("%032x" % i, "r%d" % i, i) for i in range(100001)))
     db.executemany("INSERT INTO latest_metrics VALUES (?, ?, 0, 0, 0, ?)",

@@ -143,6 +143,8 @@ struct Derived {
     /// `[mode][sort key][descending]`: positions in `runs`.
     orders: [[[OnceLock<Vec<u32>>; 2]; SortKey::ALL.len()]; 2],
     values: OnceLock<FilterValues>,
+    /// The joined metrics' names, most common first (the Runs table's metric column).
+    metric_names: OnceLock<Vec<String>>,
 }
 
 /// A catalog shared by readers and replaced by one writer at a time.
@@ -1134,7 +1136,8 @@ impl Catalog {
         let mut page =
             q.page_in(self.runs(mode), self.order(mode, q.sort_key(), q.is_descending()), self.filter_values());
         let join = self.metrics();
-        page.metrics = join.names().into_iter().map(|(n, _)| n).collect();
+        page.metrics =
+            self.derived.metric_names.get_or_init(|| join.names().into_iter().map(|(n, _)| n).collect()).clone();
         if let Some(metric) = &q.metric {
             for row in &mut page.rows {
                 row.metric = join.by_run.get(&row.run_id).and_then(|m| m.get(metric)).map(|j| j.value);

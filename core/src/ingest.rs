@@ -257,22 +257,21 @@ fn open_checked(
 /// A path of the logs folder that is not read, as the Files page lists it: its reason is its
 /// one problem.
 pub fn not_read(display: &str, path: &Path, why: &str) -> ParsedFile {
+    ParsedFile { stamp: Some(Stamp::not_read(why)), ..unread(display, why, false, Source::Path(path.to_path_buf())) }
+}
+
+/// A file that was not read, for `why` (its one problem; `rejected` when the user gave it and it
+/// is refused), held from `source`.
+fn unread(display: &str, why: &str, rejected: bool, source: Source) -> ParsedFile {
     let report = FileReport {
         path: display.to_string(),
         schema: "not read".into(),
         schema_detail: why.to_string(),
         problem_count: 1,
-        problems: vec![Problem { line: 0, column: None, column_name: None, reason: why.to_string(), rejected: false }],
+        problems: vec![Problem { line: 0, column: None, column_name: None, reason: why.to_string(), rejected }],
         ..FileReport::default()
     };
-    ParsedFile {
-        report,
-        runs: Vec::new(),
-        source: Source::Path(path.to_path_buf()),
-        len: 0,
-        stamp: Some(Stamp::not_read(why)),
-        metrics: None,
-    }
+    ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics: None }
 }
 
 impl ParsedFile {
@@ -505,18 +504,7 @@ fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -
     let source = Source::Path(path.to_path_buf());
     match crate::stores::read(path, candidate) {
         Ok(Some((store, read))) => {
-            let format = store_format(store);
-            let notes = read.notes.into_iter().map(|n| Problem {
-                line: 0,
-                column: None,
-                column_name: None,
-                reason: n,
-                rejected: false,
-            });
-            let mut file = table_file(display, format, read.table, "", source, stamp.size as usize, notes.collect());
-            if let Some(m) = file.metrics.as_mut().and_then(Arc::get_mut) {
-                m.directions = read.directions;
-            }
+            let mut file = store_table(display, store_format(store), read, source, stamp.size as usize);
             file.stamp = Some(stamp);
             Some(file)
         }
@@ -524,6 +512,29 @@ fn store_file(path: &Path, display: &str, candidate: crate::stores::Candidate) -
         Err(why) if why == "gone" => None,
         Err(why) => Some(not_read(display, path, &why)),
     }
+}
+
+/// A store's table as the catalog holds it: what was left out of it said as notes, the
+/// directions its study gives.
+fn store_table(
+    display: &str,
+    format: MetricsFormat,
+    read: crate::stores::Read,
+    source: Source,
+    len: usize,
+) -> ParsedFile {
+    let notes = read.notes.into_iter().map(|reason| Problem {
+        line: 0,
+        column: None,
+        column_name: None,
+        reason,
+        rejected: false,
+    });
+    let mut file = table_file(display, format, read.table, "", source, len, notes.collect());
+    if let Some(m) = file.metrics.as_mut().and_then(Arc::get_mut) {
+        m.directions = read.directions;
+    }
+    file
 }
 
 /// A store given as bytes (an upload): read from a private temporary file (SQLite reads files),
@@ -551,31 +562,13 @@ fn store_in_memory(display: &str, bytes: &[u8], candidate: crate::stores::Candid
         Err(e) => Err(format!("cannot be held for reading: {e}")),
     };
     let _ = std::fs::remove_file(&path);
-    let mut file = match read {
-        Ok(Some((store, read))) => held_store(display, store_format(store), Ok(read)),
-        Ok(None) => {
-            let why = "neither MLflow's, Optuna's nor W&B's: not read".to_string();
-            let report = FileReport {
-                path: display.to_string(),
-                schema: "not read".into(),
-                schema_detail: why.clone(),
-                problem_count: 1,
-                problems: vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: true }],
-                ..FileReport::default()
-            };
-            ParsedFile { report, runs: Vec::new(), source: source.clone(), len: 0, stamp: None, metrics: None }
-        }
-        Err(why) => held_store(display, MetricsFormat::MlflowDb, Err(why)),
-    };
     // Given, not found: a store that cannot be read is refused.
-    if file.metrics.is_none() {
-        for p in &mut file.report.problems {
-            p.rejected = true;
-        }
-    }
-    file.source = source;
-    file.len = bytes.len();
-    file
+    let why = match read {
+        Ok(Some((store, read))) => return store_table(display, store_format(store), read, source, bytes.len()),
+        Ok(None) => "neither MLflow's, Optuna's nor W&B's: not read".to_string(),
+        Err(why) => why,
+    };
+    ParsedFile { len: bytes.len(), ..unread(display, &why, true, source) }
 }
 
 fn store_format(store: crate::stores::Store) -> MetricsFormat {
@@ -593,31 +586,8 @@ fn store_format(store: crate::stores::Store) -> MetricsFormat {
 pub fn held_store(display: &str, format: MetricsFormat, read: Result<crate::stores::Read, String>) -> ParsedFile {
     let source = Source::Memory(Arc::new(Vec::new()));
     match read {
-        Ok(read) => {
-            let notes = read.notes.into_iter().map(|n| Problem {
-                line: 0,
-                column: None,
-                column_name: None,
-                reason: n,
-                rejected: false,
-            });
-            let mut file = table_file(display, format, read.table, "", source, 0, notes.collect());
-            if let Some(m) = file.metrics.as_mut().and_then(Arc::get_mut) {
-                m.directions = read.directions;
-            }
-            file
-        }
-        Err(why) => {
-            let report = FileReport {
-                path: display.to_string(),
-                schema: "not read".into(),
-                schema_detail: why.clone(),
-                problem_count: 1,
-                problems: vec![Problem { line: 0, column: None, column_name: None, reason: why, rejected: false }],
-                ..FileReport::default()
-            };
-            ParsedFile { report, runs: Vec::new(), source, len: 0, stamp: None, metrics: None }
-        }
+        Ok(read) => store_table(display, format, read, source, 0),
+        Err(why) => unread(display, &why, false, source),
     }
 }
 

@@ -77,6 +77,14 @@ pub fn read(path: &Path, candidate: Candidate) -> Result<Option<(Store, Read)>, 
     }
 }
 
+/// The store at `path`, opened as logs are (no link, no pipe); "gone" when it is not there.
+fn open(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), String> {
+    crate::ingest::open_store(path).map_err(|e| match e {
+        crate::ingest::NotRead::Gone => "gone".to_string(),
+        crate::ingest::NotRead::Because(why) => why,
+    })
+}
+
 fn row(cells: &mut Vec<(String, ColumnKind, Cell)>, name: &str, kind: ColumnKind, cell: Cell) {
     if !matches!(cell, Cell::Empty) {
         cells.push((reserved(name.to_string(), kind), kind, cell));
@@ -123,10 +131,7 @@ fn read_sqlite(path: &Path) -> Result<Option<(Store, Read)>, String> {
     let mut head = [0u8; 100];
     {
         use std::io::Read as _;
-        let (mut f, _) = crate::ingest::open_store(path).map_err(|e| match e {
-            crate::ingest::NotRead::Gone => "gone".to_string(),
-            crate::ingest::NotRead::Because(why) => why,
-        })?;
+        let (mut f, _) = open(path)?;
         if f.read_exact(&mut head).is_err() || &head[..16] != b"SQLite format 3\0" {
             return Ok(None);
         }
@@ -534,10 +539,7 @@ fn bounded_lines(
 /// twice is one study, a trial of a missing study is not created, a finished trial does not
 /// change, a trial may be created whole (`add_trial`, `enqueue_trial`).
 fn read_journal(path: &Path) -> Result<Option<Read>, String> {
-    let (f, meta) = crate::ingest::open_store(path).map_err(|e| match e {
-        crate::ingest::NotRead::Gone => "gone".to_string(),
-        crate::ingest::NotRead::Because(why) => why,
-    })?;
+    let (f, meta) = open(path)?;
     let mut studies: Vec<JournalStudy> = Vec::new();
     let mut trials: Vec<JournalTrial> = Vec::new();
     let mut notes = Vec::new();
@@ -904,10 +906,7 @@ fn wandb_records(mut input: impl std::io::Read, mut each: impl FnMut(&[u8])) -> 
 fn read_wandb(path: &Path) -> Result<Read, String> {
     use prost::Message;
     use std::io::Read as _;
-    let (f, meta) = crate::ingest::open_store(path).map_err(|e| match e {
-        crate::ingest::NotRead::Gone => "gone".to_string(),
-        crate::ingest::NotRead::Because(why) => why,
-    })?;
+    let (f, meta) = open(path)?;
     let mut run = wandb_proto::Run::default();
     // Name → (kind, cell), in first-seen order: history's last values, then the summary's.
     let mut values: Vec<(String, ColumnKind, Cell)> = Vec::new();
@@ -1133,17 +1132,7 @@ mod tests {
     }
 
     fn mlflow_schema(c: &rusqlite::Connection) {
-        c.execute_batch(
-            "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT);
-             CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, lifecycle_stage TEXT, experiment_id INTEGER,
-                                start_time BIGINT);
-             CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
-             CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
-             CREATE TABLE latest_metrics (key TEXT, value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN,
-                                          run_uuid TEXT);
-             INSERT INTO experiments VALUES (1, 'sweep', 'active');",
-        )
-        .expect("schema");
+        c.execute_batch(include_str!("../tests/fixtures/mlflow_schema.sql")).expect("schema");
     }
 
     #[test]

@@ -148,15 +148,27 @@ impl Scoped {
     /// `all` as `teams` sees it.
     pub fn view(&self, all: &SharedCatalog, teams: &BTreeSet<String>) -> SharedCatalog {
         let current = all.current();
-        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut inner = lock();
+            if !inner.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, &current)) {
+                inner.of = Some(current.clone());
+                inner.views.clear();
+            }
+            if let Some((_, v)) = inner.views.iter().find(|(t, _)| t == teams) {
+                return v.clone();
+            }
+        }
+        // Made outside the lock: other teams' requests do not wait for it.
+        let view = SharedCatalog::new(current.visible_to(teams));
+        let mut inner = lock();
         if !inner.of.as_ref().is_some_and(|of| Arc::ptr_eq(of, &current)) {
-            inner.of = Some(current.clone());
-            inner.views.clear();
+            // The logs changed meanwhile: this view is for this request only.
+            return view;
         }
         if let Some((_, v)) = inner.views.iter().find(|(t, _)| t == teams) {
             return v.clone();
         }
-        let view = SharedCatalog::new(current.visible_to(teams));
         if inner.views.len() >= MAX_VIEWS {
             inner.views.remove(0);
         }

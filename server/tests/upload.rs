@@ -608,15 +608,9 @@ async fn an_uploaded_mlflow_database_joins_the_uploaded_logs_and_a_file_that_is_
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mlflow.db");
     let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(include_str!("../../core/tests/fixtures/mlflow_schema.sql")).unwrap();
     c.execute_batch(
-        "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT);
-         CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, lifecycle_stage TEXT, experiment_id INTEGER,
-                            start_time BIGINT);
-         CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT);
-         CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT);
-         CREATE TABLE latest_metrics (key TEXT, value FLOAT, timestamp BIGINT, step BIGINT, is_nan BOOLEAN, run_uuid TEXT);
-         INSERT INTO experiments VALUES (1, 'sweep', 'active');
-         INSERT INTO runs VALUES ('m1', 'a', 'active', 1, 0), ('m2', 'b', 'active', 1, 1);
+        "INSERT INTO runs VALUES ('m1', 'a', 'active', 1, 0), ('m2', 'b', 'active', 1, 1);
          INSERT INTO tags VALUES ('codecarbon.run_id', 'u1', 'm1'), ('codecarbon.run_id', 'u2', 'm2');
          INSERT INTO params VALUES ('lr', '0.1', 'm1');
          INSERT INTO latest_metrics VALUES ('accuracy', 0.8, 0, 3, 0, 'm1'), ('accuracy', 0.9, 0, 3, 0, 'm2');",
