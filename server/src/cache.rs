@@ -98,8 +98,9 @@ fn cacheable(req: &Request) -> bool {
     let conditional = [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE]
         .iter()
         .any(|h| req.headers().contains_key(h));
-    // A person who sees some teams only sees their own pages (not shared with anyone).
-    let scoped = req.extensions().get::<crate::auth::Who>().is_some_and(|w| w.visible != crate::auth::Visible::All);
+    // A signed-in person's pages are theirs (their teams, their name): kept for nobody else.
+    // The browser bundle is the same for all.
+    let scoped = req.extensions().get::<crate::auth::Who>().is_some() && !is_asset(path);
     req.method() == Method::GET
         && !scoped
         && !conditional
@@ -108,7 +109,7 @@ fn cacheable(req: &Request) -> bool {
             .get_all(header::COOKIE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
-        && !["/upload", "/sessions/", "/healthz", "/api/v1/events"].iter().any(|p| path.starts_with(p))
+        && !["/upload", "/sessions/", "/healthz", "/api/v1/events", "/signin", "/signout"].iter().any(|p| path.starts_with(p))
         // The planner's answers change with the clock and the live grid, not with the logs.
         && !["/plan", "/api/v1/plan"].iter().any(|p| path.starts_with(p))
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))

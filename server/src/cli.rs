@@ -97,9 +97,12 @@ pub enum Command {
     /// Experiments of a project: where its runs use electricity.
     #[command(subcommand)]
     Experiment(ExperimentCommand),
-    /// Tokens trackers post with (their api_key).
+    /// Tokens trackers post with (their api_key), and read tokens for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Who sees which team's runs, beside their groups (servers with --auth).
+    #[command(subcommand)]
+    Member(MemberCommand),
     /// Run a command and measure its energy (GPU: NVML; CPU: RAPL, else the load; RAM: CodeCarbon's
     /// model), writing a checkpoint row to CodeCarbon's emissions.csv every interval.
     Track(Box<TrackArgs>),
@@ -353,28 +356,70 @@ pub enum ExperimentCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Create a token for a project; prints it once, as the lines for .codecarbon.config.
+    /// Create a token, printed once: for a project's trackers (--project; as the lines for
+    /// .codecarbon.config), or for scripts that read the API (--read with --team or --all; sent
+    /// as `Authorization: Bearer …` to a server with --auth).
     Add {
+        #[arg(long, required_unless_present = "read", conflicts_with = "read")]
+        project: Option<String>,
+        /// A read token: sees what a member of --team sees (or every team, with --all).
         #[arg(long)]
-        project: String,
+        read: bool,
+        #[arg(long, requires = "read", conflicts_with = "all")]
+        team: Option<String>,
+        #[arg(long, requires = "read")]
+        all: bool,
         /// The address trackers reach this server at (the api_endpoint line).
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         endpoint: String,
         #[command(flatten)]
         db: DbArg,
     },
-    /// The project's tokens: their first characters, when made, whether revoked.
+    /// The tokens of a project (or the read tokens, with --read): their first characters, when
+    /// made, whether revoked.
     List {
+        #[arg(long, required_unless_present = "read", conflicts_with = "read")]
+        project: Option<String>,
         #[arg(long)]
-        project: String,
+        read: bool,
         #[command(flatten)]
         db: DbArg,
     },
-    /// Revoke a token (its first 12 characters, as listed, or the whole token): it stops working at once.
+    /// Revoke a token (its first 12 characters, as listed, or the whole token): it stops working
+    /// at once. Read tokens (cdr_…) need no --project.
     Revoke {
         #[arg(long)]
-        project: String,
+        project: Option<String>,
         token: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+/// Team members kept in the store, beside the teams people's groups name.
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Let a person (the e-mail address, or subject, they sign in with) see a team's runs.
+    Add {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        user: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Members: team, person, when added.
+    List {
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    Remove {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        user: String,
         #[command(flatten)]
         db: DbArg,
     },
@@ -489,11 +534,31 @@ pub struct MlflowArgs {
 /// Who may see what. Without `--auth`, everyone who reaches the server sees every run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AuthArgs {
-    /// `proxy`: a trusted reverse proxy (oauth2-proxy, nginx auth_request, an SSO gateway) signs
-    /// people in and names them and their groups in headers; each person sees the runs of the
-    /// teams their groups name.
+    /// How people sign in. `oidc`: with the organisation's OpenID Connect provider (Keycloak,
+    /// Okta, Entra ID, Google, Dex…). `proxy`: a trusted reverse proxy (oauth2-proxy, nginx
+    /// auth_request, an SSO gateway) signs people in and names them and their groups in headers.
+    /// Each person sees the runs of the teams their groups name, and of those `carbon-dash member
+    /// add` put them in; scripts read with `carbon-dash token add --read` tokens.
     #[arg(long, value_enum)]
     pub auth: Option<AuthMode>,
+    /// The provider's issuer URL (its /.well-known/openid-configuration is read at start).
+    #[arg(long, value_name = "URL", required_if_eq("auth", "oidc"))]
+    pub oidc_issuer: Option<String>,
+    #[arg(long, value_name = "ID", required_if_eq("auth", "oidc"))]
+    pub oidc_client_id: Option<String>,
+    /// A file holding the client secret (never on the command line, which others can read).
+    #[arg(long, value_name = "FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// The claim listing a person's groups (in the ID token, else from the userinfo endpoint).
+    #[arg(long, value_name = "NAME", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// The address people reach this server at, base path included (e.g.
+    /// https://carbon.example.org/carbon): the provider sends them back to its /signin/callback.
+    #[arg(long, value_name = "URL", required_if_eq("auth", "oidc"))]
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts (e.g. 12h, 7d, 30m).
+    #[arg(long, value_name = "AGE", default_value = "12h", value_parser = parse_lifetime)]
+    pub session_lifetime: std::time::Duration,
     /// The header naming the person signed in.
     #[arg(long, default_value = "X-Forwarded-Email", value_name = "HEADER")]
     pub auth_proxy_user_header: String,
@@ -514,7 +579,26 @@ pub struct AuthArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {
+    Oidc,
     Proxy,
+}
+
+/// A session's lifetime: `30s` to `90d` (seconds for tests of expiry).
+pub fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: u64 = n.parse().map_err(|_| format!("'{s}': give e.g. 12h, 7d, 30m or 90s"))?;
+    let secs = match unit {
+        "d" => n.saturating_mul(86_400),
+        "h" => n.saturating_mul(3_600),
+        "m" => n.saturating_mul(60),
+        "s" => n,
+        _ => return Err(format!("'{s}': the unit is d, h, m or s")),
+    };
+    if !(1..=90 * 86_400).contains(&secs) {
+        return Err(format!("'{s}': give a lifetime from 1s to 90d"));
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 impl AuthArgs {
@@ -523,23 +607,60 @@ impl AuthArgs {
     pub fn refusal(&self, addr: std::net::SocketAddr) -> Option<String> {
         (!addr.ip().is_loopback() && self.auth.is_none() && !self.public).then(|| {
             format!(
-                "refusing to serve every run to whoever reaches {addr} without sign-in: add --auth proxy \
-                 --auth-proxy-trusted <its address> to sign people in, or --public to show every run to everyone"
+                "refusing to serve every run to whoever reaches {addr} without sign-in: add --auth oidc (with \
+                 --oidc-issuer, --oidc-client-id, --public-url) or --auth proxy --auth-proxy-trusted <its address> \
+                 to sign people in, or --public to show every run to everyone"
             )
         })
     }
 
-    pub fn auth(&self) -> anyhow::Result<crate::auth::Auth> {
-        let Some(AuthMode::Proxy) = self.auth else { return Ok(crate::auth::Auth::Open) };
-        let header = |h: &str| {
-            axum::http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| anyhow::anyhow!("'{h}' is not a header name"))
+    /// How people sign in, with the store that keeps members, read tokens and sessions. OpenID
+    /// Connect reads the provider's configuration and keys now.
+    pub async fn auth(&self, store: Option<carbon_store::Store>, base_path: &str) -> anyhow::Result<crate::auth::Auth> {
+        use crate::auth::{Auth, Mode};
+        let mode = match self.auth {
+            None => return Ok(Auth::default()),
+            Some(AuthMode::Proxy) => {
+                let header = |h: &str| {
+                    axum::http::HeaderName::from_bytes(h.as_bytes())
+                        .map_err(|_| anyhow::anyhow!("'{h}' is not a header name"))
+                };
+                Mode::Proxy(crate::auth::Proxy {
+                    user_header: header(&self.auth_proxy_user_header)?,
+                    groups_header: header(&self.auth_proxy_groups_header)?,
+                    trusted: self.auth_proxy_trusted.clone(),
+                })
+            }
+            Some(AuthMode::Oidc) => {
+                let need = |v: &Option<String>, flag: &str| {
+                    v.clone()
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| anyhow::anyhow!("--auth oidc needs {flag}"))
+                };
+                let secret = match &self.oidc_client_secret_file {
+                    Some(f) => Some(
+                        std::fs::read_to_string(f)
+                            .map_err(|e| anyhow::anyhow!("--oidc-client-secret-file {}: {e}", f.display()))?
+                            .trim()
+                            .to_string(),
+                    ),
+                    None => None,
+                };
+                let settings = crate::oidc::Settings {
+                    issuer: need(&self.oidc_issuer, "--oidc-issuer")?,
+                    client_id: need(&self.oidc_client_id, "--oidc-client-id")?,
+                    client_secret: secret,
+                    public_url: need(&self.public_url, "--public-url")?,
+                    base_path: base_path.to_string(),
+                    groups_claim: self.oidc_groups_claim.clone(),
+                    session_lifetime: self.session_lifetime,
+                };
+                Mode::Oidc(std::sync::Arc::new(crate::oidc::Oidc::discover(settings).await?))
+            }
         };
-        Ok(crate::auth::Auth::Proxy(crate::auth::Proxy {
-            user_header: header(&self.auth_proxy_user_header)?,
-            groups_header: header(&self.auth_proxy_groups_header)?,
-            trusted: self.auth_proxy_trusted.clone(),
-            admin_group: self.admin_group.clone(),
-        }))
+        let store =
+            store.ok_or_else(|| anyhow::anyhow!("sign-in needs the store (--db) for members, tokens and sessions"))?;
+        Ok(Auth { mode, admin_group: self.admin_group.clone(), store: Some(store) })
     }
 }
 
@@ -639,6 +760,11 @@ mod tests {
         assert!(auth(&[]).refusal("127.0.0.1:3000".parse().expect("addr")).is_none(), "loopback as today");
         assert!(auth(&[]).refusal("[::1]:3000".parse().expect("addr")).is_none());
         assert!(Cli::try_parse_from(["carbon-dash", "serve", "--public", "--auth", "proxy"]).is_err());
+        assert!(Cli::try_parse_from(["carbon-dash", "serve", "--auth", "oidc"]).is_err(), "no issuer, client, URL");
+        let oidc = ["--auth", "oidc", "--oidc-issuer", "https://id.example.org", "--oidc-client-id", "carbon"];
+        assert!(auth(&[&oidc[..], &["--public-url", "https://carbon.example.org"]].concat()).refusal(open).is_none());
+        assert_eq!(parse_lifetime("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert!(parse_lifetime("0s").is_err() && parse_lifetime("91d").is_err() && parse_lifetime("12").is_err());
     }
 
     #[test]
@@ -655,7 +781,16 @@ mod tests {
             "ops",
         ]);
         let Command::Serve { auth, .. } = cli.command else { panic!("serve") };
-        let crate::auth::Auth::Proxy(p) = auth.auth().expect("settings") else { panic!("proxy") };
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("people.db");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let settings = rt.block_on(async {
+            let store = carbon_store::Store::open(&db.to_string_lossy()).await.expect("store");
+            assert!(auth.auth(None, "").await.is_err(), "sign-in keeps its people in a store");
+            auth.auth(Some(store), "").await.expect("settings")
+        });
+        assert_eq!(settings.admin_group.as_deref(), Some("ops"));
+        let crate::auth::Mode::Proxy(p) = settings.mode else { panic!("proxy") };
         assert_eq!(p.trusted.len(), 2);
         assert_eq!((p.user_header.as_str(), p.groups_header.as_str()), ("x-forwarded-email", "x-forwarded-groups"));
         assert!(Cli::try_parse_from([

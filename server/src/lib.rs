@@ -8,6 +8,7 @@ pub mod conn;
 pub mod demo;
 pub mod manage;
 pub mod mlflow;
+pub mod oidc;
 pub mod report;
 pub mod upload;
 pub mod watch;
@@ -777,7 +778,7 @@ async fn healthz(
     who: Option<Extension<auth::Who>>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     // Behind sign-in, the figures of all teams are an admin's.
-    if matches!(&*s.auth, auth::Auth::Proxy(_)) && !who.is_some_and(|w| w.visible == auth::Visible::All) {
+    if s.auth.signs_in() && !who.is_some_and(|w| w.visible == auth::Visible::All) {
         return Ok(Json(serde_json::json!({ "status": "ok" })));
     }
     let (files, runs, watch) = read(&s.catalog, |c| {
@@ -957,6 +958,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/events", get(events))
         .route("/sessions/{id}", get(upload::confirm_open).post(upload::open))
+        .route("/signin", get(oidc::sign_in_page))
+        .route("/signin/start", get(oidc::start))
+        .route("/signin/callback", get(oidc::callback))
+        .route("/signout", post(oidc::sign_out))
         .merge(
             Router::new()
                 .leptos_routes_with_context(&state, routes, context.clone(), {

@@ -17,6 +17,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Project(cmd) => manage::project(cmd).await?,
         Command::Experiment(cmd) => manage::experiment(cmd).await?,
         Command::Token(cmd) => manage::token(cmd).await?,
+        Command::Member(cmd) => manage::member(cmd).await?,
         Command::Report(args) => carbon_dash::report::command(&args)?,
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
         Command::Track(args) => {
@@ -89,7 +90,8 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     // The store of collected runs: opened when collecting, when --db is given, or when the
     // default file is there. Collecting without a logs folder shows collected runs only.
     let explicit_db = db.db != carbon_dash::cli::DEFAULT_DB;
-    let store = if collect || explicit_db || std::path::Path::new(&db.db).exists() {
+    // Sign-in keeps members, read tokens and sessions there too.
+    let store = if collect || explicit_db || auth.auth.is_some() || std::path::Path::new(&db.db).exists() {
         let store =
             carbon_store::Store::open(&db.db).await.with_context(|| format!("cannot open the store {}", db.db))?;
         Some(store)
@@ -151,16 +153,26 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         (false, false) => println!("grid data: live from Electricity Maps"),
     }
     state.base_path = base_path.clone();
-    state.auth = std::sync::Arc::new(auth.auth()?);
-    if let carbon_dash::auth::Auth::Proxy(p) = &*state.auth {
-        let nets: Vec<String> = p.trusted.iter().map(|n| n.to_string()).collect();
-        println!(
-            "sign-in: by the proxy at {} ({} names the person, {} their teams{})",
-            nets.join(", "),
-            p.user_header,
-            p.groups_header,
-            p.admin_group.as_ref().map(|a| format!("; {a} sees every team")).unwrap_or_default()
-        );
+    state.auth = std::sync::Arc::new(auth.auth(store.clone(), &base_path).await?);
+    let admin = auth.admin_group.as_ref().map(|a| format!("; {a} sees every team")).unwrap_or_default();
+    match &state.auth.mode {
+        carbon_dash::auth::Mode::Proxy(p) => {
+            let nets: Vec<String> = p.trusted.iter().map(|n| n.to_string()).collect();
+            println!(
+                "sign-in: by the proxy at {} ({} names the person, {} their teams{admin})",
+                nets.join(", "),
+                p.user_header,
+                p.groups_header,
+            )
+        }
+        carbon_dash::auth::Mode::Oidc(o) => println!(
+            "sign-in: OpenID Connect with {} (teams from the '{}' claim and `carbon-dash member`{admin}); \
+             sessions last {} min",
+            o.issuer(),
+            o.groups_claim(),
+            o.session_lifetime().as_secs() / 60
+        ),
+        carbon_dash::auth::Mode::Open => {}
     }
     state.allowed_hosts = carbon_dash::allowed_hosts(settings.addr, &allow_hosts);
     state.behind_tls = behind_tls;

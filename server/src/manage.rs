@@ -1,7 +1,7 @@
-//! The project, experiment, token and export commands: each opens the store `--db` names, does
+//! The project, experiment, token, member and export commands: each opens the store `--db` names, does
 //! one thing and says what a user does next (the lines for `.codecarbon.config`).
 
-use crate::cli::{ExperimentCommand, ProjectCommand, TokenCommand};
+use crate::cli::{ExperimentCommand, MemberCommand, ProjectCommand, TokenCommand};
 use carbon_store::{NewExperiment, Store};
 use std::fmt::Write as _;
 
@@ -71,7 +71,21 @@ pub async fn experiment(cmd: ExperimentCommand) -> anyhow::Result<String> {
 
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<String> {
     match cmd {
-        TokenCommand::Add { project, endpoint, db } => {
+        TokenCommand::Add { read: true, team, all, db, .. } => {
+            if team.is_none() && !all {
+                anyhow::bail!("a read token sees one team (--team NAME) or every team (--all): give one");
+            }
+            let store = Store::open(&db.db).await?;
+            let token = store.add_read_token(team.as_deref()).await?;
+            store.close().await;
+            let scope = team.map(|t| format!("team '{t}'")).unwrap_or_else(|| "every team".into());
+            Ok(format!(
+                "# a read token for {scope}, shown this once; send it as a header to a server with --auth:\n\
+                 #   curl -H 'Authorization: Bearer {token}' http://…/api/v1/runs\n{token}\n"
+            ))
+        }
+        TokenCommand::Add { project, endpoint, db, .. } => {
+            let project = project.ok_or_else(|| anyhow::anyhow!("give --project (or --read for a read token)"))?;
             let store = Store::open(&db.db).await?;
             let token = store.add_token(&project).await?;
             let experiments = store.experiments(Some(&project)).await?;
@@ -95,7 +109,19 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<String> {
             );
             Ok(out)
         }
-        TokenCommand::List { project, db } => {
+        TokenCommand::List { read: true, db, .. } => {
+            let store = Store::open(&db.db).await?;
+            let mut out = String::new();
+            for t in store.read_tokens().await? {
+                let state = t.revoked_at.map(|r| format!("revoked {}", when(r))).unwrap_or_else(|| "live".into());
+                let scope = t.team.map(|t| format!("team: {t}")).unwrap_or_else(|| "every team".into());
+                let _ = writeln!(out, "{}…\t{scope}\tmade {}\t{state}", t.prefix, when(t.created_at));
+            }
+            store.close().await;
+            Ok(out)
+        }
+        TokenCommand::List { project, db, .. } => {
+            let project = project.ok_or_else(|| anyhow::anyhow!("give --project (or --read)"))?;
             let store = Store::open(&db.db).await?;
             let mut out = String::new();
             for t in store.tokens(&project).await? {
@@ -106,13 +132,51 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<String> {
             Ok(out)
         }
         TokenCommand::Revoke { project, token, db } => {
+            let token = token.trim_end_matches('…');
             let store = Store::open(&db.db).await?;
-            let n = store.revoke_token(&project, token.trim_end_matches('…')).await?;
+            let n = match project {
+                _ if token.starts_with("cdr_") => store.revoke_read_token(token).await,
+                Some(project) => store.revoke_token(&project, token).await,
+                None => {
+                    store.close().await;
+                    anyhow::bail!("a tracker's token belongs to a project: give --project");
+                }
+            };
             store.close().await;
-            Ok(format!(
-                "{n} token{} revoked: trackers using it are refused from now on\n",
-                if n == 1 { "" } else { "s" }
-            ))
+            let n = n?;
+            Ok(format!("{n} token{} revoked: refused from now on\n", if n == 1 { "" } else { "s" }))
+        }
+    }
+}
+
+pub async fn member(cmd: MemberCommand) -> anyhow::Result<String> {
+    match cmd {
+        MemberCommand::Add { team, user, db } => {
+            let store = Store::open(&db.db).await?;
+            let added = store.add_member(&team, &user).await;
+            store.close().await;
+            Ok(if added? {
+                format!("{user} now sees team '{team}' (at their next page)\n")
+            } else {
+                format!("{user} is in team '{team}' already\n")
+            })
+        }
+        MemberCommand::List { team, db } => {
+            let store = Store::open(&db.db).await?;
+            let members = store.members(team.as_deref()).await;
+            store.close().await;
+            let mut out = String::new();
+            for (team, person, at) in members? {
+                let _ = writeln!(out, "{team}\t{person}\tadded {}", when(at));
+            }
+            Ok(out)
+        }
+        MemberCommand::Remove { team, user, db } => {
+            let store = Store::open(&db.db).await?;
+            let removed = store.remove_member(&team, &user).await;
+            store.close().await;
+            removed?;
+            Ok(format!("{user} no longer sees team '{team}' through membership here (their groups still count)\n"))
         }
     }
 }

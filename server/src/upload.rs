@@ -286,7 +286,7 @@ pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: N
         // (the open paths: assets) sees none.
         None => match (req.extensions().get::<crate::auth::Who>().map(|w| &w.visible), &*s.auth) {
             (Some(crate::auth::Visible::Teams(teams)), _) => s.scoped.view(&s.catalog, teams),
-            (None, crate::auth::Auth::Proxy(_)) => s.scoped.view(&s.catalog, &Default::default()),
+            (None, a) if a.signs_in() => s.scoped.view(&s.catalog, &Default::default()),
             _ => s.catalog.clone(),
         },
     };
@@ -701,7 +701,7 @@ pub fn save_new(dir: &FsPath, name: &str, data: &[u8]) -> std::io::Result<String
 pub async fn save(State(s): State<AppState>, headers: HeaderMap) -> Response {
     let reply = Reply::new(&s, &headers);
     // Behind sign-in, saved files would belong to no one's team: uploads stay private.
-    if matches!(&*s.auth, crate::auth::Auth::Proxy(_)) {
+    if s.auth.signs_in() {
         let why = "behind sign-in, uploads stay in your private session: put files in your team's folder to keep them";
         return reply.error(StatusCode::FORBIDDEN, why.into());
     }

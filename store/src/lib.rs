@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod people;
 pub mod schema;
 
 /// For other replicas' news (PostgreSQL `LISTEN` on [`CHANNEL`]).
@@ -134,8 +135,11 @@ pub struct Store {
     /// Transactions the writer committed.
     commits: Arc<std::sync::atomic::AtomicU64>,
     /// Token hash → (project, when looked up); run → project.
-    tokens: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    tokens: Remembered<String>,
     run_projects: Arc<Mutex<HashMap<String, String>>>,
+    /// Person → their teams here; read token hash → what it may see (see [`people`]).
+    people: Remembered<Vec<String>>,
+    read_scopes: Remembered<people::Scope>,
     /// Months (as `year * 12 + month - 1`) whose PostgreSQL partition is known to exist.
     partitions: Arc<Mutex<HashSet<i64>>>,
     /// Reads whose cost grows with a run's or a project's records (checkpoints, exports) take a
@@ -143,6 +147,9 @@ pub struct Store {
     /// the trackers.
     heavy_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Looked-up values by key, with when they were looked up (kept for [`TOKEN_TTL`]).
+type Remembered<T> = Arc<Mutex<HashMap<String, (T, Instant)>>>;
 
 /// Microseconds since 1970, now.
 fn now() -> i64 {
@@ -221,6 +228,7 @@ impl Store {
                 sqlx::AssertSqlSafe(v2).into_sql_str(),
                 false,
             ),
+            Migration::new(3, "who may see what".into(), MigrationType::Simple, SqlStr::from_static(schema::V3), false),
         ]);
         migrator.run(&pool).await?;
         let write_pool = options(1).connect(&url).await?;
@@ -235,6 +243,8 @@ impl Store {
             commits: Arc::default(),
             tokens: Arc::default(),
             run_projects: Arc::default(),
+            people: Arc::default(),
+            read_scopes: Arc::default(),
             partitions: Arc::default(),
             heavy_reads: Arc::new(tokio::sync::Semaphore::new(HEAVY_READS)),
         };

@@ -153,3 +153,42 @@ pub fn v2_postgres() -> String {
          CREATE TABLE emissions_default PARTITION OF emissions DEFAULT;\n"
     )
 }
+
+/// Version 3: who may see what. `members`: a person (an e-mail or subject, lower case) in a team,
+/// beside the teams their groups name. `read_tokens`: tokens scripts read the API with, kept as
+/// their hash, scoped to a team (`team` NULL: every team). `sessions`: people signed in with
+/// OpenID Connect, by their cookie's hash. `sign_ins`: sign-ins under way (their state's hash,
+/// the browser's cookie hash, the nonce and the PKCE verifier), each taken once.
+pub const V3: &str = "
+CREATE TABLE members (
+    team TEXT NOT NULL,
+    person TEXT NOT NULL,
+    added_at BIGINT NOT NULL,
+    PRIMARY KEY (team, person)
+);
+CREATE INDEX members_person ON members (person);
+CREATE TABLE read_tokens (
+    hash TEXT PRIMARY KEY,
+    prefix TEXT NOT NULL,
+    team TEXT,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE TABLE sessions (
+    hash TEXT PRIMARY KEY,
+    person TEXT NOT NULL,
+    team_list TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE TABLE sign_ins (
+    state_hash TEXT PRIMARY KEY,
+    browser_hash TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX sign_ins_created ON sign_ins (created_at);
+";

@@ -494,3 +494,84 @@ async fn partitions_are_made_only_for_months_near_now() {
         s.close().await;
     }
 }
+
+/// A database the previous release wrote (versions 1 and 2) gets the tables of who may see what
+/// in place: its projects, tokens and runs stay, and members, read tokens, sessions and sign-ins
+/// work on both engines.
+#[tokio::test]
+async fn the_previous_releases_database_gets_members_tokens_and_sessions_in_place() {
+    use carbon_store::people::{Scope, SignIn};
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    use sqlx::SqlSafeStr;
+    for spec in common::dbs().await.specs {
+        sqlx::any::install_default_drivers();
+        let postgres = spec.starts_with("postgres");
+        let url = if postgres { spec.clone() } else { format!("sqlite://{spec}?mode=rwc") };
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        let v2 = if postgres { carbon_store::schema::v2_postgres() } else { carbon_store::schema::v2_sqlite() };
+        Migrator::with_migrations(vec![
+            Migration::new(
+                1,
+                "collected runs".into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(carbon_store::schema::V1),
+                false,
+            ),
+            Migration::new(
+                2,
+                "run totals, record sequence".into(),
+                MigrationType::Simple,
+                sqlx::AssertSqlSafe(v2).into_sql_str(),
+                false,
+            ),
+        ])
+        .run(&pool)
+        .await
+        .expect("versions 1 and 2");
+        sqlx::query("DROP TABLE emissions_v1").execute(&pool).await.expect("as the release left it");
+        for q in [
+            "INSERT INTO projects (id, name, team, created_at) VALUES ('p1', 'vision', 'cv', 1)",
+            "INSERT INTO tokens (hash, prefix, project_id, created_at) VALUES ('h', 'cdt_01234567', 'p1', 1)",
+        ] {
+            sqlx::query(q).execute(&pool).await.expect(q);
+        }
+        pool.close().await;
+
+        let s = Store::open(&spec).await.expect("open and upgrade");
+        assert_eq!(s.tokens("vision").await.expect("tokens")[0].prefix, "cdt_01234567", "{spec}");
+        assert_eq!(s.projects().await.expect("projects")[0].team.as_deref(), Some("cv"));
+        // Members, matched without regard to case.
+        assert!(s.add_member("cv", "Ada@Example.org").await.expect("add"));
+        assert!(!s.add_member("cv", "ada@example.org").await.expect("again"), "once");
+        assert_eq!(s.teams_of("ADA@example.org").await.expect("teams"), ["cv"]);
+        assert!(s.add_member("a/b", "ada@example.org").await.is_err(), "a team name is a folder's");
+        // Read tokens: kept hashed, scoped, revocable.
+        let team = s.add_read_token(Some("cv")).await.expect("token");
+        let all = s.add_read_token(None).await.expect("token");
+        assert_eq!(s.read_token_scope(&team).await.expect("scope"), Some(Scope::Team("cv".into())));
+        assert_eq!(s.read_token_scope(&all).await.expect("scope"), Some(Scope::All));
+        assert_eq!(s.read_token_scope(&format!("{}0", &all[..67])).await.expect("scope"), None);
+        assert_eq!(s.revoke_read_token(&team[..12]).await.expect("revoke"), 1);
+        assert_eq!(s.read_token_scope(&team).await.expect("scope"), None, "refused at once");
+        assert!(s.read_tokens().await.expect("list").iter().all(|t| !t.prefix.is_empty() && t.prefix.len() == 12));
+        // A sign-in is taken once; a session ends when it expires or is ended.
+        let pending =
+            SignIn { browser_hash: "b".into(), nonce: "n".into(), verifier: "v".into(), next: "/runs".into() };
+        s.add_sign_in("state-1", &pending).await.expect("sign-in");
+        assert_eq!(s.take_sign_in("state-1").await.expect("take"), Some(pending));
+        assert_eq!(s.take_sign_in("state-1").await.expect("again"), None, "a replayed state");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros() as i64;
+        let live = s.add_session("ada@example.org", &["cv".into()], now + 60_000_000).await.expect("session");
+        let gone = s.add_session("ada@example.org", &[], now - 1).await.expect("session");
+        assert_eq!(s.session(&live).await.expect("session").map(|x| x.groups), Some(vec!["cv".to_string()]));
+        assert_eq!(s.session(&gone).await.expect("expired"), None);
+        assert!(s.end_session(&live).await.expect("end"));
+        assert_eq!(s.session(&live).await.expect("ended"), None);
+        s.close().await;
+        // Opened again: nothing to upgrade, nothing lost.
+        let s = Store::open(&spec).await.expect("reopen");
+        assert_eq!(s.members(None).await.expect("members").len(), 1);
+        assert_eq!(s.read_tokens().await.expect("tokens").len(), 2);
+        s.close().await;
+    }
+}
