@@ -55,6 +55,8 @@ pub type Shared = carbon_core::catalog::SharedCatalog;
 pub struct Active {
     pub catalog: Shared,
     pub upload: UploadState,
+    /// The person signed in, when the server signs people in.
+    pub person: Option<SignedIn>,
 }
 
 #[cfg(feature = "ssr")]
@@ -88,6 +90,20 @@ async fn run_detail(
 }
 
 /// Whether this visitor may upload (and save), the limits, and its session's files.
+/// The person a page is shown to, on a server that signs people in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SignedIn {
+    pub user: String,
+    /// Signed in here (OpenID Connect), so signing out is here too (a proxy's people sign out
+    /// at the proxy).
+    pub can_sign_out: bool,
+}
+
+#[server]
+pub async fn get_signed_in() -> Result<Option<SignedIn>, PageError> {
+    Ok(active().and_then(|a| a.person))
+}
+
 #[server]
 pub async fn get_upload_state() -> Result<UploadState, PageError> {
     Ok(active().map(|a| a.upload).unwrap_or_default())

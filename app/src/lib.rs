@@ -106,6 +106,7 @@ pub fn App() -> impl IntoView {
                     <A href=format::href("/upload")>"Upload"</A>
                 </nav>
                 <DatasetSwitch/>
+                <pages::Account/>
             </header>
             <pages::SessionBanner/>
             <main>

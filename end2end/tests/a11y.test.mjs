@@ -2,25 +2,11 @@
 // and every control is reachable by keyboard with a visible focus.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { startApp, hydrated } from './helpers.mjs';
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+import { startApp, hydrated, violations } from './helpers.mjs';
 
 let app;
 before(async () => { app = await startApp([]); });
 after(async () => { await app?.stop(); });
-
-/// The violations axe finds on the page as it is now (injected through the browser's debugger,
-/// which the page's Content-Security-Policy does not govern).
-export async function violations(page) {
-  await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    const r = await window.axe.run(document);
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length}× ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-  });
-}
 
 test('every page of the demo passes axe-core with no violation', async () => {
   const { page, url } = app;

@@ -1,6 +1,7 @@
 // Starts the real server on a free port and a fresh headless Chromium for each test file.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -10,8 +11,8 @@ const BIN = process.env.CARBON_DASH_BIN ?? '../target/debug/carbon-dash';
 process.env.CARBON_DASH_CACHE_DIR ??= tempDir('carbon-dash-cache-');
 const SITE = process.env.CARBON_DASH_SITE ?? '../site';
 
-export async function startServer(args = []) {
-  const proc = spawn(BIN, ['serve', ...args, '--addr', '127.0.0.1:0', '--site-root', SITE], {
+export async function startServer(args = [], { addr = '127.0.0.1:0' } = {}) {
+  const proc = spawn(BIN, ['serve', ...args, '--addr', addr, '--site-root', SITE], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // With a logs folder, the server watches it from a thread of its own: wait for that too, so a
@@ -63,4 +64,16 @@ export async function startApp(args = []) {
 /// Waits until the wasm bundle has hydrated the page (the app sets this attribute in an effect).
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+}
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/// The violations axe-core (WCAG 2 A and AA rules) finds on the page as it is now (injected
+/// through the browser's debugger, which the page's Content-Security-Policy does not govern).
+export async function violations(page) {
+  await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document);
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.length}× ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+  });
 }

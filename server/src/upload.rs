@@ -290,7 +290,11 @@ pub async fn active_catalog(State(s): State<AppState>, mut req: Request, next: N
             _ => s.catalog.clone(),
         },
     };
-    req.extensions_mut().insert(Active { catalog, upload });
+    let person = req
+        .extensions()
+        .get::<crate::auth::Who>()
+        .map(|w| app::api::SignedIn { user: w.user.clone(), can_sign_out: w.how == crate::auth::How::Session });
+    req.extensions_mut().insert(Active { catalog, upload, person });
     next.run(req).await
 }
 

@@ -26,7 +26,7 @@ pub use regions::Regions;
 pub use run::RunPage;
 pub use runs::Runs;
 pub use teams::{TeamView, Teams};
-pub use upload::{SessionBanner, Upload, UploadVersion};
+pub use upload::{Account, SessionBanner, Upload, UploadVersion};
 
 use leptos::prelude::*;
 

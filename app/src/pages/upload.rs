@@ -314,3 +314,27 @@ pub fn SessionBanner() -> impl IntoView {
         </Suspense>
     }
 }
+
+/// Who the page is shown to, and a way to sign out, on a server that signs people in.
+#[component]
+pub fn Account() -> impl IntoView {
+    let person = Resource::new(|| (), |_| crate::api::get_signed_in());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                person.await.ok().flatten().map(|p| {
+                    view! {
+                        <div class="account">
+                            <span class="who" title="Signed in">{p.user}</span>
+                            {p.can_sign_out.then(|| view! {
+                                <form method="post" action=crate::format::href("/signout")>
+                                    <button type="submit">"Sign out"</button>
+                                </form>
+                            })}
+                        </div>
+                    }
+                })
+            })}
+        </Suspense>
+    }
+}
