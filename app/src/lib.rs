@@ -110,7 +110,7 @@ pub fn App() -> impl IntoView {
             </header>
             <pages::SessionBanner/>
             <main>
-                <Routes fallback=|| view! { <h1>"Page not found"</h1> }>
+                <Routes fallback=|| view! { <Title text="Page not found"/> <h1>"Page not found"</h1> }>
                     <Route path=path!("/") view=pages::Overview ssr=SsrMode::Async/>
                     <Route path=path!("/runs") view=pages::Runs ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=pages::RunPage ssr=SsrMode::Async/>

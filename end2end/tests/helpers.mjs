@@ -61,9 +61,19 @@ export async function startApp(args = []) {
   return { url: server.url, page, stop };
 }
 
-/// Waits until the wasm bundle has hydrated the page (the app sets this attribute in an effect).
+/// Pages axe-core has checked in this test file (each address once).
+const checked = new Set();
+
+/// Waits until the wasm bundle has hydrated the page (the app sets this attribute in an effect),
+/// then checks it with axe-core the first time its address is seen: every page the end-to-end
+/// tests visit passes with no violation.
 export async function hydrated(page) {
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30000 });
+  const url = page.url();
+  if (checked.has(url)) return;
+  checked.add(url);
+  const found = await violations(page);
+  if (found.length) throw new Error(`axe-core on ${url}:\n${found.join('\n')}`);
 }
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');

@@ -300,14 +300,14 @@ pub fn SessionBanner() -> impl IntoView {
                 state.await.ok().and_then(|s| s.session).map(|session| {
                     let n = session.files.iter().filter(|f| f.accepted).count();
                     view! {
-                        <div class="session-banner" id="session-banner">
+                        <aside class="session-banner" id="session-banner" aria-label="Your upload">
                             <strong>"Your upload:"</strong>
                             {format!("these pages show the {} you uploaded (ends in {}). ", count(n, "file"), duration_s(session.expires_in_s as f64))}
                             <a href=crate::format::href("/upload")>"Details"</a>
                             <form method="post" action=crate::format::href("/upload/leave")>
                                 <button type="submit">"Show the server's logs again"</button>
                             </form>
-                        </div>
+                        </aside>
                     }
                 })
             })}
