@@ -72,7 +72,7 @@ test('a person signs in, sees their team only, and signs out', async () => {
   const seen = await page.evaluate(async () => (await fetch('/api/v1/runs')).text());
   assert.ok(seen.includes('a1000000') && !seen.includes('b2000000') && !seen.includes('beta-secret'), seen);
   // The session cookie: HttpOnly, Secure, SameSite=Lax, for this server's paths.
-  const cookie = (await browser.cookies(server.url)).find((c) => c.name === 'carbon_dash_signed_in');
+  const cookie = (await browser.cookies(server.url)).find((c) => c.name === '__Host-carbon_dash_signed_in');
   assert.ok(cookie && cookie.httpOnly && cookie.secure && cookie.sameSite === 'Lax', JSON.stringify(cookie));
   // Beta's run is to ada what a run that does not exist is.
   const beta = await page.goto(`${server.url}/runs/${BETA_RUN}`);
@@ -93,7 +93,7 @@ test('a person signs in, sees their team only, and signs out', async () => {
   await Promise.all([page.waitForNavigation(), page.click('header .account button')]);
   assert.match(page.url(), /\/signin\?signed_out=1$/);
   assert.match(await page.locator('main').textContent(), /You are signed out/);
-  const replayed = await fetch(`${server.url}/api/v1/runs`, { headers: { cookie: `carbon_dash_signed_in=${value}` } });
+  const replayed = await fetch(`${server.url}/api/v1/runs`, { headers: { cookie: `__Host-carbon_dash_signed_in=${value}` } });
   assert.equal(replayed.status, 401, 'the old cookie is dead');
   await page.close();
 });
@@ -147,14 +147,18 @@ test('a wrong state, a replayed callback and a tampered ID token are refused', a
   wrong.searchParams.set('state', 'not-the-state');
   res = await call(wrong.toString());
   assert.equal(res.status, 400);
-  assert.match(await res.text(), /did not begin here/);
+  assert.match(await res.text(), /did not begin in this browser/);
+  // The right callback from another browser (without the cookie its start set) is refused, and
+  // does not spend the sign-in.
+  res = await fetch(at, { redirect: 'manual' });
+  assert.equal(res.status, 400, 'another browser');
   res = await call(at);
   assert.equal(res.status, 303, 'the real callback signs in');
   assert.equal(res.headers.get('location'), '/runs');
-  assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('carbon_dash_signed_in=') && /HttpOnly/.test(c)));
+  assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('__Host-carbon_dash_signed_in=') && /HttpOnly/.test(c)));
   res = await call(at);
   assert.equal(res.status, 400, 'a replayed callback');
-  assert.ok(!res.headers.getSetCookie().some((c) => c.startsWith('carbon_dash_signed_in=')));
+  assert.ok(!res.headers.getSetCookie().some((c) => c.startsWith('__Host-carbon_dash_signed_in=')));
   await context.close();
 
   // A token whose claims were changed (to the admin's) after the provider signed it.
@@ -167,7 +171,7 @@ test('a wrong state, a replayed callback and a tampered ID token are refused', a
     idp.state.tamper = false;
   }
   assert.match(await p2.locator('main').textContent(), /Sign-in failed: the ID token does not check out/);
-  assert.equal((await other.cookies(server.url)).filter((c) => c.name === 'carbon_dash_signed_in').length, 0);
+  assert.equal((await other.cookies(server.url)).filter((c) => c.name === '__Host-carbon_dash_signed_in').length, 0);
   await other.close();
 });
 
@@ -177,13 +181,23 @@ test('an expired session signs the person out', async () => {
   await signIn(page, short.url, 'ada');
   await hydrated(page);
   assert.equal((await page.evaluate(async () => (await fetch('/api/v1/runs')).status)), 200);
-  const cookie = (await context.cookies(short.url)).find((c) => c.name === 'carbon_dash_signed_in');
+  const cookie = (await context.cookies(short.url)).find((c) => c.name === '__Host-carbon_dash_signed_in');
   await new Promise((r) => setTimeout(r, 2500));
   // The server ends it too (whatever a browser keeps).
-  const kept = await fetch(`${short.url}/api/v1/runs`, { headers: { cookie: `carbon_dash_signed_in=${cookie.value}` } });
+  const kept = await fetch(`${short.url}/api/v1/runs`, { headers: { cookie: `__Host-carbon_dash_signed_in=${cookie.value}` } });
   assert.equal(kept.status, 401);
   assert.equal((await page.evaluate(async () => (await fetch('/api/v1/runs')).status)), 401, 'expired');
   await page.goto(`${short.url}/teams`);
   assert.match(page.url(), /\/signin\?next=%2Fteams$/);
   await context.close();
+});
+
+test('one address cannot fill the store with sign-ins under way', async () => {
+  const statuses = [];
+  for (let i = 0; i < 25; i += 1) {
+    statuses.push((await fetch(`${short.url}/signin/start`, { redirect: 'manual' })).status);
+  }
+  // 20 a minute from one address (the expiry test above began one of them).
+  assert.ok(statuses.filter((s) => s === 303).length <= 20, statuses.join(' '));
+  assert.equal(statuses.at(-1), 429, statuses.join(' '));
 });

@@ -182,12 +182,27 @@ fn bearer(headers: &HeaderMap) -> Result<Option<String>, &'static str> {
     Ok(Some(token.to_string()))
 }
 
-/// Who a request is, `Ok(None)` for nobody, or why its credentials are refused.
-async fn identify(auth: &Auth, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<Option<Who>, String> {
-    let store = auth.store.as_ref().ok_or("no store for sign-in")?;
-    if let Some(token) = bearer(headers).map_err(str::to_string)? {
-        let scope = store.read_token_scope(&token).await.map_err(|e| format!("read tokens: {e}"))?;
-        let visible = match scope.ok_or("an unknown or revoked read token")? {
+/// Why a request is not signed in.
+enum Refused {
+    /// Its credentials are missing, wrong, revoked or expired (401).
+    Denied(String),
+    /// The store did not answer: nothing can be said of the request (503).
+    Unavailable(String),
+}
+
+impl From<String> for Refused {
+    fn from(why: String) -> Refused {
+        Refused::Denied(why)
+    }
+}
+
+/// Who a request is, `Ok(None)` for nobody, or why it is refused.
+async fn identify(auth: &Auth, headers: &HeaderMap, peer: Option<IpAddr>) -> Result<Option<Who>, Refused> {
+    let store = auth.store.as_ref().ok_or_else(|| Refused::Unavailable("no store for sign-in".into()))?;
+    let unavailable = |what: &str, e: carbon_store::StoreError| Refused::Unavailable(format!("{what}: {e}"));
+    if let Some(token) = bearer(headers).map_err(|e| Refused::Denied(e.to_string()))? {
+        let scope = store.read_token_scope(&token).await.map_err(|e| unavailable("read tokens", e))?;
+        let visible = match scope.ok_or_else(|| Refused::Denied("an unknown or revoked read token".into()))? {
             Scope::All => Visible::All,
             Scope::Team(t) => Visible::Teams([t].into()),
         };
@@ -201,13 +216,13 @@ async fn identify(auth: &Auth, headers: &HeaderMap, peer: Option<IpAddr>) -> Res
         }
         Mode::Oidc(_) => {
             let Some(c) = cookie(headers, crate::oidc::SESSION_COOKIE) else { return Ok(None) };
-            let Some(session) = store.session(&c).await.map_err(|e| format!("sessions: {e}"))? else {
-                return Err("the session expired or was ended: sign in again".into());
+            let Some(session) = store.session(&c).await.map_err(|e| unavailable("sessions", e))? else {
+                return Err(Refused::Denied("the session expired or was ended: sign in again".into()));
             };
             (session.person, session.groups.into_iter().collect(), How::Session)
         }
     };
-    let visible = auth.visible(&user, &groups).await?;
+    let visible = auth.visible(&user, &groups).await.map_err(Refused::Unavailable)?;
     Ok(Some(Who { user, visible, how }))
 }
 
@@ -232,7 +247,17 @@ pub async fn authenticate(State(s): State<crate::AppState>, mut req: Request, ne
             return res;
         }
         Ok(None) => "nobody is signed in".to_string(),
-        Err(why) => why,
+        Err(Refused::Denied(why)) => why,
+        Err(Refused::Unavailable(why)) => {
+            tracing::error!(route = %path, "sign-in cannot be checked: {why}");
+            if open_path(req.method(), &path) {
+                return next.run(req).await;
+            }
+            let mut res = (StatusCode::SERVICE_UNAVAILABLE, "sign-in cannot be checked just now: try again shortly\n")
+                .into_response();
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return res;
+        }
     };
     if open_path(req.method(), &path) {
         return next.run(req).await;
@@ -247,11 +272,13 @@ pub async fn authenticate(State(s): State<crate::AppState>, mut req: Request, ne
             return oidc.to_sign_in(&s.base_path, next);
         }
     }
-    let mut res = (
-        StatusCode::UNAUTHORIZED,
-        "sign-in required: this server shows runs to people signed in (scripts: a read token, sent as Authorization: Bearer …)\n",
-    )
-        .into_response();
+    let hint = match s.auth.oidc() {
+        Some(_) => format!("sign in at {}/signin, or send a read token as Authorization: Bearer …", s.base_path),
+        None => {
+            "this server shows runs to people signed in (scripts: a read token, sent as Authorization: Bearer …)".into()
+        }
+    };
+    let mut res = (StatusCode::UNAUTHORIZED, format!("sign-in required: {hint}\n")).into_response();
     res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     res
 }

@@ -103,6 +103,10 @@ pub enum Command {
     /// Who sees which team's runs, beside their groups (servers with --auth).
     #[command(subcommand)]
     Member(MemberCommand),
+    /// People signed in with OpenID Connect: list them, or sign one out everywhere (their groups
+    /// are read at sign-in, so someone who left a group is signed out to lose it at once).
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Run a command and measure its energy (GPU: NVML; CPU: RAPL, else the load; RAM: CodeCarbon's
     /// model), writing a checkpoint row to CodeCarbon's emissions.csv every interval.
     Track(Box<TrackArgs>),
@@ -391,6 +395,22 @@ pub enum TokenCommand {
         #[arg(long)]
         project: Option<String>,
         token: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Signed-in people: sessions, and when the last one ends.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// End every session of a person (the e-mail address, or subject, they sign in with).
+    End {
+        #[arg(long)]
+        user: String,
         #[command(flatten)]
         db: DbArg,
     },

@@ -123,6 +123,10 @@ async fn host_check(State(s): State<AppState>, req: axum::extract::Request, next
 /// be able to open a visitor's upload).
 fn logged_uri(uri: &axum::http::Uri) -> String {
     let path = uri.path();
+    // A sign-in's callback carries its code and state: the path only.
+    if path.ends_with("/signin/callback") {
+        return path.to_string();
+    }
     match path.find("/sessions/") {
         Some(i) => format!("{}/sessions/…", &path[..i]),
         None => uri.to_string(),
@@ -733,13 +737,16 @@ async fn events(
             }
             tokio::select! {
                 got = rx.recv() => match got {
-                    Ok(v) => {
+                    Ok(mut v) => {
                         if let Some((s, teams)) = &held.2 {
                             let now = view_fingerprint(&s.scoped.view(&s.catalog, teams).current());
                             if held.3 == Some(now) {
                                 continue;
                             }
                             held.3 = Some(now);
+                            // Their view's own version: the server's count of changes would
+                            // tell them how often other teams' logs change.
+                            v = now;
                         }
                         return Some((Ok::<_, std::convert::Infallible>(Event::default().event("catalog").data(v.to_string())), (rx, stop, held)));
                     }
@@ -1218,6 +1225,8 @@ mod tests {
         assert_eq!(logged_uri(&uri), "/carbon/sessions/…");
         let uri: axum::http::Uri = "/runs?project=a".parse().unwrap_or_default();
         assert_eq!(logged_uri(&uri), "/runs?project=a");
+        let uri: axum::http::Uri = "/carbon/signin/callback?code=secret&state=s".parse().unwrap_or_default();
+        assert_eq!(logged_uri(&uri), "/carbon/signin/callback");
     }
 
     #[tokio::test]

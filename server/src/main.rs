@@ -18,6 +18,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Experiment(cmd) => manage::experiment(cmd).await?,
         Command::Token(cmd) => manage::token(cmd).await?,
         Command::Member(cmd) => manage::member(cmd).await?,
+        Command::Session(cmd) => manage::session(cmd).await?,
         Command::Report(args) => carbon_dash::report::command(&args)?,
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
         Command::Track(args) => {

@@ -1,7 +1,7 @@
 //! The project, experiment, token, member and export commands: each opens the store `--db` names, does
 //! one thing and says what a user does next (the lines for `.codecarbon.config`).
 
-use crate::cli::{ExperimentCommand, MemberCommand, ProjectCommand, TokenCommand};
+use crate::cli::{ExperimentCommand, MemberCommand, ProjectCommand, SessionCommand, TokenCommand};
 use carbon_store::{NewExperiment, Store};
 use std::fmt::Write as _;
 
@@ -177,6 +177,28 @@ pub async fn member(cmd: MemberCommand) -> anyhow::Result<String> {
             store.close().await;
             removed?;
             Ok(format!("{user} no longer sees team '{team}' through membership here (their groups still count)\n"))
+        }
+    }
+}
+
+pub async fn session(cmd: SessionCommand) -> anyhow::Result<String> {
+    match cmd {
+        SessionCommand::List { db } => {
+            let store = Store::open(&db.db).await?;
+            let sessions = store.sessions().await;
+            store.close().await;
+            let mut out = String::new();
+            for (person, n, until) in sessions? {
+                let _ = writeln!(out, "{person}\t{n} session{}\tuntil {}", if n == 1 { "" } else { "s" }, when(until));
+            }
+            Ok(out)
+        }
+        SessionCommand::End { user, db } => {
+            let store = Store::open(&db.db).await?;
+            let n = store.end_sessions_of(&user).await;
+            store.close().await;
+            let n = n?;
+            Ok(format!("{n} session{} of {user} ended: they sign in again\n", if n == 1 { "" } else { "s" }))
         }
     }
 }

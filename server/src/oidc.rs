@@ -21,10 +21,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-/// The signed-in person's session cookie.
-pub const SESSION_COOKIE: &str = "carbon_dash_signed_in";
-/// The cookie binding a sign-in under way to the browser that began it.
-const SIGN_IN_COOKIE: &str = "carbon_dash_sign_in";
+/// The signed-in person's session cookie. `__Host-`: only this host sets it, for all its paths
+/// (a sibling subdomain cannot plant one).
+pub const SESSION_COOKIE: &str = "__Host-carbon_dash_signed_in";
+/// The cookies binding a sign-in under way to the browser that began it, one per sign-in (two
+/// tabs signing in at once do not undo each other): this, then the first 16 hex digits of the
+/// state's hash.
+const SIGN_IN_COOKIE: &str = "__Host-carbon_dash_sign_in_";
+/// Sign-ins one client address may begin per minute (each keeps a row until its callback).
+const STARTS_PER_MINUTE: u32 = 20;
 /// The issuer's keys are read again at most this often (when a token is signed with a key not
 /// known yet: the provider rotated its keys).
 const REFRESH_EVERY: Duration = Duration::from_secs(60);
@@ -51,6 +56,12 @@ pub struct Oidc {
     http: reqwest::Client,
     /// The client made from the provider's configuration and keys, and when they were read.
     client: RwLock<(Arc<Client>, Instant)>,
+    /// Sign-ins begun per client address in the current minute.
+    starts: std::sync::Mutex<(Instant, HashMap<String, u32>)>,
+}
+
+fn sign_in_cookie(state: &str) -> String {
+    format!("{SIGN_IN_COOKIE}{}", &people::hash(state)[..16])
 }
 
 /// Claims beside the standard ones (the groups claim among them), as userinfo gives them.
@@ -112,12 +123,46 @@ impl Oidc {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()?;
+        let public = openidconnect::url::Url::parse(&settings.public_url)
+            .map_err(|e| anyhow::anyhow!("--public-url {}: {e}", settings.public_url))?;
+        let local = matches!(public.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if public.scheme() != "https" && !local {
+            anyhow::bail!(
+                "--public-url {}: sign-in cookies are Secure, so people must reach this server over https",
+                settings.public_url
+            );
+        }
+        if public.path().trim_end_matches('/') != settings.base_path {
+            anyhow::bail!(
+                "--public-url {} ends in '{}' but --base-path is '{}': give the same path to both",
+                settings.public_url,
+                public.path(),
+                settings.base_path
+            );
+        }
         let client = Self::client(&settings, &http).await?;
-        Ok(Oidc { settings, http, client: RwLock::new((Arc::new(client), Instant::now())) })
+        Ok(Oidc {
+            settings,
+            http,
+            client: RwLock::new((Arc::new(client), Instant::now())),
+            starts: std::sync::Mutex::new((Instant::now(), HashMap::new())),
+        })
+    }
+
+    /// Whether `client` may begin another sign-in this minute.
+    fn may_start(&self, client: &str) -> bool {
+        let mut starts = self.starts.lock().unwrap_or_else(|e| e.into_inner());
+        if starts.0.elapsed() >= Duration::from_secs(60) {
+            *starts = (Instant::now(), HashMap::new());
+        }
+        let n = starts.1.entry(client.to_string()).or_default();
+        *n += 1;
+        *n <= STARTS_PER_MINUTE
     }
 
     async fn client(settings: &Settings, http: &reqwest::Client) -> anyhow::Result<Client> {
-        let issuer = IssuerUrl::new(settings.issuer.trim_end_matches('/').to_string())
+        // As given: an issuer may end in '/', and its ID tokens name it so.
+        let issuer = IssuerUrl::new(settings.issuer.clone())
             .map_err(|e| anyhow::anyhow!("--oidc-issuer {}: {e}", settings.issuer))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, http)
             .await
@@ -164,10 +209,9 @@ impl Oidc {
         see_other(&format!("{base}/signin?next={}", encode(&local_path(next))), None)
     }
 
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: Duration) -> HeaderValue {
-        let path = if path.is_empty() { "/" } else { path };
+    fn cookie(&self, name: &str, value: &str, max_age: Duration) -> HeaderValue {
         HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
+            "{name}={value}; Path=/; Max-Age={}; HttpOnly; Secure; SameSite=Lax",
             max_age.as_secs()
         ))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -312,9 +356,19 @@ pub async fn sign_in_page(State(s): State<AppState>, headers: HeaderMap, Query(q
 }
 
 /// `GET /signin/start`: to the provider, with a new state, nonce and PKCE challenge.
-pub async fn start(State(s): State<AppState>, Query(q): Params) -> Response {
+pub async fn start(
+    State(s): State<AppState>,
+    client: Option<axum::Extension<crate::conn::Client>>,
+    Query(q): Params,
+) -> Response {
     let (Some(oidc), Some(store)) = (s.auth.oidc(), &s.auth.store) else { return not_found() };
     let next = local_path(q.get("next").map(String::as_str).unwrap_or("/"));
+    let address = client.map(|c| format!("{:?}", c.0.key())).unwrap_or_default();
+    if !oidc.may_start(&address) {
+        tracing::warn!(target: "audit", route = "/signin/start", outcome = "refused", reason = "too many sign-ins from one address");
+        let why = "Too many sign-ins from your address: try again in a minute.";
+        return page(&s, StatusCode::TOO_MANY_REQUESTS, &next, Some(("error", why)));
+    }
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = oidc
         .current()
@@ -339,14 +393,13 @@ pub async fn start(State(s): State<AppState>, Query(q): Params) -> Response {
     };
     if let Err(e) = store.add_sign_in(state.secret(), &pending).await {
         tracing::warn!(target: "audit", route = "/signin/start", outcome = "refused", reason = %e);
-        return page(
-            &s,
-            StatusCode::SERVICE_UNAVAILABLE,
-            &next,
-            Some(("error", "Too many sign-ins under way: try again in a minute.")),
-        );
+        let why = match e {
+            carbon_store::StoreError::Busy => "Too many sign-ins under way: try again in a minute.",
+            _ => "Sign-in is not available just now (the server's log says why).",
+        };
+        return page(&s, StatusCode::SERVICE_UNAVAILABLE, &next, Some(("error", why)));
     }
-    let cookie = oidc.cookie(SIGN_IN_COOKIE, &browser, &format!("{}/signin", s.base_path), Duration::from_secs(600));
+    let cookie = oidc.cookie(&sign_in_cookie(state.secret()), &browser, Duration::from_secs(600));
     see_other(url.as_str(), Some(vec![cookie]))
 }
 
@@ -354,36 +407,30 @@ pub async fn start(State(s): State<AppState>, Query(q): Params) -> Response {
 pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): Params) -> Response {
     let (Some(oidc), Some(store)) = (s.auth.oidc(), &s.auth.store) else { return not_found() };
     let refuse = |status: StatusCode, why: &str, shown: &str| {
-        tracing::warn!(target: "audit", route = "/signin/callback", outcome = "sign-in refused", reason = %why);
+        tracing::warn!(target: "audit", route = "/signin/callback", outcome = "sign-in refused", reason = ?why);
         page(&s, status, "/", Some(("error", shown)))
     };
     let state = q.get("state").map(String::as_str).unwrap_or_default();
-    let pending = match store.take_sign_in(state).await {
+    let browser = crate::auth::cookie(&headers, &sign_in_cookie(state)).map(|b| people::hash(&b)).unwrap_or_default();
+    let pending = match store.take_sign_in(state, &browser).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                "unknown, used or expired state",
-                "This sign-in link was used already, is over 10 minutes old, or did not begin here. Sign in again.",
+                "unknown, used or expired state, or another browser's",
+                "This sign-in link was used already, is over 10 minutes old, or did not begin in this browser. Sign in again.",
             )
         }
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), "Sign-in is not available just now."),
     };
-    let browser = crate::auth::cookie(&headers, SIGN_IN_COOKIE).map(|b| people::hash(&b));
-    if browser.as_deref() != Some(pending.browser_hash.as_str()) {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "the sign-in began in another browser",
-            "This sign-in began in another browser (or its cookie was refused). Sign in again here.",
-        );
-    }
     if let Some(error) = q.get("error") {
-        let said = format!("{error}: {}", q.get("error_description").map(String::as_str).unwrap_or(""));
-        let said: String = said.chars().take(200).collect();
+        // The provider's error code only (its description may name its internals).
+        let code: String = error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(60).collect();
+        let said = q.get("error_description").map(|d| d.chars().take(200).collect::<String>()).unwrap_or_default();
         return refuse(
             StatusCode::UNAUTHORIZED,
-            &format!("the provider said {said}"),
-            &format!("The sign-in was refused ({said})."),
+            &format!("the provider said {code}: {said:?}"),
+            &format!("The sign-in was refused ({code})."),
         );
     }
     let Some(code) = q.get("code") else {
@@ -391,7 +438,13 @@ pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): P
     };
     let (person, groups) = match oidc.person(code, &pending).await {
         Ok(p) => p,
-        Err(why) => return refuse(StatusCode::UNAUTHORIZED, &why, &format!("Sign-in failed: {why}.")),
+        Err(why) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                &why,
+                &format!("Sign-in failed: {}.", why.split(": ").next().unwrap_or("")),
+            )
+        }
     };
     // A new session, whatever the browser came with (no fixation).
     if let Some(old) = crate::auth::cookie(&headers, SESSION_COOKIE) {
@@ -408,10 +461,8 @@ pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): P
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), "Sign-in is not available just now."),
     };
     tracing::info!(target: "audit", who = %person, groups = %list.join(","), route = "/signin/callback", outcome = "signed in");
-    let cookies = vec![
-        oidc.cookie(SESSION_COOKIE, &session, &s.base_path, lifetime),
-        oidc.cookie(SIGN_IN_COOKIE, "", &format!("{}/signin", s.base_path), Duration::ZERO),
-    ];
+    let cookies =
+        vec![oidc.cookie(SESSION_COOKIE, &session, lifetime), oidc.cookie(&sign_in_cookie(state), "", Duration::ZERO)];
     see_other(&format!("{}{}", s.base_path, local_path(&pending.next)), Some(cookies))
 }
 
@@ -422,10 +473,17 @@ pub async fn sign_out(State(s): State<AppState>, headers: HeaderMap) -> Response
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let public = openidconnect::url::Url::parse(&oidc.settings.public_url).ok();
+    // The page's origin is this server's: as people reach it, or as the request names it.
     let same = |o: &str| {
         openidconnect::url::Url::parse(o).ok().is_some_and(|o| {
-            o.host_str().is_some_and(|h| host.split(':').next() == Some(h))
-                || public.as_ref().is_some_and(|p| p.origin() == o.origin())
+            public.as_ref().is_some_and(|p| p.origin() == o.origin())
+                || o.host_str().is_some_and(|h| {
+                    let named = match o.port() {
+                        Some(port) => format!("{h}:{port}"),
+                        None => h.to_string(),
+                    };
+                    named.eq_ignore_ascii_case(host)
+                })
         })
     };
     if origin.is_some_and(|o| !same(o)) {
@@ -438,7 +496,7 @@ pub async fn sign_out(State(s): State<AppState>, headers: HeaderMap) -> Response
         let _ = store.end_session(&c).await;
     }
     tracing::info!(target: "audit", who = %who.as_deref().unwrap_or("-"), route = "/signout", outcome = "signed out");
-    let cookie = oidc.cookie(SESSION_COOKIE, "", &s.base_path, Duration::ZERO);
+    let cookie = oidc.cookie(SESSION_COOKIE, "", Duration::ZERO);
     see_other(&format!("{}/signin?signed_out=1", s.base_path), Some(vec![cookie]))
 }
 

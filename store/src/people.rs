@@ -58,9 +58,15 @@ pub fn hash(secret: &str) -> String {
     token_hash(secret)
 }
 
-/// People are matched without regard to case (e-mail addresses as providers spell them).
+/// E-mail addresses are matched without regard to case (as providers spell them); other names
+/// (an OpenID subject) exactly.
 pub fn person_key(person: &str) -> String {
-    person.trim().to_lowercase()
+    let p = person.trim();
+    if p.contains('@') {
+        p.to_lowercase()
+    } else {
+        p.to_string()
+    }
 }
 
 fn check_team(team: &str) -> Result<()> {
@@ -276,17 +282,22 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the sign-in `state` names, once: a second callback with the same state finds none.
-    pub async fn take_sign_in(&self, state: &str) -> Result<Option<SignIn>> {
+    /// Takes the sign-in `state` names, begun by the browser whose cookie hashes to
+    /// `browser_hash`, once: a second callback with the same state finds none, and a state
+    /// someone learned cannot be spent from another browser.
+    pub async fn take_sign_in(&self, state: &str, browser_hash: &str) -> Result<Option<SignIn>> {
         let h = token_hash(state);
-        let row =
-            sqlx::query("SELECT browser_hash, nonce, verifier, next, created_at FROM sign_ins WHERE state_hash = $1")
-                .bind(&h)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT nonce, verifier, next, created_at FROM sign_ins WHERE state_hash = $1 AND browser_hash = $2",
+        )
+        .bind(&h)
+        .bind(browser_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(r) = row else { return Ok(None) };
-        let taken = sqlx::query("DELETE FROM sign_ins WHERE state_hash = $1")
+        let taken = sqlx::query("DELETE FROM sign_ins WHERE state_hash = $1 AND browser_hash = $2")
             .bind(&h)
+            .bind(browser_hash)
             .execute(&self.pool)
             .await?
             .rows_affected();
@@ -296,7 +307,7 @@ impl Store {
             return Ok(None);
         }
         Ok(Some(SignIn {
-            browser_hash: r.try_get("browser_hash")?,
+            browser_hash: browser_hash.to_string(),
             nonce: r.try_get("nonce")?,
             verifier: r.try_get("verifier")?,
             next: r.try_get("next")?,
@@ -337,6 +348,27 @@ impl Store {
             groups: serde_json::from_str(&list).unwrap_or_default(),
             expires_at: r.try_get("expires_at")?,
         }))
+    }
+
+    /// Ends every session of `person` (someone who left, or lost a group): how many.
+    pub async fn end_sessions_of(&self, person: &str) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE person = $1")
+            .bind(person_key(person))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    /// Signed-in people: (person, sessions, the latest expiry).
+    pub async fn sessions(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT person, COUNT(*) AS n, MAX(expires_at) AS until FROM sessions WHERE expires_at > $1 \
+             GROUP BY person ORDER BY person",
+        )
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("person")?, r.try_get("n")?, r.try_get("until")?))).collect()
     }
 
     /// Ends a session (sign-out); true when there was one.

@@ -558,15 +558,20 @@ async fn the_previous_releases_database_gets_members_tokens_and_sessions_in_plac
         let pending =
             SignIn { browser_hash: "b".into(), nonce: "n".into(), verifier: "v".into(), next: "/runs".into() };
         s.add_sign_in("state-1", &pending).await.expect("sign-in");
-        assert_eq!(s.take_sign_in("state-1").await.expect("take"), Some(pending));
-        assert_eq!(s.take_sign_in("state-1").await.expect("again"), None, "a replayed state");
+        assert_eq!(s.take_sign_in("state-1", "other").await.expect("take"), None, "another browser");
+        assert_eq!(s.take_sign_in("state-1", "b").await.expect("take"), Some(pending));
+        assert_eq!(s.take_sign_in("state-1", "b").await.expect("again"), None, "a replayed state");
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_micros() as i64;
         let live = s.add_session("ada@example.org", &["cv".into()], now + 60_000_000).await.expect("session");
         let gone = s.add_session("ada@example.org", &[], now - 1).await.expect("session");
         assert_eq!(s.session(&live).await.expect("session").map(|x| x.groups), Some(vec!["cv".to_string()]));
         assert_eq!(s.session(&gone).await.expect("expired"), None);
+        assert_eq!(s.sessions().await.expect("list").len(), 1);
         assert!(s.end_session(&live).await.expect("end"));
         assert_eq!(s.session(&live).await.expect("ended"), None);
+        let again = s.add_session("ada@example.org", &[], now + 60_000_000).await.expect("session");
+        assert_eq!(s.end_sessions_of("Ada@Example.org").await.expect("end all"), 1);
+        assert_eq!(s.session(&again).await.expect("ended"), None);
         s.close().await;
         // Opened again: nothing to upgrade, nothing lost.
         let s = Store::open(&spec).await.expect("reopen");
