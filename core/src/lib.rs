@@ -3,6 +3,7 @@
 //! Data flows one way: files → [`ingest`] (a report and the runs each file tells of) → [`catalog`]
 //! (runs across files) → [`model`] types that the views render, with [`units`] for display.
 
+pub mod budget;
 pub mod live;
 pub mod model;
 pub mod pages;

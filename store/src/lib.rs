@@ -27,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod budgets;
 pub mod people;
 pub mod schema;
 
@@ -229,6 +230,13 @@ impl Store {
                 false,
             ),
             Migration::new(3, "who may see what".into(), MigrationType::Simple, SqlStr::from_static(schema::V3), false),
+            Migration::new(
+                4,
+                "budgets and alerts".into(),
+                MigrationType::Simple,
+                SqlStr::from_static(schema::V4),
+                false,
+            ),
         ]);
         migrator.run(&pool).await?;
         let write_pool = options(1).connect(&url).await?;

@@ -192,3 +192,31 @@ CREATE TABLE sign_ins (
 );
 CREATE INDEX sign_ins_created ON sign_ins (created_at);
 ";
+
+/// Version 4: carbon budgets (`budget set`), one per scope, quantity and period; and the alerts
+/// sent, one row per budget, period, threshold and what crossed it, so that a restart or another
+/// replica never sends one twice (the row is claimed before the webhook is called).
+pub const V4: &str = "
+CREATE TABLE budgets (
+    scope_kind TEXT NOT NULL,
+    scope_name TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    period TEXT NOT NULL,
+    amount DOUBLE PRECISION NOT NULL,
+    thresholds TEXT NOT NULL,
+    set_at BIGINT NOT NULL,
+    PRIMARY KEY (scope_kind, scope_name, quantity, period)
+);
+CREATE TABLE alerts (
+    budget_key TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    threshold DOUBLE PRECISION NOT NULL,
+    crossed TEXT NOT NULL,
+    claimed_at BIGINT NOT NULL,
+    sent_at BIGINT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (budget_key, period_start, threshold, crossed)
+);
+";

@@ -580,3 +580,52 @@ async fn the_previous_releases_database_gets_members_tokens_and_sessions_in_plac
         s.close().await;
     }
 }
+
+/// Budgets are set, replaced, listed and removed; an alert is claimed by one of two processes on
+/// the same store, once, and retried until it is delivered.
+#[tokio::test]
+async fn budgets_and_alerts_claimed_once_across_two_processes_on_both_engines() {
+    use carbon_core::budget::{Budget, Period, Quantity, Scope};
+    for spec in common::dbs().await.specs {
+        let (a, b) = (Store::open(&spec).await.expect("open"), Store::open(&spec).await.expect("second process"));
+        let mut budget = Budget {
+            scope: Scope::Team("nlp".into()),
+            quantity: Quantity::Co2Kg,
+            amount: 500.0,
+            period: Period::Month,
+            thresholds: vec![80.0, 100.0],
+            source: String::new(),
+        };
+        a.set_budget(&budget).await.expect("set");
+        budget.amount = 400.0;
+        a.set_budget(&budget).await.expect("replace");
+        budget.period = Period::Quarter;
+        b.set_budget(&budget).await.expect("a quarter too");
+        let listed = b.budgets().await.expect("list");
+        assert_eq!(listed.len(), 2, "{spec}");
+        assert_eq!(
+            (listed[0].amount, listed[0].period, listed[0].thresholds.clone()),
+            (400.0, Period::Month, vec![80.0, 100.0])
+        );
+        assert!(a.set_budget(&Budget { amount: -1.0, ..budget.clone() }).await.is_err());
+        let key = carbon_store::budgets::key(&listed[0]);
+        // Both processes see the threshold crossed at once: one sends.
+        let (x, y) = tokio::join!(
+            a.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}"),
+            b.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}")
+        );
+        assert_eq!([x.expect("claim"), y.expect("claim")].iter().filter(|c| **c).count(), 1, "{spec}");
+        assert!(!a.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}").await.expect("again"));
+        assert!(a.claim_alert(&key, "2026-12-01", 80.0, "spent", "{}").await.expect("next period"));
+        let pending = a.undelivered_alerts().await.expect("pending");
+        assert_eq!(pending.len(), 2);
+        a.alert_attempt(&pending[0], Some("503 from the receiver")).await.expect("failed");
+        assert_eq!(b.undelivered_alerts().await.expect("pending")[0].attempts, 1);
+        a.alert_attempt(&pending[0], None).await.expect("delivered");
+        assert_eq!(b.undelivered_alerts().await.expect("pending").len(), 1);
+        assert_eq!(b.remove_budget(&Scope::Team("nlp".into()), Some(Period::Quarter)).await.expect("remove"), 1);
+        assert!(b.remove_budget(&Scope::Team("nope".into()), None).await.is_err());
+        a.close().await;
+        b.close().await;
+    }
+}

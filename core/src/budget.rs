@@ -1,0 +1,401 @@
+//! Carbon budgets: an amount of CO₂e (kg) or energy (kWh) a team or project agreed to spend per
+//! month or quarter, and where it stands: spent so far (with its range), the projection to the
+//! period's end from the recent daily rate, the day the budget runs out at that rate, and the
+//! thresholds crossed.
+//!
+//! Days are the calendar days of the logs' own timestamps (CodeCarbon writes local wall-clock
+//! time without a zone), and a period is the calendar month or quarter of those days. A run is
+//! spread evenly over the time from its start to its last checkpoint, so a run still going counts
+//! what it has spent so far, on the days it spent it.
+
+use crate::model::Run;
+use crate::time::Timestamp;
+use chrono::{Datelike, Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+/// What a budget covers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum Scope {
+    Team(String),
+    Project(String),
+}
+
+impl Scope {
+    pub fn label(&self) -> String {
+        match self {
+            Scope::Team(t) => format!("team {t}"),
+            Scope::Project(p) => format!("project {p}"),
+        }
+    }
+
+    fn holds(&self, run: &Run) -> bool {
+        match self {
+            Scope::Team(t) => run.team.as_deref() == Some(t.as_str()),
+            Scope::Project(p) => run.project_name.as_deref() == Some(p.as_str()),
+        }
+    }
+}
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantity {
+    /// Recomputed CO₂e, kg.
+    Co2Kg,
+    EnergyKwh,
+}
+
+impl Quantity {
+    pub fn unit(self) -> &'static str {
+        match self {
+            Quantity::Co2Kg => "kg CO₂e",
+            Quantity::EnergyKwh => "kWh",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Month,
+    Quarter,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Option<Period> {
+        match s {
+            "month" => Some(Period::Month),
+            "quarter" => Some(Period::Quarter),
+            _ => None,
+        }
+    }
+
+    /// The first day of the period holding `day`, and the first day of the next one.
+    pub fn bounds(self, day: NaiveDate) -> (NaiveDate, NaiveDate) {
+        let months = match self {
+            Period::Month => 1,
+            Period::Quarter => 3,
+        };
+        let first_month = (day.month0() / months) * months;
+        let start = NaiveDate::from_ymd_opt(day.year(), first_month + 1, 1).unwrap_or(day);
+        let next = start.checked_add_months(chrono::Months::new(months)).unwrap_or(start);
+        (start, next)
+    }
+}
+
+/// The thresholds alerts fire at, in percent of the amount, unless a budget says otherwise.
+pub const DEFAULT_THRESHOLDS: [f64; 2] = [80.0, 100.0];
+/// Days the recent daily rate is taken over (fewer at a period's start).
+pub const RATE_DAYS: i64 = 7;
+
+/// A budget as set (`budget set`, or `budgets.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub scope: Scope,
+    pub quantity: Quantity,
+    pub amount: f64,
+    pub period: Period,
+    /// Percent of `amount`, ascending.
+    pub thresholds: Vec<f64>,
+    /// Where it was set: "database" or the file's path.
+    pub source: String,
+}
+
+/// A value with its range (the recomputation's low and high).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct Ranged {
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Ranged {
+    fn add(&mut self, o: Ranged, f: f64) {
+        self.value += o.value * f;
+        self.low += o.low * f;
+        self.high += o.high * f;
+    }
+
+    fn scaled(self, f: f64) -> Ranged {
+        Ranged { value: self.value * f, low: self.low * f, high: self.high * f }
+    }
+}
+
+/// What crossed a threshold: the amount spent, or the projection to the period's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Crossed {
+    Spent,
+    Projected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Crossing {
+    pub threshold: f64,
+    pub by: Crossed,
+}
+
+/// Where a budget stands on a day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Standing {
+    pub budget: Budget,
+    /// `YYYY-MM-DD`: the period's first day and the first day after it.
+    pub period_start: String,
+    pub period_end: String,
+    /// The instant it was worked out at (the logs' wall clock).
+    pub now: String,
+    pub spent: Ranged,
+    pub percent_spent: f64,
+    /// The days the rate is taken over (`YYYY-MM-DD`, from and to, inclusive of the part of
+    /// today gone) and the rate per day.
+    pub rate_from: String,
+    pub rate_to: String,
+    pub daily_rate: Ranged,
+    pub projected: Ranged,
+    pub percent_projected: f64,
+    /// The day the amount is (or was) reached at this rate; `None` when it is not reached in
+    /// the period.
+    pub runs_out_on: Option<String>,
+    pub crossed: Vec<Crossing>,
+    /// Spent by the end of each day of the period so far (cumulative), for the burn-down.
+    pub days: Vec<DaySpent>,
+    pub runs: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DaySpent {
+    pub day: String,
+    pub cumulative: Ranged,
+}
+
+/// A run's amount of `q`, with its range; `None` when it has none.
+fn amount_of(run: &Run, q: Quantity) -> Option<Ranged> {
+    match q {
+        Quantity::Co2Kg => {
+            let a = &run.assessment;
+            let v = a.co2_kg?;
+            Some(Ranged { value: v, low: a.co2_kg_low.unwrap_or(v), high: a.co2_kg_high.unwrap_or(v) })
+        }
+        Quantity::EnergyKwh => {
+            let v = run.energy_kwh?;
+            let a = &run.assessment;
+            Some(Ranged { value: v, low: a.energy_kwh_low.unwrap_or(v), high: a.energy_kwh_high.unwrap_or(v) })
+        }
+    }
+}
+
+/// The run's time span: from its start to its last checkpoint (an instant when it has no
+/// duration).
+fn span(run: &Run) -> Option<(Timestamp, Timestamp)> {
+    let end = run.ended_at.or(run.started_at)?;
+    let start = run.started_at.unwrap_or_else(|| {
+        let secs = run.duration_s.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
+        end - Duration::milliseconds((secs * 1000.0) as i64)
+    });
+    Some((start.min(end), end))
+}
+
+fn secs(d: Duration) -> f64 {
+    d.num_milliseconds() as f64 / 1000.0
+}
+
+/// The share of `[from, to)` inside `[a, b)`, of `b - a` (1 for an instant inside).
+fn share(run: (Timestamp, Timestamp), from: Timestamp, to: Timestamp) -> f64 {
+    let (a, b) = run;
+    if b <= a {
+        return f64::from(u8::from(a >= from && a < to));
+    }
+    let overlap = secs(b.min(to) - a.max(from));
+    (overlap / secs(b - a)).clamp(0.0, 1.0)
+}
+
+/// Where `budget` stands at `now`, from `runs` (those outside its scope are skipped).
+pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: Timestamp) -> Standing {
+    let (start, end) = budget.period.bounds(now.date());
+    let start_t = start.and_hms_opt(0, 0, 0).unwrap_or(now);
+    let end_t = end.and_hms_opt(0, 0, 0).unwrap_or(now);
+    let now = now.clamp(start_t, end_t);
+    let rate_from = (now - Duration::days(RATE_DAYS)).max(start_t);
+    let n_days = (end - start).num_days().max(1) as usize;
+    let today = ((now.date() - start).num_days().max(0) as usize).min(n_days - 1);
+    let mut per_day = vec![Ranged::default(); today + 1];
+    let (mut spent, mut recent, mut count) = (Ranged::default(), Ranged::default(), 0);
+    for run in runs.iter().map(|r| r.borrow()) {
+        if !budget.scope.holds(run) {
+            continue;
+        }
+        let (Some(amount), Some(sp)) = (amount_of(run, budget.quantity), span(run)) else { continue };
+        let inside = share(sp, start_t, now);
+        if inside <= 0.0 {
+            continue;
+        }
+        count += 1;
+        spent.add(amount, inside);
+        recent.add(amount, share(sp, rate_from, now));
+        for (i, d) in per_day.iter_mut().enumerate() {
+            let from = start_t + Duration::days(i as i64);
+            d.add(amount, share(sp, from, (from + Duration::days(1)).min(now)));
+        }
+    }
+    let window_days = (secs(now - rate_from) / 86_400.0).max(1.0 / 24.0);
+    let daily_rate = recent.scaled(1.0 / window_days);
+    let left_days = secs(end_t - now) / 86_400.0;
+    let mut projected = spent;
+    projected.add(daily_rate, left_days);
+    let mut cumulative = Ranged::default();
+    let days: Vec<DaySpent> = per_day
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            cumulative.add(*d, 1.0);
+            DaySpent { day: crate::time::day(start + Duration::days(i as i64)), cumulative }
+        })
+        .collect();
+    let amount = budget.amount;
+    let runs_out_on = if spent.value >= amount {
+        days.iter().find(|d| d.cumulative.value >= amount).map(|d| d.day.clone())
+    } else if daily_rate.value > 0.0 && projected.value >= amount {
+        let at = now + Duration::seconds(((amount - spent.value) / daily_rate.value * 86_400.0) as i64);
+        Some(crate::time::day(at.date()))
+    } else {
+        None
+    };
+    let pct = |v: f64| if amount > 0.0 { v / amount * 100.0 } else { 0.0 };
+    let mut crossed = Vec::new();
+    for t in &budget.thresholds {
+        if pct(spent.value) >= *t {
+            crossed.push(Crossing { threshold: *t, by: Crossed::Spent });
+        } else if pct(projected.value) >= *t {
+            crossed.push(Crossing { threshold: *t, by: Crossed::Projected });
+        }
+    }
+    Standing {
+        budget: budget.clone(),
+        period_start: crate::time::day(start),
+        period_end: crate::time::day(end),
+        now: crate::time::iso(&now),
+        spent,
+        percent_spent: pct(spent.value),
+        rate_from: crate::time::day(rate_from.date()),
+        rate_to: crate::time::day(now.date()),
+        daily_rate,
+        projected,
+        percent_projected: pct(projected.value),
+        runs_out_on,
+        crossed,
+        days,
+        runs: count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        crate::time::parse_iso(s).expect("time")
+    }
+
+    fn run(team: &str, start: &str, end: &str, kg: f64) -> Run {
+        let mut r =
+            Run { team: Some(team.into()), started_at: Some(t(start)), ended_at: Some(t(end)), ..Run::default() };
+        r.energy_kwh = Some(kg * 4.0);
+        r.assessment.co2_kg = Some(kg);
+        r.assessment.co2_kg_low = Some(kg * 0.8);
+        r.assessment.co2_kg_high = Some(kg * 1.3);
+        r
+    }
+
+    fn budget(kg: f64, period: Period) -> Budget {
+        Budget {
+            scope: Scope::Team("nlp".into()),
+            quantity: Quantity::Co2Kg,
+            amount: kg,
+            period,
+            thresholds: DEFAULT_THRESHOLDS.to_vec(),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_quiet_start_then_steady_runs_project_from_the_last_seven_days() {
+        // Nothing until the 10th, then 10 kg a day (one run a day, 02:00–04:00).
+        let runs: Vec<Run> = (10..=20)
+            .map(|d| run("nlp", &format!("2026-11-{d:02}T02:00:00"), &format!("2026-11-{d:02}T04:00:00"), 10.0))
+            .chain([run("vision", "2026-11-12T00:00:00", "2026-11-12T01:00:00", 500.0)])
+            .collect();
+        let s = standing(&budget(300.0, Period::Month), &runs, t("2026-11-21T00:00:00"));
+        assert_eq!((s.period_start.as_str(), s.period_end.as_str()), ("2026-11-01", "2026-12-01"));
+        assert!((s.spent.value - 110.0).abs() < 1e-9, "{:?}", s.spent);
+        assert!((s.spent.low - 88.0).abs() < 1e-9 && (s.spent.high - 143.0).abs() < 1e-9);
+        assert_eq!((s.rate_from.as_str(), s.runs), ("2026-11-14", 11));
+        assert!((s.daily_rate.value - 10.0).abs() < 1e-9, "{:?}", s.daily_rate);
+        // 110 + 10 × 10 days left = 210: 70 % of 300, under both thresholds.
+        assert!((s.projected.value - 210.0).abs() < 1e-9, "{:?}", s.projected);
+        assert!((s.percent_projected - 70.0).abs() < 1e-9);
+        assert!(s.crossed.is_empty() && s.runs_out_on.is_none());
+        assert_eq!(s.days.len(), 21);
+        assert!((s.days[9].cumulative.value - 10.0).abs() < 1e-9 && s.days[8].cumulative.value == 0.0);
+        // A smaller budget: projected over 80 % (144) and 100 % (210 ≥ 180), spent under both.
+        let s = standing(&budget(180.0, Period::Month), &runs, t("2026-11-21T00:00:00"));
+        assert_eq!(
+            s.crossed,
+            vec![
+                Crossing { threshold: 80.0, by: Crossed::Projected },
+                Crossing { threshold: 100.0, by: Crossed::Projected }
+            ]
+        );
+        // 180 − 110 = 70 kg left at 10 a day: 7 days after the 21st.
+        assert_eq!(s.runs_out_on.as_deref(), Some("2026-11-28"));
+    }
+
+    #[test]
+    fn a_big_run_at_the_end_and_a_run_in_progress_count_what_they_spent() {
+        let runs = vec![
+            run("nlp", "2026-11-02T00:00:00", "2026-11-02T01:00:00", 20.0),
+            // Going on: started 12 h ago, its last checkpoint now, 60 kg so far.
+            run("nlp", "2026-11-29T12:00:00", "2026-11-30T00:00:00", 60.0),
+        ];
+        let s = standing(&budget(100.0, Period::Month), &runs, t("2026-11-30T00:00:00"));
+        assert!((s.spent.value - 80.0).abs() < 1e-9);
+        // The last 7 days saw 60 kg: 60/7 a day, one day left.
+        assert!((s.daily_rate.value - 60.0 / 7.0).abs() < 1e-9);
+        assert!((s.projected.value - (80.0 + 60.0 / 7.0)).abs() < 1e-9);
+        assert_eq!(s.crossed, vec![Crossing { threshold: 80.0, by: Crossed::Spent }]);
+        assert!((s.days[28].cumulative.value - 80.0).abs() < 1e-9, "{:?}", s.days[28]);
+    }
+
+    #[test]
+    fn a_run_across_a_period_boundary_is_split_and_quarters_hold_three_months() {
+        // 24 h from 12:00 on 31 October: half in October, half in November.
+        let runs = vec![run("nlp", "2026-10-31T12:00:00", "2026-11-01T12:00:00", 48.0)];
+        let nov = standing(&budget(100.0, Period::Month), &runs, t("2026-11-15T00:00:00"));
+        assert!((nov.spent.value - 24.0).abs() < 1e-9, "{:?}", nov.spent);
+        let oct = standing(&budget(100.0, Period::Month), &runs, t("2026-10-31T18:00:00"));
+        // Only what was spent by "now" (18:00): 6 of the 24 hours.
+        assert!((oct.spent.value - 12.0).abs() < 1e-9, "{:?}", oct.spent);
+        let q = standing(&budget(100.0, Period::Quarter), &runs, t("2026-11-15T00:00:00"));
+        assert_eq!((q.period_start.as_str(), q.period_end.as_str()), ("2026-10-01", "2027-01-01"));
+        assert!((q.spent.value - 48.0).abs() < 1e-9);
+        assert_eq!(
+            Period::Quarter.bounds(NaiveDate::from_ymd_opt(2026, 12, 31).expect("day")).1.to_string(),
+            "2027-01-01"
+        );
+        // At the period's first instant: nothing spent, a rate over the hour floor, no panic.
+        let first = standing(&budget(100.0, Period::Month), &runs, t("2026-12-01T00:00:00"));
+        assert_eq!((first.spent.value, first.days.len()), (0.0, 1));
+    }
+
+    #[test]
+    fn budgets_of_energy_and_of_projects_count_their_own() {
+        let mut b = budget(100.0, Period::Month);
+        b.quantity = Quantity::EnergyKwh;
+        b.scope = Scope::Project("bert".into());
+        let mut r = run("nlp", "2026-11-02T00:00:00", "2026-11-02T01:00:00", 5.0);
+        r.project_name = Some("bert".into());
+        let other = run("nlp", "2026-11-02T00:00:00", "2026-11-02T01:00:00", 5.0);
+        let s = standing(&b, &[r, other], t("2026-11-03T00:00:00"));
+        assert!((s.spent.value - 20.0).abs() < 1e-9 && s.runs == 1);
+    }
+}

@@ -1,0 +1,238 @@
+//! Carbon budgets set with `carbon-dash budget set`, and the alerts sent about them: each alert is
+//! claimed by one row (budget, period, threshold, what crossed it) before it is sent, so a restart
+//! or a second replica never sends it twice; one not yet delivered is retried.
+
+use super::{now, refused, Result, Store};
+use carbon_core::budget::{Budget, Period, Quantity, Scope};
+use sqlx::Row;
+
+/// The key a budget's alerts are kept under.
+pub fn key(b: &Budget) -> String {
+    let (kind, name) = scope_parts(&b.scope);
+    format!("{kind}:{name}:{}:{}", quantity_name(b.quantity), period_name(b.period))
+}
+
+fn scope_parts(s: &Scope) -> (&'static str, &str) {
+    match s {
+        Scope::Team(t) => ("team", t),
+        Scope::Project(p) => ("project", p),
+    }
+}
+
+pub fn quantity_name(q: Quantity) -> &'static str {
+    match q {
+        Quantity::Co2Kg => "co2_kg",
+        Quantity::EnergyKwh => "energy_kwh",
+    }
+}
+
+pub fn period_name(p: Period) -> &'static str {
+    match p {
+        Period::Month => "month",
+        Period::Quarter => "quarter",
+    }
+}
+
+/// An alert claimed and not yet delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub budget_key: String,
+    pub period_start: String,
+    pub threshold: f64,
+    pub crossed: String,
+    pub attempts: i64,
+    pub body: String,
+}
+
+/// An alert as the team page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub budget_key: String,
+    pub period_start: String,
+    pub threshold: f64,
+    pub crossed: String,
+    pub claimed_at: i64,
+    pub sent_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Sets (or replaces) the budget of its scope, quantity and period.
+    pub async fn set_budget(&self, b: &Budget) -> Result<()> {
+        let (kind, name) = scope_parts(&b.scope);
+        super::check_name(kind, name)?;
+        if !(b.amount.is_finite() && b.amount > 0.0) {
+            return refused(format!("a budget of {}: give an amount above 0", b.amount));
+        }
+        let thresholds = b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(",");
+        let (q, p) = (quantity_name(b.quantity), period_name(b.period));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM budgets WHERE scope_kind = $1 AND scope_name = $2 AND quantity = $3 AND period = $4")
+            .bind(kind)
+            .bind(name)
+            .bind(q)
+            .bind(p)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO budgets (scope_kind, scope_name, quantity, period, amount, thresholds, set_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(kind)
+        .bind(name)
+        .bind(q)
+        .bind(p)
+        .bind(b.amount)
+        .bind(thresholds)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn budgets(&self) -> Result<Vec<Budget>> {
+        let rows = sqlx::query(
+            "SELECT scope_kind, scope_name, quantity, period, amount, thresholds FROM budgets \
+             ORDER BY scope_kind, scope_name, quantity, period",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (kind, name): (String, String) = (r.try_get("scope_kind")?, r.try_get("scope_name")?);
+            let scope = if kind == "team" { Scope::Team(name) } else { Scope::Project(name) };
+            let quantity =
+                if r.try_get::<String, _>("quantity")? == "energy_kwh" { Quantity::EnergyKwh } else { Quantity::Co2Kg };
+            let period = Period::parse(&r.try_get::<String, _>("period")?).unwrap_or(Period::Month);
+            let thresholds: String = r.try_get("thresholds")?;
+            out.push(Budget {
+                scope,
+                quantity,
+                amount: r.try_get("amount")?,
+                period,
+                thresholds: thresholds.split(',').filter_map(|t| t.trim().parse().ok()).collect(),
+                source: "database".into(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Removes the budgets of `scope` (of one period, when given): how many.
+    pub async fn remove_budget(&self, scope: &Scope, period: Option<Period>) -> Result<u64> {
+        let (kind, name) = scope_parts(scope);
+        let n = match period {
+            Some(p) => {
+                sqlx::query("DELETE FROM budgets WHERE scope_kind = $1 AND scope_name = $2 AND period = $3")
+                    .bind(kind)
+                    .bind(name)
+                    .bind(period_name(p))
+                    .execute(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM budgets WHERE scope_kind = $1 AND scope_name = $2")
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?
+            }
+        }
+        .rows_affected();
+        if n == 0 {
+            return refused(format!("no budget of {} (see: carbon-dash budget list)", scope.label()));
+        }
+        Ok(n)
+    }
+
+    /// Claims an alert: true for the one caller (of every process on this store) that is to
+    /// send it, false when it was claimed before.
+    pub async fn claim_alert(
+        &self,
+        budget_key: &str,
+        period_start: &str,
+        threshold: f64,
+        crossed: &str,
+        body: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO alerts (budget_key, period_start, threshold, crossed, claimed_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(budget_key)
+        .bind(period_start)
+        .bind(threshold)
+        .bind(crossed)
+        .bind(now())
+        .bind(body)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Alerts claimed and not delivered yet, oldest first.
+    pub async fn undelivered_alerts(&self) -> Result<Vec<Pending>> {
+        let rows = sqlx::query(
+            "SELECT budget_key, period_start, threshold, crossed, attempts, body FROM alerts \
+             WHERE sent_at IS NULL ORDER BY claimed_at LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Pending {
+                    budget_key: r.try_get("budget_key")?,
+                    period_start: r.try_get("period_start")?,
+                    threshold: r.try_get("threshold")?,
+                    crossed: r.try_get("crossed")?,
+                    attempts: r.try_get("attempts")?,
+                    body: r.try_get("body")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a delivery attempt: delivered, or why not.
+    pub async fn alert_attempt(&self, p: &Pending, error: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "UPDATE alerts SET attempts = attempts + 1, last_error = $1, sent_at = $2 \
+             WHERE budget_key = $3 AND period_start = $4 AND threshold = $5 AND crossed = $6",
+        )
+        .bind(error)
+        .bind(error.is_none().then(now))
+        .bind(&p.budget_key)
+        .bind(&p.period_start)
+        .bind(p.threshold)
+        .bind(&p.crossed)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The alerts of the newest periods, newest first (at most `limit`).
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<Sent>> {
+        let rows = sqlx::query(
+            "SELECT budget_key, period_start, threshold, crossed, claimed_at, sent_at, attempts, last_error \
+             FROM alerts ORDER BY claimed_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sent {
+                    budget_key: r.try_get("budget_key")?,
+                    period_start: r.try_get("period_start")?,
+                    threshold: r.try_get("threshold")?,
+                    crossed: r.try_get("crossed")?,
+                    claimed_at: r.try_get("claimed_at")?,
+                    sent_at: r.try_get("sent_at")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}
