@@ -254,6 +254,26 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
             page.charts.push(charts::stacked_co2(&by_team, "monthly-by-team", "CO₂e per month, by team"));
         }
         page.charts.push(charts::cumulative_co2(&by_project, "cumulative", "Cumulative CO₂e"));
+        // Budgets of the team and its projects (of every team in view, on the organisation's
+        // page), over all their runs whatever the filters: a budget counts its whole period.
+        if let Some(book) = use_context::<carbon_core::budget::Book>() {
+            use carbon_core::budget::{in_view, standing, Scope};
+            let now = carbon_core::budget::now();
+            for (i, b) in book.get().budgets.iter().enumerate() {
+                let mine = match (&filter.team, &b.scope) {
+                    (None, _) => true,
+                    (Some(t), Scope::Team(bt)) => t == bt,
+                    (Some(t), Scope::Project(_)) => {
+                        all.iter().any(|r| r.team.as_deref() == Some(t.as_str()) && in_view(b, &[&**r]))
+                    }
+                };
+                if mine && in_view(b, all) {
+                    let s = standing(b, all, now);
+                    let chart = charts::budget_burndown(&s, &format!("budget-{i}"));
+                    page.budgets.push(carbon_core::pages::BudgetView { standing: s, chart });
+                }
+            }
+        }
         page
     })
 }

@@ -821,6 +821,112 @@ pub fn plan_forecast(p: &carbon_core::schedule::PlanAnswer) -> Chart {
     Chart { id: "plan-forecast".into(), title: title.into(), alt, svg: with_targets(svg, &targets), csv }
 }
 
+/// A budget's burn-down: spent by the end of each day (its range shaded), the even line from
+/// nothing to the amount over the period, the projection to the period's end (dashed, its range
+/// shaded) and the amount.
+pub fn budget_burndown(s: &carbon_core::budget::Standing, id: &str) -> Chart {
+    use carbon_core::budget::Quantity;
+    let q = s.budget.quantity;
+    let fmt = |v: f64| match q {
+        Quantity::Co2Kg => units::co2_kg(v),
+        Quantity::EnergyKwh => units::energy_kwh(v),
+    };
+    let start = carbon_core::time::parse_day(&s.period_start);
+    let end = carbon_core::time::parse_day(&s.period_end);
+    let n_days = match (start, end) {
+        (Some(a), Some(b)) => (b - a).num_days().max(1) as f64,
+        _ => s.days.len().max(1) as f64,
+    };
+    let now = carbon_core::time::parse_iso(&s.now)
+        .zip(start)
+        .map(|(t, a)| (t - a.and_hms_opt(0, 0, 0).unwrap_or(t)).num_seconds() as f64 / 86_400.0)
+        .unwrap_or(s.days.len() as f64);
+    let amount = s.budget.amount;
+    let ymax = [amount, s.projected.high, s.spent.high].into_iter().fold(0.0, f64::max).max(1e-9) * 1.1;
+    let title = format!("Budget of {}: {} per {}", s.budget.scope.label(), fmt(amount), s.budget.period.name());
+    // Day i's cumulative is at the end of day i (x = i + 1), and nothing at x = 0; today's at now.
+    let point = |i: usize| if i + 1 == s.days.len() { now } else { (i + 1) as f64 };
+    let (svg, targets) = draw(|root, targets| {
+        let mut chart = builder(root, &title).build_cartesian_2d(0f64..n_days, 0f64..ymax)?;
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
+            .y_desc(q.unit())
+            .x_desc(format!("days from {}", s.period_start))
+            .draw()?;
+        // The amount, and the even line.
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, amount), (n_days, amount)],
+            colour(3).stroke_width(2),
+        )))?;
+        chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (n_days, amount)], BLACK.mix(0.35))))?;
+        // Spent, with its range.
+        let mut band: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+            .chain(s.days.iter().enumerate().map(|(i, d)| (point(i), d.cumulative.high)))
+            .collect();
+        band.extend(s.days.iter().enumerate().rev().map(|(i, d)| (point(i), d.cumulative.low)));
+        band.push((0.0, 0.0));
+        chart.draw_series(std::iter::once(Polygon::new(band, colour(0).mix(0.18).filled())))?;
+        let spent: Vec<(f64, f64)> = std::iter::once((0.0, 0.0))
+            .chain(s.days.iter().enumerate().map(|(i, d)| (point(i), d.cumulative.value)))
+            .collect();
+        chart.draw_series(LineSeries::new(spent.clone(), colour(0).stroke_width(2)))?;
+        // The projection from now to the period's end, with its range.
+        let (p, lo, hi) = (s.projected.value, s.projected.low, s.projected.high);
+        chart.draw_series(std::iter::once(Polygon::new(
+            vec![(now, s.spent.low), (n_days, lo), (n_days, hi), (now, s.spent.high)],
+            colour(1).mix(0.15).filled(),
+        )))?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(now, s.spent.value), (n_days, p)],
+            6,
+            4,
+            colour(1).stroke_width(2),
+        ))?;
+        for (i, d) in s.days.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(point(i), d.cumulative.value));
+            targets.push((
+                x,
+                y,
+                format!(
+                    "{}: {} spent by its end ({} – {})",
+                    d.day,
+                    fmt(d.cumulative.value),
+                    fmt(d.cumulative.low),
+                    fmt(d.cumulative.high)
+                ),
+            ));
+        }
+        let (x, y) = chart.backend_coord(&(n_days, p));
+        targets.push((x, y, format!("projected by {}: {} ({} – {})", s.period_end, fmt(p), fmt(lo), fmt(hi))));
+        Ok(())
+    });
+    let mut csv = csv_line(&["day".into(), "spent".into(), "spent_low".into(), "spent_high".into(), "unit".into()]);
+    for d in &s.days {
+        csv.push_str(&csv_line(&[
+            d.day.clone(),
+            d.cumulative.value.to_string(),
+            d.cumulative.low.to_string(),
+            d.cumulative.high.to_string(),
+            q.unit().into(),
+        ]));
+    }
+    let alt = format!(
+        "Burn-down of the budget of {} for the period from {} to {}: {} spent ({:.0} %), {} projected by its end ({:.0} %){}. The solid line is what was spent, the grey line the even pace, the dashed line the projection from the last {} days' rate.",
+        s.budget.scope.label(),
+        s.period_start,
+        s.period_end,
+        fmt(s.spent.value),
+        s.percent_spent,
+        fmt(s.projected.value),
+        s.percent_projected,
+        s.runs_out_on.as_ref().map(|d| format!("; it runs out on {d} at this rate")).unwrap_or_default(),
+        carbon_core::budget::RATE_DAYS
+    );
+    Chart { id: id.into(), title, alt, svg: with_targets(svg, &targets), csv }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,13 @@ pub enum Period {
 }
 
 impl Period {
+    pub fn name(self) -> &'static str {
+        match self {
+            Period::Month => "month",
+            Period::Quarter => "quarter",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Period> {
         match s {
             "month" => Some(Period::Month),
@@ -286,6 +293,177 @@ pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: T
         crossed,
         days,
         runs: count,
+    }
+}
+
+/// The budgets in force and what is wrong with them, shared by the server (which reads them
+/// from the store and `budgets.toml`) and the pages and API (which show where they stand).
+#[derive(Clone, Default)]
+pub struct Book(std::sync::Arc<std::sync::RwLock<Listed>>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Listed {
+    pub budgets: Vec<Budget>,
+    /// Why some could not be read ("budgets.toml line 4, column 10: …").
+    pub problems: Vec<String>,
+}
+
+impl Book {
+    pub fn get(&self) -> Listed {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set(&self, listed: Listed) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = listed;
+    }
+}
+
+/// Now, as the logs' wall clock reads it on a server that runs on UTC.
+pub fn now() -> Timestamp {
+    let micros =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    crate::time::from_unix_micros(micros).unwrap_or_default()
+}
+
+/// Whether a person whose view holds `runs` sees `budget`: its team's or project's runs are
+/// among them.
+pub fn in_view<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R]) -> bool {
+    runs.iter().any(|r| budget.scope.holds(r.borrow()))
+}
+
+/// Budgets kept beside the logs, for setups without a database: `budgets.toml` at the logs
+/// folder's top.
+///
+/// ```toml
+/// [[budget]]
+/// team = "nlp"            # or project = "bert-sst2"
+/// co2_kg = 500            # or energy_kwh = 1200
+/// period = "month"        # or "quarter"; month when left out
+/// thresholds = [80, 100]  # percent of the amount; these when left out
+/// ```
+#[cfg(feature = "ingest")]
+pub mod file {
+    use super::*;
+    use crate::declare::problem;
+    use crate::model::Problem;
+
+    pub const FILE: &str = "budgets.toml";
+    /// Largest budgets file read.
+    pub const MAX_BYTES: usize = 1 << 20;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileDe {
+        #[serde(default)]
+        budget: Vec<toml::Spanned<BudgetDe>>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct BudgetDe {
+        team: Option<String>,
+        project: Option<String>,
+        co2_kg: Option<f64>,
+        energy_kwh: Option<f64>,
+        period: Option<toml::Spanned<String>>,
+        thresholds: Option<Vec<f64>>,
+    }
+
+    /// The budgets `text` sets, or every mistake with its line and column.
+    pub fn parse(text: &str, source: &str) -> Result<Vec<Budget>, Vec<Problem>> {
+        let file: FileDe = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            vec![problem(text, at, e.message().to_string())]
+        })?;
+        let (mut out, mut problems) = (Vec::new(), Vec::new());
+        for block in &file.budget {
+            let at = block.span().start;
+            let b = block.get_ref();
+            let scope = match (&b.team, &b.project) {
+                (Some(t), None) if !t.trim().is_empty() => Scope::Team(t.trim().into()),
+                (None, Some(p)) if !p.trim().is_empty() => Scope::Project(p.trim().into()),
+                _ => {
+                    problems.push(problem(text, at, "give one of team = \"…\" or project = \"…\"".into()));
+                    continue;
+                }
+            };
+            let (quantity, amount) = match (b.co2_kg, b.energy_kwh) {
+                (Some(kg), None) => (Quantity::Co2Kg, kg),
+                (None, Some(kwh)) => (Quantity::EnergyKwh, kwh),
+                _ => {
+                    problems.push(problem(text, at, "give one of co2_kg = … or energy_kwh = …".into()));
+                    continue;
+                }
+            };
+            if !(amount.is_finite() && amount > 0.0) {
+                problems.push(problem(text, at, format!("an amount of {amount}: give one above 0")));
+                continue;
+            }
+            let period = match &b.period {
+                None => Period::Month,
+                Some(p) => match Period::parse(p.get_ref().trim()) {
+                    Some(p) => p,
+                    None => {
+                        let why = format!("period = \"{}\": give \"month\" or \"quarter\"", p.get_ref());
+                        problems.push(problem(text, p.span().start, why));
+                        continue;
+                    }
+                },
+            };
+            let mut thresholds = b.thresholds.clone().unwrap_or_else(|| DEFAULT_THRESHOLDS.to_vec());
+            if thresholds.iter().any(|t| !(t.is_finite() && *t > 0.0 && *t <= 1000.0)) || thresholds.len() > 10 {
+                problems.push(problem(
+                    text,
+                    at,
+                    "thresholds: up to 10 percentages, each above 0 and at most 1000".into(),
+                ));
+                continue;
+            }
+            thresholds.sort_by(f64::total_cmp);
+            thresholds.dedup();
+            if out.iter().any(|o: &Budget| o.scope == scope && o.quantity == quantity && o.period == period) {
+                problems.push(problem(
+                    text,
+                    at,
+                    format!("a second {:?} budget of {} for the {:?}", quantity, scope.label(), period).to_lowercase(),
+                ));
+                continue;
+            }
+            out.push(Budget { scope, quantity, amount, period, thresholds, source: source.to_string() });
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn budgets_are_read_with_their_defaults_and_mistakes_named_where_they_are() {
+            let text = "[[budget]]\nteam = \"nlp\"\nco2_kg = 500\n\n[[budget]]\nproject = \"bert\"\nenergy_kwh = 1200\nperiod = \"quarter\"\nthresholds = [100, 50]\n";
+            let b = parse(text, "budgets.toml").expect("read");
+            assert_eq!(b.len(), 2);
+            assert_eq!(
+                (b[0].scope.clone(), b[0].quantity, b[0].period),
+                (Scope::Team("nlp".into()), Quantity::Co2Kg, Period::Month)
+            );
+            assert_eq!(b[0].thresholds, DEFAULT_THRESHOLDS.to_vec());
+            assert_eq!((b[1].period, b[1].thresholds.clone()), (Period::Quarter, vec![50.0, 100.0]));
+            let bad = "[[budget]]\nteam = \"nlp\"\nco2_kg = 5\nperiod = \"week\"\n";
+            let p = parse(bad, "budgets.toml").expect_err("a week");
+            assert_eq!((p[0].line, p[0].column), (4, Some(10)), "{:?}", p[0]);
+            assert!(p[0].reason.contains("month"));
+            let both = parse("[[budget]]\nteam = \"a\"\nproject = \"b\"\nco2_kg = 1\n", "f").expect_err("both");
+            assert_eq!(both[0].line, 1);
+            assert!(parse("[[budget]]\nteam = \"a\"\nco2_kg = -1\n", "f").is_err());
+            assert!(parse("[[budget]]\nteam = \"a\"\nco2_kg = 1\ncolour = 2\n", "f").expect_err("unknown")[0]
+                .reason
+                .contains("colour"));
+        }
     }
 }
 

@@ -120,14 +120,14 @@ struct BlockDe {
 }
 
 /// Line and column (from 1) of byte `at` of `text`.
-fn place(text: &str, at: usize) -> (usize, usize) {
+pub(crate) fn place(text: &str, at: usize) -> (usize, usize) {
     let before = &text[..at.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
 
-fn problem(text: &str, at: usize, reason: String) -> Problem {
+pub(crate) fn problem(text: &str, at: usize, reason: String) -> Problem {
     let (line, column) = place(text, at);
     Problem { line, column: Some(column), column_name: None, reason, rejected: true }
 }

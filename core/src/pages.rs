@@ -290,6 +290,17 @@ pub struct TeamPage {
     pub top_projects: Vec<ProjectTotal>,
     pub teams: Vec<String>,
     pub projects: Vec<String>,
+    /// The budgets of the team (of every team, on the organisation's page) and its projects,
+    /// with their burn-down charts.
+    #[serde(default)]
+    pub budgets: Vec<BudgetView>,
+}
+
+/// A budget where it stands, with its burn-down chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetView {
+    pub standing: crate::budget::Standing,
+    pub chart: Chart,
 }
 
 /// An experiment's runs compared. The page stays small however many runs it has: the table lists

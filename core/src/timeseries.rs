@@ -309,6 +309,7 @@ pub fn team_page<R: std::borrow::Borrow<Run>>(title: &str, runs: &[&Run], all: &
         top_projects,
         teams: distinct(Dimension::Team),
         projects: distinct(Dimension::Project),
+        budgets: Vec::new(),
     }
 }
 

@@ -103,6 +103,10 @@ pub enum Command {
     /// Who sees which team's runs, beside their groups (servers with --auth).
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Carbon budgets per team or project (month or quarter); `budgets.toml` at the logs folder's
+    /// top sets them too, for setups without a database.
+    #[command(subcommand)]
+    Budget(BudgetCommand),
     /// People signed in with OpenID Connect: list them, or sign one out everywhere (their groups
     /// are read at sign-in, so someone who left a group is signed out to lose it at once).
     #[command(subcommand)]
@@ -395,6 +399,46 @@ pub enum TokenCommand {
         #[arg(long)]
         project: Option<String>,
         token: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetCommand {
+    /// Set (or replace) the budget of a team or a project for a period.
+    Set {
+        #[arg(long, required_unless_present = "project", conflicts_with = "project")]
+        team: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        /// Recomputed CO₂e, kg.
+        #[arg(long, required_unless_present = "energy_kwh", conflicts_with = "energy_kwh")]
+        co2_kg: Option<f64>,
+        #[arg(long)]
+        energy_kwh: Option<f64>,
+        /// month or quarter.
+        #[arg(long, default_value = "month", value_parser = ["month", "quarter"])]
+        period: String,
+        /// Percent of the amount an alert fires at.
+        #[arg(long, value_delimiter = ',', default_values_t = [80.0, 100.0])]
+        thresholds: Vec<f64>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// The budgets set in the store.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove the budgets of a team or project (of one period, with --period).
+    Remove {
+        #[arg(long, required_unless_present = "project", conflicts_with = "project")]
+        team: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long, value_parser = ["month", "quarter"])]
+        period: Option<String>,
         #[command(flatten)]
         db: DbArg,
     },

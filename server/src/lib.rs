@@ -1,6 +1,7 @@
 //! carbon-dash's server: the axum router (pages, JSON API, assets) over a shared catalog.
 
 pub mod auth;
+pub mod budgets;
 pub mod cache;
 pub mod cli;
 pub mod collect;
@@ -75,6 +76,8 @@ pub struct AppState {
     /// How people are signed in, and the catalog each set of teams sees.
     pub auth: std::sync::Arc<auth::Auth>,
     pub scoped: auth::Scoped,
+    /// Budgets in force (see [`budgets`]).
+    pub budgets: carbon_core::budget::Book,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -176,6 +179,7 @@ impl AppState {
             streams_per_client: conn::MAX_STREAMS_PER_CLIENT,
             auth: std::sync::Arc::default(),
             scoped: auth::Scoped::default(),
+            budgets: carbon_core::budget::Book::default(),
         }
     }
 }
@@ -690,6 +694,37 @@ async fn api_teams(
     read(&s, |c| Json(carbon_core::timeseries::teams(c.runs(mode))))
 }
 
+/// Where each budget the person may see stands now, and what is wrong with the budgets.
+async fn api_budgets(
+    State(st): State<AppState>,
+    Extension(Active { catalog: s, .. }): Extension<Active>,
+    who: Option<Extension<auth::Who>>,
+    Query(params): Params,
+) -> Result<Json<serde_json::Value>, AppError> {
+    use carbon_core::budget::{in_view, standing, Scope};
+    let mode = dataset(&params)?;
+    let listed = st.budgets.get();
+    let now = carbon_core::budget::now();
+    read(&s, |c| {
+        let runs = c.runs(mode);
+        let shown = |b: &carbon_core::budget::Budget| match who.as_ref().map(|w| &w.visible) {
+            None | Some(auth::Visible::All) => true,
+            Some(auth::Visible::Teams(teams)) => {
+                in_view(b, runs) || matches!(&b.scope, Scope::Team(t) if teams.contains(t))
+            }
+        };
+        let standings: Vec<_> = listed.budgets.iter().filter(|b| shown(b)).map(|b| standing(b, runs, now)).collect();
+        // What is wrong with the budgets may name other teams': an admin's (or everyone's
+        // without sign-in).
+        let all = who.as_ref().is_none_or(|w| w.visible == auth::Visible::All);
+        Json(serde_json::json!({
+            "now": carbon_core::time::iso(&now),
+            "budgets": standings,
+            "problems": if all { listed.problems.clone() } else { Vec::new() },
+        }))
+    })
+}
+
 /// Server-sent events: `event: catalog` with a version number each time the logs change.
 /// At most [`MAX_EVENT_STREAMS`] at once (503 beyond: pages then work without live updates);
 /// every stream ends when the server stops.
@@ -921,10 +956,12 @@ pub fn router(state: AppState) -> Router {
     let catalog = state.catalog.clone();
     let base = app::BasePath(state.base_path.clone());
     let live = state.live.clone();
+    let book = state.budgets.clone();
     let context = move || {
         provide_context(catalog.clone());
         provide_context(base.clone());
         provide_context(live.clone());
+        provide_context(book.clone());
     };
     let timeout = state.request_timeout;
     let upload_timeout = timeout * UPLOAD_TIME_FACTOR;
@@ -961,6 +998,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/report", get(api_report))
         .route("/api/v1/timeseries", get(api_timeseries))
         .route("/api/v1/teams", get(api_teams))
+        .route("/api/v1/budgets", get(api_budgets))
         .route("/api/v1/{*rest}", get(api_not_found))
         .route("/healthz", get(healthz))
         .route("/api/v1/events", get(events))

@@ -19,6 +19,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Token(cmd) => manage::token(cmd).await?,
         Command::Member(cmd) => manage::member(cmd).await?,
         Command::Session(cmd) => manage::session(cmd).await?,
+        Command::Budget(cmd) => manage::budget(cmd).await?,
         Command::Report(args) => carbon_dash::report::command(&args)?,
         Command::Export { project, output, db } => manage::export(&project, output.as_deref(), &db.db).await?,
         Command::Track(args) => {
@@ -218,6 +219,21 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         let every = std::time::Duration::from_secs(mlflow_every);
         carbon_dash::mlflow::spawn(server, every, state.catalog.clone(), state.announcer.clone());
     }
+    // Budgets: the store's and budgets.toml's, read now and every few seconds.
+    let logs_dir = match &settings.source {
+        Source::Dir(d) => Some(d.clone()),
+        Source::Demo => None,
+    };
+    state.budgets.set(carbon_dash::budgets::read(store.as_ref(), logs_dir.as_deref()).await);
+    let listed = state.budgets.get();
+    if !listed.budgets.is_empty() || !listed.problems.is_empty() {
+        println!(
+            "budgets: {} in force{}",
+            listed.budgets.len(),
+            if listed.problems.is_empty() { String::new() } else { format!("; {}", listed.problems.join("; ")) }
+        );
+    }
+    carbon_dash::budgets::spawn(store.clone(), logs_dir, state.budgets.clone());
     if let Some(store) = store {
         let started = std::time::Instant::now();
         // Pages read a collected run's checkpoints from the store.

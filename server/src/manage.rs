@@ -1,7 +1,7 @@
 //! The project, experiment, token, member and export commands: each opens the store `--db` names, does
 //! one thing and says what a user does next (the lines for `.codecarbon.config`).
 
-use crate::cli::{ExperimentCommand, MemberCommand, ProjectCommand, SessionCommand, TokenCommand};
+use crate::cli::{BudgetCommand, ExperimentCommand, MemberCommand, ProjectCommand, SessionCommand, TokenCommand};
 use carbon_store::{NewExperiment, Store};
 use std::fmt::Write as _;
 
@@ -177,6 +177,76 @@ pub async fn member(cmd: MemberCommand) -> anyhow::Result<String> {
             store.close().await;
             removed?;
             Ok(format!("{user} no longer sees team '{team}' through membership here (their groups still count)\n"))
+        }
+    }
+}
+
+pub async fn budget(cmd: BudgetCommand) -> anyhow::Result<String> {
+    use carbon_core::budget::{Budget, Period, Quantity, Scope};
+    let scope = |team: Option<String>, project: Option<String>| match (team, project) {
+        (Some(t), None) => Ok(Scope::Team(t)),
+        (None, Some(p)) => Ok(Scope::Project(p)),
+        _ => Err(anyhow::anyhow!("give --team or --project")),
+    };
+    match cmd {
+        BudgetCommand::Set { team, project, co2_kg, energy_kwh, period, mut thresholds, db } => {
+            let (quantity, amount) = match (co2_kg, energy_kwh) {
+                (Some(kg), None) => (Quantity::Co2Kg, kg),
+                (None, Some(kwh)) => (Quantity::EnergyKwh, kwh),
+                _ => anyhow::bail!("give --co2-kg or --energy-kwh"),
+            };
+            if thresholds.iter().any(|t| !(t.is_finite() && *t > 0.0 && *t <= 1000.0)) || thresholds.len() > 10 {
+                anyhow::bail!("--thresholds: up to 10 percentages, each above 0 and at most 1000");
+            }
+            thresholds.sort_by(f64::total_cmp);
+            thresholds.dedup();
+            let period = Period::parse(&period).unwrap_or(Period::Month);
+            let b = Budget {
+                scope: scope(team, project)?,
+                quantity,
+                amount,
+                period,
+                thresholds,
+                source: "database".into(),
+            };
+            let store = Store::open(&db.db).await?;
+            let set = store.set_budget(&b).await;
+            store.close().await;
+            set?;
+            Ok(format!(
+                "budget of {}: {amount} {} per {} (alerts at {} %); servers on this store show it within {} s\n",
+                b.scope.label(),
+                quantity.unit(),
+                carbon_store::budgets::period_name(period),
+                b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
+                crate::budgets::EVERY.as_secs()
+            ))
+        }
+        BudgetCommand::List { db } => {
+            let store = Store::open(&db.db).await?;
+            let budgets = store.budgets().await;
+            store.close().await;
+            let mut out = String::new();
+            for b in budgets? {
+                let _ = writeln!(
+                    out,
+                    "{}\t{} {} per {}\talerts at {} %",
+                    b.scope.label(),
+                    b.amount,
+                    b.quantity.unit(),
+                    carbon_store::budgets::period_name(b.period),
+                    b.thresholds.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(out)
+        }
+        BudgetCommand::Remove { team, project, period, db } => {
+            let scope = scope(team, project)?;
+            let store = Store::open(&db.db).await?;
+            let n = store.remove_budget(&scope, period.as_deref().and_then(Period::parse)).await;
+            store.close().await;
+            let n = n?;
+            Ok(format!("{n} budget{} of {} removed\n", if n == 1 { "" } else { "s" }, scope.label()))
         }
     }
 }

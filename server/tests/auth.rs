@@ -39,12 +39,21 @@ async fn app_and_state() -> (axum::Router, carbon_dash::AppState, std::path::Pat
     write("beta/nlp/carbon-dash.toml", "[[results]]\ntable = \"beta-only.csv\"\n");
     // A metrics file in alpha's folder naming beta's run: beta's figure, not alpha's to see.
     write("alpha/vision/metrics.csv", &format!("run_id,name,value\n{BETA_RUN},bleu,31\n"));
+    // Budgets: alpha's team, and beta's secret project (its name must not reach alpha).
+    write(
+        "budgets.toml",
+        &format!(
+            "[[budget]]\nteam = \"alpha\"\nco2_kg = 5\n\n[[budget]]\nproject = \"{BETA_SECRET}\"\nenergy_kwh = 9\n"
+        ),
+    );
     // A file no team holds (at the root), and one that cannot be read as a log.
     write("unowned.csv", "hello,world\n1,2\n");
     let cat = carbon_core::catalog::load_dir(dir.path()).unwrap();
     let root = dir.keep();
     let mut s = state(cat);
     let store = carbon_store::Store::open(&root.join("people.db").to_string_lossy()).await.unwrap();
+    s.budgets.set(carbon_dash::budgets::read(Some(&store), Some(&root)).await);
+    assert_eq!(s.budgets.get().budgets.len(), 2, "{:?}", s.budgets.get().problems);
     s.auth = std::sync::Arc::new(Auth {
         mode: Mode::Proxy(Proxy {
             user_header: "x-forwarded-email".parse().unwrap(),
@@ -111,6 +120,8 @@ fn routes() -> Vec<String> {
         "/api/v1/timeseries?by=team".into(),
         "/teams".into(),
         "/teams/beta".into(),
+        "/teams/alpha".into(),
+        "/api/v1/budgets".into(),
         "/pareto".into(),
         "/plan".into(),
         "/api/v1/no-such-endpoint".into(),
@@ -209,6 +220,11 @@ async fn nothing_of_team_beta_reaches_alpha_on_any_route_and_nobody_else_sees_an
     }
     let (_, _, all) = call(&app, get("/api/v1/runs", "10.0.0.5", Some(admins[1]))).await;
     assert!(all.contains(ALPHA_RUN) && all.contains(BETA_RUN), "the every-team token: {all}");
+    // Budgets: alpha's own, not beta's project's; an admin sees both.
+    let (_, _, mine) = call(&app, get("/api/v1/budgets", "10.0.0.5", alpha)).await;
+    assert!(mine.contains("\"alpha\"") && !mine.contains(BETA_SECRET), "{mine}");
+    let (_, _, all) = call(&app, get("/api/v1/budgets", "10.0.0.5", Some(admins[0]))).await;
+    assert!(all.contains("\"alpha\"") && all.contains(BETA_SECRET), "{all}");
     store.remove_member("alpha", "carol@example.org").await.unwrap();
     let (_, _, none) = call(&app, get("/api/v1/runs", "10.0.0.5", Some(alphas[1]))).await;
     assert!(!none.contains(ALPHA_RUN), "a removed member: {none}");

@@ -27,10 +27,7 @@ pub fn quantity_name(q: Quantity) -> &'static str {
 }
 
 pub fn period_name(p: Period) -> &'static str {
-    match p {
-        Period::Month => "month",
-        Period::Quarter => "quarter",
-    }
+    p.name()
 }
 
 /// An alert claimed and not yet delivered.

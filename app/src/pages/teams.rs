@@ -163,6 +163,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 note=format!("{}: {}", p.this_period, trend(&p.this_period_totals, &p.previous_period_totals))
             />
         </section>
+        {(!p.budgets.is_empty()).then(|| view! { <Budgets budgets=p.budgets.clone()/> })}
         {p.charts.into_iter().map(|chart| view! { <ChartView chart/> }).collect_view()}
         <h2>"Top projects"</h2>
         <table class="top">
@@ -193,5 +194,40 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// Where each budget stands: spent, projected, the day it runs out, thresholds crossed, and its
+/// burn-down.
+#[component]
+fn Budgets(budgets: Vec<carbon_core::pages::BudgetView>) -> impl IntoView {
+    use carbon_core::budget::{Crossed, Quantity};
+    view! {
+        <h2>"Budgets"</h2>
+        {budgets.into_iter().map(|b| {
+            let s = b.standing;
+            let q = s.budget.quantity;
+            let fmt = move |v: f64| match q {
+                Quantity::Co2Kg => co2(Some(v)),
+                Quantity::EnergyKwh => energy(Some(v)),
+            };
+            let period = format!("{} to {}", s.period_start, s.period_end);
+            let crossed = s.crossed.iter().map(|c| format!("{} % {}", c.threshold, match c.by {
+                Crossed::Spent => "spent",
+                Crossed::Projected => "projected",
+            })).collect::<Vec<_>>().join(", ");
+            view! {
+                <section class="budget">
+                    <h3>{format!("{}: {} per {}", s.budget.scope.label(), fmt(s.budget.amount), s.budget.period.name())}</h3>
+                    <section class="stats">
+                        <Stat label="Spent" value=format!("{} ({:.0} %)", fmt(s.spent.value), s.percent_spent) note=format!("range {} – {}; {period}", fmt(s.spent.low), fmt(s.spent.high))/>
+                        <Stat label="Projected" value=format!("{} ({:.0} %)", fmt(s.projected.value), s.percent_projected) note=format!("by {}: range {} – {}; at {}/day, the rate of {} to {}", s.period_end, fmt(s.projected.low), fmt(s.projected.high), fmt(s.daily_rate.value), s.rate_from, s.rate_to)/>
+                        <Stat label="Runs out" value=s.runs_out_on.clone().unwrap_or_else(|| "not this period".into()) note=if crossed.is_empty() { "no threshold crossed".to_string() } else { format!("crossed: {crossed}") }/>
+                    </section>
+                    <ChartView chart=b.chart/>
+                    <p class="muted">{format!("Recomputed {} of {} runs; set in {}.", q.unit(), s.runs, s.budget.source)}</p>
+                </section>
+            }
+        }).collect_view()}
     }
 }
