@@ -259,7 +259,8 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
         if let Some(book) = use_context::<carbon_core::budget::Book>() {
             use carbon_core::budget::{in_view, standing, Scope};
             let now = carbon_core::budget::now();
-            for (i, b) in book.get().budgets.iter().enumerate() {
+            let listed = book.get();
+            for (i, b) in listed.budgets.iter().enumerate() {
                 let mine = match (&filter.team, &b.scope) {
                     (None, _) => true,
                     (Some(t), Scope::Team(bt)) => t == bt,
@@ -268,7 +269,8 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
                     }
                 };
                 if mine && in_view(b, all) {
-                    let s = standing(b, all, now);
+                    let mut s = standing(b, all, now);
+                    s.alerts = listed.alerts_of(&s);
                     let chart = charts::budget_burndown(&s, &format!("budget-{i}"));
                     page.budgets.push(carbon_core::pages::BudgetView { standing: s, chart });
                 }

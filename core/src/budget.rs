@@ -109,6 +109,21 @@ pub struct Budget {
     pub source: String,
 }
 
+impl Budget {
+    /// What tells it apart: scope, quantity and period (`team:nlp:co2_kg:month`).
+    pub fn key(&self) -> String {
+        let (kind, name) = match &self.scope {
+            Scope::Team(t) => ("team", t),
+            Scope::Project(p) => ("project", p),
+        };
+        let q = match self.quantity {
+            Quantity::Co2Kg => "co2_kg",
+            Quantity::EnergyKwh => "energy_kwh",
+        };
+        format!("{kind}:{name}:{q}:{}", self.period.name())
+    }
+}
+
 /// A value with its range (the recomputation's low and high).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Ranged {
@@ -147,6 +162,9 @@ pub struct Crossing {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standing {
     pub budget: Budget,
+    /// The alerts raised about it this period (filled in by whoever keeps them).
+    #[serde(default)]
+    pub alerts: Vec<AlertNote>,
     /// `YYYY-MM-DD`: the period's first day and the first day after it.
     pub period_start: String,
     pub period_end: String,
@@ -279,6 +297,7 @@ pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: T
     }
     Standing {
         budget: budget.clone(),
+        alerts: Vec::new(),
         period_start: crate::time::day(start),
         period_end: crate::time::day(end),
         now: crate::time::iso(&now),
@@ -306,6 +325,33 @@ pub struct Listed {
     pub budgets: Vec<Budget>,
     /// Why some could not be read ("budgets.toml line 4, column 10: …").
     pub problems: Vec<String>,
+    /// Alerts sent (or being sent), newest first.
+    #[serde(default)]
+    pub alerts: Vec<AlertNote>,
+}
+
+/// An alert about a budget, as its team page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertNote {
+    /// [`Budget::key`].
+    pub budget_key: String,
+    pub period_start: String,
+    pub threshold: f64,
+    /// "spent" or "projected".
+    pub crossed: String,
+    /// When it was raised (UTC, `YYYY-MM-DDTHH:MM:SS`).
+    pub at: String,
+    pub delivered: bool,
+    /// Why the last delivery failed, while it is not delivered.
+    pub error: Option<String>,
+}
+
+impl Listed {
+    /// The alerts raised about `s`'s budget in its period.
+    pub fn alerts_of(&self, s: &Standing) -> Vec<AlertNote> {
+        let key = s.budget.key();
+        self.alerts.iter().filter(|a| a.budget_key == key && a.period_start == s.period_start).cloned().collect()
+    }
 }
 
 impl Book {

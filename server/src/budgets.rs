@@ -42,6 +42,34 @@ pub async fn read(store: Option<&carbon_store::Store>, dir: Option<&Path>) -> Li
             Ok(b) => listed.budgets = b,
             Err(e) => listed.problems.push(format!("the store's budgets: {e}")),
         }
+        // The alerts of every webhook, once per threshold (the first to be raised).
+        if let Ok(sent) = store.alerts(500).await {
+            for a in sent {
+                let note = listed.alerts.iter_mut().find(|n: &&mut carbon_core::budget::AlertNote| {
+                    n.budget_key == a.budget_key && n.period_start == a.period_start && n.threshold == a.threshold
+                });
+                let delivered = a.sent_at.is_some();
+                match note {
+                    Some(n) => {
+                        n.delivered &= delivered;
+                        if !delivered {
+                            n.error = n.error.take().or(a.last_error);
+                        }
+                    }
+                    None => listed.alerts.push(carbon_core::budget::AlertNote {
+                        budget_key: a.budget_key,
+                        period_start: a.period_start,
+                        threshold: a.threshold,
+                        crossed: a.crossed,
+                        at: carbon_core::time::from_unix_micros(a.claimed_at)
+                            .map(|t| carbon_core::time::iso(&t))
+                            .unwrap_or_default(),
+                        delivered,
+                        error: if delivered { None } else { a.last_error },
+                    }),
+                }
+            }
+        }
     }
     if let Some(dir) = dir {
         match from_file(dir) {
@@ -67,8 +95,14 @@ pub async fn read(store: Option<&carbon_store::Store>, dir: Option<&Path>) -> Li
     listed
 }
 
-/// Keeps `book` up to date, every [`EVERY`].
-pub fn spawn(store: Option<carbon_store::Store>, dir: Option<PathBuf>, book: Book) {
+/// Keeps `book` up to date, every [`EVERY`], and sends the alerts due (with `alerts`).
+pub fn spawn(
+    store: Option<carbon_store::Store>,
+    dir: Option<PathBuf>,
+    book: Book,
+    catalog: carbon_core::catalog::SharedCatalog,
+    alerts: Option<Alerts>,
+) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EVERY);
         loop {
@@ -79,7 +113,166 @@ pub fn spawn(store: Option<carbon_store::Store>, dir: Option<PathBuf>, book: Boo
                     tracing::warn!("budgets: {p}");
                 }
             }
+            if let Some(a) = &alerts {
+                a.check(&listed, &catalog.current(), carbon_core::budget::now(), now_us()).await;
+            }
             book.set(listed);
         }
     });
+}
+
+/// Where alerts go: webhooks (`--alert-webhook`), each posted a JSON body whose `text` Slack and
+/// Teams show as it is.
+#[derive(Clone)]
+pub struct Alerts {
+    pub store: carbon_store::Store,
+    pub hooks: Vec<String>,
+    pub http: reqwest::Client,
+    /// Where people reach the server, for a link to the team page.
+    pub public_url: Option<String>,
+}
+
+/// How long after an attempt began the next may: 30 s (an attempt in flight holds it that
+/// long: the webhook's 10 s and more), doubling after each failure, an hour at most.
+pub fn backoff(attempts: i64) -> std::time::Duration {
+    std::time::Duration::from_secs((30u64 << attempts.clamp(1, 20).saturating_sub(1) as u32).min(3600))
+}
+
+/// Microseconds since 1970, now.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// A webhook's name in the store: its URL's hash (the URL may hold a secret).
+fn target(hook: &str) -> String {
+    carbon_store::people::hash(hook)[..16].to_string()
+}
+
+/// What an alert says, as JSON with a `text` line.
+fn body(s: &carbon_core::budget::Standing, c: &carbon_core::budget::Crossing, link: Option<String>) -> String {
+    use carbon_core::budget::{Crossed, Quantity};
+    let fmt = |v: f64| match s.budget.quantity {
+        Quantity::Co2Kg => carbon_core::units::co2_kg(v),
+        Quantity::EnergyKwh => carbon_core::units::energy_kwh(v),
+    };
+    let what = match c.by {
+        Crossed::Spent => format!("{} % spent", c.threshold),
+        Crossed::Projected => format!("{} % projected by {}", c.threshold, s.period_end),
+    };
+    let text = format!(
+        "Budget of {} ({} per {} from {}): {what}. Spent {} ({:.0} %, range {} – {}); projected {} ({:.0} %){}.{}",
+        s.budget.scope.label(),
+        fmt(s.budget.amount),
+        s.budget.period.name(),
+        s.period_start,
+        fmt(s.spent.value),
+        s.percent_spent,
+        fmt(s.spent.low),
+        fmt(s.spent.high),
+        fmt(s.projected.value),
+        s.percent_projected,
+        s.runs_out_on.as_ref().map(|d| format!("; runs out on {d} at the last days' rate")).unwrap_or_default(),
+        link.as_ref().map(|l| format!(" {l}")).unwrap_or_default()
+    );
+    serde_json::json!({
+        "text": text,
+        "budget": s.budget,
+        "threshold": c.threshold,
+        "crossed": c.by,
+        "period_start": s.period_start,
+        "period_end": s.period_end,
+        "spent": s.spent,
+        "projected": s.projected,
+        "runs_out_on": s.runs_out_on,
+        "link": link,
+    })
+    .to_string()
+}
+
+impl Alerts {
+    /// Claims an alert for each threshold newly crossed (once per budget, period, threshold and
+    /// webhook, across restarts and replicas), then delivers what is due.
+    /// `now`: the logs' wall clock; `now_us`: the clock alerts' attempts are timed by.
+    pub async fn check(
+        &self,
+        listed: &Listed,
+        catalog: &carbon_core::catalog::Catalog,
+        now: carbon_core::time::Timestamp,
+        now_us: i64,
+    ) {
+        let runs = catalog.runs(carbon_core::model::DatasetMode::Latest);
+        for b in &listed.budgets {
+            let s = carbon_core::budget::standing(b, runs, now);
+            for c in &s.crossed {
+                let link = match (&self.public_url, &b.scope) {
+                    (Some(u), carbon_core::budget::Scope::Team(t)) => {
+                        Some(format!("{}/teams/{}", u.trim_end_matches('/'), urlencode(t)))
+                    }
+                    _ => None,
+                };
+                let text = body(&s, c, link);
+                for hook in &self.hooks {
+                    let p = carbon_store::budgets::Pending {
+                        budget_key: b.key(),
+                        period_start: s.period_start.clone(),
+                        threshold: c.threshold,
+                        target: target(hook),
+                        crossed: serde_json::to_value(c.by)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default(),
+                        attempts: 0,
+                        attempted_at: 0,
+                        body: text.clone(),
+                    };
+                    match self.store.claim_alert(&p).await {
+                        Ok(true) => {
+                            tracing::info!(budget = %p.budget_key, threshold = p.threshold, "budget alert: {}", p.crossed)
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!("budget alert not claimed: {e}"),
+                    }
+                }
+            }
+        }
+        self.deliver(now_us).await;
+    }
+
+    /// Posts each alert that is due (never attempted, or its back-off waited out), one process
+    /// at a time per alert.
+    pub async fn deliver(&self, now_us: i64) {
+        let Ok(pending) = self.store.undelivered_alerts().await else { return };
+        for p in pending {
+            let Some(hook) = self.hooks.iter().find(|h| target(h) == p.target) else { continue };
+            let due = p.attempted_at == 0 || p.attempted_at + backoff(p.attempts).as_micros() as i64 <= now_us;
+            if !due || !self.store.lease_alert(&p, now_us).await.unwrap_or(false) {
+                continue;
+            }
+            let sent = self
+                .http
+                .post(hook)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(p.body.clone())
+                .send()
+                .await;
+            let error = match sent {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => Some(format!("the webhook answered {}", r.status())),
+                Err(e) => Some(format!("the webhook did not answer: {}", e.without_url())),
+            };
+            if let Some(e) = &error {
+                tracing::warn!(budget = %p.budget_key, threshold = p.threshold, attempt = p.attempts + 1, "budget alert not delivered: {e}");
+            }
+            let _ = self.store.alert_attempt(&p, error.as_deref()).await;
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

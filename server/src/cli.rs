@@ -90,6 +90,8 @@ pub enum Command {
         mlflow: Box<MlflowArgs>,
         #[command(flatten)]
         auth: Box<AuthArgs>,
+        #[command(flatten)]
+        alerts: Box<AlertArgs>,
     },
     /// Projects of collected runs (the unit a token writes to).
     #[command(subcommand)]
@@ -402,6 +404,16 @@ pub enum TokenCommand {
         #[command(flatten)]
         db: DbArg,
     },
+}
+
+/// Where budget alerts go.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// Post an alert here when a budget's spent or projected amount crosses a threshold
+    /// (repeatable; JSON with a `text` field Slack and Teams show). Once per threshold, budget,
+    /// period and webhook, kept in --db; retried with back-off while the receiver fails.
+    #[arg(long = "alert-webhook", value_name = "URL")]
+    pub alert_webhooks: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -713,7 +713,16 @@ async fn api_budgets(
                 in_view(b, runs) || matches!(&b.scope, Scope::Team(t) if teams.contains(t))
             }
         };
-        let standings: Vec<_> = listed.budgets.iter().filter(|b| shown(b)).map(|b| standing(b, runs, now)).collect();
+        let standings: Vec<_> = listed
+            .budgets
+            .iter()
+            .filter(|b| shown(b))
+            .map(|b| {
+                let mut s = standing(b, runs, now);
+                s.alerts = listed.alerts_of(&s);
+                s
+            })
+            .collect();
         // What is wrong with the budgets may name other teams': an admin's (or everyone's
         // without sign-in).
         let all = who.as_ref().is_none_or(|w| w.visible == auth::Visible::All);

@@ -65,6 +65,7 @@ async fn serve(command: Command) -> anyhow::Result<()> {
         live,
         mlflow,
         auth,
+        alerts,
     } = command
     else {
         anyhow::bail!("not a serve command");
@@ -233,7 +234,37 @@ async fn serve(command: Command) -> anyhow::Result<()> {
             if listed.problems.is_empty() { String::new() } else { format!("; {}", listed.problems.join("; ")) }
         );
     }
-    carbon_dash::budgets::spawn(store.clone(), logs_dir, state.budgets.clone());
+    let alert_webhooks = alerts.alert_webhooks.clone();
+    let alerts = match (&store, alert_webhooks.is_empty()) {
+        (_, true) => None,
+        (None, false) => {
+            println!("note: --alert-webhook is ignored: alerts are kept in the store, so give --db (or --collect)");
+            None
+        }
+        (Some(store), false) => {
+            for hook in &alert_webhooks {
+                reqwest::Url::parse(hook)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    .ok_or_else(|| anyhow::anyhow!("--alert-webhook {hook}: give an http(s) URL"))?;
+            }
+            println!(
+                "budget alerts: to {} webhook{}",
+                alert_webhooks.len(),
+                if alert_webhooks.len() == 1 { "" } else { "s" }
+            );
+            Some(carbon_dash::budgets::Alerts {
+                store: store.clone(),
+                hooks: alert_webhooks.clone(),
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()?,
+                public_url: auth.public_url.clone(),
+            })
+        }
+    };
+    carbon_dash::budgets::spawn(store.clone(), logs_dir, state.budgets.clone(), state.catalog.clone(), alerts);
     if let Some(store) = store {
         let started = std::time::Instant::now();
         // Pages read a collected run's checkpoints from the store.

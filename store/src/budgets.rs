@@ -8,8 +8,7 @@ use sqlx::Row;
 
 /// The key a budget's alerts are kept under.
 pub fn key(b: &Budget) -> String {
-    let (kind, name) = scope_parts(&b.scope);
-    format!("{kind}:{name}:{}:{}", quantity_name(b.quantity), period_name(b.period))
+    b.key()
 }
 
 fn scope_parts(s: &Scope) -> (&'static str, &str) {
@@ -36,8 +35,12 @@ pub struct Pending {
     pub budget_key: String,
     pub period_start: String,
     pub threshold: f64,
+    /// The webhook's URL hash.
+    pub target: String,
     pub crossed: String,
     pub attempts: i64,
+    /// When the last attempt began (µs; 0: none yet).
+    pub attempted_at: i64,
     pub body: String,
 }
 
@@ -143,36 +146,30 @@ impl Store {
         Ok(n)
     }
 
-    /// Claims an alert: true for the one caller (of every process on this store) that is to
-    /// send it, false when it was claimed before.
-    pub async fn claim_alert(
-        &self,
-        budget_key: &str,
-        period_start: &str,
-        threshold: f64,
-        crossed: &str,
-        body: &str,
-    ) -> Result<bool> {
+    /// Claims an alert for one webhook: true for the one caller (of every process on this
+    /// store) that is to send it, false when it was claimed before.
+    pub async fn claim_alert(&self, p: &Pending) -> Result<bool> {
         Ok(sqlx::query(
-            "INSERT INTO alerts (budget_key, period_start, threshold, crossed, claimed_at, body) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO alerts (budget_key, period_start, threshold, target, crossed, claimed_at, attempted_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT DO NOTHING",
         )
-        .bind(budget_key)
-        .bind(period_start)
-        .bind(threshold)
-        .bind(crossed)
+        .bind(&p.budget_key)
+        .bind(&p.period_start)
+        .bind(p.threshold)
+        .bind(&p.target)
+        .bind(&p.crossed)
         .bind(now())
-        .bind(body)
+        .bind(&p.body)
         .execute(&self.pool)
         .await?
         .rows_affected()
             == 1)
     }
 
-    /// Alerts claimed and not delivered yet, oldest first.
+    /// Alerts not delivered yet, oldest first.
     pub async fn undelivered_alerts(&self) -> Result<Vec<Pending>> {
         let rows = sqlx::query(
-            "SELECT budget_key, period_start, threshold, crossed, attempts, body FROM alerts \
+            "SELECT budget_key, period_start, threshold, target, crossed, attempts, attempted_at, body FROM alerts \
              WHERE sent_at IS NULL ORDER BY claimed_at LIMIT 100",
         )
         .fetch_all(&self.pool)
@@ -183,26 +180,47 @@ impl Store {
                     budget_key: r.try_get("budget_key")?,
                     period_start: r.try_get("period_start")?,
                     threshold: r.try_get("threshold")?,
+                    target: r.try_get("target")?,
                     crossed: r.try_get("crossed")?,
                     attempts: r.try_get("attempts")?,
+                    attempted_at: r.try_get("attempted_at")?,
                     body: r.try_get("body")?,
                 })
             })
             .collect()
     }
 
-    /// Records a delivery attempt: delivered, or why not.
+    /// Takes the next attempt at `p` (as read), starting at `at` (µs): true for the one process
+    /// that is to make it (the attempt's start is its lease, which others' retries wait out).
+    pub async fn lease_alert(&self, p: &Pending, at: i64) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE alerts SET attempted_at = $1 WHERE budget_key = $2 AND period_start = $3 AND threshold = $4 \
+             AND target = $5 AND sent_at IS NULL AND attempted_at = $6",
+        )
+        .bind(at.max(p.attempted_at + 1))
+        .bind(&p.budget_key)
+        .bind(&p.period_start)
+        .bind(p.threshold)
+        .bind(&p.target)
+        .bind(p.attempted_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Records an attempt: delivered, or why not.
     pub async fn alert_attempt(&self, p: &Pending, error: Option<&str>) -> Result<()> {
         sqlx::query(
             "UPDATE alerts SET attempts = attempts + 1, last_error = $1, sent_at = $2 \
-             WHERE budget_key = $3 AND period_start = $4 AND threshold = $5 AND crossed = $6",
+             WHERE budget_key = $3 AND period_start = $4 AND threshold = $5 AND target = $6",
         )
         .bind(error)
         .bind(error.is_none().then(now))
         .bind(&p.budget_key)
         .bind(&p.period_start)
         .bind(p.threshold)
-        .bind(&p.crossed)
+        .bind(&p.target)
         .execute(&self.pool)
         .await?;
         Ok(())

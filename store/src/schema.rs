@@ -193,9 +193,10 @@ CREATE TABLE sign_ins (
 CREATE INDEX sign_ins_created ON sign_ins (created_at);
 ";
 
-/// Version 4: carbon budgets (`budget set`), one per scope, quantity and period; and the alerts
-/// sent, one row per budget, period, threshold and what crossed it, so that a restart or another
-/// replica never sends one twice (the row is claimed before the webhook is called).
+/// Version 4: carbon budgets (`budget set`), one per scope, quantity and period; and the alerts,
+/// one row per budget, period, threshold and webhook (`target`: its URL's hash), so that a
+/// restart or another replica never sends one twice: the row is claimed before the webhook is
+/// called, and each attempt takes a lease (`attempted_at`) that a retry waits out.
 pub const V4: &str = "
 CREATE TABLE budgets (
     scope_kind TEXT NOT NULL,
@@ -211,12 +212,14 @@ CREATE TABLE alerts (
     budget_key TEXT NOT NULL,
     period_start TEXT NOT NULL,
     threshold DOUBLE PRECISION NOT NULL,
+    target TEXT NOT NULL,
     crossed TEXT NOT NULL,
     claimed_at BIGINT NOT NULL,
+    attempted_at BIGINT NOT NULL,
     sent_at BIGINT,
     attempts BIGINT NOT NULL DEFAULT 0,
     last_error TEXT,
     body TEXT NOT NULL,
-    PRIMARY KEY (budget_key, period_start, threshold, crossed)
+    PRIMARY KEY (budget_key, period_start, threshold, target)
 );
 ";

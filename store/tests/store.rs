@@ -608,21 +608,36 @@ async fn budgets_and_alerts_claimed_once_across_two_processes_on_both_engines() 
             (400.0, Period::Month, vec![80.0, 100.0])
         );
         assert!(a.set_budget(&Budget { amount: -1.0, ..budget.clone() }).await.is_err());
-        let key = carbon_store::budgets::key(&listed[0]);
+        let alert = |period: &str| carbon_store::budgets::Pending {
+            budget_key: listed[0].key(),
+            period_start: period.into(),
+            threshold: 80.0,
+            target: "hook-1".into(),
+            crossed: "spent".into(),
+            attempts: 0,
+            attempted_at: 0,
+            body: "{}".into(),
+        };
         // Both processes see the threshold crossed at once: one sends.
-        let (x, y) = tokio::join!(
-            a.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}"),
-            b.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}")
-        );
+        let november = alert("2026-11-01");
+        let (x, y) = tokio::join!(a.claim_alert(&november), b.claim_alert(&november));
         assert_eq!([x.expect("claim"), y.expect("claim")].iter().filter(|c| **c).count(), 1, "{spec}");
-        assert!(!a.claim_alert(&key, "2026-11-01", 80.0, "spent", "{}").await.expect("again"));
-        assert!(a.claim_alert(&key, "2026-12-01", 80.0, "spent", "{}").await.expect("next period"));
+        assert!(!a.claim_alert(&alert("2026-11-01")).await.expect("again"));
+        assert!(a.claim_alert(&alert("2026-12-01")).await.expect("next period"));
         let pending = a.undelivered_alerts().await.expect("pending");
         assert_eq!(pending.len(), 2);
+        // One attempt at a time: the second process's lease on the same reading fails.
+        let at = 1_000_000;
+        let (x, y) = tokio::join!(a.lease_alert(&pending[0], at), b.lease_alert(&pending[0], at));
+        assert_eq!([x.expect("lease"), y.expect("lease")].iter().filter(|c| **c).count(), 1);
         a.alert_attempt(&pending[0], Some("503 from the receiver")).await.expect("failed");
-        assert_eq!(b.undelivered_alerts().await.expect("pending")[0].attempts, 1);
-        a.alert_attempt(&pending[0], None).await.expect("delivered");
-        assert_eq!(b.undelivered_alerts().await.expect("pending").len(), 1);
+        let again = b.undelivered_alerts().await.expect("pending");
+        assert_eq!(again[0].attempts, 1);
+        assert!(again[0].attempted_at > 0);
+        assert!(b.lease_alert(&again[0], at + 1).await.expect("retry"));
+        b.alert_attempt(&again[0], None).await.expect("delivered");
+        assert_eq!(a.undelivered_alerts().await.expect("pending").len(), 1);
+        assert_eq!(a.alerts(10).await.expect("listed").iter().filter(|s| s.sent_at.is_some()).count(), 1);
         assert_eq!(b.remove_budget(&Scope::Team("nlp".into()), Some(Period::Quarter)).await.expect("remove"), 1);
         assert!(b.remove_budget(&Scope::Team("nope".into()), None).await.is_err());
         a.close().await;

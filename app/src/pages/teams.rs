@@ -224,6 +224,13 @@ fn Budgets(budgets: Vec<carbon_core::pages::BudgetView>) -> impl IntoView {
                         <Stat label="Projected" value=format!("{} ({:.0} %)", fmt(s.projected.value), s.percent_projected) note=format!("by {}: range {} – {}; at {}/day, the rate of {} to {}", s.period_end, fmt(s.projected.low), fmt(s.projected.high), fmt(s.daily_rate.value), s.rate_from, s.rate_to)/>
                         <Stat label="Runs out" value=s.runs_out_on.clone().unwrap_or_else(|| "not this period".into()) note=if crossed.is_empty() { "no threshold crossed".to_string() } else { format!("crossed: {crossed}") }/>
                     </section>
+                    {(!s.alerts.is_empty()).then(|| view! {
+                        <ul class="alerts">
+                            {s.alerts.iter().map(|a| view! {
+                                <li>{format!("{} % {} — alert raised {} UTC, {}", a.threshold, a.crossed, a.at.replace('T', " "), if a.delivered { "delivered".to_string() } else { format!("not delivered yet ({})", a.error.clone().unwrap_or_else(|| "first attempt due".into())) })}</li>
+                            }).collect_view()}
+                        </ul>
+                    })}
                     <ChartView chart=b.chart/>
                     <p class="muted">{format!("Recomputed {} of {} runs; set in {}.", q.unit(), s.runs, s.budget.source)}</p>
                 </section>

@@ -98,3 +98,17 @@ pub async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Header
         .await
         .unwrap()
 }
+
+/// A new, empty database on the PostgreSQL server `./x test` starts (`CARBON_DASH_TEST_PG`), or
+/// `None` without one (required under CI).
+pub async fn fresh_postgres() -> Option<String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let Ok(admin) = std::env::var("CARBON_DASH_TEST_PG") else {
+        assert!(std::env::var_os("CI").is_none(), "CARBON_DASH_TEST_PG is not set: run ./x test");
+        eprintln!("CARBON_DASH_TEST_PG not set: PostgreSQL not tested here");
+        return None;
+    };
+    let name = format!("common{}_{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+    Some(carbon_store::Store::create_postgres_database(&admin, &name).await.unwrap())
+}
