@@ -18,7 +18,9 @@ for (const [team, project, run, kwh] of [['alpha', 'alpha-vision', 'a1000000-000
 let server;
 let browser;
 before(async () => {
-  server = await startServer([dir, '--auth', 'proxy', '--auth-proxy-trusted', '127.0.0.1/32']);
+  // Members, read tokens and sessions in a store of the test's own (not carbon-dash.db here).
+  const db = join(tempDir('carbon-dash-auth-db-'), 'people.db');
+  server = await startServer([dir, '--auth', 'proxy', '--auth-proxy-trusted', '127.0.0.1/32', '--db', db]);
   browser = await startBrowser();
 });
 after(async () => { await browser?.close(); server?.stop(); });

@@ -268,7 +268,8 @@ impl Alerts {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// `s` as a URL's path segment or query value.
+pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

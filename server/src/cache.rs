@@ -257,6 +257,9 @@ pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -
             }
         });
     }
+    // A hit: an answer kept that this request did not produce.
+    let counter = if own.is_some() && kept.is_some() { &s.metrics.cache_hits } else { &s.metrics.cache_misses };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     match (kept, passed, own) {
         (Some(page), _, _) => response(&page, &headers),
         (None, Some(res), _) => res,

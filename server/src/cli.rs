@@ -182,6 +182,22 @@ impl std::fmt::Debug for LiveArgs {
 }
 
 impl LiveArgs {
+    /// Flags given that do nothing without another, each with why (said at start).
+    pub fn ignored(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.live && self.uk_intensity_url != carbon_live::UK_INTENSITY_URL {
+            out.push("--uk-intensity-url is ignored: the UK Carbon Intensity API is read only with --live".into());
+        }
+        let token = self.electricitymaps_token.as_ref().is_some_and(|t| !t.trim().is_empty());
+        if !token && self.electricitymaps_url != carbon_live::ELECTRICITYMAPS_URL {
+            out.push(
+                "--electricitymaps-url is ignored: Electricity Maps is read only with a token (ELECTRICITYMAPS_TOKEN)"
+                    .into(),
+            );
+        }
+        out
+    }
+
     pub fn config(&self) -> carbon_live::Config {
         carbon_live::Config {
             electricitymaps_token: self.electricitymaps_token.clone().filter(|t| !t.trim().is_empty()),
@@ -690,6 +706,29 @@ impl AuthArgs {
         })
     }
 
+    /// Flags given that do nothing with the chosen `--auth`, each with why (said at start).
+    pub fn ignored(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let oidc = self.auth == Some(AuthMode::Oidc);
+        for (set, flag) in [
+            (self.oidc_issuer.is_some(), "--oidc-issuer"),
+            (self.oidc_client_id.is_some(), "--oidc-client-id"),
+            (self.oidc_client_secret_file.is_some(), "--oidc-client-secret-file"),
+            (self.public_url.is_some(), "--public-url"),
+        ] {
+            if set && !oidc {
+                out.push(format!("{flag} is ignored: it is for --auth oidc"));
+            }
+        }
+        if !self.auth_proxy_trusted.is_empty() && self.auth != Some(AuthMode::Proxy) {
+            out.push("--auth-proxy-trusted is ignored: it is for --auth proxy".into());
+        }
+        if self.admin_group.is_some() && self.auth.is_none() {
+            out.push("--admin-group is ignored: without --auth everyone sees every team".into());
+        }
+        out
+    }
+
     /// How people sign in, with the store that keeps members, read tokens and sessions. OpenID
     /// Connect reads the provider's configuration and keys now.
     pub async fn auth(&self, store: Option<carbon_store::Store>, base_path: &str) -> anyhow::Result<crate::auth::Auth> {
@@ -822,11 +861,15 @@ mod tests {
         assert!(Cli::try_parse_from(["carbon-dash", "serve", "--allow-upload-preview"]).is_err(), "needs --read-only");
     }
 
+    /// `carbon-dash serve ARGS`, parsed.
+    fn serve(args: &[&str]) -> Command {
+        Cli::parse_from([&["carbon-dash", "serve"], args].concat()).command
+    }
+
     #[test]
     fn a_server_others_reach_signs_people_in_or_says_it_is_public() {
         let auth = |args: &[&str]| {
-            let cli = Cli::parse_from([&["carbon-dash", "serve"], args].concat());
-            let Command::Serve { auth, .. } = cli.command else { panic!("serve") };
+            let Command::Serve { auth, .. } = serve(args) else { panic!("serve") };
             auth
         };
         let open: std::net::SocketAddr = "0.0.0.0:3000".parse().expect("addr");
@@ -840,6 +883,9 @@ mod tests {
         let oidc = ["--auth", "oidc", "--oidc-issuer", "https://id.example.org", "--oidc-client-id", "carbon"];
         assert!(auth(&[&oidc[..], &["--public-url", "https://carbon.example.org"]].concat()).refusal(open).is_none());
         assert_eq!(parse_lifetime("90s"), Ok(std::time::Duration::from_secs(90)));
+        let ignored = auth(&["--admin-group", "ops", "--public-url", "https://x.example"]).ignored();
+        assert_eq!(ignored.len(), 2, "{ignored:?}");
+        assert!(auth(&[&oidc[..], &["--public-url", "https://x.example"]].concat()).ignored().is_empty());
         assert!(parse_lifetime("0s").is_err() && parse_lifetime("91d").is_err() && parse_lifetime("12").is_err());
     }
 
@@ -878,6 +924,18 @@ mod tests {
             "10.0.0.300/8"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn a_flag_that_needs_another_says_it_is_ignored() {
+        let live = |args: &[&str]| {
+            let Command::Serve { live, .. } = serve(args) else { panic!("serve") };
+            live
+        };
+        let proxy = ["--uk-intensity-url", "http://127.0.0.1:9/uk"];
+        assert!(live(&proxy).ignored()[0].starts_with("--uk-intensity-url is ignored"));
+        assert!(live(&[&proxy[..], &["--live"]].concat()).ignored().is_empty());
+        assert!(live(&[]).ignored().is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod collect;
 pub mod conn;
 pub mod demo;
 pub mod manage;
+pub mod metrics;
 pub mod mlflow;
 pub mod oidc;
 pub mod report;
@@ -78,6 +79,8 @@ pub struct AppState {
     pub scoped: auth::Scoped,
     /// Budgets in force (see [`budgets`]).
     pub budgets: carbon_core::budget::Book,
+    /// What `/metrics` counts as the server runs.
+    pub metrics: std::sync::Arc<metrics::Counters>,
 }
 
 /// The names a server listening on `addr` answers to: on a loopback address (a laptop's
@@ -180,6 +183,7 @@ impl AppState {
             auth: std::sync::Arc::default(),
             scoped: auth::Scoped::default(),
             budgets: carbon_core::budget::Book::default(),
+            metrics: std::sync::Arc::default(),
         }
     }
 }
@@ -988,6 +992,7 @@ pub fn router(state: AppState) -> Router {
         .route("/emissions", post(collect::post_emission))
         .route("/api/runs", post(collect::post_run))
         .route("/api/emissions", post(collect::post_emission))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_posts))
         .layer(DefaultBodyLimit::max(collect::MAX_POST_BYTES))
         // The tracker gives up after 2 s: a post still unanswered after this is not waited for.
         .layer(axum::middleware::from_fn(|req, next| deadline(collect::POST_DEADLINE, req, next)));
@@ -1010,6 +1015,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/budgets", get(api_budgets))
         .route("/api/v1/{*rest}", get(api_not_found))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/events", get(events))
         .route("/sessions/{id}", get(upload::confirm_open).post(upload::open))
         .route("/signin", get(oidc::sign_in_page))
@@ -1038,6 +1044,7 @@ pub fn router(state: AppState) -> Router {
         // event stream, which must flush each event.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn_with_state(state.clone(), host_check))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::timed))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {

@@ -81,6 +81,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
     if let Some(why) = auth.refusal(addr) {
         anyhow::bail!(why);
     }
+    for note in live.ignored().into_iter().chain(auth.ignored()) {
+        println!("note: {note}");
+    }
+    if mlflow.mlflow_url.is_none() && mlflow.mlflow_every != 60 {
+        println!("note: --mlflow-every is ignored: it is for --mlflow-url");
+    }
     let settings = ServeSettings::from_args(dir, addr, site_root)?;
     // Ingest reads files in parallel (rayon): keep it off the async workers.
     let source = settings.source.clone();

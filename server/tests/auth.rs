@@ -122,6 +122,7 @@ fn routes() -> Vec<String> {
         "/teams/beta".into(),
         "/teams/alpha".into(),
         "/api/v1/budgets".into(),
+        "/metrics".into(),
         "/pareto".into(),
         "/plan".into(),
         "/api/v1/no-such-endpoint".into(),
@@ -220,6 +221,10 @@ async fn nothing_of_team_beta_reaches_alpha_on_any_route_and_nobody_else_sees_an
     }
     let (_, _, all) = call(&app, get("/api/v1/runs", "10.0.0.5", Some(admins[1]))).await;
     assert!(all.contains(ALPHA_RUN) && all.contains(BETA_RUN), "the every-team token: {all}");
+    // Metrics are every team's: an admin's or an every-team token's only.
+    assert_eq!(call(&app, get("/metrics", "10.0.0.5", alpha)).await.0, StatusCode::FORBIDDEN);
+    let (status, _, text) = call(&app, get("/metrics", "10.0.0.5", Some(admins[1]))).await;
+    assert!(status == StatusCode::OK && text.contains(BETA_SECRET), "{status}");
     // Budgets: alpha's own, not beta's project's; an admin sees both.
     let (_, _, mine) = call(&app, get("/api/v1/budgets", "10.0.0.5", alpha)).await;
     assert!(mine.contains("\"alpha\"") && !mine.contains(BETA_SECRET), "{mine}");
