@@ -261,10 +261,16 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
             let now = carbon_core::budget::now();
             let listed = book.get();
             for (i, b) in listed.budgets.iter().enumerate() {
-                let mine = match (&filter.team, &b.scope) {
-                    (None, _) => true,
-                    (Some(t), Scope::Team(bt)) => t == bt,
-                    (Some(t), Scope::Project(_)) => {
+                // A project's page (the team page filtered to a project) shows its budget and
+                // its team's.
+                let mine = match (&filter.team, &filter.project, &b.scope) {
+                    (_, Some(p), Scope::Project(bp)) => p == bp,
+                    (Some(t), _, Scope::Team(bt)) => t == bt,
+                    (None, Some(p), Scope::Team(bt)) => all.iter().any(|r| {
+                        r.project_name.as_deref() == Some(p.as_str()) && r.team.as_deref() == Some(bt.as_str())
+                    }),
+                    (None, None, _) => true,
+                    (Some(t), None, Scope::Project(_)) => {
                         all.iter().any(|r| r.team.as_deref() == Some(t.as_str()) && in_view(b, &[&**r]))
                     }
                 };

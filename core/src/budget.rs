@@ -611,6 +611,75 @@ mod tests {
         assert_eq!((first.spent.value, first.days.len()), (0.0, 1));
     }
 
+    /// A scripted month (November 2026, the 1st a Sunday): two 5 kg runs each weekday, and one
+    /// 150 kg run on Friday the 20th, against 400 kg. Seen each evening at 23:00.
+    #[test]
+    fn a_scripted_month_crosses_its_thresholds_on_the_days_its_runs_say() {
+        let mut runs = Vec::new();
+        for d in 1..=30u32 {
+            let day = NaiveDate::from_ymd_opt(2026, 11, d).expect("day");
+            if day.weekday().number_from_monday() <= 5 {
+                for h in [9, 14] {
+                    runs.push(run(
+                        "nlp",
+                        &format!("2026-11-{d:02}T{h:02}:00:00"),
+                        &format!("2026-11-{d:02}T{:02}:00:00", h + 1),
+                        5.0,
+                    ));
+                }
+            }
+        }
+        runs.push(run("nlp", "2026-11-20T02:00:00", "2026-11-20T12:00:00", 150.0));
+        let b = budget(400.0, Period::Month);
+        let mut first = std::collections::BTreeMap::new();
+        eprintln!("day        spent kg (range)          rate kg/day  projected kg (range)      runs out");
+        for d in 1..=30u32 {
+            let s = standing(&b, &runs, t(&format!("2026-11-{d:02}T23:00:00")));
+            eprintln!(
+                "2026-11-{d:02} {:6.1} ({:5.1}–{:5.1}) {:5.1} % {:8.2}   {:6.1} ({:5.1}–{:5.1}) {:5.1} %  {}",
+                s.spent.value,
+                s.spent.low,
+                s.spent.high,
+                s.percent_spent,
+                s.daily_rate.value,
+                s.projected.value,
+                s.projected.low,
+                s.projected.high,
+                s.percent_projected,
+                s.runs_out_on.as_deref().unwrap_or("-")
+            );
+            for c in &s.crossed {
+                first.entry((c.threshold as u32, c.by)).or_insert(d);
+            }
+        }
+        // Until the 19th the pace (140 kg spent, 50 kg in the last 7 days) projects 219 kg; the
+        // big run makes the projection pass both thresholds on the 20th; what is spent passes
+        // 80 % (320 kg) on the 24th and never 100 % (360 kg in all).
+        assert_eq!(first.get(&(80, Crossed::Projected)), Some(&20));
+        assert_eq!(first.get(&(100, Crossed::Projected)), Some(&20));
+        assert_eq!(first.get(&(80, Crossed::Spent)), Some(&24));
+        assert_eq!(first.get(&(100, Crossed::Spent)), None);
+        let end = standing(&b, &runs, t("2026-11-30T23:00:00"));
+        assert!((end.spent.value - 360.0).abs() < 1e-9, "{:?}", end.spent);
+    }
+
+    /// Runs at the instants around midnight and the month's turn land on their own day.
+    #[test]
+    fn instants_at_midnight_belong_to_the_day_they_start() {
+        let runs = vec![
+            // An instant run (no duration) exactly at the month's first instant: December's.
+            run("nlp", "2026-12-01T00:00:00", "2026-12-01T00:00:00", 7.0),
+            // One ending on the last second of November: all November's.
+            run("nlp", "2026-11-30T23:00:00", "2026-11-30T23:59:59", 3.0),
+        ];
+        let dec = standing(&budget(100.0, Period::Month), &runs, t("2026-12-01T12:00:00"));
+        assert!((dec.spent.value - 7.0).abs() < 1e-9, "{:?}", dec.spent);
+        assert!((dec.days[0].cumulative.value - 7.0).abs() < 1e-9);
+        let nov = standing(&budget(100.0, Period::Month), &runs, t("2026-11-30T23:59:59"));
+        // "Now" is the last second: the run is counted up to it (3599 of its 3599 s).
+        assert!((nov.spent.value - 3.0).abs() < 1e-9, "{:?}", nov.spent);
+    }
+
     #[test]
     fn budgets_of_energy_and_of_projects_count_their_own() {
         let mut b = budget(100.0, Period::Month);

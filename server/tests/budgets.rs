@@ -69,6 +69,11 @@ async fn budgets_from_the_store_and_the_file_stand_where_the_runs_put_them() {
         page.contains("Budget of team nlp: 40 kWh per month") && page.contains("Budget of project bert"),
         "budgets on the page"
     );
+    // A project's page shows its budget and its team's; another project's, only the team's.
+    let (_, _, page) = call(&app, Request::get("/teams/nlp?project=bert").body(Body::empty()).unwrap()).await;
+    assert!(page.contains("Budget of team nlp") && page.contains("Budget of project bert"));
+    let (_, _, page) = call(&app, Request::get("/teams/nlp?project=gpt").body(Body::empty()).unwrap()).await;
+    assert!(page.contains("Budget of team nlp") && !page.contains("Budget of project bert"));
     // A mistake in the file: named with its line and column, the store's budget still in force.
     std::fs::write(logs.join("budgets.toml"), "[[budget]]\nteam = \"nlp\"\nco2_kg = 5\nperiod = \"week\"\n").unwrap();
     let listed = carbon_dash::budgets::read(Some(&store), Some(&logs)).await;
