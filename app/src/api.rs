@@ -258,7 +258,7 @@ pub async fn get_team_page(filter: ViewFilter, dataset: DatasetMode) -> Result<T
         // page), over all their runs whatever the filters: a budget counts its whole period.
         if let Some(book) = use_context::<carbon_core::budget::Book>() {
             use carbon_core::budget::{in_view, standing, Scope};
-            let now = carbon_core::budget::now();
+            let now = carbon_core::budget::logs_now(all);
             let listed = book.get();
             for (i, b) in listed.budgets.iter().enumerate() {
                 // A project's page (the team page filtered to a project) shows its budget and

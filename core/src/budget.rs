@@ -4,7 +4,9 @@
 //! thresholds crossed.
 //!
 //! Days are the calendar days of the logs' own timestamps (CodeCarbon writes local wall-clock
-//! time without a zone), and a period is the calendar month or quarter of those days. A run is
+//! time without a zone), and a period is the calendar month or quarter of those days. "Now" is
+//! the server's clock (UTC), or the newest run's end when the logs' clock is ahead of it by up to
+//! a zone's offset ([`logs_now`]). A run is
 //! spread evenly over the time from its start to its last checkpoint, so a run still going counts
 //! what it has spent so far, on the days it spent it.
 
@@ -214,12 +216,20 @@ fn amount_of(run: &Run, q: Quantity) -> Option<Ranged> {
 /// duration).
 fn span(run: &Run) -> Option<(Timestamp, Timestamp)> {
     let end = run.ended_at.or(run.started_at)?;
-    let start = run.started_at.unwrap_or_else(|| {
-        let secs = run.duration_s.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
-        end - Duration::milliseconds((secs * 1000.0) as i64)
-    });
+    let start = match run.started_at {
+        Some(s) => s,
+        None => {
+            // A duration beyond any calendar (a damaged row) leaves the run out.
+            let secs = run.duration_s.filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0).min(1e12);
+            end.checked_sub_signed(Duration::try_milliseconds((secs * 1000.0) as i64)?)?
+        }
+    };
     Some((start.min(end), end))
 }
+
+/// How far ahead of the server's clock (UTC) the logs' wall clock may be: the largest zone
+/// offset. A log written at 14:00 in UTC+2 is "now" at 12:00 UTC.
+pub const AHEAD: i64 = 14 * 3600;
 
 fn secs(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
@@ -241,7 +251,9 @@ pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: T
     let start_t = start.and_hms_opt(0, 0, 0).unwrap_or(now);
     let end_t = end.and_hms_opt(0, 0, 0).unwrap_or(now);
     let now = now.clamp(start_t, end_t);
-    let rate_from = (now - Duration::days(RATE_DAYS)).max(start_t);
+    // The rate of the last 7 days, reaching back before the period's start (a period's first
+    // hours alone would make a wild rate).
+    let rate_from = now.checked_sub_signed(Duration::days(RATE_DAYS)).unwrap_or(now);
     let n_days = (end - start).num_days().max(1) as usize;
     let today = ((now.date() - start).num_days().max(0) as usize).min(n_days - 1);
     let mut per_day = vec![Ranged::default(); today + 1];
@@ -258,12 +270,15 @@ pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: T
         count += 1;
         spent.add(amount, inside);
         recent.add(amount, share(sp, rate_from, now));
-        for (i, d) in per_day.iter_mut().enumerate() {
+        // Only the days the run spans (a run is hours long; a quarter is 92 days).
+        let day_of = |t: Timestamp| (t.date() - start).num_days().clamp(0, today as i64) as usize;
+        let (first, last) = (day_of(sp.0), day_of(sp.1));
+        for (i, d) in per_day.iter_mut().enumerate().skip(first).take(last + 1 - first) {
             let from = start_t + Duration::days(i as i64);
             d.add(amount, share(sp, from, (from + Duration::days(1)).min(now)));
         }
     }
-    let window_days = (secs(now - rate_from) / 86_400.0).max(1.0 / 24.0);
+    let window_days = (secs(now - rate_from) / 86_400.0).max(1.0);
     let daily_rate = recent.scaled(1.0 / window_days);
     let left_days = secs(end_t - now) / 86_400.0;
     let mut projected = spent;
@@ -279,10 +294,11 @@ pub fn standing<R: std::borrow::Borrow<Run>>(budget: &Budget, runs: &[R], now: T
         .collect();
     let amount = budget.amount;
     let runs_out_on = if spent.value >= amount {
-        days.iter().find(|d| d.cumulative.value >= amount).map(|d| d.day.clone())
+        // The first day the running total reached it (the last, should rounding miss it).
+        days.iter().find(|d| d.cumulative.value >= amount * (1.0 - 1e-12)).or(days.last()).map(|d| d.day.clone())
     } else if daily_rate.value > 0.0 && projected.value >= amount {
-        let at = now + Duration::seconds(((amount - spent.value) / daily_rate.value * 86_400.0) as i64);
-        Some(crate::time::day(at.date()))
+        let secs = ((amount - spent.value) / daily_rate.value * 86_400.0).min(400.0 * 86_400.0);
+        now.checked_add_signed(Duration::seconds(secs as i64)).map(|at| crate::time::day(at.date()))
     } else {
         None
     };
@@ -364,11 +380,20 @@ impl Book {
     }
 }
 
-/// Now, as the logs' wall clock reads it on a server that runs on UTC.
+/// Now, by the server's clock (UTC).
 pub fn now() -> Timestamp {
     let micros =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     crate::time::from_unix_micros(micros).unwrap_or_default()
+}
+
+/// Now as the logs' wall clock reads it: the server's clock, or the newest run's end when the
+/// logs are ahead of it by at most a zone's offset ([`AHEAD`]; a log written at 14:00 in UTC+2
+/// is already there at 12:00 UTC).
+pub fn logs_now<R: std::borrow::Borrow<Run>>(runs: &[R]) -> Timestamp {
+    let clock = now();
+    let ahead = clock.checked_add_signed(Duration::seconds(AHEAD)).unwrap_or(clock);
+    runs.iter().filter_map(|r| r.borrow().ended_at).filter(|e| *e > clock && *e <= ahead).max().unwrap_or(clock)
 }
 
 /// Whether a person whose view holds `runs` sees `budget`: its team's or project's runs are

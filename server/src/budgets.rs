@@ -10,22 +10,26 @@ pub const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// The budgets of `budgets.toml` under `dir` (none when it is not there), or why not, naming
 /// the file, line and column.
 pub fn from_file(dir: &Path) -> Result<Vec<carbon_core::budget::Budget>, Vec<String>> {
+    use std::io::Read as _;
     let path = dir.join(file::FILE);
     let shown = path.display().to_string();
-    // A regular file, not followed through a link, of a sane size.
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(vec![format!("{shown}: cannot read: {e}")]),
+    // A regular file, opened without following a link or waiting on a pipe, checked as opened,
+    // and read no further than the limit (it may grow meanwhile).
+    let (f, _) = match carbon_core::ingest::open_store(&path) {
+        Ok(opened) => opened,
+        Err(carbon_core::ingest::NotRead::Gone) => return Ok(Vec::new()),
+        Err(carbon_core::ingest::NotRead::Because(why)) => return Err(vec![format!("{shown}: {why}")]),
     };
-    if !meta.is_file() {
-        return Err(vec![format!("{shown}: not a regular file (links are not followed)")]);
-    }
-    if meta.len() > file::MAX_BYTES as u64 {
+    let mut bytes = Vec::new();
+    f.take(file::MAX_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
+    if bytes.len() > file::MAX_BYTES {
         return Err(vec![format!("{shown}: over {} bytes", file::MAX_BYTES)]);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| vec![format!("{shown}: cannot read: {e}")])?;
-    file::parse(&text, &shown).map_err(|problems| {
+    let text = String::from_utf8(bytes).map_err(|_| vec![format!("{shown}: not UTF-8 text")])?;
+    // Pages and webhooks name the file, not where the server keeps it.
+    file::parse(&text, file::FILE).map_err(|problems| {
         problems
             .into_iter()
             .map(|p| format!("{shown} line {}, column {}: {}", p.line, p.column.unwrap_or(1), p.reason))
@@ -95,7 +99,8 @@ pub async fn read(store: Option<&carbon_store::Store>, dir: Option<&Path>) -> Li
     listed
 }
 
-/// Keeps `book` up to date, every [`EVERY`], and sends the alerts due (with `alerts`).
+/// Keeps `book` up to date, every [`EVERY`], and sends the alerts due (with `alerts`) beside it:
+/// a slow webhook never holds the budgets back, and one check runs at a time.
 pub fn spawn(
     store: Option<carbon_store::Store>,
     dir: Option<PathBuf>,
@@ -105,6 +110,7 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EVERY);
+        let mut checking: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             every.tick().await;
             let listed = read(store.as_ref(), dir.as_deref()).await;
@@ -113,10 +119,20 @@ pub fn spawn(
                     tracing::warn!("budgets: {p}");
                 }
             }
-            if let Some(a) = &alerts {
-                a.check(&listed, &catalog.current(), carbon_core::budget::now(), now_us()).await;
+            book.set(listed.clone());
+            let Some(a) = &alerts else { continue };
+            if checking.as_ref().is_some_and(|c| !c.is_finished()) {
+                continue;
             }
-            book.set(listed);
+            // Its own task: a fault in it is logged, and the next round runs.
+            if let Some(Some(Err(e))) = checking.take().map(futures_util::FutureExt::now_or_never) {
+                tracing::error!("budget alerts: the last check failed: {e}");
+            }
+            let (a, catalog) = (a.clone(), catalog.current());
+            checking = Some(tokio::spawn(async move {
+                let now = carbon_core::budget::logs_now(catalog.runs(carbon_core::model::DatasetMode::Latest));
+                a.check(&listed, &catalog, now, now_us()).await;
+            }));
         }
     });
 }
@@ -241,13 +257,21 @@ impl Alerts {
     /// Posts each alert that is due (never attempted, or its back-off waited out), one process
     /// at a time per alert.
     pub async fn deliver(&self, now_us: i64) {
-        let Ok(pending) = self.store.undelivered_alerts().await else { return };
+        let targets: Vec<String> = self.hooks.iter().map(|h| target(h)).collect();
+        let pending = match self.store.undelivered_alerts(&targets).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("budget alerts: cannot read those to send: {e}");
+                return;
+            }
+        };
         for p in pending {
             let Some(hook) = self.hooks.iter().find(|h| target(h) == p.target) else { continue };
             let due = p.attempted_at == 0 || p.attempted_at + backoff(p.attempts).as_micros() as i64 <= now_us;
-            if !due || !self.store.lease_alert(&p, now_us).await.unwrap_or(false) {
+            if !due {
                 continue;
             }
+            let Ok(Some(lease)) = self.store.lease_alert(&p, now_us).await else { continue };
             let sent = self
                 .http
                 .post(hook)
@@ -255,6 +279,7 @@ impl Alerts {
                 .body(p.body.clone())
                 .send()
                 .await;
+            // Never the URL: it may hold the webhook's secret.
             let error = match sent {
                 Ok(r) if r.status().is_success() => None,
                 Ok(r) => Some(format!("the webhook answered {}", r.status())),
@@ -263,7 +288,9 @@ impl Alerts {
             if let Some(e) = &error {
                 tracing::warn!(budget = %p.budget_key, threshold = p.threshold, attempt = p.attempts + 1, "budget alert not delivered: {e}");
             }
-            let _ = self.store.alert_attempt(&p, error.as_deref()).await;
+            if let Err(e) = self.store.alert_attempt(&p, &lease, error.as_deref()).await {
+                tracing::warn!("budget alert: the attempt is not recorded: {e}");
+            }
         }
     }
 }

@@ -109,7 +109,7 @@ fn cacheable(req: &Request) -> bool {
             .get_all(header::COOKIE)
             .iter()
             .any(|v| v.to_str().is_ok_and(|c| c.contains(crate::upload::COOKIE)))
-        && !["/upload", "/sessions/", "/healthz", "/api/v1/events", "/signin", "/signout"].iter().any(|p| path.starts_with(p))
+        && !["/upload", "/sessions/", "/healthz", "/api/v1/events", "/signin", "/signout", "/metrics", "/api/v1/budgets"].iter().any(|p| path.starts_with(p))
         // The planner's answers change with the clock and the live grid, not with the logs.
         && !["/plan", "/api/v1/plan"].iter().any(|p| path.starts_with(p))
         && (!path.starts_with("/api/") || path.starts_with("/api/v1/"))
@@ -202,7 +202,9 @@ async fn produce(req: Request, next: Next, site_root: &str) -> Result<Arc<Page>,
 }
 
 pub async fn cached_pages(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if !cacheable(&req) {
+    // Team pages with budgets change with the clock (and with `budget set`), not with the logs.
+    let budgets = req.uri().path().starts_with("/teams") && !s.budgets.get().budgets.is_empty();
+    if budgets || !cacheable(&req) {
         return next.run(req).await;
     }
     let headers = req.headers().clone();

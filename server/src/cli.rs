@@ -423,13 +423,28 @@ pub enum TokenCommand {
 }
 
 /// Where budget alerts go.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct AlertArgs {
     /// Post an alert here when a budget's spent or projected amount crosses a threshold
     /// (repeatable; JSON with a `text` field Slack and Teams show). Once per threshold, budget,
-    /// period and webhook, kept in --db; retried with back-off while the receiver fails.
-    #[arg(long = "alert-webhook", value_name = "URL")]
+    /// period and webhook, kept in --db; retried with back-off while the receiver fails. A
+    /// webhook URL holds its secret: prefer the variable (comma-separated), which others on the
+    /// machine cannot read in the process list.
+    #[arg(
+        long = "alert-webhook",
+        value_name = "URL",
+        env = "CARBON_DASH_ALERT_WEBHOOKS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub alert_webhooks: Vec<String>,
+}
+
+/// Without the URLs (they hold their secrets).
+impl std::fmt::Debug for AlertArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlertArgs {{ {} webhooks }}", self.alert_webhooks.len())
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -708,9 +708,9 @@ async fn api_budgets(
     use carbon_core::budget::{in_view, standing, Scope};
     let mode = dataset(&params)?;
     let listed = st.budgets.get();
-    let now = carbon_core::budget::now();
     read(&s, |c| {
         let runs = c.runs(mode);
+        let now = carbon_core::budget::logs_now(runs);
         let shown = |b: &carbon_core::budget::Budget| match who.as_ref().map(|w| &w.visible) {
             None | Some(auth::Visible::All) => true,
             Some(auth::Visible::Teams(teams)) => {
@@ -992,10 +992,11 @@ pub fn router(state: AppState) -> Router {
         .route("/emissions", post(collect::post_emission))
         .route("/api/runs", post(collect::post_run))
         .route("/api/emissions", post(collect::post_emission))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_posts))
         .layer(DefaultBodyLimit::max(collect::MAX_POST_BYTES))
         // The tracker gives up after 2 s: a post still unanswered after this is not waited for.
-        .layer(axum::middleware::from_fn(|req, next| deadline(collect::POST_DEADLINE, req, next)));
+        .layer(axum::middleware::from_fn(|req, next| deadline(collect::POST_DEADLINE, req, next)))
+        // Every answer counted, those the deadline gave too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::count_posts));
     let app = Router::new()
         .route("/api/v1/summary", get(api_summary))
         .route("/api/v1/projects/{project}/emissions.csv", get(collect::export))

@@ -248,11 +248,12 @@ async fn serve(command: Command) -> anyhow::Result<()> {
             None
         }
         (Some(store), false) => {
-            for hook in &alert_webhooks {
+            for (i, hook) in alert_webhooks.iter().enumerate() {
+                // Not echoed: a webhook's URL holds its secret.
                 reqwest::Url::parse(hook)
                     .ok()
                     .filter(|u| matches!(u.scheme(), "http" | "https"))
-                    .ok_or_else(|| anyhow::anyhow!("--alert-webhook {hook}: give an http(s) URL"))?;
+                    .ok_or_else(|| anyhow::anyhow!("--alert-webhook number {}: give an http(s) URL", i + 1))?;
             }
             println!(
                 "budget alerts: to {} webhook{}",

@@ -2,8 +2,9 @@
 //! runs and duration per team and project, budgets (amount, spent, projected), and the server's
 //! own health (rows read and rejected, files, watcher problems, collection posts by status, live
 //! streams, page cache hits, request latency). Label values are bounded: the largest teams and
-//! projects by CO₂e by name, the rest together as `other`, so a logs tree of thousands of
-//! projects stays a few hundred series.
+//! projects by CO₂e by name, the rest together as `(other)` (runs without one: `(none)`), so a
+//! logs tree of thousands of projects stays a few hundred series a family (each project in one
+//! team; 51 × 51 at worst).
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -77,7 +78,12 @@ impl Out {
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: f64) {
         let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", label(v))).collect();
-        let v = if v.is_finite() { v.to_string() } else { "NaN".into() };
+        let v = match v {
+            v if v.is_nan() => "NaN".to_string(),
+            v if v == f64::INFINITY => "+Inf".to_string(),
+            v if v == f64::NEG_INFINITY => "-Inf".to_string(),
+            v => v.to_string(),
+        };
         if l.is_empty() {
             let _ = writeln!(self.0, "{name} {v}");
         } else {
@@ -110,8 +116,9 @@ fn keep(totals: &BTreeMap<String, f64>, max: usize) -> std::collections::HashSet
 pub fn render(s: &crate::AppState, c: &carbon_core::catalog::Catalog) -> String {
     use carbon_core::model::DatasetMode;
     let runs = c.runs(DatasetMode::Latest);
-    let team_of = |r: &carbon_core::model::Run| r.team.clone().unwrap_or_else(|| "none".into());
-    let project_of = |r: &carbon_core::model::Run| r.project_name.clone().unwrap_or_else(|| "none".into());
+    // "(none)" and "(other)" cannot be a folder's or a project's own name by accident.
+    let team_of = |r: &carbon_core::model::Run| r.team.clone().unwrap_or_else(|| "(none)".into());
+    let project_of = |r: &carbon_core::model::Run| r.project_name.clone().unwrap_or_else(|| "(none)".into());
     let (mut by_team, mut by_project) = (BTreeMap::<String, f64>::new(), BTreeMap::<String, f64>::new());
     for r in runs {
         let co2 = r.assessment.co2_kg.unwrap_or(0.0);
@@ -121,8 +128,8 @@ pub fn render(s: &crate::AppState, c: &carbon_core::catalog::Catalog) -> String 
     let (teams, projects) = (keep(&by_team, MAX_NAMED), keep(&by_project, MAX_NAMED));
     let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for r in runs {
-        let t = Some(team_of(r)).filter(|t| teams.contains(t)).unwrap_or_else(|| "other".into());
-        let p = Some(project_of(r)).filter(|p| projects.contains(p)).unwrap_or_else(|| "other".into());
+        let t = Some(team_of(r)).filter(|t| teams.contains(t)).unwrap_or_else(|| "(other)".into());
+        let p = Some(project_of(r)).filter(|p| projects.contains(p)).unwrap_or_else(|| "(other)".into());
         let e = sums.entry((t, p)).or_default();
         let co2 = r.assessment.co2_kg.unwrap_or(0.0);
         e.energy += r.energy_kwh.unwrap_or(0.0);
@@ -149,7 +156,7 @@ pub fn render(s: &crate::AppState, c: &carbon_core::catalog::Catalog) -> String 
     }
     // Budgets.
     let listed = s.budgets.get();
-    let now = carbon_core::budget::now();
+    let now = carbon_core::budget::logs_now(runs);
     let standings: Vec<_> = listed.budgets.iter().map(|b| carbon_core::budget::standing(b, runs, now)).collect();
     let budget_families: [Family<carbon_core::budget::Standing>; 5] = [
         ("carbon_dash_budget_amount", "A budget's amount for its period (unit: the quantity label).", |s| {

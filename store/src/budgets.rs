@@ -6,6 +6,10 @@ use super::{now, refused, Result, Store};
 use carbon_core::budget::{Budget, Period, Quantity, Scope};
 use sqlx::Row;
 
+/// Attempts at delivering an alert before it is given up (with back-off doubling to an hour:
+/// about 14 hours).
+pub const MAX_ATTEMPTS: i64 = 20;
+
 /// The key a budget's alerts are kept under.
 pub fn key(b: &Budget) -> String {
     b.key()
@@ -166,14 +170,22 @@ impl Store {
             == 1)
     }
 
-    /// Alerts not delivered yet, oldest first.
-    pub async fn undelivered_alerts(&self) -> Result<Vec<Pending>> {
-        let rows = sqlx::query(
+    /// Alerts not delivered yet to any of `targets`, oldest first; one tried [`MAX_ATTEMPTS`]
+    /// times is given up (its last error stays on the page).
+    pub async fn undelivered_alerts(&self, targets: &[String]) -> Result<Vec<Pending>> {
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (0..targets.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
             "SELECT budget_key, period_start, threshold, target, crossed, attempts, attempted_at, body FROM alerts \
-             WHERE sent_at IS NULL ORDER BY claimed_at LIMIT 100",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE sent_at IS NULL AND attempts < $1 AND target IN ({list}) ORDER BY claimed_at LIMIT 100"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(MAX_ATTEMPTS);
+        for t in targets {
+            q = q.bind(t);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Pending {
@@ -190,14 +202,16 @@ impl Store {
             .collect()
     }
 
-    /// Takes the next attempt at `p` (as read), starting at `at` (µs): true for the one process
-    /// that is to make it (the attempt's start is its lease, which others' retries wait out).
-    pub async fn lease_alert(&self, p: &Pending, at: i64) -> Result<bool> {
-        Ok(sqlx::query(
-            "UPDATE alerts SET attempted_at = $1 WHERE budget_key = $2 AND period_start = $3 AND threshold = $4 \
-             AND target = $5 AND sent_at IS NULL AND attempted_at = $6",
+    /// Takes the next attempt at `p` (as read), starting at `at` (µs): the lease for the one
+    /// process that is to make it (others' retries wait out its start), `None` for the others.
+    pub async fn lease_alert(&self, p: &Pending, at: i64) -> Result<Option<String>> {
+        let lease = super::people::secret("")?;
+        let taken = sqlx::query(
+            "UPDATE alerts SET attempted_at = $1, lease = $2 WHERE budget_key = $3 AND period_start = $4 \
+             AND threshold = $5 AND target = $6 AND sent_at IS NULL AND attempted_at = $7",
         )
         .bind(at.max(p.attempted_at + 1))
+        .bind(&lease)
         .bind(&p.budget_key)
         .bind(&p.period_start)
         .bind(p.threshold)
@@ -205,15 +219,17 @@ impl Store {
         .bind(p.attempted_at)
         .execute(&self.pool)
         .await?
-        .rows_affected()
-            == 1)
+        .rows_affected();
+        Ok((taken == 1).then_some(lease))
     }
 
-    /// Records an attempt: delivered, or why not.
-    pub async fn alert_attempt(&self, p: &Pending, error: Option<&str>) -> Result<()> {
+    /// Records the attempt made under `lease`: delivered, or why not. An attempt whose lease
+    /// another process took since (it ran too long) records nothing.
+    pub async fn alert_attempt(&self, p: &Pending, lease: &str, error: Option<&str>) -> Result<()> {
         sqlx::query(
             "UPDATE alerts SET attempts = attempts + 1, last_error = $1, sent_at = $2 \
-             WHERE budget_key = $3 AND period_start = $4 AND threshold = $5 AND target = $6",
+             WHERE budget_key = $3 AND period_start = $4 AND threshold = $5 AND target = $6 \
+             AND lease = $7 AND sent_at IS NULL",
         )
         .bind(error)
         .bind(error.is_none().then(now))
@@ -221,6 +237,7 @@ impl Store {
         .bind(&p.period_start)
         .bind(p.threshold)
         .bind(&p.target)
+        .bind(lease)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -196,7 +196,8 @@ CREATE INDEX sign_ins_created ON sign_ins (created_at);
 /// Version 4: carbon budgets (`budget set`), one per scope, quantity and period; and the alerts,
 /// one row per budget, period, threshold and webhook (`target`: its URL's hash), so that a
 /// restart or another replica never sends one twice: the row is claimed before the webhook is
-/// called, and each attempt takes a lease (`attempted_at`) that a retry waits out.
+/// called, and each attempt takes a lease (`lease`, a random token, from `attempted_at`) that a
+/// retry waits out and that only its holder records the outcome under.
 pub const V4: &str = "
 CREATE TABLE budgets (
     scope_kind TEXT NOT NULL,
@@ -216,6 +217,7 @@ CREATE TABLE alerts (
     crossed TEXT NOT NULL,
     claimed_at BIGINT NOT NULL,
     attempted_at BIGINT NOT NULL,
+    lease TEXT,
     sent_at BIGINT,
     attempts BIGINT NOT NULL DEFAULT 0,
     last_error TEXT,

@@ -624,19 +624,26 @@ async fn budgets_and_alerts_claimed_once_across_two_processes_on_both_engines() 
         assert_eq!([x.expect("claim"), y.expect("claim")].iter().filter(|c| **c).count(), 1, "{spec}");
         assert!(!a.claim_alert(&alert("2026-11-01")).await.expect("again"));
         assert!(a.claim_alert(&alert("2026-12-01")).await.expect("next period"));
-        let pending = a.undelivered_alerts().await.expect("pending");
+        let hooks = ["hook-1".to_string()];
+        assert!(a.undelivered_alerts(&["another".into()]).await.expect("none").is_empty(), "only known webhooks'");
+        let pending = a.undelivered_alerts(&hooks).await.expect("pending");
         assert_eq!(pending.len(), 2);
         // One attempt at a time: the second process's lease on the same reading fails.
         let at = 1_000_000;
         let (x, y) = tokio::join!(a.lease_alert(&pending[0], at), b.lease_alert(&pending[0], at));
-        assert_eq!([x.expect("lease"), y.expect("lease")].iter().filter(|c| **c).count(), 1);
-        a.alert_attempt(&pending[0], Some("503 from the receiver")).await.expect("failed");
-        let again = b.undelivered_alerts().await.expect("pending");
+        let (x, y) = (x.expect("lease"), y.expect("lease"));
+        assert_eq!(x.is_some() as u8 + y.is_some() as u8, 1);
+        let lease = x.or(y).expect("one lease");
+        // A process without the lease records nothing; the holder records its failure.
+        b.alert_attempt(&pending[0], "not-the-lease", Some("late")).await.expect("late");
+        assert_eq!(b.undelivered_alerts(&hooks).await.expect("pending")[0].attempts, 0);
+        a.alert_attempt(&pending[0], &lease, Some("503 from the receiver")).await.expect("failed");
+        let again = b.undelivered_alerts(&hooks).await.expect("pending");
         assert_eq!(again[0].attempts, 1);
         assert!(again[0].attempted_at > 0);
-        assert!(b.lease_alert(&again[0], at + 1).await.expect("retry"));
-        b.alert_attempt(&again[0], None).await.expect("delivered");
-        assert_eq!(a.undelivered_alerts().await.expect("pending").len(), 1);
+        let retry = b.lease_alert(&again[0], at + 1).await.expect("retry").expect("leased");
+        b.alert_attempt(&again[0], &retry, None).await.expect("delivered");
+        assert_eq!(a.undelivered_alerts(&hooks).await.expect("pending").len(), 1);
         assert_eq!(a.alerts(10).await.expect("listed").iter().filter(|s| s.sent_at.is_some()).count(), 1);
         assert_eq!(b.remove_budget(&Scope::Team("nlp".into()), Some(Period::Quarter)).await.expect("remove"), 1);
         assert!(b.remove_budget(&Scope::Team("nope".into()), None).await.is_err());
