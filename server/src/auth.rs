@@ -155,8 +155,9 @@ impl Proxy {
     }
 }
 
-/// The value of cookie `name` in `headers`, if it is a 64-hex-digit secret.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The value of cookie `name` in `headers`, if it is `digits` hex digits (a secret this server
+/// made).
+pub fn hex_cookie(headers: &HeaderMap, name: &str, digits: usize) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -165,7 +166,12 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|v| v.len() == digits && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The value of cookie `name` in `headers`, if it is a 64-hex-digit secret.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    hex_cookie(headers, name, 64)
 }
 
 /// The read token a request carries (`Authorization: Bearer cdr_…`): `Ok(None)` without one.

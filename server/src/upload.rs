@@ -229,15 +229,7 @@ fn new_id() -> Result<String, getrandom::Error> {
 }
 
 fn cookie_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-        .filter(|v| is_session_id(v))
+    crate::auth::hex_cookie(headers, COOKIE, 32)
 }
 
 /// What `new_id` makes: 32 hex digits.

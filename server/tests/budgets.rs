@@ -17,16 +17,22 @@ fn row(kwh: f64, n: usize) -> String {
     format!("{},bert,00000000-0000-4000-8000-{n:012},1,{},{kwh},FRA\n", carbon_core::time::iso(&end), kwh * 0.05)
 }
 
-#[tokio::test]
-async fn budgets_from_the_store_and_the_file_stand_where_the_runs_put_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
+/// A logs folder under `dir` with three 10 kWh runs of team nlp, project bert, ending now.
+fn three_runs(dir: &std::path::Path) -> std::path::PathBuf {
+    let logs = dir.join("logs");
     std::fs::create_dir_all(logs.join("nlp/bert")).unwrap();
     let mut csv = String::from("timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n");
     for i in 0..3 {
         csv.push_str(&row(10.0, i));
     }
     std::fs::write(logs.join("nlp/bert/emissions.csv"), csv).unwrap();
+    logs
+}
+
+#[tokio::test]
+async fn budgets_from_the_store_and_the_file_stand_where_the_runs_put_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = three_runs(dir.path());
     let db = dir.path().join("carbon-dash.db").to_string_lossy().to_string();
     // The store: 40 kWh a month for nlp. The file: the same (left out, said so), and bert's CO₂e.
     carbon_dash::manage::budget(BudgetCommand::Set {
@@ -133,13 +139,7 @@ async fn each_threshold_reaches_the_webhook_once_across_failures_restarts_and_re
     use std::sync::atomic::Ordering;
     let (url, got, failing) = receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    std::fs::create_dir_all(logs.join("nlp/bert")).unwrap();
-    let mut csv = String::from("timestamp,project_name,run_id,duration,emissions,energy_consumed,country_iso_code\n");
-    for i in 0..3 {
-        csv.push_str(&row(10.0, i));
-    }
-    std::fs::write(logs.join("nlp/bert/emissions.csv"), csv).unwrap();
+    let logs = three_runs(dir.path());
     // 30 kWh of 36: 83 % spent; at the day's rate the projection passes 100 %.
     std::fs::write(logs.join("budgets.toml"), "[[budget]]\nteam = \"nlp\"\nenergy_kwh = 36\n").unwrap();
     let catalog = carbon_core::catalog::load_dir(&logs).unwrap();

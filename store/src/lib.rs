@@ -492,32 +492,49 @@ impl Store {
     /// `token list` shows). Returns how many were revoked.
     pub async fn revoke_token(&self, project: &str, prefix: &str) -> Result<u64> {
         let p = self.need_project(project).await?;
+        let n = self.revoke_by_prefix("tokens", Some(&p.id), prefix, "`token list`").await?;
+        if n == 0 {
+            return refused(format!("no live token of project '{}' starts with '{prefix}'", p.name));
+        }
+        lock(&self.tokens).clear();
+        Ok(n)
+    }
+
+    /// Revokes the live tokens of `table` (`tokens` of `project`, or `read_tokens`) that start
+    /// with `prefix`: its first 12 characters at least (as `listed_by` shows them), or a whole
+    /// token (only that one). How many were revoked.
+    async fn revoke_by_prefix(
+        &self,
+        table: &'static str,
+        project: Option<&str>,
+        prefix: &str,
+        listed_by: &str,
+    ) -> Result<u64> {
         let Some(key) = prefix.get(..12) else {
-            return refused("give the token's first 12 characters at least, as `token list` shows them");
+            return refused(format!("give the token's first 12 characters at least, as {listed_by} shows them"));
         };
-        let rows = sqlx::query("SELECT hash FROM tokens WHERE project_id = $1 AND prefix = $2 AND revoked_at IS NULL")
-            .bind(&p.id)
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?;
+        let select = format!(
+            "SELECT hash FROM {table} WHERE prefix = $1 AND revoked_at IS NULL{}",
+            if project.is_some() { " AND project_id = $2" } else { "" }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(select)).bind(key);
+        if let Some(p) = project {
+            q = q.bind(p);
+        }
         let mut n = 0;
-        for r in rows {
+        for r in q.fetch_all(&self.pool).await? {
             let hash: String = r.try_get("hash")?;
-            // A whole token given: only that one.
             if prefix.len() > 12 && hash != token_hash(prefix) {
                 continue;
             }
-            n += sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+            let update = format!("UPDATE {table} SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL");
+            n += sqlx::query(sqlx::AssertSqlSafe(update))
                 .bind(now())
                 .bind(&hash)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
         }
-        if n == 0 {
-            return refused(format!("no live token of project '{}' starts with '{prefix}'", p.name));
-        }
-        lock(&self.tokens).clear();
         Ok(n)
     }
 

@@ -198,26 +198,7 @@ impl Store {
 
     /// Revokes the read tokens starting with `prefix` (12 characters at least, or the whole token).
     pub async fn revoke_read_token(&self, prefix: &str) -> Result<u64> {
-        let Some(key) = prefix.get(..12) else {
-            return refused("give the token's first 12 characters at least, as `token list --read` shows them");
-        };
-        let rows = sqlx::query("SELECT hash FROM read_tokens WHERE prefix = $1 AND revoked_at IS NULL")
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut n = 0;
-        for r in rows {
-            let hash: String = r.try_get("hash")?;
-            if prefix.len() > 12 && hash != token_hash(prefix) {
-                continue;
-            }
-            n += sqlx::query("UPDATE read_tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
-                .bind(now())
-                .bind(&hash)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
+        let n = self.revoke_by_prefix("read_tokens", None, prefix, "`token list --read`").await?;
         if n == 0 {
             return refused(format!("no live read token starts with '{prefix}'"));
         }
