@@ -375,6 +375,11 @@ impl Book {
         self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// No budget in force (read without copying the list: asked on every team page).
+    pub fn is_empty(&self) -> bool {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).budgets.is_empty()
+    }
+
     pub fn set(&self, listed: Listed) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = listed;
     }

@@ -114,10 +114,9 @@ pub fn spawn(
         loop {
             every.tick().await;
             let listed = read(store.as_ref(), dir.as_deref()).await;
-            for p in &listed.problems {
-                if !book.get().problems.contains(p) {
-                    tracing::warn!("budgets: {p}");
-                }
+            let known = book.get().problems;
+            for p in listed.problems.iter().filter(|p| !known.contains(p)) {
+                tracing::warn!("budgets: {p}");
             }
             book.set(listed.clone());
             let Some(a) = &alerts else { continue };
