@@ -550,7 +550,8 @@ async fn the_previous_releases_database_gets_members_tokens_and_sessions_in_plac
         let all = s.add_read_token(None).await.expect("token");
         assert_eq!(s.read_token_scope(&team).await.expect("scope"), Some(Scope::Team("cv".into())));
         assert_eq!(s.read_token_scope(&all).await.expect("scope"), Some(Scope::All));
-        assert_eq!(s.read_token_scope(&format!("{}0", &all[..67])).await.expect("scope"), None);
+        let last = if all.ends_with('0') { '1' } else { '0' };
+        assert_eq!(s.read_token_scope(&format!("{}{last}", &all[..67])).await.expect("scope"), None, "one digit off");
         assert_eq!(s.revoke_read_token(&team[..12]).await.expect("revoke"), 1);
         assert_eq!(s.read_token_scope(&team).await.expect("scope"), None, "refused at once");
         assert!(s.read_tokens().await.expect("list").iter().all(|t| !t.prefix.is_empty() && t.prefix.len() == 12));
