@@ -203,6 +203,7 @@ pub fn is_log_file(name: &str) -> bool {
 /// MLflow run's `meta.yaml` (see [`is_read_file`] for where).
 pub fn is_read_name(name: &str) -> bool {
     is_log_file(name)
+        || crate::trackers::is_candidate_name(name)
         || MetricsFormat::of_file_name(name).is_some()
         || name == MLFLOW_RUN_FILE
         || name == crate::declare::FILE
@@ -226,6 +227,7 @@ pub fn is_read_file(path: &Path, name: &str) -> bool {
         Some(_) => true,
         None => {
             is_log_file(name)
+                || crate::trackers::is_candidate_name(name)
                 || name == crate::declare::FILE
                 || crate::stores::candidate(name).is_some()
                 // Not a Trainer checkpoint's files, nor the parse cache's own folder.
@@ -1190,6 +1192,14 @@ fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
             }
         }
         let mut run = (*best.run).clone();
+        // carbontracker's two logs of one run: each tells part of it.
+        if run.tool.is_some() {
+            for p in &checkpoints {
+                if !std::ptr::eq(*p, best) && p.run.tool == run.tool {
+                    crate::trackers::fill_from(&mut run, &p.run);
+                }
+            }
+        }
         let mut keys: Vec<u64> = checkpoints.iter().flat_map(|p| p.keys.iter().copied()).collect();
         keys.sort_unstable();
         keys.dedup();

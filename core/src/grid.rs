@@ -580,6 +580,18 @@ impl Grid {
             if !differs(imp * k, res.g_per_kwh * k) || !differs(imp, res.g_per_kwh * k) {
                 return None;
             }
+            if run.tool.is_some() {
+                let basis = run.tool_basis.as_deref().unwrap_or("its own intensity, not written in its logs");
+                return Some(DeltaReason {
+                    kind: DeltaKind::OtherTool,
+                    detail: format!(
+                        "{} implies {imp:.1} g/kWh, recomputed with {:.1} ({}): {basis}",
+                        run.tool_label(),
+                        res.g_per_kwh,
+                        res.label
+                    ),
+                });
+            }
             let detail_of = |d: String| format!("the CSV implies {:.1} g/kWh, recomputed with {:.1}: {d}", imp, res.g_per_kwh);
             let pue = run.pue.filter(|p| (p - 1.0).abs() > AGREEMENT);
             let found = match place.explanations.iter().find(|(v, _, _)| !differs(imp, *v)) {

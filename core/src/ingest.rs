@@ -331,8 +331,9 @@ pub fn ingest_path(path: &Path, display: &str) -> Option<ParsedFile> {
     match read_log(path) {
         Ok((stamp, bytes)) => {
             let mut file = ingest_source(display, &bytes, Source::Path(path.to_path_buf()));
-            // JSON that is not a table (a configuration, a tokenizer) is not the logs' business.
-            if file.report.schema == NOT_A_TABLE {
+            // JSON that is not a table (a configuration, a tokenizer) or a `.log` no tracker
+            // wrote is not the logs' business.
+            if file.report.schema == NOT_A_TABLE || file.report.schema == NOT_A_TOOL_LOG {
                 return None;
             }
             file.stamp = Some(stamp);
@@ -380,6 +381,16 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
         return file;
     }
     let (text, encoding) = decode(bytes);
+    if let Some(format) = crate::trackers::detect(name, &text) {
+        return tool_file(display, format, &text, encoding, source, bytes.len());
+    }
+    if name.to_ascii_lowercase().ends_with(".log") {
+        let why = "neither a carbontracker log nor its output log (a log's first line must be carbontracker's \
+                   `YYYY-MM-DD HH:MM:SS - carbontracker version …` or `… - CarbonTracker: …`): not read";
+        let mut file = unread(display, why, true, source);
+        file.report.schema = NOT_A_TOOL_LOG.into();
+        return file;
+    }
     if crate::results::is_json_table_name(name) {
         let lines = !name.to_ascii_lowercase().ends_with(".json");
         return match crate::results::read_json_table(&text, lines) {
@@ -414,6 +425,69 @@ pub fn ingest_source(display: &str, bytes: &[u8], source: Source) -> ParsedFile 
     let mut report = report;
     report.runs = runs.len();
     ParsedFile { report, runs, source, len: bytes.len(), stamp: None, metrics: None }
+}
+
+/// The schema of a `.log` file that is no tracker's (not held when read from disk).
+pub const NOT_A_TOOL_LOG: &str = "not a tracker's log";
+
+/// Another tracker's file (see [`crate::trackers`]) as the catalog holds it.
+fn tool_file(
+    display: &str,
+    format: crate::trackers::Format,
+    text: &str,
+    encoding: &str,
+    source: Source,
+    len: usize,
+) -> ParsedFile {
+    let read = crate::trackers::read(format, display, text);
+    let version = read.runs.iter().find_map(|(r, _)| r.tool_version.clone());
+    let report = FileReport {
+        path: display.to_string(),
+        encoding: encoding.to_string(),
+        schema: match &version {
+            Some(v) => format!("{} {v}", format.label()),
+            None => format.label().to_string(),
+        },
+        schema_detail: read.detail,
+        rows_read: read.rows_read,
+        rows_rejected: read.rows_rejected,
+        runs: read.runs.len(),
+        problem_count: read.problems.len(),
+        problems: read.problems,
+        ..FileReport::default()
+    };
+    let runs = read
+        .runs
+        .into_iter()
+        .map(|(mut run, checkpoints)| {
+            run.schema = report.schema.clone();
+            let mut keys: Vec<u64> = checkpoints.iter().map(|c| tool_row_key(&run.run_id, c)).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let line = checkpoints.last().map_or(0, |c| c.line);
+            // carbontracker's standard log gives way to its output log, which has the totals.
+            let best = if format == crate::trackers::Format::CarbontrackerLog {
+                (false, 0.0, line)
+            } else {
+                (true, run.duration_s.unwrap_or(0.0), line)
+            };
+            RunPart { run: Arc::new(run), best: Some(best), keys, tasks: Vec::new() }
+        })
+        .collect();
+    ParsedFile { report, runs, source, len, stamp: None, metrics: None }
+}
+
+/// The key of another tracker's row: the same row in a copy counts once.
+fn tool_row_key(run_id: &str, c: &Checkpoint) -> u64 {
+    let text = format!(
+        "{run_id}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
+        c.task_name,
+        c.timestamp,
+        c.duration_s.map(f64::to_bits),
+        c.energy_kwh.map(f64::to_bits),
+        c.co2_kg_reported.map(f64::to_bits)
+    );
+    fnv(text.as_bytes())
 }
 
 /// A metrics file as the catalog holds it: its values, and a report for the Files page.
@@ -841,6 +915,16 @@ const MLFLOW_MAX_PARAMS: usize = 1000;
 /// The accepted rows of `run_id` in a file (for a run's page), in file order.
 pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpoint)> {
     let (text, encoding) = decode(bytes);
+    let name = display.rsplit('/').next().unwrap_or(display);
+    if let Some(format) = crate::trackers::detect(name, &text) {
+        let read = crate::trackers::read(format, display, &text);
+        return read
+            .runs
+            .into_iter()
+            .filter(|(r, _)| r.run_id == run_id)
+            .flat_map(|(_, cps)| cps.into_iter().map(|c| (tool_row_key(run_id, &c), c)))
+            .collect();
+    }
     let mut out = Vec::new();
     let mut nums = [None; N_NUM];
     scan(display, &text, encoding, false, |l, rec, row| {
@@ -1086,6 +1170,9 @@ impl Layout {
             source_files: Vec::new(),
             tags: self.tags(text, rec),
             source: crate::model::RunSource::File,
+            tool: None,
+            tool_version: None,
+            tool_basis: None,
             assessment: Default::default(),
         }
     }

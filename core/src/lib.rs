@@ -44,4 +44,6 @@ pub mod stores;
 #[cfg(feature = "ingest")]
 pub mod timeseries;
 #[cfg(feature = "ingest")]
+pub mod trackers;
+#[cfg(feature = "ingest")]
 pub mod whatif;

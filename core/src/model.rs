@@ -68,9 +68,39 @@ pub struct Run {
     /// Where the run came from: log files, or trackers posting to this server.
     #[serde(default)]
     pub source: RunSource,
+    /// The tracker that wrote the run's logs when it is not CodeCarbon ("carbontracker",
+    /// "eco2AI", "Zeus", "experiment-impact-tracker"): see [`Run::tool_name`].
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// That tracker's version, where its logs say it.
+    #[serde(default)]
+    pub tool_version: Option<String>,
+    /// What that tracker's own CO2 figure rests on: its intensity and where it came from, its
+    /// PUE, its location guess (explains the gap to the recomputation).
+    #[serde(default)]
+    pub tool_basis: Option<String>,
     /// CO2 recomputed from the energy with the embedded dataset (see [`Assessment`]).
     #[serde(flatten)]
     pub assessment: Assessment,
+}
+
+/// The tracker of runs that name none.
+pub const CODECARBON: &str = "CodeCarbon";
+
+impl Run {
+    /// The tracker that wrote the run: its [`Run::tool`], or CodeCarbon.
+    pub fn tool_name(&self) -> &str {
+        self.tool.as_deref().unwrap_or(CODECARBON)
+    }
+
+    /// The tracker and its version, e.g. "carbontracker 2.4.7" or "CodeCarbon 3.3.2".
+    pub fn tool_label(&self) -> String {
+        let version = if self.tool.is_some() { &self.tool_version } else { &self.codecarbon_version };
+        match version {
+            Some(v) => format!("{} {v}", self.tool_name()),
+            None => self.tool_name().to_string(),
+        }
+    }
 }
 
 /// Where a run's records came from.
@@ -184,6 +214,8 @@ pub enum DeltaKind {
     Pue,
     /// No embedded figure explains it: a live Electricity Maps value or a forced intensity.
     LiveOrUnknown,
+    /// Another tracker's own intensity and PUE (see [`Run::tool_basis`]).
+    OtherTool,
 }
 
 impl DeltaKind {
@@ -195,6 +227,7 @@ impl DeltaKind {
             DeltaKind::NationalVsSubnational => "national vs sub-national figure",
             DeltaKind::Pue => "PUE",
             DeltaKind::LiveOrUnknown => "live Electricity Maps value or unknown figure",
+            DeltaKind::OtherTool => "the other tracker's own intensity and PUE",
         }
     }
 }

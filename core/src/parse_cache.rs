@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Bumped whenever what the cache holds or how files are parsed changes.
-const FORMAT: &str = "carbon-dash parse cache 8";
+const FORMAT: &str = "carbon-dash parse cache 9";
 
 /// Where the cache of the logs folder `dir` lives under `cache_dir`: one file per folder.
 pub fn cache_file(cache_dir: &Path, dir: &Path) -> PathBuf {
@@ -45,7 +45,7 @@ macro_rules! run_fields {
         $m!(
             text: project_name, experiment_id, country_name, country_iso_code, region,
                   cloud_provider, cloud_region, on_cloud, os, python_version, codecarbon_version, cpu_model,
-                  gpu_model, tracking_mode;
+                  gpu_model, tracking_mode, tool, tool_version, tool_basis;
             time: started_at, ended_at;
             num: duration_s, energy_kwh, cpu_energy_kwh, gpu_energy_kwh, ram_energy_kwh, co2_kg_reported,
                  emissions_rate_kg_per_s, cpu_power_w, gpu_power_w, ram_power_w, water_l, cpu_count, gpu_count,

@@ -306,9 +306,9 @@ fn a_cache_of_the_previous_release_is_read_again_from_the_logs_and_replaced() {
     let cache = carbon_core::parse_cache::cache_file(cache_dir.path(), dir.path());
     let (first, _) = load_dir_cached(dir.path(), Some(&cache)).unwrap();
     first.write_parse_cache(&cache).unwrap();
-    // The same cache as the previous release wrote it: its format marker says 7.
+    // The same cache as the previous release wrote it: its format marker says 8.
     let bytes = std::fs::read(&cache).unwrap();
-    let (new, old) = (b"carbon-dash parse cache 8", b"carbon-dash parse cache 7");
+    let (new, old) = (b"carbon-dash parse cache 9", b"carbon-dash parse cache 8");
     let marks = bytes.windows(new.len()).filter(|w| w == new).count();
     assert!(marks > 0, "the marker is in the file as written");
     let mut previous = bytes.clone();

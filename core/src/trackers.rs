@@ -1,0 +1,1122 @@
+//! Other energy trackers' logs: carbontracker, eco2AI, Zeus and experiment-impact-tracker, read
+//! into the same [`Run`]s and [`Checkpoint`]s as CodeCarbon's files, each run naming its tool
+//! and version ([`Run::tool`]).
+//!
+//! A file is recognised by what it holds ([`detect`]), whatever its name: the name only says
+//! which files of a folder are worth opening ([`is_candidate_name`]). Each reader keeps the
+//! tool's own figures as it wrote them: the energy is the tool's (with the PUE it applied, said
+//! in [`Run::pue`]), its CO2 is kept as reported, and what that CO2 rests on (the tool's
+//! intensity and where it came from, its location guess) goes in [`Run::tool_basis`], so the
+//! recomputation can explain the gap. Energy a tool only predicted (carbontracker's forecast
+//! after its first epochs) is never taken for measured energy: it is kept as the run's tags.
+
+use crate::model::{Checkpoint, Problem, Run};
+use crate::records::records;
+use chrono::NaiveDateTime;
+
+/// The formats read here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// carbontracker's standard log (`…_carbontracker.log`): version, PUE, components, epochs.
+    CarbontrackerLog,
+    /// carbontracker's output log (`…_carbontracker_output.log`): predicted and actual totals.
+    CarbontrackerOutput,
+    /// eco2AI's `emission.csv`.
+    Eco2ai,
+    /// Zeus's `ZeusMonitor(log_file=…)` CSV of measurement windows.
+    Zeus,
+    /// experiment-impact-tracker's `impacttracker/data.json` (JSON Lines of power samples).
+    ImpactTracker,
+}
+
+pub const CARBONTRACKER: &str = "carbontracker";
+pub const ECO2AI: &str = "eco2AI";
+pub const ZEUS: &str = "Zeus";
+pub const IMPACT_TRACKER: &str = "experiment-impact-tracker";
+
+/// PUE that carbontracker and experiment-impact-tracker multiply their energy by (Uptime
+/// Institute's survey figure, fixed in both tools' sources).
+pub const TOOL_PUE: f64 = 1.58;
+
+impl Format {
+    /// The tool's name, as runs carry it.
+    pub fn tool(self) -> &'static str {
+        match self {
+            Format::CarbontrackerLog | Format::CarbontrackerOutput => CARBONTRACKER,
+            Format::Eco2ai => ECO2AI,
+            Format::Zeus => ZEUS,
+            Format::ImpactTracker => IMPACT_TRACKER,
+        }
+    }
+
+    /// The file's kind on the Files page.
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::CarbontrackerLog => "carbontracker log",
+            Format::CarbontrackerOutput => "carbontracker output log",
+            Format::Eco2ai => "eco2AI CSV",
+            Format::Zeus => "Zeus windows CSV",
+            Format::ImpactTracker => "experiment-impact-tracker data",
+        }
+    }
+}
+
+/// Whether a folder's file of this name may be another tracker's log (its content decides):
+/// carbontracker names its logs `…_carbontracker.log` and `…_carbontracker_output.log`;
+/// eco2AI's and Zeus's CSVs and experiment-impact-tracker's `data.json` are read as CSV and
+/// JSON files are anyway.
+pub fn is_candidate_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with("_carbontracker.log") || lower.ends_with("_carbontracker_output.log")
+}
+
+/// A carbontracker log line's time stamp and message: `2026-12-05 13:22:21 - message`.
+fn stamped(line: &str) -> Option<(NaiveDateTime, &str)> {
+    let (head, rest) = (line.get(..19)?, line.get(19..)?);
+    let rest = rest.strip_prefix(" - ")?;
+    let t = NaiveDateTime::parse_from_str(head, "%Y-%m-%d %H:%M:%S").ok()?;
+    Some((t, rest))
+}
+
+/// Which tracker wrote `text` (named `name`), if one of these did.
+pub fn detect(name: &str, text: &str) -> Option<Format> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".log") {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty()).take(40);
+        let first = lines.next().and_then(stamped)?;
+        if first.1.starts_with("carbontracker version") {
+            return Some(Format::CarbontrackerLog);
+        }
+        if first.1.starts_with("CarbonTracker:") {
+            return Some(Format::CarbontrackerOutput);
+        }
+        return None;
+    }
+    if lower.ends_with(".json") || lower.ends_with(".jsonl") {
+        let first = text.lines().find(|l| !l.trim().is_empty())?;
+        let v: serde_json::Value = serde_json::from_str(first.trim()).ok()?;
+        let o = v.as_object()?;
+        let power = o.contains_key("rapl_estimated_attributable_power_draw")
+            || o.contains_key("nvidia_estimated_attributable_power_draw");
+        return (o.contains_key("timestamp") && power).then_some(Format::ImpactTracker);
+    }
+    let header = text.trim_start_matches('\u{feff}').lines().next()?;
+    let cols: Vec<String> = header.split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let has = |c: &str| cols.iter().any(|x| x == c);
+    if (has("power_consumption(kwh)") || has("power_consumption(kwth)")) && has("co2_emissions(kg)") {
+        return Some(Format::Eco2ai);
+    }
+    if cols.len() >= 3 && cols[0] == "start_time" && cols[1] == "window_name" && cols[2] == "elapsed_time" {
+        return Some(Format::Zeus);
+    }
+    None
+}
+
+/// What a reader made of one file: its runs with their checkpoints, and its problems.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub runs: Vec<(Run, Vec<Checkpoint>)>,
+    pub problems: Vec<Problem>,
+    /// Records read (lines of samples, rows, epochs) and rejected.
+    pub rows_read: usize,
+    pub rows_rejected: usize,
+    /// The file in words, for the Files page.
+    pub detail: String,
+}
+
+/// Reads `text` (the file `display`) as `format`.
+pub fn read(format: Format, display: &str, text: &str) -> Read {
+    match format {
+        Format::CarbontrackerLog => carbontracker_log(display, text),
+        Format::CarbontrackerOutput => carbontracker_output(display, text),
+        Format::Eco2ai => eco2ai(display, text),
+        Format::Zeus => zeus(display, text),
+        Format::ImpactTracker => impact_tracker(display, text),
+    }
+}
+
+fn problem(line: usize, column: Option<(usize, &str)>, reason: String, rejected: bool) -> Problem {
+    Problem { line, column: column.map(|c| c.0), column_name: column.map(|c| c.1.to_string()), reason, rejected }
+}
+
+/// Text as shown: control, text-direction and invisible characters out.
+fn shown(v: &str) -> String {
+    crate::text::shown(v).into_owned()
+}
+
+/// A country as the logs give it (ISO 3166 alpha-2, as both eco2AI and carbontracker write it)
+/// as runs carry it: alpha-3 code and name where the embedded dataset knows it.
+fn set_country(run: &mut Run, code: &str) {
+    let grid = crate::grid::Grid::embedded();
+    match grid.iso3(code) {
+        Some(iso3) => {
+            run.country_name = grid.country_name(iso3).map(str::to_string);
+            run.country_iso_code = Some(iso3.to_string());
+        }
+        None => run.country_iso_code = Some(shown(code)),
+    }
+}
+
+fn base_name(display: &str) -> &str {
+    display.rsplit('/').next().unwrap_or(display)
+}
+
+/// A run of `tool` with the fields every reader fills.
+fn tool_run(tool: &str, run_id: String, display: &str) -> Run {
+    Run {
+        run_id,
+        tool: Some(tool.to_string()),
+        schema: tool.to_string(),
+        source_files: vec![display.to_string()],
+        ..Run::default()
+    }
+}
+
+const J_PER_KWH: f64 = 3.6e6;
+
+// ---------------------------------------------------------------------------------------------
+// carbontracker
+
+/// The run both of carbontracker's logs of one tracker name: the file name before
+/// `_carbontracker…` (`{pid}.{logger}_{UTC time}`), or the whole stem for a renamed file.
+fn carbontracker_id(display: &str) -> String {
+    let name = base_name(display);
+    let lower = name.to_ascii_lowercase();
+    let stem = match lower.find("_carbontracker") {
+        Some(at) => &name[..at],
+        None => name.rsplit_once('.').map_or(name, |(s, _)| s),
+    };
+    format!("carbontracker-{stem}")
+}
+
+/// `H:MM:SS[.ff]` (Python's `timedelta` text, with `N day(s), ` for long runs) in seconds.
+fn duration_text(v: &str) -> Option<f64> {
+    let v = v.trim();
+    let (days, v) = match v.split_once(", ") {
+        Some((d, rest)) => (d.split_whitespace().next()?.parse::<f64>().ok()?, rest),
+        None => (0.0, v),
+    };
+    let mut parts = v.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (h, m, s) = (h.trim().parse::<f64>().ok()?, m.parse::<f64>().ok()?, s.parse::<f64>().ok()?);
+    let total = days * 86_400.0 + h * 3600.0 + m * 60.0 + s;
+    (total.is_finite() && total >= 0.0 && m < 60.0 && s < 61.0).then_some(total)
+}
+
+/// `60.0`, `[250.1 251.3]`, `[250.1, 251.3]` or `None`: the summed power of a component's devices.
+fn power_list(v: &str) -> Option<Option<f64>> {
+    let v = v.trim();
+    if v == "None" {
+        return Some(None);
+    }
+    let inner = v.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(v);
+    let mut sum = 0.0;
+    let mut any = false;
+    for x in inner.split(|c: char| c == ',' || c.is_whitespace()).filter(|x| !x.is_empty()) {
+        let x: f64 = x.parse().ok()?;
+        if !x.is_finite() || x < 0.0 {
+            return None;
+        }
+        sum += x;
+        any = true;
+    }
+    any.then_some(Some(sum))
+}
+
+/// `GPU with device(s) A, B. CPU with device(s) Intel(R) Xeon(R) CPU @ 2.20GHz.` as (component,
+/// devices).
+fn components(message: &str) -> Vec<(String, Vec<String>)> {
+    const MARK: &str = " with device(s) ";
+    let mut out = Vec::new();
+    let mut rest = message.trim();
+    while let Some(at) = rest.find(MARK) {
+        let name = rest[..at].rsplit(['.', ' ', ':']).find(|s| !s.is_empty()).unwrap_or("").to_string();
+        let after = &rest[at + MARK.len()..];
+        // The devices run to the next component's name, or to the end.
+        let next = after.find(MARK).map(|n| after[..n].rfind(". ").map_or(0, |d| d + 1)).unwrap_or(after.len());
+        let devices = after[..next].trim().trim_end_matches('.');
+        out.push((name, devices.split(", ").map(|d| shown(d.trim())).filter(|d| !d.is_empty()).collect()));
+        rest = &after[next..];
+    }
+    out
+}
+
+/// The country of carbontracker's detected location (`City, Region, DK`), if it names one.
+fn location_country(address: &str) -> Option<String> {
+    let last = address.rsplit(',').next()?.trim();
+    (last.len() == 2 && last.bytes().all(|b| b.is_ascii_uppercase())).then(|| last.to_string())
+}
+
+/// What carbontracker's intensity was, in words, from its detected location.
+fn carbontracker_basis(location: Option<&str>, average: Option<f64>) -> String {
+    let figure = average.map(|a| format!("{a:.2} gCO2eq/kWh on average")).unwrap_or_else(|| "its intensity".into());
+    let whence = match location {
+        None => "no location in its log".to_string(),
+        Some("Unknown") => {
+            "no location detected: its global average (445 g/kWh for 2024 in carbontracker 2.4)".to_string()
+        }
+        Some(l) => format!(
+            "detected location {l}: a live figure where it has a provider for that place (Energi Data Service for DK, \
+             the Carbon Intensity API for GB, Electricity Maps with a key), else its own national average"
+        ),
+    };
+    format!("carbontracker's {figure} ({whence}); its energy includes its fixed PUE of {TOOL_PUE}")
+}
+
+fn carbontracker_log(display: &str, text: &str) -> Read {
+    let mut run = tool_run(CARBONTRACKER, carbontracker_id(display), display);
+    let mut read = Read::default();
+    let mut checkpoints = Vec::new();
+    let (mut first, mut last): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (None, None);
+    let mut pue = None;
+    let mut duration: Option<f64> = None;
+    let (mut total_s, mut cpu_j, mut gpu_j) = (0.0, 0.0, 0.0);
+    let (mut cpu_w, mut gpu_w) = (Vec::new(), Vec::new());
+    let mut location = None;
+    let mut average = None;
+    let mut stopped_early = false;
+    let mut at = None;
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = match stamped(line) {
+            Some((t, m)) => {
+                first.get_or_insert(t);
+                last = Some(t);
+                at = Some(t);
+                m
+            }
+            // carbontracker writes one message a line; older releases left `Duration:` and
+            // power lines without a time stamp.
+            None => line.trim(),
+        };
+        if let Some(v) = message.strip_prefix("carbontracker version ") {
+            run.tool_version = Some(shown(v.trim()));
+        } else if let Some(rest) = message.split_once("PUE coefficient of ").map(|p| p.1) {
+            pue = rest.split_whitespace().next().and_then(|v| v.trim_end_matches('.').parse::<f64>().ok());
+        } else if let Some(rest) = message.strip_prefix("The following components were found:") {
+            for (name, devices) in components(rest) {
+                let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
+                match name.to_ascii_uppercase().as_str() {
+                    "GPU" => {
+                        run.gpu_count = Some(devices.len() as f64);
+                        run.gpu_model = joined;
+                    }
+                    "CPU" => run.cpu_model = joined,
+                    _ => {}
+                }
+            }
+        } else if let Some(v) = message.strip_prefix("Epoch ") {
+            if v.trim_end_matches(':').trim().parse::<usize>().is_err() {
+                read.problems.push(problem(
+                    n,
+                    None,
+                    format!("{display}:{n}: an epoch that is not a number: {message:?}"),
+                    false,
+                ));
+            }
+            duration = None;
+        } else if let Some(v) = message.strip_prefix("Duration:") {
+            match duration_text(v) {
+                Some(d) => {
+                    duration = Some(d);
+                    total_s += d;
+                    read.rows_read += 1;
+                    checkpoints.push(Checkpoint {
+                        file: display.to_string(),
+                        line: n,
+                        timestamp: at,
+                        duration_s: Some(total_s),
+                        ..Checkpoint::default()
+                    });
+                }
+                None => {
+                    read.rows_read += 1;
+                    read.rows_rejected += 1;
+                    read.problems.push(problem(
+                        n,
+                        Some((message.find(':').map_or(0, |c| c + 2) + line.len() - message.len() + 1, "Duration")),
+                        format!(
+                            "{display}:{n}: the epoch's duration {:?} is not H:MM:SS: this epoch is not counted",
+                            v.trim()
+                        ),
+                        true,
+                    ));
+                }
+            }
+        } else if let Some(rest) = message.strip_prefix("Average power usage (W) for ") {
+            let Some((component, value)) = rest.split_once(": ") else { continue };
+            let Some(d) = duration else { continue };
+            match power_list(value) {
+                Some(Some(w)) => {
+                    let j = w * d;
+                    let cp = checkpoints.last_mut();
+                    if component.eq_ignore_ascii_case("gpu") {
+                        gpu_j += j;
+                        gpu_w.push(w);
+                        if let Some(cp) = cp {
+                            cp.gpu_power_w = Some(w);
+                            cp.gpu_energy_kwh = Some(gpu_j * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
+                        }
+                    } else if component.eq_ignore_ascii_case("cpu") {
+                        cpu_j += j;
+                        cpu_w.push(w);
+                        if let Some(cp) = cp {
+                            cp.cpu_power_w = Some(w);
+                            cp.cpu_energy_kwh = Some(cpu_j * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
+                        }
+                    }
+                    if let Some(cp) = checkpoints.last_mut() {
+                        cp.energy_kwh = Some((cpu_j + gpu_j) * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
+                    }
+                }
+                Some(None) => {}
+                None => read.problems.push(problem(
+                    n,
+                    Some((line.len() - value.len() + 1, component)),
+                    format!(
+                        "{display}:{n}: the {component} power {:?} is not a number or a list of numbers: left out",
+                        value.trim()
+                    ),
+                    false,
+                )),
+            }
+        } else if let Some(rest) = message.split_once("at detected location: ").map(|p| p.1) {
+            // `…at detected location: Copenhagen, Capital Region, DK: [123.0, 130.2]`
+            location = Some(rest.rsplit_once(": ").map_or(rest, |(l, _)| l).trim().to_string());
+        } else if let Some(rest) = message.strip_prefix("Average carbon intensity during training was ") {
+            average = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+        } else if message.contains("Training was interrupted") {
+            stopped_early = true;
+        }
+    }
+    if run.tool_version.is_none() && first.is_none() {
+        read.problems.push(problem(0, None, format!("{display}: no time-stamped line: not a carbontracker log"), true));
+        read.detail = "no carbontracker lines".into();
+        return read;
+    }
+    let pue = pue.unwrap_or(TOOL_PUE);
+    run.pue = Some(pue);
+    run.started_at = first;
+    run.ended_at = last;
+    run.duration_s = (total_s > 0.0).then_some(total_s);
+    let measured = cpu_j + gpu_j;
+    run.energy_kwh = (!checkpoints.is_empty()).then_some(measured * pue / J_PER_KWH);
+    run.cpu_energy_kwh = (cpu_j > 0.0).then_some(cpu_j * pue / J_PER_KWH);
+    run.gpu_energy_kwh = (gpu_j > 0.0).then_some(gpu_j * pue / J_PER_KWH);
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    run.cpu_power_w = mean(&cpu_w);
+    run.gpu_power_w = mean(&gpu_w);
+    if let Some(c) = location.as_deref().and_then(location_country) {
+        set_country(&mut run, &c);
+    }
+    run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
+    run.checkpoints = checkpoints.len();
+    if stopped_early {
+        run.tags.push(("carbontracker".into(), "training was interrupted before all epochs".into()));
+    }
+    read.detail = format!(
+        "{} {}: {} epoch{} measured",
+        CARBONTRACKER,
+        run.tool_version.as_deref().unwrap_or("(version not logged)"),
+        checkpoints.len(),
+        if checkpoints.len() == 1 { "" } else { "s" }
+    );
+    read.runs.push((run, checkpoints));
+    read
+}
+
+/// One consumption block of the output log.
+#[derive(Debug, Clone, Copy, Default)]
+struct Consumption {
+    epochs: Option<usize>,
+    seconds: Option<f64>,
+    kwh: Option<f64>,
+    grams: Option<f64>,
+    line: usize,
+}
+
+fn carbontracker_output(display: &str, text: &str) -> Read {
+    let mut run = tool_run(CARBONTRACKER, carbontracker_id(display), display);
+    let mut read = Read::default();
+    let (mut first, mut last) = (None, None);
+    let mut actual: Option<Consumption> = None;
+    let mut predicted: Option<Consumption> = None;
+    // The block being read: (is actual, its figures).
+    let mut block: Option<(bool, Consumption)> = None;
+    let mut average = None;
+    let lines: Vec<&str> = text.lines().collect();
+    let finish = |block: &mut Option<(bool, Consumption)>,
+                  actual: &mut Option<Consumption>,
+                  predicted: &mut Option<Consumption>| {
+        if let Some((is_actual, c)) = block.take() {
+            if is_actual {
+                *actual = Some(c);
+            } else {
+                *predicted = Some(c);
+            }
+        }
+    };
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        let message = match stamped(line) {
+            Some((t, m)) => {
+                first.get_or_insert(t);
+                last = Some(t);
+                finish(&mut block, &mut actual, &mut predicted);
+                m.strip_prefix("CarbonTracker:").unwrap_or(m).trim()
+            }
+            None => line.trim(),
+        };
+        let consumption = message
+            .strip_prefix("Actual consumption")
+            .map(|r| (true, r))
+            .or_else(|| message.strip_prefix("Predicted consumption").map(|r| (false, r)));
+        if let Some((is_actual, rest)) = consumption {
+            finish(&mut block, &mut actual, &mut predicted);
+            let epochs = rest.trim().strip_prefix("for ").and_then(|r| r.split_whitespace().next()?.parse().ok());
+            block = Some((is_actual, Consumption { epochs, line: n, ..Consumption::default() }));
+            read.rows_read += 1;
+            continue;
+        }
+        if let Some(v) = message.strip_prefix("Average carbon intensity during training was ") {
+            average = v.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+            continue;
+        }
+        if let Some(rest) = message.strip_prefix("The following components were found:") {
+            for (name, devices) in components(rest) {
+                let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
+                match name.to_ascii_uppercase().as_str() {
+                    "GPU" => {
+                        run.gpu_count = Some(devices.len() as f64);
+                        run.gpu_model = joined;
+                    }
+                    "CPU" => run.cpu_model = joined,
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        let Some((_, c)) = block.as_mut() else { continue };
+        let Some((key, value)) = message.split_once(':') else { continue };
+        let value = value.trim();
+        let column = line.len() - line.trim_start().len() + key.len() + 3;
+        let bad = |what: &str| {
+            problem(
+                n,
+                Some((column, key)),
+                format!("{display}:{n}: {what} {value:?} cannot be read: this block is not counted"),
+                true,
+            )
+        };
+        match key {
+            "Time" => match duration_text(value) {
+                Some(s) => c.seconds = Some(s),
+                None => read.problems.push(bad("the time")),
+            },
+            "Energy" => match value
+                .strip_suffix("kWh")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+            {
+                Some(e) => c.kwh = Some(e),
+                None => read.problems.push(bad("the energy")),
+            },
+            "CO2eq" => {
+                let (v, scale) = match value.rsplit_once(' ') {
+                    Some((v, "g")) => (v, 1e-3),
+                    Some((v, "kg")) => (v, 1.0),
+                    _ => (value, f64::NAN),
+                };
+                match v.trim().parse::<f64>().ok().map(|v| v * scale).filter(|v| v.is_finite() && *v >= 0.0) {
+                    Some(kg) => c.grams = Some(kg * 1000.0),
+                    None => read.problems.push(bad("the CO2eq")),
+                }
+            }
+            _ => {}
+        }
+    }
+    finish(&mut block, &mut actual, &mut predicted);
+    // A block with a figure that could not be read is not counted at all.
+    let damaged = |c: &Consumption| read.problems.iter().any(|p| p.rejected && p.line > c.line && p.line <= c.line + 4);
+    let actual = actual.filter(|c| !damaged(c));
+    read.rows_rejected = read.problems.iter().filter(|p| p.rejected).count().min(read.rows_read);
+    run.started_at = first;
+    run.ended_at = last;
+    run.pue = Some(TOOL_PUE);
+    if let Some(p) = predicted.filter(|c| !damaged(c)) {
+        let put = |tags: &mut Vec<(String, String)>, k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                tags.push((k.to_string(), v));
+            }
+        };
+        put(&mut run.tags, "predicted energy (kWh)", p.kwh.map(|v| v.to_string()));
+        put(&mut run.tags, "predicted CO2eq (g)", p.grams.map(|v| v.to_string()));
+        put(&mut run.tags, "predicted for epochs", p.epochs.map(|v| v.to_string()));
+    }
+    let mut checkpoints = Vec::new();
+    match actual {
+        Some(a) => {
+            run.energy_kwh = a.kwh;
+            run.co2_kg_reported = a.grams.map(|g| g / 1000.0);
+            run.duration_s = a.seconds;
+            checkpoints.push(Checkpoint {
+                file: display.to_string(),
+                line: a.line,
+                timestamp: last,
+                duration_s: a.seconds,
+                energy_kwh: a.kwh,
+                co2_kg_reported: run.co2_kg_reported,
+                ..Checkpoint::default()
+            });
+        }
+        None if predicted.is_some() => read.problems.push(problem(
+            0,
+            None,
+            format!(
+                "{display}: only carbontracker's prediction, no actual consumption (the run stopped early or is still \
+                 running): the prediction is kept as a tag, never counted as energy"
+            ),
+            false,
+        )),
+        None => {}
+    }
+    run.tool_basis = Some(carbontracker_basis(None, average));
+    run.checkpoints = checkpoints.len();
+    read.detail = format!(
+        "carbontracker output: {}{}",
+        if actual.is_some() { "actual consumption" } else { "no actual consumption" },
+        if predicted.is_some() { ", and a prediction (kept apart)" } else { "" }
+    );
+    read.runs.push((run, checkpoints));
+    read
+}
+
+/// Fills what the run taken from one carbontracker log lacks from the other log of its pair:
+/// the output log has the totals, the standard log the version, components, epochs and the
+/// detected location. Figures the run has are never replaced.
+pub fn fill_from(run: &mut Run, other: &Run) {
+    macro_rules! fill {
+        ($($f:ident),*) => { $( if run.$f.is_none() { run.$f.clone_from(&other.$f); } )* };
+    }
+    fill!(tool_version, cpu_model, gpu_model, gpu_count, cpu_power_w, gpu_power_w, started_at);
+    if run.country_iso_code.is_none() {
+        run.country_iso_code.clone_from(&other.country_iso_code);
+        run.country_name.clone_from(&other.country_name);
+    }
+    // The split by component, scaled to the total it is part of.
+    if run.cpu_energy_kwh.is_none() && run.gpu_energy_kwh.is_none() {
+        if let (Some(total), Some(split)) = (run.energy_kwh, other.energy_kwh.filter(|e| *e > 0.0)) {
+            run.cpu_energy_kwh = other.cpu_energy_kwh.map(|e| e / split * total);
+            run.gpu_energy_kwh = other.gpu_energy_kwh.map(|e| e / split * total);
+        }
+    }
+    // The standard log knows where the intensity came from; the output log's average is the same.
+    if other.tool_basis.as_deref().is_some_and(|b| !b.contains("no location in its log")) {
+        run.tool_basis.clone_from(&other.tool_basis);
+    }
+    for tag in &other.tags {
+        if !run.tags.contains(tag) {
+            run.tags.push(tag.clone());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// eco2AI
+
+/// `AMD EPYC/1 device(s), TDP:500.0` or ` 0 device(s)` as (model, count).
+fn eco2ai_device(v: &str) -> (Option<String>, Option<f64>) {
+    let v = v.trim();
+    let (model, rest) = match v.rsplit_once('/') {
+        Some((m, r)) => (Some(shown(m.trim())).filter(|m| !m.is_empty()), r),
+        None => (None, v),
+    };
+    let count = rest.split_whitespace().next().and_then(|c| c.parse::<f64>().ok());
+    match count {
+        Some(c) if c == 0.0 => (None, Some(0.0)),
+        _ => (model.or_else(|| Some(shown(v)).filter(|v| !v.is_empty() && !v.contains("device(s)"))), count),
+    }
+}
+
+fn eco2ai(display: &str, text: &str) -> Read {
+    use std::collections::BTreeMap;
+    let mut read = Read::default();
+    let rows = records(text.trim_start_matches('\u{feff}')).collect_owned();
+    let Some((_, header)) = rows.first() else { return read };
+    let names: Vec<String> = header.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
+    let col = |want: &[&str]| names.iter().position(|n| want.iter().any(|w| n == w || n.starts_with(&format!("{w}("))));
+    let id = col(&["id"]);
+    let project = col(&["project_name"]);
+    let description = col(&["experiment_description"]);
+    let start = col(&["start_time"]);
+    let duration = col(&["duration(s)"]);
+    let energy = names.iter().position(|n| n.starts_with("power_consumption("));
+    let co2 = col(&["co2_emissions(kg)"]);
+    let (cpu, gpu, os, place) = (col(&["cpu_name"]), col(&["gpu_name"]), col(&["os"]), col(&["region/country"]));
+    let header_name = |i: usize| header[i].trim().to_string();
+    // Runs in the order first seen: eco2AI appends one row a session, or one an epoch (the same
+    // `id`, each row that epoch's own consumption, not a running total).
+    let mut order: Vec<String> = Vec::new();
+    let mut runs: BTreeMap<String, (Run, Vec<Checkpoint>)> = BTreeMap::new();
+    for (line, fields) in rows.iter().skip(1) {
+        let line = *line;
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        read.rows_read += 1;
+        if fields.len() != names.len() {
+            read.rows_rejected += 1;
+            read.problems.push(problem(
+                line,
+                None,
+                format!(
+                    "{display}:{line}: {} fields where the header has {}: row not counted",
+                    fields.len(),
+                    names.len()
+                ),
+                true,
+            ));
+            continue;
+        }
+        let get =
+            |i: Option<usize>| i.map(|i| fields[i].trim()).filter(|v| !v.is_empty() && *v != "N/A" && *v != "N\\A");
+        let number = |i: Option<usize>, read: &mut Read| -> Result<Option<f64>, ()> {
+            let Some(v) = get(i) else { return Ok(None) };
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+                _ => {
+                    let c = i.unwrap_or(0);
+                    read.problems.push(problem(
+                        line,
+                        Some((c + 1, &header_name(c))),
+                        format!(
+                            "{display}:{line}:{}: {} {v:?} is not a number: row not counted",
+                            c + 1,
+                            header_name(c)
+                        ),
+                        true,
+                    ));
+                    Err(())
+                }
+            }
+        };
+        let (Ok(kwh), Ok(kg), Ok(seconds)) =
+            (number(energy, &mut read), number(co2, &mut read), number(duration, &mut read))
+        else {
+            read.rows_rejected += 1;
+            continue;
+        };
+        let started = get(start).and_then(crate::ingest::parse_timestamp);
+        if get(start).is_some() && started.is_none() {
+            let c = start.unwrap_or(0);
+            read.problems.push(problem(
+                line,
+                Some((c + 1, "start_time")),
+                format!(
+                    "{display}:{line}:{}: start_time {:?} is not a date and time: kept without one",
+                    c + 1,
+                    get(start).unwrap_or("")
+                ),
+                false,
+            ));
+        }
+        let key = match get(id) {
+            Some(v) => v.to_string(),
+            // eco2AI before 0.3 wrote no id: each row is one tracker session.
+            None => format!("eco2ai-{}-{line}", base_name(display)),
+        };
+        let entry = runs.entry(key.clone()).or_insert_with(|| {
+            order.push(key.clone());
+            let mut run = tool_run(ECO2AI, key.clone(), display);
+            run.run_id_synthetic = get(id).is_none();
+            run.project_name = get(project).map(shown);
+            if let Some(d) = get(description) {
+                run.tags.push(("experiment_description".into(), shown(d)));
+            }
+            let (cpu_model, cpu_count) = get(cpu).map(eco2ai_device).unwrap_or_default();
+            let (gpu_model, gpu_count) = get(gpu).map(eco2ai_device).unwrap_or_default();
+            (run.cpu_model, run.cpu_count, run.gpu_model, run.gpu_count) = (cpu_model, cpu_count, gpu_model, gpu_count);
+            run.os = get(os).map(shown);
+            if let Some(p) = get(place) {
+                // `FR`, `DE/Bavaria`, or `(FR/Bavaria)` when the user gave the intensity.
+                let p = p.trim_start_matches('(').trim_end_matches(')');
+                let (country, region) = p.split_once('/').map_or((p, None), |(c, r)| (c, Some(r)));
+                if !country.trim().is_empty() {
+                    set_country(&mut run, country.trim());
+                }
+                run.region = region.map(|r| shown(r.trim())).filter(|r| !r.is_empty() && r != "None");
+            }
+            run.started_at = started;
+            (run, Vec::new())
+        });
+        let (run, checkpoints) = entry;
+        let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+        run.energy_kwh = add(run.energy_kwh, kwh);
+        run.co2_kg_reported = add(run.co2_kg_reported, kg);
+        run.duration_s = add(run.duration_s, seconds);
+        if let Some(s) = started {
+            run.started_at = Some(run.started_at.map_or(s, |t| t.min(s)));
+            let end = s + chrono::Duration::milliseconds((seconds.unwrap_or(0.0) * 1000.0) as i64);
+            run.ended_at = Some(run.ended_at.map_or(end, |t| t.max(end)));
+        }
+        run.checkpoints += 1;
+        checkpoints.push(Checkpoint {
+            file: display.to_string(),
+            line,
+            timestamp: run.ended_at,
+            duration_s: run.duration_s,
+            energy_kwh: run.energy_kwh,
+            co2_kg_reported: run.co2_kg_reported,
+            ..Checkpoint::default()
+        });
+    }
+    let generation = if id.is_some() { "0.3 (with id)" } else { "before 0.3 (no id)" };
+    read.detail = format!("eco2AI {generation}: {} run{}", runs.len(), if runs.len() == 1 { "" } else { "s" });
+    for key in order {
+        if let Some((mut run, cps)) = runs.remove(&key) {
+            run.tool_basis = Some(
+                "eco2AI's own table of intensity by country and region (its carbon_index.csv), for the country the user \
+                 gave or ipinfo.io guessed; eco2AI multiplies the energy by the PUE it was given (1 unless set), which \
+                 its file does not record"
+                    .into(),
+            );
+            read.runs.push((run, cps));
+        }
+    }
+    read
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zeus
+
+fn zeus(display: &str, text: &str) -> Read {
+    let mut read = Read::default();
+    let rows = records(text.trim_start_matches('\u{feff}')).collect_owned();
+    let Some((_, header)) = rows.first() else { return read };
+    // Zeus writes a trailing comma when no GPU is monitored.
+    let width = header.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
+    let gpus: Vec<(usize, String)> = header[..width]
+        .iter()
+        .enumerate()
+        .skip(3)
+        .map(|(i, c)| (i, c.trim().to_string()))
+        .filter(|(_, c)| c.starts_with("gpu") && c.ends_with("_energy"))
+        .collect();
+    // Windows: (start s, elapsed s, GPU energy J, line, name).
+    let mut windows: Vec<(f64, f64, Option<f64>, usize, String)> = Vec::new();
+    for (line, fields) in rows.iter().skip(1) {
+        let line = *line;
+        if fields.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        read.rows_read += 1;
+        let used = fields.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
+        if used > width || fields.len() < width {
+            read.rows_rejected += 1;
+            read.problems.push(problem(
+                line,
+                None,
+                format!("{display}:{line}: {used} fields where the header has {width}: window not counted"),
+                true,
+            ));
+            continue;
+        }
+        let num = |i: usize| fields[i].trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+        let mut bad = None;
+        for (i, name) in
+            [(0, "start_time"), (2, "elapsed_time")].into_iter().chain(gpus.iter().map(|(i, n)| (*i, n.as_str())))
+        {
+            if num(i).is_none() {
+                bad = Some((i, name.to_string()));
+                break;
+            }
+        }
+        if let Some((i, name)) = bad {
+            read.rows_rejected += 1;
+            read.problems.push(problem(
+                line,
+                Some((i + 1, &name)),
+                format!(
+                    "{display}:{line}:{}: {name} {:?} is not a non-negative number: window not counted",
+                    i + 1,
+                    fields[i].trim()
+                ),
+                true,
+            ));
+            continue;
+        }
+        let energy = (!gpus.is_empty()).then(|| gpus.iter().filter_map(|(i, _)| num(*i)).sum::<f64>());
+        windows.push((num(0).unwrap_or(0.0), num(2).unwrap_or(0.0), energy, line, shown(fields[1].trim())));
+    }
+    let stem = base_name(display).rsplit_once('.').map_or(base_name(display), |(s, _)| s);
+    let mut run = tool_run(ZEUS, format!("zeus-{stem}"), display);
+    run.gpu_count = Some(gpus.len() as f64);
+    // Windows may nest (a whole-training window around per-epoch ones): only the outermost count,
+    // so no joule is counted twice.
+    let inside = |a: &(f64, f64, Option<f64>, usize, String), b: &(f64, f64, Option<f64>, usize, String)| {
+        a.3 != b.3 && b.0 <= a.0 && a.0 + a.1 <= b.0 + b.1 && (b.1 > a.1 || b.3 < a.3)
+    };
+    let outer: Vec<&(f64, f64, Option<f64>, usize, String)> =
+        windows.iter().filter(|w| !windows.iter().any(|o| inside(w, o))).collect();
+    let nested = windows.len() - outer.len();
+    let (mut seconds, mut joules) = (0.0, None::<f64>);
+    for w in &outer {
+        seconds += w.1;
+        if let Some(j) = w.2 {
+            joules = Some(joules.unwrap_or(0.0) + j);
+        }
+    }
+    let start = windows.iter().map(|w| w.0).fold(f64::INFINITY, f64::min);
+    let end = windows.iter().map(|w| w.0 + w.1).fold(f64::NEG_INFINITY, f64::max);
+    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
+    if !windows.is_empty() {
+        run.started_at = at(start);
+        run.ended_at = at(end);
+    }
+    run.duration_s = (!outer.is_empty()).then_some(seconds);
+    run.energy_kwh = joules.map(|j| j / J_PER_KWH);
+    run.gpu_energy_kwh = run.energy_kwh;
+    run.gpu_power_w = joules.filter(|_| seconds > 0.0).map(|j| j / seconds);
+    run.checkpoints = windows.len();
+    run.tool_basis = Some("Zeus measures GPU energy (NVML's energy counter) and reports no CO2".into());
+    if gpus.is_empty() {
+        read.problems.push(problem(
+            1,
+            None,
+            format!("{display}:1: no gpuN_energy column (Zeus monitored no GPU): windows have a duration, no energy"),
+            false,
+        ));
+    }
+    // Checkpoints in the order windows ended, each with the time since the first began and the
+    // energy of the counted windows ended by then.
+    let mut ends: Vec<&(f64, f64, Option<f64>, usize, String)> = windows.iter().collect();
+    ends.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)).then(a.3.cmp(&b.3)));
+    let mut so_far = None::<f64>;
+    let checkpoints = ends
+        .into_iter()
+        .map(|w| {
+            if outer.iter().any(|o| o.3 == w.3) {
+                if let Some(j) = w.2 {
+                    so_far = Some(so_far.unwrap_or(0.0) + j);
+                }
+            }
+            Checkpoint {
+                file: display.to_string(),
+                line: w.3,
+                timestamp: at(w.0 + w.1),
+                duration_s: Some(w.0 + w.1 - start),
+                energy_kwh: so_far.map(|j| j / J_PER_KWH),
+                gpu_energy_kwh: so_far.map(|j| j / J_PER_KWH),
+                gpu_power_w: w.2.filter(|_| w.1 > 0.0).map(|j| j / w.1),
+                ..Checkpoint::default()
+            }
+        })
+        .collect();
+    read.detail = format!(
+        "Zeus: {} window{} on {} GPU{}{}",
+        windows.len(),
+        if windows.len() == 1 { "" } else { "s" },
+        gpus.len(),
+        if gpus.len() == 1 { "" } else { "s" },
+        if nested > 0 { format!(" ({nested} inside others, not counted twice)") } else { String::new() }
+    );
+    read.runs.push((run, checkpoints));
+    read
+}
+
+// ---------------------------------------------------------------------------------------------
+// experiment-impact-tracker
+
+/// experiment-impact-tracker's run: the folder holding `impacttracker/`.
+fn impact_tracker_id(display: &str) -> String {
+    let dir = display.rsplit_once('/').map_or("", |(d, _)| d);
+    let dir = dir.strip_suffix("impacttracker").unwrap_or(dir).trim_end_matches('/');
+    let name = dir.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("(top)");
+    format!("impacttracker-{name}")
+}
+
+fn impact_tracker(display: &str, text: &str) -> Read {
+    let mut read = Read::default();
+    let mut run = tool_run(IMPACT_TRACKER, impact_tracker_id(display), display);
+    run.pue = Some(TOOL_PUE);
+    // Samples: (line, Unix s, RAPL W, NVIDIA W, realtime intensity g/kWh).
+    let mut samples: Vec<(usize, f64, f64, f64, Option<f64>)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        read.rows_read += 1;
+        let v: serde_json::Value = match serde_json::from_str(line.trim()) {
+            Ok(v) => v,
+            Err(e) => {
+                read.rows_rejected += 1;
+                read.problems.push(problem(
+                    n,
+                    Some((e.column(), "")),
+                    format!("{display}:{n}:{}: not a JSON sample ({e}): sample not counted", e.column()),
+                    true,
+                ));
+                continue;
+            }
+        };
+        let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite());
+        let Some(t) = num("timestamp") else {
+            read.rows_rejected += 1;
+            read.problems.push(problem(
+                n,
+                None,
+                format!("{display}:{n}: a sample without a timestamp: not counted"),
+                true,
+            ));
+            continue;
+        };
+        if samples.last().is_some_and(|s| t < s.1) {
+            read.rows_rejected += 1;
+            read.problems.push(problem(
+                n,
+                None,
+                format!("{display}:{n}: a sample earlier than the one before: not counted"),
+                true,
+            ));
+            continue;
+        }
+        let rapl = num("rapl_estimated_attributable_power_draw").unwrap_or(0.0).max(0.0);
+        let nvidia = num("nvidia_estimated_attributable_power_draw").unwrap_or(0.0).max(0.0);
+        // Written as a number or as text by the live providers.
+        let realtime = v.get("realtime_carbon_intensity").and_then(|x| {
+            x.as_f64().or_else(|| x.as_str().and_then(|s| s.trim().parse().ok())).filter(|x: &f64| x.is_finite())
+        });
+        samples.push((n, t, rapl, nvidia, realtime));
+    }
+    // The tool integrates each sample's power over the time since the one before (its first over
+    // the time since the experiment's start, kept in `info.pkl`, a Python pickle not read here).
+    let (mut cpu_kwh, mut gpu_kwh, mut grams, mut with_intensity) = (0.0, 0.0, 0.0, 0usize);
+    let mut checkpoints = Vec::with_capacity(samples.len());
+    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
+    for k in 0..samples.len() {
+        let (line, t, rapl, nvidia, realtime) = samples[k];
+        let hours = if k == 0 { 0.0 } else { (t - samples[k - 1].1) / 3600.0 };
+        let (c, g) = (TOOL_PUE * hours * rapl / 1000.0, TOOL_PUE * hours * nvidia / 1000.0);
+        cpu_kwh += c;
+        gpu_kwh += g;
+        if let Some(i) = realtime {
+            grams += (c + g) * i;
+            with_intensity += 1;
+        }
+        checkpoints.push(Checkpoint {
+            file: display.to_string(),
+            line,
+            timestamp: at(t),
+            duration_s: Some(t - samples[0].1),
+            energy_kwh: Some(cpu_kwh + gpu_kwh),
+            cpu_energy_kwh: Some(cpu_kwh),
+            gpu_energy_kwh: Some(gpu_kwh),
+            cpu_power_w: Some(rapl),
+            gpu_power_w: Some(nvidia),
+            ..Checkpoint::default()
+        });
+    }
+    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
+        run.started_at = at(first.1);
+        run.ended_at = at(last.1);
+        run.duration_s = Some(last.1 - first.1);
+        run.energy_kwh = Some(cpu_kwh + gpu_kwh);
+        run.cpu_energy_kwh = Some(cpu_kwh);
+        run.gpu_energy_kwh = Some(gpu_kwh);
+        let mean = |f: fn(&(usize, f64, f64, f64, Option<f64>)) -> f64| {
+            samples.iter().map(f).sum::<f64>() / samples.len() as f64
+        };
+        run.cpu_power_w = Some(mean(|s| s.2));
+        run.gpu_power_w = Some(mean(|s| s.3)).filter(|w| *w > 0.0);
+        if with_intensity == samples.len() {
+            run.co2_kg_reported = Some(grams / 1000.0);
+        }
+    }
+    run.tool_basis = Some(format!(
+        "experiment-impact-tracker's {} and its fixed PUE of {TOOL_PUE}",
+        if with_intensity > 0 {
+            "realtime intensity of each sample (a live provider for its region)"
+        } else {
+            "regional average (kept in info.pkl, a Python pickle this server does not read)"
+        }
+    ));
+    run.checkpoints = checkpoints.len();
+    read.detail = format!(
+        "experiment-impact-tracker: {} power sample{}",
+        samples.len(),
+        if samples.len() == 1 { "" } else { "s" }
+    );
+    read.runs.push((run, checkpoints));
+    read
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_powers_and_components_as_carbontracker_writes_them() {
+        assert_eq!(duration_text("0:00:01.00"), Some(1.0));
+        assert_eq!(duration_text("1 day, 2:03:04.50"), Some(86_400.0 + 7384.5));
+        assert_eq!(duration_text("12:61:00"), None);
+        assert_eq!(duration_text("soon"), None);
+        assert_eq!(power_list("60.0"), Some(Some(60.0)));
+        assert_eq!(power_list("[250.5 249.5]"), Some(Some(500.0)));
+        assert_eq!(power_list("None"), Some(None));
+        assert_eq!(power_list("[abc]"), None);
+        let c = components(
+            " GPU with device(s) NVIDIA A100, NVIDIA A100. CPU with device(s) Intel(R) Xeon(R) CPU @ 2.20GHz.",
+        );
+        assert_eq!(c[0], ("GPU".into(), vec!["NVIDIA A100".to_string(), "NVIDIA A100".into()]));
+        assert_eq!(c[1], ("CPU".into(), vec!["Intel(R) Xeon(R) CPU @ 2.20GHz".to_string()]));
+        assert_eq!(location_country("Copenhagen, Capital Region, DK").as_deref(), Some("DK"));
+        assert_eq!(location_country("Unknown"), None);
+    }
+
+    #[test]
+    fn formats_are_told_by_content() {
+        let ct = "2026-12-05 13:22:21 - carbontracker version 2.4.7\n";
+        assert_eq!(detect("x.log", ct), Some(Format::CarbontrackerLog));
+        assert_eq!(
+            detect("renamed.log", "2026-12-05 13:22:22 - CarbonTracker: The following"),
+            Some(Format::CarbontrackerOutput)
+        );
+        assert_eq!(detect("train.log", "epoch 1 loss 0.3\n"), None);
+        assert_eq!(
+            detect("emission.csv", "id,project_name,power_consumption(kWh),CO2_emissions(kg)\n"),
+            Some(Format::Eco2ai)
+        );
+        assert_eq!(detect("z.csv", "start_time,window_name,elapsed_time,gpu0_energy\n"), Some(Format::Zeus));
+        assert_eq!(detect("emissions.csv", "timestamp,project_name,run_id,duration\n"), None);
+        assert_eq!(
+            detect("data.json", "{\"timestamp\": 1.0, \"rapl_estimated_attributable_power_draw\": 3}\n"),
+            Some(Format::ImpactTracker)
+        );
+        assert_eq!(detect("results.json", "[{\"acc\": 1}]"), None);
+    }
+
+    #[test]
+    fn zeus_windows_inside_others_are_not_counted_twice() {
+        let csv = "start_time,window_name,elapsed_time,gpu0_energy,gpu1_energy\n\
+                   100.0,training,10.0,1000.0,1000.0\n\
+                   100.5,epoch_1,4.0,400.0,400.0\n\
+                   105.0,epoch_2,4.0,390.0,410.0\n\
+                   200.0,eval,2.0,100.0,100.0\n";
+        let r = read(Format::Zeus, "z.csv", csv);
+        let (run, cps) = &r.runs[0];
+        assert_eq!(cps.len(), 4);
+        assert!((run.energy_kwh.unwrap() - 2200.0 / J_PER_KWH).abs() < 1e-15, "{run:?}");
+        assert_eq!(run.duration_s, Some(12.0));
+        assert!(r.detail.contains("2 inside others"), "{}", r.detail);
+    }
+}
