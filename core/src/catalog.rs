@@ -926,6 +926,7 @@ impl Catalog {
             team: q.team.clone(),
             country: q.country.clone(),
             provider: q.provider.clone(),
+            tool: q.tool.clone(),
             ..RunQuery::default()
         };
         self.runs(DatasetMode::Latest).iter().map(|r| &**r).filter(|r| sel.matches(r)).collect()

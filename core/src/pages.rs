@@ -179,6 +179,9 @@ pub struct RunRow {
     pub region: Option<String>,
     pub cloud_provider: Option<String>,
     pub cloud_region: Option<String>,
+    /// The tracker and its version ("CodeCarbon 3.3.2", "carbontracker 2.4.7").
+    #[serde(default)]
+    pub tool: String,
     /// The value of the metric the table shows, when the run has it.
     #[serde(default)]
     pub metric: Option<f64>,
@@ -204,6 +207,7 @@ impl From<&Run> for RunRow {
             region: r.region.clone(),
             cloud_provider: r.cloud_provider.clone(),
             cloud_region: r.cloud_region.clone(),
+            tool: r.tool_label(),
             metric: None,
         }
     }
@@ -225,6 +229,9 @@ pub struct RunsPage {
     pub countries: Vec<String>,
     pub teams: Vec<String>,
     pub providers: Vec<String>,
+    /// The trackers that wrote the runs.
+    #[serde(default)]
+    pub tools: Vec<String>,
     /// Model metrics the runs have (most common first), one of which may be a column.
     #[serde(default)]
     pub metrics: Vec<String>,

@@ -95,6 +95,9 @@ pub struct ParetoQuery {
     pub team: Option<String>,
     pub country: Option<String>,
     pub provider: Option<String>,
+    /// The tracker that wrote the runs.
+    #[serde(default)]
+    pub tool: Option<String>,
     /// The metric; the one most runs have when absent.
     pub metric: Option<String>,
     /// Which way the metric improves; guessed from its name when absent.
@@ -139,6 +142,7 @@ impl ParetoQuery {
             team: field("team"),
             country: field("country"),
             provider: field("provider"),
+            tool: field("tool"),
             metric: field("metric"),
             direction: choice("direction", &["higher", "lower"])?.map(|i| {
                 if i == 0 {
@@ -162,6 +166,7 @@ impl ParetoQuery {
             ("team", &self.team),
             ("country", &self.country),
             ("provider", &self.provider),
+            ("tool", &self.tool),
         ]
         .iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
@@ -181,6 +186,7 @@ impl ParetoQuery {
             ("team", &self.team),
             ("country", &self.country),
             ("provider", &self.provider),
+            ("tool", &self.tool),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.clone().map(|v| (k, v)))

@@ -64,6 +64,9 @@ pub struct RunQuery {
     pub country: Option<String>,
     pub team: Option<String>,
     pub provider: Option<String>,
+    /// The tracker that wrote the runs ("CodeCarbon", "carbontracker", …).
+    #[serde(default)]
+    pub tool: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub sort: Option<SortKey>,
@@ -91,6 +94,7 @@ impl RunQuery {
             country: field("country"),
             team: field("team"),
             provider: field("provider"),
+            tool: field("tool"),
             from: field("from"),
             to: field("to"),
             sort: get("sort").as_deref().and_then(SortKey::parse),
@@ -114,6 +118,7 @@ impl RunQuery {
             ("country", &self.country),
             ("team", &self.team),
             ("provider", &self.provider),
+            ("tool", &self.tool),
             ("from", &self.from),
             ("to", &self.to),
             ("metric", &self.metric),
@@ -183,6 +188,7 @@ impl RunQuery {
             countries: values.countries.clone(),
             teams: values.teams.clone(),
             providers: values.providers.clone(),
+            tools: values.tools.clone(),
             metrics: Vec::new(),
         }
     }
@@ -207,6 +213,7 @@ impl RunQuery {
             && eq(&self.country, &r.country_name)
             && eq(&self.team, &r.team)
             && eq(&self.provider, &r.cloud_provider)
+            && self.tool.as_deref().is_none_or(|t| r.tool_name() == t)
             && in_days(day, self.from.as_deref(), self.to.as_deref())
     }
 
@@ -226,6 +233,7 @@ pub struct FilterValues {
     pub countries: Vec<String>,
     pub teams: Vec<String>,
     pub providers: Vec<String>,
+    pub tools: Vec<String>,
 }
 
 impl FilterValues {
@@ -241,6 +249,13 @@ impl FilterValues {
             countries: distinct(|r| r.country_name.as_ref()),
             teams: distinct(|r| r.team.as_ref()),
             providers: distinct(|r| r.cloud_provider.as_ref()),
+            tools: runs
+                .iter()
+                .map(|r| r.borrow().tool_name())
+                .collect::<std::collections::BTreeSet<&str>>()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
         }
     }
 }
@@ -382,6 +397,9 @@ pub struct ViewFilter {
     /// Matches the country name, ISO code or region.
     pub place: Option<String>,
     pub provider: Option<String>,
+    /// The tracker that wrote the runs.
+    #[serde(default)]
+    pub tool: Option<String>,
 }
 
 impl ViewFilter {
@@ -395,6 +413,7 @@ impl ViewFilter {
             experiment: f("experiment"),
             place: f("place"),
             provider: f("provider"),
+            tool: f("tool"),
         }
     }
 
@@ -407,6 +426,7 @@ impl ViewFilter {
             && eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
             && eq(&self.provider, &r.cloud_provider)
+            && self.tool.as_deref().is_none_or(|t| r.tool_name() == t)
             && self.place.as_ref().is_none_or(|p| {
                 [&r.country_name, &r.country_iso_code, &r.region]
                     .iter()

@@ -354,6 +354,7 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
     }
     let store = carbon_core::stores::candidate(name).is_some();
     if !is_log_file(name)
+        && !name.to_ascii_lowercase().ends_with(".log")
         && MetricsFormat::of_file_name(name).is_none()
         && !store
         && !carbon_core::results::is_json_table_name(name)
@@ -361,7 +362,9 @@ fn refuse_reason(name: &str, given: &str, bytes: &[u8], max_file: usize, too_big
         return Some(format!(
             "{given}: not a CSV file: the name must end in .csv (CodeCarbon's .csv.bak and .csv_N.bak are read too), \
              or be a metrics file (metrics.csv, trainer_state.json, all_results.json, wandb-summary.json), a results \
-             table (.json, .jsonl) or a tracking tool's store (mlflow.db, optuna.db, an Optuna journal, run-<id>.wandb)"
+             table (.json, .jsonl), a tracking tool's store (mlflow.db, optuna.db, an Optuna journal, run-<id>.wandb) \
+             or another tracker's log (carbontracker's .log pair; eco2AI's and Zeus's CSVs; experiment-impact-tracker's \
+             data.json)"
         ));
     }
     // Stores are binary (SQLite, W&B's record log); everything else is text.
@@ -392,16 +395,20 @@ fn read_result(name: &str, size: usize, parsed: &ParsedFile) -> UploadedFile {
     }
     let whole = r.problems.iter().find(|p| p.rejected && p.line <= 1 && parsed.rows_accepted() == 0);
     let accepted = whole.is_none();
+    // Another tracker's file has no CodeCarbon columns: its kind and what it holds instead.
+    let what = if r.columns > 0 {
+        format!("{} columns — {}", r.columns, r.schema)
+    } else {
+        format!("{} — {}", r.schema, r.schema_detail)
+    };
     let message = match whole {
         Some(p) => format!("{name}: {}", p.reason),
         None if r.rows_rejected > 0 => format!(
-            "{} read, {} rejected (lines and reasons on the Files page); {} columns — {}",
+            "{} read, {} rejected (lines and reasons on the Files page); {what}",
             count(r.rows_read, "row"),
             r.rows_rejected,
-            r.columns,
-            r.schema
         ),
-        None => format!("{} read; {} columns — {}", count(r.rows_read, "row"), r.columns, r.schema),
+        None => format!("{} read; {what}", count(r.rows_read, "row")),
     };
     UploadedFile {
         name: name.to_string(),

@@ -69,13 +69,24 @@ fn RunView(p: RunPageData) -> impl IntoView {
         <p class="crumbs"><a href=crate::format::href("/runs")>"Runs"</a> " / " {short(&r)}</p>
         <h1 class="run-id">{heading}</h1>
         <section class="stats">
-            <Stat label="Energy" value=energy(r.energy_kwh) note="CodeCarbon, PUE included"/>
+            <Stat
+                label="Energy"
+                value=energy(r.energy_kwh)
+                note=match r.pue.filter(|p| (p - 1.0).abs() > 1e-9) {
+                    Some(p) => format!("{}, PUE {p} included", r.tool_name()),
+                    None => format!("{}, PUE included", r.tool_name()),
+                }
+            />
             <Stat
                 label="CO₂ (recomputed)"
                 value=co2(r.assessment.co2_kg)
                 note=format!("range {} – {}", co2(r.assessment.co2_kg_low), co2(r.assessment.co2_kg_high))
             />
-            <Stat label="CO₂ (as reported)" value=co2(r.co2_kg_reported) note="the CSV's emissions column"/>
+            <Stat
+                label="CO₂ (as reported)"
+                value=co2(r.co2_kg_reported)
+                note=if r.tool.is_some() { format!("{}'s own figure", r.tool_name()) } else { "the CSV's emissions column".to_string() }
+            />
             <Stat label="Duration" value=duration(r.duration_s) note=format!("{} → {}", when(&r.started_at), when(&r.ended_at))/>
             <Stat label="Average power" value=power(avg_power) note="energy ÷ duration"/>
         </section>
@@ -148,7 +159,12 @@ fn RunView(p: RunPageData) -> impl IntoView {
             {field("Location", format!("{}, {}", opt_num(r.latitude), opt_num(r.longitude)))}
             {field("OS", text(&r.os))}
             {field("Python", text(&r.python_version))}
-            {field("CodeCarbon", format!("{} ({} file layout)", text(&r.codecarbon_version), r.schema))}
+            {if r.tool.is_some() {
+                field("Tracker", format!("{} ({})", r.tool_label(), r.schema))
+            } else {
+                field("CodeCarbon", format!("{} ({} file layout)", text(&r.codecarbon_version), r.schema))
+            }}
+            {r.tool_basis.clone().map(|b| field("Its CO₂ rests on", b))}
             {field("Tracking mode", text(&r.tracking_mode))}
             {match r.source {
                 carbon_core::model::RunSource::Collected => field(
@@ -215,6 +231,7 @@ fn short(r: &Run) -> String {
 /// energy × intensity = CO2, each with its range and source, and the gap to the CSV.
 #[component]
 fn HowComputed(r: Run) -> impl IntoView {
+    let reported = if r.tool.is_some() { format!("{} reported", r.tool_name()) } else { "CSV reported".to_string() };
     let a = r.assessment;
     let flagged = a.location_resolution == carbon_core::model::LocationResolution::World;
     view! {
@@ -250,7 +267,7 @@ fn HowComputed(r: Run) -> impl IntoView {
                         <td>{format!("range {}", co2_range(a.co2_kg, a.co2_kg_low, a.co2_kg_high))}</td>
                     </tr>
                     <tr>
-                        <th>"CSV reported"</th>
+                        <th>{reported}</th>
                         <td class="num">{co2(r.co2_kg_reported)}</td>
                         <td>
                             {match (&a.delta_reason, a.implied_intensity_g_per_kwh) {

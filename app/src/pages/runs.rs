@@ -51,6 +51,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             "country" => q.country = v,
             "team" => q.team = v,
             "provider" => q.provider = v,
+            "tool" => q.tool = v,
             "from" => q.from = v,
             "metric" => q.metric = v,
             _ => q.to = v,
@@ -119,6 +120,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
             {select("country", "Country", p.countries, q.country.clone())}
             {select("team", "Team", p.teams, q.team.clone())}
             {select("provider", "Cloud", p.providers, q.provider.clone())}
+            {(p.tools.len() > 1 || q.tool.is_some()).then(|| select("tool", "Tracker", p.tools.clone(), q.tool.clone()))}
             {date("from", "Started from", q.from.clone())}
             {date("to", "to", q.to.clone())}
             {(!p.metrics.is_empty()).then(|| select("metric", "Metric column", p.metrics.clone(), q.metric.clone()))}
@@ -139,9 +141,10 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                     {header(SortKey::Energy, "Energy", true)}
                     {header(SortKey::Co2, "CO₂", true)}
                     {header(SortKey::Co2Reported, "Reported", true)}
-                    <th>"Gap to CSV"</th>
+                    <th>"Gap to reported"</th>
                     {header(SortKey::Country, "Country", false)}
                     <th>"Cloud"</th>
+                    <th>"Tracker"</th>
                     {metric_name.clone().map(|m| view! { <th class="num" data-metric=m.clone()>{m.clone()}</th> })}
                 </tr>
             </thead>
@@ -187,6 +190,7 @@ fn RunsTable(p: RunsPage, query: Memo<RunQuery>) -> impl IntoView {
                                         _ => "–".into(),
                                     }}
                                 </td>
+                                <td class="tool">{r.tool.clone()}</td>
                                 {metric_name.is_some().then(|| view! {
                                     <td class="num metric">{r.metric.map(carbon_core::units::sig4).unwrap_or_else(|| "–".into())}</td>
                                 })}

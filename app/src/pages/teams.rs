@@ -99,6 +99,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 "project" => f.project = v,
                 "place" => f.place = v,
                 "provider" => f.provider = v,
+                "tool" => f.tool = v,
                 "from" => f.from = v,
                 _ => f.to = v,
             }
@@ -106,6 +107,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
                 ("project", &f.project),
                 ("place", &f.place),
                 ("provider", &f.provider),
+                ("tool", &f.tool),
                 ("from", &f.from),
                 ("to", &f.to),
             ]
@@ -142,6 +144,7 @@ fn TeamBody(p: TeamPage, filter: Memo<ViewFilter>, org: bool) -> impl IntoView {
             {project_select}
             {input("place", "Country or region", "text", f.place.clone())}
             {input("provider", "Cloud provider", "text", f.provider.clone())}
+            {input("tool", "Tracker", "text", f.tool.clone())}
             {input("from", "Ended from", "date", f.from.clone())}
             {input("to", "to", "date", f.to.clone())}
             <noscript><button type="submit">"Apply"</button></noscript>
