@@ -127,9 +127,10 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
             <footer>
-                "Energy as measured by CodeCarbon (kWh, PUE included). CO₂ recomputed with carbon-dash's embedded grid data "
+                "Energy as each run's tracker measured it (CodeCarbon unless the run names another; kWh, PUE included). \
+                 CO₂ recomputed with carbon-dash's embedded grid data "
                 <a href=format::href("/data")>"(sources and method)"</a>
-                "; the CSV's own figure is shown as “reported”."
+                "; the tracker's own figure is shown as “reported”."
             </footer>
         </Router>
     }

@@ -704,14 +704,18 @@ pub fn energy_range(run: &Run) -> (Option<f64>, Option<f64>, Option<f64>, String
         );
     }
     let apple = |m: &Option<String>| m.as_deref().is_some_and(|m| m.contains("Apple"));
+    let tdp_estimate = format!("{}'s TDP/constant estimate", run.tool_name());
+    let load_estimate = format!("{}'s load-model estimate", run.tool_name());
+    // Other trackers read RAPL on Linux (carbontracker, experiment-impact-tracker) or fall back
+    // to a share of the TDP (a round figure, as CodeCarbon's).
     let cpu_err = if apple(&run.cpu_model) {
         (APPLE_POWERMETRICS, "powermetrics reading")
     } else if run.cpu_power_w.is_some_and(|p| (p * 2.0).fract() == 0.0) {
-        (CPU_ESTIMATE, "CodeCarbon's TDP/constant estimate")
-    } else if run.os.as_deref().is_some_and(|o| o.starts_with("Linux")) {
+        (CPU_ESTIMATE, tdp_estimate.as_str())
+    } else if run.tool.is_some() || run.os.as_deref().is_some_and(|o| o.starts_with("Linux")) {
         (CPU_RAPL, "RAPL reading")
     } else {
-        (CPU_ESTIMATE, "CodeCarbon's load-model estimate")
+        (CPU_ESTIMATE, load_estimate.as_str())
     };
     let gpu_err =
         if apple(&run.gpu_model) { (APPLE_POWERMETRICS, "powermetrics reading") } else { (GPU_NVML, "NVML reading") };

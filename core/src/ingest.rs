@@ -439,7 +439,7 @@ fn tool_file(
     source: Source,
     len: usize,
 ) -> ParsedFile {
-    let read = crate::trackers::read(format, display, text);
+    let read = crate::trackers::read(format, display, text, None);
     let version = read.runs.iter().find_map(|(r, _)| r.tool_version.clone());
     let report = FileReport {
         path: display.to_string(),
@@ -459,12 +459,12 @@ fn tool_file(
     let runs = read
         .runs
         .into_iter()
-        .map(|(mut run, checkpoints)| {
+        .map(|(mut run, rows)| {
             run.schema = report.schema.clone();
-            let mut keys: Vec<u64> = checkpoints.iter().map(|c| tool_row_key(&run.run_id, c)).collect();
+            let line = rows.last_line;
+            let mut keys = rows.keys;
             keys.sort_unstable();
             keys.dedup();
-            let line = checkpoints.last().map_or(0, |c| c.line);
             // carbontracker's standard log gives way to its output log, which has the totals.
             let best = if format == crate::trackers::Format::CarbontrackerLog {
                 (false, 0.0, line)
@@ -475,19 +475,6 @@ fn tool_file(
         })
         .collect();
     ParsedFile { report, runs, source, len, stamp: None, metrics: None }
-}
-
-/// The key of another tracker's row: the same row in a copy counts once.
-fn tool_row_key(run_id: &str, c: &Checkpoint) -> u64 {
-    let text = format!(
-        "{run_id}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}",
-        c.task_name,
-        c.timestamp,
-        c.duration_s.map(f64::to_bits),
-        c.energy_kwh.map(f64::to_bits),
-        c.co2_kg_reported.map(f64::to_bits)
-    );
-    fnv(text.as_bytes())
 }
 
 /// A metrics file as the catalog holds it: its values, and a report for the Files page.
@@ -917,12 +904,12 @@ pub fn read_rows(display: &str, bytes: &[u8], run_id: &str) -> Vec<(u64, Checkpo
     let (text, encoding) = decode(bytes);
     let name = display.rsplit('/').next().unwrap_or(display);
     if let Some(format) = crate::trackers::detect(name, &text) {
-        let read = crate::trackers::read(format, display, &text);
+        let read = crate::trackers::read(format, display, &text, Some(run_id));
         return read
             .runs
             .into_iter()
             .filter(|(r, _)| r.run_id == run_id)
-            .flat_map(|(_, cps)| cps.into_iter().map(|c| (tool_row_key(run_id, &c), c)))
+            .flat_map(|(_, rows)| rows.keys.into_iter().zip(rows.kept))
             .collect();
     }
     let mut out = Vec::new();

@@ -115,7 +115,7 @@ pub fn detect(name: &str, text: &str) -> Option<Format> {
 /// What a reader made of one file: its runs with their checkpoints, and its problems.
 #[derive(Debug, Default)]
 pub struct Read {
-    pub runs: Vec<(Run, Vec<Checkpoint>)>,
+    pub runs: Vec<(Run, Rows)>,
     pub problems: Vec<Problem>,
     /// Records read (lines of samples, rows, epochs) and rejected.
     pub rows_read: usize,
@@ -124,14 +124,63 @@ pub struct Read {
     pub detail: String,
 }
 
-/// Reads `text` (the file `display`) as `format`.
-pub fn read(format: Format, display: &str, text: &str) -> Read {
+/// A run's rows as a reader finds them: every row's key (the same row in a copy counts once),
+/// and the rows themselves only for the run asked for (a run's page), so memory grows with runs,
+/// not rows.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub keys: Vec<u64>,
+    pub kept: Vec<Checkpoint>,
+    /// The line of the last row.
+    pub last_line: usize,
+    keep: bool,
+}
+
+impl Rows {
+    fn new(run_id: &str, rows_of: Option<&str>) -> Rows {
+        Rows { keep: rows_of == Some(run_id), ..Rows::default() }
+    }
+
+    fn push(&mut self, run_id: &str, c: Checkpoint) {
+        self.keys.push(row_key(run_id, &c));
+        self.last_line = c.line;
+        if self.keep {
+            self.kept.push(c);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+/// The key of a row: its run and figures.
+fn row_key(run_id: &str, c: &Checkpoint) -> u64 {
+    let text = format!(
+        "{run_id}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{}",
+        c.timestamp,
+        c.duration_s.map(f64::to_bits),
+        c.energy_kwh.map(f64::to_bits),
+        c.co2_kg_reported.map(f64::to_bits),
+        c.gpu_power_w.map(f64::to_bits),
+        c.line
+    );
+    crate::ingest::fnv(text.as_bytes())
+}
+
+/// Reads `text` (the file `display`) as `format`, keeping the rows of the run `rows_of` (see
+/// [`Rows`]).
+pub fn read(format: Format, display: &str, text: &str, rows_of: Option<&str>) -> Read {
     match format {
-        Format::CarbontrackerLog => carbontracker_log(display, text),
-        Format::CarbontrackerOutput => carbontracker_output(display, text),
-        Format::Eco2ai => eco2ai(display, text),
-        Format::Zeus => zeus(display, text),
-        Format::ImpactTracker => impact_tracker(display, text),
+        Format::CarbontrackerLog => carbontracker_log(display, text, rows_of),
+        Format::CarbontrackerOutput => carbontracker_output(display, text, rows_of),
+        Format::Eco2ai => eco2ai(display, text, rows_of),
+        Format::Zeus => zeus(display, text, rows_of),
+        Format::ImpactTracker => impact_tracker(display, text, rows_of),
     }
 }
 
@@ -266,15 +315,18 @@ fn carbontracker_basis(location: Option<&str>, average: Option<f64>) -> String {
     format!("carbontracker's {figure} ({whence}); its energy includes its fixed PUE of {TOOL_PUE}")
 }
 
-fn carbontracker_log(display: &str, text: &str) -> Read {
+fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     let mut run = tool_run(CARBONTRACKER, carbontracker_id(display), display);
     let mut read = Read::default();
-    let mut checkpoints = Vec::new();
+    let mut rows = Rows::new(&run.run_id, rows_of);
+    // The epoch being read (its power lines follow its duration).
+    let mut current: Option<Checkpoint> = None;
     let (mut first, mut last): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (None, None);
     let mut pue = None;
     let mut duration: Option<f64> = None;
     let (mut total_s, mut cpu_j, mut gpu_j) = (0.0, 0.0, 0.0);
-    let (mut cpu_w, mut gpu_w) = (Vec::new(), Vec::new());
+    // Sums and counts of the epochs' average powers.
+    let (mut cpu_w, mut gpu_w) = ((0.0, 0usize), (0.0, 0usize));
     let mut location = None;
     let mut average = None;
     let mut stopped_early = false;
@@ -327,7 +379,10 @@ fn carbontracker_log(display: &str, text: &str) -> Read {
                     duration = Some(d);
                     total_s += d;
                     read.rows_read += 1;
-                    checkpoints.push(Checkpoint {
+                    if let Some(c) = current.take() {
+                        rows.push(&run.run_id, c);
+                    }
+                    current = Some(Checkpoint {
                         file: display.to_string(),
                         line: n,
                         timestamp: at,
@@ -355,23 +410,23 @@ fn carbontracker_log(display: &str, text: &str) -> Read {
             match power_list(value) {
                 Some(Some(w)) => {
                     let j = w * d;
-                    let cp = checkpoints.last_mut();
+                    let cp = current.as_mut();
                     if component.eq_ignore_ascii_case("gpu") {
                         gpu_j += j;
-                        gpu_w.push(w);
+                        gpu_w = (gpu_w.0 + w, gpu_w.1 + 1);
                         if let Some(cp) = cp {
                             cp.gpu_power_w = Some(w);
                             cp.gpu_energy_kwh = Some(gpu_j * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
                         }
                     } else if component.eq_ignore_ascii_case("cpu") {
                         cpu_j += j;
-                        cpu_w.push(w);
+                        cpu_w = (cpu_w.0 + w, cpu_w.1 + 1);
                         if let Some(cp) = cp {
                             cp.cpu_power_w = Some(w);
                             cp.cpu_energy_kwh = Some(cpu_j * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
                         }
                     }
-                    if let Some(cp) = checkpoints.last_mut() {
+                    if let Some(cp) = current.as_mut() {
                         cp.energy_kwh = Some((cpu_j + gpu_j) * pue.unwrap_or(TOOL_PUE) / J_PER_KWH);
                     }
                 }
@@ -395,6 +450,9 @@ fn carbontracker_log(display: &str, text: &str) -> Read {
             stopped_early = true;
         }
     }
+    if let Some(c) = current.take() {
+        rows.push(&run.run_id, c);
+    }
     if run.tool_version.is_none() && first.is_none() {
         read.problems.push(problem(0, None, format!("{display}: no time-stamped line: not a carbontracker log"), true));
         read.detail = "no carbontracker lines".into();
@@ -406,17 +464,17 @@ fn carbontracker_log(display: &str, text: &str) -> Read {
     run.ended_at = last;
     run.duration_s = (total_s > 0.0).then_some(total_s);
     let measured = cpu_j + gpu_j;
-    run.energy_kwh = (!checkpoints.is_empty()).then_some(measured * pue / J_PER_KWH);
+    run.energy_kwh = (!rows.is_empty()).then_some(measured * pue / J_PER_KWH);
     run.cpu_energy_kwh = (cpu_j > 0.0).then_some(cpu_j * pue / J_PER_KWH);
     run.gpu_energy_kwh = (gpu_j > 0.0).then_some(gpu_j * pue / J_PER_KWH);
-    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    run.cpu_power_w = mean(&cpu_w);
-    run.gpu_power_w = mean(&gpu_w);
+    let mean = |(sum, n): (f64, usize)| (n > 0).then(|| sum / n as f64);
+    run.cpu_power_w = mean(cpu_w);
+    run.gpu_power_w = mean(gpu_w);
     if let Some(c) = location.as_deref().and_then(location_country) {
         set_country(&mut run, &c);
     }
     run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
-    run.checkpoints = checkpoints.len();
+    run.checkpoints = rows.len();
     if stopped_early {
         run.tags.push(("carbontracker".into(), "training was interrupted before all epochs".into()));
     }
@@ -424,10 +482,10 @@ fn carbontracker_log(display: &str, text: &str) -> Read {
         "{} {}: {} epoch{} measured",
         CARBONTRACKER,
         run.tool_version.as_deref().unwrap_or("(version not logged)"),
-        checkpoints.len(),
-        if checkpoints.len() == 1 { "" } else { "s" }
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
     );
-    read.runs.push((run, checkpoints));
+    read.runs.push((run, rows));
     read
 }
 
@@ -441,7 +499,7 @@ struct Consumption {
     line: usize,
 }
 
-fn carbontracker_output(display: &str, text: &str) -> Read {
+fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     let mut run = tool_run(CARBONTRACKER, carbontracker_id(display), display);
     let mut read = Read::default();
     let (mut first, mut last) = (None, None);
@@ -450,7 +508,6 @@ fn carbontracker_output(display: &str, text: &str) -> Read {
     // The block being read: (is actual, its figures).
     let mut block: Option<(bool, Consumption)> = None;
     let mut average = None;
-    let lines: Vec<&str> = text.lines().collect();
     let finish = |block: &mut Option<(bool, Consumption)>,
                   actual: &mut Option<Consumption>,
                   predicted: &mut Option<Consumption>| {
@@ -462,7 +519,7 @@ fn carbontracker_output(display: &str, text: &str) -> Read {
             }
         }
     };
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         let message = match stamped(line) {
             Some((t, m)) => {
@@ -559,21 +616,24 @@ fn carbontracker_output(display: &str, text: &str) -> Read {
         put(&mut run.tags, "predicted CO2eq (g)", p.grams.map(|v| v.to_string()));
         put(&mut run.tags, "predicted for epochs", p.epochs.map(|v| v.to_string()));
     }
-    let mut checkpoints = Vec::new();
+    let mut rows = Rows::new(&run.run_id, rows_of);
     match actual {
         Some(a) => {
             run.energy_kwh = a.kwh;
             run.co2_kg_reported = a.grams.map(|g| g / 1000.0);
             run.duration_s = a.seconds;
-            checkpoints.push(Checkpoint {
-                file: display.to_string(),
-                line: a.line,
-                timestamp: last,
-                duration_s: a.seconds,
-                energy_kwh: a.kwh,
-                co2_kg_reported: run.co2_kg_reported,
-                ..Checkpoint::default()
-            });
+            rows.push(
+                &run.run_id,
+                Checkpoint {
+                    file: display.to_string(),
+                    line: a.line,
+                    timestamp: last,
+                    duration_s: a.seconds,
+                    energy_kwh: a.kwh,
+                    co2_kg_reported: run.co2_kg_reported,
+                    ..Checkpoint::default()
+                },
+            );
         }
         None if predicted.is_some() => read.problems.push(problem(
             0,
@@ -587,13 +647,13 @@ fn carbontracker_output(display: &str, text: &str) -> Read {
         None => {}
     }
     run.tool_basis = Some(carbontracker_basis(None, average));
-    run.checkpoints = checkpoints.len();
+    run.checkpoints = rows.len();
     read.detail = format!(
         "carbontracker output: {}{}",
         if actual.is_some() { "actual consumption" } else { "no actual consumption" },
         if predicted.is_some() { ", and a prediction (kept apart)" } else { "" }
     );
-    read.runs.push((run, checkpoints));
+    read.runs.push((run, rows));
     read
 }
 
@@ -644,11 +704,16 @@ fn eco2ai_device(v: &str) -> (Option<String>, Option<f64>) {
     }
 }
 
-fn eco2ai(display: &str, text: &str) -> Read {
-    use std::collections::BTreeMap;
+fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
+    use std::collections::HashMap;
     let mut read = Read::default();
-    let rows = records(text.trim_start_matches('\u{feff}')).collect_owned();
-    let Some((_, header)) = rows.first() else { return read };
+    let text = text.trim_start_matches('\u{feff}');
+    let mut recs = records(text);
+    let mut rec = crate::records::Record::default();
+    if !recs.read_filled(&mut rec) {
+        return read;
+    }
+    let header: Vec<String> = rec.iter(text).map(str::to_string).collect();
     let names: Vec<String> = header.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
     let col = |want: &[&str]| names.iter().position(|n| want.iter().any(|w| n == w || n.starts_with(&format!("{w}("))));
     let id = col(&["id"]);
@@ -663,12 +728,10 @@ fn eco2ai(display: &str, text: &str) -> Read {
     // Runs in the order first seen: eco2AI appends one row a session, or one an epoch (the same
     // `id`, each row that epoch's own consumption, not a running total).
     let mut order: Vec<String> = Vec::new();
-    let mut runs: BTreeMap<String, (Run, Vec<Checkpoint>)> = BTreeMap::new();
-    for (line, fields) in rows.iter().skip(1) {
-        let line = *line;
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
+    let mut runs: HashMap<String, (Run, Rows)> = HashMap::new();
+    while recs.read_filled(&mut rec) {
+        let line = rec.line;
+        let fields: Vec<&str> = rec.iter(text).collect();
         read.rows_read += 1;
         if fields.len() != names.len() {
             read.rows_rejected += 1;
@@ -753,9 +816,10 @@ fn eco2ai(display: &str, text: &str) -> Read {
                 run.region = region.map(|r| shown(r.trim())).filter(|r| !r.is_empty() && r != "None");
             }
             run.started_at = started;
-            (run, Vec::new())
+            let rows = Rows::new(&run.run_id, rows_of);
+            (run, rows)
         });
-        let (run, checkpoints) = entry;
+        let (run, rows) = entry;
         let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (None, None) => None,
             (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
@@ -765,31 +829,37 @@ fn eco2ai(display: &str, text: &str) -> Read {
         run.duration_s = add(run.duration_s, seconds);
         if let Some(s) = started {
             run.started_at = Some(run.started_at.map_or(s, |t| t.min(s)));
-            let end = s + chrono::Duration::milliseconds((seconds.unwrap_or(0.0) * 1000.0) as i64);
+            let end = chrono::Duration::try_milliseconds((seconds.unwrap_or(0.0) * 1000.0) as i64)
+                .and_then(|d| s.checked_add_signed(d))
+                .unwrap_or(s);
             run.ended_at = Some(run.ended_at.map_or(end, |t| t.max(end)));
         }
         run.checkpoints += 1;
-        checkpoints.push(Checkpoint {
-            file: display.to_string(),
-            line,
-            timestamp: run.ended_at,
-            duration_s: run.duration_s,
-            energy_kwh: run.energy_kwh,
-            co2_kg_reported: run.co2_kg_reported,
-            ..Checkpoint::default()
-        });
+        let id = run.run_id.clone();
+        rows.push(
+            &id,
+            Checkpoint {
+                file: display.to_string(),
+                line,
+                timestamp: run.ended_at,
+                duration_s: run.duration_s,
+                energy_kwh: run.energy_kwh,
+                co2_kg_reported: run.co2_kg_reported,
+                ..Checkpoint::default()
+            },
+        );
     }
     let generation = if id.is_some() { "0.3 (with id)" } else { "before 0.3 (no id)" };
     read.detail = format!("eco2AI {generation}: {} run{}", runs.len(), if runs.len() == 1 { "" } else { "s" });
     for key in order {
-        if let Some((mut run, cps)) = runs.remove(&key) {
+        if let Some((mut run, rows)) = runs.remove(&key) {
             run.tool_basis = Some(
                 "eco2AI's own table of intensity by country and region (its carbon_index.csv), for the country the user \
                  gave or ipinfo.io guessed; eco2AI multiplies the energy by the PUE it was given (1 unless set), which \
                  its file does not record"
                     .into(),
             );
-            read.runs.push((run, cps));
+            read.runs.push((run, rows));
         }
     }
     read
@@ -798,26 +868,38 @@ fn eco2ai(display: &str, text: &str) -> Read {
 // ---------------------------------------------------------------------------------------------
 // Zeus
 
-fn zeus(display: &str, text: &str) -> Read {
+fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     let mut read = Read::default();
-    let rows = records(text.trim_start_matches('\u{feff}')).collect_owned();
-    let Some((_, header)) = rows.first() else { return read };
+    let text = text.trim_start_matches('\u{feff}');
+    let mut recs = records(text);
+    let mut rec = crate::records::Record::default();
+    if !recs.read_filled(&mut rec) {
+        return read;
+    }
+    let header: Vec<String> = rec.iter(text).map(|c| c.trim().to_string()).collect();
     // Zeus writes a trailing comma when no GPU is monitored.
-    let width = header.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
-    let gpus: Vec<(usize, String)> = header[..width]
+    let width = header.iter().rposition(|c| !c.is_empty()).map_or(0, |i| i + 1);
+    let gpus: Vec<(usize, &str)> = header[..width]
         .iter()
         .enumerate()
         .skip(3)
-        .map(|(i, c)| (i, c.trim().to_string()))
+        .map(|(i, c)| (i, c.as_str()))
         .filter(|(_, c)| c.starts_with("gpu") && c.ends_with("_energy"))
         .collect();
-    // Windows: (start s, elapsed s, GPU energy J, line, name).
-    let mut windows: Vec<(f64, f64, Option<f64>, usize, String)> = Vec::new();
-    for (line, fields) in rows.iter().skip(1) {
-        let line = *line;
-        if fields.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
+    let stem = base_name(display).rsplit_once('.').map_or(base_name(display), |(s, _)| s);
+    let mut run = tool_run(ZEUS, format!("zeus-{stem}"), display);
+    let mut rows = Rows::new(&run.run_id, rows_of);
+    // Zeus writes a window when it ends, so a window written later that began no later than one
+    // before it holds it (a whole-training window around per-epoch ones): only the outermost
+    // count, so no joule is counted twice. The outermost so far, as (start, energy, seconds):
+    // their starts rise, so those a new window holds are at the end.
+    let mut outer: Vec<(f64, Option<f64>, f64)> = Vec::new();
+    let (mut seconds, mut joules, mut nested, mut out_of_order) = (0.0, None::<f64>, 0usize, false);
+    let (mut first, mut last_end) = (f64::INFINITY, f64::NEG_INFINITY);
+    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
+    while recs.read_filled(&mut rec) {
+        let line = rec.line;
+        let fields: Vec<&str> = rec.iter(text).collect();
         read.rows_read += 1;
         let used = fields.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
         if used > width || fields.len() < width {
@@ -831,20 +913,15 @@ fn zeus(display: &str, text: &str) -> Read {
             continue;
         }
         let num = |i: usize| fields[i].trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
-        let mut bad = None;
-        for (i, name) in
-            [(0, "start_time"), (2, "elapsed_time")].into_iter().chain(gpus.iter().map(|(i, n)| (*i, n.as_str())))
-        {
-            if num(i).is_none() {
-                bad = Some((i, name.to_string()));
-                break;
-            }
-        }
+        let bad = [(0, "start_time"), (2, "elapsed_time")]
+            .into_iter()
+            .chain(gpus.iter().copied())
+            .find(|(i, _)| num(*i).is_none());
         if let Some((i, name)) = bad {
             read.rows_rejected += 1;
             read.problems.push(problem(
                 line,
-                Some((i + 1, &name)),
+                Some((i + 1, name)),
                 format!(
                     "{display}:{line}:{}: {name} {:?} is not a non-negative number: window not counted",
                     i + 1,
@@ -854,39 +931,54 @@ fn zeus(display: &str, text: &str) -> Read {
             ));
             continue;
         }
+        let (start, elapsed) = (num(0).unwrap_or(0.0), num(2).unwrap_or(0.0));
         let energy = (!gpus.is_empty()).then(|| gpus.iter().filter_map(|(i, _)| num(*i)).sum::<f64>());
-        windows.push((num(0).unwrap_or(0.0), num(2).unwrap_or(0.0), energy, line, shown(fields[1].trim())));
-    }
-    let stem = base_name(display).rsplit_once('.').map_or(base_name(display), |(s, _)| s);
-    let mut run = tool_run(ZEUS, format!("zeus-{stem}"), display);
-    run.gpu_count = Some(gpus.len() as f64);
-    // Windows may nest (a whole-training window around per-epoch ones): only the outermost count,
-    // so no joule is counted twice.
-    let inside = |a: &(f64, f64, Option<f64>, usize, String), b: &(f64, f64, Option<f64>, usize, String)| {
-        a.3 != b.3 && b.0 <= a.0 && a.0 + a.1 <= b.0 + b.1 && (b.1 > a.1 || b.3 < a.3)
-    };
-    let outer: Vec<&(f64, f64, Option<f64>, usize, String)> =
-        windows.iter().filter(|w| !windows.iter().any(|o| inside(w, o))).collect();
-    let nested = windows.len() - outer.len();
-    let (mut seconds, mut joules) = (0.0, None::<f64>);
-    for w in &outer {
-        seconds += w.1;
-        if let Some(j) = w.2 {
-            joules = Some(joules.unwrap_or(0.0) + j);
+        let end = start + elapsed;
+        if end < last_end {
+            out_of_order = true;
         }
+        while let Some(&(s, e, t)) = outer.last() {
+            if s < start {
+                break;
+            }
+            outer.pop();
+            nested += 1;
+            seconds -= t;
+            if let Some(e) = e {
+                joules = Some(joules.unwrap_or(0.0) - e);
+            }
+        }
+        outer.push((start, energy, elapsed));
+        seconds += elapsed;
+        if let Some(e) = energy {
+            joules = Some(joules.unwrap_or(0.0) + e);
+        }
+        first = first.min(start);
+        last_end = last_end.max(end);
+        rows.push(
+            &run.run_id,
+            Checkpoint {
+                file: display.to_string(),
+                line,
+                timestamp: at(end),
+                duration_s: Some(end - first),
+                energy_kwh: joules.map(|j| j / J_PER_KWH),
+                gpu_energy_kwh: joules.map(|j| j / J_PER_KWH),
+                gpu_power_w: energy.filter(|_| elapsed > 0.0).map(|j| j / elapsed),
+                ..Checkpoint::default()
+            },
+        );
     }
-    let start = windows.iter().map(|w| w.0).fold(f64::INFINITY, f64::min);
-    let end = windows.iter().map(|w| w.0 + w.1).fold(f64::NEG_INFINITY, f64::max);
-    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
-    if !windows.is_empty() {
-        run.started_at = at(start);
-        run.ended_at = at(end);
+    run.gpu_count = Some(gpus.len() as f64);
+    if !rows.is_empty() {
+        run.started_at = at(first);
+        run.ended_at = at(last_end);
+        run.duration_s = Some(seconds.max(0.0));
     }
-    run.duration_s = (!outer.is_empty()).then_some(seconds);
-    run.energy_kwh = joules.map(|j| j / J_PER_KWH);
+    run.energy_kwh = joules.map(|j| j.max(0.0) / J_PER_KWH);
     run.gpu_energy_kwh = run.energy_kwh;
-    run.gpu_power_w = joules.filter(|_| seconds > 0.0).map(|j| j / seconds);
-    run.checkpoints = windows.len();
+    run.gpu_power_w = joules.filter(|_| seconds > 0.0).map(|j| j.max(0.0) / seconds);
+    run.checkpoints = rows.len();
     run.tool_basis = Some("Zeus measures GPU energy (NVML's energy counter) and reports no CO2".into());
     if gpus.is_empty() {
         read.problems.push(problem(
@@ -896,40 +988,26 @@ fn zeus(display: &str, text: &str) -> Read {
             false,
         ));
     }
-    // Checkpoints in the order windows ended, each with the time since the first began and the
-    // energy of the counted windows ended by then.
-    let mut ends: Vec<&(f64, f64, Option<f64>, usize, String)> = windows.iter().collect();
-    ends.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)).then(a.3.cmp(&b.3)));
-    let mut so_far = None::<f64>;
-    let checkpoints = ends
-        .into_iter()
-        .map(|w| {
-            if outer.iter().any(|o| o.3 == w.3) {
-                if let Some(j) = w.2 {
-                    so_far = Some(so_far.unwrap_or(0.0) + j);
-                }
-            }
-            Checkpoint {
-                file: display.to_string(),
-                line: w.3,
-                timestamp: at(w.0 + w.1),
-                duration_s: Some(w.0 + w.1 - start),
-                energy_kwh: so_far.map(|j| j / J_PER_KWH),
-                gpu_energy_kwh: so_far.map(|j| j / J_PER_KWH),
-                gpu_power_w: w.2.filter(|_| w.1 > 0.0).map(|j| j / w.1),
-                ..Checkpoint::default()
-            }
-        })
-        .collect();
+    if out_of_order {
+        read.problems.push(problem(
+            0,
+            None,
+            format!(
+                "{display}: windows not in the order they ended (Zeus writes each as it ends): a window is taken to \
+                 hold those before it that began no earlier"
+            ),
+            false,
+        ));
+    }
     read.detail = format!(
         "Zeus: {} window{} on {} GPU{}{}",
-        windows.len(),
-        if windows.len() == 1 { "" } else { "s" },
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         gpus.len(),
         if gpus.len() == 1 { "" } else { "s" },
         if nested > 0 { format!(" ({nested} inside others, not counted twice)") } else { String::new() }
     );
-    read.runs.push((run, checkpoints));
+    read.runs.push((run, rows));
     read
 }
 
@@ -944,12 +1022,18 @@ fn impact_tracker_id(display: &str) -> String {
     format!("impacttracker-{name}")
 }
 
-fn impact_tracker(display: &str, text: &str) -> Read {
+fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     let mut read = Read::default();
     let mut run = tool_run(IMPACT_TRACKER, impact_tracker_id(display), display);
     run.pue = Some(TOOL_PUE);
-    // Samples: (line, Unix s, RAPL W, NVIDIA W, realtime intensity g/kWh).
-    let mut samples: Vec<(usize, f64, f64, f64, Option<f64>)> = Vec::new();
+    let mut rows = Rows::new(&run.run_id, rows_of);
+    // The tool integrates each sample's power over the time since the one before (its first over
+    // the time since the experiment's start, kept in `info.pkl`, a Python pickle not read here).
+    let (mut cpu_kwh, mut gpu_kwh, mut grams, mut with_intensity) = (0.0, 0.0, 0.0, 0usize);
+    let (mut rapl_sum, mut nvidia_sum) = (0.0, 0.0);
+    // The first and the latest sample's time.
+    let (mut first, mut previous): (Option<f64>, Option<f64>) = (None, None);
+    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
     for (i, line) in text.lines().enumerate() {
         let n = i + 1;
         if line.trim().is_empty() {
@@ -980,7 +1064,7 @@ fn impact_tracker(display: &str, text: &str) -> Read {
             ));
             continue;
         };
-        if samples.last().is_some_and(|s| t < s.1) {
+        if previous.is_some_and(|p| t < p) {
             read.rows_rejected += 1;
             read.problems.push(problem(
                 n,
@@ -996,49 +1080,45 @@ fn impact_tracker(display: &str, text: &str) -> Read {
         let realtime = v.get("realtime_carbon_intensity").and_then(|x| {
             x.as_f64().or_else(|| x.as_str().and_then(|s| s.trim().parse().ok())).filter(|x: &f64| x.is_finite())
         });
-        samples.push((n, t, rapl, nvidia, realtime));
-    }
-    // The tool integrates each sample's power over the time since the one before (its first over
-    // the time since the experiment's start, kept in `info.pkl`, a Python pickle not read here).
-    let (mut cpu_kwh, mut gpu_kwh, mut grams, mut with_intensity) = (0.0, 0.0, 0.0, 0usize);
-    let mut checkpoints = Vec::with_capacity(samples.len());
-    let at = |s: f64| chrono::DateTime::from_timestamp_millis((s * 1000.0) as i64).map(|d| d.naive_utc());
-    for k in 0..samples.len() {
-        let (line, t, rapl, nvidia, realtime) = samples[k];
-        let hours = if k == 0 { 0.0 } else { (t - samples[k - 1].1) / 3600.0 };
+        let hours = previous.map_or(0.0, |p| (t - p) / 3600.0);
         let (c, g) = (TOOL_PUE * hours * rapl / 1000.0, TOOL_PUE * hours * nvidia / 1000.0);
         cpu_kwh += c;
         gpu_kwh += g;
+        rapl_sum += rapl;
+        nvidia_sum += nvidia;
         if let Some(i) = realtime {
             grams += (c + g) * i;
             with_intensity += 1;
         }
-        checkpoints.push(Checkpoint {
-            file: display.to_string(),
-            line,
-            timestamp: at(t),
-            duration_s: Some(t - samples[0].1),
-            energy_kwh: Some(cpu_kwh + gpu_kwh),
-            cpu_energy_kwh: Some(cpu_kwh),
-            gpu_energy_kwh: Some(gpu_kwh),
-            cpu_power_w: Some(rapl),
-            gpu_power_w: Some(nvidia),
-            ..Checkpoint::default()
-        });
+        let start = *first.get_or_insert(t);
+        previous = Some(t);
+        rows.push(
+            &run.run_id,
+            Checkpoint {
+                file: display.to_string(),
+                line: n,
+                timestamp: at(t),
+                duration_s: Some(t - start),
+                energy_kwh: Some(cpu_kwh + gpu_kwh),
+                cpu_energy_kwh: Some(cpu_kwh),
+                gpu_energy_kwh: Some(gpu_kwh),
+                cpu_power_w: Some(rapl),
+                gpu_power_w: Some(nvidia),
+                ..Checkpoint::default()
+            },
+        );
     }
-    if let (Some(first), Some(last)) = (samples.first(), samples.last()) {
-        run.started_at = at(first.1);
-        run.ended_at = at(last.1);
-        run.duration_s = Some(last.1 - first.1);
+    let samples = rows.len();
+    if let (Some(first), Some(last)) = (first, previous) {
+        run.started_at = at(first);
+        run.ended_at = at(last);
+        run.duration_s = Some(last - first);
         run.energy_kwh = Some(cpu_kwh + gpu_kwh);
         run.cpu_energy_kwh = Some(cpu_kwh);
         run.gpu_energy_kwh = Some(gpu_kwh);
-        let mean = |f: fn(&(usize, f64, f64, f64, Option<f64>)) -> f64| {
-            samples.iter().map(f).sum::<f64>() / samples.len() as f64
-        };
-        run.cpu_power_w = Some(mean(|s| s.2));
-        run.gpu_power_w = Some(mean(|s| s.3)).filter(|w| *w > 0.0);
-        if with_intensity == samples.len() {
+        run.cpu_power_w = Some(rapl_sum / samples as f64);
+        run.gpu_power_w = Some(nvidia_sum / samples as f64).filter(|w| *w > 0.0);
+        if with_intensity == samples {
             run.co2_kg_reported = Some(grams / 1000.0);
         }
     }
@@ -1050,13 +1130,9 @@ fn impact_tracker(display: &str, text: &str) -> Read {
             "regional average (kept in info.pkl, a Python pickle this server does not read)"
         }
     ));
-    run.checkpoints = checkpoints.len();
-    read.detail = format!(
-        "experiment-impact-tracker: {} power sample{}",
-        samples.len(),
-        if samples.len() == 1 { "" } else { "s" }
-    );
-    read.runs.push((run, checkpoints));
+    run.checkpoints = samples;
+    read.detail = format!("experiment-impact-tracker: {samples} power sample{}", if samples == 1 { "" } else { "s" });
+    read.runs.push((run, rows));
     read
 }
 
@@ -1107,14 +1183,15 @@ mod tests {
 
     #[test]
     fn zeus_windows_inside_others_are_not_counted_twice() {
+        // As Zeus writes them: each window as it ends.
         let csv = "start_time,window_name,elapsed_time,gpu0_energy,gpu1_energy\n\
-                   100.0,training,10.0,1000.0,1000.0\n\
                    100.5,epoch_1,4.0,400.0,400.0\n\
                    105.0,epoch_2,4.0,390.0,410.0\n\
+                   100.0,training,10.0,1000.0,1000.0\n\
                    200.0,eval,2.0,100.0,100.0\n";
-        let r = read(Format::Zeus, "z.csv", csv);
-        let (run, cps) = &r.runs[0];
-        assert_eq!(cps.len(), 4);
+        let r = read(Format::Zeus, "z.csv", csv, Some("zeus-z"));
+        let (run, rows) = &r.runs[0];
+        assert_eq!((rows.len(), rows.kept.len()), (4, 4));
         assert!((run.energy_kwh.unwrap() - 2200.0 / J_PER_KWH).abs() < 1e-15, "{run:?}");
         assert_eq!(run.duration_s, Some(12.0));
         assert!(r.detail.contains("2 inside others"), "{}", r.detail);

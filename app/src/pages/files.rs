@@ -15,7 +15,7 @@ pub fn Files() -> impl IntoView {
         <Title text="Files"/>
         <h1>"Files"</h1>
         <p class="hint">
-            "Every file read, the CodeCarbon layout found, and each row that was not counted or was repaired, with its line. "
+            "Every file read, the layout found (CodeCarbon's, or another tracker's: carbontracker, eco2AI, Zeus, experiment-impact-tracker), and each row that was not counted or was repaired, with its line. "
             "The files themselves are never changed."
         </p>
         <Suspense fallback=|| view! { <p>"Loading…"</p> }>
