@@ -452,7 +452,7 @@ fn tool_file(
         rows_read: read.rows_read,
         rows_rejected: read.rows_rejected,
         runs: read.runs.len(),
-        problem_count: read.problems.len(),
+        problem_count: read.problem_count,
         problems: read.problems,
         ..FileReport::default()
     };

@@ -116,12 +116,24 @@ pub fn detect(name: &str, text: &str) -> Option<Format> {
 #[derive(Debug, Default)]
 pub struct Read {
     pub runs: Vec<(Run, Rows)>,
+    /// The first [`crate::ingest::MAX_PROBLEMS_KEPT`] problems; all are counted.
     pub problems: Vec<Problem>,
+    pub problem_count: usize,
     /// Records read (lines of samples, rows, epochs) and rejected.
     pub rows_read: usize,
     pub rows_rejected: usize,
     /// The file in words, for the Files page.
     pub detail: String,
+}
+
+impl Read {
+    /// Counts a problem, and keeps it while fewer than the limit are kept.
+    fn note(&mut self, p: Problem) {
+        self.problem_count += 1;
+        if self.problems.len() < crate::ingest::MAX_PROBLEMS_KEPT {
+            self.problems.push(p);
+        }
+    }
 }
 
 /// A run's rows as a reader finds them: every row's key (the same row in a copy counts once),
@@ -365,7 +377,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             }
         } else if let Some(v) = message.strip_prefix("Epoch ") {
             if v.trim_end_matches(':').trim().parse::<usize>().is_err() {
-                read.problems.push(problem(
+                read.note(problem(
                     n,
                     None,
                     format!("{display}:{n}: an epoch that is not a number: {message:?}"),
@@ -393,7 +405,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 None => {
                     read.rows_read += 1;
                     read.rows_rejected += 1;
-                    read.problems.push(problem(
+                    read.note(problem(
                         n,
                         Some((message.find(':').map_or(0, |c| c + 2) + line.len() - message.len() + 1, "Duration")),
                         format!(
@@ -431,7 +443,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                     }
                 }
                 Some(None) => {}
-                None => read.problems.push(problem(
+                None => read.note(problem(
                     n,
                     Some((line.len() - value.len() + 1, component)),
                     format!(
@@ -454,7 +466,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         rows.push(&run.run_id, c);
     }
     if run.tool_version.is_none() && first.is_none() {
-        read.problems.push(problem(0, None, format!("{display}: no time-stamped line: not a carbontracker log"), true));
+        read.note(problem(0, None, format!("{display}: no time-stamped line: not a carbontracker log"), true));
         read.detail = "no carbontracker lines".into();
         return read;
     }
@@ -497,6 +509,8 @@ struct Consumption {
     kwh: Option<f64>,
     grams: Option<f64>,
     line: usize,
+    /// A figure could not be read: the block is not counted.
+    damaged: bool,
 }
 
 fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Read {
@@ -571,10 +585,17 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                 true,
             )
         };
+        let damage = |c: &mut Consumption, read: &mut Read, what: &str| {
+            if !c.damaged {
+                c.damaged = true;
+                read.rows_rejected += 1;
+            }
+            read.note(bad(what));
+        };
         match key {
             "Time" => match duration_text(value) {
                 Some(s) => c.seconds = Some(s),
-                None => read.problems.push(bad("the time")),
+                None => damage(c, &mut read, "the time"),
             },
             "Energy" => match value
                 .strip_suffix("kWh")
@@ -582,7 +603,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                 .filter(|v| v.is_finite() && *v >= 0.0)
             {
                 Some(e) => c.kwh = Some(e),
-                None => read.problems.push(bad("the energy")),
+                None => damage(c, &mut read, "the energy"),
             },
             "CO2eq" => {
                 let (v, scale) = match value.rsplit_once(' ') {
@@ -592,7 +613,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                 };
                 match v.trim().parse::<f64>().ok().map(|v| v * scale).filter(|v| v.is_finite() && *v >= 0.0) {
                     Some(kg) => c.grams = Some(kg * 1000.0),
-                    None => read.problems.push(bad("the CO2eq")),
+                    None => damage(c, &mut read, "the CO2eq"),
                 }
             }
             _ => {}
@@ -600,9 +621,8 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
     }
     finish(&mut block, &mut actual, &mut predicted);
     // A block with a figure that could not be read is not counted at all.
-    let damaged = |c: &Consumption| read.problems.iter().any(|p| p.rejected && p.line > c.line && p.line <= c.line + 4);
+    let damaged = |c: &Consumption| c.damaged;
     let actual = actual.filter(|c| !damaged(c));
-    read.rows_rejected = read.problems.iter().filter(|p| p.rejected).count().min(read.rows_read);
     run.started_at = first;
     run.ended_at = last;
     run.pue = Some(TOOL_PUE);
@@ -635,7 +655,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                 },
             );
         }
-        None if predicted.is_some() => read.problems.push(problem(
+        None if predicted.is_some() => read.note(problem(
             0,
             None,
             format!(
@@ -735,7 +755,7 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         read.rows_read += 1;
         if fields.len() != names.len() {
             read.rows_rejected += 1;
-            read.problems.push(problem(
+            read.note(problem(
                 line,
                 None,
                 format!(
@@ -755,7 +775,7 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
                 _ => {
                     let c = i.unwrap_or(0);
-                    read.problems.push(problem(
+                    read.note(problem(
                         line,
                         Some((c + 1, &header_name(c))),
                         format!(
@@ -778,7 +798,7 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         let started = get(start).and_then(crate::ingest::parse_timestamp);
         if get(start).is_some() && started.is_none() {
             let c = start.unwrap_or(0);
-            read.problems.push(problem(
+            read.note(problem(
                 line,
                 Some((c + 1, "start_time")),
                 format!(
@@ -904,7 +924,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         let used = fields.iter().rposition(|c| !c.trim().is_empty()).map_or(0, |i| i + 1);
         if used > width || fields.len() < width {
             read.rows_rejected += 1;
-            read.problems.push(problem(
+            read.note(problem(
                 line,
                 None,
                 format!("{display}:{line}: {used} fields where the header has {width}: window not counted"),
@@ -919,7 +939,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             .find(|(i, _)| num(*i).is_none());
         if let Some((i, name)) = bad {
             read.rows_rejected += 1;
-            read.problems.push(problem(
+            read.note(problem(
                 line,
                 Some((i + 1, name)),
                 format!(
@@ -981,7 +1001,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     run.checkpoints = rows.len();
     run.tool_basis = Some("Zeus measures GPU energy (NVML's energy counter) and reports no CO2".into());
     if gpus.is_empty() {
-        read.problems.push(problem(
+        read.note(problem(
             1,
             None,
             format!("{display}:1: no gpuN_energy column (Zeus monitored no GPU): windows have a duration, no energy"),
@@ -989,7 +1009,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         ));
     }
     if out_of_order {
-        read.problems.push(problem(
+        read.note(problem(
             0,
             None,
             format!(
@@ -1044,7 +1064,7 @@ fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             Ok(v) => v,
             Err(e) => {
                 read.rows_rejected += 1;
-                read.problems.push(problem(
+                read.note(problem(
                     n,
                     Some((e.column(), "")),
                     format!("{display}:{n}:{}: not a JSON sample ({e}): sample not counted", e.column()),
@@ -1056,7 +1076,7 @@ fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite());
         let Some(t) = num("timestamp") else {
             read.rows_rejected += 1;
-            read.problems.push(problem(
+            read.note(problem(
                 n,
                 None,
                 format!("{display}:{n}: a sample without a timestamp: not counted"),
@@ -1066,7 +1086,7 @@ fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         };
         if previous.is_some_and(|p| t < p) {
             read.rows_rejected += 1;
-            read.problems.push(problem(
+            read.note(problem(
                 n,
                 None,
                 format!("{display}:{n}: a sample earlier than the one before: not counted"),

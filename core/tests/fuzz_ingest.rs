@@ -85,7 +85,11 @@ fn apply(mut bytes: Vec<u8>, damages: &[Damage]) -> Vec<u8> {
 
 /// What ingest promises for any bytes.
 fn check(bytes: &[u8]) {
-    let f = ingest_bytes("fuzz.csv", bytes).unwrap();
+    check_named("fuzz.csv", bytes);
+}
+
+fn check_named(name: &str, bytes: &[u8]) {
+    let f = ingest_bytes(name, bytes).unwrap();
     let r = &f.report;
     assert!(r.rows_rejected <= r.rows_read, "{r:?}");
     assert!(r.problems.len() <= MAX_PROBLEMS_KEPT && r.problems.len() <= r.problem_count);
@@ -138,5 +142,41 @@ proptest! {
             text.push('\n');
         }
         check(text.as_bytes());
+    }
+
+    /// Other trackers' formats: a carbontracker log or output log, eco2AI's and Zeus's CSVs and
+    /// experiment-impact-tracker's samples, with random lines after their first.
+    #[test]
+    fn random_lines_in_other_trackers_formats_never_break_ingest(
+        kind in 0usize..5,
+        lines in prop::collection::vec(prop_oneof![
+            "[0-9a-zA-Z.,:\"\\[\\]{} \t\\-]{0,40}",
+            Just("Epoch 1:".to_string()),
+            "Duration: [0-9]:[0-9]{2}:[0-9]{2}(\\.[0-9]{2})?",
+            "Average power usage \\(W\\) for (cpu|gpu): (\\[[0-9. ]{0,12}\\]|[0-9.]{1,6}|None)",
+            "(Actual|Predicted) consumption for [0-9] epoch\\(s\\):",
+            "\t(Time|Energy|CO2eq):\t[0-9.e:-]{0,10} (kWh|g|kg)?",
+            "[a-f0-9]{2},p,d,N/A,2026-12-05 13:22:3[0-9],[0-9.e-]{1,6},[0-9.e-]{1,8},[0-9.e-]{1,8},cpu, 0 device\\(s\\),Linux,FR,0",
+            "1[0-9]{9}\\.[0-9]{1,3},w[0-9],[0-9.]{1,5},[0-9.-]{1,6},?",
+            "\\{\"timestamp\": [0-9.e]{1,12}, \"rapl_estimated_attributable_power_draw\": [0-9.-]{1,5}, \"nvidia_estimated_attributable_power_draw\": [0-9.]{1,5}\\}",
+        ], 0..30),
+        prefixed in prop::collection::vec(any::<bool>(), 30),
+    ) {
+        let (name, first) = match kind {
+            0 => ("x_carbontracker.log", "2026-12-05 13:22:21 - carbontracker version 2.4.7"),
+            1 => ("x_carbontracker_output.log", "2026-12-05 13:22:22 - CarbonTracker: The following components were found: CPU with device(s) A."),
+            2 => ("emission.csv", "id,project_name,experiment_description,epoch,start_time,duration(s),power_consumption(kWh),CO2_emissions(kg),CPU_name,GPU_name,OS,region/country,cost"),
+            3 => ("windows.csv", "start_time,window_name,elapsed_time,gpu0_energy"),
+            _ => ("exp/impacttracker/data.json", "{\"timestamp\": 1.0, \"rapl_estimated_attributable_power_draw\": 3}"),
+        };
+        let mut text = format!("{first}\n");
+        for (i, l) in lines.iter().enumerate() {
+            if kind < 2 && prefixed[i] {
+                text.push_str("2026-12-05 13:22:23 - ");
+            }
+            text.push_str(l);
+            text.push('\n');
+        }
+        check_named(name, text.as_bytes());
     }
 }
