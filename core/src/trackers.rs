@@ -491,11 +491,10 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         run.tags.push(("carbontracker".into(), "training was interrupted before all epochs".into()));
     }
     read.detail = format!(
-        "{} {}: {} epoch{} measured",
-        CARBONTRACKER,
-        run.tool_version.as_deref().unwrap_or("(version not logged)"),
+        "{} epoch{} measured{}",
         rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
+        if rows.len() == 1 { "" } else { "s" },
+        if run.tool_version.is_none() { " (version not logged)" } else { "" }
     );
     read.runs.push((run, rows));
     read
@@ -669,7 +668,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
     run.tool_basis = Some(carbontracker_basis(None, average));
     run.checkpoints = rows.len();
     read.detail = format!(
-        "carbontracker output: {}{}",
+        "{}{}",
         if actual.is_some() { "actual consumption" } else { "no actual consumption" },
         if predicted.is_some() { ", and a prediction (kept apart)" } else { "" }
     );
@@ -870,7 +869,7 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         );
     }
     let generation = if id.is_some() { "0.3 (with id)" } else { "before 0.3 (no id)" };
-    read.detail = format!("eco2AI {generation}: {} run{}", runs.len(), if runs.len() == 1 { "" } else { "s" });
+    read.detail = format!("eco2AI {generation}, {} run{}", runs.len(), if runs.len() == 1 { "" } else { "s" });
     for key in order {
         if let Some((mut run, rows)) = runs.remove(&key) {
             run.tool_basis = Some(
@@ -1020,7 +1019,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         ));
     }
     read.detail = format!(
-        "Zeus: {} window{} on {} GPU{}{}",
+        "{} window{} on {} GPU{}{}",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
         gpus.len(),
@@ -1076,12 +1075,7 @@ fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite());
         let Some(t) = num("timestamp") else {
             read.rows_rejected += 1;
-            read.note(problem(
-                n,
-                None,
-                format!("{display}:{n}: a sample without a timestamp: not counted"),
-                true,
-            ));
+            read.note(problem(n, None, format!("{display}:{n}: a sample without a timestamp: not counted"), true));
             continue;
         };
         if previous.is_some_and(|p| t < p) {

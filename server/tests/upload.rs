@@ -643,3 +643,51 @@ async fn an_uploaded_mlflow_database_joins_the_uploaded_logs_and_a_file_that_is_
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Other trackers' logs uploaded together: each named by its tool on the result line, the pair
+/// of carbontracker logs one run, a `.log` no tracker wrote refused with why, and the Runs page
+/// filtered by tracker.
+#[tokio::test]
+async fn other_trackers_logs_are_told_by_content_and_filtered_by_tracker() {
+    let app = app_with(UploadPolicy::default(), false);
+    let std_log = b"2026-12-05 13:22:21 - carbontracker version 2.4.7\n\
+        2026-12-05 13:22:22 - The following components were found: GPU with device(s) NVIDIA A100. CPU with device(s) Intel(R) Xeon(R) CPU @ 2.20GHz.\n\
+        2026-12-05 13:22:23 - Epoch 1:\n2026-12-05 13:22:23 - Duration: 0:10:00.00\n\
+        2026-12-05 13:22:23 - Average power usage (W) for gpu: [300.0]\n\
+        2026-12-05 13:22:23 - Average power usage (W) for cpu: 50.0\n\
+        2026-12-05 13:32:25 - Carbon intensities (gCO2eq/kWh) fetched every 900 s at detected location: Aarhus, Central Jutland, DK: [150.0]\n";
+    let out_log = b"2026-12-05 13:32:25 - CarbonTracker: \nActual consumption for 1 epoch(s):\n\tTime:\t0:10:00\n\
+        \tEnergy:\t0.092166666667 kWh\n\tCO2eq:\t13.825000000000 g\n";
+    let files: &[(&str, &[u8])] = &[
+        ("42.1_2026-12-05T132221Z_carbontracker.log", std_log),
+        ("42.1_2026-12-05T132221Z_carbontracker_output.log", out_log),
+        ("train.log", b"epoch 1 loss 0.3\n"),
+        ("emissions.csv", GOOD_38),
+    ];
+    let (status, headers, body) = call(&app, upload_request(files, None, true)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = session_cookie(&headers);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let by = |name: &str| v["files"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(by("42.1_2026-12-05T132221Z_carbontracker.log")["accepted"], true, "{body}");
+    assert!(by("42.1_2026-12-05T132221Z_carbontracker.log")["message"]
+        .as_str()
+        .unwrap()
+        .contains("carbontracker log 2.4.7"));
+    assert_eq!(by("train.log")["accepted"], false);
+    assert!(by("train.log")["message"].as_str().unwrap().contains("neither a carbontracker log"), "{body}");
+
+    let runs = json_of(&app, "/api/v1/runs?tool=carbontracker", Some(&cookie)).await;
+    let rows = runs["rows"].as_array().unwrap_or_else(|| runs.as_array().unwrap());
+    assert_eq!(rows.len(), 1, "{runs}");
+    let r = &rows[0];
+    assert_eq!(r["tool"], "carbontracker");
+    assert!((r["energy_kwh"].as_f64().unwrap() - 0.092166666667).abs() < 1e-12, "the actual, as the tool wrote it");
+    assert_eq!(r["country_iso_code"], "DNK", "the standard log's location, on the run");
+    assert_eq!(r["gpu_model"], "NVIDIA A100");
+    assert_eq!(r["delta_reason"]["kind"], "other_tool");
+    let (_, _, page) = call(&app, with_cookie("GET", "/runs?tool=carbontracker", Some(&cookie))).await;
+    assert!(page.contains("class=\"tool\">carbontracker 2.4.7</td>"), "the Runs table names the tracker");
+    let (_, _, page) = call(&app, with_cookie("GET", "/runs?tool=CodeCarbon", Some(&cookie))).await;
+    assert!(!page.contains("class=\"tool\">carbontracker") && page.contains("class=\"tool\">CodeCarbon"), "filtered");
+}
