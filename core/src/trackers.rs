@@ -320,8 +320,9 @@ fn carbontracker_basis(location: Option<&str>, average: Option<f64>) -> String {
             "no location detected: its global average (445 g/kWh for 2024 in carbontracker 2.4)".to_string()
         }
         Some(l) => format!(
-            "detected location {l}: a live figure where it has a provider for that place (Energi Data Service for DK, \
-             the Carbon Intensity API for GB, Electricity Maps with a key), else its own national average"
+            "detected location {}: a live figure where it has a provider for that place (Energi Data Service for DK, \
+             the Carbon Intensity API for GB, Electricity Maps with a key), else its own national average",
+            shown(l)
         ),
     };
     format!("carbontracker's {figure} ({whence}); its energy includes its fixed PUE of {TOOL_PUE}")
@@ -486,6 +487,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         set_country(&mut run, &c);
     }
     run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
+    note_intensity(&mut run, location.as_deref(), average);
     run.checkpoints = rows.len();
     if stopped_early {
         run.tags.push(("carbontracker".into(), "training was interrupted before all epochs".into()));
@@ -666,6 +668,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
         None => {}
     }
     run.tool_basis = Some(carbontracker_basis(None, average));
+    note_intensity(&mut run, None, average);
     run.checkpoints = rows.len();
     read.detail = format!(
         "{}{}",
@@ -676,6 +679,19 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
     read
 }
 
+/// Tags naming carbontracker's detected location and average intensity, as its logs say them.
+const LOCATION_TAG: &str = "carbontracker's detected location";
+const AVERAGE_TAG: &str = "carbontracker's average intensity (gCO2eq/kWh)";
+
+fn note_intensity(run: &mut Run, location: Option<&str>, average: Option<f64>) {
+    if let Some(l) = location {
+        run.tags.push((LOCATION_TAG.into(), shown(l)));
+    }
+    if let Some(a) = average {
+        run.tags.push((AVERAGE_TAG.into(), a.to_string()));
+    }
+}
+
 /// Fills what the run taken from one carbontracker log lacks from the other log of its pair:
 /// the output log has the totals, the standard log the version, components, epochs and the
 /// detected location. Figures the run has are never replaced.
@@ -683,7 +699,12 @@ pub fn fill_from(run: &mut Run, other: &Run) {
     macro_rules! fill {
         ($($f:ident),*) => { $( if run.$f.is_none() { run.$f.clone_from(&other.$f); } )* };
     }
-    fill!(tool_version, cpu_model, gpu_model, gpu_count, cpu_power_w, gpu_power_w, started_at);
+    fill!(tool_version, cpu_model, gpu_model, gpu_count, cpu_power_w, gpu_power_w);
+    // The standard log begins before the output log's first line.
+    run.started_at = match (run.started_at, other.started_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     if run.country_iso_code.is_none() {
         run.country_iso_code.clone_from(&other.country_iso_code);
         run.country_name.clone_from(&other.country_name);
@@ -695,14 +716,16 @@ pub fn fill_from(run: &mut Run, other: &Run) {
             run.gpu_energy_kwh = other.gpu_energy_kwh.map(|e| e / split * total);
         }
     }
-    // The standard log knows where the intensity came from; the output log's average is the same.
-    if other.tool_basis.as_deref().is_some_and(|b| !b.contains("no location in its log")) {
-        run.tool_basis.clone_from(&other.tool_basis);
-    }
     for tag in &other.tags {
-        if !run.tags.contains(tag) {
+        if !run.tags.iter().any(|(k, _)| *k == tag.0) {
             run.tags.push(tag.clone());
         }
+    }
+    // The standard log says where the intensity came from, the output log its average.
+    if run.tool.as_deref() == Some(CARBONTRACKER) {
+        let tag = |k: &str| run.tags.iter().find(|t| t.0 == k).map(|t| t.1.clone());
+        let (location, average) = (tag(LOCATION_TAG), tag(AVERAGE_TAG).and_then(|a| a.parse().ok()));
+        run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
     }
 }
 
@@ -718,7 +741,7 @@ fn eco2ai_device(v: &str) -> (Option<String>, Option<f64>) {
     };
     let count = rest.split_whitespace().next().and_then(|c| c.parse::<f64>().ok());
     match count {
-        Some(c) if c == 0.0 => (None, Some(0.0)),
+        Some(0.0) => (None, Some(0.0)),
         _ => (model.or_else(|| Some(shown(v)).filter(|v| !v.is_empty() && !v.contains("device(s)"))), count),
     }
 }
@@ -1206,7 +1229,7 @@ mod tests {
         let r = read(Format::Zeus, "z.csv", csv, Some("zeus-z"));
         let (run, rows) = &r.runs[0];
         assert_eq!((rows.len(), rows.kept.len()), (4, 4));
-        assert!((run.energy_kwh.unwrap() - 2200.0 / J_PER_KWH).abs() < 1e-15, "{run:?}");
+        assert!((run.energy_kwh.expect("energy") - 2200.0 / J_PER_KWH).abs() < 1e-15, "{run:?}");
         assert_eq!(run.duration_s, Some(12.0));
         assert!(r.detail.contains("2 inside others"), "{}", r.detail);
     }

@@ -3,6 +3,8 @@
 //! every run is read with its tool and version, its energy equal to the tool's own parser's, its
 //! CO2 recomputed and the gap explained. Damaged files of each format get line and column.
 
+#![allow(clippy::unwrap_used)]
+
 use carbon_core::catalog::load_dir;
 use carbon_core::ingest::ingest_bytes;
 use carbon_core::model::{DeltaKind, Run};

@@ -55,6 +55,7 @@ fn RunView(p: RunPageData) -> impl IntoView {
     let title = format!("Run {}", r.run_id);
     let heading = format!("{} / {}", text(&r.project_name), r.run_id);
     let tags = r.tags.clone();
+    let tool_run = r.tool.is_some();
     let rows_label = if r.tasks.is_empty() { "Checkpoints" } else { "Tasks" };
     let n = p.checkpoints_total;
     let shown = d.checkpoints;
@@ -180,7 +181,7 @@ fn RunView(p: RunPageData) -> impl IntoView {
             {(r.run_id_synthetic).then(|| field("Note", "the CSV has no run id for this row: the id is made from the row's content".into()))}
         </dl>
         {(!tags.is_empty()).then(|| view! {
-            <h2>"Tags (your extra columns)"</h2>
+            <h2>{if tool_run { "Tags (from the tracker's logs)" } else { "Tags (your extra columns)" }}</h2>
             <dl class="fields">{tags.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}</dl>
         })}
         <h2>{rows_label}</h2>
