@@ -1178,6 +1178,15 @@ fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
     } else {
         parts
     };
+    // An id two trackers claim (a file naming another's run): CodeCarbon's files, as for a
+    // collected run, are the run; another tracker's cannot add to it.
+    let codecarbon: Vec<&RunPart>;
+    let parts = if parts.iter().any(|p| p.run.tool.is_some()) && parts.iter().any(|p| p.run.tool.is_none()) {
+        codecarbon = parts.iter().copied().filter(|p| p.run.tool.is_none()).collect();
+        &codecarbon[..]
+    } else {
+        parts
+    };
     // Most runs live in one file: that part is the run as it is (no copy).
     if let [only] = parts {
         return Some(only.run.clone());
@@ -1194,7 +1203,7 @@ fn merge(parts: &[&RunPart], mapping: &[(String, String)]) -> Option<Arc<Run>> {
         }
         let mut run = (*best.run).clone();
         // carbontracker's two logs of one run: each tells part of it.
-        if run.tool.is_some() {
+        if run.tool.as_deref() == Some(crate::trackers::CARBONTRACKER) {
             for p in &checkpoints {
                 if !std::ptr::eq(*p, best) && p.run.tool == run.tool {
                     crate::trackers::fill_from(&mut run, &p.run);

@@ -465,12 +465,10 @@ fn tool_file(
             let mut keys = rows.keys;
             keys.sort_unstable();
             keys.dedup();
-            // carbontracker's standard log gives way to its output log, which has the totals.
-            let best = if format == crate::trackers::Format::CarbontrackerLog {
-                (false, 0.0, line)
-            } else {
-                (true, run.duration_s.unwrap_or(0.0), line)
-            };
+            // carbontracker's standard log gives way to its output log when that has the
+            // actual totals; otherwise the one with the longer measured duration wins.
+            let actual = format != crate::trackers::Format::CarbontrackerLog && run.energy_kwh.is_some();
+            let best = (actual, run.duration_s.unwrap_or(0.0), line);
             RunPart { run: Arc::new(run), best: Some(best), keys, tasks: Vec::new() }
         })
         .collect();

@@ -94,6 +94,9 @@ pub fn detect(name: &str, text: &str) -> Option<Format> {
     }
     if lower.ends_with(".json") || lower.ends_with(".jsonl") {
         let first = text.lines().find(|l| !l.trim().is_empty())?;
+        if first.len() > MAX_SAMPLE_BYTES || !first.contains("_estimated_attributable_power_draw") {
+            return None;
+        }
         let v: serde_json::Value = serde_json::from_str(first.trim()).ok()?;
         let o = v.as_object()?;
         let power = o.contains_key("rapl_estimated_attributable_power_draw")
@@ -111,6 +114,9 @@ pub fn detect(name: &str, text: &str) -> Option<Format> {
     }
     None
 }
+
+/// The longest experiment-impact-tracker sample read (its lines are a few hundred bytes).
+const MAX_SAMPLE_BYTES: usize = 64 * 1024;
 
 /// What a reader made of one file: its runs with their checkpoints, and its problems.
 #[derive(Debug, Default)]
@@ -200,9 +206,23 @@ fn problem(line: usize, column: Option<(usize, &str)>, reason: String, rejected:
     Problem { line, column: column.map(|c| c.0), column_name: column.map(|c| c.1.to_string()), reason, rejected }
 }
 
-/// Text as shown: control, text-direction and invisible characters out.
+/// Text as shown: control, text-direction and invisible characters out, at most
+/// [`crate::ingest::MAX_TAG_CHARS`] characters.
 fn shown(v: &str) -> String {
-    crate::text::shown(v).into_owned()
+    let v = crate::text::shown(v);
+    match v.char_indices().nth(crate::ingest::MAX_TAG_CHARS) {
+        Some((at, _)) => format!("{}…", &v[..at]),
+        None => v.into_owned(),
+    }
+}
+
+/// The largest figure read (seconds, watts, joules, kWh, kg, Unix seconds): beyond it a value is
+/// no machine's, and sums of such values would overflow.
+const MAX_FIGURE: f64 = 1e12;
+
+/// A figure as read: finite, not negative, not beyond [`MAX_FIGURE`].
+fn figure(v: &str) -> Option<f64> {
+    v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=MAX_FIGURE).contains(x))
 }
 
 /// A country as the logs give it (ISO 3166 alpha-2, as both eco2AI and carbontracker write it)
@@ -216,6 +236,30 @@ fn set_country(run: &mut Run, code: &str) {
         }
         None => run.country_iso_code = Some(shown(code)),
     }
+}
+
+/// A value as a problem quotes it: at most 100 characters.
+fn clip(v: &str) -> String {
+    match v.char_indices().nth(100) {
+        Some((at, _)) => format!("{:?}…", &v[..at]),
+        None => format!("{v:?}"),
+    }
+}
+
+/// The 1-based column at which `part`, a slice of `line`, begins.
+fn column_of(line: &str, part: &str) -> usize {
+    (part.as_ptr() as usize).saturating_sub(line.as_ptr() as usize).min(line.len()) + 1
+}
+
+/// carbontracker's detected location in a message: `…at detected location: Copenhagen, Capital
+/// Region, DK: [140.0]`, `…at detected location Aarhus, Central Jutland, DK: [..]` (older) or
+/// `…was 150.00 gCO2/kWh at detected location: Aarhus, Central Jutland, DK.` (older).
+fn detected_location(message: &str) -> Option<String> {
+    let rest = message.rsplit_once("at detected location")?.1;
+    let rest = rest.strip_prefix(':').unwrap_or(rest).trim();
+    let rest = rest.rsplit_once(": [").map_or(rest, |(l, _)| l);
+    let rest = rest.trim().trim_end_matches('.').trim();
+    (!rest.is_empty()).then(|| shown(rest))
 }
 
 fn base_name(display: &str) -> &str {
@@ -264,7 +308,7 @@ fn duration_text(v: &str) -> Option<f64> {
     }
     let (h, m, s) = (h.trim().parse::<f64>().ok()?, m.parse::<f64>().ok()?, s.parse::<f64>().ok()?);
     let total = days * 86_400.0 + h * 3600.0 + m * 60.0 + s;
-    (total.is_finite() && total >= 0.0 && m < 60.0 && s < 61.0).then_some(total)
+    (total.is_finite() && (0.0..=MAX_FIGURE).contains(&total) && m < 60.0 && s < 61.0).then_some(total)
 }
 
 /// `60.0`, `[250.1 251.3]`, `[250.1, 251.3]` or `None`: the summed power of a component's devices.
@@ -277,10 +321,7 @@ fn power_list(v: &str) -> Option<Option<f64>> {
     let mut sum = 0.0;
     let mut any = false;
     for x in inner.split(|c: char| c == ',' || c.is_whitespace()).filter(|x| !x.is_empty()) {
-        let x: f64 = x.parse().ok()?;
-        if !x.is_finite() || x < 0.0 {
-            return None;
-        }
+        let x = figure(x)?;
         sum += x;
         any = true;
     }
@@ -312,7 +353,7 @@ fn location_country(address: &str) -> Option<String> {
 }
 
 /// What carbontracker's intensity was, in words, from its detected location.
-fn carbontracker_basis(location: Option<&str>, average: Option<f64>) -> String {
+fn carbontracker_basis(location: Option<&str>, average: Option<f64>, pue: f64) -> String {
     let figure = average.map(|a| format!("{a:.2} gCO2eq/kWh on average")).unwrap_or_else(|| "its intensity".into());
     let whence = match location {
         None => "no location in its log".to_string(),
@@ -325,7 +366,7 @@ fn carbontracker_basis(location: Option<&str>, average: Option<f64>) -> String {
             shown(l)
         ),
     };
-    format!("carbontracker's {figure} ({whence}); its energy includes its fixed PUE of {TOOL_PUE}")
+    format!("carbontracker's {figure} ({whence}); its energy includes its fixed PUE of {pue}")
 }
 
 fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
@@ -344,7 +385,8 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     let mut average = None;
     let mut stopped_early = false;
     let mut at = None;
-    for (i, line) in text.lines().enumerate() {
+    let mut lines = text.lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
         let n = i + 1;
         if line.trim().is_empty() {
             continue;
@@ -363,7 +405,16 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         if let Some(v) = message.strip_prefix("carbontracker version ") {
             run.tool_version = Some(shown(v.trim()));
         } else if let Some(rest) = message.split_once("PUE coefficient of ").map(|p| p.1) {
-            pue = rest.split_whitespace().next().and_then(|v| v.trim_end_matches('.').parse::<f64>().ok());
+            let v = rest.split_whitespace().next().unwrap_or("").trim_end_matches('.');
+            match v.parse::<f64>().ok().filter(|p| (1.0..=3.0).contains(p)) {
+                Some(p) => pue = Some(p),
+                None => read.note(problem(
+                    n,
+                    Some((column_of(line, v), "PUE")),
+                    format!("{display}:{n}: a PUE of {} is not between 1 and 3: {TOOL_PUE} is taken", clip(v)),
+                    false,
+                )),
+            }
         } else if let Some(rest) = message.strip_prefix("The following components were found:") {
             for (name, devices) in components(rest) {
                 let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
@@ -408,10 +459,10 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                     read.rows_rejected += 1;
                     read.note(problem(
                         n,
-                        Some((message.find(':').map_or(0, |c| c + 2) + line.len() - message.len() + 1, "Duration")),
+                        Some((column_of(line, v.trim_start()), "Duration")),
                         format!(
-                            "{display}:{n}: the epoch's duration {:?} is not H:MM:SS: this epoch is not counted",
-                            v.trim()
+                            "{display}:{n}: the epoch's duration {} is not H:MM:SS: this epoch is not counted",
+                            clip(v.trim())
                         ),
                         true,
                     ));
@@ -420,6 +471,24 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         } else if let Some(rest) = message.strip_prefix("Average power usage (W) for ") {
             let Some((component, value)) = rest.split_once(": ") else { continue };
             let Some(d) = duration else { continue };
+            // NumPy wraps a long list (many GPUs) onto lines of its own, without a time stamp.
+            let mut joined;
+            let mut value = value;
+            if value.trim_start().starts_with('[') && !value.contains(']') {
+                joined = value.to_string();
+                while let Some(&(_, next)) = lines.peek() {
+                    if stamped(next).is_some() || joined.len() > 64 * 1024 {
+                        break;
+                    }
+                    lines.next();
+                    joined.push(' ');
+                    joined.push_str(next.trim());
+                    if next.contains(']') {
+                        break;
+                    }
+                }
+                value = joined.as_str();
+            }
             match power_list(value) {
                 Some(Some(w)) => {
                     let j = w * d;
@@ -446,19 +515,22 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 Some(None) => {}
                 None => read.note(problem(
                     n,
-                    Some((line.len() - value.len() + 1, component)),
+                    Some((column_of(line, rest) + component.len() + 2, "power")),
                     format!(
-                        "{display}:{n}: the {component} power {:?} is not a number or a list of numbers: left out",
-                        value.trim()
+                        "{display}:{n}: the {} power {} is not a number or a list of numbers: left out",
+                        clip(component),
+                        clip(value.trim())
                     ),
                     false,
                 )),
             }
-        } else if let Some(rest) = message.split_once("at detected location: ").map(|p| p.1) {
-            // `…at detected location: Copenhagen, Capital Region, DK: [123.0, 130.2]`
-            location = Some(rest.rsplit_once(": ").map_or(rest, |(l, _)| l).trim().to_string());
         } else if let Some(rest) = message.strip_prefix("Average carbon intensity during training was ") {
-            average = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+            average = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|a| a.is_finite());
+            if let Some(l) = detected_location(rest) {
+                location = Some(l);
+            }
+        } else if message.contains("Carbon intensities") && message.contains("at detected location") {
+            location = detected_location(message);
         } else if message.contains("Training was interrupted") {
             stopped_early = true;
         }
@@ -486,7 +558,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
     if let Some(c) = location.as_deref().and_then(location_country) {
         set_country(&mut run, &c);
     }
-    run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
+    run.tool_basis = Some(carbontracker_basis(location.as_deref(), average, pue));
     note_intensity(&mut run, location.as_deref(), average);
     run.checkpoints = rows.len();
     if stopped_early {
@@ -523,6 +595,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
     // The block being read: (is actual, its figures).
     let mut block: Option<(bool, Consumption)> = None;
     let mut average = None;
+    let mut location: Option<String> = None;
     let finish = |block: &mut Option<(bool, Consumption)>,
                   actual: &mut Option<Consumption>,
                   predicted: &mut Option<Consumption>| {
@@ -557,7 +630,8 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
             continue;
         }
         if let Some(v) = message.strip_prefix("Average carbon intensity during training was ") {
-            average = v.split_whitespace().next().and_then(|v| v.parse::<f64>().ok());
+            average = v.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|a| a.is_finite());
+            location = detected_location(v).or(location);
             continue;
         }
         if let Some(rest) = message.strip_prefix("The following components were found:") {
@@ -577,12 +651,12 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
         let Some((_, c)) = block.as_mut() else { continue };
         let Some((key, value)) = message.split_once(':') else { continue };
         let value = value.trim();
-        let column = line.len() - line.trim_start().len() + key.len() + 3;
+        let column = column_of(line, value);
         let bad = |what: &str| {
             problem(
                 n,
                 Some((column, key)),
-                format!("{display}:{n}: {what} {value:?} cannot be read: this block is not counted"),
+                format!("{display}:{n}: {what} {} cannot be read: this block is not counted", clip(value)),
                 true,
             )
         };
@@ -598,11 +672,7 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                 Some(s) => c.seconds = Some(s),
                 None => damage(c, &mut read, "the time"),
             },
-            "Energy" => match value
-                .strip_suffix("kWh")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| v.is_finite() && *v >= 0.0)
-            {
+            "Energy" => match value.strip_suffix("kWh").and_then(figure) {
                 Some(e) => c.kwh = Some(e),
                 None => damage(c, &mut read, "the energy"),
             },
@@ -612,9 +682,16 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
                     Some((v, "kg")) => (v, 1.0),
                     _ => (value, f64::NAN),
                 };
-                match v.trim().parse::<f64>().ok().map(|v| v * scale).filter(|v| v.is_finite() && *v >= 0.0) {
-                    Some(kg) => c.grams = Some(kg * 1000.0),
-                    None => damage(c, &mut read, "the CO2eq"),
+                match v.trim().parse::<f64>().ok().map(|v| v * scale) {
+                    Some(kg) if kg.is_finite() && (0.0..=MAX_FIGURE).contains(&kg) => c.grams = Some(kg * 1000.0),
+                    // carbontracker writes `nan` when it had no intensity: the energy stands.
+                    Some(kg) if kg.is_nan() && scale.is_finite() => read.note(problem(
+                        n,
+                        Some((column, key)),
+                        format!("{display}:{n}: no CO2eq (nan): the energy is kept, without a reported CO2"),
+                        false,
+                    )),
+                    _ => damage(c, &mut read, "the CO2eq"),
                 }
             }
             _ => {}
@@ -626,7 +703,24 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
     let actual = actual.filter(|c| !damaged(c));
     run.started_at = first;
     run.ended_at = last;
+    // carbontracker 2.x's; the standard log says the one it applied (see `fill_from`).
     run.pue = Some(TOOL_PUE);
+    if let (Some(a), Some(p)) = (actual, predicted) {
+        if let (Some(measured), Some(of)) = (a.epochs, p.epochs) {
+            if measured < of {
+                read.note(problem(
+                    a.line,
+                    None,
+                    format!(
+                        "{display}:{}: carbontracker measured {measured} of the {of} epochs it predicted for: the \
+                         energy is what it measured",
+                        a.line
+                    ),
+                    false,
+                ));
+            }
+        }
+    }
     if let Some(p) = predicted.filter(|c| !damaged(c)) {
         let put = |tags: &mut Vec<(String, String)>, k: &str, v: Option<String>| {
             if let Some(v) = v {
@@ -667,8 +761,8 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
         )),
         None => {}
     }
-    run.tool_basis = Some(carbontracker_basis(None, average));
-    note_intensity(&mut run, None, average);
+    run.tool_basis = Some(carbontracker_basis(location.as_deref(), average, TOOL_PUE));
+    note_intensity(&mut run, location.as_deref(), average);
     run.checkpoints = rows.len();
     read.detail = format!(
         "{}{}",
@@ -699,7 +793,15 @@ pub fn fill_from(run: &mut Run, other: &Run) {
     macro_rules! fill {
         ($($f:ident),*) => { $( if run.$f.is_none() { run.$f.clone_from(&other.$f); } )* };
     }
-    fill!(tool_version, cpu_model, gpu_model, gpu_count, cpu_power_w, gpu_power_w);
+    fill!(tool_version, cpu_model, gpu_model, gpu_count, cpu_power_w, gpu_power_w, energy_kwh, duration_s);
+    // The standard log (it names the version) says the PUE carbontracker applied.
+    if other.tool_version.is_some() && other.pue.is_some() {
+        run.pue = other.pue;
+    }
+    run.ended_at = match (run.ended_at, other.ended_at) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     // The standard log begins before the output log's first line.
     run.started_at = match (run.started_at, other.started_at) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -725,7 +827,7 @@ pub fn fill_from(run: &mut Run, other: &Run) {
     if run.tool.as_deref() == Some(CARBONTRACKER) {
         let tag = |k: &str| run.tags.iter().find(|t| t.0 == k).map(|t| t.1.clone());
         let (location, average) = (tag(LOCATION_TAG), tag(AVERAGE_TAG).and_then(|a| a.parse().ok()));
-        run.tool_basis = Some(carbontracker_basis(location.as_deref(), average));
+        run.tool_basis = Some(carbontracker_basis(location.as_deref(), average, run.pue.unwrap_or(TOOL_PUE)));
     }
 }
 
@@ -793,17 +895,18 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             |i: Option<usize>| i.map(|i| fields[i].trim()).filter(|v| !v.is_empty() && *v != "N/A" && *v != "N\\A");
         let number = |i: Option<usize>, read: &mut Read| -> Result<Option<f64>, ()> {
             let Some(v) = get(i) else { return Ok(None) };
-            match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
-                _ => {
+            match figure(v) {
+                Some(x) => Ok(Some(x)),
+                None => {
                     let c = i.unwrap_or(0);
                     read.note(problem(
                         line,
                         Some((c + 1, &header_name(c))),
                         format!(
-                            "{display}:{line}:{}: {} {v:?} is not a number: row not counted",
+                            "{display}:{line}:{}: {} {} is not a number from 0 to 10¹²: row not counted",
                             c + 1,
-                            header_name(c)
+                            header_name(c),
+                            clip(v)
                         ),
                         true,
                     ));
@@ -832,10 +935,14 @@ fn eco2ai(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             ));
         }
         let key = match get(id) {
-            Some(v) => v.to_string(),
+            Some(v) => shown(v),
             // eco2AI before 0.3 wrote no id: each row is one tracker session.
-            None => format!("eco2ai-{}-{line}", base_name(display)),
+            None => format!("eco2ai-{display}-{line}"),
         };
+        // A run's page needs its rows only.
+        if rows_of.is_some_and(|r| r != key) {
+            continue;
+        }
         let entry = runs.entry(key.clone()).or_insert_with(|| {
             order.push(key.clone());
             let mut run = tool_run(ECO2AI, key.clone(), display);
@@ -928,8 +1035,19 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
         .map(|(i, c)| (i, c.as_str()))
         .filter(|(_, c)| c.starts_with("gpu") && c.ends_with("_energy"))
         .collect();
-    let stem = base_name(display).rsplit_once('.').map_or(base_name(display), |(s, _)| s);
+    // The file's path (without its extension) names the run: `windows.csv` is a common name.
+    let stem = display.rsplit_once('.').filter(|(s, _)| !s.is_empty()).map_or(display, |(s, _)| s);
     let mut run = tool_run(ZEUS, format!("zeus-{stem}"), display);
+    if width < 3 || header[..3] != ["start_time", "window_name", "elapsed_time"] {
+        read.note(problem(
+            1,
+            None,
+            format!("{display}:1: not Zeus's header (start_time,window_name,elapsed_time,gpuN_energy…): not read"),
+            true,
+        ));
+        read.detail = "not a Zeus header".into();
+        return read;
+    }
     let mut rows = Rows::new(&run.run_id, rows_of);
     // Zeus writes a window when it ends, so a window written later that began no later than one
     // before it holds it (a whole-training window around per-epoch ones): only the outermost
@@ -954,7 +1072,7 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             ));
             continue;
         }
-        let num = |i: usize| fields[i].trim().parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+        let num = |i: usize| fields.get(i).and_then(|v| figure(v));
         let bad = [(0, "start_time"), (2, "elapsed_time")]
             .into_iter()
             .chain(gpus.iter().copied())
@@ -965,9 +1083,9 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 line,
                 Some((i + 1, name)),
                 format!(
-                    "{display}:{line}:{}: {name} {:?} is not a non-negative number: window not counted",
+                    "{display}:{line}:{}: {name} {} is not a number from 0 to 10¹²: window not counted",
                     i + 1,
-                    fields[i].trim()
+                    clip(fields.get(i).map_or("", |v| v.trim()))
                 ),
                 true,
             ));
@@ -1058,10 +1176,14 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
 
 /// experiment-impact-tracker's run: the folder holding `impacttracker/`.
 fn impact_tracker_id(display: &str) -> String {
-    let dir = display.rsplit_once('/').map_or("", |(d, _)| d);
-    let dir = dir.strip_suffix("impacttracker").unwrap_or(dir).trim_end_matches('/');
-    let name = dir.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("(top)");
-    format!("impacttracker-{name}")
+    match display.strip_suffix("impacttracker/data.json").map(|d| d.trim_end_matches('/')) {
+        Some(dir) if !dir.is_empty() => format!("impacttracker-{dir}"),
+        // An upload or a renamed file: its name.
+        _ => {
+            let stem = display.rsplit_once('.').filter(|(s, _)| !s.is_empty()).map_or(display, |(s, _)| s);
+            format!("impacttracker-{}", stem.replace("/impacttracker/", "/"))
+        }
+    }
 }
 
 fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
@@ -1082,20 +1204,32 @@ fn impact_tracker(display: &str, text: &str, rows_of: Option<&str>) -> Read {
             continue;
         }
         read.rows_read += 1;
+        if line.len() > MAX_SAMPLE_BYTES {
+            read.rows_rejected += 1;
+            read.note(problem(
+                n,
+                None,
+                format!("{display}:{n}: a sample of {} bytes, over {MAX_SAMPLE_BYTES}: not counted", line.len()),
+                true,
+            ));
+            continue;
+        }
         let v: serde_json::Value = match serde_json::from_str(line.trim()) {
             Ok(v) => v,
             Err(e) => {
                 read.rows_rejected += 1;
                 read.note(problem(
                     n,
-                    Some((e.column(), "")),
+                    Some((e.column() + line.len() - line.trim_start().len(), "sample")),
                     format!("{display}:{n}:{}: not a JSON sample ({e}): sample not counted", e.column()),
                     true,
                 ));
                 continue;
             }
         };
-        let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite());
+        let num = |k: &str| {
+            v.get(k).and_then(serde_json::Value::as_f64).filter(|x| x.is_finite() && (0.0..=MAX_FIGURE).contains(x))
+        };
         let Some(t) = num("timestamp") else {
             read.rows_rejected += 1;
             read.note(problem(n, None, format!("{display}:{n}: a sample without a timestamp: not counted"), true));

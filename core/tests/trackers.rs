@@ -207,3 +207,124 @@ fn a_file_that_only_looks_like_one_is_not_mistaken() {
     let f = ingest_bytes("results.csv", b"start_time,model,accuracy\n1,a,0.9\n").unwrap();
     assert!(f.runs.iter().all(|p| p.run.tool.is_none()));
 }
+
+/// A folder of files, loaded as the server loads one.
+fn folder(files: &[(&str, &str)]) -> (tempfile::TempDir, carbon_core::catalog::Catalog) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let cat = load_dir(dir.path()).unwrap();
+    (dir, cat)
+}
+
+fn runs_of(cat: &carbon_core::catalog::Catalog) -> Vec<Run> {
+    cat.runs(carbon_core::model::DatasetMode::Latest).iter().map(|r| (**r).clone()).collect()
+}
+
+#[test]
+fn carbontracker_pairs_keep_measured_energy_the_pue_applied_and_the_location_as_releases_wrote_them() {
+    // A standard log of carbontracker 1.x: its PUE 1.55, a GPU list NumPy wrapped onto a second
+    // line, the location after the average, without a colon before the intensities.
+    let std = "2022-05-01 10:00:00 - carbontracker version 1.1.7\n\
+               2022-05-01 10:00:00 - Only predicted and actual consumptions are multiplied by a PUE coefficient of 1.55 (Rhonda Ascierto, 2020, Uptime Institute Global Data Center Survey).\n\
+               2022-05-01 10:10:00 - Epoch 1:\n2022-05-01 10:10:00 - Duration: 0:10:00.00\n\
+               2022-05-01 10:10:00 - Average power usage (W) for gpu: [250.12345678 251.3        252.2        250.\n 253.3        254.4       ]\n\
+               2022-05-01 10:10:01 - Carbon intensities (gCO2eq/kWh) fetched every 900 s at detected location Aarhus, Central Jutland, DK: [150.0]\n\
+               2022-05-01 10:10:01 - Average carbon intensity during training was 150.00 gCO2/kWh at detected location: Aarhus, Central Jutland, DK.\n";
+    // Its output log holds only the prediction: the measured epochs are the run's energy.
+    let out = "2022-05-01 10:10:00 - CarbonTracker: \nPredicted consumption for 10 epoch(s):\n\tTime:\t1:40:00\n\
+               \tEnergy:\t2.500000000000 kWh\n\tCO2eq:\t375.000000000000 g\n";
+    let (_dir, cat) = folder(&[
+        ("a/1.2_2022-05-01T100000Z_carbontracker.log", std),
+        ("a/1.2_2022-05-01T100000Z_carbontracker_output.log", out),
+    ]);
+    let runs = runs_of(&cat);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    let r = &runs[0];
+    let watts = 250.12345678 + 251.3 + 252.2 + 250.0 + 253.3 + 254.4;
+    assert!((r.energy_kwh.unwrap() - watts * 600.0 * 1.55 / 3.6e6).abs() < 1e-12, "{r:#?}");
+    assert_eq!(r.pue, Some(1.55));
+    assert_eq!(r.country_iso_code.as_deref(), Some("DNK"));
+    assert!(
+        r.tool_basis.as_deref().unwrap().contains("150.00 gCO2eq/kWh")
+            && r.tool_basis.as_deref().unwrap().contains("PUE of 1.55"),
+        "{:?}",
+        r.tool_basis
+    );
+    assert!(r.tags.iter().any(|(k, v)| k == "predicted energy (kWh)" && v == "2.5"), "the prediction apart");
+
+    // `CO2eq: nan g` (no intensity): the actual energy stands, without a reported CO2.
+    let out = "2026-12-05 13:22:25 - CarbonTracker: \nActual consumption for 3 epoch(s):\n\tTime:\t0:00:03\n\
+               \tEnergy:\t0.000079 kWh\n\tCO2eq:\tnan g\n";
+    let f = ingest_bytes("n_carbontracker_output.log", out.as_bytes()).unwrap();
+    assert_eq!((f.runs[0].run.energy_kwh, f.runs[0].run.co2_kg_reported), (Some(0.000079), None));
+    assert_eq!(f.report.rows_rejected, 0);
+    // Fewer epochs measured than predicted: said.
+    let out = "2026-12-05 13:22:23 - CarbonTracker: \nPredicted consumption for 10 epoch(s):\n\tTime:\t0:00:10\n\
+               \tEnergy:\t0.001 kWh\n\tCO2eq:\t0.4 g\n2026-12-05 13:22:25 - CarbonTracker: \nActual consumption for 3 epoch(s):\n\
+               \tTime:\t0:00:03\n\tEnergy:\t0.0003 kWh\n\tCO2eq:\t0.12 g\n";
+    let f = ingest_bytes("m_carbontracker_output.log", out.as_bytes()).unwrap();
+    assert_eq!(f.runs[0].run.energy_kwh, Some(0.0003));
+    assert!(
+        f.report.problems.iter().any(|p| p.reason.contains("measured 3 of the 10 epochs")),
+        "{:?}",
+        f.report.problems
+    );
+}
+
+#[test]
+fn runs_of_other_trackers_stay_apart_and_never_take_over_codecarbons() {
+    let zeus = "start_time,window_name,elapsed_time,gpu0_energy\n1796476978.0,epoch_1,10.0,1000.0\n";
+    let eco = "id,project_name,experiment_description,epoch,start_time,duration(s),power_consumption(kWh),\
+               CO2_emissions(kg),CPU_name,GPU_name,OS,region/country,cost\n\
+               cc-1,p,d,N/A,2026-10-01 09:00:00,600,9.9,9.9,cpu, 0 device(s),Linux,FR,0\n";
+    let eit = "{\"timestamp\": 1790000000.0, \"rapl_estimated_attributable_power_draw\": 40.0}\n\
+               {\"timestamp\": 1790000005.0, \"rapl_estimated_attributable_power_draw\": 40.0}\n";
+    let (_dir, cat) = folder(&[
+        ("a/windows.csv", zeus),
+        ("b/windows.csv", zeus),
+        ("x/impacttracker/data.json", eit),
+        ("y/impacttracker/data.json", eit),
+        ("cc/emissions.csv", CODECARBON),
+        ("eco/emission.csv", eco),
+    ]);
+    let runs = runs_of(&cat);
+    let ids: Vec<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
+    for id in ["zeus-a/windows", "zeus-b/windows", "impacttracker-x", "impacttracker-y"] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    // An eco2AI row naming CodeCarbon's run does not add to it.
+    let cc = runs.iter().find(|r| r.run_id == "cc-1").unwrap();
+    assert_eq!((cc.tool.as_deref(), cc.energy_kwh, cc.source_files.len()), (None, Some(0.02), 1), "{cc:#?}");
+}
+
+#[test]
+fn hostile_figures_and_headers_cost_nothing_and_break_nothing() {
+    // A header whose names are quoted into one field: not Zeus's, said, no panic.
+    for zeus in ["\"start_time,window_name,elapsed_time\"\n5\n", "\"start_time,window_name\",elapsed_time\n5,6\n"] {
+        let f = ingest_bytes("windows.csv", zeus.as_bytes()).unwrap();
+        assert!(f.runs.iter().all(|p| p.run.energy_kwh.is_none()), "{:?}", f.report);
+    }
+    // Figures no machine writes: rejected, never an infinite or NaN energy.
+    let eit = "{\"timestamp\": 1e-300, \"rapl_estimated_attributable_power_draw\": 0}\n\
+               {\"timestamp\": 1e308, \"rapl_estimated_attributable_power_draw\": 1e300}\n\
+               {\"timestamp\": 10.0, \"rapl_estimated_attributable_power_draw\": 36.0}\n";
+    let f = ingest_bytes("exp/impacttracker/data.json", eit.as_bytes()).unwrap();
+    let e = f.runs[0].run.energy_kwh.unwrap();
+    assert!(e.is_finite() && (e - 1.58 * 10.0 * 36.0 / 3.6e6).abs() < 1e-15, "{e}");
+    let zeus = "start_time,window_name,elapsed_time,gpu0_energy\n1.0,a,1e300,1e300\n2.0,b,1.0,5.0\n";
+    let f = ingest_bytes("windows.csv", zeus.as_bytes()).unwrap();
+    assert_eq!((f.report.rows_rejected, f.runs[0].run.energy_kwh), (1, Some(5.0 / 3.6e6)));
+    // A quoted value in a problem is cut short.
+    let long = "x".repeat(10_000);
+    let std = format!("2026-12-05 13:22:21 - carbontracker version 2.4.7\n2026-12-05 13:22:23 - Duration: {long}\n");
+    let f = ingest_bytes("l_carbontracker.log", std.as_bytes()).unwrap();
+    assert!(f.report.problems[0].reason.len() < 400, "{}", f.report.problems[0].reason.len());
+    // A first line of a .json file that is no sample is not parsed to be told.
+    let big = format!("[{}0]", "0,".repeat(1_000_000));
+    let f = ingest_bytes("big.json", big.as_bytes()).unwrap();
+    assert!(f.runs.is_empty());
+}
