@@ -334,17 +334,24 @@ fn components(message: &str) -> Vec<(String, Vec<String>)> {
     const MARK: &str = " with device(s) ";
     let mut out = Vec::new();
     let mut rest = message.trim();
-    while let Some(at) = rest.find(MARK) {
+    // carbontracker names two components (GPU, CPU): a line naming more is read no further, so a
+    // hostile line costs its length a few times, not its length squared.
+    while let Some(at) = rest.find(MARK).filter(|_| out.len() < MAX_COMPONENTS) {
         let name = rest[..at].rsplit(['.', ' ', ':']).find(|s| !s.is_empty()).unwrap_or("").to_string();
         let after = &rest[at + MARK.len()..];
         // The devices run to the next component's name, or to the end.
         let next = after.find(MARK).map(|n| after[..n].rfind(". ").map_or(0, |d| d + 1)).unwrap_or(after.len());
         let devices = after[..next].trim().trim_end_matches('.');
-        out.push((name, devices.split(", ").map(|d| shown(d.trim())).filter(|d| !d.is_empty()).collect()));
+        let devices = devices.split(", ").map(|d| shown(d.trim())).filter(|d| !d.is_empty()).take(MAX_DEVICES);
+        out.push((name, devices.collect()));
         rest = &after[next..];
     }
     out
 }
+
+/// Components and devices a component line is read for.
+const MAX_COMPONENTS: usize = 8;
+const MAX_DEVICES: usize = 1024;
 
 /// The country of carbontracker's detected location (`City, Region, DK`), if it names one.
 fn location_country(address: &str) -> Option<String> {
@@ -1321,6 +1328,8 @@ mod tests {
         assert_eq!(power_list("[250.5 249.5]"), Some(Some(500.0)));
         assert_eq!(power_list("None"), Some(None));
         assert_eq!(power_list("[abc]"), None);
+        let hostile = " with device(s) ".repeat(100_000);
+        assert_eq!(components(&hostile).len(), MAX_COMPONENTS);
         let c = components(
             " GPU with device(s) NVIDIA A100, NVIDIA A100. CPU with device(s) Intel(R) Xeon(R) CPU @ 2.20GHz.",
         );
