@@ -965,7 +965,8 @@ impl Catalog {
             self.runs(DatasetMode::Latest).iter().filter_map(|r| r.project_name.clone()).collect();
         projects.sort();
         projects.dedup();
-        crate::pages::MapPage { whatif, svg: String::new(), shown, providers, continents, selected, projects }
+        let tools = self.filter_values().tools.clone();
+        crate::pages::MapPage { whatif, svg: String::new(), shown, providers, continents, selected, projects, tools }
     }
 
     /// Turns the provider-PUE setting on or off and reassesses the runs.

@@ -251,6 +251,9 @@ pub struct MapPage {
     pub selected: Option<RegionRow>,
     /// Projects and their experiments, to choose a selection from.
     pub projects: Vec<String>,
+    /// The trackers that wrote the runs, to choose a selection from.
+    #[serde(default)]
+    pub tools: Vec<String>,
 }
 
 /// A chart as the pages show it: SVG drawn on the server, its data as CSV, and a text

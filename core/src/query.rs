@@ -316,6 +316,9 @@ pub struct WhatIfQuery {
     pub run_id: Option<String>,
     pub project: Option<String>,
     pub experiment: Option<String>,
+    /// Only the runs of this tracker ("CodeCarbon", "carbontracker", …).
+    #[serde(default)]
+    pub tool: Option<String>,
     pub filters: WhatIfFilters,
     /// "provider/region" clicked on the map.
     pub region: Option<String>,
@@ -328,6 +331,7 @@ impl WhatIfQuery {
             run_id: field("run_id"),
             project: field("project"),
             experiment: field("experiment"),
+            tool: field("tool"),
             filters: WhatIfFilters {
                 provider: field("provider"),
                 continent: field("continent"),
@@ -343,6 +347,7 @@ impl WhatIfQuery {
             ("run_id", &self.run_id),
             ("project", &self.project),
             ("experiment", &self.experiment),
+            ("tool", &self.tool),
             ("provider", &self.filters.provider),
             ("continent", &self.filters.continent),
             ("region", &self.region),
@@ -363,6 +368,7 @@ impl WhatIfQuery {
         self.run_id.as_ref().is_none_or(|id| &r.run_id == id)
             && eq(&self.project, &r.project_name)
             && eq(&self.experiment, &r.experiment_id)
+            && self.tool.as_deref().is_none_or(|t| r.tool_name() == t)
     }
 
     /// "run 2c7f0b79", "project p / experiment e", "all runs".
@@ -376,6 +382,9 @@ impl WhatIfQuery {
         }
         if let Some(e) = &self.experiment {
             parts.push(format!("experiment {}", e.chars().take(8).collect::<String>()));
+        }
+        if let Some(t) = &self.tool {
+            parts.push(format!("{t}'s runs"));
         }
         if parts.is_empty() {
             "all runs".into()

@@ -93,3 +93,11 @@ test('the Files page names each tool', async () => {
     assert.ok(text.includes(kind), kind);
   }
 });
+
+test('the map and its what-if take a tracker\'s runs as the selection', async () => {
+  const { page, url } = app;
+  await page.goto(`${url}/map?tool=eco2AI`);
+  await hydrated(page);
+  assert.match(await page.locator('p.hint').first().textContent(), /Selection: eco2AI's runs — 1 runs, 510 Wh/);
+  assert.equal(await page.locator('select[name=tool]').inputValue(), 'eco2AI');
+});

@@ -55,6 +55,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
                     q.run_id = None;
                     q.experiment = None;
                 }
+                "tool" => q.tool = v,
                 "provider" => q.filters.provider = v,
                 "continent" => q.filters.continent = v,
                 _ => q.filters.within_km = v.and_then(|k| k.parse().ok()),
@@ -110,6 +111,7 @@ fn MapView(p: MapPage, query: Memo<WhatIfQuery>) -> impl IntoView {
             {q.run_id.clone().map(|id| view! { <input type="hidden" name="run_id" value=id/> })}
             {q.experiment.clone().map(|e| view! { <input type="hidden" name="experiment" value=e/> })}
             {select("project", "Selection: project", p.projects, q.project.clone())}
+            {(p.tools.len() > 1 || q.tool.is_some()).then(|| select("tool", "Tracker", p.tools.clone(), q.tool.clone()))}
             {select("provider", "Provider", p.providers, q.filters.provider.clone())}
             {select("continent", "Continent", p.continents, q.filters.continent.clone())}
             {within}
