@@ -1128,7 +1128,8 @@ fn zeus(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 file: display.to_string(),
                 line,
                 timestamp: at(end),
-                duration_s: Some(end - first),
+                // Seconds measured so far, as the run's duration is: the last row is the run's totals.
+                duration_s: Some(seconds.max(0.0)),
                 energy_kwh: joules.map(|j| j / J_PER_KWH),
                 gpu_energy_kwh: joules.map(|j| j / J_PER_KWH),
                 gpu_power_w: energy.filter(|_| elapsed > 0.0).map(|j| j / elapsed),
@@ -1372,6 +1373,8 @@ mod tests {
         let r = read(Format::Zeus, "z.csv", csv, Some("zeus-z"));
         let (run, rows) = &r.runs[0];
         assert_eq!((rows.len(), rows.kept.len()), (4, 4));
+        let last = rows.kept.last().expect("rows");
+        assert_eq!((last.duration_s, last.energy_kwh), (run.duration_s, run.energy_kwh), "the last row is the totals");
         assert!((run.energy_kwh.expect("energy") - 2200.0 / J_PER_KWH).abs() < 1e-15, "{run:?}");
         assert_eq!(run.duration_s, Some(12.0));
         assert!(r.detail.contains("2 inside others"), "{}", r.detail);
