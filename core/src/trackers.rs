@@ -349,6 +349,28 @@ fn components(message: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The run's GPU and CPU models (and GPU count) from carbontracker's components line.
+fn set_components(run: &mut Run, line: &str) {
+    for (name, devices) in components(line) {
+        let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
+        match name.to_ascii_uppercase().as_str() {
+            "GPU" => {
+                run.gpu_count = Some(devices.len() as f64);
+                run.gpu_model = joined;
+            }
+            "CPU" => run.cpu_model = joined,
+            _ => {}
+        }
+    }
+}
+
+/// The average intensity and the detected location of carbontracker's "Average carbon
+/// intensity during training was …" message (`rest` follows those words).
+fn average_intensity(rest: &str) -> (Option<f64>, Option<String>) {
+    let average = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|a| a.is_finite());
+    (average, detected_location(rest))
+}
+
 /// Components and devices a component line is read for.
 const MAX_COMPONENTS: usize = 8;
 const MAX_DEVICES: usize = 1024;
@@ -423,17 +445,7 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 )),
             }
         } else if let Some(rest) = message.strip_prefix("The following components were found:") {
-            for (name, devices) in components(rest) {
-                let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
-                match name.to_ascii_uppercase().as_str() {
-                    "GPU" => {
-                        run.gpu_count = Some(devices.len() as f64);
-                        run.gpu_model = joined;
-                    }
-                    "CPU" => run.cpu_model = joined,
-                    _ => {}
-                }
-            }
+            set_components(&mut run, rest);
         } else if let Some(v) = message.strip_prefix("Epoch ") {
             if v.trim_end_matches(':').trim().parse::<usize>().is_err() {
                 read.note(problem(
@@ -532,10 +544,9 @@ fn carbontracker_log(display: &str, text: &str, rows_of: Option<&str>) -> Read {
                 )),
             }
         } else if let Some(rest) = message.strip_prefix("Average carbon intensity during training was ") {
-            average = rest.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|a| a.is_finite());
-            if let Some(l) = detected_location(rest) {
-                location = Some(l);
-            }
+            let (a, l) = average_intensity(rest);
+            average = a;
+            location = l.or(location);
         } else if message.contains("Carbon intensities") && message.contains("at detected location") {
             location = detected_location(message);
         } else if message.contains("Training was interrupted") {
@@ -637,22 +648,13 @@ fn carbontracker_output(display: &str, text: &str, rows_of: Option<&str>) -> Rea
             continue;
         }
         if let Some(v) = message.strip_prefix("Average carbon intensity during training was ") {
-            average = v.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).filter(|a| a.is_finite());
-            location = detected_location(v).or(location);
+            let (a, l) = average_intensity(v);
+            average = a;
+            location = l.or(location);
             continue;
         }
         if let Some(rest) = message.strip_prefix("The following components were found:") {
-            for (name, devices) in components(rest) {
-                let joined = Some(devices.join(", ")).filter(|d| !d.is_empty());
-                match name.to_ascii_uppercase().as_str() {
-                    "GPU" => {
-                        run.gpu_count = Some(devices.len() as f64);
-                        run.gpu_model = joined;
-                    }
-                    "CPU" => run.cpu_model = joined,
-                    _ => {}
-                }
-            }
+            set_components(&mut run, rest);
             continue;
         }
         let Some((_, c)) = block.as_mut() else { continue };
