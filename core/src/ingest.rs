@@ -1228,7 +1228,7 @@ fn note(report: &mut FileReport, p: Problem) {
 }
 
 /// `s`, cut to `max` characters with an ellipsis.
-fn clip(s: String, max: usize) -> String {
+pub(crate) fn clip(s: String, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s,

@@ -209,11 +209,7 @@ fn problem(line: usize, column: Option<(usize, &str)>, reason: String, rejected:
 /// Text as shown: control, text-direction and invisible characters out, at most
 /// [`crate::ingest::MAX_TAG_CHARS`] characters.
 fn shown(v: &str) -> String {
-    let v = crate::text::shown(v);
-    match v.char_indices().nth(crate::ingest::MAX_TAG_CHARS) {
-        Some((at, _)) => format!("{}…", &v[..at]),
-        None => v.into_owned(),
-    }
+    crate::ingest::clip(crate::text::shown(v).into_owned(), crate::ingest::MAX_TAG_CHARS)
 }
 
 /// The largest figure read (seconds, watts, joules, kWh, kg, Unix seconds): beyond it a value is
@@ -240,10 +236,7 @@ fn set_country(run: &mut Run, code: &str) {
 
 /// A value as a problem quotes it: at most 100 characters.
 fn clip(v: &str) -> String {
-    match v.char_indices().nth(100) {
-        Some((at, _)) => format!("{:?}…", &v[..at]),
-        None => format!("{v:?}"),
-    }
+    format!("{:?}", crate::ingest::clip(v.to_string(), 100))
 }
 
 /// The 1-based column at which `part`, a slice of `line`, begins.
